@@ -1,0 +1,63 @@
+#ifndef PNB_SERVER_SERVE_H
+#define PNB_SERVER_SERVE_H
+
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/cfg.h"
+#include "core/loop.h"
+
+/*
+ * The running daemon: the loop, the frozen config, and the services that
+ * hang off it.  Services read s->cfg on every request, so a reload is one
+ * pointer swap between loop iterations.
+ */
+
+/*
+ * Builds a complete config (defaults, the config file, then the command
+ * line) and validates it.  Called at start and on every SIGHUP.
+ * Return: 0 or negative with @msg saying what is wrong.
+ */
+typedef int (*serve_load_fn)(
+    void *arg, struct cfg *out, char *msg, size_t msglen);
+
+struct tftp_service;
+struct dhcp_service;
+struct nfs_service;
+
+struct serve {
+	struct loop *loop; /* borrowed */
+	struct cfg *cfg;   /* owned; swapped on reload */
+	serve_load_fn load;
+	void *load_arg;
+
+	/* Where the server lives on the network, resolved at start. */
+	char ifname[IF_NAMESIZE];
+	unsigned ifindex;
+	struct in_addr addr, netmask;
+	unsigned mtu;
+
+	struct tftp_service *tftp;
+	struct dhcp_service *dhcp;
+	struct nfs_service *nfs;
+};
+
+/*
+ * serve_run() - load the config, open every enabled service, and run the
+ * loop until SIGTERM or SIGINT.
+ * Return: process exit status (0 clean stop, 1 start-up or loop failure).
+ */
+int serve_run(serve_load_fn load, void *load_arg);
+
+/*
+ * serve_resolve_net() - fill in ifname, ifindex, addr, netmask and mtu
+ * from cfg->interface and cfg->address: an address must be on an interface
+ * of this machine, an interface must exist and have an IPv4 address; with
+ * neither, the interface of the default route is used.
+ * Return: 0 or -EADDRNOTAVAIL/-ENODEV with @msg naming what to change.
+ */
+int serve_resolve_net(struct serve *s, char *msg, size_t msglen);
+
+#endif
