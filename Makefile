@@ -73,19 +73,26 @@ endif
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(OUT)/bench/%)
 
+# Test peers written for this project (emulators, load generators used by
+# e2e tests): one program per file.
+TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(OUT)/tools/%)
+
 ALL_OBJ := $(LIB_OBJ) $(MAIN_OBJ) $(T_OBJ) \
 	$(UNIT_SRC:%.c=$(OUT)/obj/%.o) $(FUZZ_SRC:%.c=$(OUT)/obj/%.o) \
-	$(OUT)/obj/tests/fuzz/replay.o $(BENCH_SRC:%.c=$(OUT)/obj/%.o)
+	$(OUT)/obj/tests/fuzz/replay.o $(BENCH_SRC:%.c=$(OUT)/obj/%.o) \
+	$(TOOL_SRC:%.c=$(OUT)/obj/%.o)
 
-.PHONY: all tests fuzz bench check format format-check lint clean install
+.PHONY: all tests tools fuzz bench check format format-check lint clean install
 
 ifeq ($(BUILD),fuzz)
 all: fuzz
 else
-all: $(OUT)/pinetboot tests fuzz bench
+all: $(OUT)/pinetboot tests tools fuzz bench
 endif
 
 tests: $(UNIT_BIN)
+tools: $(TOOL_BIN)
 fuzz: $(FUZZ_BIN)
 bench: $(BENCH_BIN)
 
@@ -113,6 +120,10 @@ $(OUT)/fuzz/replay_%: $(OUT)/obj/tests/fuzz/fuzz_%.o \
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
 $(OUT)/fuzz/fuzz_%: $(OUT)/obj/tests/fuzz/fuzz_%.o $(OUT)/libpnb.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+
+$(OUT)/tools/%: $(OUT)/obj/tests/tools/%.o $(OUT)/libpnb.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 

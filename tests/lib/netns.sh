@@ -12,6 +12,7 @@ NN_FAILS=0
 NN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 : "${PNB_OUT:=$NN_ROOT/build}"
 : "${PNB_BIN:=$PNB_OUT/pinetboot}"
+: "${PNB_TOOLS:=$PNB_OUT/tools}"
 
 nn_init() {
 	NN_PREFIX="pnb-$1-$$"
