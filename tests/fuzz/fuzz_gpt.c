@@ -22,8 +22,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	if (size >= 2 * PART_SECTOR) {
-		(void)gpt_parse_header(data + PART_SECTOR, PART_SECTOR, 1,
-		    size / PART_SECTOR, &h);
+		(void)gpt_parse_header(
+		    data + PART_SECTOR, PART_SECTOR, 1, size / PART_SECTOR, &h);
 	}
 	blk_mem_init(&dev, data, size);
 	if (ptable_read(&dev, t) == 0 &&

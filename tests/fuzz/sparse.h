@@ -55,8 +55,8 @@ sparse_read(const struct blk *b, void *dst, size_t len, uint64_t off)
 	for (i = 0; i < s->n; i++) {
 		const struct sparse_ext *e = &s->ext[i];
 		uint64_t lo = off > e->off ? off : e->off;
-		uint64_t hi = off + len < e->off + e->len ? off + len
-							 : e->off + e->len;
+		uint64_t hi =
+		    off + len < e->off + e->len ? off + len : e->off + e->len;
 
 		if (lo < hi) {
 			memcpy((uint8_t *)dst + (lo - off),
@@ -70,8 +70,8 @@ static const struct blk_ops sparse_ops = {.read = sparse_read};
 
 /* sparse_open() - a device over @data (borrowed); -1 if unusable. */
 static inline int
-sparse_open(struct blk *b, struct sparse_dev *s, const uint8_t *data,
-    size_t size)
+sparse_open(
+    struct blk *b, struct sparse_dev *s, const uint8_t *data, size_t size)
 {
 	uint32_t sectors;
 	size_t off = 4;

@@ -142,8 +142,8 @@ TEST(mbr_extended_chain_loop)
 {
 	size_t len;
 	uint8_t *p = load("tests/fuzz/corpus/mbr/extended.img", &len);
-	uint64_t second = 24 + (p[24 * 512 + 446 + 16 + 8] |
-				   p[24 * 512 + 446 + 16 + 9] << 8);
+	uint64_t second =
+	    24 + (p[24 * 512 + 446 + 16 + 8] | p[24 * 512 + 446 + 16 + 9] << 8);
 
 	/* The second EBR links back to the first. */
 	put_le32(p + second * 512 + 446 + 16 + 8, 0);
@@ -286,7 +286,8 @@ torture(const char *path)
 		blk_fault_init(&dev, &f);
 		r = ptable_read(&dev, &tab);
 		CHECK(r < 0);
-		f = (struct blk_fault){.inner = &mem, .nth = n, .shorten = true};
+		f = (struct blk_fault){
+		    .inner = &mem, .nth = n, .shorten = true};
 		blk_fault_init(&dev, &f);
 		CHECK_EQ(ptable_read(&dev, &tab), clean);
 	}

@@ -213,7 +213,8 @@ fat_set(struct vol *v, const struct fat_vol *fv, uint32_t n, uint32_t val)
 static uint32_t
 entry_cluster(const uint8_t *d)
 {
-	return (uint32_t)(d[20] | d[21] << 8) << 16 | (uint32_t)(d[26] | d[27] << 8);
+	return (uint32_t)(d[20] | d[21] << 8) << 16 |
+	    (uint32_t)(d[26] | d[27] << 8);
 }
 
 TEST(fat_cluster_loop_and_range)
@@ -338,6 +339,7 @@ TEST(fat_time_epoch)
 {
 	/* 1980-01-01 00:00:00 and 2024-02-29 12:34:56. */
 	CHECK_EQ(fat_time(0x21, 0), 315532800);
-	CHECK_EQ(fat_time((44 << 9) | (2 << 5) | 29, (12 << 11) | (34 << 5) | 28),
+	CHECK_EQ(
+	    fat_time((44 << 9) | (2 << 5) | 29, (12 << 11) | (34 << 5) | 28),
 	    1709210096);
 }

@@ -20,8 +20,8 @@ struct blk_ops {
 	 * Return: bytes copied (fewer than @len only on a short read), or a
 	 * negative error code.
 	 */
-	int64_t (*read)(const struct blk *b, void *dst, size_t len,
-	    uint64_t off);
+	int64_t (*read)(
+	    const struct blk *b, void *dst, size_t len, uint64_t off);
 };
 
 struct blk {

@@ -270,8 +270,7 @@ gpt_parse_entry(const uint8_t *p, size_t len, const struct gpt_header *h,
 	if (memcmp(e.type_guid, zero, 16) == 0) {
 		return 0;
 	}
-	if (first > last || first < h->first_usable ||
-	    last > h->last_usable) {
+	if (first > last || first < h->first_usable || last > h->last_usable) {
 		return -PNB_EGPT_RANGE;
 	}
 	e.start = first;
@@ -355,7 +354,8 @@ ptable_check(const struct ptable *t, uint64_t dev_sectors)
 	for (i = 0; i < t->n; i++) {
 		const struct part *a = &t->parts[i];
 
-		if (a->start > dev_sectors || a->count > dev_sectors - a->start) {
+		if (a->start > dev_sectors ||
+		    a->count > dev_sectors - a->start) {
 			return -PNB_EPART_RANGE;
 		}
 	}

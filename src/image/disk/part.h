@@ -43,13 +43,13 @@ enum {
 };
 
 struct part {
-	unsigned number;        /* 1-4 primary, 5.. logical; GPT index + 1 */
-	uint64_t start, count;  /* in sectors */
-	uint8_t mbr_type;       /* MBR only */
-	bool bootable;          /* MBR only */
-	uint8_t type_guid[16];  /* GPT only, on-disk byte order */
-	uint8_t guid[16];       /* GPT only */
-	char name[73];          /* GPT only, UTF-16 name folded to ASCII */
+	unsigned number;       /* 1-4 primary, 5.. logical; GPT index + 1 */
+	uint64_t start, count; /* in sectors */
+	uint8_t mbr_type;      /* MBR only */
+	bool bootable;         /* MBR only */
+	uint8_t type_guid[16]; /* GPT only, on-disk byte order */
+	uint8_t guid[16];      /* GPT only */
+	char name[73];         /* GPT only, UTF-16 name folded to ASCII */
 };
 
 struct ptable {
@@ -68,8 +68,8 @@ struct ptable {
  * @out: four entries, zero-filled where the slot is empty.
  * Return: 0, -EBADMSG when shorter than 512 bytes, or -PNB_EMBR_SIG.
  */
-int mbr_parse_sector(const uint8_t *s, size_t len, struct part out[4],
-    uint32_t *disk_id);
+int mbr_parse_sector(
+    const uint8_t *s, size_t len, struct part out[4], uint32_t *disk_id);
 
 struct gpt_header {
 	uint64_t my_lba, alt_lba, first_usable, last_usable, entries_lba;

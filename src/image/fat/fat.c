@@ -49,8 +49,7 @@ fat_parse_bpb(
 		return -PNB_EFAT_BPB;
 	}
 	root_secs = (root_entries * 32 + bps - 1) / bps;
-	if ((uint64_t)reserved + (uint64_t)nfats * fatsz + root_secs >=
-	    total) {
+	if ((uint64_t)reserved + (uint64_t)nfats * fatsz + root_secs >= total) {
 		return -PNB_EFAT_BPB;
 	}
 	first_data = reserved + nfats * fatsz + root_secs;
@@ -159,8 +158,9 @@ fat_get(struct fat_vol *v, uint32_t n, uint32_t *next)
 static bool
 fat_is_eoc(const struct fat_vol *v, uint32_t n)
 {
-	uint32_t eoc = v->type == 12 ? 0xff8 : v->type == 16 ? 0xfff8
-							    : 0x0ffffff8;
+	uint32_t eoc = v->type == 12 ? 0xff8
+	    : v->type == 16          ? 0xfff8
+				     : 0x0ffffff8;
 
 	return n >= eoc;
 }

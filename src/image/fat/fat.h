@@ -15,8 +15,8 @@
  * ancestors, and the total work of a tree walk is bounded.
  */
 
-#define FAT_NAME_MAX    1024u /* UTF-8 bytes of a 255-unit long name */
-#define FAT_DEPTH_MAX   32u
+#define FAT_NAME_MAX  1024u /* UTF-8 bytes of a 255-unit long name */
+#define FAT_DEPTH_MAX 32u
 /* FAT spec: a directory holds at most 65536 entries of 32 bytes. */
 #define FAT_DIR_MAX_ENTRIES 65536u
 /* Entries a whole tree walk may visit before it is called hostile. */
@@ -92,9 +92,9 @@ int fat_dir_iter(struct fat_vol *v, const struct fat_dirent *dir,
  * Return: 0, @sink's negative value, -PNB_EFAT_LOOP, -PNB_EFAT_RANGE,
  * -EBADMSG (chain shorter than the size), -EINVAL (@buf too small).
  */
-int fat_read_file(struct fat_vol *v, const struct fat_dirent *e,
-    uint8_t *buf, size_t buflen,
-    int (*sink)(void *arg, const uint8_t *p, size_t n), void *arg);
+int fat_read_file(struct fat_vol *v, const struct fat_dirent *e, uint8_t *buf,
+    size_t buflen, int (*sink)(void *arg, const uint8_t *p, size_t n),
+    void *arg);
 
 /*
  * A tree walk for extraction: enter() before a directory's entries (its
