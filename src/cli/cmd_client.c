@@ -71,8 +71,8 @@ last_boot(const char *state, const char *name, char *out, size_t cap)
 	FILE *f;
 
 	snprintf(out, cap, "-");
-	snprintf(path, sizeof(path), "%s/clients/%.255s/last-boot", state,
-	    name);
+	snprintf(
+	    path, sizeof(path), "%s/clients/%.255s/last-boot", state, name);
 	f = fopen(path, "r");
 	if (f) {
 		if (fgets(out, (int)cap, f)) {
@@ -152,16 +152,18 @@ client_show(const char *state, const char *name)
 	int r;
 
 	if (!prov_name_ok(name)) {
-		fprintf(stderr, "pinetboot client show: '%s' is not a valid "
-				"client name\n",
+		fprintf(stderr,
+		    "pinetboot client show: '%s' is not a valid "
+		    "client name\n",
 		    name);
 		return 1;
 	}
 	snprintf(path, sizeof(path), "%s/clients/%s/client.conf", state, name);
 	r = read_rec(path, text, sizeof(text), &rec);
 	if (r < 0) {
-		fprintf(stderr, "pinetboot client show: no client named '%s' "
-				"in %s\n",
+		fprintf(stderr,
+		    "pinetboot client show: no client named '%s' "
+		    "in %s\n",
 		    name, state);
 		return 1;
 	}
@@ -173,8 +175,8 @@ client_show(const char *state, const char *name)
 	printf("%-12s %s\n", "disk_use",
 	    cli_human(client_du(state, name), du, sizeof(du)));
 	printf("%-12s %s\n", "last_boot", lb);
-	snprintf(path, sizeof(path), "%s/clients/%s/boot/cmdline.txt", state,
-	    name);
+	snprintf(
+	    path, sizeof(path), "%s/clients/%s/boot/cmdline.txt", state, name);
 	{
 		FILE *f = fopen(path, "r");
 
@@ -264,8 +266,19 @@ client_add(const char *state, struct prov_client *c)
 int
 cli_client(int argc, char **argv)
 {
-	enum { O_SERIAL = 1000, O_MAC, O_IMAGE, O_HOST, O_SSH, O_KEY, O_USER,
-		O_ADDR, O_SERVER, O_YES, O_STATE };
+	enum {
+		O_SERIAL = 1000,
+		O_MAC,
+		O_IMAGE,
+		O_HOST,
+		O_SSH,
+		O_KEY,
+		O_USER,
+		O_ADDR,
+		O_SERVER,
+		O_YES,
+		O_STATE
+	};
 	static const struct option opts[] = {
 	    {"state-dir", required_argument, NULL, O_STATE},
 	    {"serial", required_argument, NULL, O_SERIAL},
@@ -354,16 +367,18 @@ cli_client(int argc, char **argv)
 	}
 	if (!strcmp(sub, "list")) {
 		return argc == 0 ? client_list(state)
-				 : cli_usage_error("client", "list takes no "
-							     "arguments");
+				 : cli_usage_error("client",
+				       "list takes no "
+				       "arguments");
 	}
 	if (!strcmp(sub, "show") || !strcmp(sub, "remove")) {
 		if (argc != 1) {
-			return cli_usage_error("client", "%s needs one NAME",
-			    sub);
+			return cli_usage_error(
+			    "client", "%s needs one NAME", sub);
 		}
-		return !strcmp(sub, "show") ? client_show(state, argv[0])
-					    : client_remove(state, argv[0], yes);
+		return !strcmp(sub, "show")
+		    ? client_show(state, argv[0])
+		    : client_remove(state, argv[0], yes);
 	}
 	return cli_usage_error("client", "unknown subcommand '%s'", sub);
 }

@@ -16,7 +16,8 @@ static void
 image_usage(FILE *f)
 {
 	fprintf(f,
-	    "Usage: pinetboot image import FILE [--name NAME] [--state-dir DIR]\n"
+	    "Usage: pinetboot image import FILE [--name NAME] [--state-dir "
+	    "DIR]\n"
 	    "       pinetboot image list [--state-dir DIR]\n"
 	    "       pinetboot image remove NAME [--state-dir DIR]\n"
 	    "\n"
@@ -76,7 +77,8 @@ image_import(const char *state, int argc, char **argv, const char *name)
 	int r;
 
 	if (argc != 1) {
-		return cli_usage_error("image", "import needs exactly one FILE");
+		return cli_usage_error(
+		    "image", "import needs exactly one FILE");
 	}
 	im.file = argv[0];
 	if (!name) {
@@ -96,7 +98,8 @@ image_import(const char *state, int argc, char **argv, const char *name)
 		return 130;
 	}
 	if (r < 0) {
-		fprintf(stderr, "pinetboot image import: %s: %s\n", im.file, msg);
+		fprintf(
+		    stderr, "pinetboot image import: %s: %s\n", im.file, msg);
 		return 1;
 	}
 	printf("Imported %s as image '%s' into %s/images/%s\n", im.file,
@@ -131,8 +134,8 @@ image_list(const char *state)
 
 	snprintf(dir, sizeof(dir), "%s/images", state);
 	d = opendir(dir);
-	printf("%-32s %-40s %-15s %s\n", "NAME", "OS", "BOOT MOUNT",
-	    "IMPORTED");
+	printf(
+	    "%-32s %-40s %-15s %s\n", "NAME", "OS", "BOOT MOUNT", "IMPORTED");
 	while (d && (e = readdir(d)) != NULL) {
 		char os[256] = "?", bm[64] = "?", when[64] = "?";
 		unsigned line;
@@ -142,8 +145,8 @@ image_list(const char *state)
 		if (e->d_name[0] == '.') {
 			continue;
 		}
-		snprintf(path, sizeof(path), "%s/%.255s/image.conf", dir,
-		    e->d_name);
+		snprintf(
+		    path, sizeof(path), "%s/%.255s/image.conf", dir, e->d_name);
 		f = fopen(path, "r");
 		if (!f) {
 			continue;
@@ -214,8 +217,9 @@ cli_image(int argc, char **argv)
 	}
 	if (!strcmp(sub, "list")) {
 		return argc == 0 ? image_list(state)
-				 : cli_usage_error("image", "list takes no "
-							    "arguments");
+				 : cli_usage_error("image",
+				       "list takes no "
+				       "arguments");
 	}
 	if (!strcmp(sub, "remove")) {
 		if (argc != 1) {

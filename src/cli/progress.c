@@ -60,8 +60,9 @@ cli_progress_fn(void *arg, const char *phase, uint64_t done, uint64_t total)
 	t = elapsed(&p->start, &now);
 	if (!strcmp(phase, "copy")) {
 		/* The clone counts files, not bytes. */
-		fprintf(stderr, p->tty ? "\r%-10s %llu files   " : "%s %llu files\n",
-		    phase, (unsigned long long)done);
+		fprintf(stderr,
+		    p->tty ? "\r%-10s %llu files   " : "%s %llu files\n", phase,
+		    (unsigned long long)done);
 		return 0;
 	}
 	rate = t > 0.05 ? (double)done / t : 0;
@@ -89,8 +90,9 @@ cli_progress_fn(void *arg, const char *phase, uint64_t done, uint64_t total)
 			    pct, d, tot, rs, (int)eta / 60, (int)eta % 60);
 		}
 	} else {
-		fprintf(stderr, p->tty ? "\r%-10s %s  %s/s   " : "%s: %s, %s/s\n",
-		    phase, d, rs);
+		fprintf(stderr,
+		    p->tty ? "\r%-10s %s  %s/s   " : "%s: %s, %s/s\n", phase, d,
+		    rs);
 	}
 	return 0;
 }

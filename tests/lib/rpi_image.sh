@@ -156,6 +156,10 @@ rpi_build() {
 	mkdir -p "$d/src-boot" "$d/src-root"
 	rpi_boot_tree "$d/src-boot"
 	rpi_root_tree "$d/src-root"
+	# A test may define rpi_extra_root to add files before mkfs.
+	if declare -F rpi_extra_root >/dev/null; then
+		rpi_extra_root "$d/src-root"
+	fi
 	rm -f "$d/boot.img" "$d/root.img" "$d/disk.img"
 	# FAT32 needs at least 65525 clusters: 40 MiB of 512-byte clusters.
 	mkfs.vfat -C -F 32 -s 1 -n bootfs "$d/boot.img" 40960 >/dev/null 2>&1

@@ -57,7 +57,8 @@ static void
 cmp_content(const char *rel, const char *a, const char *b, off_t size)
 {
 	static char ba[1 << 16], bb[1 << 16];
-	int fa = open(a, O_RDONLY | O_NOATIME), fb = open(b, O_RDONLY | O_NOATIME);
+	int fa = open(a, O_RDONLY | O_NOATIME),
+	    fb = open(b, O_RDONLY | O_NOATIME);
 	off_t off = 0, da, db;
 
 	if (fa < 0 || fb < 0) {
@@ -137,8 +138,7 @@ cmp_xattrs(const char *rel, const char *a, const char *b)
 }
 
 static void
-cmp_ts(const char *rel, const char *what, struct timespec a,
-    struct timespec b)
+cmp_ts(const char *rel, const char *what, struct timespec a, struct timespec b)
 {
 	char msg[128];
 
@@ -191,8 +191,8 @@ cmp_one(const char *rel)
 	}
 	if ((sa.st_mode & 07777) != (sb.st_mode & 07777) &&
 	    !S_ISLNK(sa.st_mode)) {
-		snprintf(msg, sizeof(msg), "mode %o vs %o",
-		    sa.st_mode & 07777, sb.st_mode & 07777);
+		snprintf(msg, sizeof(msg), "mode %o vs %o", sa.st_mode & 07777,
+		    sb.st_mode & 07777);
 		diff(rel, msg);
 	}
 	if (sa.st_uid != sb.st_uid || sa.st_gid != sb.st_gid) {
@@ -220,8 +220,9 @@ cmp_one(const char *rel)
 		if (i < nlinks && links[i].dino != sb.st_ino) {
 			diff(rel, "hard link not kept");
 		} else if (i == nlinks && nlinks < MAXL) {
-			links[nlinks++] = (struct lnk){
-			    .sdev = sa.st_dev, .sino = sa.st_ino, .dino = sb.st_ino};
+			links[nlinks++] = (struct lnk){.sdev = sa.st_dev,
+			    .sino = sa.st_ino,
+			    .dino = sb.st_ino};
 		}
 		if (sa.st_nlink != sb.st_nlink) {
 			diff(rel, "link count differs");
@@ -328,7 +329,8 @@ main(int argc, char **argv)
 		}
 	}
 	if (argc - optind != 2) {
-		fprintf(stderr, "usage: treecmp [-x PATH]... [-a] [-D] SRC DST\n");
+		fprintf(
+		    stderr, "usage: treecmp [-x PATH]... [-a] [-D] SRC DST\n");
 		return 2;
 	}
 	src_root = argv[optind];

@@ -105,7 +105,7 @@ ino_find(struct ino_map *m, ext2_ino_t ino)
 		return NULL;
 	}
 	for (i = ino_hash(ino) & (m->cap - 1); m->s[i].ino != 0;
-	    i = (i + 1) & (m->cap - 1)) {
+	     i = (i + 1) & (m->cap - 1)) {
 		if (m->s[i].ino == ino) {
 			return &m->s[i];
 		}
@@ -142,7 +142,7 @@ ino_add(struct ino_map *m, ext2_ino_t ino, char *path)
 		*m = g;
 	}
 	for (i = ino_hash(ino) & (m->cap - 1); m->s[i].ino != 0;
-	    i = (i + 1) & (m->cap - 1)) {
+	     i = (i + 1) & (m->cap - 1)) {
 	}
 	m->s[i] = (struct ino_slot){.ino = ino, .path = path};
 	m->n++;
@@ -163,8 +163,8 @@ ino_map_fini(struct ino_map *m)
 static void
 ext4_where(struct ext4_x *x, const char *name)
 {
-	snprintf(x->st->where, sizeof(x->st->where), "/%.*s%s%s",
-	    (int)x->plen, x->path, x->plen ? "/" : "", name ? name : "");
+	snprintf(x->st->where, sizeof(x->st->where), "/%.*s%s%s", (int)x->plen,
+	    x->path, x->plen ? "/" : "", name ? name : "");
 }
 
 static int
@@ -202,7 +202,7 @@ ext4_ts(const struct ext2_inode_large *in, uint32_t lo, const uint32_t *extra,
 }
 
 struct ext4_xa {
-	int fd;          /* or -1: use @dirfd/@name */
+	int fd; /* or -1: use @dirfd/@name */
 	int dirfd;
 	const char *name;
 	int err;
@@ -278,8 +278,8 @@ ext4_xattrs(struct ext4_x *x, ext2_ino_t ino, struct ext2_inode_large *in,
  * and the times come last because setting attributes changes ctime only.
  */
 static int
-ext4_meta(struct ext4_x *x, ext2_ino_t ino, struct ext2_inode_large *in,
-    int fd, int dirfd, const char *name)
+ext4_meta(struct ext4_x *x, ext2_ino_t ino, struct ext2_inode_large *in, int fd,
+    int dirfd, const char *name)
 {
 	struct timespec ts[2];
 	mode_t mode = in->i_mode & 07777;
@@ -401,8 +401,8 @@ ext4_bmap_flush(struct ext4_bmap *b)
 	int r = 0;
 
 	if (b->len > 0) {
-		r = ext4_copy_run(b->x, b->fd, b->lstart, b->pstart, b->len,
-		    b->size);
+		r = ext4_copy_run(
+		    b->x, b->fd, b->lstart, b->pstart, b->len, b->size);
 	}
 	b->len = 0;
 	return r;
@@ -436,8 +436,8 @@ ext4_block_cb(ext2_filsys fs, blk64_t *blocknr, e2_blkcnt_t blockcnt,
 }
 
 static int
-ext4_copy_extents(struct ext4_x *x, ext2_ino_t ino,
-    struct ext2_inode_large *in, int fd, uint64_t size)
+ext4_copy_extents(struct ext4_x *x, ext2_ino_t ino, struct ext2_inode_large *in,
+    int fd, uint64_t size)
 {
 	ext2_extent_handle_t h = NULL;
 	struct ext2fs_extent e;
@@ -475,8 +475,8 @@ ext4_copy_extents(struct ext4_x *x, ext2_ino_t ino,
 }
 
 static int
-ext4_file_data(struct ext4_x *x, ext2_ino_t ino, struct ext2_inode_large *in,
-    int fd)
+ext4_file_data(
+    struct ext4_x *x, ext2_ino_t ino, struct ext2_inode_large *in, int fd)
 {
 	uint64_t size = EXT2_I_SIZE(in);
 	errcode_t ec;
@@ -491,8 +491,8 @@ ext4_file_data(struct ext4_x *x, ext2_ino_t ino, struct ext2_inode_large *in,
 			ec = EXT2_ET_INLINE_DATA_NO_SPACE;
 		}
 		if (!ec) {
-			ec = ext2fs_inline_data_get(x->fs, ino,
-			    (struct ext2_inode *)in, x->buf, &n);
+			ec = ext2fs_inline_data_get(
+			    x->fs, ino, (struct ext2_inode *)in, x->buf, &n);
 		}
 		if (ec) {
 			return ext4_fail(x, ec);
@@ -500,8 +500,10 @@ ext4_file_data(struct ext4_x *x, ext2_ino_t ino, struct ext2_inode_large *in,
 		if (n > size) {
 			n = (size_t)size;
 		}
-		/* mke2fs -d stores a file that is all hole as empty inline data. */
-		if (n > 0 && x->buf[0] == 0 && !memcmp(x->buf, x->buf + 1, n - 1)) {
+		/* mke2fs -d stores a file that is all hole as empty inline
+		 * data. */
+		if (n > 0 && x->buf[0] == 0 &&
+		    !memcmp(x->buf, x->buf + 1, n - 1)) {
 			n = 0;
 		}
 		r = ext4_write_at(fd, x->buf, n, 0);
@@ -564,7 +566,8 @@ ext4_symlink_target(struct ext4_x *x, ext2_ino_t ino,
 		memcpy(out, in->i_block, (size_t)size);
 		ec = 0;
 	} else {
-		ec = ext2fs_file_open2(x->fs, ino, (struct ext2_inode *)in, 0, &f);
+		ec = ext2fs_file_open2(
+		    x->fs, ino, (struct ext2_inode *)in, 0, &f);
 		if (!ec) {
 			ec = ext2fs_file_read(f, out, (unsigned)size, &got);
 		}
@@ -590,7 +593,8 @@ ext4_rdev(const struct ext2_inode_large *in)
 {
 	/* Old encoding in i_block[0], new (Linux huge_encode_dev) in [1]. */
 	if (in->i_block[0]) {
-		return makedev((in->i_block[0] >> 8) & 255, in->i_block[0] & 255);
+		return makedev(
+		    (in->i_block[0] >> 8) & 255, in->i_block[0] & 255);
 	}
 	return makedev((in->i_block[1] & 0xfff00) >> 8,
 	    (in->i_block[1] & 0xff) | ((in->i_block[1] >> 12) & 0xfff00));
@@ -599,8 +603,8 @@ ext4_rdev(const struct ext2_inode_large *in)
 static int ext4_dir(struct ext4_x *x, ext2_ino_t ino, int dirfd, int depth);
 
 static int
-ext4_dirent_cb(ext2_ino_t dir, int entry, struct ext2_dir_entry *d,
-    int offset, int blocksize, char *buf, void *priv)
+ext4_dirent_cb(ext2_ino_t dir, int entry, struct ext2_dir_entry *d, int offset,
+    int blocksize, char *buf, void *priv)
 {
 	struct ext4_list *l = priv;
 	int len = ext2fs_dirent_name_len(d);
@@ -757,10 +761,10 @@ ext4_entry(struct ext4_x *x, int dirfd, const struct ext4_ent *e, int depth)
 		x->st->symlinks++;
 	} else if (LINUX_S_ISCHR(mode) || LINUX_S_ISBLK(mode) ||
 	    LINUX_S_ISFIFO(mode) || LINUX_S_ISSOCK(mode)) {
-		mode_t type = LINUX_S_ISCHR(mode)    ? S_IFCHR
-			      : LINUX_S_ISBLK(mode)  ? S_IFBLK
-			      : LINUX_S_ISFIFO(mode) ? S_IFIFO
-						     : S_IFSOCK;
+		mode_t type = LINUX_S_ISCHR(mode) ? S_IFCHR
+		    : LINUX_S_ISBLK(mode)         ? S_IFBLK
+		    : LINUX_S_ISFIFO(mode)        ? S_IFIFO
+						  : S_IFSOCK;
 
 		if (mknodat(dirfd, e->name, type | 0600,
 			(type == S_IFCHR || type == S_IFBLK) ? ext4_rdev(&in)
@@ -795,8 +799,7 @@ ext4_dir(struct ext4_x *x, ext2_ino_t ino, int dirfd, int depth)
 	if (depth > EXT4_DEPTH_MAX) {
 		return -EMSGSIZE;
 	}
-	ec = ext2fs_dir_iterate2(x->fs, ino, 0,
-	    NULL, ext4_dirent_cb, &l);
+	ec = ext2fs_dir_iterate2(x->fs, ino, 0, NULL, ext4_dirent_cb, &l);
 	if (l.err < 0) {
 		r = l.err;
 		ext4_where(x, NULL);
@@ -830,8 +833,8 @@ ext4_extract(const char *path, uint64_t offset, uint64_t size, int destfd,
 
 	memset(st, 0, sizeof(*st));
 	snprintf(opts, sizeof(opts), "offset=%" PRIu64, offset);
-	ec = ext2fs_open2(path, opts, EXT2_FLAG_64BITS, 0, 0, unix_io_manager,
-	    &x.fs);
+	ec = ext2fs_open2(
+	    path, opts, EXT2_FLAG_64BITS, 0, 0, unix_io_manager, &x.fs);
 	if (ec) {
 		x.fs = NULL;
 		r = ext4_fail(&x, ec);

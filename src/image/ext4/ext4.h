@@ -50,8 +50,8 @@ struct ext4_stats {
  * would expand the data past twice the file system size); -ENAMETOOLONG;
  * -EMSGSIZE (deeper than 256 levels); or -errno from writing.
  */
-int ext4_extract(const char *path, uint64_t offset, uint64_t size,
-    int destfd, const struct ext4_progress *prog, struct ext4_stats *st);
+int ext4_extract(const char *path, uint64_t offset, uint64_t size, int destfd,
+    const struct ext4_progress *prog, struct ext4_stats *st);
 
 /*
  * ext4_probe() - is there an ext2/3/4 superblock in @sb (the 1024 bytes

@@ -119,8 +119,8 @@ user_ok(const char *u)
 		return false;
 	}
 	for (i = 0; i < n; i++) {
-		if (!((u[i] >= 'a' && u[i] <= 'z') || (u[i] >= '0' && u[i] <= '9') ||
-			u[i] == '-')) {
+		if (!((u[i] >= 'a' && u[i] <= 'z') ||
+			(u[i] >= '0' && u[i] <= '9') || u[i] == '-')) {
 			return false;
 		}
 	}
@@ -144,8 +144,8 @@ guess_server(char *out, size_t cap)
 		unsigned dest;
 
 		if (sscanf(line, "%63s %x", name, &dest) == 2 && dest == 0) {
-			snprintf(ifname, sizeof(ifname), "%.*s", IF_NAMESIZE,
-			    name);
+			snprintf(
+			    ifname, sizeof(ifname), "%.*s", IF_NAMESIZE, name);
 			break;
 		}
 	}
@@ -235,7 +235,8 @@ scan_clients(const char *state, const char *image, const char *serial,
 		    !strcmp(v, serial)) {
 			clash = "serial";
 		} else if (mac && mac[0] &&
-		    prov_rec_get(&rec, "mac", v, sizeof(v)) && !strcmp(v, mac)) {
+		    prov_rec_get(&rec, "mac", v, sizeof(v)) &&
+		    !strcmp(v, mac)) {
 			clash = "MAC address";
 		} else if (address && address[0] &&
 		    prov_rec_get(&rec, "address", v, sizeof(v)) &&
@@ -366,8 +367,8 @@ edit_hosts(int rootfd, const char *hostname)
 		p += len + (nl ? 1 : 0);
 	}
 	if (!done) {
-		o += (size_t)snprintf(out + o, cap - o, "127.0.1.1\t%s\n",
-		    hostname);
+		o += (size_t)snprintf(
+		    out + o, cap - o, "127.0.1.1\t%s\n", hostname);
 	}
 	r = tree_write_file(rootfd, "etc/hosts", out, o, 0644);
 	free(out);
@@ -424,12 +425,13 @@ install_keys(int rootfd, const char *keys, size_t len, const char *user)
 			while (p && *p) {
 				char name[64], dir[PATH_MAX];
 
-				if (sscanf(p, "%63[^:]:%*[^:]:%u:%u:%*[^:]:%4095[^:]",
+				if (sscanf(p,
+					"%63[^:]:%*[^:]:%u:%u:%*[^:]:%4095[^:]",
 					name, &uid, &gid, dir) == 4 &&
 				    strlen(name) == ul &&
 				    !strncmp(name, user, ul) && dir[0] == '/') {
-					snprintf(home, sizeof(home), "%s",
-					    dir + 1);
+					snprintf(
+					    home, sizeof(home), "%s", dir + 1);
 					break;
 				}
 				p = strchr(p, '\n');
@@ -441,8 +443,8 @@ install_keys(int rootfd, const char *keys, size_t len, const char *user)
 		}
 		r = mkdir_in(rootfd, home, ".ssh", 0700);
 		if (r == 0) {
-			snprintf(rel, sizeof(rel), "%s/.ssh/authorized_keys",
-			    home);
+			snprintf(
+			    rel, sizeof(rel), "%s/.ssh/authorized_keys", home);
 			r = tree_write_file(rootfd, rel, keys, len, 0600);
 		}
 		if (r == 0) {
@@ -474,8 +476,8 @@ struct edit_ctx {
 };
 
 static int
-apply_edits(struct edit_ctx *x, int bootfd, int rootfd, char *msg,
-    size_t msglen)
+apply_edits(
+    struct edit_ctx *x, int bootfd, int rootfd, char *msg, size_t msglen)
 {
 	char *text, *fstab, id[33];
 	uint8_t rnd[16];
@@ -485,8 +487,8 @@ apply_edits(struct edit_ctx *x, int bootfd, int rootfd, char *msg,
 	/* boot: cmdline.txt for an NFS root (reference §4.1, §5.2). */
 	text = tree_read_file(bootfd, "cmdline.txt", 4096, NULL);
 	if (!text) {
-		snprintf(msg, msglen,
-		    "the image's boot files have no cmdline.txt");
+		snprintf(
+		    msg, msglen, "the image's boot files have no cmdline.txt");
 		return -ENOENT;
 	}
 	r = prov_edit_cmdline(text, x->server, x->root_path, x->info->cmdline,
@@ -503,12 +505,12 @@ apply_edits(struct edit_ctx *x, int bootfd, int rootfd, char *msg,
 		char line[512];
 		int n = snprintf(line, sizeof(line), "%s\n", x->c->user);
 
-		r = tree_write_file(bootfd, "userconf.txt", line, (size_t)n,
-		    0600);
+		r = tree_write_file(
+		    bootfd, "userconf.txt", line, (size_t)n, 0600);
 	}
 	if (r < 0) {
-		snprintf(msg, msglen, "editing the boot files: %s",
-		    strerror(-r));
+		snprintf(
+		    msg, msglen, "editing the boot files: %s", strerror(-r));
 		return r;
 	}
 	/* root: fstab without the SD card's / and boot mounts. */
@@ -516,9 +518,9 @@ apply_edits(struct edit_ctx *x, int bootfd, int rootfd, char *msg,
 	fstab = prov_edit_fstab(text ? text : "proc /proc proc defaults 0 0\n",
 	    x->boot_mount, x->server, x->boot_path);
 	free(text);
-	r = fstab ? tree_write_file(rootfd, "etc/fstab", fstab, strlen(fstab),
-			0644)
-		  : -ENOMEM;
+	r = fstab
+	    ? tree_write_file(rootfd, "etc/fstab", fstab, strlen(fstab), 0644)
+	    : -ENOMEM;
 	free(fstab);
 	if (r < 0) {
 		goto fail;
@@ -527,8 +529,8 @@ apply_edits(struct edit_ctx *x, int bootfd, int rootfd, char *msg,
 		char line[300];
 		int n = snprintf(line, sizeof(line), "%s\n", x->hostname);
 
-		r = tree_write_file(rootfd, "etc/hostname", line, (size_t)n,
-		    0644);
+		r = tree_write_file(
+		    rootfd, "etc/hostname", line, (size_t)n, 0644);
 	}
 	if (r == 0) {
 		r = edit_hosts(rootfd, x->hostname);
@@ -551,8 +553,8 @@ apply_edits(struct edit_ctx *x, int bootfd, int rootfd, char *msg,
 		int dfd = tree_open_dir(rootfd, "var/lib/dbus");
 		struct stat ds;
 
-		if (dfd >= 0 && fstatat(dfd, "machine-id", &ds,
-				    AT_SYMLINK_NOFOLLOW) == 0 &&
+		if (dfd >= 0 &&
+		    fstatat(dfd, "machine-id", &ds, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    S_ISREG(ds.st_mode)) {
 			r = symlink_in(rootfd, "var/lib/dbus", "machine-id",
 			    "/etc/machine-id");
@@ -571,7 +573,8 @@ apply_edits(struct edit_ctx *x, int bootfd, int rootfd, char *msg,
 			goto fail;
 		}
 	}
-	if (x->c->ssh && tree_exists(rootfd, "lib/systemd/system/ssh.service")) {
+	if (x->c->ssh &&
+	    tree_exists(rootfd, "lib/systemd/system/ssh.service")) {
 		r = mkdir_in(rootfd, "etc/systemd/system",
 		    "multi-user.target.wants", 0755);
 		if (r == 0) {
@@ -602,8 +605,8 @@ apply_edits(struct edit_ctx *x, int bootfd, int rootfd, char *msg,
 			    nm, sizeof(nm) - 1, 0644);
 		}
 		if (r == 0) {
-			r = symlink_in(rootfd, "etc", "resolv.conf",
-			    "/proc/net/pnp");
+			r = symlink_in(
+			    rootfd, "etc", "resolv.conf", "/proc/net/pnp");
 		}
 		if (r < 0) {
 			goto fail;
@@ -623,8 +626,8 @@ apply_edits(struct edit_ctx *x, int bootfd, int rootfd, char *msg,
 			goto fail;
 		}
 		memcpy(t + n, add, sizeof(add));
-		r = tree_write_file(rootfd, "etc/dhcpcd.conf", t, strlen(t),
-		    0644);
+		r = tree_write_file(
+		    rootfd, "etc/dhcpcd.conf", t, strlen(t), 0644);
 		free(t);
 		if (r < 0) {
 			goto fail;
@@ -638,8 +641,7 @@ apply_edits(struct edit_ctx *x, int bootfd, int rootfd, char *msg,
 	}
 	return 0;
 fail:
-	snprintf(msg, msglen, "editing the root file system: %s",
-	    strerror(-r));
+	snprintf(msg, msglen, "editing the root file system: %s", strerror(-r));
 	return r;
 }
 
@@ -651,7 +653,8 @@ read_keys(const char *path, size_t *len, char *msg, size_t msglen)
 	size_t n;
 
 	if (!f) {
-		snprintf(msg, msglen, "--ssh-key %s: %s", path, strerror(errno));
+		snprintf(
+		    msg, msglen, "--ssh-key %s: %s", path, strerror(errno));
 		return NULL;
 	}
 	buf = malloc(65537);
@@ -751,8 +754,9 @@ prov_client_add(const char *state, const struct prov_client *c,
 		return -EINVAL;
 	}
 	if (c->mac && !mac_ok(c->mac, mac)) {
-		snprintf(msg, msglen, "--mac '%s' is not a MAC address "
-				      "(aa:bb:cc:dd:ee:ff)",
+		snprintf(msg, msglen,
+		    "--mac '%s' is not a MAC address "
+		    "(aa:bb:cc:dd:ee:ff)",
 		    c->mac);
 		return -EINVAL;
 	}
@@ -784,8 +788,8 @@ prov_client_add(const char *state, const struct prov_client *c,
 		snprintf(msg, msglen, "--image NAME is required");
 		return -EINVAL;
 	}
-	snprintf(path, sizeof(path), "%s/images/%s/image.conf", state,
-	    c->image);
+	snprintf(
+	    path, sizeof(path), "%s/images/%s/image.conf", state, c->image);
 	r = read_rec_file(path, &text, &rec);
 	if (r < 0) {
 		free(text);
@@ -808,7 +812,8 @@ prov_client_add(const char *state, const struct prov_client *c,
 	snprintf(dir, sizeof(dir), "%s/clients", state);
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
 		r = -errno;
-		snprintf(msg, msglen, "cannot create %s: %s", dir, strerror(-r));
+		snprintf(
+		    msg, msglen, "cannot create %s: %s", dir, strerror(-r));
 		goto out;
 	}
 	prov_clean_stale(dir);
@@ -855,7 +860,8 @@ prov_client_add(const char *state, const struct prov_client *c,
 		goto out;
 	}
 	made_tmp = true;
-	tmpfd = openat(cfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	tmpfd =
+	    openat(cfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	snprintf(path, sizeof(path), "%s/images/%s/boot", state, c->image);
 	sb = open(path, O_RDONLY | O_DIRECTORY | O_NOATIME | O_CLOEXEC);
 	snprintf(path, sizeof(path), "%s/images/%s/root", state, c->image);
@@ -865,8 +871,10 @@ prov_client_add(const char *state, const struct prov_client *c,
 		r = -errno;
 		goto out;
 	}
-	db = openat(tmpfd, "boot", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	dr = openat(tmpfd, "root", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	db = openat(
+	    tmpfd, "boot", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	dr = openat(
+	    tmpfd, "root", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (db < 0 || dr < 0) {
 		r = -errno;
 		goto out;
@@ -946,8 +954,8 @@ remove_entry(const char *dir, const char *name, char *msg, size_t msglen)
 	}
 	r = tree_rm(fd, tmp);
 	if (r < 0) {
-		snprintf(msg, msglen, "removing %s/%s: %s", dir, tmp,
-		    strerror(-r));
+		snprintf(
+		    msg, msglen, "removing %s/%s: %s", dir, tmp, strerror(-r));
 	}
 out:
 	if (fd >= 0) {
@@ -957,8 +965,8 @@ out:
 }
 
 int
-prov_client_remove(const char *state, const char *name, char *msg,
-    size_t msglen)
+prov_client_remove(
+    const char *state, const char *name, char *msg, size_t msglen)
 {
 	char dir[PATH_MAX];
 	int r;
@@ -977,8 +985,7 @@ prov_client_remove(const char *state, const char *name, char *msg,
 }
 
 int
-prov_image_remove(const char *state, const char *name, char *msg,
-    size_t msglen)
+prov_image_remove(const char *state, const char *name, char *msg, size_t msglen)
 {
 	char dir[PATH_MAX], users[512] = "";
 	int r;

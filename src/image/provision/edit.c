@@ -31,8 +31,8 @@ cmdline_drop(const char *w, size_t n)
 }
 
 int
-prov_edit_cmdline(const char *in, const char *server, const char *path,
-    char *out, size_t cap)
+prov_edit_cmdline(
+    const char *in, const char *server, const char *path, char *out, size_t cap)
 {
 	size_t o = 0;
 	const char *p = in;
@@ -46,8 +46,8 @@ prov_edit_cmdline(const char *in, const char *server, const char *path,
 			p++;
 		}
 		w = p;
-		while (*p && *p != ' ' && *p != '\t' && *p != '\n' &&
-		    *p != '\r') {
+		while (
+		    *p && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
 			p++;
 		}
 		wl = (size_t)(p - w);

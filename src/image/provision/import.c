@@ -380,8 +380,8 @@ detect_boot_mount(int rootfd, char *out, size_t cap)
 }
 
 static int
-write_image_conf(int dirfd, const struct prov_image_info *info,
-    const char *file)
+write_image_conf(
+    int dirfd, const struct prov_image_info *info, const char *file)
 {
 	char text[4096], when[32];
 	time_t now = time(NULL);
@@ -443,7 +443,8 @@ prov_image_import(const char *state, const struct prov_import *im,
 	snprintf(dir, sizeof(dir), "%s/images", state);
 	r = mkdir_p(dir, 0755);
 	if (r < 0) {
-		snprintf(msg, msglen, "cannot create %s: %s", dir, strerror(-r));
+		snprintf(
+		    msg, msglen, "cannot create %s: %s", dir, strerror(-r));
 		return r;
 	}
 	prov_clean_stale(dir);
@@ -467,7 +468,8 @@ prov_image_import(const char *state, const struct prov_import *im,
 		goto out;
 	}
 	made_tmp = true;
-	tmpfd = openat(imgfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	tmpfd =
+	    openat(imgfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (tmpfd < 0) {
 		r = -errno;
 		goto out;
@@ -525,12 +527,15 @@ prov_image_import(const char *state, const struct prov_import *im,
 		r = -ENOENT;
 		goto out;
 	}
-	if (mkdirat(tmpfd, "boot", 0755) < 0 || mkdirat(tmpfd, "root", 0755) < 0) {
+	if (mkdirat(tmpfd, "boot", 0755) < 0 ||
+	    mkdirat(tmpfd, "root", 0755) < 0) {
 		r = -errno;
 		goto out;
 	}
-	bootfd = openat(tmpfd, "boot", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	rootfd = openat(tmpfd, "root", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	bootfd = openat(
+	    tmpfd, "boot", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	rootfd = openat(
+	    tmpfd, "root", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (bootfd < 0 || rootfd < 0) {
 		r = -errno;
 		goto out;
@@ -567,7 +572,8 @@ prov_image_import(const char *state, const struct prov_import *im,
 	info->boot_bytes = tree_du(bootfd);
 	text = tree_read_file(rootfd, "etc/os-release", 65536, NULL);
 	if (!text) {
-		text = tree_read_file(rootfd, "usr/lib/os-release", 65536, NULL);
+		text =
+		    tree_read_file(rootfd, "usr/lib/os-release", 65536, NULL);
 	}
 	os_release_name(text ? text : "", info->os, sizeof(info->os));
 	free(text);

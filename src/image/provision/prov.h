@@ -19,7 +19,7 @@
 #define PROV_NAME_MAX 63
 
 /* A small `key = value` record: image.conf and client.conf. */
-#define PROV_REC_MAX_KEYS 32
+#define PROV_REC_MAX_KEYS  32
 #define PROV_REC_MAX_VALUE 1024
 #define PROV_REC_MAX_BYTES 65536
 
@@ -43,32 +43,32 @@ struct prov_rec {
  * -EMSGSIZE (more than PROV_REC_MAX_KEYS keys, a value or file too long);
  * -EEXIST (a key given twice).
  */
-int prov_rec_parse(const char *text, size_t len, struct prov_rec *r,
-    unsigned *line);
+int prov_rec_parse(
+    const char *text, size_t len, struct prov_rec *r, unsigned *line);
 
 /*
  * prov_rec_get() - copy the value of @key into @out (NUL-terminated).
  * Return: true if present and it fits.
  */
-bool prov_rec_get(const struct prov_rec *r, const char *key, char *out,
-    size_t cap);
+bool prov_rec_get(
+    const struct prov_rec *r, const char *key, char *out, size_t cap);
 
 /* prov_name_ok() - [a-z0-9][a-z0-9._-]{0,62}, not ending in '.'. */
 bool prov_name_ok(const char *name);
 
 struct prov_import {
-	const char *file;      /* borrowed */
-	const char *name;      /* borrowed */
+	const char *file; /* borrowed */
+	const char *name; /* borrowed */
 	struct prov_progress prog;
 };
 
 struct prov_image_info {
 	char name[PROV_NAME_MAX + 1];
-	char os[128];          /* PRETTY_NAME of /etc/os-release */
-	char boot_mount[32];   /* /boot/firmware or /boot */
-	char kernels[512];     /* kernel*.img names, space-separated */
-	char models[256];      /* Pi models the boot files can start */
-	char scheme[8];        /* mbr or gpt */
+	char os[128];        /* PRETTY_NAME of /etc/os-release */
+	char boot_mount[32]; /* /boot/firmware or /boot */
+	char kernels[512];   /* kernel*.img names, space-separated */
+	char models[256];    /* Pi models the boot files can start */
+	char scheme[8];      /* mbr or gpt */
 	uint32_t disk_id;
 	uint64_t boot_bytes, root_bytes, disk_bytes;
 	uint64_t files, symlinks, hardlinks, specials, xattrs;
@@ -88,14 +88,14 @@ int prov_image_import(const char *state, const struct prov_import *im,
  * prov_image_remove() - remove image @name, refused with -EBUSY (and the
  * clients named in @msg) while any client record names it.
  */
-int prov_image_remove(const char *state, const char *name, char *msg,
-    size_t msglen);
+int prov_image_remove(
+    const char *state, const char *name, char *msg, size_t msglen);
 
 struct prov_client {
 	const char *name, *serial, *mac, *image, *hostname, *address;
-	const char *server;   /* NFS server address, or NULL */
-	const char *user;     /* NAME:HASH for userconf.txt, or NULL */
-	const char *ssh_key;  /* authorized_keys file to install, or NULL */
+	const char *server;  /* NFS server address, or NULL */
+	const char *user;    /* NAME:HASH for userconf.txt, or NULL */
+	const char *ssh_key; /* authorized_keys file to install, or NULL */
 	bool ssh;
 	struct prov_progress prog;
 };
@@ -116,8 +116,8 @@ int prov_client_add(const char *state, const struct prov_client *c,
     struct prov_client_info *info, char *msg, size_t msglen);
 
 /* prov_client_remove() - remove client @name atomically. */
-int prov_client_remove(const char *state, const char *name, char *msg,
-    size_t msglen);
+int prov_client_remove(
+    const char *state, const char *name, char *msg, size_t msglen);
 
 /*
  * prov_clean_stale() - remove temporaries in @dir (images/ or clients/)

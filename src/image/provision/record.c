@@ -10,8 +10,7 @@ rec_blank(char c)
 }
 
 int
-prov_rec_parse(const char *text, size_t len, struct prov_rec *r,
-    unsigned *line)
+prov_rec_parse(const char *text, size_t len, struct prov_rec *r, unsigned *line)
 {
 	size_t off = 0, i;
 
@@ -52,8 +51,8 @@ prov_rec_parse(const char *text, size_t len, struct prov_rec *r,
 		for (i = 0; i < (size_t)(ke - ks); i++) {
 			char c = ks[i];
 
-			if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-				c == '_')) {
+			if (!((c >= 'a' && c <= 'z') ||
+				(c >= '0' && c <= '9') || c == '_')) {
 				return -EBADMSG;
 			}
 		}

@@ -153,9 +153,9 @@ src_xz_claim(struct prov_src *s, char *msg, size_t msglen)
 		snprintf(msg, msglen,
 		    "the xz container is damaged (index or footer: %s); "
 		    "download the image again",
-		    ret == LZMA_FORMAT_ERROR ? "not an xz file"
-		    : ret == LZMA_BUF_ERROR  ? "file truncated"
-					     : "corrupt");
+		    ret == LZMA_FORMAT_ERROR    ? "not an xz file"
+			: ret == LZMA_BUF_ERROR ? "file truncated"
+						: "corrupt");
 		r = -PNB_EXZ_DATA;
 		goto out;
 	}
@@ -179,7 +179,9 @@ src_unxz(struct prov_src *s, int in, struct src_out *o,
 	uint64_t mem = lzma_physmem();
 	lzma_mt mt = {
 	    .flags = LZMA_CONCATENATED,
-	    .threads = cpus == 0 ? 1 : cpus > 8 ? 8 : cpus,
+	    .threads = cpus == 0 ? 1
+		: cpus > 8       ? 8
+				 : cpus,
 	    /* xz's own default budget for threads: a quarter of RAM. */
 	    .memlimit_threading = mem ? mem / 4 : (512u << 20),
 	    /* Refuse dictionaries no real image needs (xz -9 uses 64 MiB). */
@@ -247,10 +249,11 @@ src_unxz(struct prov_src *s, int in, struct src_out *o,
 			snprintf(msg, msglen, "xz decompression failed: %s",
 			    ret == LZMA_MEMLIMIT_ERROR
 				? "it needs a dictionary over 1 GiB"
-			    : ret == LZMA_MEM_ERROR ? "out of memory"
-			    : ret == LZMA_BUF_ERROR ? "the file is truncated"
-			    : ret == LZMA_FORMAT_ERROR ? "not an xz file"
-			    : ret == LZMA_OPTIONS_ERROR
+				: ret == LZMA_MEM_ERROR ? "out of memory"
+				: ret == LZMA_BUF_ERROR
+				? "the file is truncated"
+				: ret == LZMA_FORMAT_ERROR ? "not an xz file"
+				: ret == LZMA_OPTIONS_ERROR
 				? "unsupported options in the header"
 				: "the data is corrupt (checksum or stream "
 				  "mismatch)");
@@ -416,8 +419,7 @@ prov_src_open(struct prov_src *s, const char *file, const char *tmpdir,
 		s->in_size = (uint64_t)st.st_size;
 	} else {
 		r = -EINVAL;
-		snprintf(msg, msglen,
-		    "not a regular file or block device");
+		snprintf(msg, msglen, "not a regular file or block device");
 		goto fail;
 	}
 	if (pread(in, magic, sizeof(magic), 0) < 0) {

@@ -22,12 +22,12 @@ enum prov_src_kind {
 
 struct prov_src {
 	enum prov_src_kind kind;
-	int fd;             /* the disk: the original, or the temp file */
-	char path[64];      /* a name for @fd that libext2fs can open */
-	uint64_t size;      /* bytes of disk */
-	uint64_t in_size;   /* bytes of the file given */
-	uint64_t claimed;   /* uncompressed size the container states, or 0 */
-	int threads;        /* decoder threads used */
+	int fd;           /* the disk: the original, or the temp file */
+	char path[64];    /* a name for @fd that libext2fs can open */
+	uint64_t size;    /* bytes of disk */
+	uint64_t in_size; /* bytes of the file given */
+	uint64_t claimed; /* uncompressed size the container states, or 0 */
+	int threads;      /* decoder threads used */
 };
 
 struct prov_progress {

@@ -24,7 +24,8 @@
 static int
 tree_open_src(int dirfd, const char *name, int flags)
 {
-	int fd = openat(dirfd, name, flags | O_NOATIME | O_NOFOLLOW | O_CLOEXEC);
+	int fd =
+	    openat(dirfd, name, flags | O_NOATIME | O_NOFOLLOW | O_CLOEXEC);
 
 	if (fd < 0 && errno == EPERM) {
 		fd = openat(dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC);
@@ -102,7 +103,8 @@ tree_rm(int dirfd, const char *name)
 	if (errno != EISDIR) {
 		return -errno;
 	}
-	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	fd = openat(
+	    dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		return -errno;
 	}
@@ -162,9 +164,9 @@ tree_xattrs(int sfd, int sdir, int dfd, int ddir, const char *name)
 			r = -errno;
 			break;
 		}
-		if ((dfd >= 0 ? fsetxattr(dfd, list + i, val, (size_t)v, 0)
-			      : lsetxattr(dp, list + i, val, (size_t)v, 0)) <
-		    0) {
+		if ((dfd >= 0
+			    ? fsetxattr(dfd, list + i, val, (size_t)v, 0)
+			    : lsetxattr(dp, list + i, val, (size_t)v, 0)) < 0) {
 			r = -errno;
 			break;
 		}
@@ -181,9 +183,9 @@ tree_meta(const struct stat *s, int sfd, int sdir, int dfd, int ddir,
 	struct timespec ts[2] = {s->st_atim, s->st_mtim};
 	int r;
 
-	r = dfd >= 0 ? fchown(dfd, s->st_uid, s->st_gid)
-		     : fchownat(ddir, name, s->st_uid, s->st_gid,
-			   AT_SYMLINK_NOFOLLOW);
+	r = dfd >= 0
+	    ? fchown(dfd, s->st_uid, s->st_gid)
+	    : fchownat(ddir, name, s->st_uid, s->st_gid, AT_SYMLINK_NOFOLLOW);
 	if (r < 0) {
 		return -errno;
 	}
@@ -346,8 +348,8 @@ tree_entry(struct tree_ctx *c, int sdir, int ddir, const char *name, int depth)
 			r = tree_meta(&s, -1, sdir, -1, ddir, name);
 		}
 	} else {
-		r = mknodat(ddir, name, (s.st_mode & S_IFMT) | 0600, s.st_rdev) <
-			0
+		r = mknodat(
+			ddir, name, (s.st_mode & S_IFMT) | 0600, s.st_rdev) < 0
 		    ? -errno
 		    : tree_meta(&s, -1, sdir, -1, ddir, name);
 	}
@@ -414,8 +416,8 @@ tree_clone_dir(struct tree_ctx *c, int sdir, int ddir, int depth)
 }
 
 int
-tree_clone(int src, int dst, const struct prov_progress *prog,
-    struct tree_stats *st)
+tree_clone(
+    int src, int dst, const struct prov_progress *prog, struct tree_stats *st)
 {
 	struct tree_ctx c = {.prog = prog, .st = st, .dstroot = dst};
 	struct stat s;
@@ -498,8 +500,8 @@ tree_read_file(int rootfd, const char *rel, size_t max, size_t *len)
 }
 
 int
-tree_write_file(int rootfd, const char *rel, const void *data, size_t len,
-    unsigned mode)
+tree_write_file(
+    int rootfd, const char *rel, const void *data, size_t len, unsigned mode)
 {
 	char dir[PATH_MAX], tmp[NAME_MAX + 1];
 	const char *base = strrchr(rel, '/');
@@ -535,8 +537,9 @@ tree_write_file(int rootfd, const char *rel, const void *data, size_t len,
 	if (len > 0 && write(fd, data, len) != (ssize_t)len) {
 		r = errno ? -errno : -EIO;
 	}
-	if (r == 0 && fchown(fd, have_old ? old.st_uid : 0,
-			  have_old ? old.st_gid : 0) < 0) {
+	if (r == 0 &&
+	    fchown(fd, have_old ? old.st_uid : 0, have_old ? old.st_gid : 0) <
+		0) {
 		r = -errno;
 	}
 	if (r == 0 &&
@@ -626,7 +629,8 @@ tree_du_dir(int fd, struct du_seen **seen, size_t *n, size_t *cap, int depth)
 			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
 			if (sub >= 0) {
-				total += tree_du_dir(sub, seen, n, cap, depth + 1);
+				total +=
+				    tree_du_dir(sub, seen, n, cap, depth + 1);
 				close(sub);
 			}
 		}

@@ -32,8 +32,8 @@ int tree_rm(int dirfd, const char *name);
  * and copied with copy_file_range() otherwise.
  * Return: 0, the progress callback's value, or -errno.
  */
-int tree_clone(int src, int dst, const struct prov_progress *prog,
-    struct tree_stats *st);
+int tree_clone(
+    int src, int dst, const struct prov_progress *prog, struct tree_stats *st);
 
 /*
  * tree_write_file() - replace the file @rel (a path inside the tree whose
@@ -43,8 +43,8 @@ int tree_clone(int src, int dst, const struct prov_progress *prog,
  * file exists, else root and @mode.
  * Return: 0 or -errno (-ENOENT when the parent directory is missing).
  */
-int tree_write_file(int rootfd, const char *rel, const void *data,
-    size_t len, unsigned mode);
+int tree_write_file(
+    int rootfd, const char *rel, const void *data, size_t len, unsigned mode);
 
 /*
  * tree_read_file() - read @rel inside @rootfd (symlinks resolve inside
