@@ -583,12 +583,12 @@ prov_image_import(const char *state, const struct prov_import *im,
 	if (r < 0) {
 		goto out;
 	}
-	if (fsync(tmpfd) < 0 || renameat(imgfd, tmp, imgfd, im->name) < 0) {
+	/* No fsync, as in prov_client_add(). */
+	if (renameat(imgfd, tmp, imgfd, im->name) < 0) {
 		r = -errno;
 		goto out;
 	}
 	made_tmp = false;
-	fsync(imgfd);
 out:
 	if (r < 0 && !msg[0]) {
 		snprintf(msg, msglen, "%s", pnb_strerror(r));
