@@ -845,9 +845,26 @@ ext4_extract(const char *path, uint64_t offset, uint64_t size, int destfd,
 		r = -PNB_EPART_RANGE;
 		goto out;
 	}
-	st->used_bytes = (ext2fs_blocks_count(x.fs->super) -
-			     ext2fs_free_blocks_count(x.fs->super)) *
-	    x.fs->blocksize;
+	/*
+	 * For progress: blocks in use, less the inode tables and the
+	 * journal, which hold no file data.
+	 */
+	{
+		uint64_t used = (ext2fs_blocks_count(x.fs->super) -
+				    ext2fs_free_blocks_count(x.fs->super)) *
+		    x.fs->blocksize;
+		uint64_t meta = (uint64_t)x.fs->group_desc_count *
+		    x.fs->inode_blocks_per_group * x.fs->blocksize;
+		struct ext2_inode_large j;
+
+		if (ext2fs_has_feature_journal(x.fs->super) &&
+		    x.fs->super->s_journal_inum &&
+		    ext4_read_inode(&x, x.fs->super->s_journal_inum, &j) == 0) {
+			meta += EXT2_I_SIZE(&j);
+		}
+		st->ext2_err = 0;
+		st->used_bytes = used > meta ? used - meta : used;
+	}
 	/* Cross-linked blocks could repeat data without end: cap it. */
 	x.limit = 2 * fs_bytes + (64u << 20);
 	x.buf = malloc(EXT4_CHUNK);
