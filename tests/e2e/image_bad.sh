@@ -120,7 +120,7 @@ r=$(find_at "$W/self.img" 'README     ')
 put "$W/self.img" $((r + 11)) 10
 put "$W/self.img" $((r + 20)) "$(dd if="$W/self.img" bs=1 skip=$((o + 20)) count=2 status=none | od -An -tx1 | tr -d ' \n')"
 put "$W/self.img" $((r + 26)) "$(dd if="$W/self.img" bs=1 skip=$((o + 26)) count=2 status=none | od -An -tx1 | tr -d ' \n')"
-expect "FAT directory containing itself" "$W/self.img" "boot partition.*a directory contains itself"
+expect "FAT directory containing itself" "$W/self.img" "boot partition, at README/: a directory contains itself"
 
 cp "$IMG" "$W/lfn.img"
 off=$(find_at "$W/lfn.img" 'A\x00 \x00l\x00o\x00n\x00')

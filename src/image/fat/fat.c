@@ -581,16 +581,20 @@ fat_walk_cb(void *arg, const struct fat_dirent *e)
 		return w->vis->file(w->vis->arg, w->depth + 1, e);
 	}
 	/* Cluster 0 means the root in a ".." entry; here it is a loop. */
-	if (e->cluster == 0) {
-		return -PNB_EDIR_LOOP;
-	}
-	for (i = 0; i <= w->depth; i++) {
+	r = e->cluster == 0 ? -PNB_EDIR_LOOP : 0;
+	for (i = 0; r == 0 && i <= w->depth; i++) {
 		if (w->stack[i] == e->cluster) {
-			return -PNB_EDIR_LOOP;
+			r = -PNB_EDIR_LOOP;
 		}
 	}
-	if (w->depth >= FAT_DEPTH_MAX) {
-		return -EMSGSIZE;
+	if (r == 0 && w->depth >= FAT_DEPTH_MAX) {
+		r = -EMSGSIZE;
+	}
+	if (r < 0) {
+		if (w->vis->reject) {
+			w->vis->reject(w->vis->arg, e, r);
+		}
+		return r;
 	}
 	r = w->vis->enter(w->vis->arg, w->depth + 1, e);
 	if (r < 0) {

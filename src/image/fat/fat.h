@@ -105,6 +105,8 @@ struct fat_visitor {
 	int (*enter)(void *arg, unsigned depth, const struct fat_dirent *e);
 	int (*file)(void *arg, unsigned depth, const struct fat_dirent *e);
 	int (*leave)(void *arg, unsigned depth, const struct fat_dirent *e);
+	/* Optional: told which entry the walk itself rejected, and why. */
+	void (*reject)(void *arg, const struct fat_dirent *e, int err);
 	void *arg;
 };
 

@@ -175,6 +175,15 @@ fatx_leave(void *arg, unsigned depth, const struct fat_dirent *e)
 	return r;
 }
 
+static void
+fatx_reject(void *arg, const struct fat_dirent *e, int err)
+{
+	struct fatx *x = arg;
+
+	(void)err;
+	snprintf(x->where, sizeof(x->where), "%.200s/", e->name);
+}
+
 static int
 extract_fat(const struct blk *dev, int dirfd, const struct prov_progress *prog,
     char *msg, size_t msglen)
@@ -184,6 +193,7 @@ extract_fat(const struct blk *dev, int dirfd, const struct prov_progress *prog,
 	struct fat_visitor vis = {.enter = fatx_enter,
 	    .file = fatx_file,
 	    .leave = fatx_leave,
+	    .reject = fatx_reject,
 	    .arg = &x};
 	unsigned i;
 	int r;
