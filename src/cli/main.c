@@ -10,6 +10,7 @@
 
 const struct cli_cmd cli_cmds[] = {
     {"serve", "run the DHCP, TFTP and NFS services", cli_serve},
+    {"status", "show each client's state and boot timeline", cli_status},
     {NULL, NULL, NULL},
 };
 

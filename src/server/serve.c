@@ -8,9 +8,12 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/log.h"
+#include "server/http.h"
+#include "server/obs.h"
 #include "server/serve.h"
 
 static const struct log_ctx serve_log = {.svc = "serve"};
@@ -139,9 +142,10 @@ serve_resolve_net(struct serve *s, char *msg, size_t msglen)
 	return 0;
 }
 
-static void
-serve_reload(struct serve *s)
+static int
+serve_reload(void *arg)
 {
+	struct serve *s = arg;
 	struct cfg *fresh = calloc(1, sizeof(*fresh));
 	char msg[512] = "";
 	int r;
@@ -150,7 +154,7 @@ serve_reload(struct serve *s)
 		log_warn(&serve_log,
 		    "event=reload-failed error=\"out of "
 		    "memory\"");
-		return;
+		return -ENOMEM;
 	}
 	r = s->load(s->load_arg, fresh, msg, sizeof(msg));
 	if (r < 0) {
@@ -161,7 +165,7 @@ serve_reload(struct serve *s)
 		    "error=\"%s\"",
 		    log_escape(esc, msg, strlen(msg)));
 		free(fresh);
-		return;
+		return r;
 	}
 	if (fresh->address.s_addr != s->cfg->address.s_addr ||
 	    strcmp(fresh->interface, s->cfg->interface) != 0 ||
@@ -177,6 +181,7 @@ serve_reload(struct serve *s)
 	free(s->cfg);
 	s->cfg = fresh;
 	log_info(&serve_log, "event=reload result=ok");
+	return 0;
 }
 
 static void
@@ -196,13 +201,63 @@ serve_handle_signal(struct loop *l, int signo, void *arg)
 static void
 serve_close_services(struct serve *s)
 {
-	(void)s;
+	http_service_close(s->http);
+	s->http = NULL;
+}
+
+/* The state directory holds leases, clients and the control socket. */
+static int
+serve_make_state_dir(const struct cfg *c)
+{
+	char path[PATH_MAX];
+	size_t i, n = strlen(c->state_dir);
+
+	if (n >= sizeof(path)) {
+		return -ENAMETOOLONG;
+	}
+	memcpy(path, c->state_dir, n + 1);
+	for (i = 1; i <= n; i++) {
+		if (path[i] != '/' && path[i] != 0) {
+			continue;
+		}
+		path[i] = 0;
+		if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+			return -errno;
+		}
+		path[i] = i < n ? '/' : 0;
+	}
+	return 0;
 }
 
 static int
 serve_open_services(struct serve *s)
 {
-	(void)s;
+	struct http_service_config hc = {
+	    .tcp_listen = s->cfg->http,
+	    .obs = s->obs,
+	    .reload = serve_reload,
+	    .reload_arg = s,
+	};
+	char sock[PATH_MAX], msg[512];
+	int r;
+
+	r = serve_make_state_dir(s->cfg);
+	if (r < 0) {
+		log_err(&serve_log,
+		    "event=start-failed error=\"cannot create "
+		    "state directory %s: %s\"",
+		    s->cfg->state_dir, strerror(-r));
+		return r;
+	}
+	r = snprintf(sock, sizeof(sock), "%s/%s", s->cfg->state_dir,
+	    SERVE_CONTROL_SOCKET);
+	hc.unix_path = r > 0 && (size_t)r < sizeof(sock) ? sock : NULL;
+	s->http = http_service_open(s->loop, &hc, msg, sizeof(msg));
+	if (!s->http) {
+		log_err(&serve_log, "event=start-failed svc=http error=\"%s\"",
+		    msg);
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -241,6 +296,12 @@ serve_run(serve_load_fn load, void *load_arg)
 		goto out;
 	}
 	loop_on_signal(s.loop, serve_handle_signal, &s);
+	s.obs = obs_new(SERVE_MAX_TRACKED, loop_wall_ms());
+	if (!s.obs) {
+		log_err(
+		    &serve_log, "event=start-failed error=\"out of memory\"");
+		goto out;
+	}
 	r = serve_open_services(&s);
 	if (r < 0) {
 		goto out;
@@ -261,6 +322,7 @@ serve_run(serve_load_fn load, void *load_arg)
 	status = 0;
 out:
 	serve_close_services(&s);
+	obs_free(s.obs);
 	loop_close(s.loop);
 	free(s.cfg);
 	return status;

@@ -26,6 +26,8 @@ typedef int (*serve_load_fn)(
 struct tftp_service;
 struct dhcp_service;
 struct nfs_service;
+struct http_service;
+struct obs;
 
 struct serve {
 	struct loop *loop; /* borrowed */
@@ -39,10 +41,21 @@ struct serve {
 	struct in_addr addr, netmask;
 	unsigned mtu;
 
+	/* What happened to each client; every service reports here. */
+	struct obs *obs;
+	/* Status page, metrics and the control socket. */
+	struct http_service *http;
+
 	struct tftp_service *tftp;
 	struct dhcp_service *dhcp;
 	struct nfs_service *nfs;
 };
+
+/* The control socket `pinetboot status` and `client` talk to. */
+#define SERVE_CONTROL_SOCKET "pinetboot.sock"
+
+/* Most clients the status view tracks (strangers are evicted first). */
+#define SERVE_MAX_TRACKED 4096
 
 /*
  * serve_run() - load the config, open every enabled service, and run the
