@@ -83,6 +83,9 @@ ALL_OBJ := $(LIB_OBJ) $(MAIN_OBJ) $(T_OBJ) \
 	$(OUT)/obj/tests/fuzz/replay.o $(BENCH_SRC:%.c=$(OUT)/obj/%.o) \
 	$(TOOL_SRC:%.c=$(OUT)/obj/%.o)
 
+# Objects are kept, not deleted as intermediates, so rebuilds stay quick.
+.SECONDARY:
+
 .PHONY: all tests tools fuzz bench check man format format-check lint clean install
 
 ifeq ($(BUILD),fuzz)
