@@ -11,6 +11,7 @@
 const struct cli_cmd cli_cmds[] = {
     {"serve", "run the DHCP, TFTP and NFS services", cli_serve},
     {"status", "show each client's state and boot timeline", cli_status},
+    {"doctor", "check the machine and network before a first boot", cli_doctor},
     {NULL, NULL, NULL},
 };
 
