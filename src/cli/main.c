@@ -24,7 +24,7 @@ cli_usage_error(const char *cmd, const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nTry 'pinetboot %s --help'.\n", cmd);
+	fprintf(stderr, " (see 'pinetboot %s --help')\n", cmd);
 	return 2;
 }
 
@@ -77,8 +77,7 @@ main(int argc, char **argv)
 		}
 	}
 	fprintf(stderr,
-	    "pinetboot: unknown command '%s'\n"
-	    "Try 'pinetboot --help'.\n",
+	    "pinetboot: unknown command '%s' (see 'pinetboot --help')\n",
 	    argv[1]);
 	return 2;
 }
