@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -142,6 +143,103 @@ serve_resolve_net(struct serve *s, char *msg, size_t msglen)
 	return 0;
 }
 
+static void
+serve_registry_warn(void *arg, const char *name, const char *why)
+{
+	char esc[LOG_ESCAPE_MAX];
+
+	(void)arg;
+	log_warn(&serve_log, "event=client-skipped client=%s error=\"%s\"",
+	    name, log_escape(esc, why, strlen(why)));
+}
+
+/*
+ * Re-read the client registry and hand it to every service.  On failure
+ * the old registry stays in force.
+ */
+static int
+serve_reload_clients(struct serve *s)
+{
+	struct registry fresh;
+	size_t i;
+	int r;
+
+	r = registry_load(s->cfg->state_dir, &fresh, serve_registry_warn, s);
+	if (r < 0) {
+		log_warn(&serve_log,
+		    "event=clients-reload-failed keeping=old "
+		    "error=\"%s\"",
+		    strerror(-r));
+		return r;
+	}
+	registry_fini(&s->registry);
+	s->registry = fresh;
+	obs_forget_provisioned(s->obs);
+	for (i = 0; i < s->registry.n; i++) {
+		const struct registry_client *c = &s->registry.clients[i];
+
+		obs_provision(s->obs, c->name, c->has_mac ? c->mac : NULL,
+		    c->serial, c->addr);
+	}
+	log_info(&serve_log, "event=clients-loaded clients=%zu", s->registry.n);
+	return 0;
+}
+
+static void
+serve_clients_settled(struct loop *l, struct loop_timer *t)
+{
+	(void)l;
+	serve_reload_clients(t->arg);
+}
+
+static void
+serve_handle_clients_watch(struct loop *l, int fd, unsigned events, void *arg)
+{
+	struct serve *s = arg;
+	char tmp[4096];
+
+	(void)events;
+	while (read(fd, tmp, sizeof(tmp)) > 0) {
+	}
+	/*
+	 * `client add` renames a finished directory into place, and a user
+	 * may edit several records: settle for a moment, then reload once.
+	 */
+	loop_timer_arm(l, &s->clients_timer, loop_now_ms(l) + 300);
+}
+
+/* Watch STATE/clients so that added and removed clients take effect. */
+static int
+serve_watch_clients(struct serve *s)
+{
+	char dir[PATH_MAX];
+	int n, fd;
+
+	n = snprintf(dir, sizeof(dir), "%s/clients", s->cfg->state_dir);
+	if (n < 0 || (size_t)n >= sizeof(dir)) {
+		return -ENAMETOOLONG;
+	}
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		return -errno;
+	}
+	fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (fd < 0) {
+		return -errno;
+	}
+	if (inotify_add_watch(fd, dir,
+		IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM |
+		    IN_CLOSE_WRITE | IN_ONLYDIR) < 0 ||
+	    loop_add_fd(s->loop, fd, LOOP_READ, serve_handle_clients_watch, s) <
+		0) {
+		n = -errno;
+		close(fd);
+		return n;
+	}
+	s->clients_watch_fd = fd;
+	loop_timer_init(&s->clients_timer, serve_clients_settled, s);
+	return 0;
+}
+
 static int
 serve_reload(void *arg)
 {
@@ -181,7 +279,7 @@ serve_reload(void *arg)
 	free(s->cfg);
 	s->cfg = fresh;
 	log_info(&serve_log, "event=reload result=ok");
-	return 0;
+	return serve_reload_clients(s);
 }
 
 static void
@@ -203,6 +301,13 @@ serve_close_services(struct serve *s)
 {
 	http_service_close(s->http);
 	s->http = NULL;
+	if (s->clients_watch_fd >= 0) {
+		loop_timer_cancel(s->loop, &s->clients_timer);
+		loop_del_fd(s->loop, s->clients_watch_fd);
+		close(s->clients_watch_fd);
+		s->clients_watch_fd = -1;
+	}
+	registry_fini(&s->registry);
 }
 
 /* The state directory holds leases, clients and the control socket. */
@@ -258,13 +363,22 @@ serve_open_services(struct serve *s)
 		    msg);
 		return -EINVAL;
 	}
-	return 0;
+	r = serve_watch_clients(s);
+	if (r < 0) {
+		log_err(&serve_log,
+		    "event=start-failed error=\"cannot watch "
+		    "%s/clients: %s\"",
+		    s->cfg->state_dir, strerror(-r));
+		return r;
+	}
+	return serve_reload_clients(s);
 }
 
 int
 serve_run(serve_load_fn load, void *load_arg)
 {
-	struct serve s = {.load = load, .load_arg = load_arg};
+	struct serve s = {
+	    .load = load, .load_arg = load_arg, .clients_watch_fd = -1};
 	char msg[512] = "";
 	char addr[INET_ADDRSTRLEN];
 	int status = 1, r;

@@ -8,6 +8,7 @@
 
 #include "core/cfg.h"
 #include "core/loop.h"
+#include "server/registry.h"
 
 /*
  * The running daemon: the loop, the frozen config, and the services that
@@ -40,6 +41,15 @@ struct serve {
 	unsigned ifindex;
 	struct in_addr addr, netmask;
 	unsigned mtu;
+
+	/*
+	 * Provisioned clients, re-read when STATE/clients changes (inotify),
+	 * on SIGHUP and on POST /api/reload.  Services look clients up here
+	 * per request and are told through serve_clients_changed().
+	 */
+	struct registry registry;
+	int clients_watch_fd;
+	struct loop_timer clients_timer;
 
 	/* What happened to each client; every service reports here. */
 	struct obs *obs;
