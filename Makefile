@@ -140,7 +140,8 @@ check: all
 	tests/run $(OUT)
 
 CLANG_FORMAT ?= clang-format
-FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+FORMAT_FILES = $(shell git ls-files --cached --others --exclude-standard \
+	'*.c' '*.h' 2>/dev/null)
 
 format:
 	$(CLANG_FORMAT) -i $(FORMAT_FILES)
