@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "server/dhcp.h"
 #include "server/serve.h"
 
 static const struct log_ctx serve_log = {.svc = "serve"};
@@ -196,13 +197,17 @@ serve_handle_signal(struct loop *l, int signo, void *arg)
 static void
 serve_close_services(struct serve *s)
 {
-	(void)s;
+	dhcp_serve_close(s);
 }
 
 static int
 serve_open_services(struct serve *s)
 {
-	(void)s;
+	int r = dhcp_serve_open(s);
+
+	if (r < 0) {
+		return r;
+	}
 	return 0;
 }
 

@@ -16,8 +16,7 @@ TEST(dhcp_parse_pi4_discover_golden)
 	struct dhcp_msg m;
 	uint32_t serial = 0;
 
-	CHECK_EQ(dhcp_parse(vec_pi4_discover, sizeof(vec_pi4_discover), &m),
-	    0);
+	CHECK_EQ(dhcp_parse(vec_pi4_discover, sizeof(vec_pi4_discover), &m), 0);
 	CHECK_EQ(m.op, DHCP_BOOTREQUEST);
 	CHECK_EQ(m.xid, 0x5a3c91e7);
 	CHECK_EQ(m.flags, 0);
@@ -59,8 +58,7 @@ TEST(dhcp_build_server_offer_golden)
 	uint8_t out[DHCP_MAX_REPLY];
 	struct wcur w = wcur_init(out, sizeof(out));
 
-	CHECK_EQ(dhcp_parse(vec_pi4_discover, sizeof(vec_pi4_discover), &m),
-	    0);
+	CHECK_EQ(dhcp_parse(vec_pi4_discover, sizeof(vec_pi4_discover), &m), 0);
 	fill_pi4_offer(&r, &m, DHCPOFFER);
 	CHECK_EQ(dhcp_build(&r, &w), 0);
 	CHECK_EQ(w.off, sizeof(vec_offer));
@@ -75,8 +73,7 @@ TEST(dhcp_build_proxy_offer_golden)
 	struct wcur w = wcur_init(out, sizeof(out));
 	struct cur c;
 
-	CHECK_EQ(dhcp_parse(vec_pi4_discover, sizeof(vec_pi4_discover), &m),
-	    0);
+	CHECK_EQ(dhcp_parse(vec_pi4_discover, sizeof(vec_pi4_discover), &m), 0);
 	dhcp_reply_init(&r, &m, DHCPOFFER);
 	r.flags = DHCP_FLAG_BROADCAST;
 	r.server_id = IP(192, 168, 1, 10);
@@ -104,8 +101,7 @@ TEST(dhcp_build_pads_to_300_after_end)
 	struct wcur w = wcur_init(out, sizeof(out));
 	size_t i;
 
-	CHECK_EQ(dhcp_parse(vec_pi4_discover, sizeof(vec_pi4_discover), &m),
-	    0);
+	CHECK_EQ(dhcp_parse(vec_pi4_discover, sizeof(vec_pi4_discover), &m), 0);
 	dhcp_reply_init(&r, &m, DHCPNAK);
 	r.server_id = IP(198, 18, 0, 1);
 	CHECK_EQ(dhcp_build(&r, &w), 0);
@@ -121,17 +117,16 @@ TEST(dhcp_build_pads_to_300_after_end)
 
 TEST(dhcp_build_pi_menu_three_space_variant)
 {
-	static const uint8_t want[] = {0x2b, 0x23, 0x06, 0x01, 0x03, 0x0a,
-	    0x04, 0x00, 0x50, 0x58, 0x45, 0x09, 0x17, 0x00, 0x00, 0x14, 'R',
-	    'a', 's', 'p', 'b', 'e', 'r', 'r', 'y', ' ', 'P', 'i', ' ', 'B',
-	    'o', 'o', 't', 0x20, 0x20, 0x20, 0xff};
+	static const uint8_t want[] = {0x2b, 0x23, 0x06, 0x01, 0x03, 0x0a, 0x04,
+	    0x00, 0x50, 0x58, 0x45, 0x09, 0x17, 0x00, 0x00, 0x14, 'R', 'a', 's',
+	    'p', 'b', 'e', 'r', 'r', 'y', ' ', 'P', 'i', ' ', 'B', 'o', 'o',
+	    't', 0x20, 0x20, 0x20, 0xff};
 	struct dhcp_msg m;
 	struct dhcp_reply r;
 	uint8_t out[DHCP_MAX_REPLY];
 	struct wcur w = wcur_init(out, sizeof(out));
 
-	CHECK_EQ(dhcp_parse(vec_pi4_discover, sizeof(vec_pi4_discover), &m),
-	    0);
+	CHECK_EQ(dhcp_parse(vec_pi4_discover, sizeof(vec_pi4_discover), &m), 0);
 	dhcp_reply_init(&r, &m, DHCPOFFER);
 	r.pi_menu = "Raspberry Pi Boot";
 	r.pi_menu_pad3 = true;
@@ -149,8 +144,7 @@ TEST(dhcp_round_trip_full_reply)
 	struct wcur w = wcur_init(out, sizeof(out));
 	uint32_t a;
 
-	CHECK_EQ(dhcp_parse(vec_pi4_discover, sizeof(vec_pi4_discover), &m),
-	    0);
+	CHECK_EQ(dhcp_parse(vec_pi4_discover, sizeof(vec_pi4_discover), &m), 0);
 	fill_pi4_offer(&r, &m, DHCPACK);
 	r.dns = dns;
 	r.ndns = 2;
@@ -183,8 +177,7 @@ TEST(dhcp_build_too_small_is_emsgsize)
 	uint8_t out[280];
 	struct wcur w = wcur_init(out, sizeof(out));
 
-	CHECK_EQ(dhcp_parse(vec_pi4_discover, sizeof(vec_pi4_discover), &m),
-	    0);
+	CHECK_EQ(dhcp_parse(vec_pi4_discover, sizeof(vec_pi4_discover), &m), 0);
 	fill_pi4_offer(&r, &m, DHCPOFFER);
 	CHECK_EQ(dhcp_build(&r, &w), -EMSGSIZE);
 }
@@ -199,8 +192,7 @@ TEST(dhcp_build_bad_strings_are_einval)
 
 	memset(longname, 'a', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = 0;
-	CHECK_EQ(dhcp_parse(vec_pi4_discover, sizeof(vec_pi4_discover), &m),
-	    0);
+	CHECK_EQ(dhcp_parse(vec_pi4_discover, sizeof(vec_pi4_discover), &m), 0);
 	dhcp_reply_init(&r, &m, DHCPOFFER);
 	r.file = longname;
 	CHECK_EQ(dhcp_build(&r, &w), -EINVAL);
@@ -230,8 +222,7 @@ TEST(dhcp_parse_missing_end_is_ebadmsg)
 	struct dhcp_msg m;
 
 	/* Cut just before option 255. */
-	CHECK_EQ(dhcp_parse(vec_pi4_discover, sizeof(vec_pi4_discover) - 1,
-		     &m),
+	CHECK_EQ(dhcp_parse(vec_pi4_discover, sizeof(vec_pi4_discover) - 1, &m),
 	    -EBADMSG);
 }
 

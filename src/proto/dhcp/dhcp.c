@@ -173,7 +173,8 @@ dhcp_client_arch(const struct dhcp_msg *m)
 bool
 dhcp_pi_oui_is(const uint8_t mac[6])
 {
-	/* raspberrypi/piserver src/config.h, and rpi-eeprom#720 for 2c:cf:67. */
+	/* raspberrypi/piserver src/config.h, and rpi-eeprom#720 for 2c:cf:67.
+	 */
 	static const uint8_t ouis[][3] = {
 	    {0xb8, 0x27, 0xeb},
 	    {0xdc, 0xa6, 0x32},
@@ -401,8 +402,8 @@ dhcp_build(const struct dhcp_reply *r, struct wcur *w)
 		err = err ? err : dhcp_put_str(w, DHCP_OPT_DOMAIN, r->domain);
 	}
 	if (r->hostname && r->hostname[0]) {
-		err = err ? err
-			  : dhcp_put_str(w, DHCP_OPT_HOSTNAME, r->hostname);
+		err =
+		    err ? err : dhcp_put_str(w, DHCP_OPT_HOSTNAME, r->hostname);
 	}
 	if (r->pxe) {
 		err = err ? err
@@ -421,9 +422,9 @@ dhcp_build(const struct dhcp_reply *r, struct wcur *w)
 		wcur_bytes(w, "\x2b\x04\x06\x01\x08\xff", 6);
 	}
 	if (r->tftp_server && r->tftp_server[0]) {
-		err = err ? err
-			  : dhcp_put_str(
-				w, DHCP_OPT_TFTP_SERVER, r->tftp_server);
+		err = err
+		    ? err
+		    : dhcp_put_str(w, DHCP_OPT_TFTP_SERVER, r->tftp_server);
 	}
 	if (r->message && r->message[0]) {
 		err = err ? err : dhcp_put_str(w, DHCP_OPT_MESSAGE, r->message);

@@ -28,9 +28,9 @@
 /* The largest message we build: a reply never needs more than this. */
 #define DHCP_MAX_REPLY 576
 
-#define DHCP_BOOTREQUEST 1
-#define DHCP_BOOTREPLY   2
-#define DHCP_HTYPE_ETHER 1
+#define DHCP_BOOTREQUEST    1
+#define DHCP_BOOTREPLY      2
+#define DHCP_HTYPE_ETHER    1
 #define DHCP_FLAG_BROADCAST 0x8000
 
 /* Option 53 values (RFC 2132 §9.6). */
@@ -145,13 +145,13 @@ int dhcp_client_arch(const struct dhcp_msg *m);
 
 /* What a request says about the Raspberry Pi that sent it (§2.1-2.3). */
 enum dhcp_pi_model {
-	DHCP_PI_NONE = 0,  /* not a Pi, as far as we can tell */
-	DHCP_PI_UNKNOWN,   /* a Pi OUI or marker, model not recognised */
-	DHCP_PI_3B_ROM,    /* BCM2837 boot ROM with the 44..44 GUID */
-	DHCP_PI_BCM2837,   /* 3B+ ROM or bootcode.bin (fixed xid, serial) */
-	DHCP_PI_EEPROM,    /* Pi 4/5 EEPROM with the legacy serial GUID */
-	DHCP_PI_4,         /* EEPROM-2711: option 97 "RPi4" */
-	DHCP_PI_5,         /* EEPROM-2712: option 97 "RPi5" */
+	DHCP_PI_NONE = 0, /* not a Pi, as far as we can tell */
+	DHCP_PI_UNKNOWN,  /* a Pi OUI or marker, model not recognised */
+	DHCP_PI_3B_ROM,   /* BCM2837 boot ROM with the 44..44 GUID */
+	DHCP_PI_BCM2837,  /* 3B+ ROM or bootcode.bin (fixed xid, serial) */
+	DHCP_PI_EEPROM,   /* Pi 4/5 EEPROM with the legacy serial GUID */
+	DHCP_PI_4,        /* EEPROM-2711: option 97 "RPi4" */
+	DHCP_PI_5,        /* EEPROM-2712: option 97 "RPi5" */
 };
 
 /* The xid every BCM2837 ROM and bootcode.bin use (quirk 1). */
@@ -184,10 +184,10 @@ struct dhcp_reply {
 	uint32_t ciaddr, yiaddr, siaddr, giaddr;
 	uint8_t chaddr[DHCP_CHADDR_LEN];
 	uint8_t hlen;
-	uint32_t server_id; /* option 54; always sent */
-	uint32_t lease_s;   /* option 51 when non-zero */
-	uint32_t netmask;   /* option 1 when non-zero */
-	uint32_t router;    /* option 3 when non-zero */
+	uint32_t server_id;  /* option 54; always sent */
+	uint32_t lease_s;    /* option 51 when non-zero */
+	uint32_t netmask;    /* option 1 when non-zero */
+	uint32_t router;     /* option 3 when non-zero */
 	const uint32_t *dns; /* option 6; borrowed, @ndns entries */
 	size_t ndns;
 	const char *hostname; /* option 12; borrowed, may be NULL */
@@ -205,8 +205,8 @@ struct dhcp_reply {
 	bool pi_menu_pad3;
 	bool pxe_direct;
 	const char *tftp_server; /* option 66 (no NUL); borrowed, may be NULL */
-	const char *file;        /* the BOOTP file field; borrowed, may be NULL */
-	const char *message;     /* option 56; borrowed, may be NULL */
+	const char *file;    /* the BOOTP file field; borrowed, may be NULL */
+	const char *message; /* option 56; borrowed, may be NULL */
 };
 
 /*
