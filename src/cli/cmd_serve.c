@@ -152,7 +152,16 @@ serve_read_file(const char *path, struct cfg *c, char *msg, size_t msglen)
 	}
 	r = cfg_parse(c, text, len, reason, sizeof(reason));
 	if (r < 0) {
-		snprintf(msg, msglen, "%s:%s", path, reason + 4);
+		unsigned line = 0;
+		int skip = 0;
+
+		/* cfg_parse says "line N: why"; users expect FILE:N: why. */
+		if (sscanf(reason, "line %u: %n", &line, &skip) == 1 && skip) {
+			snprintf(msg, msglen, "%s:%u: %s", path, line,
+			    reason + skip);
+		} else {
+			snprintf(msg, msglen, "%s: %s", path, reason);
+		}
 	}
 out:
 	free(text);

@@ -66,8 +66,8 @@ struct dhcp_out {
 };
 
 struct dhcp_service {
-	struct loop *loop;          /* borrowed */
-	struct cfg *const *cfgp;    /* borrowed */
+	struct loop *loop;       /* borrowed */
+	struct cfg *const *cfgp; /* borrowed */
 	struct dhcp_netinfo net;
 	int fd, fd_proxy, fd_pkt, fd_arp;
 	dhcp_send_fn send;
@@ -219,8 +219,7 @@ dhcp_client_tftp_prefix(const struct dhcp_service *svc,
 }
 
 int
-dhcp_service_reserve(
-    struct dhcp_service *svc, const struct dhcp_reservation *r)
+dhcp_service_reserve(struct dhcp_service *svc, const struct dhcp_reservation *r)
 {
 	struct dhcp_reservation *slot =
 	    (struct dhcp_reservation *)dhcp_service_find_reservation(
@@ -253,6 +252,22 @@ dhcp_service_reserve(
 		return -ENOSPC;
 	}
 	return 0;
+}
+
+void
+dhcp_service_clear_reservations(struct dhcp_service *svc)
+{
+	size_t i;
+
+	for (i = 0; svc->has_leases && i < svc->leases.nslot; i++) {
+		struct dhcp_slot *sl = &svc->leases.slot[i];
+
+		/* Our own address stays out of the pool. */
+		if (sl->addr != svc->net.addr) {
+			sl->reserved = false;
+		}
+	}
+	svc->nres = 0;
 }
 
 const struct dhcp_stats *
@@ -426,8 +441,8 @@ dhcp_queue(struct dhcp_service *svc, const struct dhcp_req *q,
 	w = wcur_init(o->buf, sizeof(o->buf));
 	err = dhcp_build(r, &w);
 	if (err < 0) {
-		log_warn(&q->log, "event=build-failed error=\"%s\"",
-		    strerror(-err));
+		log_warn(
+		    &q->log, "event=build-failed error=\"%s\"", strerror(-err));
 		return;
 	}
 	o->len = w.off;
@@ -675,8 +690,8 @@ dhcp_pending_add(struct dhcp_service *svc, const struct dhcp_req *q,
 	p->len = q->rawlen;
 	memcpy(p->pkt, q->raw, q->rawlen);
 	loop_timer_init(&p->timer, dhcp_pending_fire, p);
-	if (loop_timer_arm(svc->loop, &p->timer,
-		loop_now_ms(svc->loop) + delay_ms) < 0) {
+	if (loop_timer_arm(
+		svc->loop, &p->timer, loop_now_ms(svc->loop) + delay_ms) < 0) {
 		p->used = false;
 		return -1;
 	}
@@ -747,8 +762,8 @@ dhcp_service_handle_arp(
 /* ---- proxy mode ---- */
 
 static void
-dhcp_proxy(struct dhcp_service *svc, struct dhcp_req *q,
-    enum dhcp_pi_model model)
+dhcp_proxy(
+    struct dhcp_service *svc, struct dhcp_req *q, enum dhcp_pi_model model)
 {
 	const struct cfg *c = dhcp_cfg(svc);
 	const struct dhcp_msg *m = q->m;
@@ -763,8 +778,9 @@ dhcp_proxy(struct dhcp_service *svc, struct dhcp_req *q,
 	}
 	dhcp_reply_init(&r, m, boot_server ? DHCPACK : DHCPOFFER);
 	if (!dhcp_fill_pxe(svc, m, model, &r)) {
-		log_debug(&q->log, "event=ignore reason=\"no boot file for "
-				   "this PXE client\"");
+		log_debug(&q->log,
+		    "event=ignore reason=\"no boot file for "
+		    "this PXE client\"");
 		svc->stats.dropped++;
 		return;
 	}
@@ -789,8 +805,8 @@ dhcp_proxy(struct dhcp_service *svc, struct dhcp_req *q,
 /* ---- server mode ---- */
 
 static void
-dhcp_note_addr(struct dhcp_service *svc, const struct dhcp_msg *m,
-    uint32_t addr)
+dhcp_note_addr(
+    struct dhcp_service *svc, const struct dhcp_msg *m, uint32_t addr)
 {
 	struct dhcp_client *c =
 	    (struct dhcp_client *)dhcp_service_find_client(svc, m->chaddr);
@@ -801,8 +817,8 @@ dhcp_note_addr(struct dhcp_service *svc, const struct dhcp_msg *m,
 }
 
 static void
-dhcp_discover(struct dhcp_service *svc, struct dhcp_req *q,
-    enum dhcp_pi_model model)
+dhcp_discover(
+    struct dhcp_service *svc, struct dhcp_req *q, enum dhcp_pi_model model)
 {
 	const struct cfg *c = dhcp_cfg(svc);
 	const struct dhcp_msg *m = q->m;
@@ -840,7 +856,8 @@ dhcp_discover(struct dhcp_service *svc, struct dhcp_req *q,
 		s->until_ms = now + DHCP_OFFER_HOLD_MS + c->dhcp_pi_delay_ms;
 	}
 	if (!q->ready) {
-		/* §2.6: look before handing out an address nobody vouched for. */
+		/* §2.6: look before handing out an address nobody vouched for.
+		 */
 		bool probe = c->dhcp_probe_ms && !s->reserved && fresh &&
 		    (!s->probed_ok_ms ||
 			now - s->probed_ok_ms > DHCP_PROBE_TRUST_MS) &&
@@ -852,12 +869,12 @@ dhcp_discover(struct dhcp_service *svc, struct dhcp_req *q,
 			return;
 		}
 		if (probe || delay) {
-			uint32_t wait =
-			    probe && c->dhcp_probe_ms > delay ? c->dhcp_probe_ms
-							      : delay;
+			uint32_t wait = probe && c->dhcp_probe_ms > delay
+			    ? c->dhcp_probe_ms
+			    : delay;
 
-			int pr = dhcp_pending_add(
-			    svc, q, wait, probe ? s->addr : 0);
+			int pr =
+			    dhcp_pending_add(svc, q, wait, probe ? s->addr : 0);
 
 			if (pr >= 0) {
 				svc->stats.delayed += pr > 0 && delay ? 1 : 0;
@@ -888,8 +905,8 @@ dhcp_discover(struct dhcp_service *svc, struct dhcp_req *q,
 		    dhcp_fmt_ip(s->addr, a), dhcp_pi_model_name(model),
 		    rom ? " bound=on-offer" : "");
 	} else {
-		log_debug(&q->log, "event=offer addr=%s",
-		    dhcp_fmt_ip(s->addr, a));
+		log_debug(
+		    &q->log, "event=offer addr=%s", dhcp_fmt_ip(s->addr, a));
 	}
 }
 
@@ -907,16 +924,16 @@ dhcp_nak(struct dhcp_service *svc, struct dhcp_req *q, const char *why)
 }
 
 static void
-dhcp_ack(struct dhcp_service *svc, struct dhcp_req *q,
-    enum dhcp_pi_model model, struct dhcp_slot *s)
+dhcp_ack(struct dhcp_service *svc, struct dhcp_req *q, enum dhcp_pi_model model,
+    struct dhcp_slot *s)
 {
 	const struct cfg *c = dhcp_cfg(svc);
 	uint32_t dns[CFG_MAX_DNS];
 	struct dhcp_reply r;
 	char a[16];
 
-	if (dhcp_leases_bind(&svc->leases, s,
-		loop_wall_s() + c->dhcp_lease_s) < 0) {
+	if (dhcp_leases_bind(&svc->leases, s, loop_wall_s() + c->dhcp_lease_s) <
+	    0) {
 		log_err(&q->log, "event=lease-write-failed");
 		return;
 	}
@@ -937,14 +954,13 @@ dhcp_ack(struct dhcp_service *svc, struct dhcp_req *q,
 static bool
 dhcp_in_subnet(const struct dhcp_service *svc, uint32_t addr)
 {
-	return (addr & svc->net.netmask) ==
-	    (svc->net.addr & svc->net.netmask);
+	return (addr & svc->net.netmask) == (svc->net.addr & svc->net.netmask);
 }
 
 /* RFC 2131 §4.3.2: SELECTING, INIT-REBOOT, RENEWING/REBINDING. */
 static void
-dhcp_request(struct dhcp_service *svc, struct dhcp_req *q,
-    enum dhcp_pi_model model)
+dhcp_request(
+    struct dhcp_service *svc, struct dhcp_req *q, enum dhcp_pi_model model)
 {
 	const struct dhcp_msg *m = q->m;
 	struct dhcp_leases *t = &svc->leases;
@@ -988,13 +1004,12 @@ dhcp_request(struct dhcp_service *svc, struct dhcp_req *q,
 		}
 	}
 	dhcp_nak(svc, q,
-	    dhcp_in_subnet(svc, want) ? "address not yours"
-				      : "wrong network");
+	    dhcp_in_subnet(svc, want) ? "address not yours" : "wrong network");
 }
 
 static void
-dhcp_server(struct dhcp_service *svc, struct dhcp_req *q,
-    enum dhcp_pi_model model)
+dhcp_server(
+    struct dhcp_service *svc, struct dhcp_req *q, enum dhcp_pi_model model)
 {
 	const struct dhcp_msg *m = q->m;
 	struct dhcp_slot *s;
@@ -1164,8 +1179,8 @@ dhcp_handle_udp(struct loop *l, int fd, unsigned events, void *arg)
 	for (i = 0; i < DHCP_BATCH; i++) {
 		struct sockaddr_in sin;
 		socklen_t sl = sizeof(sin);
-		ssize_t n = recvfrom(fd, buf, sizeof(buf), 0,
-		    (struct sockaddr *)&sin, &sl);
+		ssize_t n = recvfrom(
+		    fd, buf, sizeof(buf), 0, (struct sockaddr *)&sin, &sl);
 
 		if (n < 0) {
 			break;
@@ -1197,8 +1212,7 @@ dhcp_handle_arp_fd(struct loop *l, int fd, unsigned events, void *arg)
 }
 
 static int
-dhcp_open_udp(struct dhcp_service *svc, uint16_t port, char *msg,
-    size_t msglen)
+dhcp_open_udp(struct dhcp_service *svc, uint16_t port, char *msg, size_t msglen)
 {
 	struct sockaddr_in sin = {.sin_family = AF_INET};
 	int fd, one = 1, rcvbuf = 1 << 20;
@@ -1225,8 +1239,9 @@ dhcp_open_udp(struct dhcp_service *svc, uint16_t port, char *msg,
 			    "stop it, or run with --dhcp off",
 			    port);
 		} else {
-			snprintf(msg, msglen, "dhcp: cannot bind UDP port %u: %s",
-			    port, strerror(e));
+			snprintf(msg, msglen,
+			    "dhcp: cannot bind UDP port %u: %s", port,
+			    strerror(e));
 		}
 		close(fd);
 		return -e;
@@ -1242,8 +1257,8 @@ dhcp_open_packet(struct dhcp_service *svc, uint16_t proto)
 	    .sll_protocol = htons(proto),
 	    .sll_ifindex = (int)svc->net.ifindex,
 	};
-	int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    htons(proto));
+	int fd = socket(
+	    AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(proto));
 
 	if (fd < 0) {
 		return -errno;
@@ -1340,8 +1355,8 @@ fail:
 
 /* Make STATE/dhcp; the state directory itself must exist or be creatable. */
 static int
-dhcp_state_path(const struct cfg *c, char *path, size_t len, char *msg,
-    size_t msglen)
+dhcp_state_path(
+    const struct cfg *c, char *path, size_t len, char *msg, size_t msglen)
 {
 	char dir[4096];
 
@@ -1496,8 +1511,8 @@ dhcp_serve_open(struct serve *s)
 		}
 		close(fd);
 	}
-	r = dhcp_service_open(s->loop, &s->cfg, &net, &s->dhcp, msg,
-	    sizeof(msg));
+	r = dhcp_service_open(
+	    s->loop, &s->cfg, &net, &s->dhcp, msg, sizeof(msg));
 	if (r < 0) {
 		fprintf(stderr, "pinetboot serve: %s\n", msg);
 		return r;
@@ -1505,9 +1520,42 @@ dhcp_serve_open(struct serve *s)
 	log_info(&(struct log_ctx){.svc = "dhcp"},
 	    "event=listening mode=%s port=%u proxy_port=%u",
 	    cfg_dhcp_mode_name(s->cfg->dhcp_mode), s->cfg->dhcp_port,
-	    s->cfg->dhcp_mode == CFG_DHCP_PROXY ? s->cfg->dhcp_proxy_port
-						: 0);
+	    s->cfg->dhcp_mode == CFG_DHCP_PROXY ? s->cfg->dhcp_proxy_port : 0);
 	return 0;
+}
+
+void
+dhcp_serve_reserve_registry(struct serve *s)
+{
+	size_t i;
+
+	if (!s->dhcp) {
+		return;
+	}
+	dhcp_service_clear_reservations(s->dhcp);
+	for (i = 0; i < s->registry.n; i++) {
+		const struct registry_client *c = &s->registry.clients[i];
+		struct dhcp_reservation r = {.addr = ntohl(c->addr.s_addr)};
+		int err;
+
+		if (!c->has_mac) {
+			continue;
+		}
+		memcpy(r.mac, c->mac, 6);
+		snprintf(r.hostname, sizeof(r.hostname), "%s",
+		    c->hostname[0] ? c->hostname : c->name);
+		snprintf(r.tftp_prefix, sizeof(r.tftp_prefix), "%s",
+		    c->serial[0] ? c->serial : "");
+		err = dhcp_service_reserve(s->dhcp, &r);
+		if (err < 0) {
+			log_warn(&(struct log_ctx){.svc = "dhcp"},
+			    "event=reserve-failed client=%s error=\"%s\"",
+			    c->name,
+			    err == -EINVAL       ? "address outside the subnet"
+				: err == -EEXIST ? "address reserved twice"
+						 : "too many reservations");
+		}
+	}
 }
 
 void

@@ -41,8 +41,7 @@ struct dhcp_dest {
  * Return: 0 or -errno.
  */
 typedef int (*dhcp_send_fn)(struct dhcp_service *svc,
-    const struct dhcp_dest *dst, const uint8_t *payload, size_t len,
-    void *arg);
+    const struct dhcp_dest *dst, const uint8_t *payload, size_t len, void *arg);
 
 /* Where the server is on the network (host order addresses). */
 struct dhcp_netinfo {
@@ -62,8 +61,8 @@ struct dhcp_client {
 	enum dhcp_pi_model model;
 	bool has_serial;
 	uint32_t serial;
-	int arch;       /* option 93, -1 when absent */
-	uint32_t addr;  /* last address offered or acknowledged, 0 = none */
+	int arch;      /* option 93, -1 when absent */
+	uint32_t addr; /* last address offered or acknowledged, 0 = none */
 	int64_t first_seen, last_seen; /* wall-clock seconds */
 	uint32_t requests;
 };
@@ -140,6 +139,12 @@ void dhcp_service_handle_arp(
 int dhcp_service_reserve(
     struct dhcp_service *svc, const struct dhcp_reservation *r);
 
+/*
+ * dhcp_service_clear_reservations() - drop every reservation; their
+ * addresses stay bound to their MACs until the pool needs them.
+ */
+void dhcp_service_clear_reservations(struct dhcp_service *svc);
+
 /* dhcp_service_find_reservation() - borrowed, or NULL. */
 const struct dhcp_reservation *dhcp_service_find_reservation(
     const struct dhcp_service *svc, const uint8_t mac[6]);
@@ -176,5 +181,12 @@ const struct dhcp_stats *dhcp_service_stats(const struct dhcp_service *svc);
 /* For serve.c: open/close wired to struct serve. */
 int dhcp_serve_open(struct serve *s);
 void dhcp_serve_close(struct serve *s);
+
+/*
+ * dhcp_serve_reserve_registry() - replace the reservations with the
+ * client registry's MACs (address, hostname, TFTP prefix = serial).
+ * Clients the server cannot reserve are logged and skipped.
+ */
+void dhcp_serve_reserve_registry(struct serve *s);
 
 #endif

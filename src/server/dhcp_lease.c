@@ -136,8 +136,8 @@ lease_rank(const struct dhcp_slot *s, uint64_t now_ms, int64_t now_wall)
 }
 
 struct dhcp_slot *
-dhcp_leases_alloc(struct dhcp_leases *t, const uint8_t mac[6],
-    uint64_t now_ms, int64_t now_wall)
+dhcp_leases_alloc(struct dhcp_leases *t, const uint8_t mac[6], uint64_t now_ms,
+    int64_t now_wall)
 {
 	struct dhcp_slot *best = NULL;
 	int best_rank = 3;
@@ -173,8 +173,7 @@ dhcp_leases_alloc(struct dhcp_leases *t, const uint8_t mac[6],
 }
 
 struct dhcp_slot *
-dhcp_leases_reserve(
-    struct dhcp_leases *t, const uint8_t mac[6], uint32_t addr)
+dhcp_leases_reserve(struct dhcp_leases *t, const uint8_t mac[6], uint32_t addr)
 {
 	struct dhcp_slot *s = dhcp_leases_find_addr(t, addr);
 
@@ -311,7 +310,7 @@ lease_replay(struct dhcp_leases *t, const char *line, int64_t now_wall)
 		}
 		s->expire_wall = exp;
 	} else if (kind == 'F' &&
-		   (!s->has_mac || memcmp(s->mac, mac, 6) == 0)) {
+	    (!s->has_mac || memcmp(s->mac, mac, 6) == 0)) {
 		/* Released: the MAC keeps its claim until the pool needs it. */
 		if (s->state == DHCP_SLOT_BOUND && t->live) {
 			t->live--;
@@ -387,8 +386,8 @@ dhcp_leases_init(struct dhcp_leases *t, uint32_t first, uint32_t last,
 		t->bucket[i] = -1;
 	}
 	for (i = 0; i < t->count; i++) {
-		t->slot[i] = (struct dhcp_slot){.addr = first + (uint32_t)i,
-		    .next = -1};
+		t->slot[i] =
+		    (struct dhcp_slot){.addr = first + (uint32_t)i, .next = -1};
 	}
 	if (path) {
 		t->path = strdup(path);
@@ -452,8 +451,7 @@ lease_compact(struct dhcp_leases *t)
 	int fd, r = 0;
 	FILE *f;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", t->path) >=
-	    (int)sizeof(tmp)) {
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", t->path) >= (int)sizeof(tmp)) {
 		return -ENAMETOOLONG;
 	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -469,10 +467,11 @@ lease_compact(struct dhcp_leases *t)
 	for (i = 0; i < t->nslot; i++) {
 		const struct dhcp_slot *s = &t->slot[i];
 
-		if (s->has_mac && (s->state == DHCP_SLOT_BOUND ||
-				      s->state == DHCP_SLOT_RELEASED)) {
-			lease_fmt(line, s->state == DHCP_SLOT_BOUND ? 'B' : 'F',
-			    s);
+		if (s->has_mac &&
+		    (s->state == DHCP_SLOT_BOUND ||
+			s->state == DHCP_SLOT_RELEASED)) {
+			lease_fmt(
+			    line, s->state == DHCP_SLOT_BOUND ? 'B' : 'F', s);
 			fputs(line, f);
 			n++;
 		}

@@ -35,30 +35,30 @@ struct dhcp_slot {
 	uint8_t mac[6];
 	uint8_t state;
 	bool has_mac;
-	bool reserved;          /* pinned to mac by a reservation */
-	int32_t next;           /* hash chain by mac; -1 ends */
-	uint64_t until_ms;      /* offer hold or quarantine end (monotonic) */
-	int64_t expire_wall;    /* bound lease end, wall-clock seconds */
-	uint64_t probed_ok_ms;  /* last conflict check that found nobody */
+	bool reserved;         /* pinned to mac by a reservation */
+	int32_t next;          /* hash chain by mac; -1 ends */
+	uint64_t until_ms;     /* offer hold or quarantine end (monotonic) */
+	int64_t expire_wall;   /* bound lease end, wall-clock seconds */
+	uint64_t probed_ok_ms; /* last conflict check that found nobody */
 };
 
 struct dhcp_leases {
-	uint32_t first;          /* first pool address, host order */
-	uint32_t count;          /* pool size */
-	struct dhcp_slot *slot;  /* owned: count + extra */
+	uint32_t first;         /* first pool address, host order */
+	uint32_t count;         /* pool size */
+	struct dhcp_slot *slot; /* owned: count + extra */
 	size_t nslot, cap;
-	int32_t *bucket;         /* owned */
+	int32_t *bucket; /* owned */
 	size_t nbucket;
-	uint32_t cursor;         /* round-robin allocation point */
-	int fd;                  /* log, -1 = in memory only */
-	char *path;              /* owned; NULL = in memory only */
+	uint32_t cursor; /* round-robin allocation point */
+	int fd;          /* log, -1 = in memory only */
+	char *path;      /* owned; NULL = in memory only */
 	size_t records, live;
-	bool dirty;              /* appended since the last sync */
+	bool dirty; /* appended since the last sync */
 };
 
 /* The largest pool: a bound on the table, checked at start. */
-#define DHCP_POOL_MAX     65536
-#define DHCP_RESERVE_MAX  4096
+#define DHCP_POOL_MAX    65536
+#define DHCP_RESERVE_MAX 4096
 
 /*
  * dhcp_leases_init() - an empty table for the pool @first..@last (host
@@ -116,8 +116,7 @@ int dhcp_leases_bind(
     struct dhcp_leases *t, struct dhcp_slot *s, int64_t expire_wall);
 
 /* dhcp_leases_free() - release or decline @s and log it. */
-int dhcp_leases_free(
-    struct dhcp_leases *t, struct dhcp_slot *s, uint8_t state);
+int dhcp_leases_free(struct dhcp_leases *t, struct dhcp_slot *s, uint8_t state);
 
 /*
  * dhcp_leases_sync() - make every appended line durable (fdatasync), and

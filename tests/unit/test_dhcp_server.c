@@ -258,8 +258,8 @@ TEST(dhcp_server_leases_survive_restart)
 	g->cfg.dhcp_pi_delay_ms = 0;
 	feed(g, b, pi4_msg(b, mac_a, DHCPDISCOVER));
 	yi_a = g->sent[0].m.yiaddr;
-	feed(g, b,
-	    plain_msg(b, mac_a, DHCPREQUEST, yi_a, IP(198, 18, 0, 1), 0));
+	feed(
+	    g, b, plain_msg(b, mac_a, DHCPREQUEST, yi_a, IP(198, 18, 0, 1), 0));
 	/* A ROM's OFFER is its lease: bound at offer. */
 	feed(g, b, rom_discover(b, rom));
 	CHECK_EQ(g->nsent, 3);
@@ -401,8 +401,8 @@ TEST(dhcp_proxy_answers_pxe_only)
 	CHECK_EQ(g->sent[0].m.yiaddr, 0);
 	CHECK_EQ(g->sent[0].m.flags, DHCP_FLAG_BROADCAST);
 	CHECK_EQ(g->sent[0].len, 314);
-	CHECK_MEM(g->sent[0].buf + DHCP_FIXED_LEN + 8, "\x04\xc6\x12\x00\x01",
-	    5);
+	CHECK_MEM(
+	    g->sent[0].buf + DHCP_FIXED_LEN + 8, "\x04\xc6\x12\x00\x01", 5);
 	/* REQUESTs on port 67 are the router's business. */
 	feed(g, b, pi4_msg(b, mac_a, DHCPREQUEST));
 	CHECK_EQ(g->nsent, 1);
