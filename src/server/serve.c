@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "server/dhcp.h"
 #include "server/http.h"
 #include "server/obs.h"
 #include "server/serve.h"
@@ -181,6 +182,7 @@ serve_reload_clients(struct serve *s)
 		obs_provision(s->obs, c->name, c->has_mac ? c->mac : NULL,
 		    c->serial, c->addr);
 	}
+	dhcp_serve_reserve_registry(s);
 	log_info(&serve_log, "event=clients-loaded clients=%zu", s->registry.n);
 	return 0;
 }
@@ -299,6 +301,7 @@ serve_handle_signal(struct loop *l, int signo, void *arg)
 static void
 serve_close_services(struct serve *s)
 {
+	dhcp_serve_close(s);
 	http_service_close(s->http);
 	s->http = NULL;
 	if (s->clients_watch_fd >= 0) {
@@ -369,6 +372,10 @@ serve_open_services(struct serve *s)
 		    "event=start-failed error=\"cannot watch "
 		    "%s/clients: %s\"",
 		    s->cfg->state_dir, strerror(-r));
+		return r;
+	}
+	r = dhcp_serve_open(s);
+	if (r < 0) {
 		return r;
 	}
 	return serve_reload_clients(s);
