@@ -12,6 +12,7 @@
 
 #include "core/log.h"
 #include "server/serve.h"
+#include "server/tftp.h"
 
 static const struct log_ctx serve_log = {.svc = "serve"};
 
@@ -196,13 +197,23 @@ serve_handle_signal(struct loop *l, int signo, void *arg)
 static void
 serve_close_services(struct serve *s)
 {
-	(void)s;
+	tftp_service_close(s->tftp);
+	s->tftp = NULL;
 }
 
 static int
 serve_open_services(struct serve *s)
 {
-	(void)s;
+	char msg[512] = "";
+
+	if (s->cfg->tftp_enable) {
+		s->tftp = tftp_service_open(s, msg, sizeof(msg));
+		if (!s->tftp) {
+			log_err(
+			    &serve_log, "event=start-failed error=\"%s\"", msg);
+			return -1;
+		}
+	}
 	return 0;
 }
 

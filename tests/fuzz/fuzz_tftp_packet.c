@@ -34,6 +34,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (tftp_normalize_name(
 			p.file, p.file_len, name, sizeof(name)) >= 0) {
 			assert(strstr(name, "//") == NULL && name[0] != '/');
+			(void)tftp_prefix_len(name);
 		}
 		for (i = 0; i < p.nopts; i++) {
 			(void)tftp_opt_num(&p.opts[i], UINT64_MAX, &v);

@@ -265,6 +265,22 @@ TEST(normalize_names)
 	CHECK_EQ(norm("012345678", o, 10), 9);
 }
 
+TEST(client_prefixes)
+{
+	CHECK_EQ(tftp_prefix_len("9ffefdef/start4.elf"), 8);
+	CHECK_EQ(tftp_prefix_len("dc-a6-32-01-36-c2/start4.elf"), 17);
+	CHECK_EQ(tftp_prefix_len("dc-a6-32-01-36-c2/a/b"), 17);
+	CHECK_EQ(tftp_prefix_len("9FFEFDEF/start4.elf"), 0);
+	CHECK_EQ(tftp_prefix_len("9ffefdef"), 0);
+	CHECK_EQ(tftp_prefix_len("9ffefdef/"), 0);
+	CHECK_EQ(tftp_prefix_len("9ffefdeg/x"), 0);
+	CHECK_EQ(tftp_prefix_len("9ffefdef0/x"), 0);
+	CHECK_EQ(tftp_prefix_len("dc:a6:32:01:36:c2/x"), 0);
+	CHECK_EQ(tftp_prefix_len("dc-a6-32-01-36-c/x"), 0);
+	CHECK_EQ(tftp_prefix_len("start4.elf"), 0);
+	CHECK_EQ(tftp_prefix_len(""), 0);
+}
+
 /* A file in memory for the transfer machine. */
 struct memfile {
 	const uint8_t *p;

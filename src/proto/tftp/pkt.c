@@ -301,6 +301,32 @@ tftp_normalize_name(const char *in, size_t len, char *out, size_t cap)
 	return (int)n;
 }
 
+static bool
+tftp_is_lhex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
+size_t
+tftp_prefix_len(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < 8 && tftp_is_lhex(name[i]); i++) {
+	}
+	if (i == 8 && name[8] == '/' && name[9]) {
+		return 8;
+	}
+	for (i = 0; i < 17; i++) {
+		bool ok = i % 3 == 2 ? name[i] == '-' : tftp_is_lhex(name[i]);
+
+		if (!ok) {
+			return 0;
+		}
+	}
+	return name[17] == '/' && name[18] ? 17 : 0;
+}
+
 const char *
 tftp_op_name(uint16_t op)
 {

@@ -162,6 +162,15 @@ int tftp_build_rrq(struct wcur *w, uint16_t op, const char *file,
  */
 int tftp_normalize_name(const char *in, size_t len, char *out, size_t cap);
 
+/*
+ * tftp_prefix_len() - the length of a per-client prefix that starts
+ * normalised name @name (borrowed, NUL-terminated): 8 lowercase hex digits
+ * (the Pi's serial, TFTP_PREFIX=0) or a MAC in lowercase with dashes
+ * (dc-a6-32-01-36-c2, TFTP_PREFIX=2), followed by '/' and more.
+ * Return: 8 or 17, or 0 when the name has no such prefix.
+ */
+size_t tftp_prefix_len(const char *name);
+
 /* tftp_op_name() - "RRQ", "DATA", ... or "?" (static). */
 const char *tftp_op_name(uint16_t op);
 
