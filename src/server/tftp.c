@@ -47,6 +47,7 @@ struct tftp_conn {
 	uint64_t start_ms;
 	int64_t start_wall;
 	char name[TFTP_NAME_MAX + 1]; /* normalised request */
+	uint64_t req_hash;            /* of the RRQ's bytes */
 	uint8_t *cache;               /* owned; NULL for lock-step */
 	size_t cache_cap, cache_len;
 	uint64_t cache_off;
@@ -176,6 +177,19 @@ tftp_find_slot(struct tftp_service *t, const struct sockaddr_in *peer)
 		pp = &(*pp)->hnext;
 	}
 	return pp;
+}
+
+/* FNV-1a over the request, to recognise a repeated RRQ. */
+static uint64_t
+tftp_req_hash(const uint8_t *b, size_t len)
+{
+	uint64_t h = 14695981039346656037ull;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h = (h ^ b[i]) * 1099511628211ull;
+	}
+	return h;
 }
 
 static void
@@ -663,14 +677,15 @@ tftp_handle_request(struct tftp_service *t, const uint8_t *b, size_t len,
 
 	r = tftp_parse(b, len, &p);
 	if (r < 0 || (p.op != TFTP_RRQ && p.op != TFTP_WRQ)) {
-		if (r == -EBADMSG || r == -EMSGSIZE) {
+		/* A broken request gets ERROR 4; anything else that is not
+		 * a request (stray DATA/ACK, noise) gets silence. */
+		if (r < 0 && (p.op == TFTP_RRQ || p.op == TFTP_WRQ)) {
 			tftp_refuse(t, peer, pi, "", 0, TFTP_EBADOP,
 			    r == -EMSGSIZE ? "request over a limit (name or "
 					     "options too long)"
 					   : "malformed request",
 			    "malformed", LOG_LEVEL_WARN);
 		}
-		/* Stray DATA/ACK/ERROR on the request port: drop. */
 		return;
 	}
 	if (p.op == TFTP_WRQ) {
@@ -689,11 +704,25 @@ tftp_handle_request(struct tftp_service *t, const uint8_t *b, size_t len,
 	}
 	slot = tftp_find_slot(t, peer);
 	if (*slot) {
+		struct tftp_conn *old = *slot;
+
 		/*
-		 * Reference §3.2.1: a new RRQ from a port that still has a
-		 * transfer (the 3B ROM reuses 49152) replaces it.
+		 * The same RRQ again before the client acknowledged
+		 * anything is the client retransmitting its request: the
+		 * running transfer (and its retransmit timer) already
+		 * answers it, and a second transfer would reach the client
+		 * from a TID it has not locked onto.
 		 */
-		tftp_conn_finish(*slot, "replaced", NULL);
+		if (old->req_hash == tftp_req_hash(b, len) &&
+		    old->x.acked == (old->x.oack ? 0u : 1u)) {
+			log_debug(&old->log, "event=duplicate-rrq");
+			return;
+		}
+		/*
+		 * Reference §3.2.1: any other RRQ from a port that still
+		 * has a transfer (the 3B ROM reuses 49152) replaces it.
+		 */
+		tftp_conn_finish(old, "replaced", NULL);
 	}
 	if (t->active >= cfg->tftp_max_transfers) {
 		tftp_refuse(t, peer, pi, name, strlen(name), TFTP_EUNDEF,
@@ -741,6 +770,7 @@ tftp_handle_request(struct tftp_service *t, const uint8_t *b, size_t len,
 	    .start_wall = loop_wall_s(),
 	};
 	fd = -1;
+	c->req_hash = tftp_req_hash(b, len);
 	memcpy(c->name, name, strlen(name) + 1);
 	tftp_peer_str(peer, c->log.peer, sizeof(c->log.peer));
 	loop_timer_init(&c->timer, tftp_conn_handle_timer, c);
