@@ -17,6 +17,7 @@
 #include "server/http.h"
 #include "server/obs.h"
 #include "server/serve.h"
+#include "server/tftp.h"
 
 static const struct log_ctx serve_log = {.svc = "serve"};
 
@@ -301,6 +302,8 @@ serve_handle_signal(struct loop *l, int signo, void *arg)
 static void
 serve_close_services(struct serve *s)
 {
+	tftp_service_close(s->tftp);
+	s->tftp = NULL;
 	dhcp_serve_close(s);
 	http_service_close(s->http);
 	s->http = NULL;
@@ -373,6 +376,14 @@ serve_open_services(struct serve *s)
 		    "%s/clients: %s\"",
 		    s->cfg->state_dir, strerror(-r));
 		return r;
+	}
+	if (s->cfg->tftp_enable) {
+		s->tftp = tftp_service_open(s, msg, sizeof(msg));
+		if (!s->tftp) {
+			log_err(&serve_log, "event=start-failed svc=tftp "
+			    "error=\"%s\"", msg);
+			return -EINVAL;
+		}
 	}
 	r = dhcp_serve_open(s);
 	if (r < 0) {
