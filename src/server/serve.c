@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "server/nfs.h"
 #include "server/serve.h"
 
 static const struct log_ctx serve_log = {.svc = "serve"};
@@ -196,13 +197,23 @@ serve_handle_signal(struct loop *l, int signo, void *arg)
 static void
 serve_close_services(struct serve *s)
 {
-	(void)s;
+	nfs_service_close(s->nfs);
+	s->nfs = NULL;
 }
 
 static int
 serve_open_services(struct serve *s)
 {
-	(void)s;
+	if (s->cfg->nfs_enable && s->cfg->nfs_nexport > 0) {
+		s->nfs = nfs_service_open(s);
+		if (!s->nfs) {
+			return -1;
+		}
+	} else if (s->cfg->nfs_enable) {
+		log_info(&serve_log,
+		    "event=nfs-idle note=\"no --export given: "
+		    "portmapper, MOUNT and NFS not started\"");
+	}
 	return 0;
 }
 
