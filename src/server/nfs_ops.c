@@ -783,6 +783,21 @@ nfs_create_end(struct nfs_req *q, const struct nfs_export *e, int dfd, int r)
 		}
 		nfs_creds_leave(q);
 	}
+	/*
+	 * mkdir(2) drops setgid and sticky from its mode and chown clears
+	 * setuid, so the mode asked for is set once more at the end.
+	 */
+	if (s->set_mode && q->args.createmode != NFS3_EXCLUSIVE &&
+	    q->args.proc != NFS3_PROC_SYMLINK && (s->mode & 07000)) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		nfs_creds_enter(q, e);
+		if (chmod(path, s->mode & 07777) < 0) {
+			q->res.status = nfs_errno_stat(errno);
+		}
+		nfs_creds_leave(q);
+	}
 	nfs_obj(q, e, fd);
 	close(fd);
 out:
