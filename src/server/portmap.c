@@ -36,6 +36,26 @@ pmap_find(struct pmap_service *p, uint32_t prog, uint32_t vers, uint32_t prot)
 	return NULL;
 }
 
+/*
+ * GETPORT: the exact version, else any version of the program on that
+ * transport, as the classic portmapper and rpcbind answer, so that a
+ * caller asking for another version reaches the server and learns the
+ * supported range from its PROG_MISMATCH (rpcinfo does this).
+ */
+static struct pmap_mapping *
+pmap_find_any_vers(struct pmap_service *p, const struct pmap_mapping *m)
+{
+	struct pmap_mapping *hit = pmap_find(p, m->prog, m->vers, m->prot);
+	size_t i;
+
+	for (i = 0; !hit && i < p->n; i++) {
+		if (p->map[i].prog == m->prog && p->map[i].prot == m->prot) {
+			hit = &p->map[i];
+		}
+	}
+	return hit;
+}
+
 static bool
 pmap_table_set(struct pmap_service *p, const struct pmap_mapping *m)
 {
@@ -103,7 +123,7 @@ pmap_handle_call(void *arg, struct rpcsrv_req *req)
 		}
 		rpc_reply_build(&w, c->xid, RPC_SUCCESS, 0, 0);
 		if (c->proc == PMAP_PROC_GETPORT) {
-			found = pmap_find(p, m.prog, m.vers, m.prot);
+			found = pmap_find_any_vers(p, &m);
 			wcur_be32(&w, found ? found->port : 0);
 		} else if (!local) {
 			wcur_be32(&w, 0);

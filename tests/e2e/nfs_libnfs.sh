@@ -42,6 +42,31 @@ t_pass "server starts"
 ip netns exec "$C" $CLIENT all 198.18.0.1 "$EXP" ||
 	t_fail "libnfs client suite" "exit status $?"
 
+# Raw RPC: UDP with the duplicate request cache, fragments, pipelining,
+# an oversized record, NFSACL, portmapper SET/CALLIT from afar.
+ip netns exec "$C" "$PNB_TOOLS/rpc_probe" 198.18.0.1 "$EXP" ||
+	t_fail "rpc probe" "exit status $?"
+
+# Debian's own RPC tools: rpcinfo (portmapper DUMP, NULL over UDP and TCP)
+# and showmount (MOUNT EXPORT and DUMP).
+out=$(ip netns exec "$C" rpcinfo -p 198.18.0.1 2>&1)
+t_check "rpcinfo -p lists nfs and mountd on tcp and udp" \
+	test "$(grep -cE '^ +1000(03|05) +3 +(tcp|udp) ' <<<"$out")" -eq 4
+t_check "rpcinfo NULL to nfs over udp" \
+	ip netns exec "$C" rpcinfo -u 198.18.0.1 100003 3
+t_check "rpcinfo NULL to mountd over tcp" \
+	ip netns exec "$C" rpcinfo -t 198.18.0.1 100005 3
+out=$(ip netns exec "$C" rpcinfo -t 198.18.0.1 100003 2>&1)
+t_check "rpcinfo finds version 3 alone through PROG_MISMATCH" \
+	[ "$out" = "program 100003 version 3 ready and waiting" ]
+out=$(ip netns exec "$C" rpcinfo -t 198.18.0.1 100003 2 2>&1)
+t_check "NFS v2 gets PROG_MISMATCH 3..3" grep -q "low version = 3, high version = 3" <<<"$out"
+out=$(ip netns exec "$C" showmount -e 198.18.0.1 2>&1)
+t_check "showmount -e lists both exports with their groups" \
+	bash -c "grep -q '$EXP .*198.18.0.2/32' <<<'$out' && grep -q '$RO ' <<<'$out'"
+out=$(ip netns exec "$C" showmount -a 198.18.0.1 2>&1)
+t_check "showmount -a lists the client's mounts" grep -q "198.18.0.2:$EXP" <<<"$out"
+
 # The stock libnfs-utils tools.
 out=$(ip netns exec "$C" nfs-cat "nfs://198.18.0.1$EXP/hello.txt" 2>&1)
 t_check "nfs-cat reads a file" [ "$out" = "hello over nfs" ]
