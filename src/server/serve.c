@@ -16,6 +16,7 @@
 #include "server/dhcp.h"
 #include "server/http.h"
 #include "server/obs.h"
+#include "server/nfs.h"
 #include "server/serve.h"
 #include "server/tftp.h"
 
@@ -305,6 +306,8 @@ serve_close_services(struct serve *s)
 	tftp_service_close(s->tftp);
 	s->tftp = NULL;
 	dhcp_serve_close(s);
+	nfs_service_close(s->nfs);
+	s->nfs = NULL;
 	http_service_close(s->http);
 	s->http = NULL;
 	if (s->clients_watch_fd >= 0) {
@@ -384,6 +387,15 @@ serve_open_services(struct serve *s)
 			    "error=\"%s\"", msg);
 			return -EINVAL;
 		}
+	}
+	if (s->cfg->nfs_enable && s->cfg->nfs_nexport > 0) {
+		s->nfs = nfs_service_open(s);
+		if (!s->nfs) {
+			return -EINVAL;
+		}
+	} else if (s->cfg->nfs_enable) {
+		log_info(&serve_log, "event=nfs-idle note=\"no --export given: "
+		    "portmapper, MOUNT and NFS not started\"");
 	}
 	r = dhcp_serve_open(s);
 	if (r < 0) {
