@@ -150,4 +150,5 @@ $words pnb_tag=$tag"
 
 run tcp "pnb_proto=tcp pnb_opts=mountproto=tcp"
 run udp-mount "pnb_proto=tcp pnb_opts=mountproto=udp"
+guest_keep_logs
 t_done

@@ -13,6 +13,7 @@
 #                            boot the kernel under TCG, console into LOG
 #   guest_relay LOG PREFIX   turn the guest's PNB-PASS/PNB-FAIL console
 #                            lines into this script's PASS/FAIL lines
+#   guest_keep_logs          copy console logs to $PNB_GUEST_LOGS if set
 #
 # The guest writes marker lines on its console (ttyS0 or ttyAMA0):
 #   PNB-T NAME SECONDS        uptime at a boot milestone (init, net, mount,
@@ -436,7 +437,9 @@ guest_qemu() {
 	GUEST_RC=$?
 	t1=$(date +%s.%N)
 	GUEST_WALL=$(echo "$t0 $t1" | awk '{printf "%.1f", $2 - $1}')
-	sed -i 's/\r$//' "$log"
+	# Firmware (SeaBIOS through sgabios, iPXE) draws with carriage
+	# returns and ANSI escapes; keep the text.
+	sed -i 's/\r//g; s/\x1b\[[0-9;?]*[A-Za-z]//g' "$log"
 	return $GUEST_RC
 }
 
@@ -481,4 +484,13 @@ $GUEST_RC$([ "$GUEST_RC" = 124 ] && echo ', timed out')): see the log"
 		return 1
 	fi
 	[ $n -gt 0 ] || t_fail "$pre guest results" "the guest reported nothing"
+}
+
+# guest_keep_logs: copies the test's console logs to $PNB_GUEST_LOGS when
+# that is set (for reading a run afterwards).
+guest_keep_logs() {
+	[ -n "${PNB_GUEST_LOGS:-}" ] || return 0
+	mkdir -p "$PNB_GUEST_LOGS" &&
+		cp "$NN_TMP"/console-*.log "$PNB_GUEST_LOGS/" 2>/dev/null
+	return 0
 }
