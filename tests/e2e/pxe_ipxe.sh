@@ -165,7 +165,7 @@ boot() {
 case $SERVER in
 dnsmasq)
 	script nfsroot
-	ganesha_start "$NS" "$ADDR" "$ROOT" "$NN_TMP/ganesha" || {
+	ganesha_start "$NS" "$ADDR" "$NN_TMP/ganesha" "$ROOT" || {
 		t_fail "pxe ganesha start"
 		exit 1
 	}

@@ -12,11 +12,12 @@
 GANESHA_NFS_PORT=2049
 GANESHA_MNT_PORT=20048
 
-# ganesha_start NS ADDR EXPORT-DIR WORKDIR: starts ganesha.nfsd inside NS
-# bound to ADDR, exporting EXPORT-DIR read-write with no root squashing;
-# waits until it listens.  Sets GANESHA_PID and GANESHA_LOG.
+# ganesha_start NS ADDR WORKDIR EXPORT-DIR...: starts ganesha.nfsd inside
+# NS bound to ADDR, exporting each EXPORT-DIR read-write with no root
+# squashing; waits until it listens.  Sets GANESHA_PID and GANESHA_LOG.
 ganesha_start() {
-	local ns=$1 addr=$2 dir=$3 work=$4 plugins
+	local ns=$1 addr=$2 work=$3 plugins dir id=0
+	shift 3
 	plugins=$(dirname "$(ls /usr/lib/*/ganesha/libfsalvfs.so 2>/dev/null |
 		head -1)")
 	if [ ! -f "$plugins/libfsalvfs.so" ] || ! command -v ganesha.nfsd \
@@ -47,23 +48,29 @@ EXPORT_DEFAULTS {
 	Squash = No_Root_Squash;
 	SecType = sys;
 }
+LOG {
+	Default_Log_Level = EVENT;
+}
+EOF
+	for dir in "$@"; do
+		id=$((id + 1))
+		cat >>"$work/ganesha.conf" <<EOF
 EXPORT {
-	Export_Id = 1;
+	Export_Id = $id;
 	Path = "$dir";
 	Pseudo = "$dir";
 	FSAL {
 		Name = VFS;
 	}
 }
-LOG {
-	Default_Log_Level = EVENT;
-}
 EOF
+	done
 	GANESHA_LOG=$work/ganesha.log
 	# sh stays the parent of both daemons, so SIGTERM to it (nn_stop)
 	# stops them both.
 	nn_spawn "$ns" "$work/ganesha.out" unshare -m --propagation private \
-		sh -c 'mount -t tmpfs pnb-run /run && mkdir -p /run/rpcbind &&
+		sh -c 'mount -t tmpfs pnb-run /run && mkdir -p /run/rpcbind ||
+			exit 1
 		rpcbind -f & r=$!
 		for i in $(seq 50); do [ -S /run/rpcbind.sock ] && break
 			sleep 0.1; done
