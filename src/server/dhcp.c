@@ -987,11 +987,12 @@ dhcp_request(
 		dhcp_ack(svc, q, model, s);
 		return;
 	}
-	if (!has_sid && !s && dhcp_in_subnet(svc, want)) {
+	if (!s && dhcp_in_subnet(svc, want)) {
 		/*
-		 * INIT-REBOOT or RENEWING from a client we have no record
-		 * of (state lost, or a new server on a dedicated network):
-		 * confirm the address if it is a free pool address.
+		 * A client we have no record of: INIT-REBOOT or RENEWING
+		 * after our state was lost, or SELECTING an offer made just
+		 * before a restart (offers are not persisted).  Confirm the
+		 * address if it is a free pool address.
 		 */
 		struct dhcp_slot *f = dhcp_leases_find_addr(t, want);
 
