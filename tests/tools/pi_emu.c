@@ -78,6 +78,7 @@ struct pi {
 	uint32_t addr;    /* address the firmware ended up with */
 	uint32_t tftp_ip; /* option 54 of the PXE reply */
 	int strays;
+	bool nak;
 	char why[200];
 };
 
@@ -567,6 +568,16 @@ dhcp_discover_phase(
 		if (r->m.type != DHCPOFFER) {
 			continue;
 		}
+		if (!phase_rom && p->model == M_3B &&
+		    r->m.opt[DHCP_OPT_UUID].len == 17 &&
+		    r->m.opt[DHCP_OPT_UUID].p[1] == 0x44 &&
+		    r->m.opt[DHCP_OPT_UUID].p[2] == 0x44) {
+			/*
+			 * A late answer to a ROM retransmission (same xid, the
+			 * ROM's GUID) reaching bootcode.bin: not ours.
+			 */
+			continue;
+		}
 		if (dhcp_has(&r->m, DHCP_OPT_VENDOR) && !got_pxe) {
 			if (!check_pxe_reply(p, r, sent97)) {
 				goto out;
@@ -644,7 +655,9 @@ dhcp_request_phase(struct pi *p, uint32_t sid)
 			continue;
 		}
 		if (r->m.type == DHCPNAK) {
-			fail(p, "REQUEST got a NAK");
+			/* RFC 2131 §3.1: back to INIT; the caller retries. */
+			say(p, "request nak");
+			p->nak = true;
 			goto out;
 		}
 		if (r->m.type != DHCPACK) {
@@ -944,6 +957,7 @@ pi_run(void *arg)
 {
 	struct pi *p = arg;
 	uint32_t sid = 0;
+	int i;
 
 	p->fd = open_raw(p->o);
 	if (p->fd < 0) {
@@ -976,9 +990,21 @@ pi_run(void *arg)
 		break;
 	case M_PI4:
 	case M_PI5:
-		if (!dhcp_discover_phase(p, false, "eeprom", &sid) ||
-		    !dhcp_request_phase(p, sid)) {
-			goto out;
+		for (i = 0;; i++) {
+			p->nak = false;
+			if (!dhcp_discover_phase(p, false, "eeprom", &sid)) {
+				goto out;
+			}
+			if (dhcp_request_phase(p, sid)) {
+				break;
+			}
+			if (!p->nak || i == 2) {
+				if (p->nak) {
+					fail(p, "three NAKs in a row");
+				}
+				goto out;
+			}
+			p->addr = 0;
 		}
 		if (p->o->tftp &&
 		    !tftp_sequence(
