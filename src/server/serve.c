@@ -383,8 +383,10 @@ serve_open_services(struct serve *s)
 	if (s->cfg->tftp_enable) {
 		s->tftp = tftp_service_open(s, msg, sizeof(msg));
 		if (!s->tftp) {
-			log_err(&serve_log, "event=start-failed svc=tftp "
-			    "error=\"%s\"", msg);
+			log_err(&serve_log,
+			    "event=start-failed svc=tftp "
+			    "error=\"%s\"",
+			    msg);
 			return -EINVAL;
 		}
 	}
@@ -394,7 +396,8 @@ serve_open_services(struct serve *s)
 			return -EINVAL;
 		}
 	} else if (s->cfg->nfs_enable) {
-		log_info(&serve_log, "event=nfs-idle note=\"no --export given: "
+		log_info(&serve_log,
+		    "event=nfs-idle note=\"no --export given: "
 		    "portmapper, MOUNT and NFS not started\"");
 	}
 	r = dhcp_serve_open(s);
