@@ -67,6 +67,7 @@ struct dhcp_out {
 
 struct dhcp_service {
 	struct loop *loop;       /* borrowed */
+	struct serve *serve;     /* borrowed; NULL in unit tests and fuzzing */
 	struct cfg *const *cfgp; /* borrowed */
 	struct dhcp_netinfo net;
 	int fd, fd_proxy, fd_pkt, fd_arp;
@@ -446,6 +447,7 @@ dhcp_queue(struct dhcp_service *svc, const struct dhcp_req *q,
 		return;
 	}
 	o->len = w.off;
+	serve_note_dhcp_reply(svc->serve, q->m, r);
 	o->dst = (struct dhcp_dest){.kind = DHCP_DEST_CHADDR};
 	memcpy(o->dst.mac, q->m->chaddr, 6);
 	if (q->port == dhcp_cfg(svc)->dhcp_proxy_port &&
@@ -1091,6 +1093,9 @@ dhcp_handle_msg(struct dhcp_service *svc, struct dhcp_req *q)
 	if (!q->ready && (model != DHCP_PI_NONE || dhcp_is_pxe(m))) {
 		dhcp_note_client(svc, m, model);
 	}
+	if (!q->ready) {
+		serve_note_dhcp_request(svc->serve, m, model);
+	}
 	switch (dhcp_cfg(svc)->dhcp_mode) {
 	case CFG_DHCP_PROXY:
 		/* Never disturb other hosts: PXE clients only. */
@@ -1520,6 +1525,7 @@ dhcp_serve_open(struct serve *s)
 		fprintf(stderr, "pinetboot serve: %s\n", msg);
 		return r;
 	}
+	s->dhcp->serve = s;
 	log_info(&(struct log_ctx){.svc = "dhcp"},
 	    "event=listening mode=%s port=%u proxy_port=%u",
 	    cfg_dhcp_mode_name(s->cfg->dhcp_mode), s->cfg->dhcp_port,
