@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "server/dhcp.h"
 #include "server/dhcp_lease.h"
+#include "server/obs.h"
 #include "server/serve.h"
 
 /*
@@ -84,6 +85,7 @@ struct dhcp_service {
 	size_t nout;
 	struct dhcp_stats stats;
 	struct log_ratelimit rl;
+	struct obs *obs; /* borrowed, may be NULL */
 };
 
 /* One request being handled. */
@@ -93,7 +95,8 @@ struct dhcp_req {
 	size_t rawlen;
 	uint16_t port, src_port;
 	uint32_t src_ip;
-	bool ready; /* delay and probe already done */
+	bool ready;   /* delay and probe already done */
+	bool tracked; /* reported to the status view */
 	uint8_t attempts;
 	struct log_ctx log;
 };
@@ -425,6 +428,74 @@ dhcp_flush(struct dhcp_service *svc)
 	svc->nout = 0;
 }
 
+/* Report a reply to the status view. */
+static void
+dhcp_obs_reply(struct dhcp_service *svc, const struct dhcp_req *q,
+    const struct dhcp_reply *r)
+{
+	uint32_t ip = r->yiaddr ? r->yiaddr : r->ciaddr;
+	const char *what = r->type == DHCPOFFER ? "offer"
+	    : r->type == DHCPACK                ? "ack"
+						: "nak";
+	char a[16], t[16];
+
+	if (!svc->obs) {
+		return;
+	}
+	svc->obs->c.dhcp_replies++;
+	if (!q->tracked) {
+		return;
+	}
+	if (ip && r->type != DHCPNAK) {
+		obs_bind_ip(
+		    svc->obs, q->m->chaddr, (struct in_addr){htonl(ip)});
+	}
+	obs_event(svc->obs, q->m->chaddr, (struct in_addr){0}, loop_wall_ms(),
+	    OBS_DHCP, r->type == DHCPNAK ? OBS_WARN : OBS_OK, what,
+	    "%s%s tftp=%s", ip ? "addr=" : "proxy-reply",
+	    ip ? dhcp_fmt_ip(ip, a) : "", dhcp_fmt_ip(svc->net.addr, t));
+}
+
+/* Report a request to the status view (boot clients and reserved MACs). */
+static void
+dhcp_obs_request(
+    struct dhcp_service *svc, struct dhcp_req *q, enum dhcp_pi_model model)
+{
+	static const char *const what[] = {
+	    [DHCPDISCOVER] = "discover",
+	    [DHCPREQUEST] = "request",
+	    [DHCPDECLINE] = "decline",
+	    [DHCPRELEASE] = "release",
+	    [DHCPINFORM] = "inform",
+	};
+	const struct dhcp_msg *m = q->m;
+	char serial[16] = "";
+	uint32_t sn;
+
+	if (!svc->obs) {
+		return;
+	}
+	if (!q->ready) {
+		svc->obs->c.dhcp_requests++;
+	}
+	/* A flood of strangers stays out of the timelines. */
+	q->tracked = model != DHCP_PI_NONE || dhcp_is_pxe(m) ||
+	    dhcp_service_find_reservation(svc, m->chaddr);
+	if (!q->tracked || q->ready) {
+		return;
+	}
+	if (dhcp_pi_serial(m, &sn)) {
+		snprintf(serial, sizeof(serial), "%08x", sn);
+	}
+	obs_dhcp_seen(svc->obs, m->chaddr, serial[0] ? serial : NULL,
+	    model != DHCP_PI_NONE ? dhcp_pi_model_name(model) : NULL,
+	    loop_wall_ms());
+	obs_event(svc->obs, m->chaddr, (struct in_addr){0}, loop_wall_ms(),
+	    OBS_DHCP, OBS_INFO,
+	    m->type <= DHCPINFORM && what[m->type] ? what[m->type] : "request",
+	    "xid=%08x%s", m->xid, dhcp_is_pxe(m) ? " pxe" : "");
+}
+
 /* Build @r into the outbox, addressed per RFC 2131 §4.1. */
 static void
 dhcp_queue(struct dhcp_service *svc, const struct dhcp_req *q,
@@ -446,6 +517,7 @@ dhcp_queue(struct dhcp_service *svc, const struct dhcp_req *q,
 		return;
 	}
 	o->len = w.off;
+	dhcp_obs_reply(svc, q, r);
 	o->dst = (struct dhcp_dest){.kind = DHCP_DEST_CHADDR};
 	memcpy(o->dst.mac, q->m->chaddr, 6);
 	if (q->port == dhcp_cfg(svc)->dhcp_proxy_port &&
@@ -1091,6 +1163,7 @@ dhcp_handle_msg(struct dhcp_service *svc, struct dhcp_req *q)
 	if (!q->ready && (model != DHCP_PI_NONE || dhcp_is_pxe(m))) {
 		dhcp_note_client(svc, m, model);
 	}
+	dhcp_obs_request(svc, q, model);
 	switch (dhcp_cfg(svc)->dhcp_mode) {
 	case CFG_DHCP_PROXY:
 		/* Never disturb other hosts: PXE clients only. */
@@ -1127,6 +1200,9 @@ dhcp_handle_one(struct dhcp_service *svc, const uint8_t *buf, size_t len,
 	r = dhcp_parse(buf, len, m);
 	if (r < 0) {
 		svc->stats.malformed++;
+		if (svc->obs) {
+			svc->obs->c.dhcp_dropped++;
+		}
 		if (log_ratelimit_ok(&svc->rl, loop_now_ms(svc->loop))) {
 			char a[16];
 
@@ -1520,6 +1596,7 @@ dhcp_serve_open(struct serve *s)
 		fprintf(stderr, "pinetboot serve: %s\n", msg);
 		return r;
 	}
+	s->dhcp->obs = s->obs;
 	log_info(&(struct log_ctx){.svc = "dhcp"},
 	    "event=listening mode=%s port=%u proxy_port=%u",
 	    cfg_dhcp_mode_name(s->cfg->dhcp_mode), s->cfg->dhcp_port,

@@ -47,5 +47,10 @@ t_check "dhcp server: leases file written" \
 	grep -q "dc:a6:32:07:00:00 $fw" "$NN_TMP/state/dhcp/leases"
 t_check "dhcp server: Pi models recognised in the log" \
 	grep -q 'model=pi5' "$NN_TMP/pnb.log"
+# The status view lists the Pis DHCP saw, with model and serial.
+"$PNB_BIN" status --state-dir "$NN_TMP/state" >"$NN_TMP/status" 2>&1
+t_check "dhcp server: status lists the Pi 5 with its model and serial" \
+	bash -c "grep '2c:cf:67:05:00:00' '$NN_TMP/status' | grep -q .  &&
+		grep -q 10050000 '$NN_TMP/status'"
 dh_stop_clean "$DH_PID" "dhcp server: clean exit"
 t_done
