@@ -5,7 +5,9 @@
 # check on) and against dnsmasq (--no-ping, --dhcp-leasefile on),
 # alternating in the same run; then the proxy-mode answer latency.
 #   bench/dhcp.sh [BUILD_DIR] [ROUNDS] [SECS]
-# Server on CPU 0, load generator on CPU 1.  Needs root.
+# Server on CPU 0, load generator on CPU 1.  Needs root.  Both servers keep
+# their lease files under $BENCH_LEASE_DIR (default: the test's /tmp
+# directory); set it to a tmpfs such as /dev/shm to take fsync cost out.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${1:-build}
@@ -19,15 +21,17 @@ nn_init dhb
 S=$(nn_ns srv)
 C=$(nn_ns cli)
 read -r SIF CIF < <(nn_veth "$S" 198.18.0.1/24 "$C" 198.18.0.2/24)
+LEASES=${BENCH_LEASE_DIR:-$NN_TMP}/dhcp-bench-$$
+mkdir -p "$LEASES"
 RANGE_A=198.18.0.10
 RANGE_B=198.18.0.250
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 run_pnb() {
-	rm -rf "$NN_TMP/state"
+	rm -rf "$LEASES/state"
 	nn_spawn "$S" "$NN_TMP/pnb.log" taskset -c 0 "$PNB" serve --tftp off \
-		--nfs off --interface "$SIF" --state-dir "$NN_TMP/state" \
+		--nfs off --interface "$SIF" --state-dir "$LEASES/state" \
 		--dhcp server --dhcp-range "$RANGE_A,$RANGE_B" --log-level warn
 	local pid=$NN_LAST_PID
 	nn_wait_udp "$S" 67
@@ -37,12 +41,12 @@ run_pnb() {
 }
 
 run_dnsmasq() {
-	rm -f "$NN_TMP/dnsmasq.leases"
+	rm -f "$LEASES/dnsmasq.leases"
 	nn_spawn "$S" "$NN_TMP/dnsmasq.log" taskset -c 0 dnsmasq --no-daemon \
 		--conf-file=/dev/null --port=0 --interface="$SIF" \
 		--bind-interfaces --dhcp-range="$RANGE_A,$RANGE_B,255.255.255.0,1h" \
 		--dhcp-authoritative --no-ping --dhcp-lease-max=100000 \
-		--dhcp-leasefile="$NN_TMP/dnsmasq.leases" --user=root \
+		--dhcp-leasefile="$LEASES/dnsmasq.leases" --user=root \
 		--group=root --pid-file="$NN_TMP/dnsmasq.pid"
 	local pid=$NN_LAST_PID
 	nn_wait_udp "$S" 67
@@ -77,3 +81,4 @@ pid=$NN_LAST_PID
 nn_wait_udp "$S" 67
 ip netns exec "$C" taskset -c 1 "$LOAD" -i "$CIF" -s 198.18.0.1 -p -m 1000 -g 3
 nn_stop "$pid"
+rm -rf "$LEASES"
