@@ -3,6 +3,7 @@
 # from 64 clients at a time, each with a fresh MAC, against pinetboot
 # (--dhcp server, leases fdatasync'ed to STATE/dhcp/leases, ARP conflict
 # check on) and against dnsmasq (--no-ping, --dhcp-leasefile on),
+# and kea-dhcp4 when installed (memfile lease database, persist on),
 # alternating in the same run; then the proxy-mode answer latency.
 #   bench/dhcp.sh [BUILD_DIR] [ROUNDS] [SECS]
 # Server on CPU 0, load generator on CPU 1.  Needs root.  Both servers keep
@@ -55,6 +56,35 @@ run_dnsmasq() {
 	nn_stop "$pid"
 }
 
+# Kea: memfile lease database persisted to a CSV file, raw sockets.
+run_kea() {
+	rm -f "$LEASES/kea.leases"*
+	cat >"$NN_TMP/kea.json" <<KEA
+{"Dhcp4": {
+  "interfaces-config": {"interfaces": ["$SIF"], "dhcp-socket-type": "raw"},
+  "lease-database": {"type": "memfile", "persist": true,
+                     "name": "$LEASES/kea.leases", "lfc-interval": 3600},
+  "valid-lifetime": 3600, "authoritative": true,
+  "subnet4": [{"id": 1, "subnet": "198.18.0.0/24",
+               "pools": [{"pool": "$RANGE_A - $RANGE_B"}]}],
+  "loggers": [{"name": "kea-dhcp4", "severity": "WARN",
+               "output_options": [{"output": "$NN_TMP/kea.log"}]}]
+}}
+KEA
+	KEA_PIDFILE_DIR=$NN_TMP KEA_LOCKFILE_DIR=$NN_TMP nn_spawn "$S" \
+		"$NN_TMP/kea.out" env KEA_PIDFILE_DIR="$NN_TMP" \
+		KEA_LOCKFILE_DIR="$NN_TMP" taskset -c 0 kea-dhcp4 \
+		-c "$NN_TMP/kea.json"
+	local pid=$NN_LAST_PID
+	sleep 1
+	ip netns exec "$C" taskset -c 1 "$LOAD" -i "$CIF" -s 198.18.0.1 \
+		-c 64 -t "$SECS" -g 4
+	nn_stop "$pid"
+}
+
+HAVE_KEA=0
+command -v kea-dhcp4 >/dev/null && HAVE_KEA=1
+: >"$NN_TMP/kea.rates"
 : >"$NN_TMP/pnb.rates"
 : >"$NN_TMP/dnsmasq.rates"
 for r in $(seq "$ROUNDS"); do
@@ -64,12 +94,18 @@ for r in $(seq "$ROUNDS"); do
 	line=$(run_dnsmasq)
 	echo "round $r dnsmasq:   $line"
 	echo "$line" | awk '{print $6}' | tr -d '/s' >>"$NN_TMP/dnsmasq.rates"
+	if [ "$HAVE_KEA" = 1 ]; then
+		line=$(run_kea)
+		echo "round $r kea-dhcp4: $line"
+		echo "$line" | awk '{print $6}' | tr -d '/s' >>"$NN_TMP/kea.rates"
+	fi
 done
 P=$(median <"$NN_TMP/pnb.rates")
 D=$(median <"$NN_TMP/dnsmasq.rates")
 echo "median exchanges/s: pinetboot $P dnsmasq $D ratio $(awk -v p="$P" -v d="$D" 'BEGIN {printf "%.2f", d ? p/d : 0}')"
-if command -v kea-dhcp4 >/dev/null; then
-	echo "kea-dhcp4 is installed but not wired into this script yet"
+if [ "$HAVE_KEA" = 1 ]; then
+	K=$(median <"$NN_TMP/kea.rates")
+	echo "median exchanges/s: kea-dhcp4 $K; pinetboot/kea $(awk -v p="$P" -v k="$K" 'BEGIN {printf "%.2f", k ? p/k : 0}')"
 else
 	echo "kea-dhcp4: not installed, skipped"
 fi
