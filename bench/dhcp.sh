@@ -3,7 +3,8 @@
 # from 64 clients at a time, each with a fresh MAC, against pinetboot
 # (--dhcp server, leases fdatasync'ed to STATE/dhcp/leases, ARP conflict
 # check on) and against dnsmasq (--no-ping, --dhcp-leasefile on),
-# and kea-dhcp4 when installed (memfile lease database, persist on),
+# and kea-dhcp4 when installed (memfile lease database, persist on; not
+# in scripts/packages.d because its package enables a system service),
 # alternating in the same run; then the proxy-mode answer latency.
 #   bench/dhcp.sh [BUILD_DIR] [ROUNDS] [SECS]
 # Server on CPU 0, load generator on CPU 1.  Needs root.  Both servers keep
