@@ -62,6 +62,7 @@ struct dhcp_pending {
 
 struct dhcp_out {
 	struct dhcp_dest dst;
+	bool durable; /* promises a binding: only after the lease sync */
 	size_t len;
 	uint8_t buf[DHCP_MAX_REPLY];
 };
@@ -85,7 +86,8 @@ struct dhcp_service {
 	size_t nout;
 	struct dhcp_stats stats;
 	struct log_ratelimit rl;
-	struct obs *obs; /* borrowed, may be NULL */
+	struct obs *obs;   /* borrowed, may be NULL */
+	bool next_durable; /* the reply queued next promises a binding */
 };
 
 /* One request being handled. */
@@ -392,17 +394,47 @@ dhcp_send_real(struct dhcp_service *svc, const struct dhcp_dest *dst,
 	return 0;
 }
 
-/* Send what the batch produced, after its lease changes are on disk. */
+static void
+dhcp_send_outbox(struct dhcp_service *svc, bool durable)
+{
+	size_t i;
+	int r;
+
+	for (i = 0; i < svc->nout; i++) {
+		struct dhcp_out *o = &svc->outbox[i];
+
+		if (o->durable != durable) {
+			continue;
+		}
+		r = svc->send(svc, &o->dst, o->buf, o->len, svc->send_arg);
+		if (r < 0) {
+			log_debug(&(struct log_ctx){.svc = "dhcp"},
+			    "event=send-failed error=\"%s\"", strerror(-r));
+		}
+	}
+}
+
+/*
+ * Send what the batch produced.  Replies that promise nothing (offers to
+ * clients that will REQUEST, NAKs, proxy replies) go at once; the ones
+ * that promise a binding (ACKs, a ROM's OFFER) wait for one fdatasync of
+ * the batch's lease lines.  A release or decline alone never costs a
+ * sync: it rides with the next one.
+ */
 static void
 dhcp_flush(struct dhcp_service *svc)
 {
-	size_t i;
+	size_t i, ndurable = 0;
 	int r = 0;
 
 	if (svc->nout == 0) {
 		return;
 	}
-	if (svc->has_leases) {
+	dhcp_send_outbox(svc, false);
+	for (i = 0; i < svc->nout; i++) {
+		ndurable += svc->outbox[i].durable;
+	}
+	if (ndurable && svc->has_leases) {
 		r = dhcp_leases_sync(&svc->leases);
 	}
 	if (r < 0) {
@@ -412,18 +444,9 @@ dhcp_flush(struct dhcp_service *svc)
 		 */
 		log_err(&(struct log_ctx){.svc = "dhcp"},
 		    "event=lease-sync-failed error=\"%s\" dropped=%zu",
-		    strerror(-r), svc->nout);
-		svc->nout = 0;
-		return;
-	}
-	for (i = 0; i < svc->nout; i++) {
-		struct dhcp_out *o = &svc->outbox[i];
-
-		r = svc->send(svc, &o->dst, o->buf, o->len, svc->send_arg);
-		if (r < 0) {
-			log_debug(&(struct log_ctx){.svc = "dhcp"},
-			    "event=send-failed error=\"%s\"", strerror(-r));
-		}
+		    strerror(-r), ndurable);
+	} else if (ndurable) {
+		dhcp_send_outbox(svc, true);
 	}
 	svc->nout = 0;
 }
@@ -512,11 +535,14 @@ dhcp_queue(struct dhcp_service *svc, const struct dhcp_req *q,
 	w = wcur_init(o->buf, sizeof(o->buf));
 	err = dhcp_build(r, &w);
 	if (err < 0) {
+		svc->next_durable = false;
 		log_warn(
 		    &q->log, "event=build-failed error=\"%s\"", strerror(-err));
 		return;
 	}
 	o->len = w.off;
+	o->durable = svc->next_durable;
+	svc->next_durable = false;
 	dhcp_obs_reply(svc, q, r);
 	o->dst = (struct dhcp_dest){.kind = DHCP_DEST_CHADDR};
 	memcpy(o->dst.mac, q->m->chaddr, 6);
@@ -969,6 +995,7 @@ dhcp_discover(
 	r.server_id = svc->net.addr;
 	r.lease_s = c->dhcp_lease_s;
 	(void)dhcp_fill_pxe(svc, m, model, &r);
+	svc->next_durable = rom;
 	dhcp_queue(svc, q, &r);
 	dhcp_note_addr(svc, m, s->addr);
 	svc->stats.offers++;
@@ -1017,6 +1044,7 @@ dhcp_ack(struct dhcp_service *svc, struct dhcp_req *q, enum dhcp_pi_model model,
 	r.lease_s = c->dhcp_lease_s;
 	/* The EEPROM's REQUEST has no option 60: plain ACK (§2.6). */
 	(void)dhcp_fill_pxe(svc, q->m, model, &r);
+	svc->next_durable = true;
 	dhcp_queue(svc, q, &r);
 	dhcp_note_addr(svc, q->m, s->addr);
 	svc->stats.acks++;
