@@ -8,13 +8,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/control.h"
 #include "core/cfg.h"
+#include "core/cur.h"
+#include "proto/dhcp/dhcp.h"
 #include "server/serve.h"
 
 /*
@@ -359,6 +364,132 @@ doctor_clients(struct doctor *d, const char *state_dir)
 	}
 }
 
+/* How long other DHCP servers get to answer the probe. */
+#define DOCTOR_DHCP_WAIT_MS 3000
+
+/*
+ * Broadcast one DHCPDISCOVER from a random, locally administered MAC and
+ * list the servers that offer something.  The probe asks for no PXE
+ * options, so our own proxyDHCP stays silent and any answer is from a
+ * server that hands out addresses.
+ */
+static void
+doctor_dhcp_servers(struct doctor *d, const struct serve *s)
+{
+	struct sockaddr_in to = {.sin_family = AF_INET,
+	    .sin_port = htons(67),
+	    .sin_addr.s_addr = htonl(INADDR_BROADCAST)};
+	struct sockaddr_in me = {.sin_family = AF_INET, .sin_port = htons(68)};
+	uint8_t pkt[300], mac[6];
+	uint32_t xid, seen[16];
+	size_t nseen = 0, i;
+	struct wcur w = wcur_init(pkt, sizeof(pkt));
+	struct timespec t0, t1;
+	int fd, one = 1;
+
+	if (getrandom(mac, sizeof(mac), 0) != sizeof(mac) ||
+	    getrandom(&xid, sizeof(xid), 0) != sizeof(xid)) {
+		return;
+	}
+	mac[0] = (uint8_t)((mac[0] & 0xfe) | 0x02);
+	wcur_u8(&w, 1); /* BOOTREQUEST */
+	wcur_u8(&w, 1); /* Ethernet */
+	wcur_u8(&w, 6);
+	wcur_u8(&w, 0);
+	wcur_be32(&w, xid);
+	wcur_be16(&w, 0);
+	wcur_be16(&w, 0x8000); /* broadcast: we have no address */
+	wcur_zero(&w, 16);
+	wcur_bytes(&w, mac, 6);
+	wcur_zero(&w, 10 + 64 + 128);
+	wcur_be32(&w, 0x63825363);
+	wcur_bytes(&w, "\x35\x01\x01\x37\x03\x01\x03\x06\xff", 9);
+	/* Pad to the 300 bytes of a BOOTP message (RFC 951). */
+	wcur_zero(&w, wcur_left(&w));
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		return;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, s->ifname,
+	    (socklen_t)strlen(s->ifname));
+	if (bind(fd, (struct sockaddr *)&me, sizeof(me)) < 0) {
+		finding(d, "info",
+		    "cannot probe for other DHCP servers: UDP "
+		    "port 68 is in use (%s)",
+		    strerror(errno));
+		close(fd);
+		return;
+	}
+	if (sendto(fd, pkt, w.off, 0, (struct sockaddr *)&to, sizeof(to)) < 0) {
+		finding(d, "info", "cannot probe for other DHCP servers: %s",
+		    strerror(errno));
+		close(fd);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		uint8_t buf[1500];
+		struct dhcp_msg m;
+		uint32_t sid;
+		long waited;
+		ssize_t n;
+
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		waited = (t1.tv_sec - t0.tv_sec) * 1000 +
+		    (t1.tv_nsec - t0.tv_nsec) / 1000000;
+		if (waited >= DOCTOR_DHCP_WAIT_MS ||
+		    poll(&pfd, 1, (int)(DOCTOR_DHCP_WAIT_MS - waited)) <= 0) {
+			break;
+		}
+		n = recv(fd, buf, sizeof(buf), 0);
+		if (n <= 0 || dhcp_parse(buf, (size_t)n, &m) < 0 || m.op != 2 ||
+		    m.xid != xid || memcmp(m.chaddr, mac, 6) || m.type != 2 ||
+		    !dhcp_opt_addr(&m, 54, &sid) ||
+		    htonl(sid) == s->addr.s_addr) {
+			continue;
+		}
+		for (i = 0; i < nseen && seen[i] != sid; i++) {
+		}
+		if (i < nseen || nseen == 16) {
+			continue;
+		}
+		seen[nseen++] = sid;
+	}
+	close(fd);
+	for (i = 0; i < nseen; i++) {
+		struct in_addr a = {.s_addr = htonl(seen[i])};
+		char ip[INET_ADDRSTRLEN];
+
+		inet_ntop(AF_INET, &a, ip, sizeof(ip));
+		if (s->cfg->dhcp_mode == CFG_DHCP_SERVER) {
+			finding(d, "FAIL",
+			    "another DHCP server, %s, answers on "
+			    "%s: with --dhcp server that is a conflict; stop "
+			    "it, or use --dhcp proxy beside it",
+			    ip, s->ifname);
+		} else {
+			finding(d, "ok",
+			    "DHCP server %s answers on %s: "
+			    "proxyDHCP will add the boot options beside it",
+			    ip, s->ifname);
+		}
+	}
+	if (nseen == 0 && s->cfg->dhcp_mode == CFG_DHCP_PROXY) {
+		finding(d, "warn",
+		    "no DHCP server answered on %s within %d s: "
+		    "proxy mode needs one; on a dedicated boot network use "
+		    "--dhcp server --dhcp-range FIRST,LAST",
+		    s->ifname, DOCTOR_DHCP_WAIT_MS / 1000);
+	} else if (nseen == 0) {
+		finding(
+		    d, "ok", "no other DHCP server answers on %s", s->ifname);
+	}
+}
+
 static void
 doctor_usage(void)
 {
@@ -387,6 +518,7 @@ cli_doctor(int argc, char **argv)
 	struct doctor d = {0};
 	char msg[512], addr[INET_ADDRSTRLEN];
 	struct buf body;
+	bool resolved;
 	int ch, status = 0;
 
 	s.cfg = calloc(1, sizeof(*s.cfg));
@@ -427,7 +559,8 @@ cli_doctor(int argc, char **argv)
 		    "doctor", "unexpected argument '%s'", argv[optind]);
 	}
 
-	if (serve_resolve_net(&s, msg, sizeof(msg)) < 0) {
+	resolved = serve_resolve_net(&s, msg, sizeof(msg)) == 0;
+	if (!resolved) {
 		finding(&d, "FAIL", "%s", msg);
 	} else {
 		inet_ntop(AF_INET, &s.addr, addr, sizeof(addr));
@@ -464,6 +597,9 @@ cli_doctor(int argc, char **argv)
 	doctor_port(&d, true, 2049, "NFS");
 	doctor_port(&d, false, 2049, "NFS");
 	doctor_firewall(&d);
+	if (resolved && s.cfg->dhcp_mode != CFG_DHCP_OFF) {
+		doctor_dhcp_servers(&d, &s);
+	}
 	doctor_clients(&d, s.cfg->state_dir);
 
 	printf("%d problem%s, %d warning%s\n", d.fails, d.fails == 1 ? "" : "s",

@@ -59,6 +59,26 @@ out=$(doctor --dhcp off)
 rc=$?
 t_check "all clear exits 0" test "$rc" -eq 0
 
+out=$(doctor --dhcp proxy)
+t_check "proxy mode without a DHCP server is a warning" \
+	grep -q '^warn  no DHCP server answered' <<<"$out"
+# The network's ordinary DHCP server, on the other end of the link.
+nn_spawn "$cli" "$NN_TMP/router.log" dnsmasq --no-daemon --port=0 \
+	--dhcp-range=198.18.0.100,198.18.0.150,255.255.255.0 --no-ping \
+	--listen-address=198.18.0.2 --bind-interfaces \
+	--dhcp-leasefile="$NN_TMP/router.leases" --pid-file="$NN_TMP/r.pid"
+rpid=$NN_LAST_PID
+nn_wait_udp "$cli" 67
+out=$(doctor --dhcp proxy)
+t_check "proxy mode finds the router's DHCP server" \
+	grep -q '^ok    DHCP server 198.18.0.2 answers' <<<"$out"
+out=$(doctor --dhcp server)
+rc=$?
+t_check "server mode reports the other DHCP server as a conflict" \
+	grep -q '^FAIL  another DHCP server, 198.18.0.2, answers' <<<"$out"
+t_check "conflict exits 1" test "$rc" -eq 1
+nn_stop "$rpid"
+
 out=$(ip netns exec "$srv" "$PNB_BIN" doctor --address 198.18.0.77 \
 	--state-dir "$st" 2>&1)
 t_check "address not on an interface is a failure with the fix" \
