@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_packet.h>
+#include <net/if_arp.h>
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -914,6 +915,45 @@ dhcp_note_addr(
 	}
 }
 
+/*
+ * Quirk 12: the 3B ROM answers ARP only while it initialises, so when the
+ * server's neighbour entry for it goes stale mid-transfer, TFTP stalls.
+ * A permanent entry for the address it was offered keeps DATA flowing;
+ * it is removed when the address goes to another client.
+ * Only with real sockets (not in tests or fuzzing), and only on the
+ * server's interface; a failure costs nothing but the workaround.
+ */
+static void
+dhcp_pin_neigh(struct dhcp_service *svc, struct dhcp_slot *sl,
+    const uint8_t *mac, const struct log_ctx *log)
+{
+	struct arpreq ar;
+	struct sockaddr_in *sin = (struct sockaddr_in *)(void *)&ar.arp_pa;
+	uint32_t addr = sl->addr;
+
+	if (svc->fd < 0 || (!mac && !sl->neigh_pinned)) {
+		return;
+	}
+	memset(&ar, 0, sizeof(ar));
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(addr);
+	ar.arp_ha.sa_family = ARPHRD_ETHER;
+	if (mac) {
+		memcpy(ar.arp_ha.sa_data, mac, 6);
+	}
+	ar.arp_flags = ATF_COM | ATF_PERM;
+	if (strlen(svc->net.ifname) >= sizeof(ar.arp_dev)) {
+		return;
+	}
+	memcpy(ar.arp_dev, svc->net.ifname, strlen(svc->net.ifname) + 1);
+	/* @mac NULL: the address changed hands; drop the old pin. */
+	if (ioctl(svc->fd, mac ? SIOCSARP : SIOCDARP, &ar) < 0) {
+		log_debug(log, "event=neigh-%s-failed error=\"%s\"",
+		    mac ? "pin" : "unpin", strerror(errno));
+	}
+	sl->neigh_pinned = mac != NULL;
+}
+
 static void
 dhcp_discover(
     struct dhcp_service *svc, struct dhcp_req *q, enum dhcp_pi_model model)
@@ -988,6 +1028,11 @@ dhcp_discover(
 	if (rom && dhcp_leases_bind(t, s, wall + c->dhcp_lease_s) < 0) {
 		log_err(&q->log, "event=lease-write-failed");
 		return;
+	}
+	if (model == DHCP_PI_3B_ROM || model == DHCP_PI_BCM2837) {
+		dhcp_pin_neigh(svc, s, m->chaddr, &q->log);
+	} else if (fresh) {
+		dhcp_pin_neigh(svc, s, NULL, &q->log);
 	}
 	dhcp_reply_init(&r, m, DHCPOFFER);
 	dhcp_fill_net(svc, m, &r, dns);

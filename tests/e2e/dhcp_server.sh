@@ -29,6 +29,11 @@ for m in 3b 3b+ bootcode pi4 pi5; do
 	b=$((b + 1))
 done
 
+# Quirk 12: the 3B ROM's address has a permanent neighbour entry.
+t_check "dhcp server: 3B ROM's address pinned in the neighbour table" \
+	bash -c "ip -n '$S' neigh show dev br0 | grep -i 'b8:27:eb:01:00:00' |
+		grep -q PERMANENT"
+
 # The OS of a Pi 4 after its firmware: same MAC, same address.
 ip -n "$D" link set "$DIF" address dc:a6:32:07:00:00
 dh_emu "dhcp server: pi4 firmware on the linux port" "$D" -i "$DIF" \
