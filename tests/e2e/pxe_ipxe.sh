@@ -137,12 +137,15 @@ TAP=$(guest_tap "$NS" br0) || {
 	exit 1
 }
 
-# boot NAME: one PXE boot; relays the guest's results.
+# boot NAME MODE [QEMU-ARGS...]: one PXE boot; relays the guest's results.
 boot() {
-	local name=$1 log=$NN_TMP/console-$1.log
-	GUEST_NIC=e1000 guest_qemu amd64 "$NS" "$TAP" "$log" 170 -boot n \
-		-device sga
-	if [ "$2" = net ]; then
+	local name=$1 mode=$2 log=$NN_TMP/console-$1.log
+	shift 2
+	# strict: network only; reboot-timeout: a failed boot reboots, which
+	# -no-reboot turns into QEMU exiting instead of waiting for the timeout.
+	GUEST_NIC=e1000 guest_qemu amd64 "$NS" "$TAP" "$log" 170 \
+		-boot order=n,strict=on,reboot-timeout=1000 -device sga "$@"
+	if [ "$mode" = net ]; then
 		if grep -q '^PNB-T end' "$log" && grep -q '^PNB-NET:' "$log"; then
 			t_pass "$SERVER $name pxe boot to network"
 		else
@@ -153,9 +156,16 @@ boot() {
 	else
 		guest_relay "$log" "$SERVER $name" || tail -40 "$log"
 	fi
-	grep -q '^PNB-IPXE script loaded' "$log" &&
-		t_pass "$SERVER $name ipxe script over tftp" ||
+	if grep -q '^PNB-IPXE script loaded' "$log"; then
+		t_pass "$SERVER $name ipxe script over tftp"
+	elif grep -q '^Booting from PXE menu' "$log"; then
+		t_fail "$SERVER $name ipxe script over tftp" "the DHCP reply \
+carried a PXE boot menu (option 43.9), so iPXE went to boot-server \
+discovery instead of loading the boot file: the server took this iPXE \
+client for a Raspberry Pi"
+	else
 		t_fail "$SERVER $name ipxe script over tftp" "iPXE never ran it"
+	fi
 	grep '^PNB-DHCP:' "$log" | tail -1
 	echo "INFO: $SERVER $name: wall ${GUEST_WALL}s; kernel uptime at" \
 		"init $(guest_mark "$log" init), net $(guest_mark "$log" net)," \
@@ -182,6 +192,8 @@ pinetboot)
 		echo "SKIP: pxe_ipxe nfs root (pinetboot has no NFS server yet)"
 	}
 	script "$mode"
+	# QEMU's default SMBIOS UUID is all zeros, as on many boards, and
+	# iPXE sends it as option 97.
 	boot server "$mode"
 	nn_stop "$PNB_PID"
 
@@ -190,7 +202,8 @@ pinetboot)
 	dnsmasq_start "$NN_PREFIX-rtr" "$(cat "$NN_TMP/rtr-if")" \
 		"$NN_TMP/dnsmasq-router.log"
 	pnb_start proxy
-	boot proxy "$mode"
+	# A PC with a real system UUID this time.
+	boot proxy "$mode" -uuid 8a1c6a4e-35d2-4c1b-9f0e-2d9b7c3e5a10
 	grep -q 'DHCPACK.*198\.18\.0\.1[0-5][0-9]' "$NN_TMP/dnsmasq-router.log" &&
 		t_pass "pinetboot proxy address from the router's dnsmasq" ||
 		t_fail "pinetboot proxy address from the router's dnsmasq"

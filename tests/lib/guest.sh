@@ -421,6 +421,7 @@ guest_tap() {
 # TIMEOUT seconds.  Sets GUEST_RC (124: timed out) and GUEST_WALL (wall
 # seconds).  Extra QEMU-ARGS choose the boot (kernel or -boot n); the NIC
 # model is $GUEST_NIC (default virtio-net-pci) with MAC $GUEST_MAC.
+# $PNB_GUEST_QEMU_ARGS adds words to every QEMU command line (debugging).
 guest_qemu() {
 	local arch=$1 ns=$2 tap=$3 log=$4 limit=$5 t0 t1
 	shift 5
@@ -433,7 +434,7 @@ guest_qemu() {
 		-serial "file:$log" \
 		-netdev "tap,id=n0,ifname=$tap,script=no,downscript=no" \
 		-device "${GUEST_NIC:-virtio-net-pci},netdev=n0,mac=$GUEST_MAC" \
-		"$@" >"$log.qemu" 2>&1 </dev/null
+		${PNB_GUEST_QEMU_ARGS:-} "$@" >"$log.qemu" 2>&1 </dev/null
 	GUEST_RC=$?
 	t1=$(date +%s.%N)
 	GUEST_WALL=$(echo "$t0 $t1" | awk '{printf "%.1f", $2 - $1}')
@@ -486,11 +487,11 @@ $GUEST_RC$([ "$GUEST_RC" = 124 ] && echo ', timed out')): see the log"
 	[ $n -gt 0 ] || t_fail "$pre guest results" "the guest reported nothing"
 }
 
-# guest_keep_logs: copies the test's console logs to $PNB_GUEST_LOGS when
-# that is set (for reading a run afterwards).
+# guest_keep_logs: copies the test's logs (consoles, servers) to
+# $PNB_GUEST_LOGS when that is set (for reading a run afterwards).
 guest_keep_logs() {
 	[ -n "${PNB_GUEST_LOGS:-}" ] || return 0
 	mkdir -p "$PNB_GUEST_LOGS" &&
-		cp "$NN_TMP"/console-*.log "$PNB_GUEST_LOGS/" 2>/dev/null
+		cp "$NN_TMP"/*.log "$PNB_GUEST_LOGS/" 2>/dev/null
 	return 0
 }
