@@ -25,7 +25,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 nn_init nfsk
 
 SERVER=${PNB_NFS_SERVER:-pinetboot}
-# arm64 under TCG is slower per file: it gets a smaller directory.
+# The first x86-64 boot lists a 10,000-entry directory; the others use
+# 2,000 entries to keep the test near two minutes under TCG and ASan.
 NFILES_AMD64=${PNB_NFS_NFILES:-10000}
 NFILES_OTHER=${PNB_NFS_NFILES:-2000}
 ARCHS=${PNB_NFS_ARCHS:-amd64 arm64}
@@ -170,7 +171,9 @@ for arch in $ARCHS; do
 	case $arch in
 	amd64)
 		run amd64 tcp "$NFILES_AMD64" "pnb_proto=tcp pnb_opts=mountproto=tcp"
-		run amd64 udp-mount "$NFILES_AMD64" \
+		# NFS itself still runs over TCP here (see above), so the
+		# directory test is the smaller one.
+		run amd64 udp-mount "$NFILES_OTHER" \
 			"pnb_proto=tcp pnb_opts=mountproto=udp"
 		;;
 	*) run "$arch" "$arch-tcp" "$NFILES_OTHER" "pnb_proto=tcp" ;;
