@@ -191,3 +191,6 @@ clean:
 	rm -rf build
 
 -include $(ALL_OBJ:.o=.d)
+
+# Test and benchmark clients built on libnfs (libnfs-dev).
+$(OUT)/tools/nfs_client: LIBS += -lnfs

@@ -70,6 +70,10 @@ static const struct serve_opt serve_opts[] = {
     {"nfs-port", "nfs", "port", "N", "NFS port (default 2049)"},
     {"portmap-port", "nfs", "portmap_port", "N",
 	"portmapper port (default 111)"},
+    {"mount-port", "nfs", "mount_port", "N",
+	"MOUNT port (default 0: any, registered with the portmapper)"},
+    {"nfs-workers", "nfs", "workers", "N",
+	"NFS file-system worker threads (default 4)"},
 };
 
 #define SERVE_NOPTS (sizeof(serve_opts) / sizeof(serve_opts[0]))

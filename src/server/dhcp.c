@@ -987,11 +987,12 @@ dhcp_request(
 		dhcp_ack(svc, q, model, s);
 		return;
 	}
-	if (!has_sid && !s && dhcp_in_subnet(svc, want)) {
+	if (!s && dhcp_in_subnet(svc, want)) {
 		/*
-		 * INIT-REBOOT or RENEWING from a client we have no record
-		 * of (state lost, or a new server on a dedicated network):
-		 * confirm the address if it is a free pool address.
+		 * A client we have no record of: INIT-REBOOT or RENEWING
+		 * after our state was lost, or SELECTING an offer made just
+		 * before a restart (offers are not persisted).  Confirm the
+		 * address if it is a free pool address.
 		 */
 		struct dhcp_slot *f = dhcp_leases_find_addr(t, want);
 
@@ -1035,18 +1036,20 @@ dhcp_server(
 			s->until_ms =
 			    loop_now_ms(svc->loop) + DHCP_QUARANTINE_MS;
 			svc->stats.declines++;
+			/*
+			 * Synced with the next reply: if a crash loses it, the
+			 * conflict check finds the address in use again.
+			 */
 			log_warn(&q->log, "event=decline addr=%s",
 			    dhcp_fmt_ip(a, ab));
-			/* Sync now: the next DISCOVER must not get it back. */
-			(void)dhcp_leases_sync(&svc->leases);
 		}
 		break;
 	case DHCPRELEASE:
 		s = dhcp_leases_find_mac(&svc->leases, m->chaddr);
 		if (s && s->addr == m->ciaddr && s->state == DHCP_SLOT_BOUND) {
+			/* Losing a release in a crash only holds it longer. */
 			(void)dhcp_leases_free(
 			    &svc->leases, s, DHCP_SLOT_RELEASED);
-			(void)dhcp_leases_sync(&svc->leases);
 			svc->stats.releases++;
 			log_info(&q->log, "event=release addr=%s",
 			    dhcp_fmt_ip(m->ciaddr, ab));

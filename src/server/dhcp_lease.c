@@ -168,7 +168,6 @@ dhcp_leases_alloc(struct dhcp_leases *t, const uint8_t mac[6], uint64_t now_ms,
 	}
 	dhcp_leases_take(t, best, mac);
 	best->state = DHCP_SLOT_FREE;
-	best->probed_ok_ms = 0;
 	return best;
 }
 

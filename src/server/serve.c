@@ -16,7 +16,9 @@
 #include "server/dhcp.h"
 #include "server/http.h"
 #include "server/obs.h"
+#include "server/nfs.h"
 #include "server/serve.h"
+#include "server/tftp.h"
 
 static const struct log_ctx serve_log = {.svc = "serve"};
 
@@ -301,7 +303,11 @@ serve_handle_signal(struct loop *l, int signo, void *arg)
 static void
 serve_close_services(struct serve *s)
 {
+	tftp_service_close(s->tftp);
+	s->tftp = NULL;
 	dhcp_serve_close(s);
+	nfs_service_close(s->nfs);
+	s->nfs = NULL;
 	http_service_close(s->http);
 	s->http = NULL;
 	if (s->clients_watch_fd >= 0) {
@@ -373,6 +379,26 @@ serve_open_services(struct serve *s)
 		    "%s/clients: %s\"",
 		    s->cfg->state_dir, strerror(-r));
 		return r;
+	}
+	if (s->cfg->tftp_enable) {
+		s->tftp = tftp_service_open(s, msg, sizeof(msg));
+		if (!s->tftp) {
+			log_err(&serve_log,
+			    "event=start-failed svc=tftp "
+			    "error=\"%s\"",
+			    msg);
+			return -EINVAL;
+		}
+	}
+	if (s->cfg->nfs_enable && s->cfg->nfs_nexport > 0) {
+		s->nfs = nfs_service_open(s);
+		if (!s->nfs) {
+			return -EINVAL;
+		}
+	} else if (s->cfg->nfs_enable) {
+		log_info(&serve_log,
+		    "event=nfs-idle note=\"no --export given: "
+		    "portmapper, MOUNT and NFS not started\"");
 	}
 	r = dhcp_serve_open(s);
 	if (r < 0) {
