@@ -345,7 +345,7 @@ EOF
 # with busybox, the kernel's modules (guest_kernel first) and /init; the
 # contents of DIR, if given, are added on top.
 guest_initramfs() {
-	local arch=$1 out=$2 extra=${3:-} bb r
+	local arch=$1 out=$2 extra=${3:-} bb r a
 	bb=$(guest_busybox "$arch") || return 1
 	r=$(mktemp -d "${NN_TMP:-/tmp}/initramfs.XXXXXX")
 	mkdir -p "$r"/{bin,sbin,dev,proc,sys,run,tmp,etc,lib/modules,newroot}
