@@ -49,6 +49,11 @@ guest_arch() {
 		return 1
 		;;
 	esac
+	command -v "$G_QEMU" >/dev/null || {
+		echo "guest: $G_QEMU not found: install" \
+			"qemu-system-x86/qemu-system-arm (scripts/install-deps)" >&2
+		return 1
+	}
 }
 
 # guest_apt ARCH TOOL ARGS...: apt-get or apt-cache (TOOL) for ARCH.  The
