@@ -116,12 +116,9 @@ TAP=$(guest_tap "$NS" br0) || {
 	exit 1
 }
 LOG=$NN_TMP/console-restart.log
-(
-	guest_boot amd64 "$NS" "$TAP" "$LOG" 170 \
-		"pnb_ip=198.18.0.10/24 pnb_server=$ADDR pnb_path=$ROOT"
-	echo "$GUEST_RC $GUEST_WALL" >"$NN_TMP/guest.rc"
-) &
-QPID=$!
+guest_start amd64 "$NS" "$TAP" "$LOG" 170 \
+	"pnb_ip=198.18.0.10/24 pnb_server=$ADDR pnb_path=$ROOT"
+QPID=$GUEST_PID
 
 # ticks: the guest's last tick number.
 ticks() {
@@ -162,8 +159,7 @@ else
 	t_fail "$SERVER guest running from nfs before the kill" \
 		"no PNB-TICK 5 on the console"
 fi
-wait $QPID
-read -r GUEST_RC GUEST_WALL <"$NN_TMP/guest.rc"
+guest_wait $QPID "$LOG"
 guest_relay "$LOG" "$SERVER restart" || tail -40 "$LOG"
 echo "INFO: $SERVER: wall ${GUEST_WALL}s;" \
 	"$(sed -n 's/^PNB-INFO //p' "$LOG" | tr '\n' ' ')"

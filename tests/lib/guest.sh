@@ -11,6 +11,7 @@
 #   guest_tap NS BRIDGE      a tap device inside namespace NS on BRIDGE
 #   guest_boot ARCH NS TAP LOG TIMEOUT CMDLINE [QEMU ARGS...]
 #                            boot the kernel under TCG, console into LOG
+#   guest_start ... / guest_wait PID LOG   the same in the background
 #   guest_relay LOG PREFIX   turn the guest's PNB-PASS/PNB-FAIL console
 #                            lines into this script's PASS/FAIL lines
 #   guest_keep_logs          copy console logs to $PNB_GUEST_LOGS if set
@@ -458,6 +459,26 @@ guest_boot() {
 	guest_qemu "$arch" "$ns" "$tap" "$log" "$limit" \
 		-kernel "$GUEST_KDIR/vmlinuz" -initrd "$GUEST_INITRD" \
 		-append "console=$G_CONSOLE panic=-1 quiet $cmd" "$@"
+}
+
+# guest_start ARCH NS TAP LOG TIMEOUT CMDLINE [QEMU-ARGS...]: guest_boot
+# in the background, so a test can act while the guest runs (or boot
+# several guests at once: give each its own TAP and GUEST_MAC); sets
+# GUEST_PID.  guest_wait PID LOG then sets GUEST_RC and GUEST_WALL.
+guest_start() {
+	local log=$4
+	(
+		guest_boot "$@"
+		echo "$GUEST_RC $GUEST_WALL" >"$log.rc"
+	) &
+	GUEST_PID=$!
+}
+
+guest_wait() {
+	wait "$1"
+	GUEST_RC=124 GUEST_WALL=
+	[ -f "$2.rc" ] && read -r GUEST_RC GUEST_WALL <"$2.rc"
+	return "$GUEST_RC"
 }
 
 # guest_mark LOG NAME: the uptime the guest printed at marker NAME.
