@@ -172,6 +172,29 @@ client for a Raspberry Pi"
 		"mounted $(guest_mark "$log" mount), end $(guest_mark "$log" end)"
 }
 
+# served MODE: pinetboot's own log says it sent the kernel and initramfs
+# whole over TFTP and accepted the guest's NFS mount (when NFS is on).
+served() {
+	local log=$NN_TMP/pnb-$1.log f size line
+	for f in vmlinuz initrd.gz; do
+		size=$(stat -c %s "$TFTP/$f")
+		line=$(grep "svc=tftp .*event=done file=\"$f\" bytes=$size " "$log" |
+			tail -1)
+		if [ -n "$line" ]; then
+			t_pass "pinetboot $1 tftp sent $f ($size bytes)"
+			echo "INFO: pinetboot $1 tftp $f:$(echo "$line" |
+				sed 's/.*\( ms=[0-9]*\).*\( blksize=[0-9]*\).*/\1\2/')"
+		else
+			t_fail "pinetboot $1 tftp sent $f" \
+				"no event=done for $size bytes in its log"
+		fi
+	done
+	[ "$HAVE_NFS" = 1 ] || return 0
+	grep -q "svc=nfs peer=198\.18\.0\.[0-9]*:[0-9]* event=mount dir=\"$ROOT\"" \
+		"$log" && t_pass "pinetboot $1 nfs mount of the root logged" ||
+		t_fail "pinetboot $1 nfs mount of the root logged"
+}
+
 case $SERVER in
 dnsmasq)
 	script nfsroot
@@ -195,6 +218,7 @@ pinetboot)
 	# QEMU's default SMBIOS UUID is all zeros, as on many boards, and
 	# iPXE sends it as option 97.
 	boot server "$mode"
+	served server
 	nn_stop "$PNB_PID"
 
 	nn_ns rtr >/dev/null
@@ -204,6 +228,7 @@ pinetboot)
 	pnb_start proxy
 	# A PC with a real system UUID this time.
 	boot proxy "$mode" -uuid 8a1c6a4e-35d2-4c1b-9f0e-2d9b7c3e5a10
+	served proxy
 	grep -q 'DHCPACK.*198\.18\.0\.1[0-5][0-9]' "$NN_TMP/dnsmasq-router.log" &&
 		t_pass "pinetboot proxy address from the router's dnsmasq" ||
 		t_fail "pinetboot proxy address from the router's dnsmasq"
