@@ -136,6 +136,7 @@ mnt_mnt(struct nfs_service *n, struct rpcsrv_req *req, struct wcur *w)
 		}
 	}
 	pthread_rwlock_unlock(&n->ex.lock);
+	serve_note_mount(n->serve, req->peer.sin_addr, dir, stat == MNT3_OK);
 	log_escape(esc, dir, strlen(dir));
 	if (stat == MNT3_OK) {
 		mnt_record(n, host, dir);

@@ -185,6 +185,7 @@ serve_reload_clients(struct serve *s)
 		    c->serial, c->addr);
 	}
 	dhcp_serve_reserve_registry(s);
+	serve_clients_resync(s);
 	log_info(&serve_log, "event=clients-loaded clients=%zu", s->registry.n);
 	return 0;
 }
@@ -316,6 +317,7 @@ serve_close_services(struct serve *s)
 		close(s->clients_watch_fd);
 		s->clients_watch_fd = -1;
 	}
+	serve_clients_fini(s);
 	registry_fini(&s->registry);
 }
 
@@ -389,16 +391,17 @@ serve_open_services(struct serve *s)
 			    msg);
 			return -EINVAL;
 		}
+		tftp_service_set_prefix_map(s->tftp, serve_tftp_prefix, s);
 	}
-	if (s->cfg->nfs_enable && s->cfg->nfs_nexport > 0) {
+	/*
+	 * NFS runs even without --export: provisioned clients' roots are
+	 * exported as their addresses become known.
+	 */
+	if (s->cfg->nfs_enable) {
 		s->nfs = nfs_service_open(s);
 		if (!s->nfs) {
 			return -EINVAL;
 		}
-	} else if (s->cfg->nfs_enable) {
-		log_info(&serve_log,
-		    "event=nfs-idle note=\"no --export given: "
-		    "portmapper, MOUNT and NFS not started\"");
 	}
 	r = dhcp_serve_open(s);
 	if (r < 0) {
