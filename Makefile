@@ -44,7 +44,7 @@ else
 $(error BUILD must be one of default, release, debug, asan, fuzz)
 endif
 
-PKGS := ext2fs liblzma libzstd
+PKGS := ext2fs com_err liblzma libzstd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -183,6 +183,12 @@ install: $(OUT)/pinetboot $(OUT)/pinetboot.8
 	    install -D -m 0644 /dev/stdin $(DESTDIR)$(UNITDIR)/pinetboot.service
 	install -D -m 0644 dist/pinetboot.conf.example \
 	    $(DESTDIR)$(PREFIX)/share/doc/pinetboot/pinetboot.conf.example
+	install -D -m 0755 scripts/demo.sh \
+	    $(DESTDIR)$(PREFIX)/share/pinetboot/demo.sh
+	install -D -m 0644 tests/lib/netns.sh \
+	    $(DESTDIR)$(PREFIX)/share/pinetboot/lib/netns.sh
+	install -D -m 0644 tests/lib/guest.sh \
+	    $(DESTDIR)$(PREFIX)/share/pinetboot/lib/guest.sh
 	test -e $(DESTDIR)$(SYSCONFDIR)/pinetboot/pinetboot.conf || \
 	    install -D -m 0644 dist/pinetboot.conf.example \
 	    $(DESTDIR)$(SYSCONFDIR)/pinetboot/pinetboot.conf

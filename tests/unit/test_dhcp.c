@@ -368,6 +368,18 @@ TEST(dhcp_pi_models_from_option97)
 	}
 	CHECK_EQ(dhcp_parse(b, n, &m), 0);
 	CHECK_EQ(dhcp_pi_model(&m), DHCP_PI_EEPROM);
+	/* The same layout from a PC (QEMU's UUID is zeros): not a Pi. */
+	b[28] = 0x52;
+	b[29] = 0x54;
+	b[30] = 0x00;
+	CHECK_EQ(dhcp_parse(b, n, &m), 0);
+	CHECK_EQ(dhcp_pi_model(&m), DHCP_PI_NONE);
+	memset(guid, 0, 16);
+	CHECK_EQ(dhcp_parse(b, n, &m), 0);
+	CHECK_EQ(dhcp_pi_model(&m), DHCP_PI_NONE);
+	for (i = 0; i < 4; i++) {
+		memcpy(guid + 4 * i, "\x16\x4c\x6c\xb6", 4);
+	}
 	b[4] = 0x26;
 	b[5] = 0xf3;
 	b[6] = 0x03;

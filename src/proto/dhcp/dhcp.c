@@ -226,13 +226,18 @@ dhcp_pi_model(const struct dhcp_msg *m)
 		return DHCP_PI_5;
 	}
 	/*
-	 * The serial four times: 3B+ ROM, bootcode, or DHCP_OPTION97=0.  An
-	 * all-zero GUID repeats too, but it is what QEMU's iPXE and other
-	 * firmware without an SMBIOS UUID send, and no Pi has serial 0.
+	 * The serial four times: 3B+ ROM, bootcode, or DHCP_OPTION97=0.  A
+	 * PC's SMBIOS UUID can look the same (QEMU's is all zeros), so the
+	 * xid or a Pi OUI must back the layout up.
 	 */
 	if (g && memcmp(g, g + 4, 4) == 0 && memcmp(g, g + 8, 8) == 0 &&
-	    (g[0] | g[1] | g[2] | g[3]) != 0) {
-		return fixed_xid ? DHCP_PI_BCM2837 : DHCP_PI_EEPROM;
+	    memcmp(g, "\0\0\0\0", 4) != 0) {
+		if (fixed_xid) {
+			return DHCP_PI_BCM2837;
+		}
+		if (dhcp_pi_oui_is(m->chaddr)) {
+			return DHCP_PI_EEPROM;
+		}
 	}
 	if (fixed_xid || dhcp_pi_oui_is(m->chaddr)) {
 		return DHCP_PI_UNKNOWN;
