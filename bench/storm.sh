@@ -119,8 +119,11 @@ since() {
 }
 
 # storm NAME ROUND: power everything on, wait for all; prints one line
-# "NAME ROUND wall=S pis=OK/N qemu=OK/2 failures=F pis_done=S
-# qemu_done=S,S" (seconds after power-on).
+# "NAME ROUND wall=S pis=OK/N qemu=OK/2 failures=F clashes=C pis_done=S
+# qemu_done=S,S" (seconds after power-on).  failures counts the Pis that
+# did not boot and the guests that did not reach their marker; clashes
+# counts pairs of Pis that ended up with the same address (pi_emu fails
+# the run for those too).
 storm() {
 	local name=$1 r=$2 t0 t1 i okq=0 okp pids=() emu log
 	log=$NN_TMP/$name-$r
@@ -164,6 +167,8 @@ storm() {
 	echo "$name $r wall=$(since "$t0" "$t1")" \
 		"pis=${okp:-0}/$NPI qemu=$okq/2" \
 		"failures=$((NPI - ${okp:-0} + 2 - okq))" \
+		"clashes=$(grep -c '^pi_emu: FAIL pi[0-9]* and pi[0-9]* share' \
+			"$log-emu.log")" \
 		"pis_done=$(since "$t0" "$(cat "$log-emu.end")")" \
 		"qemu_done=$(since "$t0" "$(cat "$log-qemu1.end")"),$(since \
 			"$t0" "$(cat "$log-qemu2.end")")"
@@ -178,6 +183,9 @@ storm() {
 	done
 }
 
+echo "storm: $(date -u +%F), nproc $(nproc)," \
+	"$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)," \
+	"load average $(cut -d' ' -f1-3 /proc/loadavg), $NPI Pis + 2 QEMU"
 : >"$NN_TMP/results"
 for r in $(seq "$ROUNDS"); do
 	for name in pinetboot reference; do
@@ -202,9 +210,11 @@ for name in pinetboot reference; do
 		"$NN_TMP/results" | median)
 	f=$(awk -v n="$name" '$1 == n { sub("failures=", "", $6); s += $6 }
 		END { print s + 0 }' "$NN_TMP/results")
-	pd=$(awk -v n="$name" '$1 == n { sub("pis_done=", "", $7); print $7 }' \
+	pd=$(awk -v n="$name" '$1 == n { sub("pis_done=", "", $8); print $8 }' \
 		"$NN_TMP/results" | median)
+	c=$(awk -v n="$name" '$1 == n { sub("clashes=", "", $7); s += $7 }
+		END { print s + 0 }' "$NN_TMP/results")
 	echo "summary $name: median wall ${w:-?} s (Pis done ${pd:-?} s) over" \
 		"$(grep -c "^$name [0-9]* wall" "$NN_TMP/results") rounds," \
-		"total failures $f"
+		"total failures $f, address clashes $c"
 done

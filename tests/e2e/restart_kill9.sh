@@ -179,13 +179,10 @@ TAP=$(guest_tap "$NS" br0) || {
 start 1
 
 LOG=$NN_TMP/console-guest.log
-(
-	guest_boot amd64 "$NS" "$TAP" "$LOG" 130 \
-		"pnb_ip=198.18.0.10/24 pnb_server=$ADDR pnb_path=$ROOT \
+guest_start amd64 "$NS" "$TAP" "$LOG" 130 \
+	"pnb_ip=198.18.0.10/24 pnb_server=$ADDR pnb_path=$ROOT \
 pnb_proto=tcp pnb_opts=mountproto=tcp,wsize=4096 pnb_bigat=$KILL_AT"
-	echo "$GUEST_RC $GUEST_WALL" >"$NN_TMP/guest.rc"
-) &
-GUEST_JOB=$!
+GUEST_JOB=$GUEST_PID
 
 # round: the last round the guest reported (0 before the first).
 round() {
@@ -245,9 +242,7 @@ else
 		"at round $(round)"
 	: >"$ROOT/pnb/stop"
 fi
-wait "$GUEST_JOB"
-read -r GUEST_RC GUEST_WALL <"$NN_TMP/guest.rc" 2>/dev/null ||
-	GUEST_RC=unknown
+guest_wait "$GUEST_JOB" "$LOG"
 guest_relay "$LOG" "restart" || {
 	tail -40 "$LOG"
 	[ -s "$LOG.qemu" ] && cat "$LOG.qemu"
