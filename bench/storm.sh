@@ -22,12 +22,19 @@
 # round is bounded: pi_emu -T 60, QEMU 150 s.
 #
 #   bench/storm.sh [BUILD_DIR] [ROUNDS]
+# PNB_STORM_STACKS narrows the stacks ("pinetboot", "reference");
+# PNB_STORM_LOGS=DIR keeps the console, pi_emu and server logs.
+# tests/e2e/boot_storm.sh runs one pinetboot round of it as a test.
 # Servers on CPU 0, clients (pi_emu, both QEMUs) on CPU 1.  Needs root.
 set -u
 ROOT_DIR=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${1:-build}
 ROUNDS=${2:-2}
-export PNB_OUT=$ROOT_DIR/$OUT
+case $OUT in
+/*) export PNB_OUT=$OUT ;;
+*) export PNB_OUT=$ROOT_DIR/$OUT ;;
+esac
+STACKS=${PNB_STORM_STACKS:-pinetboot reference}
 . "$ROOT_DIR/tests/lib/netns.sh"
 . "$ROOT_DIR/tests/lib/guest.sh"
 . "$ROOT_DIR/tests/lib/ganesha.sh"
@@ -173,8 +180,10 @@ storm() {
 		"qemu_done=$(since "$t0" "$(cat "$log-qemu1.end")"),$(since \
 			"$t0" "$(cat "$log-qemu2.end")")"
 	if [ "${okp:-0}" != "$NPI" ]; then
-		grep -v '^pi_emu: pi[0-9]* .* ok' "$log-emu.log" | tail -5 |
-			sed 's/^/  /'
+		grep '^pi_emu: FAIL' "$log-emu.log" | grep -v ' share address ' |
+			head -5 | sed 's/^/  /'
+		grep '^pi_emu: FAIL' "$log-emu.log" | grep ' share address ' |
+			head -5 | sed 's/^/  /'
 	fi
 	for i in 1 2; do
 		grep -q '^PNB-PASS' "$log-qemu$i.log" ||
@@ -188,7 +197,7 @@ echo "storm: $(date -u +%F), nproc $(nproc)," \
 	"load average $(cut -d' ' -f1-3 /proc/loadavg), $NPI Pis + 2 QEMU"
 : >"$NN_TMP/results"
 for r in $(seq "$ROUNDS"); do
-	for name in pinetboot reference; do
+	for name in $STACKS; do
 		if "stack_$name"; then
 			storm "$name" "$r" | tee -a "$NN_TMP/results"
 		else
@@ -205,7 +214,7 @@ done
 	cp "$NN_TMP"/*.log "$PNB_STORM_LOGS/" 2>/dev/null
 
 median() { sort -n | awk '{a[NR]=$1} END {if (NR) print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-for name in pinetboot reference; do
+for name in $STACKS; do
 	w=$(awk -v n="$name" '$1 == n { sub("wall=", "", $3); print $3 }' \
 		"$NN_TMP/results" | median)
 	f=$(awk -v n="$name" '$1 == n { sub("failures=", "", $6); s += $6 }
