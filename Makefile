@@ -171,3 +171,4 @@ clean:
 
 # Test and benchmark clients built on libnfs (libnfs-dev).
 $(OUT)/tools/nfs_client: LIBS += -lnfs
+$(OUT)/bench/nfs_bench: LIBS += -lnfs

@@ -118,6 +118,13 @@ nfs_creds_enter(struct nfs_req *q, const struct nfs_export *e)
 	if (e->root_squash && gid == 0) {
 		gid = NFS_NOBODY;
 	}
+	/*
+	 * Root keeps acting as root: the thread already is, and every
+	 * credential change costs a few microseconds in the kernel.
+	 */
+	if (uid == 0 && gid == 0) {
+		return;
+	}
 	for (i = 0; i < q->cred.ngids; i++) {
 		groups[i] = q->cred.gids[i];
 	}
