@@ -35,7 +35,7 @@ for i in $(seq -w 1 5000); do : >"$T/meta/f$i"; done
 
 nn_spawn "$P" "$NN_TMP/pnb.log" taskset -c 0 "$PNB_BIN" serve --dhcp off \
 	--tftp off --address 198.18.0.1 --state-dir "$NN_TMP/state" \
-	--export "$T" --log-level warn
+	--export "$T" --log-level info
 PNB_PID=$NN_LAST_PID
 nn_wait_tcp "$P" 2049 || { echo "pinetboot did not start"; exit 1; }
 

@@ -1,5 +1,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -331,6 +332,12 @@ nfs_service_open(struct serve *s)
 	 * ours must not mask them again (setuid bits of an OS image).
 	 */
 	umask(0);
+	/*
+	 * READ replies and WRITE records are up to 1 MiB.  Above glibc's
+	 * default threshold each would be a fresh mmap whose pages fault in
+	 * one by one; from the heap the memory is reused.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
 	n->pmap = pmap_service_open(n->loop, cfg->nfs_portmap_port, &small, &r);
 	if (!n->pmap) {
 		log_err(&n->log,
@@ -411,6 +418,18 @@ nfs_service_close(struct nfs_service *n)
 
 	if (!n) {
 		return;
+	}
+	for (i = 0; i < NFS3_NPROC; i++) {
+		const struct nfs_proc_stats *st = &n->stats[i];
+
+		if (st->calls > 0) {
+			log_info(&n->log,
+			    "event=stats proc=%s calls=%llu errors=%llu "
+			    "avg_us=%llu",
+			    nfs_proc_name(i), (unsigned long long)st->calls,
+			    (unsigned long long)st->errors,
+			    (unsigned long long)(st->usec / st->calls));
+		}
 	}
 	pthread_mutex_lock(&n->mu);
 	n->stopping = true;
