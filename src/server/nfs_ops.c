@@ -146,6 +146,24 @@ nfs_creds_leave(struct nfs_req *q)
 	q->creds_set = false;
 }
 
+/*
+ * Does the caller own @st?  Like knfsd (NFSD_MAY_OWNER_OVERRIDE), the
+ * owner may write a file whatever its mode bits say: a client creates a
+ * file 0444 and then writes it (cp -p, tar, dpkg do this), relying on the
+ * open it already holds.
+ */
+static bool
+nfs_is_owner(
+    const struct nfs_req *q, const struct nfs_export *e, const struct stat *st)
+{
+	uint32_t uid = q->cred.uid;
+
+	if (e->root_squash && uid == 0) {
+		uid = NFS_NOBODY;
+	}
+	return st->st_uid == uid;
+}
+
 /* --- attributes ---------------------------------------------------------- */
 
 static uint32_t
@@ -349,7 +367,8 @@ nfs_getattr(struct nfs_req *q)
 }
 
 static int
-nfs_apply_sattr(int fd, const struct stat *st, const struct nfs3_sattr *s)
+nfs_apply_sattr(struct nfs_req *q, const struct nfs_export *e, int fd,
+    const struct stat *st, const struct nfs3_sattr *s)
 {
 	char path[64];
 	int wfd;
@@ -363,6 +382,11 @@ nfs_apply_sattr(int fd, const struct stat *st, const struct nfs3_sattr *s)
 			return -EINVAL;
 		}
 		wfd = nfs_reopen(fd, O_WRONLY);
+		if (wfd == -EACCES && nfs_is_owner(q, e, st)) {
+			nfs_creds_leave(q);
+			wfd = nfs_reopen(fd, O_WRONLY);
+			nfs_creds_enter(q, e);
+		}
 		if (wfd < 0) {
 			return wfd;
 		}
@@ -439,7 +463,7 @@ nfs_setattr(struct nfs_req *q)
 		goto out;
 	}
 	nfs_creds_enter(q, e);
-	r = nfs_apply_sattr(fd, &st, &q->args.sattr);
+	r = nfs_apply_sattr(q, e, fd, &st, &q->args.sattr);
 	nfs_creds_leave(q);
 	q->res.status = nfs_errno_stat(-r);
 out:
@@ -700,6 +724,9 @@ nfs_write(struct nfs_req *q)
 	nfs_creds_enter(q, e);
 	wfd = nfs_reopen(fd, O_WRONLY);
 	nfs_creds_leave(q);
+	if (wfd == -EACCES && nfs_is_owner(q, e, &st)) {
+		wfd = nfs_reopen(fd, O_WRONLY);
+	}
 	if (wfd < 0) {
 		q->res.status = nfs_errno_stat(-wfd);
 		goto out;

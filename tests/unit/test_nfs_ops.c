@@ -660,6 +660,24 @@ TEST(nfs_credentials_and_export_options)
 	CHECK_EQ(r.obj.a.gid, 1000);
 	CHECK_EQ(
 	    create(&v, &v.root, "nope", NFS3_GUARDED, NULL), NFS3ERR_ACCES);
+	/* The owner writes its own 0444 file (knfsd's owner override)... */
+	a = args_of(NFS3_PROC_SETATTR, &f);
+	a.sattr.set_mode = true;
+	a.sattr.mode = 0444;
+	CHECK_EQ(env_call(&v, &a, &r), NFS3_OK);
+	a = args_of(NFS3_PROC_WRITE, &f);
+	a.data = (const uint8_t *)"data";
+	a.data_len = a.count = 4;
+	CHECK_EQ(env_call(&v, &a, &r), NFS3_OK);
+	a = args_of(NFS3_PROC_SETATTR, &f);
+	a.sattr.set_size = true;
+	a.sattr.size = 2;
+	CHECK_EQ(env_call(&v, &a, &r), NFS3_OK);
+	CHECK_EQ(r.wcc.after.a.size, 2);
+	/* ...another user may not. */
+	v.uid = 1001;
+	CHECK_EQ(env_call(&v, &a, &r), NFS3ERR_ACCES);
+	v.uid = 1000;
 	a = args_of(NFS3_PROC_ACCESS, &v.root);
 	a.access = 0x3f;
 	CHECK_EQ(env_call(&v, &a, &r), NFS3_OK);
