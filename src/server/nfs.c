@@ -279,12 +279,14 @@ nfs_service_open(struct serve *s)
 	    .max_conns = cfg->nfs_max_conns,
 	    .max_inflight = 16,
 	    .max_queued = 8 * 1024 * 1024,
+	    .idle_ms = 6 * 60 * 1000,
 	};
 	struct rpcsrv_limits small = {
 	    .max_record = 8192,
 	    .max_conns = 64,
 	    .max_inflight = 4,
 	    .max_queued = 1024 * 1024,
+	    .idle_ms = 60 * 1000,
 	};
 	struct nfs_cidr def = {
 	    .net.s_addr = s->addr.s_addr & s->netmask.s_addr,

@@ -27,6 +27,7 @@ struct rpcsrv_conn {
 	struct rpcsrv_out *out_head, *out_tail;
 	size_t queued;
 	uint32_t inflight;
+	uint64_t last_ms; /* last byte in or reply out */
 	unsigned refs;
 	bool dead, reading, writing;
 	struct rpcsrv_conn *prev, *next;
@@ -46,7 +47,11 @@ struct rpcsrv {
 	struct rpcsrv_stats stats;
 	struct log_ctx log;
 	struct log_ratelimit rl;
+	struct loop_timer sweep;
+	uint32_t sweep_ms;
 };
+
+#define RPCSRV_SWEEP_MS 30000
 
 static void rpcsrv_conn_update(struct rpcsrv_conn *c);
 
@@ -212,6 +217,7 @@ rpcsrv_reply(struct rpcsrv_req *req)
 	}
 	c->out_tail = o;
 	c->queued += o->len;
+	c->last_ms = loop_now_ms(s->loop);
 	if (rpcsrv_conn_flush(c) == 0) {
 		rpcsrv_conn_update(c);
 	}
@@ -287,6 +293,7 @@ rpcsrv_conn_read(struct rpcsrv_conn *c)
 	if (n < 0) {
 		return;
 	}
+	c->last_ms = loop_now_ms(s->loop);
 	c->refs++;
 	while (off < (size_t)n && !c->dead) {
 		r = rpc_rm_feed(&c->rm, buf + off, (size_t)n - off, &used);
@@ -394,6 +401,7 @@ rpcsrv_accept(struct loop *l, int fd, unsigned events, void *arg)
 	c->peer = peer;
 	c->refs = 1;
 	c->reading = true;
+	c->last_ms = loop_now_ms(s->loop);
 	rpc_rm_init(&c->rm, s->lim.max_record);
 	if (loop_add_fd(s->loop, cfd, LOOP_READ, rpcsrv_conn_io, c) < 0) {
 		rpc_rm_fini(&c->rm);
@@ -436,6 +444,28 @@ rpcsrv_udp_read(struct loop *l, int fd, unsigned events, void *arg)
 		memcpy(rec, s->udp_buf, (size_t)n);
 		rpcsrv_dispatch(s, NULL, &peer, rec, (size_t)n);
 	}
+}
+
+static void
+rpcsrv_sweep(struct loop *l, struct loop_timer *t)
+{
+	struct rpcsrv *s = t->arg;
+	struct rpcsrv_conn *c, *next;
+	uint64_t now = loop_now_ms(l);
+
+	for (c = s->conns; c; c = next) {
+		next = c->next;
+		if (c->inflight == 0 && !c->out_head &&
+		    now - c->last_ms >= s->lim.idle_ms) {
+			char a[INET_ADDRSTRLEN];
+
+			inet_ntop(AF_INET, &c->peer.sin_addr, a, sizeof(a));
+			log_debug(&s->log, "peer=%s:%u event=close reason=idle",
+			    a, ntohs(c->peer.sin_port));
+			rpcsrv_conn_close(c);
+		}
+	}
+	loop_timer_arm(l, &s->sweep, now + s->sweep_ms);
 }
 
 static int
@@ -518,6 +548,13 @@ rpcsrv_open(struct loop *l, const char *svc, uint16_t port,
 		goto fail;
 	}
 	s->port = p1;
+	loop_timer_init(&s->sweep, rpcsrv_sweep, s);
+	if (s->lim.idle_ms > 0) {
+		s->sweep_ms = s->lim.idle_ms < RPCSRV_SWEEP_MS
+		    ? s->lim.idle_ms
+		    : RPCSRV_SWEEP_MS;
+		loop_timer_arm(l, &s->sweep, loop_now_ms(l) + s->sweep_ms);
+	}
 	if ((*err = loop_add_fd(l, s->tcp_fd, LOOP_READ, rpcsrv_accept, s)) <
 		0 ||
 	    (*err = loop_add_fd(l, s->udp_fd, LOOP_READ, rpcsrv_udp_read, s)) <
@@ -536,6 +573,7 @@ rpcsrv_close(struct rpcsrv *s)
 	if (!s) {
 		return;
 	}
+	loop_timer_cancel(s->loop, &s->sweep);
 	while (s->conns) {
 		rpcsrv_conn_close(s->conns);
 	}

@@ -21,7 +21,10 @@
  * Limits: at most max_conns connections; a record over max_record closes
  * the connection; a connection with max_inflight calls in progress or
  * more than max_queued reply bytes unsent is not read until it drains, so
- * a slow or half-open client holds a bounded amount of memory.
+ * a slow or half-open client holds a bounded amount of memory; one with
+ * nothing in flight and no traffic for idle_ms is closed (as knfsd does
+ * after six minutes; Linux clients reconnect transparently), so
+ * half-open connections do not pin descriptors.
  */
 
 struct rpcsrv;
@@ -58,6 +61,7 @@ struct rpcsrv_limits {
 	uint32_t max_conns;
 	uint32_t max_inflight;
 	size_t max_queued;
+	uint32_t idle_ms; /* close connections idle this long; 0 = never */
 };
 
 /*
