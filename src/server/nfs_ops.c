@@ -875,9 +875,18 @@ nfs_create(struct nfs_req *q)
 	if (dfd < 0) {
 		return;
 	}
-	flags = O_CREAT | O_RDONLY | O_NOFOLLOW | O_CLOEXEC;
+	flags = O_CREAT | O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
 	if (q->args.createmode != NFS3_UNCHECKED) {
 		flags |= O_EXCL;
+	} else if (fstatat(dfd, q->args.where.name, &st, AT_SYMLINK_NOFOLLOW) ==
+		0 &&
+	    !S_ISREG(st.st_mode)) {
+		/*
+		 * UNCHECKED over an existing FIFO, device or symlink: do
+		 * not open it (knfsd answers EXIST as well).
+		 */
+		nfs_create_end(q, e, dfd, -EEXIST);
+		return;
 	}
 	if (q->args.createmode == NFS3_EXCLUSIVE) {
 		mode = 0600;
@@ -1369,12 +1378,23 @@ static void
 nfs_commit(struct nfs_req *q)
 {
 	struct nfs_export *e;
+	struct stat st = {0};
 	int fd = nfs_open(q, &q->args.fh, &e), rfd;
 
 	if (fd < 0) {
 		return;
 	}
 	nfs_wcc_before(fd, &q->res.wcc);
+	if (nfs_stat_fd(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		/*
+		 * Never open anything but a regular file for a client: a
+		 * FIFO would block the worker, a device node would run its
+		 * driver's open.
+		 */
+		q->res.status =
+		    S_ISDIR(st.st_mode) ? NFS3ERR_ISDIR : NFS3ERR_INVAL;
+		goto out;
+	}
 	/* Syncing is harmless, so it runs as root whatever the mode bits. */
 	rfd = nfs_reopen(fd, O_RDONLY);
 	if (rfd < 0) {
@@ -1386,6 +1406,7 @@ nfs_commit(struct nfs_req *q)
 		close(rfd);
 	}
 	memcpy(q->res.verf, q->ex->write_verf, NFS3_VERF_SIZE);
+out:
 	nfs_post(e, fd, &q->res.wcc.after);
 	close(fd);
 }

@@ -421,6 +421,21 @@ TEST(nfs_create_modes)
 	CHECK_EQ(env_call(&v, &a, &r), NFS3ERR_EXIST);
 	CHECK(r.wcc.after.present);
 	CHECK_EQ(create(&v, &v.root, ".", NFS3_GUARDED, NULL), NFS3ERR_EXIST);
+	/*
+	 * UNCHECKED over a FIFO must not open it (that would block the
+	 * worker), nor may COMMIT or READ open one.
+	 */
+	a = dirop(NFS3_PROC_MKNOD, &v.root, "fifo");
+	a.ftype = NF3FIFO;
+	CHECK_EQ(env_call(&v, &a, &r), NFS3_OK);
+	fh1 = r.fh;
+	CHECK_EQ(
+	    create(&v, &v.root, "fifo", NFS3_UNCHECKED, NULL), NFS3ERR_EXIST);
+	a = args_of(NFS3_PROC_COMMIT, &fh1);
+	CHECK_EQ(env_call(&v, &a, &r), NFS3ERR_INVAL);
+	a = args_of(NFS3_PROC_READ, &fh1);
+	a.count = 10;
+	CHECK_EQ(env_call(&v, &a, &r), NFS3ERR_INVAL);
 	env_fini(&v);
 }
 
