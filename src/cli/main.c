@@ -10,6 +10,8 @@
 
 const struct cli_cmd cli_cmds[] = {
     {"serve", "run the DHCP, TFTP and NFS services", cli_serve},
+    {"status", "show each client's state and boot timeline", cli_status},
+    {"doctor", "check the machine and network before a first boot", cli_doctor},
     {NULL, NULL, NULL},
 };
 
@@ -22,7 +24,7 @@ cli_usage_error(const char *cmd, const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nTry 'pinetboot %s --help'.\n", cmd);
+	fprintf(stderr, " (see 'pinetboot %s --help')\n", cmd);
 	return 2;
 }
 
@@ -75,8 +77,7 @@ main(int argc, char **argv)
 		}
 	}
 	fprintf(stderr,
-	    "pinetboot: unknown command '%s'\n"
-	    "Try 'pinetboot --help'.\n",
+	    "pinetboot: unknown command '%s' (see 'pinetboot --help')\n",
 	    argv[1]);
 	return 2;
 }

@@ -8,6 +8,7 @@
 
 #include "core/cfg.h"
 #include "core/loop.h"
+#include "server/registry.h"
 
 /*
  * The running daemon: the loop, the frozen config, and the services that
@@ -26,6 +27,8 @@ typedef int (*serve_load_fn)(
 struct tftp_service;
 struct dhcp_service;
 struct nfs_service;
+struct http_service;
+struct obs;
 
 struct serve {
 	struct loop *loop; /* borrowed */
@@ -39,10 +42,30 @@ struct serve {
 	struct in_addr addr, netmask;
 	unsigned mtu;
 
+	/*
+	 * Provisioned clients, re-read when STATE/clients changes (inotify),
+	 * on SIGHUP and on POST /api/reload.  Services look clients up here
+	 * per request and are told through serve_clients_changed().
+	 */
+	struct registry registry;
+	int clients_watch_fd;
+	struct loop_timer clients_timer;
+
+	/* What happened to each client; every service reports here. */
+	struct obs *obs;
+	/* Status page, metrics and the control socket. */
+	struct http_service *http;
+
 	struct tftp_service *tftp;
 	struct dhcp_service *dhcp;
 	struct nfs_service *nfs;
 };
+
+/* The control socket `pinetboot status` and `client` talk to. */
+#define SERVE_CONTROL_SOCKET "pinetboot.sock"
+
+/* Most clients the status view tracks (strangers are evicted first). */
+#define SERVE_MAX_TRACKED 4096
 
 /*
  * serve_run() - load the config, open every enabled service, and run the

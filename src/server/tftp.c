@@ -1,0 +1,1006 @@
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "core/cur.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "proto/tftp/pkt.h"
+#include "proto/tftp/xfer.h"
+#include "server/serve.h"
+#include "server/tftp.h"
+
+/*
+ * Per-transfer read-ahead for windowed transfers: one pread fills a whole
+ * window, so a window of 16 costs one read and one sendmmsg.  Lock-step
+ * transfers read each block straight into the packet instead.
+ */
+#define TFTP_CACHE_MAX (256 * 1024)
+/* Hash buckets for (client address, port) -> transfer. */
+#define TFTP_BUCKETS 1024
+/* Requests read per wakeup of the request socket before yielding. */
+#define TFTP_RX_BATCH 64
+/* The largest request we read: name, mode and 16 options fit easily. */
+#define TFTP_REQ_MAX 2048
+#define TFTP_MTUS    8
+
+struct tftp_conn {
+	struct tftp_service *svc;
+	struct tftp_conn *hnext;
+	int sock, file;
+	struct sockaddr_in peer;
+	struct log_ctx log;
+	struct loop_timer timer;
+	struct tftp_xfer x;
+	uint64_t start_ms;
+	int64_t start_wall;
+	char name[TFTP_NAME_MAX + 1]; /* normalised request */
+	uint64_t req_hash;            /* of the RRQ's bytes */
+	uint8_t *cache;               /* owned; NULL for lock-step */
+	size_t cache_cap, cache_len;
+	uint64_t cache_off;
+};
+
+struct tftp_mtu {
+	unsigned ifindex, mtu;
+	uint64_t at_ms;
+};
+
+struct tftp_service {
+	struct serve *s;   /* borrowed */
+	struct loop *loop; /* borrowed */
+	int sock, root_fd;
+
+	/* Send slots shared by all transfers (one transfer sends at once). */
+	size_t slot_size, nslots;
+	uint8_t *slots;       /* owned, nslots * slot_size */
+	struct mmsghdr *msgs; /* owned, nslots */
+	struct iovec *iovs;   /* owned, nslots */
+
+	struct tftp_conn *buckets[TFTP_BUCKETS];
+	size_t active;
+	uint32_t next_id;
+
+	tftp_prefix_fn prefix_fn;
+	void *prefix_arg; /* borrowed */
+
+	struct tftp_record ring[TFTP_RECORDS_MAX];
+	size_t ring_head, ring_count;
+
+	struct tftp_mtu mtus[TFTP_MTUS];
+	struct log_ratelimit warn_rl;
+	struct log_ctx log;
+};
+
+static int
+tftp_openat2(int dirfd, const char *path, int flags)
+{
+	struct open_how how = {
+	    .flags = (uint64_t)flags,
+	    .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+	};
+	long r = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+
+	return r < 0 ? -errno : (int)r;
+}
+
+int
+tftp_prefix_default(
+    void *arg, int root_fd, const char *prefix, struct in_addr client)
+{
+	(void)arg;
+	(void)client;
+	return tftp_openat2(root_fd, prefix, O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
+void
+tftp_service_set_prefix_map(
+    struct tftp_service *t, tftp_prefix_fn fn, void *arg)
+{
+	t->prefix_fn = fn ? fn : tftp_prefix_default;
+	t->prefix_arg = fn ? arg : NULL;
+}
+
+size_t
+tftp_service_active(const struct tftp_service *t)
+{
+	return t->active;
+}
+
+size_t
+tftp_service_records(
+    const struct tftp_service *t, struct tftp_record *out, size_t max)
+{
+	size_t i, n = t->ring_count < max ? t->ring_count : max;
+
+	for (i = 0; i < n; i++) {
+		size_t idx = (t->ring_head + TFTP_RECORDS_MAX - 1 - i) %
+		    TFTP_RECORDS_MAX;
+
+		out[i] = t->ring[idx];
+	}
+	return n;
+}
+
+/* Copy @src into @dst (@cap bytes), cut to fit, always NUL-terminated. */
+static void
+tftp_copy_cut(char *dst, size_t cap, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (n >= cap) {
+		n = cap - 1;
+	}
+	memcpy(dst, src, n);
+	dst[n] = 0;
+}
+
+static void
+tftp_record_add(struct tftp_service *t, const struct tftp_record *r)
+{
+	t->ring[t->ring_head] = *r;
+	t->ring_head = (t->ring_head + 1) % TFTP_RECORDS_MAX;
+	if (t->ring_count < TFTP_RECORDS_MAX) {
+		t->ring_count++;
+	}
+}
+
+static size_t
+tftp_hash(struct in_addr a, uint16_t port)
+{
+	uint32_t h = (a.s_addr * 2654435761u) ^ ((uint32_t)port * 40503u);
+
+	return (h ^ (h >> 16)) % TFTP_BUCKETS;
+}
+
+static struct tftp_conn **
+tftp_find_slot(struct tftp_service *t, const struct sockaddr_in *peer)
+{
+	struct tftp_conn **pp =
+	    &t->buckets[tftp_hash(peer->sin_addr, peer->sin_port)];
+
+	while (*pp &&
+	    ((*pp)->peer.sin_addr.s_addr != peer->sin_addr.s_addr ||
+		(*pp)->peer.sin_port != peer->sin_port)) {
+		pp = &(*pp)->hnext;
+	}
+	return pp;
+}
+
+/* FNV-1a over the request, to recognise a repeated RRQ. */
+static uint64_t
+tftp_req_hash(const uint8_t *b, size_t len)
+{
+	uint64_t h = 14695981039346656037ull;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h = (h ^ b[i]) * 1099511628211ull;
+	}
+	return h;
+}
+
+static void
+tftp_peer_str(const struct sockaddr_in *sa, char *out, size_t cap)
+{
+	char a[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &sa->sin_addr, a, sizeof(a));
+	snprintf(out, cap, "%s:%u", a, ntohs(sa->sin_port));
+}
+
+/* Send one ERROR from @fd to @to; @local (may be NULL) picks the source. */
+static void
+tftp_send_error(int fd, const struct sockaddr_in *to,
+    const struct in_pktinfo *local, uint16_t code, const char *text)
+{
+	uint8_t b[256];
+	struct wcur w = wcur_init(b, sizeof(b));
+	union {
+		struct cmsghdr h;
+		uint8_t space[CMSG_SPACE(sizeof(struct in_pktinfo))];
+	} ctl;
+	struct iovec iov;
+	struct msghdr m = {
+	    .msg_name = (void *)to,
+	    .msg_namelen = sizeof(*to),
+	    .msg_iov = &iov,
+	    .msg_iovlen = 1,
+	};
+
+	if (tftp_build_error(&w, code, text) < 0) {
+		return;
+	}
+	iov = (struct iovec){.iov_base = b, .iov_len = w.off};
+	if (local) {
+		struct cmsghdr *c;
+		struct in_pktinfo pi = {.ipi_spec_dst = local->ipi_spec_dst};
+
+		memset(&ctl, 0, sizeof(ctl));
+		m.msg_control = &ctl;
+		m.msg_controllen = sizeof(ctl.space);
+		c = CMSG_FIRSTHDR(&m);
+		c->cmsg_level = IPPROTO_IP;
+		c->cmsg_type = IP_PKTINFO;
+		c->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+	}
+	/* Best effort: a lost ERROR costs the client one timeout. */
+	(void)sendmsg(fd, &m, MSG_DONTWAIT);
+}
+
+static void
+tftp_conn_free(struct tftp_conn *c)
+{
+	struct tftp_service *t = c->svc;
+	struct tftp_conn **pp = tftp_find_slot(t, &c->peer);
+
+	if (*pp == c) {
+		*pp = c->hnext;
+	}
+	loop_timer_cancel(t->loop, &c->timer);
+	loop_del_fd(t->loop, c->sock);
+	close(c->sock);
+	close(c->file);
+	free(c->cache);
+	free(c);
+	t->active--;
+}
+
+/* The end of a transfer: log it, record it, free it. */
+static void
+tftp_conn_finish(struct tftp_conn *c, const char *outcome, const char *msg)
+{
+	struct tftp_service *t = c->svc;
+	uint64_t ms = loop_now_ms(t->loop) - c->start_ms;
+	char esc[LOG_ESCAPE_MAX], mesc[LOG_ESCAPE_MAX];
+	struct tftp_record r = {
+	    .start_wall = c->start_wall,
+	    .addr = c->peer.sin_addr,
+	    .port = ntohs(c->peer.sin_port),
+	    .blksize = c->x.blksize,
+	    .windowsize = c->x.windowsize,
+	    .tsize = c->x.oack_vals.has_tsize,
+	    .netascii = c->x.netascii,
+	    .size = c->x.size,
+	    .bytes = c->x.bytes_sent,
+	    .ms = ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms,
+	    .retransmits = (uint32_t)c->x.retransmits,
+	    .outcome = outcome,
+	};
+
+	log_escape(esc, c->name, strlen(c->name));
+	tftp_copy_cut(r.file, sizeof(r.file), esc);
+	switch (c->x.state) {
+	case TFTP_XS_DONE:
+		log_info(&c->log,
+		    "event=done file=\"%s\" bytes=%llu ms=%llu blksize=%u "
+		    "windowsize=%u retransmits=%llu",
+		    esc, (unsigned long long)c->x.bytes_sent,
+		    (unsigned long long)ms, c->x.blksize, c->x.windowsize,
+		    (unsigned long long)c->x.retransmits);
+		break;
+	case TFTP_XS_PEER_ERROR:
+		r.code = c->x.peer_code;
+		log_escape(mesc, msg ? msg : "", msg ? strlen(msg) : 0);
+		if (c->x.peer_code == TFTP_EUNDEF) {
+			/* The Pi firmware's normal close of a tsize probe
+			 * (reference §3.2.3): not a failure. */
+			r.outcome = "early-terminate";
+			log_debug(&c->log,
+			    "event=early-terminate file=\"%s\" bytes=%llu "
+			    "ms=%llu msg=\"%s\"",
+			    esc, (unsigned long long)c->x.bytes_sent,
+			    (unsigned long long)ms, mesc);
+		} else {
+			log_info(&c->log,
+			    "event=peer-error code=%u msg=\"%s\" file=\"%s\" "
+			    "bytes=%llu ms=%llu",
+			    c->x.peer_code, mesc, esc,
+			    (unsigned long long)c->x.bytes_sent,
+			    (unsigned long long)ms);
+		}
+		break;
+	case TFTP_XS_TIMEOUT:
+		log_warn(&c->log,
+		    "event=timeout file=\"%s\" bytes=%llu ms=%llu "
+		    "retries=%u note=\"client stopped answering\"",
+		    esc, (unsigned long long)c->x.bytes_sent,
+		    (unsigned long long)ms, c->x.retries);
+		break;
+	case TFTP_XS_FAILED:
+		r.code = c->x.err_code;
+		log_warn(&c->log,
+		    "event=failed file=\"%s\" bytes=%llu error=\"%s\"", esc,
+		    (unsigned long long)c->x.bytes_sent,
+		    c->x.err_msg ? c->x.err_msg : "?");
+		break;
+	case TFTP_XS_SENDING:
+		log_info(&c->log, "event=%s file=\"%s\" bytes=%llu ms=%llu",
+		    outcome, esc, (unsigned long long)c->x.bytes_sent,
+		    (unsigned long long)ms);
+		break;
+	}
+	tftp_record_add(t, &r);
+	tftp_conn_free(c);
+}
+
+static int64_t
+tftp_conn_read(void *arg, uint8_t *dst, size_t len, uint64_t off)
+{
+	struct tftp_conn *c = arg;
+	ssize_t n;
+	size_t avail;
+
+	if (!c->cache) {
+		n = pread(c->file, dst, len, (off_t)off);
+		return n < 0 ? -errno : n;
+	}
+	if (off < c->cache_off || off - c->cache_off >= c->cache_len ||
+	    len > c->cache_len - (off - c->cache_off)) {
+		n = pread(c->file, c->cache, c->cache_cap, (off_t)off);
+		if (n < 0) {
+			return -errno;
+		}
+		c->cache_off = off;
+		c->cache_len = (size_t)n;
+		if (n == 0) {
+			return 0;
+		}
+	}
+	avail = c->cache_len - (size_t)(off - c->cache_off);
+	if (len > avail) {
+		len = avail;
+	}
+	memcpy(dst, c->cache + (off - c->cache_off), len);
+	return (int64_t)len;
+}
+
+/* Drain what the machine wants to send, in one sendmmsg. */
+static void
+tftp_conn_pump(struct tftp_conn *c)
+{
+	struct tftp_service *t = c->svc;
+	uint64_t now = loop_now_ms(t->loop), wake;
+	size_t n = 0, done = 0;
+
+	while (n < t->nslots) {
+		uint8_t *slot = t->slots + n * t->slot_size;
+		int len = tftp_xfer_send(&c->x, slot, t->slot_size, now);
+
+		if (len <= 0) {
+			break;
+		}
+		t->iovs[n] =
+		    (struct iovec){.iov_base = slot, .iov_len = (size_t)len};
+		t->msgs[n] =
+		    (struct mmsghdr){.msg_hdr = {
+					 .msg_name = &c->peer,
+					 .msg_namelen = sizeof(c->peer),
+					 .msg_iov = &t->iovs[n],
+					 .msg_iovlen = 1,
+				     }};
+		n++;
+	}
+	while (done < n) {
+		int r = sendmmsg(c->sock, t->msgs + done, (unsigned)(n - done),
+		    MSG_DONTWAIT);
+
+		if (r <= 0) {
+			/*
+			 * A full socket buffer or an ICMP error: what was not
+			 * sent counts as lost and goes again on timeout.
+			 */
+			break;
+		}
+		done += (size_t)r;
+	}
+	if (tftp_xfer_is_over(&c->x)) {
+		tftp_conn_finish(c, tftp_xfer_state_name(c->x.state), NULL);
+		return;
+	}
+	wake = tftp_xfer_wake(&c->x);
+	if (wake == UINT64_MAX) {
+		loop_timer_cancel(t->loop, &c->timer);
+	} else if (!loop_timer_is_armed(&c->timer) ||
+	    c->timer.when_ms != wake) {
+		if (loop_timer_arm(t->loop, &c->timer, wake) < 0) {
+			tftp_conn_finish(c, "out-of-memory", NULL);
+		}
+	}
+}
+
+static void
+tftp_conn_handle_timer(struct loop *l, struct loop_timer *tm)
+{
+	struct tftp_conn *c = tm->arg;
+
+	tftp_xfer_tick(&c->x, loop_now_ms(l));
+	tftp_conn_pump(c);
+}
+
+static void
+tftp_conn_handle_io(struct loop *l, int fd, unsigned events, void *arg)
+{
+	struct tftp_conn *c = arg;
+	int i;
+
+	(void)events;
+	for (i = 0; i < 8; i++) {
+		uint8_t b[516];
+		struct sockaddr_in from;
+		socklen_t flen = sizeof(from);
+		ssize_t n = recvfrom(fd, b, sizeof(b), MSG_DONTWAIT,
+		    (struct sockaddr *)&from, &flen);
+
+		if (n < 0) {
+			/* EAGAIN, or an ICMP error from the peer: the
+			 * timeout decides whether the client is gone. */
+			break;
+		}
+		if (flen != sizeof(from) ||
+		    from.sin_addr.s_addr != c->peer.sin_addr.s_addr ||
+		    from.sin_port != c->peer.sin_port) {
+			/* RFC 1350 §4: answer a stranger, keep going. */
+			tftp_send_error(fd, &from, NULL, TFTP_EBADID,
+			    "unknown transfer ID");
+			log_debug(&c->log, "event=unknown-tid");
+			continue;
+		}
+		if (tftp_xfer_recv(&c->x, b, (size_t)n, loop_now_ms(l)) == 0 &&
+		    c->x.state == TFTP_XS_PEER_ERROR) {
+			struct tftp_pkt p;
+			char msg[129] = "";
+
+			if (tftp_parse(b, (size_t)n, &p) == 0) {
+				size_t ml = p.msg_len < 128 ? p.msg_len : 128;
+
+				memcpy(msg, p.msg, ml);
+				msg[ml] = 0;
+			}
+			tftp_conn_finish(c, "peer-error", msg);
+			return;
+		}
+		if (tftp_xfer_is_over(&c->x)) {
+			break;
+		}
+	}
+	tftp_conn_pump(c);
+}
+
+static unsigned
+tftp_if_mtu(struct tftp_service *t, unsigned ifindex)
+{
+	uint64_t now = loop_now_ms(t->loop);
+	struct tftp_mtu *slot = &t->mtus[ifindex % TFTP_MTUS];
+	struct ifreq ifr;
+	int fd;
+
+	if (slot->ifindex == ifindex && slot->mtu &&
+	    now - slot->at_ms < 30000) {
+		return slot->mtu;
+	}
+	memset(&ifr, 0, sizeof(ifr));
+	*slot =
+	    (struct tftp_mtu){.ifindex = ifindex, .mtu = 1500, .at_ms = now};
+	if (!if_indextoname(ifindex, ifr.ifr_name)) {
+		return slot->mtu;
+	}
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0) {
+		if (ioctl(fd, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 68) {
+			slot->mtu = (unsigned)ifr.ifr_mtu;
+		}
+		close(fd);
+	}
+	return slot->mtu;
+}
+
+/*
+ * Resolve a normalised name: a per-client prefix goes through the prefix
+ * map, the rest resolves beneath that directory (or the root).  Only
+ * regular files are opened for reading; the O_PATH look first keeps us
+ * from opening a device or FIFO at all.
+ * Return: an fd open for reading, or a negative errno: -ENOENT/-ENOTDIR
+ * (not found), -EXDEV/-ELOOP/-EPERM/-EACCES (access violation).
+ */
+static int
+tftp_resolve(struct tftp_service *t, const char *name, struct in_addr client,
+    struct stat *st)
+{
+	size_t plen = tftp_prefix_len(name);
+	int dirfd = t->root_fd, pfd = -1, fd = -1, r;
+	const char *rel = name;
+	struct stat st2;
+
+	if (plen) {
+		char prefix[24];
+
+		memcpy(prefix, name, plen);
+		prefix[plen] = 0;
+		dirfd = t->prefix_fn(t->prefix_arg, t->root_fd, prefix, client);
+		if (dirfd < 0) {
+			return dirfd == -ENOTDIR ? -ENOENT : dirfd;
+		}
+		rel = name + plen + 1;
+	}
+	pfd = tftp_openat2(dirfd, rel, O_PATH | O_CLOEXEC);
+	if (pfd < 0) {
+		r = pfd;
+		goto out;
+	}
+	if (fstat(pfd, st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		r = S_ISDIR(st->st_mode) ? -EISDIR : -EPERM;
+		goto out;
+	}
+	fd = tftp_openat2(dirfd, rel, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		r = fd;
+		goto out;
+	}
+	if (fstat(fd, &st2) < 0 || st2.st_ino != st->st_ino ||
+	    st2.st_dev != st->st_dev || !S_ISREG(st2.st_mode)) {
+		/* replaced between the two opens */
+		close(fd);
+		r = -EPERM;
+		goto out;
+	}
+	*st = st2;
+	r = fd;
+out:
+	if (pfd >= 0) {
+		close(pfd);
+	}
+	if (dirfd != t->root_fd) {
+		close(dirfd);
+	}
+	return r;
+}
+
+static void
+tftp_refuse(struct tftp_service *t, const struct sockaddr_in *peer,
+    const struct in_pktinfo *pi, const char *name, size_t name_len,
+    uint16_t code, const char *text, const char *outcome, int level)
+{
+	struct log_ctx lc = {.svc = "tftp"};
+	char esc[LOG_ESCAPE_MAX];
+	struct tftp_record r = {
+	    .start_wall = loop_wall_s(),
+	    .addr = peer->sin_addr,
+	    .port = ntohs(peer->sin_port),
+	    .outcome = outcome,
+	    .code = code,
+	};
+
+	tftp_send_error(t->sock, peer, pi, code, text);
+	tftp_peer_str(peer, lc.peer, sizeof(lc.peer));
+	log_escape(esc, name, name_len);
+	tftp_copy_cut(r.file, sizeof(r.file), esc);
+	tftp_record_add(t, &r);
+	if (level == LOG_LEVEL_WARN &&
+	    !log_ratelimit_ok(&t->warn_rl, loop_now_ms(t->loop))) {
+		return;
+	}
+	if (level <= LOG_LEVEL_INFO || log_enabled(level)) {
+		log_msg(level, &lc,
+		    "event=nak code=%u file=\"%s\" reason=\"%s\"", code, esc,
+		    text);
+	}
+}
+
+/* Map a resolve error to the TFTP answer. */
+static void
+tftp_refuse_errno(struct tftp_service *t, const struct sockaddr_in *peer,
+    const struct in_pktinfo *pi, const char *name, int err)
+{
+	size_t n = strlen(name);
+
+	switch (-err) {
+	case ENOENT:
+	case ENOTDIR:
+	case ENAMETOOLONG:
+		/* Misses are routine: the firmware probes many names. */
+		tftp_refuse(t, peer, pi, name, n, TFTP_ENOTFOUND,
+		    "file not found", "not-found", LOG_LEVEL_DEBUG);
+		break;
+	case EXDEV:
+	case ELOOP:
+	case EPERM:
+	case EACCES:
+	case EISDIR:
+		tftp_refuse(t, peer, pi, name, n, TFTP_EACCESS,
+		    err == -EISDIR ? "access violation: not a file"
+			: err == -EACCES
+			? "access violation: permission denied"
+			: "access violation: outside the TFTP root or not a "
+			  "regular file",
+		    "access-violation", LOG_LEVEL_WARN);
+		break;
+	default:
+		tftp_refuse(t, peer, pi, name, n, TFTP_EUNDEF, strerror(-err),
+		    "error", LOG_LEVEL_WARN);
+		break;
+	}
+}
+
+static void
+tftp_warn_rollover(struct tftp_conn *c)
+{
+	uint64_t blocks = tftp_xfer_blocks(c->x.size, c->x.blksize);
+	char esc[LOG_ESCAPE_MAX];
+
+	if (c->x.netascii || blocks <= 65535) {
+		return;
+	}
+	log_escape(esc, c->name, strlen(c->name));
+	/* Reference §3.2.8: bootloaders before 2025-09-23 stop at block
+	 * 65535, so the largest file they load is 65535 * blksize - 1. */
+	log_warn(&c->log,
+	    "event=rollover-needed file=\"%s\" size=%llu blksize=%u "
+	    "blocks=%llu note=\"Pi bootloaders older than 2025-09-23 cannot "
+	    "roll the block counter over: update the bootloader EEPROM, or "
+	    "keep the file under %llu bytes at this block size\"",
+	    esc, (unsigned long long)c->x.size, c->x.blksize,
+	    (unsigned long long)blocks,
+	    (unsigned long long)65535 * c->x.blksize);
+}
+
+static void
+tftp_handle_request(struct tftp_service *t, const uint8_t *b, size_t len,
+    const struct sockaddr_in *peer, const struct in_pktinfo *pi)
+{
+	const struct cfg *cfg = t->s->cfg;
+	struct tftp_pkt p;
+	struct tftp_xfer_cfg xc;
+	struct tftp_conn *c = NULL, **slot;
+	struct sockaddr_in local = {.sin_family = AF_INET};
+	char name[TFTP_NAME_MAX + 1];
+	struct stat st;
+	unsigned mtu;
+	int r, fd = -1;
+
+	r = tftp_parse(b, len, &p);
+	if (r < 0 || (p.op != TFTP_RRQ && p.op != TFTP_WRQ)) {
+		/* A broken request gets ERROR 4; anything else that is not
+		 * a request (stray DATA/ACK, noise) gets silence. */
+		if (r < 0 && (p.op == TFTP_RRQ || p.op == TFTP_WRQ)) {
+			tftp_refuse(t, peer, pi, "", 0, TFTP_EBADOP,
+			    r == -EMSGSIZE ? "request over a limit (name or "
+					     "options too long)"
+					   : "malformed request",
+			    "malformed", LOG_LEVEL_WARN);
+		}
+		return;
+	}
+	if (p.op == TFTP_WRQ) {
+		tftp_refuse(t, peer, pi, p.file, p.file_len, TFTP_EACCESS,
+		    "access violation: this server is read-only",
+		    "write-refused", LOG_LEVEL_WARN);
+		return;
+	}
+	r = tftp_normalize_name(p.file, p.file_len, name, sizeof(name));
+	if (r < 0) {
+		tftp_refuse(t, peer, pi, p.file, p.file_len, TFTP_EACCESS,
+		    r == -EACCES ? "access violation: '..' in the name"
+				 : "access violation: bad file name",
+		    "access-violation", LOG_LEVEL_WARN);
+		return;
+	}
+	slot = tftp_find_slot(t, peer);
+	if (*slot) {
+		struct tftp_conn *old = *slot;
+
+		/*
+		 * The same RRQ again before the client acknowledged
+		 * anything is the client retransmitting its request: the
+		 * running transfer (and its retransmit timer) already
+		 * answers it, and a second transfer would reach the client
+		 * from a TID it has not locked onto.
+		 */
+		if (old->req_hash == tftp_req_hash(b, len) &&
+		    old->x.acked == (old->x.oack ? 0u : 1u)) {
+			log_debug(&old->log, "event=duplicate-rrq");
+			return;
+		}
+		/*
+		 * Reference §3.2.1: any other RRQ from a port that still
+		 * has a transfer (the 3B ROM reuses 49152) replaces it.
+		 */
+		tftp_conn_finish(old, "replaced", NULL);
+	}
+	if (t->active >= cfg->tftp_max_transfers) {
+		tftp_refuse(t, peer, pi, name, strlen(name), TFTP_EUNDEF,
+		    "server busy: too many transfers, try again", "busy",
+		    LOG_LEVEL_WARN);
+		return;
+	}
+	fd = tftp_resolve(t, name, peer->sin_addr, &st);
+	if (fd < 0) {
+		tftp_refuse_errno(t, peer, pi, name, fd);
+		return;
+	}
+	mtu = tftp_if_mtu(t, (unsigned)pi->ipi_ifindex);
+	xc = (struct tftp_xfer_cfg){
+	    .blksize_max = cfg->tftp_blksize_max,
+	    .windowsize_max = cfg->tftp_windowsize_max,
+	    .timeout_ms = cfg->tftp_timeout_ms,
+	    .retries = cfg->tftp_retries,
+	};
+	/* RFC 2348 via the reference §3.2.2: no more than MTU - 32 (IP,
+	 * UDP and TFTP headers), nor more than our send slots hold. */
+	if (mtu - 32 < xc.blksize_max) {
+		xc.blksize_max = (uint16_t)(mtu - 32);
+	}
+	if (t->slot_size - TFTP_HDR_LEN < xc.blksize_max) {
+		xc.blksize_max = (uint16_t)(t->slot_size - TFTP_HDR_LEN);
+	}
+	if (xc.windowsize_max > t->nslots) {
+		xc.windowsize_max = (uint16_t)t->nslots;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		tftp_refuse(t, peer, pi, name, strlen(name), TFTP_EUNDEF,
+		    "out of memory", "error", LOG_LEVEL_WARN);
+		return;
+	}
+	*c = (struct tftp_conn){
+	    .svc = t,
+	    .sock = -1,
+	    .file = fd,
+	    .peer = *peer,
+	    .log = {.svc = "tftp", .id_key = "xfer", .id = ++t->next_id},
+	    .start_ms = loop_now_ms(t->loop),
+	    .start_wall = loop_wall_s(),
+	};
+	fd = -1;
+	c->req_hash = tftp_req_hash(b, len);
+	memcpy(c->name, name, strlen(name) + 1);
+	tftp_peer_str(peer, c->log.peer, sizeof(c->log.peer));
+	loop_timer_init(&c->timer, tftp_conn_handle_timer, c);
+	r = tftp_xfer_start(&c->x, &p, &xc, (uint64_t)st.st_size,
+	    tftp_conn_read, c, c->start_ms);
+	if (r < 0) {
+		close(c->file);
+		free(c);
+		tftp_refuse(t, peer, pi, name, strlen(name), TFTP_EBADOP,
+		    "unsupported mode: use octet or netascii", "bad-mode",
+		    LOG_LEVEL_WARN);
+		return;
+	}
+	if (c->x.windowsize > 1) {
+		size_t cap = (size_t)c->x.blksize * c->x.windowsize;
+
+		if (cap > TFTP_CACHE_MAX) {
+			cap = TFTP_CACHE_MAX / c->x.blksize * c->x.blksize;
+		}
+		if (cap < c->x.blksize) {
+			cap = c->x.blksize;
+		}
+		c->cache = malloc(cap);
+		c->cache_cap = c->cache ? cap : 0;
+	}
+	c->sock = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	local.sin_addr = pi->ipi_spec_dst;
+	if (c->sock < 0 ||
+	    bind(c->sock, (struct sockaddr *)&local, sizeof(local)) < 0 ||
+	    loop_add_fd(t->loop, c->sock, LOOP_READ, tftp_conn_handle_io, c) <
+		0) {
+		r = -errno;
+		if (c->sock >= 0) {
+			close(c->sock);
+		}
+		close(c->file);
+		free(c->cache);
+		free(c);
+		tftp_refuse(t, peer, pi, name, strlen(name), TFTP_EUNDEF,
+		    "server out of sockets, try again", "error",
+		    LOG_LEVEL_WARN);
+		(void)r;
+		return;
+	}
+	c->hnext = t->buckets[tftp_hash(peer->sin_addr, peer->sin_port)];
+	t->buckets[tftp_hash(peer->sin_addr, peer->sin_port)] = c;
+	t->active++;
+	if (log_enabled(LOG_LEVEL_DEBUG)) {
+		char esc[LOG_ESCAPE_MAX];
+
+		log_debug(&c->log,
+		    "event=rrq file=\"%s\" mode=%s size=%llu blksize=%u "
+		    "windowsize=%u tsize=%s oack=%s",
+		    log_escape(esc, name, strlen(name)),
+		    c->x.netascii ? "netascii" : "octet",
+		    (unsigned long long)c->x.size, c->x.blksize,
+		    c->x.windowsize, c->x.oack_vals.has_tsize ? "yes" : "no",
+		    c->x.oack ? "yes" : "no");
+	}
+	tftp_warn_rollover(c);
+	tftp_conn_pump(c);
+}
+
+static void
+tftp_handle_sock(struct loop *l, int fd, unsigned events, void *arg)
+{
+	struct tftp_service *t = arg;
+	int i;
+
+	(void)l;
+	(void)events;
+	for (i = 0; i < TFTP_RX_BATCH; i++) {
+		uint8_t b[TFTP_REQ_MAX];
+		union {
+			struct cmsghdr h;
+			uint8_t space[CMSG_SPACE(sizeof(struct in_pktinfo))];
+		} ctl;
+		struct sockaddr_in peer;
+		struct iovec iov = {.iov_base = b, .iov_len = sizeof(b)};
+		struct msghdr m = {
+		    .msg_name = &peer,
+		    .msg_namelen = sizeof(peer),
+		    .msg_iov = &iov,
+		    .msg_iovlen = 1,
+		    .msg_control = &ctl,
+		    .msg_controllen = sizeof(ctl),
+		};
+		struct in_pktinfo pi = {0};
+		struct cmsghdr *c;
+		ssize_t n = recvmsg(fd, &m, MSG_DONTWAIT);
+
+		if (n < 0) {
+			break;
+		}
+		if (m.msg_namelen != sizeof(peer) ||
+		    (m.msg_flags & MSG_TRUNC) || peer.sin_port == 0) {
+			continue;
+		}
+		for (c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+			if (c->cmsg_level == IPPROTO_IP &&
+			    c->cmsg_type == IP_PKTINFO) {
+				memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			}
+		}
+		if (pi.ipi_spec_dst.s_addr == htonl(INADDR_ANY)) {
+			pi.ipi_spec_dst = t->s->addr;
+		}
+		tftp_handle_request(t, b, (size_t)n, &peer, &pi);
+	}
+}
+
+/* Enough descriptors for max_transfers sockets plus files. */
+static void
+tftp_raise_nofile(size_t need)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < need) {
+		rl.rlim_cur = need < rl.rlim_max ? need : rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+struct tftp_service *
+tftp_service_open(struct serve *s, char *msg, size_t msglen)
+{
+	const struct cfg *cfg = s->cfg;
+	struct tftp_service *t = calloc(1, sizeof(*t));
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	int one = 1, rcvbuf = 4 << 20;
+	size_t i;
+
+	if (!t) {
+		snprintf(msg, msglen, "tftp: out of memory");
+		return NULL;
+	}
+	t->s = s;
+	t->loop = s->loop;
+	t->sock = -1;
+	t->log = (struct log_ctx){.svc = "tftp"};
+	t->prefix_fn = tftp_prefix_default;
+	t->root_fd = open(cfg->tftp_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (t->root_fd < 0) {
+		snprintf(msg, msglen,
+		    "tftp: cannot open root %s: %s (create it or give "
+		    "--tftp-root)",
+		    cfg->tftp_root, strerror(errno));
+		goto fail;
+	}
+	t->slot_size = (size_t)cfg->tftp_blksize_max + TFTP_HDR_LEN;
+	if (t->slot_size < 512 + TFTP_HDR_LEN) {
+		t->slot_size = 512 + TFTP_HDR_LEN;
+	}
+	t->nslots = cfg->tftp_windowsize_max ? cfg->tftp_windowsize_max : 1;
+	t->slots = calloc(t->nslots, t->slot_size);
+	t->msgs = calloc(t->nslots, sizeof(*t->msgs));
+	t->iovs = calloc(t->nslots, sizeof(*t->iovs));
+	if (!t->slots || !t->msgs || !t->iovs) {
+		snprintf(msg, msglen, "tftp: out of memory");
+		goto fail;
+	}
+	t->sock = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (t->sock < 0) {
+		snprintf(msg, msglen, "tftp: socket: %s", strerror(errno));
+		goto fail;
+	}
+	setsockopt(t->sock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(t->sock, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+	/* A fleet powering on sends hundreds of RRQs at once. */
+	if (setsockopt(t->sock, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf,
+		sizeof(rcvbuf)) < 0) {
+		setsockopt(
+		    t->sock, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	}
+	if (cfg->interface[0] && cfg->address.s_addr == htonl(INADDR_ANY)) {
+		setsockopt(t->sock, SOL_SOCKET, SO_BINDTODEVICE, cfg->interface,
+		    (socklen_t)strlen(cfg->interface));
+	}
+	sa.sin_addr = cfg->address;
+	sa.sin_port = htons(cfg->tftp_port);
+	if (bind(t->sock, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		char a[INET_ADDRSTRLEN];
+
+		inet_ntop(AF_INET, &sa.sin_addr, a, sizeof(a));
+		snprintf(msg, msglen,
+		    "tftp: cannot bind %s:%u: %s (another TFTP server "
+		    "running? choose --tftp-port)",
+		    a, cfg->tftp_port, strerror(errno));
+		goto fail;
+	}
+	if (loop_add_fd(t->loop, t->sock, LOOP_READ, tftp_handle_sock, t) < 0) {
+		snprintf(msg, msglen, "tftp: cannot watch the socket");
+		goto fail;
+	}
+	tftp_raise_nofile(2 * (size_t)cfg->tftp_max_transfers + 256);
+	for (i = 0; i < TFTP_BUCKETS; i++) {
+		t->buckets[i] = NULL;
+	}
+	log_info(&t->log,
+	    "event=open root=\"%s\" port=%u blksize_max=%u windowsize_max=%u",
+	    cfg->tftp_root, cfg->tftp_port, cfg->tftp_blksize_max,
+	    cfg->tftp_windowsize_max);
+	return t;
+fail:
+	tftp_service_close(t);
+	return NULL;
+}
+
+void
+tftp_service_close(struct tftp_service *t)
+{
+	size_t i;
+
+	if (!t) {
+		return;
+	}
+	for (i = 0; i < TFTP_BUCKETS; i++) {
+		while (t->buckets[i]) {
+			tftp_conn_free(t->buckets[i]);
+		}
+	}
+	if (t->sock >= 0) {
+		loop_del_fd(t->loop, t->sock);
+		close(t->sock);
+	}
+	if (t->root_fd >= 0) {
+		close(t->root_fd);
+	}
+	free(t->slots);
+	free(t->msgs);
+	free(t->iovs);
+	free(t);
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# --dhcp server: each Pi model boots (its exact DHCP exchange, then its
+# TFTP file sequence), busybox udhcpc later gets the address the firmware
+# got for that MAC, and the daemon exits cleanly.
+. "$(dirname "$0")/../lib/netns.sh"
+. "$(dirname "$0")/../lib/dhcp.sh"
+nn_init dhs
+S=$(nn_ns srv)
+C=$(nn_ns pis)
+D=$(nn_ns linux)
+nn_bridge "$S" br0 198.18.0.1/24
+CIF=$(nn_port "$S" br0 "$C" 198.18.0.2/24)
+DIF=$(nn_port "$S" br0 "$D")
+dh_tree "$NN_TMP/tftp"
+dh_tftp "$S" 198.18.0.1 "$NN_TMP/tftp" "$NN_TMP/tftp.log" ||
+	t_fail "tftp peer starts"
+dh_serve "$S" "$NN_TMP/pnb.log" --interface br0 \
+	--state-dir "$NN_TMP/state" --dhcp server \
+	--dhcp-range 198.18.0.100,198.18.0.199 --dhcp-router 198.18.0.1 \
+	--dhcp-dns 198.18.0.1 --dhcp-domain lab.test --dhcp-pi-delay 1000 ||
+	{ cat "$NN_TMP/pnb.log"; t_fail "pinetboot starts"; exit 1; }
+
+b=1
+for m in 3b 3b+ bootcode pi4 pi5; do
+	# -d 900: BCM2837 replies come only after the 1 s delay (quirk 5);
+	# -U: pinetboot's replies reach only the Pi they are for (L2 unicast).
+	dh_emu "dhcp server: $m boots (dhcp + tftp)" "$C" -i "$CIF" -m "$m" \
+		-b $b -s -t -d 900 -U 198.18.0.1 -r 2000 -T 15
+	b=$((b + 1))
+done
+
+# The OS of a Pi 4 after its firmware: same MAC, same address.
+ip -n "$D" link set "$DIF" address dc:a6:32:07:00:00
+dh_emu "dhcp server: pi4 firmware on the linux port" "$D" -i "$DIF" \
+	-m pi4 -b 7 -s -T 10
+fw=$(sed -n 's/.*address-offer ok addr=\([0-9.]*\).*/\1/p' "$DH_EMU_LOG")
+dh_udhcpc "$D" "$DIF" "$NN_TMP/udhcpc.out"
+read -r got sid <"$NN_TMP/udhcpc.out" 2>/dev/null
+if [ -n "$fw" ] && [ "$got" = "$fw" ] && [ "$sid" = 198.18.0.1 ]; then
+	t_pass "dhcp server: udhcpc gets the firmware's address $fw"
+else
+	cat "$NN_TMP/udhcpc.out.log"
+	t_fail "dhcp server: udhcpc gets the firmware's address" \
+		"firmware $fw, udhcpc ${got:-none} from ${sid:-none}"
+fi
+t_check "dhcp server: leases file written" \
+	grep -q "dc:a6:32:07:00:00 $fw" "$NN_TMP/state/dhcp/leases"
+t_check "dhcp server: Pi models recognised in the log" \
+	grep -q 'model=pi5' "$NN_TMP/pnb.log"
+dh_stop_clean "$DH_PID" "dhcp server: clean exit"
+t_done
