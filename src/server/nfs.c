@@ -330,11 +330,6 @@ nfs_service_open(struct serve *s)
 		goto fail;
 	}
 	/*
-	 * Modes come from the client, which has applied its own umask;
-	 * ours must not mask them again (setuid bits of an OS image).
-	 */
-	umask(0);
-	/*
 	 * READ replies and WRITE records are up to 1 MiB.  Above glibc's
 	 * default threshold each would be a fresh mmap whose pages fault in
 	 * one by one; from the heap the memory is reused.

@@ -796,6 +796,7 @@ static void
 nfs_create_end(struct nfs_req *q, const struct nfs_export *e, int dfd, int r)
 {
 	const struct nfs3_sattr *s = &q->args.sattr;
+	struct stat st;
 	int fd;
 
 	if (r < 0) {
@@ -818,11 +819,15 @@ nfs_create_end(struct nfs_req *q, const struct nfs_export *e, int dfd, int r)
 		nfs_creds_leave(q);
 	}
 	/*
-	 * mkdir(2) drops setgid and sticky from its mode and chown clears
-	 * setuid, so the mode asked for is set once more at the end.
+	 * The mode asked for is the mode the object gets: the process
+	 * umask (the client applied its own already), mkdir(2) dropping
+	 * setgid and sticky, and chown clearing setuid all change it, so
+	 * it is set once more where it differs.  The process umask is left
+	 * alone because other services create files too.
 	 */
 	if (s->set_mode && q->args.createmode != NFS3_EXCLUSIVE &&
-	    q->args.proc != NFS3_PROC_SYMLINK && (s->mode & 07000)) {
+	    q->args.proc != NFS3_PROC_SYMLINK && nfs_stat_fd(fd, &st) == 0 &&
+	    (st.st_mode & 07777) != (s->mode & 07777)) {
 		char path[64];
 
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);

@@ -580,6 +580,21 @@ TEST(nfs_namespace_procedures)
 	CHECK(r.wcc.has_before && r.wcc.after.present);
 	d = r.fh;
 	CHECK_EQ(env_call(&v, &a, &r), NFS3ERR_EXIST);
+	/* The process umask (022 here) does not mask what the client asks. */
+	umask(022);
+	a = dirop(NFS3_PROC_MKDIR, &v.root, "open");
+	a.sattr.set_mode = true;
+	a.sattr.mode = 0777;
+	CHECK_EQ(env_call(&v, &a, &r), NFS3_OK);
+	CHECK_EQ(r.obj.a.mode, 0777);
+	a = dirop(NFS3_PROC_MKNOD, &v.root, "pipe");
+	a.ftype = NF3FIFO;
+	a.sattr.set_mode = true;
+	a.sattr.mode = 0666;
+	CHECK_EQ(env_call(&v, &a, &r), NFS3_OK);
+	CHECK_EQ(r.obj.a.mode, 0666);
+	a = dirop(NFS3_PROC_RMDIR, &v.root, "open");
+	CHECK_EQ(env_call(&v, &a, &r), NFS3_OK);
 	CHECK_EQ(create(&v, &d, "f", NFS3_GUARDED, &f), NFS3_OK);
 	a = dirop(NFS3_PROC_SYMLINK, &d, "l");
 	strcpy(a.path, "f");
