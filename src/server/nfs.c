@@ -14,6 +14,7 @@
 #include "proto/portmap/pmap.h"
 #include "server/nfs.h"
 #include "server/nfs_ops.h"
+#include "server/obs.h"
 #include "server/registry.h"
 
 #define NFSACL_PROG 100227
@@ -152,6 +153,10 @@ nfs_handle_done(struct loop *l, int fd, unsigned events, void *arg)
 		if (proc < NFS3_NPROC) {
 			n->stats[proc].calls++;
 			n->stats[proc].usec += now - req->start_us;
+			if (n->serve->obs) {
+				obs_nfs_op(
+				    n->serve->obs, proc, now - req->start_us);
+			}
 			if (req->status != 0) {
 				n->stats[proc].errors++;
 			}

@@ -29,6 +29,12 @@ fi
 t_pass "NFS starts for provisioned clients without --export"
 out=$(ip netns exec "$C" nfs-cat "nfs://198.18.0.1$ST/clients/pi1/root/hello" 2>&1)
 t_check "the client reads its own root" [ "$out" = "pi1 root" ]
+# The mount ends the client's boot on the status page.
+out=$("$PNB_BIN" status pi1 --state-dir "$ST" 2>&1)
+t_check "status shows pi1's NFS mount" grep -q "mount" <<<"$out"
+out=$("$PNB_BIN" status --json --state-dir "$ST" 2>&1)
+t_check "status counts pi1 as booted over NFS" \
+	grep -q '"name":"pi1"[^}]*"state":"booted"' <<<"$out"
 if ip netns exec "$O" $CLIENT mount 198.18.0.1 "$ST/clients/pi1/root" 2>/dev/null; then
 	t_fail "another address cannot mount it" "mount succeeded"
 else
