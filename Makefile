@@ -44,7 +44,7 @@ else
 $(error BUILD must be one of default, release, debug, asan, fuzz)
 endif
 
-PKGS := ext2fs liblzma libzstd
+PKGS := ext2fs com_err liblzma libzstd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_packet.h>
+#include <net/if_arp.h>
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -18,6 +19,7 @@
 #include "core/log.h"
 #include "server/dhcp.h"
 #include "server/dhcp_lease.h"
+#include "server/obs.h"
 #include "server/serve.h"
 
 /*
@@ -61,12 +63,14 @@ struct dhcp_pending {
 
 struct dhcp_out {
 	struct dhcp_dest dst;
+	bool durable; /* promises a binding: only after the lease sync */
 	size_t len;
 	uint8_t buf[DHCP_MAX_REPLY];
 };
 
 struct dhcp_service {
 	struct loop *loop;       /* borrowed */
+	struct serve *serve;     /* borrowed; NULL in unit tests and fuzzing */
 	struct cfg *const *cfgp; /* borrowed */
 	struct dhcp_netinfo net;
 	int fd, fd_proxy, fd_pkt, fd_arp;
@@ -84,6 +88,7 @@ struct dhcp_service {
 	size_t nout;
 	struct dhcp_stats stats;
 	struct log_ratelimit rl;
+	bool next_durable; /* the reply queued next promises a binding */
 };
 
 /* One request being handled. */
@@ -389,17 +394,47 @@ dhcp_send_real(struct dhcp_service *svc, const struct dhcp_dest *dst,
 	return 0;
 }
 
-/* Send what the batch produced, after its lease changes are on disk. */
+static void
+dhcp_send_outbox(struct dhcp_service *svc, bool durable)
+{
+	size_t i;
+	int r;
+
+	for (i = 0; i < svc->nout; i++) {
+		struct dhcp_out *o = &svc->outbox[i];
+
+		if (o->durable != durable) {
+			continue;
+		}
+		r = svc->send(svc, &o->dst, o->buf, o->len, svc->send_arg);
+		if (r < 0) {
+			log_debug(&(struct log_ctx){.svc = "dhcp"},
+			    "event=send-failed error=\"%s\"", strerror(-r));
+		}
+	}
+}
+
+/*
+ * Send what the batch produced.  Replies that promise nothing (offers to
+ * clients that will REQUEST, NAKs, proxy replies) go at once; the ones
+ * that promise a binding (ACKs, a ROM's OFFER) wait for one fdatasync of
+ * the batch's lease lines.  A release or decline alone never costs a
+ * sync: it rides with the next one.
+ */
 static void
 dhcp_flush(struct dhcp_service *svc)
 {
-	size_t i;
+	size_t i, ndurable = 0;
 	int r = 0;
 
 	if (svc->nout == 0) {
 		return;
 	}
-	if (svc->has_leases) {
+	dhcp_send_outbox(svc, false);
+	for (i = 0; i < svc->nout; i++) {
+		ndurable += svc->outbox[i].durable;
+	}
+	if (ndurable && svc->has_leases) {
 		r = dhcp_leases_sync(&svc->leases);
 	}
 	if (r < 0) {
@@ -409,18 +444,9 @@ dhcp_flush(struct dhcp_service *svc)
 		 */
 		log_err(&(struct log_ctx){.svc = "dhcp"},
 		    "event=lease-sync-failed error=\"%s\" dropped=%zu",
-		    strerror(-r), svc->nout);
-		svc->nout = 0;
-		return;
-	}
-	for (i = 0; i < svc->nout; i++) {
-		struct dhcp_out *o = &svc->outbox[i];
-
-		r = svc->send(svc, &o->dst, o->buf, o->len, svc->send_arg);
-		if (r < 0) {
-			log_debug(&(struct log_ctx){.svc = "dhcp"},
-			    "event=send-failed error=\"%s\"", strerror(-r));
-		}
+		    strerror(-r), ndurable);
+	} else if (ndurable) {
+		dhcp_send_outbox(svc, true);
 	}
 	svc->nout = 0;
 }
@@ -441,11 +467,15 @@ dhcp_queue(struct dhcp_service *svc, const struct dhcp_req *q,
 	w = wcur_init(o->buf, sizeof(o->buf));
 	err = dhcp_build(r, &w);
 	if (err < 0) {
+		svc->next_durable = false;
 		log_warn(
 		    &q->log, "event=build-failed error=\"%s\"", strerror(-err));
 		return;
 	}
 	o->len = w.off;
+	serve_note_dhcp_reply(svc->serve, q->m, r);
+	o->durable = svc->next_durable;
+	svc->next_durable = false;
 	o->dst = (struct dhcp_dest){.kind = DHCP_DEST_CHADDR};
 	memcpy(o->dst.mac, q->m->chaddr, 6);
 	if (q->port == dhcp_cfg(svc)->dhcp_proxy_port &&
@@ -816,6 +846,45 @@ dhcp_note_addr(
 	}
 }
 
+/*
+ * Quirk 12: the 3B ROM answers ARP only while it initialises, so when the
+ * server's neighbour entry for it goes stale mid-transfer, TFTP stalls.
+ * A permanent entry for the address it was offered keeps DATA flowing;
+ * it is removed when the address goes to another client.
+ * Only with real sockets (not in tests or fuzzing), and only on the
+ * server's interface; a failure costs nothing but the workaround.
+ */
+static void
+dhcp_pin_neigh(struct dhcp_service *svc, struct dhcp_slot *sl,
+    const uint8_t *mac, const struct log_ctx *log)
+{
+	struct arpreq ar;
+	struct sockaddr_in *sin = (struct sockaddr_in *)(void *)&ar.arp_pa;
+	uint32_t addr = sl->addr;
+
+	if (svc->fd < 0 || (!mac && !sl->neigh_pinned)) {
+		return;
+	}
+	memset(&ar, 0, sizeof(ar));
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(addr);
+	ar.arp_ha.sa_family = ARPHRD_ETHER;
+	if (mac) {
+		memcpy(ar.arp_ha.sa_data, mac, 6);
+	}
+	ar.arp_flags = ATF_COM | ATF_PERM;
+	if (strlen(svc->net.ifname) >= sizeof(ar.arp_dev)) {
+		return;
+	}
+	memcpy(ar.arp_dev, svc->net.ifname, strlen(svc->net.ifname) + 1);
+	/* @mac NULL: the address changed hands; drop the old pin. */
+	if (ioctl(svc->fd, mac ? SIOCSARP : SIOCDARP, &ar) < 0) {
+		log_debug(log, "event=neigh-%s-failed error=\"%s\"",
+		    mac ? "pin" : "unpin", strerror(errno));
+	}
+	sl->neigh_pinned = mac != NULL;
+}
+
 static void
 dhcp_discover(
     struct dhcp_service *svc, struct dhcp_req *q, enum dhcp_pi_model model)
@@ -891,12 +960,18 @@ dhcp_discover(
 		log_err(&q->log, "event=lease-write-failed");
 		return;
 	}
+	if (model == DHCP_PI_3B_ROM || model == DHCP_PI_BCM2837) {
+		dhcp_pin_neigh(svc, s, m->chaddr, &q->log);
+	} else if (fresh) {
+		dhcp_pin_neigh(svc, s, NULL, &q->log);
+	}
 	dhcp_reply_init(&r, m, DHCPOFFER);
 	dhcp_fill_net(svc, m, &r, dns);
 	r.yiaddr = s->addr;
 	r.server_id = svc->net.addr;
 	r.lease_s = c->dhcp_lease_s;
 	(void)dhcp_fill_pxe(svc, m, model, &r);
+	svc->next_durable = rom;
 	dhcp_queue(svc, q, &r);
 	dhcp_note_addr(svc, m, s->addr);
 	svc->stats.offers++;
@@ -945,6 +1020,7 @@ dhcp_ack(struct dhcp_service *svc, struct dhcp_req *q, enum dhcp_pi_model model,
 	r.lease_s = c->dhcp_lease_s;
 	/* The EEPROM's REQUEST has no option 60: plain ACK (§2.6). */
 	(void)dhcp_fill_pxe(svc, q->m, model, &r);
+	svc->next_durable = true;
 	dhcp_queue(svc, q, &r);
 	dhcp_note_addr(svc, q->m, s->addr);
 	svc->stats.acks++;
@@ -1091,6 +1167,9 @@ dhcp_handle_msg(struct dhcp_service *svc, struct dhcp_req *q)
 	if (!q->ready && (model != DHCP_PI_NONE || dhcp_is_pxe(m))) {
 		dhcp_note_client(svc, m, model);
 	}
+	if (!q->ready) {
+		serve_note_dhcp_request(svc->serve, m, model);
+	}
 	switch (dhcp_cfg(svc)->dhcp_mode) {
 	case CFG_DHCP_PROXY:
 		/* Never disturb other hosts: PXE clients only. */
@@ -1127,6 +1206,9 @@ dhcp_handle_one(struct dhcp_service *svc, const uint8_t *buf, size_t len,
 	r = dhcp_parse(buf, len, m);
 	if (r < 0) {
 		svc->stats.malformed++;
+		if (svc->serve && svc->serve->obs) {
+			svc->serve->obs->c.dhcp_dropped++;
+		}
 		if (log_ratelimit_ok(&svc->rl, loop_now_ms(svc->loop))) {
 			char a[16];
 
@@ -1520,6 +1602,7 @@ dhcp_serve_open(struct serve *s)
 		fprintf(stderr, "pinetboot serve: %s\n", msg);
 		return r;
 	}
+	s->dhcp->serve = s;
 	log_info(&(struct log_ctx){.svc = "dhcp"},
 	    "event=listening mode=%s port=%u proxy_port=%u",
 	    cfg_dhcp_mode_name(s->cfg->dhcp_mode), s->cfg->dhcp_port,

@@ -36,6 +36,7 @@ struct dhcp_slot {
 	uint8_t state;
 	bool has_mac;
 	bool reserved;         /* pinned to mac by a reservation */
+	bool neigh_pinned;     /* a permanent neighbour entry exists */
 	int32_t next;          /* hash chain by mac; -1 ends */
 	uint64_t until_ms;     /* offer hold or quarantine end (monotonic) */
 	int64_t expire_wall;   /* bound lease end, wall-clock seconds */

@@ -12,7 +12,6 @@
 #include "core/log.h"
 #include "proto/mount/mnt.h"
 #include "server/nfs.h"
-#include "server/obs.h"
 
 /* MOUNT v3 (RFC 1813 appendix I) on the loop thread. */
 
@@ -92,27 +91,6 @@ mnt_forget(struct nfs_service *n, const char *host, const char *dir)
 	}
 }
 
-/* A client's boot ends when its root is mounted: tell the status page. */
-static void
-mnt_observe(struct nfs_service *n, struct in_addr peer, uint32_t stat,
-    const char *esc_dir)
-{
-	struct obs *o = n->serve->obs;
-
-	if (!o) {
-		return;
-	}
-	if (stat == MNT3_OK) {
-		o->c.nfs_mounts++;
-		obs_event(o, NULL, peer, loop_wall_ms(), OBS_NFS, OBS_OK,
-		    "mount", "%s", esc_dir);
-	} else {
-		o->c.nfs_mount_refused++;
-		obs_event(o, NULL, peer, loop_wall_ms(), OBS_NFS, OBS_ERROR,
-		    "mount", "%s refused (MNT3 status %u)", esc_dir, stat);
-	}
-}
-
 static void
 mnt_mnt(struct nfs_service *n, struct rpcsrv_req *req, struct wcur *w)
 {
@@ -158,8 +136,8 @@ mnt_mnt(struct nfs_service *n, struct rpcsrv_req *req, struct wcur *w)
 		}
 	}
 	pthread_rwlock_unlock(&n->ex.lock);
+	serve_note_mount(n->serve, req->peer.sin_addr, dir, stat == MNT3_OK);
 	log_escape(esc, dir, strlen(dir));
-	mnt_observe(n, req->peer.sin_addr, stat, esc);
 	if (stat == MNT3_OK) {
 		mnt_record(n, host, dir);
 		log_info(&n->log, "peer=%s event=mount dir=\"%s\"", peer, esc);

@@ -15,7 +15,6 @@
 #include "server/nfs.h"
 #include "server/nfs_ops.h"
 #include "server/obs.h"
-#include "server/registry.h"
 
 #define NFSACL_PROG 100227
 
@@ -153,7 +152,7 @@ nfs_handle_done(struct loop *l, int fd, unsigned events, void *arg)
 		if (proc < NFS3_NPROC) {
 			n->stats[proc].calls++;
 			n->stats[proc].usec += now - req->start_us;
-			if (n->serve->obs) {
+			if (n->serve && n->serve->obs) {
 				obs_nfs_op(
 				    n->serve->obs, proc, now - req->start_us);
 			}
@@ -488,62 +487,3 @@ nfs_service_unexport(struct nfs_service *n, uint32_t id)
 	return nfs_exports_del(&n->ex, id);
 }
 
-static bool
-nfs_client_matches(const struct nfs_export *e, const struct registry *r)
-{
-	size_t i;
-
-	for (i = 0; i < r->n; i++) {
-		const struct registry_client *c = &r->clients[i];
-
-		if (c->addr.s_addr != 0 && strcmp(c->root_dir, e->path) == 0 &&
-		    e->nallow == 1 &&
-		    e->allow[0].net.s_addr == c->addr.s_addr &&
-		    e->allow[0].mask.s_addr == 0xffffffffu) {
-			return true;
-		}
-	}
-	return false;
-}
-
-void
-nfs_service_sync_clients(struct nfs_service *n, const struct registry *r)
-{
-	uint32_t gone[NFS_EXPORT_MAX];
-	size_t i, ngone = 0;
-
-	/* Withdraw what the registry no longer asks for. */
-	pthread_rwlock_rdlock(&n->ex.lock);
-	for (i = 0; i < n->ex.n; i++) {
-		if (n->ex.e[i]->per_client &&
-		    !nfs_client_matches(n->ex.e[i], r)) {
-			gone[ngone++] = n->ex.e[i]->id;
-		}
-	}
-	pthread_rwlock_unlock(&n->ex.lock);
-	for (i = 0; i < ngone; i++) {
-		nfs_exports_del(&n->ex, gone[i]);
-		log_info(&n->log,
-		    "event=unexport id=%u reason=\"client left "
-		    "the registry or changed\"",
-		    gone[i]);
-	}
-	for (i = 0; i < r->n; i++) {
-		const struct registry_client *c = &r->clients[i];
-		bool have;
-
-		if (c->addr.s_addr == 0) {
-			log_info(&n->log,
-			    "event=client-not-exported client=%s "
-			    "reason=\"no fixed address in client.conf\"",
-			    c->name);
-			continue;
-		}
-		pthread_rwlock_rdlock(&n->ex.lock);
-		have = nfs_export_find(&n->ex, 0, c->root_dir) != NULL;
-		pthread_rwlock_unlock(&n->ex.lock);
-		if (!have) {
-			nfs_service_export_client(n, c->root_dir, c->addr);
-		}
-	}
-}

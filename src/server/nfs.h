@@ -88,18 +88,6 @@ int64_t nfs_service_export_client(
 /* nfs_service_unexport() - withdraw export @id.  Return: 0 or -ENOENT. */
 int nfs_service_unexport(struct nfs_service *n, uint32_t id);
 
-struct registry;
-
-/*
- * nfs_service_sync_clients() - make the per-client exports match the
- * registry @r (borrowed): each client with a fixed address gets its
- * root_dir exported read-write to that address alone; exports of clients
- * that left the registry, or whose address or root changed, are
- * withdrawn.  A client without a fixed address gets no export (its
- * address is not known before it boots) and a log line saying so.
- */
-void nfs_service_sync_clients(struct nfs_service *n, const struct registry *r);
-
 /* MOUNT v3 on the loop thread (mount.c). */
 void mnt_service_handle_call(void *arg, struct rpcsrv_req *req);
 

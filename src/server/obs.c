@@ -261,21 +261,23 @@ obs_dhcp_seen(struct obs *o, const uint8_t mac[6], const char *serial,
 	return c;
 }
 
-void
-obs_bind_ip(struct obs *o, const uint8_t mac[6], struct in_addr ip)
+/*
+ * @ip belongs to @c now.  An address seen before its owner was known (a
+ * TFTP request before the DHCP reply was matched) has its own entry:
+ * merge it into @c.
+ */
+static void
+obs_bind(struct obs *o, struct obs_client *c, struct in_addr ip)
 {
-	struct obs_client *c = obs_find_mac(o, mac);
 	struct obs_client *other = obs_find_ip(o, ip);
 
-	if (!c) {
-		return;
-	}
-	/* An address seen before its MAC was known: merge the two. */
 	if (other && other != c) {
 		if (!other->has_mac && !other->name[0]) {
+			size_t ci = (size_t)(c - o->clients);
+
 			free(other->events);
 			*other = o->clients[--o->nclients];
-			if (c == &o->clients[o->nclients]) {
+			if (ci == o->nclients) {
 				c = other;
 			}
 		} else {
@@ -283,6 +285,26 @@ obs_bind_ip(struct obs *o, const uint8_t mac[6], struct in_addr ip)
 		}
 	}
 	c->ip = ip;
+}
+
+void
+obs_bind_ip(struct obs *o, const uint8_t mac[6], struct in_addr ip)
+{
+	struct obs_client *c = obs_find_mac(o, mac);
+
+	if (c) {
+		obs_bind(o, c, ip);
+	}
+}
+
+void
+obs_bind_ip_name(struct obs *o, const char *name, struct in_addr ip)
+{
+	struct obs_client *c = obs_find_name(o, name);
+
+	if (c) {
+		obs_bind(o, c, ip);
+	}
 }
 
 static struct obs_event *

@@ -129,6 +129,8 @@ struct obs_client *obs_dhcp_seen(struct obs *o, const uint8_t mac[6],
 
 /* obs_bind_ip() - @ip now belongs to @mac (from a lease or reply). */
 void obs_bind_ip(struct obs *o, const uint8_t mac[6], struct in_addr ip);
+/* obs_bind_ip_name() - @ip belongs to the provisioned client @name. */
+void obs_bind_ip_name(struct obs *o, const char *name, struct in_addr ip);
 
 /*
  * obs_event() - append an event to the client's timeline: @mac if not NULL,

@@ -1,5 +1,4 @@
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <ifaddrs.h>
 #include <net/if.h>
@@ -186,9 +185,7 @@ serve_reload_clients(struct serve *s)
 		    c->serial, c->addr);
 	}
 	dhcp_serve_reserve_registry(s);
-	if (s->nfs) {
-		nfs_service_sync_clients(s->nfs, &s->registry);
-	}
+	serve_clients_resync(s);
 	log_info(&serve_log, "event=clients-loaded clients=%zu", s->registry.n);
 	return 0;
 }
@@ -320,6 +317,7 @@ serve_close_services(struct serve *s)
 		close(s->clients_watch_fd);
 		s->clients_watch_fd = -1;
 	}
+	serve_clients_fini(s);
 	registry_fini(&s->registry);
 }
 
@@ -345,37 +343,6 @@ serve_make_state_dir(const struct cfg *c)
 		path[i] = i < n ? '/' : 0;
 	}
 	return 0;
-}
-
-/*
- * Are there provisioned clients?  Their roots are exported over NFS, so
- * the NFS service starts for them even without --export.
- */
-static bool
-serve_has_clients(const struct cfg *c)
-{
-	char dir[PATH_MAX];
-	struct dirent *de;
-	bool any = false;
-	DIR *d;
-
-	if (snprintf(dir, sizeof(dir), "%s/clients", c->state_dir) >=
-	    (int)sizeof(dir)) {
-		return false;
-	}
-	d = opendir(dir);
-	if (!d) {
-		return false;
-	}
-	for (;;) {
-		de = readdir(d);
-		if (!de || de->d_name[0] != '.') {
-			any = de != NULL;
-			break;
-		}
-	}
-	closedir(d);
-	return any;
 }
 
 static int
@@ -424,17 +391,17 @@ serve_open_services(struct serve *s)
 			    msg);
 			return -EINVAL;
 		}
+		tftp_service_set_prefix_map(s->tftp, serve_tftp_prefix, s);
 	}
-	if (s->cfg->nfs_enable &&
-	    (s->cfg->nfs_nexport > 0 || serve_has_clients(s->cfg))) {
+	/*
+	 * NFS runs even without --export: provisioned clients' roots are
+	 * exported as their addresses become known.
+	 */
+	if (s->cfg->nfs_enable) {
 		s->nfs = nfs_service_open(s);
 		if (!s->nfs) {
 			return -EINVAL;
 		}
-	} else if (s->cfg->nfs_enable) {
-		log_info(&serve_log,
-		    "event=nfs-idle note=\"no --export given and no "
-		    "clients: portmapper, MOUNT and NFS not started\"");
 	}
 	r = dhcp_serve_open(s);
 	if (r < 0) {

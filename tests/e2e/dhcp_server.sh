@@ -29,6 +29,11 @@ for m in 3b 3b+ bootcode pi4 pi5; do
 	b=$((b + 1))
 done
 
+# Quirk 12: the 3B ROM's address has a permanent neighbour entry.
+t_check "dhcp server: 3B ROM's address pinned in the neighbour table" \
+	bash -c "ip -n '$S' neigh show dev br0 | grep -i 'b8:27:eb:01:00:00' |
+		grep -q PERMANENT"
+
 # The OS of a Pi 4 after its firmware: same MAC, same address.
 ip -n "$D" link set "$DIF" address dc:a6:32:07:00:00
 dh_emu "dhcp server: pi4 firmware on the linux port" "$D" -i "$DIF" \
@@ -47,5 +52,25 @@ t_check "dhcp server: leases file written" \
 	grep -q "dc:a6:32:07:00:00 $fw" "$NN_TMP/state/dhcp/leases"
 t_check "dhcp server: Pi models recognised in the log" \
 	grep -q 'model=pi5' "$NN_TMP/pnb.log"
+# A client provisioned while the server runs (client.conf, as `pinetboot
+# client add` writes it) gets its reserved address and hostname.
+mkdir -p "$NN_TMP/state/clients/.pi8.tmp"
+printf 'serial = 10080000\nmac = dc:a6:32:08:00:00\naddress = 198.18.0.42\nhostname = rack-pi-8\nimage = os\n' \
+	>"$NN_TMP/state/clients/.pi8.tmp/client.conf"
+mv "$NN_TMP/state/clients/.pi8.tmp" "$NN_TMP/state/clients/pi8"
+for i in $(seq 30); do
+	grep -q 'clients-loaded clients=1' "$NN_TMP/pnb.log" && break
+	sleep 0.1
+done
+dh_emu "dhcp server: provisioned pi4 boots" "$C" -i "$CIF" -m pi4 -b 8 \
+	-s -T 10
+t_check "dhcp server: provisioned client gets its reserved address" \
+	grep -q 'address-offer ok addr=198.18.0.42' "$DH_EMU_LOG"
+
+# The status view lists the Pis DHCP saw, with model and serial.
+"$PNB_BIN" status --state-dir "$NN_TMP/state" >"$NN_TMP/status" 2>&1
+t_check "dhcp server: status lists the Pi 5 with its model and serial" \
+	bash -c "grep '2c:cf:67:05:00:00' '$NN_TMP/status' | grep -q .  &&
+		grep -q 10050000 '$NN_TMP/status'"
 dh_stop_clean "$DH_PID" "dhcp server: clean exit"
 t_done

@@ -20,8 +20,17 @@ dh_tree() {
 	ln -s . "$d/10050000"
 }
 
-# dh_tftp NS ADDR DIR LOG: dnsmasq as a TFTP-only server on ADDR.
+# dh_has_tftp: does this tree's pinetboot serve TFTP itself?
+dh_has_tftp() {
+	[ -f "$NN_ROOT/src/server/tftp.c" ]
+}
+
+# dh_tftp NS ADDR DIR LOG: the TFTP server for the emulated Pis: pinetboot's
+# own (dh_serve then passes --tftp-root DIR) once it has one, else dnsmasq
+# as a TFTP-only server on ADDR.
 dh_tftp() {
+	DH_TFTP_ROOT=$3
+	dh_has_tftp && return 0
 	nn_spawn "$1" "$4" dnsmasq --no-daemon --conf-file=/dev/null \
 		--port=0 --enable-tftp --tftp-root="$3" \
 		--listen-address="$2" --bind-interfaces --tftp-max=1000 \
@@ -30,11 +39,15 @@ dh_tftp() {
 	nn_wait_udp "$1" 69
 }
 
-# dh_serve NS LOG ARGS...: pinetboot serve with DHCP only; sets DH_PID.
+# dh_serve NS LOG ARGS...: pinetboot serve with DHCP (and TFTP when
+# dh_tftp chose pinetboot's); sets DH_PID.
 dh_serve() {
-	local ns=$1 log=$2
+	local ns=$1 log=$2 tftp=(--tftp off)
 	shift 2
-	nn_spawn "$ns" "$log" "$PNB_BIN" serve --tftp off --nfs off "$@"
+	if [ -n "${DH_TFTP_ROOT:-}" ] && dh_has_tftp; then
+		tftp=(--tftp on --tftp-root "$DH_TFTP_ROOT")
+	fi
+	nn_spawn "$ns" "$log" "$PNB_BIN" serve "${tftp[@]}" --nfs off "$@"
 	DH_PID=$NN_LAST_PID
 	nn_wait_udp "$ns" 67
 }

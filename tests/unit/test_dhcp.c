@@ -368,6 +368,18 @@ TEST(dhcp_pi_models_from_option97)
 	}
 	CHECK_EQ(dhcp_parse(b, n, &m), 0);
 	CHECK_EQ(dhcp_pi_model(&m), DHCP_PI_EEPROM);
+	/* The same layout from a PC (QEMU's UUID is zeros): not a Pi. */
+	b[28] = 0x52;
+	b[29] = 0x54;
+	b[30] = 0x00;
+	CHECK_EQ(dhcp_parse(b, n, &m), 0);
+	CHECK_EQ(dhcp_pi_model(&m), DHCP_PI_NONE);
+	memset(guid, 0, 16);
+	CHECK_EQ(dhcp_parse(b, n, &m), 0);
+	CHECK_EQ(dhcp_pi_model(&m), DHCP_PI_NONE);
+	for (i = 0; i < 4; i++) {
+		memcpy(guid + 4 * i, "\x16\x4c\x6c\xb6", 4);
+	}
 	b[4] = 0x26;
 	b[5] = 0xf3;
 	b[6] = 0x03;
@@ -401,4 +413,26 @@ TEST(dhcp_arch_and_user_class)
 	CHECK_EQ(dhcp_parse(b, n + 7, &m), 0);
 	CHECK_EQ(dhcp_client_arch(&m), 7);
 	CHECK(dhcp_is_ipxe(&m));
+}
+
+/*
+ * QEMU's iPXE sends option 97 with an all-zero GUID and the same
+ * PXEClient:Arch:00000 class as a Pi 4; taking it for a Pi sent it the Pi
+ * boot menu and iPXE looped in "Booting from PXE menu".
+ */
+TEST(dhcp_zero_guid_is_not_a_pi)
+{
+	uint8_t b[400];
+	struct dhcp_msg m;
+	size_t n = copy_discover(b);
+	uint8_t *guid = b + 0x136 - 0x2a + 3;
+
+	memset(guid, 0, 16);
+	memcpy(b + 28, "\x52\x54\x00\x12\x34\x56", 6);
+	CHECK_EQ(dhcp_parse(b, n, &m), 0);
+	CHECK_EQ(dhcp_pi_model(&m), DHCP_PI_NONE);
+	/* The same request from a Pi MAC is still a Pi, model unknown. */
+	memcpy(b + 28, "\xdc\xa6\x32\x01\x36\xc2", 6);
+	CHECK_EQ(dhcp_parse(b, n, &m), 0);
+	CHECK_EQ(dhcp_pi_model(&m), DHCP_PI_UNKNOWN);
 }

@@ -3,12 +3,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/cfg.h"
 #include "core/cur.h"
 #include "core/loop.h"
 #include "proto/dhcp/dhcp.h"
 #include "server/dhcp.h"
+#include "server/dhcp_lease.h"
 #include "t.h"
 
 #include "dhcp_vectors.h"
@@ -461,4 +463,60 @@ TEST(dhcp_malformed_is_counted_and_dropped)
 	CHECK_EQ(g->nsent, 0);
 	CHECK_EQ(dhcp_service_stats(g->svc)->malformed, 2);
 	rig_free(g);
+}
+
+TEST(dhcp_lease_log_compacts_and_replays)
+{
+	char path[512];
+	struct dhcp_leases t;
+	uint8_t mac[6] = {0x02, 0, 0, 0, 0, 0};
+	struct dhcp_slot *s;
+	struct stat st_before, st_after;
+	int i;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/compact-leases", t_tmpdir());
+	CHECK_EQ(dhcp_leases_init(
+		     &t, IP(198, 18, 0, 10), IP(198, 18, 0, 19), path, 1000),
+	    0);
+	/* Ten clients renew 300 times: 3000 lines for 10 live leases. */
+	for (i = 0; i < 3000; i++) {
+		mac[5] = (uint8_t)(i % 10);
+		s = dhcp_leases_find_mac(&t, mac);
+		if (!s) {
+			s = dhcp_leases_alloc(&t, mac, 0, 1000);
+		}
+		CHECK(s != NULL);
+		if (s) {
+			CHECK_EQ(dhcp_leases_bind(&t, s, 5000 + i), 0);
+		}
+		CHECK_EQ(dhcp_leases_sync(&t), 0);
+	}
+	CHECK_EQ(t.live, 10);
+	CHECK(stat(path, &st_before) == 0);
+	/* Compaction kept the log near the live set, not 3000 lines. */
+	CHECK(t.records < 1100);
+	dhcp_leases_fini(&t);
+	/* A torn line after the compacted log. */
+	f = fopen(path, "a");
+	fputs("B 02:00", f);
+	fclose(f);
+	CHECK_EQ(dhcp_leases_init(
+		     &t, IP(198, 18, 0, 10), IP(198, 18, 0, 19), path, 1000),
+	    0);
+	CHECK_EQ(t.live, 10);
+	for (i = 0; i < 10; i++) {
+		mac[5] = (uint8_t)i;
+		s = dhcp_leases_find_mac(&t, mac);
+		CHECK(s != NULL && s->state == DHCP_SLOT_BOUND);
+	}
+	/* The torn tail was cut, so the file ends on a newline. */
+	CHECK(stat(path, &st_after) == 0);
+	CHECK_EQ(st_after.st_size, st_before.st_size);
+	/* Every address bound: nothing left for a new MAC. */
+	mac[5] = 99;
+	CHECK(dhcp_leases_alloc(&t, mac, 0, 1000) == NULL);
+	/* After they expire, the pool is usable again. */
+	CHECK(dhcp_leases_alloc(&t, mac, 0, 100000) != NULL);
+	dhcp_leases_fini(&t);
 }

@@ -225,9 +225,19 @@ dhcp_pi_model(const struct dhcp_msg *m)
 	if (g && memcmp(g, "RPi5", 4) == 0) {
 		return DHCP_PI_5;
 	}
-	/* The serial four times: 3B+ ROM, bootcode, or DHCP_OPTION97=0. */
-	if (g && memcmp(g, g + 4, 4) == 0 && memcmp(g, g + 8, 8) == 0) {
-		return fixed_xid ? DHCP_PI_BCM2837 : DHCP_PI_EEPROM;
+	/*
+	 * The serial four times: 3B+ ROM, bootcode, or DHCP_OPTION97=0.  A
+	 * PC's SMBIOS UUID can look the same (QEMU's is all zeros), so the
+	 * xid or a Pi OUI must back the layout up.
+	 */
+	if (g && memcmp(g, g + 4, 4) == 0 && memcmp(g, g + 8, 8) == 0 &&
+	    memcmp(g, "\0\0\0\0", 4) != 0) {
+		if (fixed_xid) {
+			return DHCP_PI_BCM2837;
+		}
+		if (dhcp_pi_oui_is(m->chaddr)) {
+			return DHCP_PI_EEPROM;
+		}
 	}
 	if (fixed_xid || dhcp_pi_oui_is(m->chaddr)) {
 		return DHCP_PI_UNKNOWN;
