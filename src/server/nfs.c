@@ -486,4 +486,3 @@ nfs_service_unexport(struct nfs_service *n, uint32_t id)
 {
 	return nfs_exports_del(&n->ex, id);
 }
-
