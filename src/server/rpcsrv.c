@@ -28,6 +28,15 @@ struct rpcsrv_conn {
 	size_t queued;
 	uint32_t inflight;
 	uint64_t last_ms; /* last byte in or reply out */
+	/*
+	 * Bytes read but not fed yet because the connection had
+	 * max_inflight calls in progress: calls are not even decoded
+	 * beyond the limit, so a burst of small calls cannot make the
+	 * server produce an unbounded amount of replies.
+	 */
+	uint8_t *pend; /* owned */
+	size_t pend_len;
+	struct loop_timer drain;
 	unsigned refs;
 	bool dead, reading, writing;
 	struct rpcsrv_conn *prev, *next;
@@ -69,6 +78,7 @@ rpcsrv_conn_unref(struct rpcsrv_conn *c)
 		free(o);
 	}
 	rpc_rm_fini(&c->rm);
+	free(c->pend);
 	free(c);
 }
 
@@ -81,6 +91,7 @@ rpcsrv_conn_close(struct rpcsrv_conn *c)
 		return;
 	}
 	c->dead = true;
+	loop_timer_cancel(s->loop, &c->drain);
 	loop_del_fd(s->loop, c->fd);
 	close(c->fd);
 	c->fd = -1;
@@ -276,27 +287,30 @@ rpcsrv_dispatch(struct rpcsrv *s, struct rpcsrv_conn *c,
 	s->fn(s->arg, req);
 }
 
+/*
+ * Feed @n bytes at @data (borrowed) to the reassembler and dispatch the
+ * records, stopping at max_inflight calls in progress; what is left is
+ * kept in c->pend for later.
+ */
 static void
-rpcsrv_conn_read(struct rpcsrv_conn *c)
+rpcsrv_conn_feed(struct rpcsrv_conn *c, const uint8_t *data, size_t n)
 {
 	struct rpcsrv *s = c->srv;
-	uint8_t buf[RPCSRV_READ];
-	ssize_t n;
 	size_t off = 0, used;
 	int r;
 
-	n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
-	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-		rpcsrv_conn_close(c);
-		return;
-	}
-	if (n < 0) {
-		return;
-	}
-	c->last_ms = loop_now_ms(s->loop);
-	c->refs++;
-	while (off < (size_t)n && !c->dead) {
-		r = rpc_rm_feed(&c->rm, buf + off, (size_t)n - off, &used);
+	while (off < n && !c->dead) {
+		if (c->inflight >= s->lim.max_inflight) {
+			c->pend = malloc(n - off);
+			if (!c->pend) {
+				rpcsrv_conn_close(c);
+				return;
+			}
+			memcpy(c->pend, data + off, n - off);
+			c->pend_len = n - off;
+			return;
+		}
+		r = rpc_rm_feed(&c->rm, data + off, n - off, &used);
 		off += used;
 		if (r < 0) {
 			char a[INET_ADDRSTRLEN];
@@ -308,7 +322,7 @@ rpcsrv_conn_read(struct rpcsrv_conn *c)
 			    "bytes\"",
 			    a, ntohs(c->peer.sin_port), s->lim.max_record);
 			rpcsrv_conn_close(c);
-			break;
+			return;
 		}
 		if (r == 1) {
 			size_t len;
@@ -319,6 +333,50 @@ rpcsrv_conn_read(struct rpcsrv_conn *c)
 			}
 		}
 	}
+}
+
+static void
+rpcsrv_conn_read(struct rpcsrv_conn *c)
+{
+	struct rpcsrv *s = c->srv;
+	uint8_t buf[RPCSRV_READ];
+	ssize_t n;
+
+	n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		rpcsrv_conn_close(c);
+		return;
+	}
+	if (n < 0) {
+		return;
+	}
+	c->last_ms = loop_now_ms(s->loop);
+	c->refs++;
+	rpcsrv_conn_feed(c, buf, (size_t)n);
+	if (!c->dead) {
+		rpcsrv_conn_update(c);
+	}
+	rpcsrv_conn_unref(c);
+}
+
+/*
+ * Calls finished: go on with the bytes kept back.  It runs from a timer
+ * so that a reply sent from inside a dispatch never recurses into more
+ * dispatching.
+ */
+static void
+rpcsrv_conn_drain(struct loop *l, struct loop_timer *t)
+{
+	struct rpcsrv_conn *c = t->arg;
+	uint8_t *p = c->pend;
+	size_t n = c->pend_len;
+
+	(void)l;
+	c->pend = NULL;
+	c->pend_len = 0;
+	c->refs++;
+	rpcsrv_conn_feed(c, p, n);
+	free(p);
 	if (!c->dead) {
 		rpcsrv_conn_update(c);
 	}
@@ -349,10 +407,15 @@ static void
 rpcsrv_conn_update(struct rpcsrv_conn *c)
 {
 	struct rpcsrv *s = c->srv;
-	bool rd =
+	bool room =
 	    c->inflight < s->lim.max_inflight && c->queued < s->lim.max_queued;
+	bool rd = room && !c->pend;
 	bool wr = c->out_head != NULL;
 	unsigned ev = (rd ? LOOP_READ : 0) | (wr ? LOOP_WRITE : 0);
+
+	if (room && c->pend && !loop_timer_is_armed(&c->drain)) {
+		loop_timer_arm(s->loop, &c->drain, loop_now_ms(s->loop));
+	}
 
 	if (rd == c->reading && wr == c->writing) {
 		return;
@@ -401,6 +464,7 @@ rpcsrv_accept(struct loop *l, int fd, unsigned events, void *arg)
 	c->peer = peer;
 	c->refs = 1;
 	c->reading = true;
+	loop_timer_init(&c->drain, rpcsrv_conn_drain, c);
 	c->last_ms = loop_now_ms(s->loop);
 	rpc_rm_init(&c->rm, s->lim.max_record);
 	if (loop_add_fd(s->loop, cfd, LOOP_READ, rpcsrv_conn_io, c) < 0) {

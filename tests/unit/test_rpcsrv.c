@@ -157,3 +157,103 @@ TEST(rpcsrv_udp_reply_and_garbage)
 	rpcsrv_close(s);
 	loop_close(l);
 }
+
+struct held {
+	struct rpcsrv_req *req[8];
+	int n;
+};
+
+static void
+hold_call(void *arg, struct rpcsrv_req *req)
+{
+	struct held *h = arg;
+
+	if (h->n < 8) {
+		h->req[h->n++] = req;
+	} else {
+		rpcsrv_drop(req);
+	}
+}
+
+static void
+release_all(struct held *h, int from)
+{
+	int i;
+
+	for (i = from; i < h->n; i++) {
+		struct wcur w;
+
+		if (h->req[i] && rpcsrv_reply_buf(h->req[i], 64, &w) == 0) {
+			rpc_reply_build(
+			    &w, h->req[i]->call.xid, RPC_SUCCESS, 0, 0);
+			rpcsrv_reply_done(h->req[i], &w);
+		}
+		if (h->req[i]) {
+			rpcsrv_reply(h->req[i]);
+		}
+		h->req[i] = NULL;
+	}
+}
+
+/*
+ * Five calls in one write on a connection limited to two in flight: only
+ * two are even decoded until replies go out, then the rest follow.
+ */
+TEST(rpcsrv_inflight_limit_holds_back_decoding)
+{
+	struct rpcsrv_limits lim = {.max_record = 256,
+	    .max_conns = 2,
+	    .max_inflight = 2,
+	    .max_queued = 4096};
+	struct loop *l = loop_open();
+	struct held h = {0};
+	struct rpcsrv *s;
+	uint8_t out[512], buf[512], *p = out;
+	int err = 0, fd, i, got = 0;
+
+	s = rpcsrv_open(l, "test", 0, &lim, hold_call, &h, &err);
+	CHECK(s != NULL);
+	if (!s) {
+		loop_close(l);
+		return;
+	}
+	for (i = 0; i < 5; i++) {
+		struct wcur w = wcur_init(p + 4, 64);
+
+		rpc_call_build(&w, 100 + (uint32_t)i, 100003, 3, 0,
+		    RPC_AUTH_NONE, NULL, 0);
+		rpc_rm_marker(p, w.off);
+		p += 4 + w.off;
+	}
+	fd = connect_to(rpcsrv_port(s));
+	loop_run_once(l, 50);
+	CHECK_EQ(send(fd, out, (size_t)(p - out), 0), (ssize_t)(p - out));
+	for (i = 0; i < 20; i++) {
+		loop_run_once(l, 10);
+	}
+	CHECK_EQ(h.n, 2);
+	release_all(&h, 0);
+	for (i = 0; i < 20; i++) {
+		loop_run_once(l, 10);
+	}
+	CHECK_EQ(h.n, 4);
+	release_all(&h, 2);
+	for (i = 0; i < 20; i++) {
+		loop_run_once(l, 10);
+	}
+	CHECK_EQ(h.n, 5);
+	release_all(&h, 4);
+	for (i = 0; i < 20 && got < 5 * 28; i++) {
+		ssize_t n;
+
+		loop_run_once(l, 10);
+		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n > 0) {
+			got += (int)n;
+		}
+	}
+	CHECK_EQ(got, 5 * 28);
+	close(fd);
+	rpcsrv_close(s);
+	loop_close(l);
+}
