@@ -93,6 +93,7 @@ nfs_worker(void *arg)
 	for (;;) {
 		struct rpcsrv_req *req;
 		struct nfs_op_ctx ctx;
+		struct nfs_file_tail tail;
 
 		pthread_mutex_lock(&n->mu);
 		while (!n->jobs_head && !n->stopping) {
@@ -113,9 +114,20 @@ nfs_worker(void *arg)
 		    .peer = req->peer.sin_addr,
 		    .headroom = 4,
 		    .max_reply = req->tcp ? NFS_MAX_RECORD : NFS_UDP_REPLY,
+		    /* READ data goes out with sendfile over TCP. */
+		    .tail = req->tcp ? &tail : NULL,
 		};
+		tail.fd = -1;
 		req->reply = nfs_ops_call(
 		    &n->ex, &ctx, &req->call, &req->reply_len, &req->status);
+		if (tail.fd >= 0 && !req->reply) {
+			close(tail.fd);
+		} else if (tail.fd >= 0) {
+			req->file_fd = tail.fd;
+			req->file_off = tail.off;
+			req->file_len = tail.len;
+			req->file_pad = tail.pad;
+		}
 
 		pthread_mutex_lock(&n->mu);
 		req->next = n->done;

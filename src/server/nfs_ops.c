@@ -672,6 +672,37 @@ nfs_read(struct nfs_req *q)
 	if (count > nfs_io_max(q)) {
 		count = nfs_io_max(q);
 	}
+	if (q->ctx->tail) {
+		/*
+		 * Zero copy: the data goes from the page cache to the socket
+		 * with sendfile once the header is out.  The transport pads
+		 * with zeros should the file shrink meanwhile.
+		 */
+		struct stat rst;
+		uint64_t avail = 0;
+
+		if (fstat(rfd, &rst) == 0 &&
+		    (uint64_t)rst.st_size > q->args.offset) {
+			avail = (uint64_t)rst.st_size - q->args.offset;
+		}
+		n = (ssize_t)(avail < count ? avail : count);
+		q->res.data = NULL;
+		q->res.data_len = (size_t)n;
+		q->res.count = (uint32_t)n;
+		nfs_post(e, rfd, &q->res.obj);
+		q->res.obj.present = true;
+		q->res.eof = q->args.offset + (uint64_t)n >= q->res.obj.a.size;
+		*q->ctx->tail = (struct nfs_file_tail){
+		    .fd = n > 0 ? rfd : -1,
+		    .off = q->args.offset,
+		    .len = (size_t)n,
+		    .pad = (4 - ((size_t)n & 3)) & 3,
+		};
+		if (n == 0) {
+			close(rfd);
+		}
+		goto out;
+	}
 	/*
 	 * Read straight into the reply: status, post_op_attr (present),
 	 * count, eof and the opaque length come first.
@@ -1461,7 +1492,9 @@ nfs_reply_cap(const struct nfs_op_ctx *ctx, const struct nfs3_args *a)
 
 	switch (a->proc) {
 	case NFS3_PROC_READ:
-		cap += a->count < NFS3_IO_MAX ? a->count : NFS3_IO_MAX;
+		if (!ctx->tail) {
+			cap += a->count < NFS3_IO_MAX ? a->count : NFS3_IO_MAX;
+		}
 		break;
 	case NFS3_PROC_READLINK:
 		cap += NFS3_PATH_MAX;
@@ -1526,6 +1559,9 @@ nfs_ops_call(struct nfs_exports *ex, const struct nfs_op_ctx *ctx,
 		return nfs_reply_small(
 		    ctx, call->xid, 0, RPC_PROC_UNAVAIL, len);
 	}
+	if (ctx->tail) {
+		ctx->tail->fd = -1;
+	}
 	q = calloc(1, sizeof(*q));
 	if (!q) {
 		return NULL;
@@ -1573,9 +1609,20 @@ nfs_ops_call(struct nfs_exports *ex, const struct nfs_op_ctx *ctx,
 		q->res.data_len = 0;
 	}
 	r = nfs3_res_build(call->proc, &q->res, &w);
+	if (r == 0 && call->proc == NFS3_PROC_READ && !q->res.data &&
+	    q->res.data_len > 0 && !ctx->tail) {
+		/* pread() put the data right here; add its padding. */
+		wcur_reserve(&w, q->res.data_len);
+		wcur_zero(&w, (4 - (q->res.data_len & 3)) & 3);
+		r = w.err;
+	}
 	if (r < 0) {
 		/* Cannot happen with cap sized above; fail loudly but safely.
 		 */
+		if (ctx->tail && ctx->tail->fd >= 0) {
+			close(ctx->tail->fd);
+			ctx->tail->fd = -1;
+		}
 		w = wcur_init(p, cap);
 		wcur_zero(&w, ctx->headroom);
 		rpc_reply_build(&w, call->xid, RPC_SYSTEM_ERR, 0, 0);

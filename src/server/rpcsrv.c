@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -17,7 +18,20 @@ struct rpcsrv_out {
 	struct rpcsrv_out *next;
 	uint8_t *p; /* owned */
 	size_t len, off;
+	int fd; /* owned, -1 for none: data sent with sendfile after p */
+	off_t foff;
+	size_t flen, fdone, pad, pdone;
 };
+
+static void
+rpcsrv_out_free(struct rpcsrv_out *o)
+{
+	if (o->fd >= 0) {
+		close(o->fd);
+	}
+	free(o->p);
+	free(o);
+}
 
 struct rpcsrv_conn {
 	struct rpcsrv *srv;
@@ -74,8 +88,7 @@ rpcsrv_conn_unref(struct rpcsrv_conn *c)
 	}
 	while ((o = c->out_head)) {
 		c->out_head = o->next;
-		free(o->p);
-		free(o);
+		rpcsrv_out_free(o);
 	}
 	rpc_rm_fini(&c->rm);
 	free(c->pend);
@@ -126,6 +139,9 @@ rpcsrv_free_req(struct rpcsrv_req *req)
 		}
 		rpcsrv_conn_unref(req->conn);
 	}
+	if (req->file_fd >= 0) {
+		close(req->file_fd);
+	}
 	free(req->rec);
 	free(req->reply);
 	free(req);
@@ -156,6 +172,53 @@ rpcsrv_reply_done(struct rpcsrv_req *req, const struct wcur *w)
 	req->reply_len = w->err ? 0 : w->off;
 }
 
+/*
+ * Send the next piece of @o: its bytes, then the file part, then the
+ * padding.  A file that shrank since the reply was built is made up with
+ * zeros so the record keeps the length its marker announced.
+ * Return: bytes sent (> 0), 0 when @o is complete, or -1 with errno.
+ */
+static ssize_t
+rpcsrv_out_send(int sock, struct rpcsrv_out *o)
+{
+	static const uint8_t zeros[4096];
+	size_t left;
+	ssize_t n;
+
+	if (o->off < o->len) {
+		int more = o->flen + o->pad > 0 ? MSG_MORE : 0;
+
+		n = send(sock, o->p + o->off, o->len - o->off,
+		    MSG_NOSIGNAL | MSG_DONTWAIT | more);
+		if (n > 0) {
+			o->off += (size_t)n;
+		}
+		return n;
+	}
+	if (o->fdone < o->flen) {
+		left = o->flen - o->fdone;
+		n = sendfile(sock, o->fd, &o->foff, left);
+		if (n == 0) {
+			n = send(sock, zeros,
+			    left < sizeof(zeros) ? left : sizeof(zeros),
+			    MSG_NOSIGNAL | MSG_DONTWAIT | MSG_MORE);
+		}
+		if (n > 0) {
+			o->fdone += (size_t)n;
+		}
+		return n;
+	}
+	if (o->pdone < o->pad) {
+		n = send(sock, zeros, o->pad - o->pdone,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			o->pdone += (size_t)n;
+		}
+		return n;
+	}
+	return 0;
+}
+
 /* Write what is queued; returns -1 when the connection was closed. */
 static int
 rpcsrv_conn_flush(struct rpcsrv_conn *c)
@@ -163,8 +226,7 @@ rpcsrv_conn_flush(struct rpcsrv_conn *c)
 	struct rpcsrv_out *o;
 
 	while ((o = c->out_head)) {
-		ssize_t n = send(c->fd, o->p + o->off, o->len - o->off,
-		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n = rpcsrv_out_send(c->fd, o);
 
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR) {
@@ -173,17 +235,15 @@ rpcsrv_conn_flush(struct rpcsrv_conn *c)
 			rpcsrv_conn_close(c);
 			return -1;
 		}
-		o->off += (size_t)n;
-		c->queued -= (size_t)n;
-		if (o->off < o->len) {
-			return 0;
+		if (n > 0) {
+			c->queued -= (size_t)n;
+			continue;
 		}
 		c->out_head = o->next;
 		if (!c->out_head) {
 			c->out_tail = NULL;
 		}
-		free(o->p);
-		free(o);
+		rpcsrv_out_free(o);
 	}
 	return 0;
 }
@@ -211,7 +271,9 @@ rpcsrv_reply(struct rpcsrv_req *req)
 		rpcsrv_free_req(req);
 		return;
 	}
-	rpc_rm_marker(req->reply, req->reply_len - 4);
+	rpc_rm_marker(req->reply,
+	    req->reply_len - 4 +
+		(req->file_fd >= 0 ? req->file_len + req->file_pad : 0));
 	o = calloc(1, sizeof(*o));
 	if (!o) {
 		rpcsrv_conn_close(c);
@@ -220,14 +282,21 @@ rpcsrv_reply(struct rpcsrv_req *req)
 	}
 	o->p = req->reply;
 	o->len = req->reply_len;
+	o->fd = req->file_fd;
+	if (o->fd >= 0) {
+		o->foff = (off_t)req->file_off;
+		o->flen = req->file_len;
+		o->pad = req->file_pad;
+	}
 	req->reply = NULL;
+	req->file_fd = -1;
 	if (c->out_tail) {
 		c->out_tail->next = o;
 	} else {
 		c->out_head = o;
 	}
 	c->out_tail = o;
-	c->queued += o->len;
+	c->queued += o->len + o->flen + o->pad;
 	c->last_ms = loop_now_ms(s->loop);
 	if (rpcsrv_conn_flush(c) == 0) {
 		rpcsrv_conn_update(c);
@@ -249,6 +318,7 @@ rpcsrv_dispatch(struct rpcsrv *s, struct rpcsrv_conn *c,
 	}
 	req->srv = s;
 	req->conn = c;
+	req->file_fd = -1;
 	req->tcp = c != NULL;
 	req->peer = *peer;
 	req->rec = rec;

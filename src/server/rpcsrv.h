@@ -47,7 +47,15 @@ struct rpcsrv_req {
 	void *priv;              /* the handler's */
 	uint8_t *reply;          /* owned once set; headroom 4 */
 	size_t reply_len;        /* including the 4 bytes of headroom */
-	int status;              /* the handler's result code, for stats */
+	/*
+	 * TCP only: after the reply bytes, send file_len bytes of file_fd
+	 * (owned once set; -1 for none) from file_off with sendfile, then
+	 * file_pad zero bytes, all in the same record.
+	 */
+	int file_fd;
+	uint64_t file_off;
+	size_t file_len, file_pad;
+	int status; /* the handler's result code, for stats */
 };
 
 /*
