@@ -25,7 +25,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 nn_init nfsk
 
 SERVER=${PNB_NFS_SERVER:-pinetboot}
-# arm64 under TCG is slower per file: it gets a smaller directory.
+# The first x86-64 boot lists a 10,000-entry directory; the others use
+# 2,000 entries to keep the test near two minutes under TCG and ASan.
 NFILES_AMD64=${PNB_NFS_NFILES:-10000}
 NFILES_OTHER=${PNB_NFS_NFILES:-2000}
 ARCHS=${PNB_NFS_ARCHS:-amd64 arm64}
@@ -106,14 +107,14 @@ verify() {
 	t_check "$p fifo" [ -p "$w/fifo" ]
 	t_check "$p modes" [ "$(stat -c %a "$w/modes" "$w/sticky" "$w/sgid" |
 		tr '\n' ' ')" = "7777 1777 2775 " ]
-	t_check "$p owners" [ "$(stat -c '%u:%g' "$w/owned")" = 1234:5678 ] &&
-		[ "$(stat -c '%u:%g' "$w/ownlink")" = 4321:8765 ]
+	t_check "$p owners" [ "$(stat -c '%u:%g' "$w/owned" "$w/ownlink" |
+		tr '\n' ' ')" = "1234:5678 4321:8765 " ]
 	t_check "$p mtime" [ "$(stat -c %Y "$w/stamped")" = \
 		"$(date -d '2001-02-03 04:05:06' +%s)" ]
 	t_check "$p large file" [ "$(md5sum <"$w/big" | cut -d' ' -f1)" = \
 		"$(kv "$log" big_md5)" ]
-	t_check "$p sparse file" [ "$(stat -c %s "$w/sparse")" = 5000000001 ] &&
-		[ "$(stat -c %b "$w/sparse")" -lt 2048 ]
+	t_check "$p sparse file" [ "$(stat -c %s "$w/sparse")" = 5000000001 \
+		-a "$(stat -c %b "$w/sparse")" -lt 2048 ]
 	t_check "$p directory entries" \
 		[ "$(ls "$w/many" | wc -l)" = $((NFILES - NFILES / 10)) ]
 }
@@ -170,7 +171,9 @@ for arch in $ARCHS; do
 	case $arch in
 	amd64)
 		run amd64 tcp "$NFILES_AMD64" "pnb_proto=tcp pnb_opts=mountproto=tcp"
-		run amd64 udp-mount "$NFILES_AMD64" \
+		# NFS itself still runs over TCP here (see above), so the
+		# directory test is the smaller one.
+		run amd64 udp-mount "$NFILES_OTHER" \
 			"pnb_proto=tcp pnb_opts=mountproto=udp"
 		;;
 	*) run "$arch" "$arch-tcp" "$NFILES_OTHER" "pnb_proto=tcp" ;;

@@ -137,12 +137,15 @@ TAP=$(guest_tap "$NS" br0) || {
 	exit 1
 }
 
-# boot NAME: one PXE boot; relays the guest's results.
+# boot NAME MODE [QEMU-ARGS...]: one PXE boot; relays the guest's results.
 boot() {
-	local name=$1 log=$NN_TMP/console-$1.log
-	GUEST_NIC=e1000 guest_qemu amd64 "$NS" "$TAP" "$log" 170 -boot n \
-		-device sga
-	if [ "$2" = net ]; then
+	local name=$1 mode=$2 log=$NN_TMP/console-$1.log
+	shift 2
+	# strict: network only; reboot-timeout: a failed boot reboots, which
+	# -no-reboot turns into QEMU exiting instead of waiting for the timeout.
+	GUEST_NIC=e1000 guest_qemu amd64 "$NS" "$TAP" "$log" 170 \
+		-boot order=n,strict=on,reboot-timeout=1000 -device sga "$@"
+	if [ "$mode" = net ]; then
 		if grep -q '^PNB-T end' "$log" && grep -q '^PNB-NET:' "$log"; then
 			t_pass "$SERVER $name pxe boot to network"
 		else
@@ -153,13 +156,43 @@ boot() {
 	else
 		guest_relay "$log" "$SERVER $name" || tail -40 "$log"
 	fi
-	grep -q '^PNB-IPXE script loaded' "$log" &&
-		t_pass "$SERVER $name ipxe script over tftp" ||
+	if grep -q '^PNB-IPXE script loaded' "$log"; then
+		t_pass "$SERVER $name ipxe script over tftp"
+	elif grep -q '^Booting from PXE menu' "$log"; then
+		t_fail "$SERVER $name ipxe script over tftp" "the DHCP reply \
+carried a PXE boot menu (option 43.9), so iPXE went to boot-server \
+discovery instead of loading the boot file: the server took this iPXE \
+client for a Raspberry Pi"
+	else
 		t_fail "$SERVER $name ipxe script over tftp" "iPXE never ran it"
+	fi
 	grep '^PNB-DHCP:' "$log" | tail -1
 	echo "INFO: $SERVER $name: wall ${GUEST_WALL}s; kernel uptime at" \
 		"init $(guest_mark "$log" init), net $(guest_mark "$log" net)," \
 		"mounted $(guest_mark "$log" mount), end $(guest_mark "$log" end)"
+}
+
+# served MODE: pinetboot's own log says it sent the kernel and initramfs
+# whole over TFTP and accepted the guest's NFS mount (when NFS is on).
+served() {
+	local log=$NN_TMP/pnb-$1.log f size line
+	for f in vmlinuz initrd.gz; do
+		size=$(stat -c %s "$TFTP/$f")
+		line=$(grep "svc=tftp .*event=done file=\"$f\" bytes=$size " "$log" |
+			tail -1)
+		if [ -n "$line" ]; then
+			t_pass "pinetboot $1 tftp sent $f ($size bytes)"
+			echo "INFO: pinetboot $1 tftp $f:$(echo "$line" |
+				sed 's/.*\( ms=[0-9]*\).*\( blksize=[0-9]*\).*/\1\2/')"
+		else
+			t_fail "pinetboot $1 tftp sent $f" \
+				"no event=done for $size bytes in its log"
+		fi
+	done
+	[ "$HAVE_NFS" = 1 ] || return 0
+	grep -q "svc=nfs peer=198\.18\.0\.[0-9]*:[0-9]* event=mount dir=\"$ROOT\"" \
+		"$log" && t_pass "pinetboot $1 nfs mount of the root logged" ||
+		t_fail "pinetboot $1 nfs mount of the root logged"
 }
 
 case $SERVER in
@@ -182,7 +215,10 @@ pinetboot)
 		echo "SKIP: pxe_ipxe nfs root (pinetboot has no NFS server yet)"
 	}
 	script "$mode"
+	# QEMU's default SMBIOS UUID is all zeros, as on many boards, and
+	# iPXE sends it as option 97.
 	boot server "$mode"
+	served server
 	nn_stop "$PNB_PID"
 
 	nn_ns rtr >/dev/null
@@ -190,7 +226,9 @@ pinetboot)
 	dnsmasq_start "$NN_PREFIX-rtr" "$(cat "$NN_TMP/rtr-if")" \
 		"$NN_TMP/dnsmasq-router.log"
 	pnb_start proxy
-	boot proxy "$mode"
+	# A PC with a real system UUID this time.
+	boot proxy "$mode" -uuid 8a1c6a4e-35d2-4c1b-9f0e-2d9b7c3e5a10
+	served proxy
 	grep -q 'DHCPACK.*198\.18\.0\.1[0-5][0-9]' "$NN_TMP/dnsmasq-router.log" &&
 		t_pass "pinetboot proxy address from the router's dnsmasq" ||
 		t_fail "pinetboot proxy address from the router's dnsmasq"

@@ -11,6 +11,7 @@
 #   guest_tap NS BRIDGE      a tap device inside namespace NS on BRIDGE
 #   guest_boot ARCH NS TAP LOG TIMEOUT CMDLINE [QEMU ARGS...]
 #                            boot the kernel under TCG, console into LOG
+#   guest_start ... / guest_wait PID LOG   the same in the background
 #   guest_relay LOG PREFIX   turn the guest's PNB-PASS/PNB-FAIL console
 #                            lines into this script's PASS/FAIL lines
 #   guest_keep_logs          copy console logs to $PNB_GUEST_LOGS if set
@@ -49,6 +50,11 @@ guest_arch() {
 		return 1
 		;;
 	esac
+	command -v "$G_QEMU" >/dev/null || {
+		echo "guest: $G_QEMU not found: install" \
+			"qemu-system-x86/qemu-system-arm (scripts/install-deps)" >&2
+		return 1
+	}
 }
 
 # guest_apt ARCH TOOL ARGS...: apt-get or apt-cache (TOOL) for ARCH.  The
@@ -345,7 +351,7 @@ EOF
 # with busybox, the kernel's modules (guest_kernel first) and /init; the
 # contents of DIR, if given, are added on top.
 guest_initramfs() {
-	local arch=$1 out=$2 extra=${3:-} bb r
+	local arch=$1 out=$2 extra=${3:-} bb r a
 	bb=$(guest_busybox "$arch") || return 1
 	r=$(mktemp -d "${NN_TMP:-/tmp}/initramfs.XXXXXX")
 	mkdir -p "$r"/{bin,sbin,dev,proc,sys,run,tmp,etc,lib/modules,newroot}
@@ -421,6 +427,7 @@ guest_tap() {
 # TIMEOUT seconds.  Sets GUEST_RC (124: timed out) and GUEST_WALL (wall
 # seconds).  Extra QEMU-ARGS choose the boot (kernel or -boot n); the NIC
 # model is $GUEST_NIC (default virtio-net-pci) with MAC $GUEST_MAC.
+# $PNB_GUEST_QEMU_ARGS adds words to every QEMU command line (debugging).
 guest_qemu() {
 	local arch=$1 ns=$2 tap=$3 log=$4 limit=$5 t0 t1
 	shift 5
@@ -433,7 +440,7 @@ guest_qemu() {
 		-serial "file:$log" \
 		-netdev "tap,id=n0,ifname=$tap,script=no,downscript=no" \
 		-device "${GUEST_NIC:-virtio-net-pci},netdev=n0,mac=$GUEST_MAC" \
-		"$@" >"$log.qemu" 2>&1 </dev/null
+		${PNB_GUEST_QEMU_ARGS:-} "$@" >"$log.qemu" 2>&1 </dev/null
 	GUEST_RC=$?
 	t1=$(date +%s.%N)
 	GUEST_WALL=$(echo "$t0 $t1" | awk '{printf "%.1f", $2 - $1}')
@@ -452,6 +459,26 @@ guest_boot() {
 	guest_qemu "$arch" "$ns" "$tap" "$log" "$limit" \
 		-kernel "$GUEST_KDIR/vmlinuz" -initrd "$GUEST_INITRD" \
 		-append "console=$G_CONSOLE panic=-1 quiet $cmd" "$@"
+}
+
+# guest_start ARCH NS TAP LOG TIMEOUT CMDLINE [QEMU-ARGS...]: guest_boot
+# in the background, so a test can act while the guest runs (or boot
+# several guests at once: give each its own TAP and GUEST_MAC); sets
+# GUEST_PID.  guest_wait PID LOG then sets GUEST_RC and GUEST_WALL.
+guest_start() {
+	local log=$4
+	(
+		guest_boot "$@"
+		echo "$GUEST_RC $GUEST_WALL" >"$log.rc"
+	) &
+	GUEST_PID=$!
+}
+
+guest_wait() {
+	wait "$1"
+	GUEST_RC=124 GUEST_WALL=
+	[ -f "$2.rc" ] && read -r GUEST_RC GUEST_WALL <"$2.rc"
+	return "$GUEST_RC"
 }
 
 # guest_mark LOG NAME: the uptime the guest printed at marker NAME.
@@ -486,11 +513,11 @@ $GUEST_RC$([ "$GUEST_RC" = 124 ] && echo ', timed out')): see the log"
 	[ $n -gt 0 ] || t_fail "$pre guest results" "the guest reported nothing"
 }
 
-# guest_keep_logs: copies the test's console logs to $PNB_GUEST_LOGS when
-# that is set (for reading a run afterwards).
+# guest_keep_logs: copies the test's logs (consoles, servers) to
+# $PNB_GUEST_LOGS when that is set (for reading a run afterwards).
 guest_keep_logs() {
 	[ -n "${PNB_GUEST_LOGS:-}" ] || return 0
 	mkdir -p "$PNB_GUEST_LOGS" &&
-		cp "$NN_TMP"/console-*.log "$PNB_GUEST_LOGS/" 2>/dev/null
+		cp "$NN_TMP"/*.log "$PNB_GUEST_LOGS/" 2>/dev/null
 	return 0
 }
