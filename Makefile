@@ -200,3 +200,4 @@ clean:
 
 # Test and benchmark clients built on libnfs (libnfs-dev).
 $(OUT)/tools/nfs_client: LIBS += -lnfs
+$(OUT)/bench/nfs_bench: LIBS += -lnfs

@@ -1,5 +1,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,8 +13,8 @@
 #include "proto/mount/mnt.h"
 #include "proto/portmap/pmap.h"
 #include "server/nfs.h"
-#include "server/obs.h"
 #include "server/nfs_ops.h"
+#include "server/obs.h"
 
 #define NFSACL_PROG 100227
 
@@ -92,6 +93,7 @@ nfs_worker(void *arg)
 	for (;;) {
 		struct rpcsrv_req *req;
 		struct nfs_op_ctx ctx;
+		struct nfs_file_tail tail;
 
 		pthread_mutex_lock(&n->mu);
 		while (!n->jobs_head && !n->stopping) {
@@ -112,9 +114,20 @@ nfs_worker(void *arg)
 		    .peer = req->peer.sin_addr,
 		    .headroom = 4,
 		    .max_reply = req->tcp ? NFS_MAX_RECORD : NFS_UDP_REPLY,
+		    /* READ data goes out with sendfile over TCP. */
+		    .tail = req->tcp ? &tail : NULL,
 		};
+		tail.fd = -1;
 		req->reply = nfs_ops_call(
 		    &n->ex, &ctx, &req->call, &req->reply_len, &req->status);
+		if (tail.fd >= 0 && !req->reply) {
+			close(tail.fd);
+		} else if (tail.fd >= 0) {
+			req->file_fd = tail.fd;
+			req->file_off = tail.off;
+			req->file_len = tail.len;
+			req->file_pad = tail.pad;
+		}
 
 		pthread_mutex_lock(&n->mu);
 		req->next = n->done;
@@ -283,12 +296,14 @@ nfs_service_open(struct serve *s)
 	    .max_conns = cfg->nfs_max_conns,
 	    .max_inflight = 16,
 	    .max_queued = 8 * 1024 * 1024,
+	    .idle_ms = 6 * 60 * 1000,
 	};
 	struct rpcsrv_limits small = {
 	    .max_record = 8192,
 	    .max_conns = 64,
 	    .max_inflight = 4,
 	    .max_queued = 1024 * 1024,
+	    .idle_ms = 60 * 1000,
 	};
 	struct nfs_cidr def = {
 	    .net.s_addr = s->addr.s_addr & s->netmask.s_addr,
@@ -332,10 +347,11 @@ nfs_service_open(struct serve *s)
 		goto fail;
 	}
 	/*
-	 * Modes come from the client, which has applied its own umask;
-	 * ours must not mask them again (setuid bits of an OS image).
+	 * READ replies and WRITE records are up to 1 MiB.  Above glibc's
+	 * default threshold each would be a fresh mmap whose pages fault in
+	 * one by one; from the heap the memory is reused.
 	 */
-	umask(0);
+	mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
 	n->pmap = pmap_service_open(n->loop, cfg->nfs_portmap_port, &small, &r);
 	if (!n->pmap) {
 		log_err(&n->log,
@@ -416,6 +432,18 @@ nfs_service_close(struct nfs_service *n)
 
 	if (!n) {
 		return;
+	}
+	for (i = 0; i < NFS3_NPROC; i++) {
+		const struct nfs_proc_stats *st = &n->stats[i];
+
+		if (st->calls > 0) {
+			log_info(&n->log,
+			    "event=stats proc=%s calls=%llu errors=%llu "
+			    "avg_us=%llu",
+			    nfs_proc_name(i), (unsigned long long)st->calls,
+			    (unsigned long long)st->errors,
+			    (unsigned long long)(st->usec / st->calls));
+		}
 	}
 	pthread_mutex_lock(&n->mu);
 	n->stopping = true;

@@ -118,6 +118,13 @@ nfs_creds_enter(struct nfs_req *q, const struct nfs_export *e)
 	if (e->root_squash && gid == 0) {
 		gid = NFS_NOBODY;
 	}
+	/*
+	 * Root keeps acting as root: the thread already is, and every
+	 * credential change costs a few microseconds in the kernel.
+	 */
+	if (uid == 0 && gid == 0) {
+		return;
+	}
 	for (i = 0; i < q->cred.ngids; i++) {
 		groups[i] = q->cred.gids[i];
 	}
@@ -137,6 +144,24 @@ nfs_creds_leave(struct nfs_req *q)
 	setfsgid(0);
 	syscall(SYS_setgroups, (size_t)0, NULL);
 	q->creds_set = false;
+}
+
+/*
+ * Does the caller own @st?  Like knfsd (NFSD_MAY_OWNER_OVERRIDE), the
+ * owner may write a file whatever its mode bits say: a client creates a
+ * file 0444 and then writes it (cp -p, tar, dpkg do this), relying on the
+ * open it already holds.
+ */
+static bool
+nfs_is_owner(
+    const struct nfs_req *q, const struct nfs_export *e, const struct stat *st)
+{
+	uint32_t uid = q->cred.uid;
+
+	if (e->root_squash && uid == 0) {
+		uid = NFS_NOBODY;
+	}
+	return st->st_uid == uid;
 }
 
 /* --- attributes ---------------------------------------------------------- */
@@ -342,7 +367,8 @@ nfs_getattr(struct nfs_req *q)
 }
 
 static int
-nfs_apply_sattr(int fd, const struct stat *st, const struct nfs3_sattr *s)
+nfs_apply_sattr(struct nfs_req *q, const struct nfs_export *e, int fd,
+    const struct stat *st, const struct nfs3_sattr *s)
 {
 	char path[64];
 	int wfd;
@@ -356,6 +382,11 @@ nfs_apply_sattr(int fd, const struct stat *st, const struct nfs3_sattr *s)
 			return -EINVAL;
 		}
 		wfd = nfs_reopen(fd, O_WRONLY);
+		if (wfd == -EACCES && nfs_is_owner(q, e, st)) {
+			nfs_creds_leave(q);
+			wfd = nfs_reopen(fd, O_WRONLY);
+			nfs_creds_enter(q, e);
+		}
 		if (wfd < 0) {
 			return wfd;
 		}
@@ -432,7 +463,7 @@ nfs_setattr(struct nfs_req *q)
 		goto out;
 	}
 	nfs_creds_enter(q, e);
-	r = nfs_apply_sattr(fd, &st, &q->args.sattr);
+	r = nfs_apply_sattr(q, e, fd, &st, &q->args.sattr);
 	nfs_creds_leave(q);
 	q->res.status = nfs_errno_stat(-r);
 out:
@@ -641,6 +672,37 @@ nfs_read(struct nfs_req *q)
 	if (count > nfs_io_max(q)) {
 		count = nfs_io_max(q);
 	}
+	if (q->ctx->tail) {
+		/*
+		 * Zero copy: the data goes from the page cache to the socket
+		 * with sendfile once the header is out.  The transport pads
+		 * with zeros should the file shrink meanwhile.
+		 */
+		struct stat rst;
+		uint64_t avail = 0;
+
+		if (fstat(rfd, &rst) == 0 &&
+		    (uint64_t)rst.st_size > q->args.offset) {
+			avail = (uint64_t)rst.st_size - q->args.offset;
+		}
+		n = (ssize_t)(avail < count ? avail : count);
+		q->res.data = NULL;
+		q->res.data_len = (size_t)n;
+		q->res.count = (uint32_t)n;
+		nfs_post(e, rfd, &q->res.obj);
+		q->res.obj.present = true;
+		q->res.eof = q->args.offset + (uint64_t)n >= q->res.obj.a.size;
+		*q->ctx->tail = (struct nfs_file_tail){
+		    .fd = n > 0 ? rfd : -1,
+		    .off = q->args.offset,
+		    .len = (size_t)n,
+		    .pad = (4 - ((size_t)n & 3)) & 3,
+		};
+		if (n == 0) {
+			close(rfd);
+		}
+		goto out;
+	}
 	/*
 	 * Read straight into the reply: status, post_op_attr (present),
 	 * count, eof and the opaque length come first.
@@ -693,6 +755,9 @@ nfs_write(struct nfs_req *q)
 	nfs_creds_enter(q, e);
 	wfd = nfs_reopen(fd, O_WRONLY);
 	nfs_creds_leave(q);
+	if (wfd == -EACCES && nfs_is_owner(q, e, &st)) {
+		wfd = nfs_reopen(fd, O_WRONLY);
+	}
 	if (wfd < 0) {
 		q->res.status = nfs_errno_stat(-wfd);
 		goto out;
@@ -762,6 +827,7 @@ static void
 nfs_create_end(struct nfs_req *q, const struct nfs_export *e, int dfd, int r)
 {
 	const struct nfs3_sattr *s = &q->args.sattr;
+	struct stat st;
 	int fd;
 
 	if (r < 0) {
@@ -784,11 +850,15 @@ nfs_create_end(struct nfs_req *q, const struct nfs_export *e, int dfd, int r)
 		nfs_creds_leave(q);
 	}
 	/*
-	 * mkdir(2) drops setgid and sticky from its mode and chown clears
-	 * setuid, so the mode asked for is set once more at the end.
+	 * The mode asked for is the mode the object gets: the process
+	 * umask (the client applied its own already), mkdir(2) dropping
+	 * setgid and sticky, and chown clearing setuid all change it, so
+	 * it is set once more where it differs.  The process umask is left
+	 * alone because other services create files too.
 	 */
 	if (s->set_mode && q->args.createmode != NFS3_EXCLUSIVE &&
-	    q->args.proc != NFS3_PROC_SYMLINK && (s->mode & 07000)) {
+	    q->args.proc != NFS3_PROC_SYMLINK && nfs_stat_fd(fd, &st) == 0 &&
+	    (st.st_mode & 07777) != (s->mode & 07777)) {
 		char path[64];
 
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
@@ -841,9 +911,18 @@ nfs_create(struct nfs_req *q)
 	if (dfd < 0) {
 		return;
 	}
-	flags = O_CREAT | O_RDONLY | O_NOFOLLOW | O_CLOEXEC;
+	flags = O_CREAT | O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
 	if (q->args.createmode != NFS3_UNCHECKED) {
 		flags |= O_EXCL;
+	} else if (fstatat(dfd, q->args.where.name, &st, AT_SYMLINK_NOFOLLOW) ==
+		0 &&
+	    !S_ISREG(st.st_mode)) {
+		/*
+		 * UNCHECKED over an existing FIFO, device or symlink: do
+		 * not open it (knfsd answers EXIST as well).
+		 */
+		nfs_create_end(q, e, dfd, -EEXIST);
+		return;
 	}
 	if (q->args.createmode == NFS3_EXCLUSIVE) {
 		mode = 0600;
@@ -1335,12 +1414,23 @@ static void
 nfs_commit(struct nfs_req *q)
 {
 	struct nfs_export *e;
+	struct stat st = {0};
 	int fd = nfs_open(q, &q->args.fh, &e), rfd;
 
 	if (fd < 0) {
 		return;
 	}
 	nfs_wcc_before(fd, &q->res.wcc);
+	if (nfs_stat_fd(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		/*
+		 * Never open anything but a regular file for a client: a
+		 * FIFO would block the worker, a device node would run its
+		 * driver's open.
+		 */
+		q->res.status =
+		    S_ISDIR(st.st_mode) ? NFS3ERR_ISDIR : NFS3ERR_INVAL;
+		goto out;
+	}
 	/* Syncing is harmless, so it runs as root whatever the mode bits. */
 	rfd = nfs_reopen(fd, O_RDONLY);
 	if (rfd < 0) {
@@ -1352,6 +1442,7 @@ nfs_commit(struct nfs_req *q)
 		close(rfd);
 	}
 	memcpy(q->res.verf, q->ex->write_verf, NFS3_VERF_SIZE);
+out:
 	nfs_post(e, fd, &q->res.wcc.after);
 	close(fd);
 }
@@ -1401,7 +1492,9 @@ nfs_reply_cap(const struct nfs_op_ctx *ctx, const struct nfs3_args *a)
 
 	switch (a->proc) {
 	case NFS3_PROC_READ:
-		cap += a->count < NFS3_IO_MAX ? a->count : NFS3_IO_MAX;
+		if (!ctx->tail) {
+			cap += a->count < NFS3_IO_MAX ? a->count : NFS3_IO_MAX;
+		}
 		break;
 	case NFS3_PROC_READLINK:
 		cap += NFS3_PATH_MAX;
@@ -1466,6 +1559,9 @@ nfs_ops_call(struct nfs_exports *ex, const struct nfs_op_ctx *ctx,
 		return nfs_reply_small(
 		    ctx, call->xid, 0, RPC_PROC_UNAVAIL, len);
 	}
+	if (ctx->tail) {
+		ctx->tail->fd = -1;
+	}
 	q = calloc(1, sizeof(*q));
 	if (!q) {
 		return NULL;
@@ -1513,9 +1609,20 @@ nfs_ops_call(struct nfs_exports *ex, const struct nfs_op_ctx *ctx,
 		q->res.data_len = 0;
 	}
 	r = nfs3_res_build(call->proc, &q->res, &w);
+	if (r == 0 && call->proc == NFS3_PROC_READ && !q->res.data &&
+	    q->res.data_len > 0 && !ctx->tail) {
+		/* pread() put the data right here; add its padding. */
+		wcur_reserve(&w, q->res.data_len);
+		wcur_zero(&w, (4 - (q->res.data_len & 3)) & 3);
+		r = w.err;
+	}
 	if (r < 0) {
 		/* Cannot happen with cap sized above; fail loudly but safely.
 		 */
+		if (ctx->tail && ctx->tail->fd >= 0) {
+			close(ctx->tail->fd);
+			ctx->tail->fd = -1;
+		}
 		w = wcur_init(p, cap);
 		wcur_zero(&w, ctx->headroom);
 		rpc_reply_build(&w, call->xid, RPC_SYSTEM_ERR, 0, 0);

@@ -17,10 +17,27 @@
  * Unit tests call it directly against a temporary directory.
  */
 
+/*
+ * READ data to be sent straight from the page cache after the reply
+ * (TCP only): @len bytes of @fd (owned by the caller once set, close it)
+ * at @off, then @pad zero bytes.
+ */
+struct nfs_file_tail {
+	int fd;
+	uint64_t off;
+	size_t len, pad;
+};
+
 struct nfs_op_ctx {
 	struct in_addr peer;
 	size_t headroom; /* bytes to leave free before the reply (TCP marker) */
 	size_t max_reply; /* largest reply the transport can carry */
+	/*
+	 * When non-NULL, a successful READ leaves its data in the file:
+	 * the reply ends at the opaque's length and *tail says what
+	 * follows.  tail->fd is -1 when nothing does.
+	 */
+	struct nfs_file_tail *tail;
 };
 
 /*

@@ -250,6 +250,7 @@ pmap_service_set(struct pmap_service *p, uint32_t prog, uint32_t vers,
     uint32_t prot, uint16_t port)
 {
 	struct pmap_mapping m = {prog, vers, prot, port};
+	size_t i;
 	int r;
 
 	if (p->srv) {
@@ -263,8 +264,19 @@ pmap_service_set(struct pmap_service *p, uint32_t prog, uint32_t vers,
 	if (p->nours == PMAP_MAX_MAPPINGS) {
 		return -ENOSPC;
 	}
-	/* A stale entry from an earlier run would make SET fail. */
-	(void)pmap_external_call(p->port, PMAP_PROC_UNSET, &m);
+	/*
+	 * A stale entry from an earlier run would make SET fail.  UNSET
+	 * drops every transport of the pair, so only before our first SET
+	 * of it.
+	 */
+	for (i = 0; i < p->nours; i++) {
+		if (p->ours[i].prog == prog && p->ours[i].vers == vers) {
+			break;
+		}
+	}
+	if (i == p->nours) {
+		(void)pmap_external_call(p->port, PMAP_PROC_UNSET, &m);
+	}
 	r = pmap_external_call(p->port, PMAP_PROC_SET, &m);
 	if (r < 0) {
 		log_warn(&p->log,

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -17,7 +18,20 @@ struct rpcsrv_out {
 	struct rpcsrv_out *next;
 	uint8_t *p; /* owned */
 	size_t len, off;
+	int fd; /* owned, -1 for none: data sent with sendfile after p */
+	off_t foff;
+	size_t flen, fdone, pad, pdone;
 };
+
+static void
+rpcsrv_out_free(struct rpcsrv_out *o)
+{
+	if (o->fd >= 0) {
+		close(o->fd);
+	}
+	free(o->p);
+	free(o);
+}
 
 struct rpcsrv_conn {
 	struct rpcsrv *srv;
@@ -27,6 +41,16 @@ struct rpcsrv_conn {
 	struct rpcsrv_out *out_head, *out_tail;
 	size_t queued;
 	uint32_t inflight;
+	uint64_t last_ms; /* last byte in or reply out */
+	/*
+	 * Bytes read but not fed yet because the connection had
+	 * max_inflight calls in progress: calls are not even decoded
+	 * beyond the limit, so a burst of small calls cannot make the
+	 * server produce an unbounded amount of replies.
+	 */
+	uint8_t *pend; /* owned */
+	size_t pend_len;
+	struct loop_timer drain;
 	unsigned refs;
 	bool dead, reading, writing;
 	struct rpcsrv_conn *prev, *next;
@@ -46,7 +70,11 @@ struct rpcsrv {
 	struct rpcsrv_stats stats;
 	struct log_ctx log;
 	struct log_ratelimit rl;
+	struct loop_timer sweep;
+	uint32_t sweep_ms;
 };
+
+#define RPCSRV_SWEEP_MS 30000
 
 static void rpcsrv_conn_update(struct rpcsrv_conn *c);
 
@@ -60,10 +88,10 @@ rpcsrv_conn_unref(struct rpcsrv_conn *c)
 	}
 	while ((o = c->out_head)) {
 		c->out_head = o->next;
-		free(o->p);
-		free(o);
+		rpcsrv_out_free(o);
 	}
 	rpc_rm_fini(&c->rm);
+	free(c->pend);
 	free(c);
 }
 
@@ -76,6 +104,7 @@ rpcsrv_conn_close(struct rpcsrv_conn *c)
 		return;
 	}
 	c->dead = true;
+	loop_timer_cancel(s->loop, &c->drain);
 	loop_del_fd(s->loop, c->fd);
 	close(c->fd);
 	c->fd = -1;
@@ -110,6 +139,9 @@ rpcsrv_free_req(struct rpcsrv_req *req)
 		}
 		rpcsrv_conn_unref(req->conn);
 	}
+	if (req->file_fd >= 0) {
+		close(req->file_fd);
+	}
 	free(req->rec);
 	free(req->reply);
 	free(req);
@@ -140,6 +172,53 @@ rpcsrv_reply_done(struct rpcsrv_req *req, const struct wcur *w)
 	req->reply_len = w->err ? 0 : w->off;
 }
 
+/*
+ * Send the next piece of @o: its bytes, then the file part, then the
+ * padding.  A file that shrank since the reply was built is made up with
+ * zeros so the record keeps the length its marker announced.
+ * Return: bytes sent (> 0), 0 when @o is complete, or -1 with errno.
+ */
+static ssize_t
+rpcsrv_out_send(int sock, struct rpcsrv_out *o)
+{
+	static const uint8_t zeros[4096];
+	size_t left;
+	ssize_t n;
+
+	if (o->off < o->len) {
+		int more = o->flen + o->pad > 0 ? MSG_MORE : 0;
+
+		n = send(sock, o->p + o->off, o->len - o->off,
+		    MSG_NOSIGNAL | MSG_DONTWAIT | more);
+		if (n > 0) {
+			o->off += (size_t)n;
+		}
+		return n;
+	}
+	if (o->fdone < o->flen) {
+		left = o->flen - o->fdone;
+		n = sendfile(sock, o->fd, &o->foff, left);
+		if (n == 0) {
+			n = send(sock, zeros,
+			    left < sizeof(zeros) ? left : sizeof(zeros),
+			    MSG_NOSIGNAL | MSG_DONTWAIT | MSG_MORE);
+		}
+		if (n > 0) {
+			o->fdone += (size_t)n;
+		}
+		return n;
+	}
+	if (o->pdone < o->pad) {
+		n = send(sock, zeros, o->pad - o->pdone,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			o->pdone += (size_t)n;
+		}
+		return n;
+	}
+	return 0;
+}
+
 /* Write what is queued; returns -1 when the connection was closed. */
 static int
 rpcsrv_conn_flush(struct rpcsrv_conn *c)
@@ -147,8 +226,7 @@ rpcsrv_conn_flush(struct rpcsrv_conn *c)
 	struct rpcsrv_out *o;
 
 	while ((o = c->out_head)) {
-		ssize_t n = send(c->fd, o->p + o->off, o->len - o->off,
-		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n = rpcsrv_out_send(c->fd, o);
 
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR) {
@@ -157,17 +235,15 @@ rpcsrv_conn_flush(struct rpcsrv_conn *c)
 			rpcsrv_conn_close(c);
 			return -1;
 		}
-		o->off += (size_t)n;
-		c->queued -= (size_t)n;
-		if (o->off < o->len) {
-			return 0;
+		if (n > 0) {
+			c->queued -= (size_t)n;
+			continue;
 		}
 		c->out_head = o->next;
 		if (!c->out_head) {
 			c->out_tail = NULL;
 		}
-		free(o->p);
-		free(o);
+		rpcsrv_out_free(o);
 	}
 	return 0;
 }
@@ -195,7 +271,9 @@ rpcsrv_reply(struct rpcsrv_req *req)
 		rpcsrv_free_req(req);
 		return;
 	}
-	rpc_rm_marker(req->reply, req->reply_len - 4);
+	rpc_rm_marker(req->reply,
+	    req->reply_len - 4 +
+		(req->file_fd >= 0 ? req->file_len + req->file_pad : 0));
 	o = calloc(1, sizeof(*o));
 	if (!o) {
 		rpcsrv_conn_close(c);
@@ -204,14 +282,22 @@ rpcsrv_reply(struct rpcsrv_req *req)
 	}
 	o->p = req->reply;
 	o->len = req->reply_len;
+	o->fd = req->file_fd;
+	if (o->fd >= 0) {
+		o->foff = (off_t)req->file_off;
+		o->flen = req->file_len;
+		o->pad = req->file_pad;
+	}
 	req->reply = NULL;
+	req->file_fd = -1;
 	if (c->out_tail) {
 		c->out_tail->next = o;
 	} else {
 		c->out_head = o;
 	}
 	c->out_tail = o;
-	c->queued += o->len;
+	c->queued += o->len + o->flen + o->pad;
+	c->last_ms = loop_now_ms(s->loop);
 	if (rpcsrv_conn_flush(c) == 0) {
 		rpcsrv_conn_update(c);
 	}
@@ -232,6 +318,7 @@ rpcsrv_dispatch(struct rpcsrv *s, struct rpcsrv_conn *c,
 	}
 	req->srv = s;
 	req->conn = c;
+	req->file_fd = -1;
 	req->tcp = c != NULL;
 	req->peer = *peer;
 	req->rec = rec;
@@ -270,26 +357,30 @@ rpcsrv_dispatch(struct rpcsrv *s, struct rpcsrv_conn *c,
 	s->fn(s->arg, req);
 }
 
+/*
+ * Feed @n bytes at @data (borrowed) to the reassembler and dispatch the
+ * records, stopping at max_inflight calls in progress; what is left is
+ * kept in c->pend for later.
+ */
 static void
-rpcsrv_conn_read(struct rpcsrv_conn *c)
+rpcsrv_conn_feed(struct rpcsrv_conn *c, const uint8_t *data, size_t n)
 {
 	struct rpcsrv *s = c->srv;
-	uint8_t buf[RPCSRV_READ];
-	ssize_t n;
 	size_t off = 0, used;
 	int r;
 
-	n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
-	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-		rpcsrv_conn_close(c);
-		return;
-	}
-	if (n < 0) {
-		return;
-	}
-	c->refs++;
-	while (off < (size_t)n && !c->dead) {
-		r = rpc_rm_feed(&c->rm, buf + off, (size_t)n - off, &used);
+	while (off < n && !c->dead) {
+		if (c->inflight >= s->lim.max_inflight) {
+			c->pend = malloc(n - off);
+			if (!c->pend) {
+				rpcsrv_conn_close(c);
+				return;
+			}
+			memcpy(c->pend, data + off, n - off);
+			c->pend_len = n - off;
+			return;
+		}
+		r = rpc_rm_feed(&c->rm, data + off, n - off, &used);
 		off += used;
 		if (r < 0) {
 			char a[INET_ADDRSTRLEN];
@@ -301,7 +392,7 @@ rpcsrv_conn_read(struct rpcsrv_conn *c)
 			    "bytes\"",
 			    a, ntohs(c->peer.sin_port), s->lim.max_record);
 			rpcsrv_conn_close(c);
-			break;
+			return;
 		}
 		if (r == 1) {
 			size_t len;
@@ -312,6 +403,50 @@ rpcsrv_conn_read(struct rpcsrv_conn *c)
 			}
 		}
 	}
+}
+
+static void
+rpcsrv_conn_read(struct rpcsrv_conn *c)
+{
+	struct rpcsrv *s = c->srv;
+	uint8_t buf[RPCSRV_READ];
+	ssize_t n;
+
+	n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		rpcsrv_conn_close(c);
+		return;
+	}
+	if (n < 0) {
+		return;
+	}
+	c->last_ms = loop_now_ms(s->loop);
+	c->refs++;
+	rpcsrv_conn_feed(c, buf, (size_t)n);
+	if (!c->dead) {
+		rpcsrv_conn_update(c);
+	}
+	rpcsrv_conn_unref(c);
+}
+
+/*
+ * Calls finished: go on with the bytes kept back.  It runs from a timer
+ * so that a reply sent from inside a dispatch never recurses into more
+ * dispatching.
+ */
+static void
+rpcsrv_conn_drain(struct loop *l, struct loop_timer *t)
+{
+	struct rpcsrv_conn *c = t->arg;
+	uint8_t *p = c->pend;
+	size_t n = c->pend_len;
+
+	(void)l;
+	c->pend = NULL;
+	c->pend_len = 0;
+	c->refs++;
+	rpcsrv_conn_feed(c, p, n);
+	free(p);
 	if (!c->dead) {
 		rpcsrv_conn_update(c);
 	}
@@ -342,10 +477,15 @@ static void
 rpcsrv_conn_update(struct rpcsrv_conn *c)
 {
 	struct rpcsrv *s = c->srv;
-	bool rd =
+	bool room =
 	    c->inflight < s->lim.max_inflight && c->queued < s->lim.max_queued;
+	bool rd = room && !c->pend;
 	bool wr = c->out_head != NULL;
 	unsigned ev = (rd ? LOOP_READ : 0) | (wr ? LOOP_WRITE : 0);
+
+	if (room && c->pend && !loop_timer_is_armed(&c->drain)) {
+		loop_timer_arm(s->loop, &c->drain, loop_now_ms(s->loop));
+	}
 
 	if (rd == c->reading && wr == c->writing) {
 		return;
@@ -394,6 +534,8 @@ rpcsrv_accept(struct loop *l, int fd, unsigned events, void *arg)
 	c->peer = peer;
 	c->refs = 1;
 	c->reading = true;
+	loop_timer_init(&c->drain, rpcsrv_conn_drain, c);
+	c->last_ms = loop_now_ms(s->loop);
 	rpc_rm_init(&c->rm, s->lim.max_record);
 	if (loop_add_fd(s->loop, cfd, LOOP_READ, rpcsrv_conn_io, c) < 0) {
 		rpc_rm_fini(&c->rm);
@@ -436,6 +578,28 @@ rpcsrv_udp_read(struct loop *l, int fd, unsigned events, void *arg)
 		memcpy(rec, s->udp_buf, (size_t)n);
 		rpcsrv_dispatch(s, NULL, &peer, rec, (size_t)n);
 	}
+}
+
+static void
+rpcsrv_sweep(struct loop *l, struct loop_timer *t)
+{
+	struct rpcsrv *s = t->arg;
+	struct rpcsrv_conn *c, *next;
+	uint64_t now = loop_now_ms(l);
+
+	for (c = s->conns; c; c = next) {
+		next = c->next;
+		if (c->inflight == 0 && !c->out_head &&
+		    now - c->last_ms >= s->lim.idle_ms) {
+			char a[INET_ADDRSTRLEN];
+
+			inet_ntop(AF_INET, &c->peer.sin_addr, a, sizeof(a));
+			log_debug(&s->log, "peer=%s:%u event=close reason=idle",
+			    a, ntohs(c->peer.sin_port));
+			rpcsrv_conn_close(c);
+		}
+	}
+	loop_timer_arm(l, &s->sweep, now + s->sweep_ms);
 }
 
 static int
@@ -518,6 +682,13 @@ rpcsrv_open(struct loop *l, const char *svc, uint16_t port,
 		goto fail;
 	}
 	s->port = p1;
+	loop_timer_init(&s->sweep, rpcsrv_sweep, s);
+	if (s->lim.idle_ms > 0) {
+		s->sweep_ms = s->lim.idle_ms < RPCSRV_SWEEP_MS
+		    ? s->lim.idle_ms
+		    : RPCSRV_SWEEP_MS;
+		loop_timer_arm(l, &s->sweep, loop_now_ms(l) + s->sweep_ms);
+	}
 	if ((*err = loop_add_fd(l, s->tcp_fd, LOOP_READ, rpcsrv_accept, s)) <
 		0 ||
 	    (*err = loop_add_fd(l, s->udp_fd, LOOP_READ, rpcsrv_udp_read, s)) <
@@ -536,6 +707,7 @@ rpcsrv_close(struct rpcsrv *s)
 	if (!s) {
 		return;
 	}
+	loop_timer_cancel(s->loop, &s->sweep);
 	while (s->conns) {
 		rpcsrv_conn_close(s->conns);
 	}

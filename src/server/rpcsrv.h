@@ -21,7 +21,10 @@
  * Limits: at most max_conns connections; a record over max_record closes
  * the connection; a connection with max_inflight calls in progress or
  * more than max_queued reply bytes unsent is not read until it drains, so
- * a slow or half-open client holds a bounded amount of memory.
+ * a slow or half-open client holds a bounded amount of memory; one with
+ * nothing in flight and no traffic for idle_ms is closed (as knfsd does
+ * after six minutes; Linux clients reconnect transparently), so
+ * half-open connections do not pin descriptors.
  */
 
 struct rpcsrv;
@@ -44,7 +47,15 @@ struct rpcsrv_req {
 	void *priv;              /* the handler's */
 	uint8_t *reply;          /* owned once set; headroom 4 */
 	size_t reply_len;        /* including the 4 bytes of headroom */
-	int status;              /* the handler's result code, for stats */
+	/*
+	 * TCP only: after the reply bytes, send file_len bytes of file_fd
+	 * (owned once set; -1 for none) from file_off with sendfile, then
+	 * file_pad zero bytes, all in the same record.
+	 */
+	int file_fd;
+	uint64_t file_off;
+	size_t file_len, file_pad;
+	int status; /* the handler's result code, for stats */
 };
 
 /*
@@ -58,6 +69,7 @@ struct rpcsrv_limits {
 	uint32_t max_conns;
 	uint32_t max_inflight;
 	size_t max_queued;
+	uint32_t idle_ms; /* close connections idle this long; 0 = never */
 };
 
 /*

@@ -225,6 +225,26 @@ main(int argc, char **argv)
 	if (stat != MNT3_OK) {
 		return 1;
 	}
+	/* A path below the export that climbs out of it is refused. */
+	{
+		char up[1100];
+		struct rpc_reply r;
+		uint8_t fh2[64];
+		size_t l2;
+		uint32_t st2 = 0;
+
+		snprintf(up, sizeof(up), "%s/../..", argv[2]);
+		w = wcur_init(req, sizeof(req));
+		rpc_call_build(&w, 80, MNT_PROG, MNT_VERS, MNT_PROC_MNT,
+		    RPC_AUTH_NONE, NULL, 0);
+		rpc_put_string(&w, up);
+		n = udp_call(mnt_udp, req, w.off, rep, sizeof(rep));
+		if (n > 0 && rpc_reply_parse(rep, (size_t)n, &r) == 0) {
+			mnt_mnt_parse(r.res, r.res_len, &st2, fh2, &l2);
+		}
+		check("MNT of EXPORT/../.. is refused", st2 == MNT3ERR_ACCES,
+		    "climbed out of the export");
+	}
 
 	/* CREATE then the same REMOVE twice over UDP: the DRC answers. */
 	memset(&a, 0, sizeof(a));

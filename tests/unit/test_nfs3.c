@@ -395,6 +395,10 @@ TEST(nfs3_read_in_place)
 	r.data_len = 5;
 	r.eof = true;
 	CHECK_EQ(nfs3_res_build(NFS3_PROC_READ, &r, &w), 0);
+	/* Encoded up to the length; the caller adds data and padding. */
+	CHECK_EQ(w.off, 4 + 88 + 12);
+	wcur_reserve(&w, 5);
+	wcur_zero(&w, 3);
 	CHECK_EQ(w.off, 4 + 88 + 12 + 8);
 	CHECK_EQ(nfs3_res_parse(NFS3_PROC_READ, buf, w.off, &b, NULL, 0), 0);
 	CHECK_EQ(b.data_len, 5);

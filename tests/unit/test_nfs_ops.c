@@ -421,6 +421,21 @@ TEST(nfs_create_modes)
 	CHECK_EQ(env_call(&v, &a, &r), NFS3ERR_EXIST);
 	CHECK(r.wcc.after.present);
 	CHECK_EQ(create(&v, &v.root, ".", NFS3_GUARDED, NULL), NFS3ERR_EXIST);
+	/*
+	 * UNCHECKED over a FIFO must not open it (that would block the
+	 * worker), nor may COMMIT or READ open one.
+	 */
+	a = dirop(NFS3_PROC_MKNOD, &v.root, "fifo");
+	a.ftype = NF3FIFO;
+	CHECK_EQ(env_call(&v, &a, &r), NFS3_OK);
+	fh1 = r.fh;
+	CHECK_EQ(
+	    create(&v, &v.root, "fifo", NFS3_UNCHECKED, NULL), NFS3ERR_EXIST);
+	a = args_of(NFS3_PROC_COMMIT, &fh1);
+	CHECK_EQ(env_call(&v, &a, &r), NFS3ERR_INVAL);
+	a = args_of(NFS3_PROC_READ, &fh1);
+	a.count = 10;
+	CHECK_EQ(env_call(&v, &a, &r), NFS3ERR_INVAL);
 	env_fini(&v);
 }
 
@@ -565,6 +580,21 @@ TEST(nfs_namespace_procedures)
 	CHECK(r.wcc.has_before && r.wcc.after.present);
 	d = r.fh;
 	CHECK_EQ(env_call(&v, &a, &r), NFS3ERR_EXIST);
+	/* The process umask (022 here) does not mask what the client asks. */
+	umask(022);
+	a = dirop(NFS3_PROC_MKDIR, &v.root, "open");
+	a.sattr.set_mode = true;
+	a.sattr.mode = 0777;
+	CHECK_EQ(env_call(&v, &a, &r), NFS3_OK);
+	CHECK_EQ(r.obj.a.mode, 0777);
+	a = dirop(NFS3_PROC_MKNOD, &v.root, "pipe");
+	a.ftype = NF3FIFO;
+	a.sattr.set_mode = true;
+	a.sattr.mode = 0666;
+	CHECK_EQ(env_call(&v, &a, &r), NFS3_OK);
+	CHECK_EQ(r.obj.a.mode, 0666);
+	a = dirop(NFS3_PROC_RMDIR, &v.root, "open");
+	CHECK_EQ(env_call(&v, &a, &r), NFS3_OK);
 	CHECK_EQ(create(&v, &d, "f", NFS3_GUARDED, &f), NFS3_OK);
 	a = dirop(NFS3_PROC_SYMLINK, &d, "l");
 	strcpy(a.path, "f");
@@ -660,6 +690,24 @@ TEST(nfs_credentials_and_export_options)
 	CHECK_EQ(r.obj.a.gid, 1000);
 	CHECK_EQ(
 	    create(&v, &v.root, "nope", NFS3_GUARDED, NULL), NFS3ERR_ACCES);
+	/* The owner writes its own 0444 file (knfsd's owner override)... */
+	a = args_of(NFS3_PROC_SETATTR, &f);
+	a.sattr.set_mode = true;
+	a.sattr.mode = 0444;
+	CHECK_EQ(env_call(&v, &a, &r), NFS3_OK);
+	a = args_of(NFS3_PROC_WRITE, &f);
+	a.data = (const uint8_t *)"data";
+	a.data_len = a.count = 4;
+	CHECK_EQ(env_call(&v, &a, &r), NFS3_OK);
+	a = args_of(NFS3_PROC_SETATTR, &f);
+	a.sattr.set_size = true;
+	a.sattr.size = 2;
+	CHECK_EQ(env_call(&v, &a, &r), NFS3_OK);
+	CHECK_EQ(r.wcc.after.a.size, 2);
+	/* ...another user may not. */
+	v.uid = 1001;
+	CHECK_EQ(env_call(&v, &a, &r), NFS3ERR_ACCES);
+	v.uid = 1000;
 	a = args_of(NFS3_PROC_ACCESS, &v.root);
 	a.access = 0x3f;
 	CHECK_EQ(env_call(&v, &a, &r), NFS3_OK);

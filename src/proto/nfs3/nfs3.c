@@ -502,10 +502,9 @@ nfs3_res_build(uint32_t proc, const struct nfs3_res *r, struct wcur *w)
 			if (r->data || r->data_len == 0) {
 				rpc_put_opaque(w, r->data, r->data_len);
 			} else {
-				/* The caller already read the data in place. */
+				/* The caller places the data and its padding.
+				 */
 				wcur_be32(w, (uint32_t)r->data_len);
-				wcur_reserve(w, r->data_len);
-				wcur_zero(w, (4 - (r->data_len & 3)) & 3);
 			}
 		}
 		break;

@@ -282,8 +282,10 @@ struct nfs3_res {
 
 /*
  * nfs3_res_build() - encode the result of @proc.  A READ result with data
- * NULL and data_len > 0 means the data already sits in @w's buffer where
- * the opaque goes (the server reads the file straight into the reply).
+ * NULL and data_len > 0 is encoded up to and including the opaque's
+ * length: the caller places the data and its padding after it (the
+ * server reads the file straight into the reply, or sends it from the
+ * page cache with sendfile).
  * Return: 0, -EMSGSIZE when it does not fit, -EOPNOTSUPP for a bad @proc.
  */
 int nfs3_res_build(uint32_t proc, const struct nfs3_res *r, struct wcur *w);

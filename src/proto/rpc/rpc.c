@@ -295,13 +295,15 @@ void
 rpc_rm_init(struct rpc_rm *rm, size_t max)
 {
 	*rm = (struct rpc_rm){.state = RPC_RM_HDR, .max = max};
-	buf_init(&rm->rec, max);
 }
 
 void
 rpc_rm_fini(struct rpc_rm *rm)
 {
-	buf_fini(&rm->rec);
+	free(rm->rec);
+	rm->rec = NULL;
+	rm->rec_len = 0;
+	rm->rec_cap = 0;
 }
 
 int
@@ -340,11 +342,27 @@ rpc_rm_feed(struct rpc_rm *rm, const uint8_t *data, size_t len, size_t *used)
 			rm->frag_left = h & ~RPC_RM_LAST;
 			/* Refuse before storing a byte of an oversized record.
 			 */
-			if (rm->frag_left > rm->max - rm->rec.len) {
+			if (rm->frag_left > rm->max - rm->rec_len) {
 				rm->state = RPC_RM_BROKEN;
-				buf_fini(&rm->rec);
+				rpc_rm_fini(rm);
 				r = -EMSGSIZE;
 				break;
+			}
+			/*
+			 * The fragment's size is known and within the limit:
+			 * make room once rather than growing byte by byte.
+			 */
+			if (rm->rec_len + rm->frag_left > rm->rec_cap) {
+				size_t cap = rm->rec_len + rm->frag_left;
+				uint8_t *q = realloc(rm->rec, cap ? cap : 1);
+
+				if (!q) {
+					rm->state = RPC_RM_BROKEN;
+					r = -ENOMEM;
+					break;
+				}
+				rm->rec = q;
+				rm->rec_cap = cap;
 			}
 			rm->state = RPC_RM_BODY;
 		}
@@ -354,10 +372,9 @@ rpc_rm_feed(struct rpc_rm *rm, const uint8_t *data, size_t len, size_t *used)
 			if (n > len - off) {
 				n = len - off;
 			}
-			if (n > 0 && buf_add(&rm->rec, data + off, n) < 0) {
-				rm->state = RPC_RM_BROKEN;
-				r = -ENOMEM;
-				break;
+			if (n > 0) {
+				memcpy(rm->rec + rm->rec_len, data + off, n);
+				rm->rec_len += n;
 			}
 			off += n;
 			rm->frag_left -= (uint32_t)n;
@@ -379,7 +396,16 @@ rpc_rm_take(struct rpc_rm *rm, size_t *len)
 	if (rm->state != RPC_RM_DONE) {
 		return NULL;
 	}
-	p = buf_steal(&rm->rec, len);
+	p = rm->rec;
+	*len = rm->rec_len;
+	if (!p || *len == 0) {
+		free(p);
+		p = NULL;
+		*len = 0;
+	}
+	rm->rec = NULL;
+	rm->rec_len = 0;
+	rm->rec_cap = 0;
 	rm->state = RPC_RM_HDR;
 	rm->last = false;
 	return p;

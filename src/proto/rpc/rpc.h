@@ -236,7 +236,8 @@ struct rpc_rm {
 	uint32_t frag_left;
 	bool last;
 	size_t max;
-	struct buf rec; /* owned; the record being assembled */
+	uint8_t *rec; /* owned; the record being assembled */
+	size_t rec_len, rec_cap;
 };
 
 /* rpc_rm_init() - records of at most @max bytes. */
