@@ -8,7 +8,10 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/capability.h>
 #include <sys/inotify.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -418,6 +421,63 @@ serve_open_services(struct serve *s)
 	return serve_reload_clients(s);
 }
 
+/*
+ * Give up what no service needs before any is opened, so every worker
+ * thread starts with the reduced set too.  What stays: privileged ports
+ * and packet sockets (DHCP, TFTP, portmapper, NFS), neighbour entries
+ * for the Pi 3 ROM (quirk 12), and the file-system capabilities an NFS
+ * server of operating-system roots cannot do without: owners, modes,
+ * device nodes, file capabilities, acting as each caller
+ * (setfsuid/setfsgid), and open_by_handle_at.  Nothing is lost when not
+ * running as root: then there was nothing to drop.
+ */
+static void
+serve_drop_privileges(void)
+{
+	static const int keep[] = {CAP_CHOWN, CAP_DAC_OVERRIDE,
+	    CAP_DAC_READ_SEARCH, CAP_FOWNER, CAP_FSETID, CAP_SETGID, CAP_SETUID,
+	    CAP_SETFCAP, CAP_MKNOD, CAP_NET_ADMIN, CAP_NET_RAW,
+	    CAP_NET_BIND_SERVICE};
+	struct __user_cap_header_struct hdr = {
+	    .version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct data[2] = {{0}};
+	uint32_t mask[2] = {0, 0};
+	size_t i;
+	int cap;
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		log_warn(&serve_log, "event=no-new-privs-failed error=\"%s\"",
+		    strerror(errno));
+	}
+	for (i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+		mask[keep[i] / 32] |= 1u << (keep[i] % 32);
+	}
+	for (cap = 0; cap <= 63; cap++) {
+		if (mask[cap / 32] & (1u << (cap % 32))) {
+			continue;
+		}
+		/* EINVAL past the kernel's last capability ends the walk. */
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 &&
+		    errno == EINVAL) {
+			break;
+		}
+	}
+	if (syscall(SYS_capget, &hdr, data) < 0) {
+		return;
+	}
+	for (i = 0; i < 2; i++) {
+		data[i].effective &= mask[i];
+		data[i].permitted &= mask[i];
+		data[i].inheritable &= mask[i];
+	}
+	if (syscall(SYS_capset, &hdr, data) < 0) {
+		log_warn(&serve_log, "event=capset-failed error=\"%s\"",
+		    strerror(errno));
+		return;
+	}
+	log_debug(&serve_log, "event=privileges-dropped");
+}
+
 int
 serve_run(serve_load_fn load, void *load_arg)
 {
@@ -460,6 +520,7 @@ serve_run(serve_load_fn load, void *load_arg)
 		    &serve_log, "event=start-failed error=\"out of memory\"");
 		goto out;
 	}
+	serve_drop_privileges();
 	r = serve_open_services(&s);
 	if (r < 0) {
 		goto out;
