@@ -120,13 +120,17 @@ echo "PNB-PASS: booted to marker"
 EOF
 chmod 755 "$ROOT/pnb/run"
 
-# script MODE: the iPXE script; MODE net stops the guest once its
-# network is up (no NFS root).
+# script MODE [STYLE]: the iPXE script; MODE net stops the guest once its
+# network is up (no NFS root).  STYLE kernel gives the kernel the words a
+# provisioned Pi's cmdline.txt has (root=/dev/nfs nfsroot=... ip=dhcp).
 script() {
+	local words="pnb_mode=$1 pnb_ip=dhcp pnb_server=$ADDR pnb_path=$ROOT"
+	[ "${2:-}" = kernel ] && words="pnb_mode=$1 root=/dev/nfs \
+nfsroot=$ADDR:$ROOT,vers=3,tcp rw ip=dhcp rootwait"
 	cat >"$TFTP/boot.ipxe" <<EOF
 #!ipxe
 echo PNB-IPXE script loaded from \${next-server}
-kernel vmlinuz console=ttyS0 panic=-1 quiet pnb_mode=$1 pnb_ip=dhcp pnb_server=$ADDR pnb_path=$ROOT
+kernel vmlinuz console=ttyS0 panic=-1 quiet $words
 initrd initrd.gz
 boot
 EOF
@@ -214,7 +218,7 @@ pinetboot)
 		mode=net
 		echo "SKIP: pxe_ipxe nfs root (pinetboot has no NFS server yet)"
 	}
-	script "$mode"
+	script "$mode" kernel
 	# QEMU's default SMBIOS UUID is all zeros, as on many boards, and
 	# iPXE sends it as option 97.
 	boot server "$mode"
@@ -226,6 +230,7 @@ pinetboot)
 	dnsmasq_start "$NN_PREFIX-rtr" "$(cat "$NN_TMP/rtr-if")" \
 		"$NN_TMP/dnsmasq-router.log"
 	pnb_start proxy
+	script "$mode"
 	# A PC with a real system UUID this time.
 	boot proxy "$mode" -uuid 8a1c6a4e-35d2-4c1b-9f0e-2d9b7c3e5a10
 	served proxy

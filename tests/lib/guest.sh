@@ -255,6 +255,9 @@ guest_busybox() {
 #   pnb_vers=3                   NFS version (default 3)
 #   pnb_opts=a=b,c               more NFS mount options
 #   pnb_init=/sbin/init          what to run in the new root
+# Without pnb_path=, the kernel's own words are understood too:
+# root=/dev/nfs nfsroot=[SERVER:]PATH[,OPTS] ip=dhcp|CLIENT:SERVER:GW:MASK::DEV:off
+# init=PROG, as a provisioned Raspberry Pi's cmdline.txt carries them.
 # It mounts with the kernel's text mount options (busybox mount passes
 # options it does not know through as data); the kernel needs addr=.
 guest_init_script() {
@@ -273,13 +276,43 @@ die() {
 }
 t init
 pnb_mode=nfsroot pnb_ip=dhcp pnb_proto=tcp pnb_vers=3 pnb_init=/sbin/init
-pnb_server= pnb_path= pnb_opts=
+pnb_server= pnb_path= pnb_opts= root= nfsroot= kip= kstyle=
 for w in $(cat /proc/cmdline); do
 	case $w in
 	pnb_mode=* | pnb_ip=* | pnb_server=* | pnb_path=* | pnb_proto=* | \
 	pnb_vers=* | pnb_opts=* | pnb_init=*) eval "${w%%=*}=\${w#*=}" ;;
+	root=*) root=${w#root=} ;;
+	nfsroot=*) nfsroot=${w#nfsroot=} ;;
+	ip=*) kip=${w#ip=} ;;
+	init=*) pnb_init=${w#init=} ;;
 	esac
 done
+# The kernel's own NFS-root words, as a provisioned Pi's cmdline.txt has
+# them (root=/dev/nfs nfsroot=[SERVER:]PATH[,OPTS] ip=...): Debian's
+# kernel has no built-in NFS root or IP autoconfiguration, so /init
+# does what the kernel would.
+if [ "$root" = /dev/nfs ] && [ -z "$pnb_path" ]; then
+	kstyle=1
+	r=${nfsroot%%,*}
+	pnb_opts=${nfsroot#"$r"}
+	pnb_opts=${pnb_opts#,}
+	case $r in
+	*:*) pnb_server=${r%%:*} pnb_path=${r#*:} ;;
+	*) pnb_path=$r ;;
+	esac
+	# ip=CLIENT:SERVER:GATEWAY:NETMASK:HOST:DEVICE:AUTOCONF, or a method.
+	case $kip in
+	'' | dhcp | on | any | both | bootp) pnb_ip=dhcp ;;
+	*:*)
+		IFS=: read -r k_ip k_srv k_gw k_mask _ k_dev _ <<IP
+$kip
+IP
+		pnb_ip=${k_ip:-dhcp}
+		[ -n "$pnb_server" ] || pnb_server=$k_srv
+		;;
+	*) die "ip=$kip is not understood" ;;
+	esac
+fi
 while read -r m; do
 	insmod "/lib/modules/$m" || die "insmod $m failed"
 done </lib/modules/load
@@ -301,6 +334,10 @@ if [ "$pnb_ip" = dhcp ]; then
 		die "udhcpc on $dev got no lease"
 	. /run/dhcp.env
 	[ -n "$pnb_server" ] || pnb_server=$serverid
+elif [ -n "$kstyle" ]; then
+	ifconfig "${k_dev:-$dev}" "$pnb_ip" ${k_mask:+netmask "$k_mask"} ||
+		die "bad ip=$kip"
+	[ -n "$k_gw" ] && ip route add default via "$k_gw"
 else
 	ip addr add "$pnb_ip" dev "$dev" || die "bad pnb_ip=$pnb_ip"
 fi
@@ -309,7 +346,14 @@ echo "PNB-NET: $(ip -4 -o addr show dev "$dev" | sed 's/  */ /g')"
 [ "$pnb_mode" = net ] && { t end; poweroff -f; sleep 5; }
 [ -n "$pnb_server" ] && [ -n "$pnb_path" ] ||
 	die "nfsroot needs pnb_server= and pnb_path="
-o="vers=$pnb_vers,nolock,proto=$pnb_proto,addr=$pnb_server"
+if [ -n "$kstyle" ]; then
+	# The kernel's defaults where nfsroot= names none.
+	o="nolock,addr=$pnb_server"
+	case ",$pnb_opts," in *,vers=* | *,nfsvers=*) ;; *) o="$o,vers=3" ;; esac
+	case ",$pnb_opts," in *,tcp,* | *,udp,* | *,proto=*) ;; *) o="$o,tcp" ;; esac
+else
+	o="vers=$pnb_vers,nolock,proto=$pnb_proto,addr=$pnb_server"
+fi
 [ -n "$pnb_opts" ] && o="$o,$pnb_opts"
 echo "PNB-MOUNT: $pnb_server:$pnb_path $o"
 mkdir -p /newroot
