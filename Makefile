@@ -183,6 +183,12 @@ install: $(OUT)/pinetboot $(OUT)/pinetboot.8
 	    install -D -m 0644 /dev/stdin $(DESTDIR)$(UNITDIR)/pinetboot.service
 	install -D -m 0644 dist/pinetboot.conf.example \
 	    $(DESTDIR)$(PREFIX)/share/doc/pinetboot/pinetboot.conf.example
+	install -D -m 0755 scripts/demo.sh \
+	    $(DESTDIR)$(PREFIX)/share/pinetboot/demo.sh
+	install -D -m 0644 tests/lib/netns.sh \
+	    $(DESTDIR)$(PREFIX)/share/pinetboot/lib/netns.sh
+	install -D -m 0644 tests/lib/guest.sh \
+	    $(DESTDIR)$(PREFIX)/share/pinetboot/lib/guest.sh
 	test -e $(DESTDIR)$(SYSCONFDIR)/pinetboot/pinetboot.conf || \
 	    install -D -m 0644 dist/pinetboot.conf.example \
 	    $(DESTDIR)$(SYSCONFDIR)/pinetboot/pinetboot.conf

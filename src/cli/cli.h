@@ -22,6 +22,7 @@ int cli_image(int argc, char **argv);
 int cli_client(int argc, char **argv);
 int cli_status(int argc, char **argv);
 int cli_doctor(int argc, char **argv);
+int cli_demo(int argc, char **argv);
 
 /*
  * cli_usage_error() - print "pinetboot CMD: MESSAGE" and a hint to run

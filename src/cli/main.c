@@ -14,6 +14,7 @@ const struct cli_cmd cli_cmds[] = {
     {"client", "add, list, show and remove network-boot clients", cli_client},
     {"status", "show each client's state and boot timeline", cli_status},
     {"doctor", "check the machine and network before a first boot", cli_doctor},
+    {"demo", "boot a virtual client end to end (root)", cli_demo},
     {NULL, NULL, NULL},
 };
 

@@ -635,6 +635,7 @@ cfg_finish(struct cfg *c, char *msg, size_t msglen)
 			cfg_msg(msg, msglen, "state directory path too long");
 			return -EINVAL;
 		}
+		c->tftp_root_default = true;
 	}
 	if (c->dhcp_mode == CFG_DHCP_SERVER) {
 		if (!c->dhcp_range_start.s_addr) {

@@ -65,6 +65,7 @@ struct cfg {
 	/* [tftp] */
 	bool tftp_enable;
 	char tftp_root[PATH_MAX];
+	bool tftp_root_default; /* derived from state_dir: created at start */
 	uint16_t tftp_port;
 	uint16_t tftp_blksize_max;
 	uint32_t tftp_timeout_ms; /* first retransmit timeout */

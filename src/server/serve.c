@@ -382,6 +382,14 @@ serve_open_services(struct serve *s)
 		    s->cfg->state_dir, strerror(-r));
 		return r;
 	}
+	if (s->cfg->tftp_enable && s->cfg->tftp_root_default &&
+	    mkdir(s->cfg->tftp_root, 0755) < 0 && errno != EEXIST) {
+		log_err(&serve_log,
+		    "event=start-failed error=\"cannot create "
+		    "%s: %s\"",
+		    s->cfg->tftp_root, strerror(errno));
+		return -errno;
+	}
 	if (s->cfg->tftp_enable) {
 		s->tftp = tftp_service_open(s, msg, sizeof(msg));
 		if (!s->tftp) {

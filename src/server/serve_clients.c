@@ -224,7 +224,10 @@ serve_note_dhcp_request(
 	    m->type == DHCPDISCOVER      ? "discover"
 		: m->type == DHCPREQUEST ? "request"
 					 : "message",
-	    "model=%s%s%s%s%s", dhcp_pi_model_name(model),
+	    "model=%s%s%s%s%s",
+	    model != DHCP_PI_NONE ? dhcp_pi_model_name(model)
+		: dhcp_is_pxe(m)  ? "pxe"
+				  : "os",
 	    serial[0] ? " serial=" : "", serial, cls[0] ? " class=" : "", cls);
 	/* A REQUEST names the address it takes, from us or a router. */
 	rc = registry_find_mac(&s->registry, m->chaddr);

@@ -122,4 +122,42 @@ t_check "refused mount shows on the stranger, not on a client" \
 	grep -q '^(unknown) .*198.18.0.250 .*failed .*mount-refused' <<<"$metrics"
 
 dh_stop_clean "$pid" "system: clean exit"
+
+# The same daemon in proxy mode beside the site's router: the Pi 4's OS
+# gets its address from the router, and pinetboot learns it from the
+# REQUEST it sees and exports the root there only.
+R=$(nn_ns router)
+RIF=$(nn_port "$S" br0 "$R" 198.18.0.254/24)
+nn_spawn "$R" "$NN_TMP/router.log" dnsmasq --no-daemon --conf-file=/dev/null \
+	--port=0 --interface="$RIF" --bind-interfaces \
+	--dhcp-range=198.18.0.200,198.18.0.220,255.255.255.0,1h --no-ping \
+	--dhcp-leasefile="$NN_TMP/router.leases" --user=root --group=root \
+	--pid-file="$NN_TMP/router.pid"
+nn_wait_udp "$R" 67 || t_fail "router dnsmasq starts"
+rm -rf "$st/dhcp"
+nn_spawn "$S" "$NN_TMP/pnb-proxy.log" "$PNB_BIN" serve --interface br0 \
+	--address 198.18.0.1 --state-dir "$st" --dhcp proxy \
+	--dhcp-pi-delay 1000 --log-level debug
+pid=$NN_LAST_PID
+nn_wait_udp "$S" 4011 && nn_wait_tcp "$S" 2049 ||
+	{ cat "$NN_TMP/pnb-proxy.log"; t_fail "proxy daemon starts"; exit 1; }
+dh_emu "system proxy: pi4 boots from its own tree" "$P" -i "$PIF" -m pi4 \
+	-b 4 -t -r 2000 -T 20
+ip -n "$O" addr flush dev "$OIF"
+dh_udhcpc "$O" "$OIF" "$NN_TMP/udhcpc2.out"
+read -r addr2 sid2 <"$NN_TMP/udhcpc2.out" 2>/dev/null
+t_check "system proxy: pi4 OS leases from the router ($addr2 from $sid2)" \
+	test "${sid2:-}" = 198.18.0.254
+ip -n "$O" addr add "$addr2/24" dev "$OIF"
+out=$(ip netns exec "$O" timeout 20 nfs-cat \
+	"nfs://198.18.0.1$root/etc/hostname?version=3" 2>&1)
+t_check "system proxy: root exported to the router-given address" \
+	grep -qx pi-pi4 <<<"$out"
+one=$("$PNB_BIN" status pi-pi4 --json --state-dir "$st" | python3 -c '
+import json, sys
+c = json.load(sys.stdin)["clients"][0]
+print(c["state"], c["address"])')
+t_check "system proxy: pi4 booted at $addr2 ($one)" \
+	test "$one" = "booted $addr2"
+dh_stop_clean "$pid" "system proxy: clean exit"
 t_done
