@@ -11,7 +11,8 @@
 # Boots: x86-64 with MOUNT and NFS over TCP; x86-64 again with MOUNT (and
 # the portmapper lookup) over UDP; arm64 (qemu-system-aarch64 virt,
 # cortex-a53) over TCP with a Pi-style command line (root=/dev/nfs
-# nfsroot=... ip=...), each architecture from its own export.  NFS
+# nfsroot=... ip=...) and klibc's nfsmount doing the MOUNT, as a Raspberry
+# Pi OS initramfs does; each architecture from its own export.  NFS
 # itself over UDP cannot be tested with a kernel client here: Debian's
 # kernels are built with CONFIG_NFS_DISABLE_UDP_SUPPORT=y and refuse
 # proto=udp (EINVAL).  PNB_NFS_ARCHS narrows the architectures.
@@ -181,7 +182,7 @@ pnb_opts=mountproto=udp"
 		# The words a provisioned Pi's cmdline.txt carries.
 		run "$arch" "$arch-tcp" "$NFILES_OTHER" "root=/dev/nfs \
 nfsroot=$ADDR:$ROOT,vers=3,tcp rw \
-ip=198.18.0.10::$ADDR:255.255.255.0::eth0:off rootwait"
+ip=198.18.0.10::$ADDR:255.255.255.0::eth0:off rootwait pnb_mounter=klibc"
 		;;
 	esac
 done
