@@ -63,8 +63,9 @@ fi
 XZ=$W/disk.img.xz
 echo "image: $(du -h --apparent-size "$W/disk.img" | cut -f1) raw, $(du -h "$XZ" | cut -f1) xz, $(xz --robot -l "$XZ" | awk '$1=="file"{print $3}') blocks" >&2
 
-# 1. import vs decompression alone, alternating.
+# 1. import vs decompression alone, alternating.  ONLY_SEED=1 skips to 3.
 S=$W/state
+if [ "${ONLY_SEED:-0}" != 1 ]; then
 rm -rf "$S"
 : >"$W/t.xz1"
 : >"$W/t.xzT"
@@ -72,7 +73,9 @@ rm -rf "$S"
 for i in $(seq "$RUNS"); do
 	t=$(now); xz -dc "$XZ" >/dev/null; since "$t" >>"$W/t.xz1"
 	t=$(now); xz -T0 -dc "$XZ" >/dev/null; since "$t" >>"$W/t.xzT"
-	t=$(now); "$P" image import "$XZ" --name run$i --state-dir "$S" >/dev/null 2>&1
+	t=$(now)
+	"$P" image import "$XZ" --name run$i --state-dir "$S" >/dev/null 2>"$W/import.err" ||
+		{ cat "$W/import.err" >&2; exit 1; }
 	since "$t" >>"$W/t.imp"
 	[ "$i" -lt "$RUNS" ] && "$P" image remove run$i --state-dir "$S" >/dev/null
 done
@@ -96,39 +99,60 @@ clients() { # STATE LABEL
 	echo "| client add, first ($label) | ${t1} s, $(((u1 - u0) / 1024)) MiB new |"
 	echo "| client add, second ($label) | ${t2} s, $(((u2 - u1) / 1024)) MiB new |"
 }
-clients "$S" "$(df -T --output=fstype "$S" | tail -1 | tr -d ' '), no reflink"
+clients "$S" "$(df --output=fstype "$S" | tail -1 | tr -d ' '), no reflink"
 
 # 2b. the same on XFS with reflink, in a loop-mounted file.
 if command -v mkfs.xfs >/dev/null && truncate -s 12G "$W/xfs.img" &&
 	mkfs.xfs -q -f -m reflink=1 "$W/xfs.img" && mkdir -p "$W/xfs" &&
 	mount -o loop "$W/xfs.img" "$W/xfs" 2>/dev/null; then
-	"$P" image import "$XZ" --name run$RUNS --state-dir "$W/xfs/state" >/dev/null 2>&1
+	# XFS keeps 18-bit minor numbers, so the test tree's 259:300000
+	# device (kept by ext4) cannot exist there: copy the imported image
+	# over with cp -a, which skips that one node, instead of importing.
+	mkdir -p "$W/xfs/state/images"
+	cp -a "$S/images/run$RUNS" "$W/xfs/state/images/" 2>/dev/null || true
 	clients "$W/xfs/state" "xfs, reflink"
 	umount "$W/xfs"
 	rm -f "$W/xfs.img"
 else
 	echo "| client add on XFS | loop mount not possible here |"
 fi
+fi
 
-# 3. the seed method against import, on the same .img.xz.
-mkdir -p "$MNT/p1" "$MNT/p2"
-if LOOPDEV=$(losetup -f 2>/dev/null); then
+# 3. the seed method against import, on the same .img.xz, alternating.
+# Without udev there are no /dev/loopNpM nodes, so each partition gets its
+# own loop device through mount's offset= and sizelimit=.
+seed() {
+	local t
 	rm -rf "$W/seed"
 	t=$(now)
 	xz -dc "$XZ" >"$W/disk.img.seed"
-	losetup -P -r "$LOOPDEV" "$W/disk.img.seed"
-	mount -o ro "${LOOPDEV}p1" "$MNT/p1"
-	mount -o ro "${LOOPDEV}p2" "$MNT/p2"
-	mkdir -p "$W/seed"
-	cp -a "$MNT/p1" "$W/seed/boot"
+	mount -o ro,loop,offset=$((532480 * 512)) "$W/disk.img.seed" "$MNT/p2"
+	mkdir -p "$W/seed/boot"
 	cp -a "$MNT/p2" "$W/seed/root"
-	umount "$MNT/p1" "$MNT/p2"
-	losetup -d "$LOOPDEV"
-	LOOPDEV=
-	SEED=$(since "$t")
+	umount "$MNT/p2"
+	# This kernel has no vfat, so the boot partition goes through mtools.
+	MTOOLS_SKIP_CHECK=1 mcopy -s -m -i "$W/disk.img.seed@@$((8192 * 512))" \
+		'::/*' "$W/seed/boot/"
+	since "$t"
 	rm -rf "$W/seed" "$W/disk.img.seed"
-	echo "| seed method: xz -dc, losetup, mount, cp -a | ${SEED} s |"
-	echo "| ratio import / seed method | $(echo "scale=2; $IMP / $SEED" | bc) |"
+}
+mkdir -p "$MNT/p1" "$MNT/p2"
+if [ "${SEED:-1}" = 1 ] && losetup -f >/dev/null 2>&1; then
+	: >"$W/t.seed"
+	: >"$W/t.imp2"
+	for i in $(seq "$RUNS"); do
+		seed >>"$W/t.seed"
+		rm -rf "$W/s2"
+		t=$(now)
+		"$P" image import "$XZ" --name s --state-dir "$W/s2" >/dev/null 2>&1
+		since "$t" >>"$W/t.imp2"
+		rm -rf "$W/s2"
+	done
+	SD=$(median <"$W/t.seed")
+	I2=$(median <"$W/t.imp2")
+	echo "| seed method: xz -dc > img, mount -o loop + cp -a (root), mcopy (boot; no vfat in this kernel) (median) | ${SD} s |"
+	echo "| import, same runs (median) | ${I2} s |"
+	echo "| ratio import / seed method | $(echo "scale=2; $I2 / $SD" | bc) |"
 else
 	echo "| seed method | no loop device |"
 fi

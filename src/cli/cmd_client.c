@@ -49,7 +49,7 @@ client_usage(FILE *f)
 }
 
 static int
-read_rec(const char *path, char *text, size_t cap, struct prov_rec *rec)
+read_rec(const char *path, char *text, size_t cap, struct rec *rec)
 {
 	FILE *f = fopen(path, "r");
 	unsigned line;
@@ -61,7 +61,7 @@ read_rec(const char *path, char *text, size_t cap, struct prov_rec *rec)
 	n = fread(text, 1, cap - 1, f);
 	fclose(f);
 	text[n] = '\0';
-	return prov_rec_parse(text, n, rec, &line);
+	return rec_parse(text, n, rec, &line);
 }
 
 static void
@@ -102,8 +102,8 @@ client_du(const char *state, const char *name)
 static int
 client_list(const char *state)
 {
-	char dir[4096], path[4400], text[PROV_REC_MAX_BYTES + 1];
-	struct prov_rec rec;
+	char dir[4096], path[4400], text[REC_MAX_BYTES + 1];
+	struct rec rec;
 	struct dirent *e;
 	DIR *d;
 	int n = 0;
@@ -124,10 +124,10 @@ client_list(const char *state)
 		if (read_rec(path, text, sizeof(text), &rec) < 0) {
 			continue;
 		}
-		prov_rec_get(&rec, "serial", serial, sizeof(serial));
-		prov_rec_get(&rec, "mac", mac, sizeof(mac));
-		prov_rec_get(&rec, "address", addr, sizeof(addr));
-		prov_rec_get(&rec, "image", image, sizeof(image));
+		rec_get(&rec, "serial", serial, sizeof(serial));
+		rec_get(&rec, "mac", mac, sizeof(mac));
+		rec_get(&rec, "address", addr, sizeof(addr));
+		rec_get(&rec, "image", image, sizeof(image));
 		last_boot(state, e->d_name, lb, sizeof(lb));
 		printf("%-20s %-8s %-17s %-15s %-24s %10s  %s\n", e->d_name,
 		    serial, mac[0] ? mac : "-", addr[0] ? addr : "-", image,
@@ -146,12 +146,12 @@ client_list(const char *state)
 static int
 client_show(const char *state, const char *name)
 {
-	char path[4400], text[PROV_REC_MAX_BYTES + 1], du[32], lb[64];
-	struct prov_rec rec;
+	char path[4400], text[REC_MAX_BYTES + 1], du[32], lb[64];
+	struct rec rec;
 	size_t i;
 	int r;
 
-	if (!prov_name_ok(name)) {
+	if (!rec_name_ok(name)) {
 		fprintf(stderr,
 		    "pinetboot client show: '%s' is not a valid "
 		    "client name\n",

@@ -49,7 +49,7 @@ default_name(const char *file, char *out, size_t cap)
 			n -= el;
 		}
 	}
-	for (i = 0; i < n && o + 1 < cap && o < PROV_NAME_MAX; i++) {
+	for (i = 0; i < n && o + 1 < cap && o < REC_NAME_MAX; i++) {
 		char c = base[i];
 
 		if (c >= 'A' && c <= 'Z') {
@@ -73,7 +73,7 @@ image_import(const char *state, int argc, char **argv, const char *name)
 	struct prov_import im = {.file = NULL};
 	struct prov_image_info info;
 	struct cli_progress p;
-	char def[PROV_NAME_MAX + 1], msg[1024], a[32], b[32];
+	char def[REC_NAME_MAX + 1], msg[1024], a[32], b[32];
 	int r;
 
 	if (argc != 1) {
@@ -126,8 +126,8 @@ image_import(const char *state, int argc, char **argv, const char *name)
 static int
 image_list(const char *state)
 {
-	char dir[4096], path[4400], text[PROV_REC_MAX_BYTES + 1];
-	struct prov_rec rec;
+	char dir[4096], path[4400], text[REC_MAX_BYTES + 1];
+	struct rec rec;
 	struct dirent *e;
 	DIR *d;
 	int n = 0;
@@ -151,13 +151,13 @@ image_list(const char *state)
 		if (!f) {
 			continue;
 		}
-		len = fread(text, 1, PROV_REC_MAX_BYTES, f);
+		len = fread(text, 1, REC_MAX_BYTES, f);
 		fclose(f);
 		text[len] = '\0';
-		if (prov_rec_parse(text, len, &rec, &line) == 0) {
-			prov_rec_get(&rec, "os", os, sizeof(os));
-			prov_rec_get(&rec, "boot_mount", bm, sizeof(bm));
-			prov_rec_get(&rec, "imported", when, sizeof(when));
+		if (rec_parse(text, len, &rec, &line) == 0) {
+			rec_get(&rec, "os", os, sizeof(os));
+			rec_get(&rec, "boot_mount", bm, sizeof(bm));
+			rec_get(&rec, "imported", when, sizeof(when));
 		}
 		printf("%-32s %-40s %-15s %s\n", e->d_name, os, bm, when);
 		n++;

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/rec.h"
 #include "server/registry.h"
 
 static int
@@ -63,143 +64,81 @@ registry_is_serial(const char *s, size_t len)
 	return true;
 }
 
-/* Names become path components and DHCP host names: keep them plain. */
+/* @key's value into @out; an absent key is an empty value. */
 static bool
-registry_is_name(const char *s, size_t len)
+registry_value(const struct rec *r, const char *key, char *out, size_t cap)
 {
 	size_t i;
 
-	if (len == 0 || len >= REGISTRY_NAME_MAX || s[0] == '.' ||
-	    s[0] == '-') {
-		return false;
-	}
-	for (i = 0; i < len; i++) {
-		char ch = s[i];
-
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-			(ch >= '0' && ch <= '9') || ch == '-' || ch == '_' ||
-			ch == '.')) {
-			return false;
+	for (i = 0; i < r->n; i++) {
+		if (r->kv[i].klen == strlen(key) &&
+		    !memcmp(r->kv[i].key, key, r->kv[i].klen)) {
+			return rec_get(r, key, out, cap);
 		}
 	}
+	out[0] = 0;
 	return true;
-}
-
-static void
-registry_trim(const char **s, const char **e)
-{
-	while (*s < *e && (**s == ' ' || **s == '\t' || **s == '\r')) {
-		(*s)++;
-	}
-	while (*e > *s &&
-	    ((*e)[-1] == ' ' || (*e)[-1] == '\t' || (*e)[-1] == '\r')) {
-		(*e)--;
-	}
-}
-
-static int
-registry_set(struct registry_client *c, const char *k, size_t klen,
-    const char *v, size_t vlen)
-{
-	char tmp[INET_ADDRSTRLEN];
-	size_t i;
-
-#define KEY_IS(lit) (klen == sizeof(lit) - 1 && !memcmp(k, lit, klen))
-	if (KEY_IS("serial")) {
-		if (vlen == 0) {
-			c->serial[0] = 0;
-			return 0;
-		}
-		if (!registry_is_serial(v, vlen)) {
-			return -EBADMSG;
-		}
-		for (i = 0; i < 8; i++) {
-			c->serial[i] = (char)(v[i] | 0x20);
-		}
-		c->serial[8] = 0;
-	} else if (KEY_IS("mac")) {
-		if (vlen == 0) {
-			c->has_mac = false;
-			return 0;
-		}
-		if (registry_parse_mac(v, vlen, c->mac) < 0) {
-			return -EBADMSG;
-		}
-		c->has_mac = true;
-	} else if (KEY_IS("address")) {
-		if (vlen == 0) {
-			c->addr.s_addr = 0;
-			return 0;
-		}
-		if (vlen >= sizeof(tmp)) {
-			return -EBADMSG;
-		}
-		memcpy(tmp, v, vlen);
-		tmp[vlen] = 0;
-		if (inet_pton(AF_INET, tmp, &c->addr) != 1) {
-			return -EBADMSG;
-		}
-	} else if (KEY_IS("hostname") || KEY_IS("image") || KEY_IS("name")) {
-		char *dst = KEY_IS("hostname") ? c->hostname
-		    : KEY_IS("image")          ? c->image
-					       : c->name;
-
-		if (vlen && !registry_is_name(v, vlen)) {
-			return -EBADMSG;
-		}
-		memcpy(dst, v, vlen);
-		dst[vlen] = 0;
-	}
-#undef KEY_IS
-	return 0;
 }
 
 int
 registry_parse_record(const char *text, size_t len, struct registry_client *out,
     char *msg, size_t msglen)
 {
-	const char *p = text, *end = text + len;
-	unsigned lineno = 0;
+	static const char *const names[] = {"name", "hostname", "image"};
+	char v[REC_MAX_VALUE + 1];
+	struct rec r;
+	unsigned line;
+	size_t i;
+	int err;
 
 	memset(out, 0, sizeof(*out));
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *s = p, *e = nl ? nl : end, *eq, *ks, *ke, *vs, *ve;
+	err = rec_parse(text, len, &r, &line);
+	if (err < 0) {
+		snprintf(msg, msglen, "line %u: %s", line,
+		    err == -EEXIST         ? "key given twice"
+			: err == -EMSGSIZE ? "too many keys or too long"
+					   : "expected key = value");
+		return -EBADMSG;
+	}
+	if (!registry_value(&r, "serial", v, sizeof(v)) ||
+	    (v[0] && !registry_is_serial(v, strlen(v)))) {
+		snprintf(msg, msglen, "serial is not 8 hex digits");
+		return -EBADMSG;
+	}
+	for (i = 0; v[0] && i < 8; i++) {
+		out->serial[i] = (char)(v[i] | 0x20);
+	}
+	if (!registry_value(&r, "mac", v, sizeof(v)) ||
+	    (v[0] && registry_parse_mac(v, strlen(v), out->mac) < 0)) {
+		snprintf(msg, msglen, "mac is not six hex bytes");
+		return -EBADMSG;
+	}
+	out->has_mac = v[0] != 0;
+	if (!registry_value(&r, "address", v, sizeof(v)) ||
+	    (v[0] && inet_pton(AF_INET, v, &out->addr) != 1)) {
+		snprintf(msg, msglen, "address is not an IPv4 address");
+		return -EBADMSG;
+	}
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char *dst = i == 0 ? out->name
+		    : i == 1       ? out->hostname
+				   : out->image;
 
-		lineno++;
-		p = nl ? nl + 1 : end;
-		if (memchr(s, 0, (size_t)(e - s))) {
-			snprintf(msg, msglen, "line %u: NUL byte", lineno);
+		if (!registry_value(&r, names[i], v, sizeof(v)) ||
+		    (v[0] && !rec_name_ok(v))) {
+			snprintf(msg, msglen,
+			    "%s is not a name of letters, "
+			    "digits, '.', '-' and '_'",
+			    names[i]);
 			return -EBADMSG;
 		}
-		registry_trim(&s, &e);
-		if (s == e || *s == '#') {
-			continue;
-		}
-		eq = memchr(s, '=', (size_t)(e - s));
-		if (!eq) {
-			snprintf(msg, msglen, "line %u: expected key = value",
-			    lineno);
-			return -EBADMSG;
-		}
-		ks = s;
-		ke = eq;
-		vs = eq + 1;
-		ve = e;
-		registry_trim(&ks, &ke);
-		registry_trim(&vs, &ve);
-		if (registry_set(out, ks, (size_t)(ke - ks), vs,
-			(size_t)(ve - vs)) < 0) {
-			snprintf(msg, msglen, "line %u: bad value for %.*s",
-			    lineno, (int)(ke - ks > 32 ? 32 : ke - ks), ks);
-			return -EBADMSG;
-		}
+		snprintf(dst, REGISTRY_NAME_MAX, "%.63s", v);
 	}
 	return 0;
 }
 
 /* A record is at most a few hundred bytes; anything big is not ours. */
-#define REGISTRY_RECORD_MAX 65536
+#define REGISTRY_RECORD_MAX REC_MAX_BYTES
 
 static int
 registry_read_file(
@@ -265,7 +204,8 @@ registry_load(const char *state_dir, struct registry *out,
 		size_t nl = strlen(e->d_name);
 
 		/* Dot entries and in-progress ".tmp" builds are not clients. */
-		if (e->d_name[0] == '.' || !registry_is_name(e->d_name, nl)) {
+		if (e->d_name[0] == '.' || nl > REC_NAME_MAX ||
+		    !rec_name_ok(e->d_name)) {
 			continue;
 		}
 		r = registry_read_file(

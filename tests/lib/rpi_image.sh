@@ -76,11 +76,11 @@ FSTAB
 	ln -s busybox "$r/usr/bin/ls"
 	ln -s "/usr/share/many/$(printf 'very-long-target-name-%.0s' 1 2 3 4 5)" "$r/usr/bin/slowlink"
 	ln -s /nonexistent/dangling "$r/usr/bin/dangling"
-	# Devices (1:3 old encoding; 259:300000 needs the new one), FIFO,
+	# Devices (1:3 old encoding; 259:200000 needs the new one), FIFO,
 	# socket.
 	mknod -m 666 "$r/dev/null" c 1 3
 	mknod -m 660 "$r/dev/sda" b 8 0
-	mknod -m 600 "$r/dev/bignum" c 259 300000
+	mknod -m 600 "$r/dev/bignum" c 259 200000
 	mkfifo -m 644 "$r/run/initctl"
 	perl -MIO::Socket::UNIX -e 'IO::Socket::UNIX->new(Type => SOCK_STREAM(), Local => $ARGV[0], Listen => 1) or die "$!"' "$r/run/test.sock"
 	# Owners and special modes.

@@ -91,70 +91,68 @@ TEST(record_parse)
 				   "  serial=9ffefdef  \r\n"
 				   "empty =\n"
 				   "image = a = b";
-	struct prov_rec r;
+	struct rec r;
 	unsigned line;
 	char v[64];
 
-	CHECK_EQ(prov_rec_parse(text, strlen(text), &r, &line), 0);
+	CHECK_EQ(rec_parse(text, strlen(text), &r, &line), 0);
 	CHECK_EQ(r.n, 4);
-	CHECK(prov_rec_get(&r, "name", v, sizeof(v)));
+	CHECK(rec_get(&r, "name", v, sizeof(v)));
 	CHECK_STR(v, "pi1");
-	CHECK(prov_rec_get(&r, "serial", v, sizeof(v)));
+	CHECK(rec_get(&r, "serial", v, sizeof(v)));
 	CHECK_STR(v, "9ffefdef");
-	CHECK(prov_rec_get(&r, "empty", v, sizeof(v)));
+	CHECK(rec_get(&r, "empty", v, sizeof(v)));
 	CHECK_STR(v, "");
-	CHECK(prov_rec_get(&r, "image", v, sizeof(v)));
+	CHECK(rec_get(&r, "image", v, sizeof(v)));
 	CHECK_STR(v, "a = b");
-	CHECK(!prov_rec_get(&r, "mac", v, sizeof(v)));
-	CHECK(!prov_rec_get(&r, "image", v, 3));
+	CHECK(!rec_get(&r, "mac", v, sizeof(v)));
+	CHECK(!rec_get(&r, "image", v, 3));
 }
 
 TEST(record_errors)
 {
-	struct prov_rec r;
+	struct rec r;
 	unsigned line;
 
-	CHECK_EQ(prov_rec_parse("a = 1\nno equals\n", 16, &r, &line), -EBADMSG);
+	CHECK_EQ(rec_parse("a = 1\nno equals\n", 16, &r, &line), -EBADMSG);
 	CHECK_EQ(line, 2);
-	CHECK_EQ(prov_rec_parse("Bad = 1\n", 8, &r, &line), -EBADMSG);
-	CHECK_EQ(prov_rec_parse(" = 1\n", 5, &r, &line), -EBADMSG);
-	CHECK_EQ(prov_rec_parse("a = 1\na = 2\n", 12, &r, &line), -EEXIST);
-	CHECK_EQ(prov_rec_parse("a = \0\n", 6, &r, &line), -EBADMSG);
+	CHECK_EQ(rec_parse("Bad = 1\n", 8, &r, &line), -EBADMSG);
+	CHECK_EQ(rec_parse(" = 1\n", 5, &r, &line), -EBADMSG);
+	CHECK_EQ(rec_parse("a = 1\na = 2\n", 12, &r, &line), -EEXIST);
+	CHECK_EQ(rec_parse("a = \0\n", 6, &r, &line), -EBADMSG);
 }
 
 TEST(record_limits)
 {
-	char *big = malloc(PROV_REC_MAX_BYTES + 10);
-	struct prov_rec r;
+	char *big = malloc(REC_MAX_BYTES + 10);
+	struct rec r;
 	unsigned line, i;
 	size_t n = 0;
 
 	CHECK(big != NULL);
-	memset(big, 'a', PROV_REC_MAX_BYTES + 10);
-	CHECK_EQ(
-	    prov_rec_parse(big, PROV_REC_MAX_BYTES + 1, &r, &line), -EMSGSIZE);
+	memset(big, 'a', REC_MAX_BYTES + 10);
+	CHECK_EQ(rec_parse(big, REC_MAX_BYTES + 1, &r, &line), -EMSGSIZE);
 	memcpy(big, "k = ", 4);
-	CHECK_EQ(
-	    prov_rec_parse(big, PROV_REC_MAX_VALUE + 10, &r, &line), -EMSGSIZE);
-	for (i = 0; i <= PROV_REC_MAX_KEYS; i++) {
+	CHECK_EQ(rec_parse(big, REC_MAX_VALUE + 10, &r, &line), -EMSGSIZE);
+	for (i = 0; i <= REC_MAX_KEYS; i++) {
 		n += (size_t)sprintf(big + n, "k%u = v\n", i);
 	}
-	CHECK_EQ(prov_rec_parse(big, n, &r, &line), -EMSGSIZE);
+	CHECK_EQ(rec_parse(big, n, &r, &line), -EMSGSIZE);
 	free(big);
 }
 
 TEST(names)
 {
-	CHECK(prov_name_ok("bookworm"));
-	CHECK(prov_name_ok("2024-03-15-raspios-bookworm-arm64-lite"));
-	CHECK(prov_name_ok("pi_1.lab"));
-	CHECK(!prov_name_ok(""));
-	CHECK(!prov_name_ok(".hidden"));
-	CHECK(!prov_name_ok("-x"));
-	CHECK(!prov_name_ok("a/b"));
-	CHECK(!prov_name_ok(".."));
-	CHECK(!prov_name_ok("Upper"));
-	CHECK(!prov_name_ok("trailing."));
-	CHECK(!prov_name_ok("a1234567890123456789012345678901234567890123456789"
-			    "01234567890123"));
+	CHECK(rec_name_ok("bookworm"));
+	CHECK(rec_name_ok("2024-03-15-raspios-bookworm-arm64-lite"));
+	CHECK(rec_name_ok("pi_1.lab"));
+	CHECK(!rec_name_ok(""));
+	CHECK(!rec_name_ok(".hidden"));
+	CHECK(!rec_name_ok("-x"));
+	CHECK(!rec_name_ok("a/b"));
+	CHECK(!rec_name_ok(".."));
+	CHECK(!rec_name_ok("Upper"));
+	CHECK(!rec_name_ok("trailing."));
+	CHECK(!rec_name_ok("a1234567890123456789012345678901234567890123456789"
+			   "01234567890123"));
 }

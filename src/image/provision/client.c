@@ -167,7 +167,7 @@ guess_server(char *out, size_t cap)
 }
 
 static int
-read_rec_file(const char *path, char **text, struct prov_rec *rec)
+read_rec_file(const char *path, char **text, struct rec *rec)
 {
 	FILE *f = fopen(path, "r");
 	size_t n;
@@ -177,15 +177,15 @@ read_rec_file(const char *path, char **text, struct prov_rec *rec)
 	if (!f) {
 		return -errno;
 	}
-	*text = malloc(PROV_REC_MAX_BYTES + 1);
+	*text = malloc(REC_MAX_BYTES + 1);
 	if (!*text) {
 		fclose(f);
 		return -ENOMEM;
 	}
-	n = fread(*text, 1, PROV_REC_MAX_BYTES + 1, f);
+	n = fread(*text, 1, REC_MAX_BYTES + 1, f);
 	fclose(f);
-	(*text)[n > PROV_REC_MAX_BYTES ? PROV_REC_MAX_BYTES : n] = '\0';
-	return prov_rec_parse(*text, n, rec, &line);
+	(*text)[n > REC_MAX_BYTES ? REC_MAX_BYTES : n] = '\0';
+	return rec_parse(*text, n, rec, &line);
 }
 
 /*
@@ -197,7 +197,7 @@ scan_clients(const char *state, const char *image, const char *serial,
     const char *mac, const char *address, char *msg, size_t msglen)
 {
 	char dir[PATH_MAX], path[PATH_MAX + 64], *text;
-	struct prov_rec rec;
+	struct rec rec;
 	DIR *d;
 	struct dirent *e;
 	size_t used = 0;
@@ -209,7 +209,7 @@ scan_clients(const char *state, const char *image, const char *serial,
 		return 0;
 	}
 	while ((e = readdir(d)) != NULL) {
-		char v[PROV_REC_MAX_VALUE + 1];
+		char v[REC_MAX_VALUE + 1];
 		const char *clash = NULL;
 
 		if (e->d_name[0] == '.') {
@@ -221,7 +221,7 @@ scan_clients(const char *state, const char *image, const char *serial,
 			free(text);
 			continue;
 		}
-		if (image && prov_rec_get(&rec, "image", v, sizeof(v)) &&
+		if (image && rec_get(&rec, "image", v, sizeof(v)) &&
 		    !strcmp(v, image)) {
 			used += (size_t)snprintf(msg + used,
 			    used < msglen ? msglen - used : 0, "%s%s",
@@ -231,15 +231,14 @@ scan_clients(const char *state, const char *image, const char *serial,
 			}
 			r = -EBUSY;
 		}
-		if (serial && prov_rec_get(&rec, "serial", v, sizeof(v)) &&
+		if (serial && rec_get(&rec, "serial", v, sizeof(v)) &&
 		    !strcmp(v, serial)) {
 			clash = "serial";
 		} else if (mac && mac[0] &&
-		    prov_rec_get(&rec, "mac", v, sizeof(v)) &&
-		    !strcmp(v, mac)) {
+		    rec_get(&rec, "mac", v, sizeof(v)) && !strcmp(v, mac)) {
 			clash = "MAC address";
 		} else if (address && address[0] &&
-		    prov_rec_get(&rec, "address", v, sizeof(v)) &&
+		    rec_get(&rec, "address", v, sizeof(v)) &&
 		    !strcmp(v, address)) {
 			clash = "IP address";
 		}
@@ -729,9 +728,9 @@ prov_client_add(const char *state, const struct prov_client *c,
     struct prov_client_info *info, char *msg, size_t msglen)
 {
 	char serial[9], mac[18] = "", dir[PATH_MAX], real[PATH_MAX];
-	char path[PATH_MAX + 64], tmp[PROV_NAME_MAX + 32], *text = NULL;
+	char path[PATH_MAX + 64], tmp[REC_NAME_MAX + 32], *text = NULL;
 	char boot_mount[64] = "/boot/firmware";
-	struct prov_rec rec;
+	struct rec rec;
 	struct edit_ctx x = {.c = c, .info = info};
 	struct tree_stats ts;
 	struct in_addr a;
@@ -740,7 +739,7 @@ prov_client_add(const char *state, const struct prov_client *c,
 
 	memset(info, 0, sizeof(*info));
 	msg[0] = '\0';
-	if (!prov_name_ok(c->name)) {
+	if (!rec_name_ok(c->name)) {
 		snprintf(msg, msglen,
 		    "'%s' is not a valid client name (a-z, 0-9, '.', '-', "
 		    "'_', at most 63 characters)",
@@ -784,7 +783,7 @@ prov_client_add(const char *state, const struct prov_client *c,
 		    "-6', without ':' or spaces)");
 		return -EINVAL;
 	}
-	if (!c->image || !prov_name_ok(c->image)) {
+	if (!c->image || !rec_name_ok(c->image)) {
 		snprintf(msg, msglen, "--image NAME is required");
 		return -EINVAL;
 	}
@@ -798,7 +797,7 @@ prov_client_add(const char *state, const struct prov_client *c,
 		    c->image);
 		return r == -ENOENT ? -ENOENT : r;
 	}
-	prov_rec_get(&rec, "boot_mount", boot_mount, sizeof(boot_mount));
+	rec_get(&rec, "boot_mount", boot_mount, sizeof(boot_mount));
 	free(text);
 	text = NULL;
 	x.boot_mount = boot_mount;
@@ -945,7 +944,7 @@ out:
 static int
 remove_entry(const char *dir, const char *name, char *msg, size_t msglen)
 {
-	char tmp[PROV_NAME_MAX + 40];
+	char tmp[REC_NAME_MAX + 40];
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r;
 
 	if (fd < 0 || faccessat(fd, name, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
@@ -977,7 +976,7 @@ prov_client_remove(
 	int r;
 
 	msg[0] = '\0';
-	if (!prov_name_ok(name)) {
+	if (!rec_name_ok(name)) {
 		snprintf(msg, msglen, "'%s' is not a valid client name", name);
 		return -EINVAL;
 	}
@@ -996,7 +995,7 @@ prov_image_remove(const char *state, const char *name, char *msg, size_t msglen)
 	int r;
 
 	msg[0] = '\0';
-	if (!prov_name_ok(name)) {
+	if (!rec_name_ok(name)) {
 		snprintf(msg, msglen, "'%s' is not a valid image name", name);
 		return -EINVAL;
 	}

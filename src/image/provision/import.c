@@ -434,14 +434,14 @@ prov_image_import(const char *state, const struct prov_import *im,
 	struct import_prog ip = {.up = &im->prog, .st = &est};
 	struct ext4_progress eprog = {.fn = import_root_prog, .arg = &ip};
 	const struct part *boot = NULL, *root = NULL;
-	char dir[PATH_MAX], tmp[PROV_NAME_MAX + 32], *text;
+	char dir[PATH_MAX], tmp[REC_NAME_MAX + 32], *text;
 	int imgfd = -1, tmpfd = -1, bootfd = -1, rootfd = -1, r;
 	bool made_tmp = false;
 	size_t i;
 
 	memset(info, 0, sizeof(*info));
 	msg[0] = '\0';
-	if (!prov_name_ok(im->name)) {
+	if (!rec_name_ok(im->name)) {
 		snprintf(msg, msglen,
 		    "'%s' is not a valid image name (use a-z, 0-9, '.', '-', "
 		    "'_', at most 63 characters, starting with a letter or "

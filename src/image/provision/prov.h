@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/rec.h"
+
 #include "image/provision/source.h"
 
 /*
@@ -16,46 +18,6 @@
  * by the next run.  Formats: docs/provisioning.md.
  */
 
-#define PROV_NAME_MAX 63
-
-/* A small `key = value` record: image.conf and client.conf. */
-#define PROV_REC_MAX_KEYS  32
-#define PROV_REC_MAX_VALUE 1024
-#define PROV_REC_MAX_BYTES 65536
-
-struct prov_kv {
-	const char *key, *value; /* borrowed from the parsed text */
-	size_t klen, vlen;
-};
-
-struct prov_rec {
-	struct prov_kv kv[PROV_REC_MAX_KEYS];
-	size_t n;
-};
-
-/*
- * prov_rec_parse() - parse `key = value` lines; '#' starts a comment line,
- * blank lines are skipped, keys are [a-z0-9_]+, values run to the end of
- * the line with surrounding blanks removed.
- * @text, @len: the file (borrowed; @r borrows from it).
- * @line: on failure, the 1-based line at fault.
- * Return: 0; -EBADMSG (a line without '=', a bad key, a NUL byte);
- * -EMSGSIZE (more than PROV_REC_MAX_KEYS keys, a value or file too long);
- * -EEXIST (a key given twice).
- */
-int prov_rec_parse(
-    const char *text, size_t len, struct prov_rec *r, unsigned *line);
-
-/*
- * prov_rec_get() - copy the value of @key into @out (NUL-terminated).
- * Return: true if present and it fits.
- */
-bool prov_rec_get(
-    const struct prov_rec *r, const char *key, char *out, size_t cap);
-
-/* prov_name_ok() - [a-z0-9][a-z0-9._-]{0,62}, not ending in '.'. */
-bool prov_name_ok(const char *name);
-
 struct prov_import {
 	const char *file; /* borrowed */
 	const char *name; /* borrowed */
@@ -63,7 +25,7 @@ struct prov_import {
 };
 
 struct prov_image_info {
-	char name[PROV_NAME_MAX + 1];
+	char name[REC_NAME_MAX + 1];
 	char os[128];        /* PRETTY_NAME of /etc/os-release */
 	char boot_mount[32]; /* /boot/firmware or /boot */
 	char kernels[512];   /* kernel*.img names, space-separated */

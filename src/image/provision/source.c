@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -367,11 +368,44 @@ out:
 	return r;
 }
 
+/* MemAvailable from /proc/meminfo, in bytes; 0 when unknown. */
+static uint64_t
+src_mem_available(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[128];
+	unsigned long long kib = 0;
+
+	if (!f) {
+		return 0;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "MemAvailable: %llu kB", &kib) == 1) {
+			break;
+		}
+	}
+	fclose(f);
+	return (uint64_t)kib * 1024;
+}
+
+/*
+ * The decompressed disk lives only until the import ends, so when it
+ * fits comfortably in memory (half of what is available) it goes into a
+ * memfd: no disk writes for data that is thrown away, which would
+ * otherwise compete with writing the extracted files.  Sparse either way.
+ */
 static int
-src_tmpfile(const char *dir)
+src_tmpfile(const char *dir, uint64_t claimed)
 {
 	char path[4096];
 	int fd;
+
+	if (claimed && claimed <= src_mem_available() / 2) {
+		fd = memfd_create("pinetboot-disk", MFD_CLOEXEC);
+		if (fd >= 0) {
+			return fd;
+		}
+	}
 
 	fd = open(dir, O_RDWR | O_TMPFILE | O_CLOEXEC, 0600);
 	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR)) {
@@ -455,7 +489,7 @@ prov_src_open(struct prov_src *s, const char *file, const char *tmpdir,
 		    (unsigned long long)s->claimed);
 		goto fail;
 	}
-	o.fd = src_tmpfile(tmpdir);
+	o.fd = src_tmpfile(tmpdir, s->claimed);
 	if (o.fd < 0) {
 		r = o.fd;
 		snprintf(msg, msglen, "cannot make a temporary file in %s: %s",

@@ -1,7 +1,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "image/provision/prov.h"
+#include "core/rec.h"
 
 static bool
 rec_blank(char c)
@@ -10,13 +10,13 @@ rec_blank(char c)
 }
 
 int
-prov_rec_parse(const char *text, size_t len, struct prov_rec *r, unsigned *line)
+rec_parse(const char *text, size_t len, struct rec *r, unsigned *line)
 {
 	size_t off = 0, i;
 
 	r->n = 0;
 	*line = 0;
-	if (len > PROV_REC_MAX_BYTES) {
+	if (len > REC_MAX_BYTES) {
 		return -EMSGSIZE;
 	}
 	while (off < len) {
@@ -64,7 +64,7 @@ prov_rec_parse(const char *text, size_t len, struct prov_rec *r, unsigned *line)
 		while (ve > vs && rec_blank(ve[-1])) {
 			ve--;
 		}
-		if ((size_t)(ve - vs) > PROV_REC_MAX_VALUE) {
+		if ((size_t)(ve - vs) > REC_MAX_VALUE) {
 			return -EMSGSIZE;
 		}
 		for (i = 0; i < r->n; i++) {
@@ -73,10 +73,10 @@ prov_rec_parse(const char *text, size_t len, struct prov_rec *r, unsigned *line)
 				return -EEXIST;
 			}
 		}
-		if (r->n == PROV_REC_MAX_KEYS) {
+		if (r->n == REC_MAX_KEYS) {
 			return -EMSGSIZE;
 		}
-		r->kv[r->n++] = (struct prov_kv){.key = ks,
+		r->kv[r->n++] = (struct rec_kv){.key = ks,
 		    .klen = (size_t)(ke - ks),
 		    .value = vs,
 		    .vlen = (size_t)(ve - vs)};
@@ -86,7 +86,7 @@ prov_rec_parse(const char *text, size_t len, struct prov_rec *r, unsigned *line)
 }
 
 bool
-prov_rec_get(const struct prov_rec *r, const char *key, char *out, size_t cap)
+rec_get(const struct rec *r, const char *key, char *out, size_t cap)
 {
 	size_t i, kl = strlen(key);
 
@@ -104,11 +104,11 @@ prov_rec_get(const struct prov_rec *r, const char *key, char *out, size_t cap)
 }
 
 bool
-prov_name_ok(const char *name)
+rec_name_ok(const char *name)
 {
 	size_t i, n = strlen(name);
 
-	if (n == 0 || n > PROV_NAME_MAX || name[n - 1] == '.') {
+	if (n == 0 || n > REC_NAME_MAX || name[n - 1] == '.') {
 		return false;
 	}
 	for (i = 0; i < n; i++) {
