@@ -10,7 +10,9 @@
 #
 # Boots: x86-64 with MOUNT and NFS over TCP; x86-64 again with MOUNT (and
 # the portmapper lookup) over UDP; arm64 (qemu-system-aarch64 virt,
-# cortex-a53) over TCP, each architecture from its own export.  NFS
+# cortex-a53) over TCP with a Pi-style command line (root=/dev/nfs
+# nfsroot=... ip=...) and klibc's nfsmount doing the MOUNT, as a Raspberry
+# Pi OS initramfs does; each architecture from its own export.  NFS
 # itself over UDP cannot be tested with a kernel client here: Debian's
 # kernels are built with CONFIG_NFS_DISABLE_UDP_SUPPORT=y and refuse
 # proto=udp (EINVAL).  PNB_NFS_ARCHS narrows the architectures.
@@ -155,9 +157,7 @@ EOF
 run() {
 	local arch=$1 tag=$2 words="pnb_nfiles=$3 $4" log=$NN_TMP/console-$2.log
 	NFILES=$3
-	guest_boot "$arch" "$NS" "$TAP" "$log" 170 \
-		"pnb_ip=198.18.0.10/24 pnb_server=$ADDR pnb_path=$ROOT \
-$words pnb_tag=$tag"
+	guest_boot "$arch" "$NS" "$TAP" "$log" 170 "$words pnb_tag=$tag"
 	guest_relay "$log" "$SERVER $tag" || {
 		tail -40 "$log"
 		[ -s "$log.qemu" ] && cat "$log.qemu"
@@ -168,15 +168,22 @@ $words pnb_tag=$tag"
 
 for arch in $ARCHS; do
 	prepare "$arch" || continue
+	PNB_WORDS="pnb_ip=198.18.0.10/24 pnb_server=$ADDR pnb_path=$ROOT"
 	case $arch in
 	amd64)
-		run amd64 tcp "$NFILES_AMD64" "pnb_proto=tcp pnb_opts=mountproto=tcp"
+		run amd64 tcp "$NFILES_AMD64" "$PNB_WORDS pnb_proto=tcp \
+pnb_opts=mountproto=tcp"
 		# NFS itself still runs over TCP here (see above), so the
 		# directory test is the smaller one.
-		run amd64 udp-mount "$NFILES_OTHER" \
-			"pnb_proto=tcp pnb_opts=mountproto=udp"
+		run amd64 udp-mount "$NFILES_OTHER" "$PNB_WORDS pnb_proto=tcp \
+pnb_opts=mountproto=udp"
 		;;
-	*) run "$arch" "$arch-tcp" "$NFILES_OTHER" "pnb_proto=tcp" ;;
+	*)
+		# The words a provisioned Pi's cmdline.txt carries.
+		run "$arch" "$arch-tcp" "$NFILES_OTHER" "root=/dev/nfs \
+nfsroot=$ADDR:$ROOT,vers=3,tcp rw \
+ip=198.18.0.10::$ADDR:255.255.255.0::eth0:off rootwait pnb_mounter=klibc"
+		;;
 	esac
 done
 guest_keep_logs

@@ -27,6 +27,7 @@ nn_init pxe
 SERVER=${PNB_PXE_SERVER:-pinetboot}
 ADDR=198.18.0.1
 TFTP=$NN_TMP/tftp
+PC_MAC=52:54:00:12:34:56
 ROOT=$NN_TMP/root
 mkdir -p "$TFTP" "$ROOT" "$NN_TMP/state"
 
@@ -120,13 +121,17 @@ echo "PNB-PASS: booted to marker"
 EOF
 chmod 755 "$ROOT/pnb/run"
 
-# script MODE: the iPXE script; MODE net stops the guest once its
-# network is up (no NFS root).
+# script MODE [STYLE]: the iPXE script; MODE net stops the guest once its
+# network is up (no NFS root).  STYLE kernel gives the kernel the words a
+# provisioned Pi's cmdline.txt has (root=/dev/nfs nfsroot=... ip=dhcp).
 script() {
+	local words="pnb_mode=$1 pnb_ip=dhcp pnb_server=$ADDR pnb_path=$ROOT"
+	[ "${2:-}" = kernel ] && words="pnb_mode=$1 root=/dev/nfs \
+nfsroot=$ADDR:$ROOT,vers=3,tcp rw ip=dhcp rootwait"
 	cat >"$TFTP/boot.ipxe" <<EOF
 #!ipxe
 echo PNB-IPXE script loaded from \${next-server}
-kernel vmlinuz console=ttyS0 panic=-1 quiet pnb_mode=$1 pnb_ip=dhcp pnb_server=$ADDR pnb_path=$ROOT
+kernel vmlinuz console=ttyS0 panic=-1 quiet $words
 initrd initrd.gz
 boot
 EOF
@@ -143,7 +148,7 @@ boot() {
 	shift 2
 	# strict: network only; reboot-timeout: a failed boot reboots, which
 	# -no-reboot turns into QEMU exiting instead of waiting for the timeout.
-	GUEST_NIC=e1000 guest_qemu amd64 "$NS" "$TAP" "$log" 170 \
+	GUEST_NIC=e1000 GUEST_MAC=$PC_MAC guest_qemu amd64 "$NS" "$TAP" "$log" 170 \
 		-boot order=n,strict=on,reboot-timeout=1000 -device sga "$@"
 	if [ "$mode" = net ]; then
 		if grep -q '^PNB-T end' "$log" && grep -q '^PNB-NET:' "$log"; then
@@ -195,6 +200,21 @@ served() {
 		t_fail "pinetboot $1 nfs mount of the root logged"
 }
 
+# timeline: `pinetboot status pc --json` tells the boot the same way.
+timeline() {
+	local st want
+	st=$("$PNB_BIN" status pc --json --state-dir "$NN_TMP/state" 2>&1)
+	t_check "pinetboot status shows the pc booted" \
+		grep -q '"state":"booted"' <<<"$st"
+	for f in vmlinuz initrd.gz; do
+		want="file=\\\"$f\\\" bytes=$(stat -c %s "$TFTP/$f") "
+		t_check "pinetboot timeline has tftp $f" grep -qF "$want" <<<"$st"
+	done
+	[ "$HAVE_NFS" = 1 ] || return 0
+	t_check "pinetboot timeline has the nfs mount" \
+		grep -q '"phase":"nfs","level":"ok","event":"mount"' <<<"$st"
+}
+
 case $SERVER in
 dnsmasq)
 	script nfsroot
@@ -208,17 +228,21 @@ dnsmasq)
 	boot dnsmasq+ganesha nfsroot
 	;;
 pinetboot)
+	# The PC is a known client (by MAC), so it gets a boot timeline.
+	mkdir -p "$NN_TMP/state/clients/pc"
+	printf 'mac = %s\n' "$PC_MAC" >"$NN_TMP/state/clients/pc/client.conf"
 	pnb_start server
 	mode=nfsroot
 	[ "$HAVE_NFS" = 1 ] || {
 		mode=net
 		echo "SKIP: pxe_ipxe nfs root (pinetboot has no NFS server yet)"
 	}
-	script "$mode"
+	script "$mode" kernel
 	# QEMU's default SMBIOS UUID is all zeros, as on many boards, and
 	# iPXE sends it as option 97.
 	boot server "$mode"
 	served server
+	timeline
 	nn_stop "$PNB_PID"
 
 	nn_ns rtr >/dev/null
@@ -226,6 +250,7 @@ pinetboot)
 	dnsmasq_start "$NN_PREFIX-rtr" "$(cat "$NN_TMP/rtr-if")" \
 		"$NN_TMP/dnsmasq-router.log"
 	pnb_start proxy
+	script "$mode"
 	# A PC with a real system UUID this time.
 	boot proxy "$mode" -uuid 8a1c6a4e-35d2-4c1b-9f0e-2d9b7c3e5a10
 	served proxy

@@ -244,6 +244,32 @@ guest_busybox() {
 	[ -x "$dir/busybox" ] && echo "$dir/busybox"
 }
 
+# guest_klibc ARCH: prints a directory holding klibc's nfsmount and its
+# shared library at their Debian paths (usr/lib/klibc/bin/nfsmount,
+# lib/klibc-*.so), from klibc-utils and libklibc for ARCH.  That is the
+# mounter a Raspberry Pi OS initramfs (initramfs-tools) uses for an NFS
+# root, so a guest can mount the way a Pi does.
+guest_klibc() {
+	local arch=$1 dir fd p deb rc=0
+	dir=$PNB_GUEST_CACHE/$arch
+	mkdir -p "$dir"
+	exec {fd}>"$dir/.lock"
+	flock "$fd"
+	if [ ! -x "$dir/klibc/usr/lib/klibc/bin/nfsmount" ]; then
+		rm -rf "$dir/klibc.new"
+		mkdir -p "$dir/klibc.new"
+		for p in libklibc klibc-utils; do
+			deb=$(guest_download "$arch" "$p" "$dir/debs") &&
+				dpkg-deb -x "$deb" "$dir/klibc.new" || rc=1
+		done
+		[ $rc -eq 0 ] && rm -rf "$dir/klibc" &&
+			mv "$dir/klibc.new" "$dir/klibc"
+	fi
+	flock -u "$fd"
+	exec {fd}>&-
+	[ -x "$dir/klibc/usr/lib/klibc/bin/nfsmount" ] && echo "$dir/klibc"
+}
+
 # The initramfs's /init.  Kernel command-line words it reads:
 #   pnb_mode=nfsroot|net|probe   mount an NFS root and switch_root into it
 #                                (default), bring the network up and stop,
@@ -255,6 +281,13 @@ guest_busybox() {
 #   pnb_vers=3                   NFS version (default 3)
 #   pnb_opts=a=b,c               more NFS mount options
 #   pnb_init=/sbin/init          what to run in the new root
+#   pnb_mounter=kernel|klibc     mount(2) with the kernel's text options
+#                                (default), or klibc's nfsmount as a Pi's
+#                                initramfs-tools does (MOUNT by nfsmount
+#                                with AUTH_NULL, then binary mount data)
+# Without pnb_path=, the kernel's own words are understood too:
+# root=/dev/nfs nfsroot=[SERVER:]PATH[,OPTS] ip=dhcp|CLIENT:SERVER:GW:MASK::DEV:off
+# init=PROG, as a provisioned Raspberry Pi's cmdline.txt carries them.
 # It mounts with the kernel's text mount options (busybox mount passes
 # options it does not know through as data); the kernel needs addr=.
 guest_init_script() {
@@ -273,13 +306,46 @@ die() {
 }
 t init
 pnb_mode=nfsroot pnb_ip=dhcp pnb_proto=tcp pnb_vers=3 pnb_init=/sbin/init
-pnb_server= pnb_path= pnb_opts=
+pnb_server= pnb_path= pnb_opts= root= nfsroot= kip= kstyle=
+pnb_mounter=kernel
 for w in $(cat /proc/cmdline); do
 	case $w in
 	pnb_mode=* | pnb_ip=* | pnb_server=* | pnb_path=* | pnb_proto=* | \
-	pnb_vers=* | pnb_opts=* | pnb_init=*) eval "${w%%=*}=\${w#*=}" ;;
+	pnb_vers=* | pnb_opts=* | pnb_init=* | pnb_mounter=*)
+		eval "${w%%=*}=\${w#*=}"
+		;;
+	root=*) root=${w#root=} ;;
+	nfsroot=*) nfsroot=${w#nfsroot=} ;;
+	ip=*) kip=${w#ip=} ;;
+	init=*) pnb_init=${w#init=} ;;
 	esac
 done
+# The kernel's own NFS-root words, as a provisioned Pi's cmdline.txt has
+# them (root=/dev/nfs nfsroot=[SERVER:]PATH[,OPTS] ip=...): Debian's
+# kernel has no built-in NFS root or IP autoconfiguration, so /init
+# does what the kernel would.
+if [ "$root" = /dev/nfs ] && [ -z "$pnb_path" ]; then
+	kstyle=1
+	r=${nfsroot%%,*}
+	pnb_opts=${nfsroot#"$r"}
+	pnb_opts=${pnb_opts#,}
+	case $r in
+	*:*) pnb_server=${r%%:*} pnb_path=${r#*:} ;;
+	*) pnb_path=$r ;;
+	esac
+	# ip=CLIENT:SERVER:GATEWAY:NETMASK:HOST:DEVICE:AUTOCONF, or a method.
+	case $kip in
+	'' | dhcp | on | any | both | bootp) pnb_ip=dhcp ;;
+	*:*)
+		IFS=: read -r k_ip k_srv k_gw k_mask _ k_dev _ <<IP
+$kip
+IP
+		pnb_ip=${k_ip:-dhcp}
+		[ -n "$pnb_server" ] || pnb_server=$k_srv
+		;;
+	*) die "ip=$kip is not understood" ;;
+	esac
+fi
 while read -r m; do
 	insmod "/lib/modules/$m" || die "insmod $m failed"
 done </lib/modules/load
@@ -301,6 +367,10 @@ if [ "$pnb_ip" = dhcp ]; then
 		die "udhcpc on $dev got no lease"
 	. /run/dhcp.env
 	[ -n "$pnb_server" ] || pnb_server=$serverid
+elif [ -n "$kstyle" ]; then
+	ifconfig "${k_dev:-$dev}" "$pnb_ip" ${k_mask:+netmask "$k_mask"} ||
+		die "bad ip=$kip"
+	[ -n "$k_gw" ] && ip route add default via "$k_gw"
 else
 	ip addr add "$pnb_ip" dev "$dev" || die "bad pnb_ip=$pnb_ip"
 fi
@@ -309,12 +379,27 @@ echo "PNB-NET: $(ip -4 -o addr show dev "$dev" | sed 's/  */ /g')"
 [ "$pnb_mode" = net ] && { t end; poweroff -f; sleep 5; }
 [ -n "$pnb_server" ] && [ -n "$pnb_path" ] ||
 	die "nfsroot needs pnb_server= and pnb_path="
-o="vers=$pnb_vers,nolock,proto=$pnb_proto,addr=$pnb_server"
+if [ -n "$kstyle" ]; then
+	# The kernel's defaults where nfsroot= names none.
+	o="nolock,addr=$pnb_server"
+	case ",$pnb_opts," in *,vers=* | *,nfsvers=*) ;; *) o="$o,vers=3" ;; esac
+	case ",$pnb_opts," in *,tcp,* | *,udp,* | *,proto=*) ;; *) o="$o,tcp" ;; esac
+else
+	o="vers=$pnb_vers,nolock,proto=$pnb_proto,addr=$pnb_server"
+fi
 [ -n "$pnb_opts" ] && o="$o,$pnb_opts"
-echo "PNB-MOUNT: $pnb_server:$pnb_path $o"
 mkdir -p /newroot
-mount -t nfs -o "$o" "$pnb_server:$pnb_path" /newroot ||
-	die "mount -t nfs -o $o $pnb_server:$pnb_path failed"
+if [ "$pnb_mounter" = klibc ]; then
+	# As initramfs-tools' scripts/nfs calls it.
+	o="nolock${pnb_opts:+,$pnb_opts}"
+	echo "PNB-MOUNT: klibc nfsmount $pnb_server:$pnb_path $o"
+	/usr/lib/klibc/bin/nfsmount -o "$o" "$pnb_server:$pnb_path" /newroot ||
+		die "nfsmount -o $o $pnb_server:$pnb_path failed"
+else
+	echo "PNB-MOUNT: $pnb_server:$pnb_path $o"
+	mount -t nfs -o "$o" "$pnb_server:$pnb_path" /newroot ||
+		die "mount -t nfs -o $o $pnb_server:$pnb_path failed"
+fi
 t mount
 [ -x "/newroot$pnb_init" ] || die "$pnb_init is not executable in the root"
 umount /proc /sys /dev
@@ -351,8 +436,9 @@ EOF
 # with busybox, the kernel's modules (guest_kernel first) and /init; the
 # contents of DIR, if given, are added on top.
 guest_initramfs() {
-	local arch=$1 out=$2 extra=${3:-} bb r a
+	local arch=$1 out=$2 extra=${3:-} bb kl r a
 	bb=$(guest_busybox "$arch") || return 1
+	kl=$(guest_klibc "$arch") || return 1
 	r=$(mktemp -d "${NN_TMP:-/tmp}/initramfs.XXXXXX")
 	mkdir -p "$r"/{bin,sbin,dev,proc,sys,run,tmp,etc,lib/modules,newroot}
 	cp "$bb" "$r/bin/busybox"
@@ -361,6 +447,9 @@ guest_initramfs() {
 		ln -s busybox "$r/bin/$a"
 	done
 	cp "$GUEST_KDIR"/modules/* "$r/lib/modules/"
+	mkdir -p "$r/usr/lib/klibc/bin"
+	cp "$kl"/lib/klibc-*.so "$r/lib/"
+	cp "$kl/usr/lib/klibc/bin/nfsmount" "$r/usr/lib/klibc/bin/"
 	guest_init_script >"$r/init"
 	guest_udhcpc_script >"$r/etc/udhcpc.script"
 	chmod 755 "$r/init" "$r/etc/udhcpc.script"
