@@ -23,9 +23,10 @@
 #include "server/tftp.h"
 
 /*
- * Per-transfer read-ahead for windowed transfers: one pread fills a whole
- * window, so a window of 16 costs one read and one sendmmsg.  Lock-step
- * transfers read each block straight into the packet instead.
+ * Per-transfer read-ahead: one pread fills a whole window (or
+ * TFTP_READAHEAD_BLOCKS blocks in lock-step), so a window of 16 costs one
+ * read and one sendmmsg.  Files of one block are read straight into the
+ * packet.
  */
 #define TFTP_CACHE_MAX (256 * 1024)
 /* Hash buckets for (client address, port) -> transfer. */
@@ -35,6 +36,15 @@
 /* The largest request we read: name, mode and 16 options fit easily. */
 #define TFTP_REQ_MAX 2048
 #define TFTP_MTUS    8
+/*
+ * Datagrams read per wakeup of a transfer socket.  A client sends one ACK
+ * per window, so a second recvfrom would almost always return EAGAIN:
+ * one syscall in five of the lock-step round trip.  The loop is
+ * level-triggered, so anything left is reported again.
+ */
+#define TFTP_CONN_RX_BATCH 1
+/* Blocks read ahead for lock-step transfers (one pread per 8 ACKs). */
+#define TFTP_READAHEAD_BLOCKS 8
 
 struct tftp_conn {
 	struct tftp_service *svc;
@@ -438,7 +448,7 @@ tftp_conn_handle_io(struct loop *l, int fd, unsigned events, void *arg)
 	int i;
 
 	(void)events;
-	for (i = 0; i < 8; i++) {
+	for (i = 0; i < TFTP_CONN_RX_BATCH; i++) {
 		uint8_t b[516];
 		struct sockaddr_in from;
 		socklen_t flen = sizeof(from);
@@ -784,8 +794,11 @@ tftp_handle_request(struct tftp_service *t, const uint8_t *b, size_t len,
 		    LOG_LEVEL_WARN);
 		return;
 	}
-	if (c->x.windowsize > 1) {
-		size_t cap = (size_t)c->x.blksize * c->x.windowsize;
+	if (c->x.size > c->x.blksize) {
+		size_t cap = (size_t)c->x.blksize *
+		    (c->x.windowsize > TFTP_READAHEAD_BLOCKS
+			    ? c->x.windowsize
+			    : TFTP_READAHEAD_BLOCKS);
 
 		if (cap > TFTP_CACHE_MAX) {
 			cap = TFTP_CACHE_MAX / c->x.blksize * c->x.blksize;
