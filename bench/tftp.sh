@@ -36,6 +36,7 @@ head -c $((PAR_MB << 20)) /dev/urandom >"$ROOT/fpar"
 chmod 644 "$ROOT"/*
 RES=$NN_TMP/results
 : >"$RES"
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 
 start_server() { # NAME
 	local log=$NN_TMP/$1.log
@@ -134,13 +135,28 @@ ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", b / a }'
 }
 
+# paired NAME ROW: the median over repetitions of (dnsmasq time / NAME
+# time) in the same repetition; steadier than a ratio of medians when the
+# machine's load changes during the run.
+paired() {
+	awk -v n="$1" -v r="$2" '$2 == r && $4 == "ok" {
+		k = $1 SUBSEP (++cnt[$1]); t[k] = $3 }
+		END { for (i = 1; i <= cnt[n]; i++) {
+			a = t[n SUBSEP i]; b = t["dnsmasq" SUBSEP i];
+			if (a > 0 && b > 0) print b / a } }' "$RES" | sort -g |
+		awk '{a[NR] = $1} END { if (NR == 0) { print "-"; exit }
+			m = NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2;
+			printf "%.2fx", m }'
+}
+
 echo
+echo "load average at the start: $LOAD0; at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); nproc: $(nproc);" \
 	"cpu: $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo);" \
 	"kernel: $(uname -r); reps: $REPS (parallel: $prep)"
 echo
-echo "| test | server | median | MB/s | vs dnsmasq | failed runs |"
-echo "|---|---|---|---|---|---|"
+echo "| test | server | median | MB/s | vs dnsmasq (medians) | vs dnsmasq (paired) | failed runs |"
+echo "|---|---|---|---|---|---|---|"
 for row in lockstep window16 pi4mib; do
 	case $row in
 	lockstep) bytes=$((64 << 20)) label="64 MiB, curl lock-step, blksize 1468" ;;
@@ -151,7 +167,8 @@ for row in lockstep window16 pi4mib; do
 	for srv in pinetboot dnsmasq atftpd; do
 		m=$(median $srv $row)
 		echo "| $label | $srv | $([ "$m" = - ] && echo - || awk -v u="$m" 'BEGIN {printf "%.3f s", u / 1e6}') |" \
-			"$(mbps $bytes "$m") | $(ratio "$m" "$d") | $(fails $srv $row)/$REPS |"
+			"$(mbps $bytes "$m") | $(ratio "$m" "$d") | $(paired $srv $row) |" \
+			"$(fails $srv $row)/$REPS |"
 	done
 done
 for srv in pinetboot dnsmasq; do
@@ -160,8 +177,12 @@ for srv in pinetboot dnsmasq; do
 	echo "| $PAR x $PAR_MB MiB in parallel, blksize 1468 | $srv |" \
 		"$([ "$m" = - ] && echo - || awk -v u="$m" 'BEGIN {printf "%.2f s", u / 1e6}') |" \
 		"$(mbps $((PAR * PAR_MB << 20)) "$m") | $(ratio "$m" "$(median dnsmasq parallel)") |" \
+		"$(paired $srv parallel) |" \
 		"$(fails $srv parallel)/$prep runs, $pf transfers failed |"
 done
 hwm=$(awk '$1 == "pinetboot" && $2 == "hwm" {print $3}' "$RES" | sort -n | tail -1)
 echo
 echo "pinetboot peak RSS (VmHWM) during the parallel run: ${hwm:-?} KiB"
+# Raw timings (server row microseconds status), if asked for.
+[ -n "${RAW_OUT:-}" ] && cp "$RES" "$RAW_OUT"
+exit 0
