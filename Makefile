@@ -44,7 +44,7 @@ else
 $(error BUILD must be one of default, release, debug, asan, fuzz)
 endif
 
-PKGS := ext2fs liblzma libzstd
+PKGS := ext2fs com_err liblzma libzstd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -83,7 +83,10 @@ ALL_OBJ := $(LIB_OBJ) $(MAIN_OBJ) $(T_OBJ) \
 	$(OUT)/obj/tests/fuzz/replay.o $(BENCH_SRC:%.c=$(OUT)/obj/%.o) \
 	$(TOOL_SRC:%.c=$(OUT)/obj/%.o)
 
-.PHONY: all tests tools fuzz bench check format format-check lint clean install
+# Objects are kept, not deleted as intermediates, so rebuilds stay quick.
+.SECONDARY:
+
+.PHONY: all tests tools fuzz bench check man format format-check lint clean install
 
 ifeq ($(BUILD),fuzz)
 all: fuzz
@@ -137,7 +140,8 @@ check: all
 	tests/run $(OUT)
 
 CLANG_FORMAT ?= clang-format
-FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+FORMAT_FILES = $(shell git ls-files --cached --others --exclude-standard \
+	'*.c' '*.h' 2>/dev/null)
 
 format:
 	$(CLANG_FORMAT) -i $(FORMAT_FILES)
@@ -159,12 +163,40 @@ lint:
 	echo "lint: codecs may include only core/cur.h, core/buf.h, core/err.h"; \
 	exit 1; fi
 
+man: $(OUT)/pinetboot.8
+
+$(OUT)/pinetboot.8: docs/pinetboot.8.md scripts/mkman VERSION
+	@mkdir -p $(dir $@)
+	scripts/mkman $< $@
+
+# Installs the binary, the man page, the systemd unit and a commented
+# example config (never over an existing /etc/pinetboot/pinetboot.conf).
 PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+UNITDIR ?= /lib/systemd/system
 DESTDIR ?=
-install: $(OUT)/pinetboot
+install: $(OUT)/pinetboot $(OUT)/pinetboot.8
 	install -D -m 0755 $(OUT)/pinetboot $(DESTDIR)$(PREFIX)/bin/pinetboot
+	install -D -m 0644 $(OUT)/pinetboot.8 \
+	    $(DESTDIR)$(PREFIX)/share/man/man8/pinetboot.8
+	sed 's|/usr/local/bin/|$(PREFIX)/bin/|' dist/pinetboot.service | \
+	    install -D -m 0644 /dev/stdin $(DESTDIR)$(UNITDIR)/pinetboot.service
+	install -D -m 0644 dist/pinetboot.conf.example \
+	    $(DESTDIR)$(PREFIX)/share/doc/pinetboot/pinetboot.conf.example
+	install -D -m 0755 scripts/demo.sh \
+	    $(DESTDIR)$(PREFIX)/share/pinetboot/demo.sh
+	install -D -m 0644 tests/lib/netns.sh \
+	    $(DESTDIR)$(PREFIX)/share/pinetboot/lib/netns.sh
+	install -D -m 0644 tests/lib/guest.sh \
+	    $(DESTDIR)$(PREFIX)/share/pinetboot/lib/guest.sh
+	test -e $(DESTDIR)$(SYSCONFDIR)/pinetboot/pinetboot.conf || \
+	    install -D -m 0644 dist/pinetboot.conf.example \
+	    $(DESTDIR)$(SYSCONFDIR)/pinetboot/pinetboot.conf
 
 clean:
 	rm -rf build
 
 -include $(ALL_OBJ:.o=.d)
+
+# Test and benchmark clients built on libnfs (libnfs-dev).
+$(OUT)/tools/nfs_client: LIBS += -lnfs

@@ -18,6 +18,11 @@ struct cli_cmd {
 extern const struct cli_cmd cli_cmds[];
 
 int cli_serve(int argc, char **argv);
+int cli_image(int argc, char **argv);
+int cli_client(int argc, char **argv);
+int cli_status(int argc, char **argv);
+int cli_doctor(int argc, char **argv);
+int cli_demo(int argc, char **argv);
 
 /*
  * cli_usage_error() - print "pinetboot CMD: MESSAGE" and a hint to run

@@ -47,6 +47,11 @@ static const struct serve_opt serve_opts[] = {
 	"boot file for PXE clients, per architecture (repeatable)"},
     {"ipxe-script", "dhcp", "ipxe_script", "NAME",
 	"boot file for clients already running iPXE"},
+    {"dhcp-port", "dhcp", "port", "N", "DHCP server port (default 67)"},
+    {"dhcp-pi-delay", "dhcp", "pi_delay_ms", "MS",
+	"reply delay for Pi 2/3 boot ROMs, 0-2000 (default 1000)"},
+    {"dhcp-probe", "dhcp", "probe_ms", "MS",
+	"ARP conflict check before offering, 0 = off (default 200)"},
     {"tftp", "tftp", "enable", "on|off", "TFTP service (default on)"},
     {"tftp-root", "tftp", "root", "DIR", "TFTP root (default STATE/tftp)"},
     {"tftp-port", "tftp", "port", "N", "TFTP port (default 69)"},
@@ -65,6 +70,10 @@ static const struct serve_opt serve_opts[] = {
     {"nfs-port", "nfs", "port", "N", "NFS port (default 2049)"},
     {"portmap-port", "nfs", "portmap_port", "N",
 	"portmapper port (default 111)"},
+    {"mount-port", "nfs", "mount_port", "N",
+	"MOUNT port (default 0: any, registered with the portmapper)"},
+    {"nfs-workers", "nfs", "workers", "N",
+	"NFS file-system worker threads (default 4)"},
 };
 
 #define SERVE_NOPTS (sizeof(serve_opts) / sizeof(serve_opts[0]))
@@ -147,7 +156,16 @@ serve_read_file(const char *path, struct cfg *c, char *msg, size_t msglen)
 	}
 	r = cfg_parse(c, text, len, reason, sizeof(reason));
 	if (r < 0) {
-		snprintf(msg, msglen, "%s:%s", path, reason + 4);
+		unsigned line = 0;
+		int skip = 0;
+
+		/* cfg_parse says "line N: why"; users expect FILE:N: why. */
+		if (sscanf(reason, "line %u: %n", &line, &skip) == 1 && skip) {
+			snprintf(msg, msglen, "%s:%u: %s", path, line,
+			    reason + skip);
+		} else {
+			snprintf(msg, msglen, "%s: %s", path, reason);
+		}
 	}
 out:
 	free(text);

@@ -10,6 +10,11 @@
 
 const struct cli_cmd cli_cmds[] = {
     {"serve", "run the DHCP, TFTP and NFS services", cli_serve},
+    {"image", "import, list and remove Raspberry Pi OS images", cli_image},
+    {"client", "add, list, show and remove network-boot clients", cli_client},
+    {"status", "show each client's state and boot timeline", cli_status},
+    {"doctor", "check the machine and network before a first boot", cli_doctor},
+    {"demo", "boot a virtual client end to end (root)", cli_demo},
     {NULL, NULL, NULL},
 };
 
@@ -22,7 +27,7 @@ cli_usage_error(const char *cmd, const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nTry 'pinetboot %s --help'.\n", cmd);
+	fprintf(stderr, " (see 'pinetboot %s --help')\n", cmd);
 	return 2;
 }
 
@@ -75,8 +80,7 @@ main(int argc, char **argv)
 		}
 	}
 	fprintf(stderr,
-	    "pinetboot: unknown command '%s'\n"
-	    "Try 'pinetboot --help'.\n",
+	    "pinetboot: unknown command '%s' (see 'pinetboot --help')\n",
 	    argv[1]);
 	return 2;
 }

@@ -373,6 +373,8 @@ static const struct cfg_key cfg_keys[] = {
     {"dhcp", "ipxe_script", CFG_T_NAME, OFF(dhcp_ipxe_script), 0, 0, NULL},
     {"dhcp", "port", CFG_T_U16, OFF(dhcp_port), 1, 65535, NULL},
     {"dhcp", "proxy_port", CFG_T_U16, OFF(dhcp_proxy_port), 1, 65535, NULL},
+    {"dhcp", "pi_delay_ms", CFG_T_U32, OFF(dhcp_pi_delay_ms), 0, 2000, NULL},
+    {"dhcp", "probe_ms", CFG_T_U32, OFF(dhcp_probe_ms), 0, 2000, NULL},
 
     {"tftp", "enable", CFG_T_BOOL, OFF(tftp_enable), 0, 0, NULL},
     {"tftp", "root", CFG_T_PATH, OFF(tftp_root), 0, 0, NULL},
@@ -407,6 +409,9 @@ cfg_defaults(struct cfg *c)
 	c->dhcp_lease_s = 86400;
 	c->dhcp_port = 67;
 	c->dhcp_proxy_port = 4011;
+	/* Reference §2.6: 1 s made BCM2837 ROMs stable (firmware#862). */
+	c->dhcp_pi_delay_ms = 1000;
+	c->dhcp_probe_ms = 200;
 	c->tftp_enable = true;
 	c->tftp_port = 69;
 	/* 1468 + 4 + 8 + 20 = 1500: one Ethernet frame (reference §3.1). */
@@ -630,6 +635,7 @@ cfg_finish(struct cfg *c, char *msg, size_t msglen)
 			cfg_msg(msg, msglen, "state directory path too long");
 			return -EINVAL;
 		}
+		c->tftp_root_default = true;
 	}
 	if (c->dhcp_mode == CFG_DHCP_SERVER) {
 		if (!c->dhcp_range_start.s_addr) {

@@ -57,12 +57,15 @@ struct cfg {
 	struct cfg_boot_file dhcp_boot_file[CFG_MAX_BOOTFILE];
 	size_t dhcp_nboot_file;
 	char dhcp_ipxe_script[CFG_NAME_MAX];
-	uint16_t dhcp_port;       /* 67 */
-	uint16_t dhcp_proxy_port; /* 4011 */
+	uint16_t dhcp_port;        /* 67 */
+	uint16_t dhcp_proxy_port;  /* 4011 */
+	uint32_t dhcp_pi_delay_ms; /* reply delay for BCM2837 Pis */
+	uint32_t dhcp_probe_ms;    /* ARP conflict check wait, 0 = off */
 
 	/* [tftp] */
 	bool tftp_enable;
 	char tftp_root[PATH_MAX];
+	bool tftp_root_default; /* derived from state_dir: created at start */
 	uint16_t tftp_port;
 	uint16_t tftp_blksize_max;
 	uint32_t tftp_timeout_ms; /* first retransmit timeout */

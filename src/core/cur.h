@@ -38,6 +38,13 @@ cur_left(const struct cur *c)
 	return c->err ? 0 : c->len - c->off;
 }
 
+/* cur_peek() - the unread bytes (cur_left() of them), or NULL if failed. */
+static inline const uint8_t *
+cur_peek(const struct cur *c)
+{
+	return c->err ? NULL : c->p + c->off;
+}
+
 uint8_t cur_u8(struct cur *c);
 uint16_t cur_be16(struct cur *c);
 uint32_t cur_be32(struct cur *c);

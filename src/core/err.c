@@ -16,6 +16,11 @@ static const char *const pnb_err_text[PNB_E_END - PNB_E_BASE] = {
     [PNB_EFAT_RANGE - PNB_E_BASE] = "FAT cluster number out of range",
     [PNB_EXZ_DATA - PNB_E_BASE] = "compressed data is corrupt",
     [PNB_EEXT4 - PNB_E_BASE] = "ext4 file system error",
+    [PNB_ENAME - PNB_E_BASE] =
+	"file name contains '/' or NUL, or is '.' or '..' in the wrong place",
+    [PNB_EDIR_LOOP - PNB_E_BASE] = "a directory contains itself",
+    [PNB_EXZ_SIZE - PNB_E_BASE] =
+	"decompressed data is larger than the size the file claims",
 };
 
 const char *

@@ -22,6 +22,9 @@ enum pnb_err {
 	PNB_EFAT_RANGE,            /* FAT cluster number out of range */
 	PNB_EXZ_DATA,              /* compressed stream corrupt */
 	PNB_EEXT4,                 /* libext2fs reported an error */
+	PNB_ENAME,                 /* file name with '/', NUL, "." or ".." */
+	PNB_EDIR_LOOP,             /* a directory contains itself */
+	PNB_EXZ_SIZE,              /* data expands beyond its claimed size */
 	PNB_E_END
 };
 

@@ -63,6 +63,15 @@ loop_wall_s(void)
 	return (int64_t)time(NULL);
 }
 
+int64_t
+loop_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void
 loop_update_time(struct loop *l)
 {

@@ -95,8 +95,9 @@ uint64_t loop_clock_us(void);
 /* loop_update_time() - refresh the cached time (after long work). */
 void loop_update_time(struct loop *l);
 
-/* Wall-clock seconds since the epoch, for records users read. */
+/* Wall-clock time since the epoch, for records users read. */
 int64_t loop_wall_s(void);
+int64_t loop_wall_ms(void);
 
 /* The log sink lives with the loop; see core/log.h. */
 struct log_sink {

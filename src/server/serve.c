@@ -8,9 +8,15 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/log.h"
+#include "server/dhcp.h"
+#include "server/http.h"
+#include "server/obs.h"
+#include "server/nfs.h"
 #include "server/serve.h"
 #include "server/tftp.h"
 
@@ -141,8 +147,108 @@ serve_resolve_net(struct serve *s, char *msg, size_t msglen)
 }
 
 static void
-serve_reload(struct serve *s)
+serve_registry_warn(void *arg, const char *name, const char *why)
 {
+	char esc[LOG_ESCAPE_MAX];
+
+	(void)arg;
+	log_warn(&serve_log, "event=client-skipped client=%s error=\"%s\"",
+	    name, log_escape(esc, why, strlen(why)));
+}
+
+/*
+ * Re-read the client registry and hand it to every service.  On failure
+ * the old registry stays in force.
+ */
+static int
+serve_reload_clients(struct serve *s)
+{
+	struct registry fresh;
+	size_t i;
+	int r;
+
+	r = registry_load(s->cfg->state_dir, &fresh, serve_registry_warn, s);
+	if (r < 0) {
+		log_warn(&serve_log,
+		    "event=clients-reload-failed keeping=old "
+		    "error=\"%s\"",
+		    strerror(-r));
+		return r;
+	}
+	registry_fini(&s->registry);
+	s->registry = fresh;
+	obs_forget_provisioned(s->obs);
+	for (i = 0; i < s->registry.n; i++) {
+		const struct registry_client *c = &s->registry.clients[i];
+
+		obs_provision(s->obs, c->name, c->has_mac ? c->mac : NULL,
+		    c->serial, c->addr);
+	}
+	dhcp_serve_reserve_registry(s);
+	serve_clients_resync(s);
+	log_info(&serve_log, "event=clients-loaded clients=%zu", s->registry.n);
+	return 0;
+}
+
+static void
+serve_clients_settled(struct loop *l, struct loop_timer *t)
+{
+	(void)l;
+	serve_reload_clients(t->arg);
+}
+
+static void
+serve_handle_clients_watch(struct loop *l, int fd, unsigned events, void *arg)
+{
+	struct serve *s = arg;
+	char tmp[4096];
+
+	(void)events;
+	while (read(fd, tmp, sizeof(tmp)) > 0) {
+	}
+	/*
+	 * `client add` renames a finished directory into place, and a user
+	 * may edit several records: settle for a moment, then reload once.
+	 */
+	loop_timer_arm(l, &s->clients_timer, loop_now_ms(l) + 300);
+}
+
+/* Watch STATE/clients so that added and removed clients take effect. */
+static int
+serve_watch_clients(struct serve *s)
+{
+	char dir[PATH_MAX];
+	int n, fd;
+
+	n = snprintf(dir, sizeof(dir), "%s/clients", s->cfg->state_dir);
+	if (n < 0 || (size_t)n >= sizeof(dir)) {
+		return -ENAMETOOLONG;
+	}
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		return -errno;
+	}
+	fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (fd < 0) {
+		return -errno;
+	}
+	if (inotify_add_watch(fd, dir,
+		IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM |
+		    IN_CLOSE_WRITE | IN_ONLYDIR) < 0 ||
+	    loop_add_fd(s->loop, fd, LOOP_READ, serve_handle_clients_watch, s) <
+		0) {
+		n = -errno;
+		close(fd);
+		return n;
+	}
+	s->clients_watch_fd = fd;
+	loop_timer_init(&s->clients_timer, serve_clients_settled, s);
+	return 0;
+}
+
+static int
+serve_reload(void *arg)
+{
+	struct serve *s = arg;
 	struct cfg *fresh = calloc(1, sizeof(*fresh));
 	char msg[512] = "";
 	int r;
@@ -151,7 +257,7 @@ serve_reload(struct serve *s)
 		log_warn(&serve_log,
 		    "event=reload-failed error=\"out of "
 		    "memory\"");
-		return;
+		return -ENOMEM;
 	}
 	r = s->load(s->load_arg, fresh, msg, sizeof(msg));
 	if (r < 0) {
@@ -162,7 +268,7 @@ serve_reload(struct serve *s)
 		    "error=\"%s\"",
 		    log_escape(esc, msg, strlen(msg)));
 		free(fresh);
-		return;
+		return r;
 	}
 	if (fresh->address.s_addr != s->cfg->address.s_addr ||
 	    strcmp(fresh->interface, s->cfg->interface) != 0 ||
@@ -178,6 +284,7 @@ serve_reload(struct serve *s)
 	free(s->cfg);
 	s->cfg = fresh;
 	log_info(&serve_log, "event=reload result=ok");
+	return serve_reload_clients(s);
 }
 
 static void
@@ -199,28 +306,123 @@ serve_close_services(struct serve *s)
 {
 	tftp_service_close(s->tftp);
 	s->tftp = NULL;
+	dhcp_serve_close(s);
+	nfs_service_close(s->nfs);
+	s->nfs = NULL;
+	http_service_close(s->http);
+	s->http = NULL;
+	if (s->clients_watch_fd >= 0) {
+		loop_timer_cancel(s->loop, &s->clients_timer);
+		loop_del_fd(s->loop, s->clients_watch_fd);
+		close(s->clients_watch_fd);
+		s->clients_watch_fd = -1;
+	}
+	serve_clients_fini(s);
+	registry_fini(&s->registry);
+}
+
+/* The state directory holds leases, clients and the control socket. */
+static int
+serve_make_state_dir(const struct cfg *c)
+{
+	char path[PATH_MAX];
+	size_t i, n = strlen(c->state_dir);
+
+	if (n >= sizeof(path)) {
+		return -ENAMETOOLONG;
+	}
+	memcpy(path, c->state_dir, n + 1);
+	for (i = 1; i <= n; i++) {
+		if (path[i] != '/' && path[i] != 0) {
+			continue;
+		}
+		path[i] = 0;
+		if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+			return -errno;
+		}
+		path[i] = i < n ? '/' : 0;
+	}
+	return 0;
 }
 
 static int
 serve_open_services(struct serve *s)
 {
-	char msg[512] = "";
+	struct http_service_config hc = {
+	    .tcp_listen = s->cfg->http,
+	    .obs = s->obs,
+	    .reload = serve_reload,
+	    .reload_arg = s,
+	};
+	char sock[PATH_MAX], msg[512];
+	int r;
 
+	r = serve_make_state_dir(s->cfg);
+	if (r < 0) {
+		log_err(&serve_log,
+		    "event=start-failed error=\"cannot create "
+		    "state directory %s: %s\"",
+		    s->cfg->state_dir, strerror(-r));
+		return r;
+	}
+	r = snprintf(sock, sizeof(sock), "%s/%s", s->cfg->state_dir,
+	    SERVE_CONTROL_SOCKET);
+	hc.unix_path = r > 0 && (size_t)r < sizeof(sock) ? sock : NULL;
+	s->http = http_service_open(s->loop, &hc, msg, sizeof(msg));
+	if (!s->http) {
+		log_err(&serve_log, "event=start-failed svc=http error=\"%s\"",
+		    msg);
+		return -EINVAL;
+	}
+	r = serve_watch_clients(s);
+	if (r < 0) {
+		log_err(&serve_log,
+		    "event=start-failed error=\"cannot watch "
+		    "%s/clients: %s\"",
+		    s->cfg->state_dir, strerror(-r));
+		return r;
+	}
+	if (s->cfg->tftp_enable && s->cfg->tftp_root_default &&
+	    mkdir(s->cfg->tftp_root, 0755) < 0 && errno != EEXIST) {
+		log_err(&serve_log,
+		    "event=start-failed error=\"cannot create "
+		    "%s: %s\"",
+		    s->cfg->tftp_root, strerror(errno));
+		return -errno;
+	}
 	if (s->cfg->tftp_enable) {
 		s->tftp = tftp_service_open(s, msg, sizeof(msg));
 		if (!s->tftp) {
-			log_err(
-			    &serve_log, "event=start-failed error=\"%s\"", msg);
-			return -1;
+			log_err(&serve_log,
+			    "event=start-failed svc=tftp "
+			    "error=\"%s\"",
+			    msg);
+			return -EINVAL;
+		}
+		tftp_service_set_prefix_map(s->tftp, serve_tftp_prefix, s);
+	}
+	/*
+	 * NFS runs even without --export: provisioned clients' roots are
+	 * exported as their addresses become known.
+	 */
+	if (s->cfg->nfs_enable) {
+		s->nfs = nfs_service_open(s);
+		if (!s->nfs) {
+			return -EINVAL;
 		}
 	}
-	return 0;
+	r = dhcp_serve_open(s);
+	if (r < 0) {
+		return r;
+	}
+	return serve_reload_clients(s);
 }
 
 int
 serve_run(serve_load_fn load, void *load_arg)
 {
-	struct serve s = {.load = load, .load_arg = load_arg};
+	struct serve s = {
+	    .load = load, .load_arg = load_arg, .clients_watch_fd = -1};
 	char msg[512] = "";
 	char addr[INET_ADDRSTRLEN];
 	int status = 1, r;
@@ -252,6 +454,12 @@ serve_run(serve_load_fn load, void *load_arg)
 		goto out;
 	}
 	loop_on_signal(s.loop, serve_handle_signal, &s);
+	s.obs = obs_new(SERVE_MAX_TRACKED, loop_wall_ms());
+	if (!s.obs) {
+		log_err(
+		    &serve_log, "event=start-failed error=\"out of memory\"");
+		goto out;
+	}
 	r = serve_open_services(&s);
 	if (r < 0) {
 		goto out;
@@ -272,6 +480,7 @@ serve_run(serve_load_fn load, void *load_arg)
 	status = 0;
 out:
 	serve_close_services(&s);
+	obs_free(s.obs);
 	loop_close(s.loop);
 	free(s.cfg);
 	return status;

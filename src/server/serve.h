@@ -8,6 +8,7 @@
 
 #include "core/cfg.h"
 #include "core/loop.h"
+#include "server/registry.h"
 
 /*
  * The running daemon: the loop, the frozen config, and the services that
@@ -26,6 +27,20 @@ typedef int (*serve_load_fn)(
 struct tftp_service;
 struct dhcp_service;
 struct nfs_service;
+struct http_service;
+struct obs;
+struct dhcp_msg;
+struct dhcp_reply;
+struct tftp_record;
+
+/* A provisioned client's known address and the export made for it. */
+struct serve_addr {
+	char name[REGISTRY_NAME_MAX];
+	struct in_addr ip;
+	/* Exports of its root and of its boot tree (mounted at /boot/firmware
+	 * so kernel updates on the Pi land in what TFTP serves); 0: none. */
+	int64_t export_id, boot_export_id;
+};
 
 struct serve {
 	struct loop *loop; /* borrowed */
@@ -39,10 +54,32 @@ struct serve {
 	struct in_addr addr, netmask;
 	unsigned mtu;
 
+	/*
+	 * Provisioned clients, re-read when STATE/clients changes (inotify),
+	 * on SIGHUP and on POST /api/reload.  Services look clients up here
+	 * per request and are told through serve_clients_changed().
+	 */
+	struct registry registry;
+	struct serve_addr *addrs; /* owned */
+	size_t naddrs;
+	int clients_watch_fd;
+	struct loop_timer clients_timer;
+
+	/* What happened to each client; every service reports here. */
+	struct obs *obs;
+	/* Status page, metrics and the control socket. */
+	struct http_service *http;
+
 	struct tftp_service *tftp;
 	struct dhcp_service *dhcp;
 	struct nfs_service *nfs;
 };
+
+/* The control socket `pinetboot status` and `client` talk to. */
+#define SERVE_CONTROL_SOCKET "pinetboot.sock"
+
+/* Most clients the status view tracks (strangers are evicted first). */
+#define SERVE_MAX_TRACKED 4096
 
 /*
  * serve_run() - load the config, open every enabled service, and run the
@@ -59,5 +96,34 @@ int serve_run(serve_load_fn load, void *load_arg);
  * Return: 0 or -EADDRNOTAVAIL/-ENODEV with @msg naming what to change.
  */
 int serve_resolve_net(struct serve *s, char *msg, size_t msglen);
+
+/*
+ * Reports from the services (serve_clients.c).  Each turns what a service
+ * did into timeline events, metrics, address bindings and exports.  All
+ * run on the loop thread.
+ */
+void serve_note_dhcp_request(
+    struct serve *s, const struct dhcp_msg *m, int model);
+void serve_note_dhcp_reply(
+    struct serve *s, const struct dhcp_msg *req, const struct dhcp_reply *r);
+void serve_note_tftp(struct serve *s, const struct tftp_record *r);
+void serve_note_mount(
+    struct serve *s, struct in_addr peer, const char *dir, bool ok);
+
+/*
+ * serve_client_address() - provisioned client @rc is at @ip (static in its
+ * record, from a DHCP lease or REQUEST, or from a TFTP request under its
+ * prefix): bind it in the status view and export its root to @ip only.
+ */
+void serve_client_address(
+    struct serve *s, const struct registry_client *rc, struct in_addr ip);
+
+/* serve_clients_resync() - after a registry reload: exports follow it. */
+void serve_clients_resync(struct serve *s);
+void serve_clients_fini(struct serve *s);
+
+/* The TFTP prefix map: a serial or MAC prefix to the client's boot tree. */
+int serve_tftp_prefix(
+    void *arg, int root_fd, const char *prefix, struct in_addr client);
 
 #endif

@@ -180,6 +180,7 @@ tftp_copy_cut(char *dst, size_t cap, const char *src)
 static void
 tftp_record_add(struct tftp_service *t, const struct tftp_record *r)
 {
+	serve_note_tftp(t->s, r);
 	t->ring[t->ring_head] = *r;
 	t->ring_head = (t->ring_head + 1) % TFTP_RECORDS_MAX;
 	if (t->ring_count < TFTP_RECORDS_MAX) {

@@ -115,6 +115,13 @@ nn_cleanup() {
 	for ns in "${NN_NS[@]}"; do
 		ip netns del "$ns" 2>/dev/null
 	done
+	# nn_ns run as NS=$(nn_ns x) records the name in a subshell only, so
+	# also remove every namespace carrying this script's prefix.
+	for ns in $(ip netns list | awk '{print $1}'); do
+		case $ns in
+		"$NN_PREFIX"-*) ip netns del "$ns" 2>/dev/null ;;
+		esac
+	done
 	[ -n "${NN_TMP:-}" ] && rm -rf "$NN_TMP"
 	NN_PIDS=()
 	NN_NS=()

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -307,5 +308,28 @@ TEST(cfg_finish_checks_dhcp_range)
 	CHECK_EQ(cfg_set(c, "dhcp", "range", "198.18.0.20,198.18.0.10", msg,
 		     sizeof(msg)),
 	    -EINVAL);
+	free(c);
+}
+
+/* The shipped example config must stay valid as keys change. */
+TEST(cfg_example_file_parses)
+{
+	struct cfg *c = calloc(1, sizeof(*c));
+	char msg[256] = "", *text = malloc(1 << 16);
+	FILE *f = fopen("dist/pinetboot.conf.example", "r");
+	size_t n = 0;
+
+	CHECK(f != NULL);
+	if (f) {
+		n = fread(text, 1, (1 << 16) - 1, f);
+		fclose(f);
+	}
+	cfg_defaults(c);
+	CHECK(n > 100);
+	CHECK_EQ(cfg_parse(c, text, n, msg, sizeof(msg)), 0);
+	if (msg[0]) {
+		fprintf(stderr, "%s\n", msg);
+	}
+	free(text);
 	free(c);
 }

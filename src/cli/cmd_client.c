@@ -1,0 +1,384 @@
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/progress.h"
+#include "image/provision/prov.h"
+#include "image/provision/tree.h"
+
+#define DEFAULT_STATE "/var/lib/pinetboot"
+
+static void
+client_usage(FILE *f)
+{
+	fprintf(f,
+	    "Usage: pinetboot client add NAME --serial HEX8 --image IMAGE\n"
+	    "           [--mac MAC] [--address IP] [--hostname H] [--ssh]\n"
+	    "           [--ssh-key FILE] [--user NAME:HASH] [--server IP]\n"
+	    "       pinetboot client list\n"
+	    "       pinetboot client show NAME\n"
+	    "       pinetboot client remove NAME [--yes]\n"
+	    "\n"
+	    "Make a client's boot and root trees from an imported image,\n"
+	    "edited for an NFS root, in STATE/clients/NAME/; list, show or\n"
+	    "remove clients.\n"
+	    "\n"
+	    "Options:\n"
+	    "  --serial HEX8     low 32 bits of the Pi's serial (TFTP prefix)\n"
+	    "  --image IMAGE     imported image to copy\n"
+	    "  --mac MAC         Ethernet address (DHCP reservation)\n"
+	    "  --address IP      fixed IPv4 address (DHCP reservation)\n"
+	    "  --hostname H      host name (default: NAME)\n"
+	    "  --ssh             enable the SSH server\n"
+	    "  --ssh-key FILE    install FILE as root's authorized_keys (and\n"
+	    "                    the --user's, when the image has that user)\n"
+	    "  --user NAME:HASH  first user for userconf.txt; HASH from\n"
+	    "                    'openssl passwd -6'\n"
+	    "  --server IP       NFS server address for cmdline.txt and fstab\n"
+	    "                    (default: this host's address on the\n"
+	    "                    default route)\n"
+	    "  --yes             remove without asking\n"
+	    "  --state-dir DIR   state directory (default " DEFAULT_STATE ")\n"
+	    "  -h, --help        show this help\n");
+}
+
+static int
+read_rec(const char *path, char *text, size_t cap, struct prov_rec *rec)
+{
+	FILE *f = fopen(path, "r");
+	unsigned line;
+	size_t n;
+
+	if (!f) {
+		return -errno;
+	}
+	n = fread(text, 1, cap - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	return prov_rec_parse(text, n, rec, &line);
+}
+
+static void
+last_boot(const char *state, const char *name, char *out, size_t cap)
+{
+	char path[4400];
+	FILE *f;
+
+	snprintf(out, cap, "-");
+	snprintf(
+	    path, sizeof(path), "%s/clients/%.255s/last-boot", state, name);
+	f = fopen(path, "r");
+	if (f) {
+		if (fgets(out, (int)cap, f)) {
+			out[strcspn(out, "\n")] = '\0';
+		}
+		fclose(f);
+	}
+}
+
+static uint64_t
+client_du(const char *state, const char *name)
+{
+	char path[4400];
+	int fd;
+	uint64_t n;
+
+	snprintf(path, sizeof(path), "%s/clients/%.255s", state, name);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		return 0;
+	}
+	n = tree_du(fd);
+	close(fd);
+	return n;
+}
+
+static int
+client_list(const char *state)
+{
+	char dir[4096], path[4400], text[PROV_REC_MAX_BYTES + 1];
+	struct prov_rec rec;
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	snprintf(dir, sizeof(dir), "%s/clients", state);
+	d = opendir(dir);
+	printf("%-20s %-8s %-17s %-15s %-24s %10s  %s\n", "NAME", "SERIAL",
+	    "MAC", "ADDRESS", "IMAGE", "DISK", "LAST BOOT");
+	while (d && (e = readdir(d)) != NULL) {
+		char serial[16] = "?", mac[32] = "", addr[32] = "",
+		     image[80] = "?", du[32], lb[64];
+
+		if (e->d_name[0] == '.') {
+			continue;
+		}
+		snprintf(path, sizeof(path), "%s/%.255s/client.conf", dir,
+		    e->d_name);
+		if (read_rec(path, text, sizeof(text), &rec) < 0) {
+			continue;
+		}
+		prov_rec_get(&rec, "serial", serial, sizeof(serial));
+		prov_rec_get(&rec, "mac", mac, sizeof(mac));
+		prov_rec_get(&rec, "address", addr, sizeof(addr));
+		prov_rec_get(&rec, "image", image, sizeof(image));
+		last_boot(state, e->d_name, lb, sizeof(lb));
+		printf("%-20s %-8s %-17s %-15s %-24s %10s  %s\n", e->d_name,
+		    serial, mac[0] ? mac : "-", addr[0] ? addr : "-", image,
+		    cli_human(client_du(state, e->d_name), du, sizeof(du)), lb);
+		n++;
+	}
+	if (d) {
+		closedir(d);
+	}
+	if (n == 0) {
+		printf("(no clients; add one with 'pinetboot client add')\n");
+	}
+	return 0;
+}
+
+static int
+client_show(const char *state, const char *name)
+{
+	char path[4400], text[PROV_REC_MAX_BYTES + 1], du[32], lb[64];
+	struct prov_rec rec;
+	size_t i;
+	int r;
+
+	if (!prov_name_ok(name)) {
+		fprintf(stderr,
+		    "pinetboot client show: '%s' is not a valid "
+		    "client name\n",
+		    name);
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/clients/%s/client.conf", state, name);
+	r = read_rec(path, text, sizeof(text), &rec);
+	if (r < 0) {
+		fprintf(stderr,
+		    "pinetboot client show: no client named '%s' "
+		    "in %s\n",
+		    name, state);
+		return 1;
+	}
+	for (i = 0; i < rec.n; i++) {
+		printf("%-12.*s %.*s\n", (int)rec.kv[i].klen, rec.kv[i].key,
+		    (int)rec.kv[i].vlen, rec.kv[i].value);
+	}
+	last_boot(state, name, lb, sizeof(lb));
+	printf("%-12s %s\n", "disk_use",
+	    cli_human(client_du(state, name), du, sizeof(du)));
+	printf("%-12s %s\n", "last_boot", lb);
+	snprintf(
+	    path, sizeof(path), "%s/clients/%s/boot/cmdline.txt", state, name);
+	{
+		FILE *f = fopen(path, "r");
+
+		if (f) {
+			if (fgets(text, sizeof(text), f)) {
+				printf("%-12s %s", "cmdline", text);
+			}
+			fclose(f);
+		}
+	}
+	return 0;
+}
+
+static int
+client_remove(const char *state, const char *name, bool yes)
+{
+	char msg[1024], answer[16];
+	int r;
+
+	if (!yes) {
+		if (!isatty(STDIN_FILENO)) {
+			return cli_usage_error("client",
+			    "remove asks for confirmation on a terminal; "
+			    "use --yes");
+		}
+		printf("Remove client '%s' and its boot and root trees? "
+		       "[y/N] ",
+		    name);
+		fflush(stdout);
+		if (!fgets(answer, sizeof(answer), stdin) ||
+		    (answer[0] != 'y' && answer[0] != 'Y')) {
+			printf("Not removed.\n");
+			return 1;
+		}
+	}
+	r = prov_client_remove(state, name, msg, sizeof(msg));
+	if (r < 0) {
+		fprintf(stderr, "pinetboot client remove: %s\n", msg);
+		return 1;
+	}
+	printf("Removed client '%s'\n", name);
+	return 0;
+}
+
+static int
+client_add(const char *state, struct prov_client *c)
+{
+	struct prov_client_info info;
+	struct cli_progress p;
+	char msg[1024], a[32];
+	int r;
+
+	cli_progress_start(&p);
+	c->prog = p.prog;
+	r = prov_client_add(state, c, &info, msg, sizeof(msg));
+	cli_progress_stop(&p);
+	if (p.interrupted || r == -EINTR) {
+		fprintf(stderr,
+		    "pinetboot client add: %s: interrupted; nothing was left "
+		    "behind\n",
+		    c->name);
+		return 130;
+	}
+	if (r < 0) {
+		fprintf(stderr, "pinetboot client add: %s: %s\n", c->name, msg);
+		return 1;
+	}
+	printf("Added client '%s' from image '%s'\n", c->name, c->image);
+	printf("  boot:    %s\n", info.boot_dir);
+	printf("  root:    %s\n", info.root_dir);
+	printf("  cmdline: %s", info.cmdline);
+	printf("  files:   %llu (%llu shared by reflink, %s copied)\n",
+	    (unsigned long long)info.files, (unsigned long long)info.reflinked,
+	    cli_human(info.copied_bytes, a, sizeof(a)));
+	if (info.server_guessed) {
+		printf("  server:  %s (this host's address on the default "
+		       "route; use --server to choose)\n",
+		    info.server);
+	} else if (!info.server[0]) {
+		printf("  server:  none known: nfsroot= uses the DHCP "
+		       "server, and the boot files are not mounted; give "
+		       "--server\n");
+	}
+	return 0;
+}
+
+int
+cli_client(int argc, char **argv)
+{
+	enum {
+		O_SERIAL = 1000,
+		O_MAC,
+		O_IMAGE,
+		O_HOST,
+		O_SSH,
+		O_KEY,
+		O_USER,
+		O_ADDR,
+		O_SERVER,
+		O_YES,
+		O_STATE
+	};
+	static const struct option opts[] = {
+	    {"state-dir", required_argument, NULL, O_STATE},
+	    {"serial", required_argument, NULL, O_SERIAL},
+	    {"mac", required_argument, NULL, O_MAC},
+	    {"image", required_argument, NULL, O_IMAGE},
+	    {"hostname", required_argument, NULL, O_HOST},
+	    {"ssh", no_argument, NULL, O_SSH},
+	    {"ssh-key", required_argument, NULL, O_KEY},
+	    {"user", required_argument, NULL, O_USER},
+	    {"address", required_argument, NULL, O_ADDR},
+	    {"server", required_argument, NULL, O_SERVER},
+	    {"yes", no_argument, NULL, O_YES},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct prov_client c = {.name = NULL};
+	const char *state = DEFAULT_STATE, *sub;
+	bool yes = false, add_opts = false;
+	int o;
+
+	optind = 1;
+	while ((o = getopt_long(argc, argv, "hy", opts, NULL)) != -1) {
+		add_opts = add_opts || (o >= O_SERIAL && o <= O_SERVER);
+		switch (o) {
+		case O_STATE:
+			state = optarg;
+			break;
+		case O_SERIAL:
+			c.serial = optarg;
+			break;
+		case O_MAC:
+			c.mac = optarg;
+			break;
+		case O_IMAGE:
+			c.image = optarg;
+			break;
+		case O_HOST:
+			c.hostname = optarg;
+			break;
+		case O_SSH:
+			c.ssh = true;
+			break;
+		case O_KEY:
+			c.ssh_key = optarg;
+			break;
+		case O_USER:
+			c.user = optarg;
+			break;
+		case O_ADDR:
+			c.address = optarg;
+			break;
+		case O_SERVER:
+			c.server = optarg;
+			break;
+		case O_YES:
+		case 'y':
+			yes = true;
+			break;
+		case 'h':
+			client_usage(stdout);
+			return 0;
+		default:
+			return cli_usage_error("client", "bad option");
+		}
+	}
+	if (optind >= argc) {
+		client_usage(stderr);
+		return 2;
+	}
+	sub = argv[optind];
+	argc -= optind + 1;
+	argv += optind + 1;
+	if (strcmp(sub, "add") != 0 && add_opts) {
+		return cli_usage_error("client", "those options are for add");
+	}
+	if (!strcmp(sub, "add")) {
+		if (argc != 1) {
+			return cli_usage_error("client", "add needs one NAME");
+		}
+		if (!c.serial || !c.image) {
+			return cli_usage_error(
+			    "client", "add needs --serial and --image");
+		}
+		c.name = argv[0];
+		return client_add(state, &c);
+	}
+	if (!strcmp(sub, "list")) {
+		return argc == 0 ? client_list(state)
+				 : cli_usage_error("client",
+				       "list takes no "
+				       "arguments");
+	}
+	if (!strcmp(sub, "show") || !strcmp(sub, "remove")) {
+		if (argc != 1) {
+			return cli_usage_error(
+			    "client", "%s needs one NAME", sub);
+		}
+		return !strcmp(sub, "show")
+		    ? client_show(state, argv[0])
+		    : client_remove(state, argv[0], yes);
+	}
+	return cli_usage_error("client", "unknown subcommand '%s'", sub);
+}

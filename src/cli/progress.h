@@ -1,0 +1,36 @@
+#ifndef PNB_CLI_PROGRESS_H
+#define PNB_CLI_PROGRESS_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "image/provision/source.h"
+
+/*
+ * Progress for long CLI operations: a bar with bytes, rate and ETA
+ * redrawn on a terminal, or a plain line every few seconds otherwise.
+ * SIGINT, SIGTERM and SIGHUP are blocked while it is active and polled
+ * from the callback, which then returns -EINTR: the operation unwinds
+ * through its normal error path and removes its temporary files.
+ */
+struct cli_progress {
+	bool tty;
+	struct timespec start, last;
+	char phase[16];
+	sigset_t old, sigs;
+	bool interrupted;
+	struct prov_progress prog;
+};
+
+/* cli_progress_start() - block the signals and set up @p->prog. */
+void cli_progress_start(struct cli_progress *p);
+
+/* cli_progress_stop() - end the bar line, restore the signal mask. */
+void cli_progress_stop(struct cli_progress *p);
+
+/* cli_human() - "12.3 MiB" into @out. */
+const char *cli_human(uint64_t bytes, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,501 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <lzma.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "core/err.h"
+#include "image/provision/source.h"
+
+#define SRC_IN_BUF  (1u << 20)
+#define SRC_OUT_BUF (8u << 20)
+/* Zero runs of at least this many bytes are skipped, leaving holes. */
+#define SRC_ZERO_BLOCK 4096u
+
+/* Writes decompressed data, skipping zero blocks so the file is sparse. */
+struct src_out {
+	int fd;
+	uint64_t off, limit;
+};
+
+static bool
+src_is_zero(const uint8_t *p, size_t n)
+{
+	return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+}
+
+static int
+src_pwrite(int fd, const uint8_t *p, size_t n, uint64_t off)
+{
+	while (n > 0) {
+		ssize_t w = pwrite(fd, p, n, (off_t)off);
+
+		if (w < 0 && errno == EINTR) {
+			continue;
+		}
+		if (w < 0) {
+			return -errno;
+		}
+		p += w;
+		n -= (size_t)w;
+		off += (uint64_t)w;
+	}
+	return 0;
+}
+
+static int
+src_out_write(struct src_out *o, const uint8_t *p, size_t n)
+{
+	size_t i = 0, run = 0;
+	bool in_run = false;
+	int r;
+
+	if (n > o->limit - o->off) {
+		return -PNB_EXZ_SIZE;
+	}
+	while (i < n) {
+		size_t len = n - i < SRC_ZERO_BLOCK ? n - i : SRC_ZERO_BLOCK;
+		bool zero = src_is_zero(p + i, len);
+
+		if (!zero && !in_run) {
+			run = i;
+			in_run = true;
+		} else if (zero && in_run) {
+			r = src_pwrite(o->fd, p + run, i - run, o->off + run);
+			if (r < 0) {
+				return r;
+			}
+			in_run = false;
+		}
+		i += len;
+	}
+	if (in_run) {
+		r = src_pwrite(o->fd, p + run, n - run, o->off + run);
+		if (r < 0) {
+			return r;
+		}
+	}
+	o->off += n;
+	return 0;
+}
+
+static int
+src_read(int fd, uint8_t *p, size_t n, size_t *got)
+{
+	ssize_t r;
+
+	do {
+		r = read(fd, p, n);
+	} while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		return -errno;
+	}
+	*got = (size_t)r;
+	return 0;
+}
+
+static int
+src_progress(const struct prov_progress *prog, uint64_t done, uint64_t total)
+{
+	return prog ? prog->fn(prog->arg, "decompress", done, total) : 0;
+}
+
+/*
+ * The uncompressed size an .xz file states: the sum of its indexes, read
+ * from the end of the file with liblzma's file-info decoder, which also
+ * validates every stream footer and index on the way.
+ */
+static int
+src_xz_claim(struct prov_src *s, char *msg, size_t msglen)
+{
+	lzma_stream st = LZMA_STREAM_INIT;
+	lzma_index *idx = NULL;
+	uint8_t *buf = malloc(65536);
+	uint64_t pos = 0;
+	lzma_ret ret;
+	int r = 0;
+
+	if (!buf) {
+		return -ENOMEM;
+	}
+	ret = lzma_file_info_decoder(&st, &idx, 256u << 20, s->in_size);
+	while (ret == LZMA_OK) {
+		if (st.avail_in == 0) {
+			ssize_t n = pread(s->fd, buf, 65536, (off_t)pos);
+
+			if (n < 0) {
+				r = -errno;
+				goto out;
+			}
+			if (n == 0) {
+				ret = LZMA_BUF_ERROR;
+				break;
+			}
+			pos += (uint64_t)n;
+			st.next_in = buf;
+			st.avail_in = (size_t)n;
+		}
+		ret = lzma_code(&st, LZMA_RUN);
+		if (ret == LZMA_SEEK_NEEDED) {
+			pos = st.seek_pos;
+			st.avail_in = 0;
+			ret = LZMA_OK;
+		}
+	}
+	if (ret != LZMA_STREAM_END) {
+		snprintf(msg, msglen,
+		    "the xz container is damaged (index or footer: %s); "
+		    "download the image again",
+		    ret == LZMA_FORMAT_ERROR    ? "not an xz file"
+			: ret == LZMA_BUF_ERROR ? "file truncated"
+						: "corrupt");
+		r = -PNB_EXZ_DATA;
+		goto out;
+	}
+	s->claimed = lzma_index_uncompressed_size(idx);
+out:
+	if (idx) {
+		lzma_index_end(idx, NULL);
+	}
+	lzma_end(&st);
+	free(buf);
+	return r;
+}
+
+static int
+src_unxz(struct prov_src *s, int in, struct src_out *o,
+    const struct prov_progress *prog, char *msg, size_t msglen)
+{
+	lzma_stream st = LZMA_STREAM_INIT;
+	uint8_t *ib = malloc(SRC_IN_BUF), *ob = malloc(SRC_OUT_BUF);
+	uint32_t cpus = lzma_cputhreads();
+	uint64_t mem = lzma_physmem();
+	lzma_mt mt = {
+	    .flags = LZMA_CONCATENATED,
+	    .threads = cpus == 0 ? 1
+		: cpus > 8       ? 8
+				 : cpus,
+	    /* xz's own default budget for threads: a quarter of RAM. */
+	    .memlimit_threading = mem ? mem / 4 : (512u << 20),
+	    /* Refuse dictionaries no real image needs (xz -9 uses 64 MiB). */
+	    .memlimit_stop = 1u << 30,
+	};
+	lzma_action act = LZMA_RUN;
+	lzma_ret ret;
+	uint64_t done = 0;
+	int r = 0;
+
+	if (!ib || !ob) {
+		r = -ENOMEM;
+		goto out;
+	}
+	s->threads = (int)mt.threads;
+	ret = lzma_stream_decoder_mt(&st, &mt);
+	if (ret != LZMA_OK) {
+		r = -ENOMEM;
+		goto out;
+	}
+	st.next_out = ob;
+	st.avail_out = SRC_OUT_BUF;
+	for (;;) {
+		if (st.avail_in == 0 && act == LZMA_RUN) {
+			size_t n;
+
+			r = src_read(in, ib, SRC_IN_BUF, &n);
+			if (r < 0) {
+				goto out;
+			}
+			done += n;
+			st.next_in = ib;
+			st.avail_in = n;
+			if (n == 0) {
+				act = LZMA_FINISH;
+			}
+			r = src_progress(prog, done, s->in_size);
+			if (r < 0) {
+				goto out;
+			}
+		}
+		ret = lzma_code(&st, act);
+		if (st.avail_out == 0 || ret == LZMA_STREAM_END) {
+			r = src_out_write(o, ob, SRC_OUT_BUF - st.avail_out);
+			if (r == -PNB_EXZ_SIZE) {
+				snprintf(msg, msglen,
+				    "the xz data expands beyond the %llu "
+				    "bytes its index claims: refusing a "
+				    "decompression bomb",
+				    (unsigned long long)o->limit);
+			}
+			if (r < 0) {
+				goto out;
+			}
+			st.next_out = ob;
+			st.avail_out = SRC_OUT_BUF;
+		}
+		if (ret == LZMA_STREAM_END) {
+			break;
+		}
+		if (ret != LZMA_OK) {
+			r = ret == LZMA_MEM_ERROR || ret == LZMA_MEMLIMIT_ERROR
+			    ? -ENOMEM
+			    : -PNB_EXZ_DATA;
+			snprintf(msg, msglen, "xz decompression failed: %s",
+			    ret == LZMA_MEMLIMIT_ERROR
+				? "it needs a dictionary over 1 GiB"
+				: ret == LZMA_MEM_ERROR ? "out of memory"
+				: ret == LZMA_BUF_ERROR
+				? "the file is truncated"
+				: ret == LZMA_FORMAT_ERROR ? "not an xz file"
+				: ret == LZMA_OPTIONS_ERROR
+				? "unsupported options in the header"
+				: "the data is corrupt (checksum or stream "
+				  "mismatch)");
+			goto out;
+		}
+	}
+out:
+	lzma_end(&st);
+	free(ib);
+	free(ob);
+	return r;
+}
+
+static int
+src_unzstd(struct prov_src *s, int in, struct src_out *o,
+    const struct prov_progress *prog, char *msg, size_t msglen)
+{
+	ZSTD_DCtx *dc = ZSTD_createDCtx();
+	uint8_t *ib = malloc(SRC_IN_BUF), *ob = malloc(SRC_OUT_BUF);
+	ZSTD_inBuffer zi = {.src = ib};
+	uint64_t done = 0, frame_out = 0, frame_claim = 0;
+	bool frame_start = true, eof = false, any = false;
+	int r = 0;
+
+	s->threads = 1;
+	if (!dc || !ib || !ob) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		ZSTD_outBuffer zo = {.dst = ob, .size = SRC_OUT_BUF};
+		size_t ret;
+
+		/* A frame header is at most 18 bytes: keep that many in. */
+		if (!eof && zi.size - zi.pos < 18) {
+			size_t keep = zi.size - zi.pos, n;
+
+			memmove(ib, ib + zi.pos, keep);
+			r = src_read(in, ib + keep, SRC_IN_BUF - keep, &n);
+			if (r < 0) {
+				goto out;
+			}
+			eof = n == 0;
+			done += n;
+			zi.size = keep + n;
+			zi.pos = 0;
+			r = src_progress(prog, done, s->in_size);
+			if (r < 0) {
+				goto out;
+			}
+		}
+		if (zi.pos == zi.size && eof) {
+			break;
+		}
+		if (frame_start) {
+			unsigned long long fcs = ZSTD_getFrameContentSize(
+			    ib + zi.pos, zi.size - zi.pos);
+
+			if (fcs == ZSTD_CONTENTSIZE_ERROR) {
+				r = -PNB_EXZ_DATA;
+				snprintf(msg, msglen,
+				    "zstd decompression failed: %s",
+				    any ? "garbage after the last frame"
+					: "not a zstd frame");
+				goto out;
+			}
+			frame_claim = fcs == ZSTD_CONTENTSIZE_UNKNOWN ? 0 : fcs;
+			frame_out = 0;
+			frame_start = false;
+			any = true;
+		}
+		ret = ZSTD_decompressStream(dc, &zo, &zi);
+		if (ZSTD_isError(ret)) {
+			r = -PNB_EXZ_DATA;
+			snprintf(msg, msglen, "zstd decompression failed: %s",
+			    ZSTD_getErrorName(ret));
+			goto out;
+		}
+		frame_out += zo.pos;
+		if (frame_claim && frame_out > frame_claim) {
+			r = -PNB_EXZ_SIZE;
+			snprintf(msg, msglen,
+			    "the zstd frame expands beyond the %llu bytes "
+			    "its header claims: refusing a decompression "
+			    "bomb",
+			    (unsigned long long)frame_claim);
+			goto out;
+		}
+		r = src_out_write(o, ob, zo.pos);
+		if (r < 0) {
+			if (r == -PNB_EXZ_SIZE) {
+				snprintf(msg, msglen,
+				    "the zstd data expands past %llu bytes",
+				    (unsigned long long)o->limit);
+			}
+			goto out;
+		}
+		if (ret == 0) {
+			frame_start = true;
+		}
+	}
+	if (!frame_start || !any) {
+		r = -PNB_EXZ_DATA;
+		snprintf(msg, msglen, "zstd decompression failed: %s",
+		    any ? "the file is truncated" : "empty file");
+	}
+out:
+	ZSTD_freeDCtx(dc);
+	free(ib);
+	free(ob);
+	return r;
+}
+
+static int
+src_tmpfile(const char *dir)
+{
+	char path[4096];
+	int fd;
+
+	fd = open(dir, O_RDWR | O_TMPFILE | O_CLOEXEC, 0600);
+	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR)) {
+		return fd < 0 ? -errno : fd;
+	}
+	/* File systems without O_TMPFILE: unlink at once. */
+	snprintf(path, sizeof(path), "%s/.pinetboot-disk-XXXXXX", dir);
+	fd = mkostemp(path, O_CLOEXEC);
+	if (fd < 0) {
+		return -errno;
+	}
+	unlink(path);
+	return fd;
+}
+
+int
+prov_src_open(struct prov_src *s, const char *file, const char *tmpdir,
+    const struct prov_progress *prog, char *msg, size_t msglen)
+{
+	static const uint8_t xz_magic[6] = {0xfd, '7', 'z', 'X', 'Z', 0};
+	static const uint8_t zstd_magic[4] = {0x28, 0xb5, 0x2f, 0xfd};
+	struct src_out o = {.fd = -1};
+	uint8_t magic[6] = {0};
+	struct stat st;
+	int in, r;
+
+	*s = (struct prov_src){.fd = -1};
+	msg[0] = '\0';
+	in = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (in < 0) {
+		r = -errno;
+		snprintf(msg, msglen, "cannot open it: %s", strerror(-r));
+		return r;
+	}
+	if (fstat(in, &st) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (S_ISBLK(st.st_mode)) {
+		if (ioctl(in, BLKGETSIZE64, &s->in_size) < 0) {
+			r = -errno;
+			goto fail;
+		}
+	} else if (S_ISREG(st.st_mode)) {
+		s->in_size = (uint64_t)st.st_size;
+	} else {
+		r = -EINVAL;
+		snprintf(msg, msglen, "not a regular file or block device");
+		goto fail;
+	}
+	if (pread(in, magic, sizeof(magic), 0) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (!memcmp(magic, xz_magic, 6)) {
+		s->kind = PROV_SRC_XZ;
+	} else if (!memcmp(magic, zstd_magic, 4)) {
+		s->kind = PROV_SRC_ZSTD;
+	} else {
+		s->kind = PROV_SRC_RAW;
+		s->fd = in;
+		s->size = s->in_size;
+		snprintf(s->path, sizeof(s->path), "/proc/self/fd/%d", in);
+		return 0;
+	}
+	s->fd = in; /* so that src_xz_claim can pread */
+	if (s->kind == PROV_SRC_XZ) {
+		r = src_xz_claim(s, msg, msglen);
+		if (r < 0) {
+			s->fd = -1;
+			goto fail;
+		}
+	}
+	s->fd = -1;
+	o.limit = s->claimed ? s->claimed : PROV_SRC_MAX_SIZE;
+	if (o.limit > PROV_SRC_MAX_SIZE) {
+		r = -PNB_EXZ_SIZE;
+		snprintf(msg, msglen,
+		    "it claims %llu bytes uncompressed, more than the "
+		    "1 TiB limit",
+		    (unsigned long long)s->claimed);
+		goto fail;
+	}
+	o.fd = src_tmpfile(tmpdir);
+	if (o.fd < 0) {
+		r = o.fd;
+		snprintf(msg, msglen, "cannot make a temporary file in %s: %s",
+		    tmpdir, strerror(-r));
+		goto fail;
+	}
+	if (s->kind == PROV_SRC_XZ) {
+		r = src_unxz(s, in, &o, prog, msg, msglen);
+	} else {
+		r = src_unzstd(s, in, &o, prog, msg, msglen);
+	}
+	if (r < 0) {
+		goto fail;
+	}
+	if (ftruncate(o.fd, (off_t)o.off) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	close(in);
+	s->fd = o.fd;
+	s->size = o.off;
+	snprintf(s->path, sizeof(s->path), "/proc/self/fd/%d", o.fd);
+	return 0;
+fail:
+	if (!msg[0]) {
+		snprintf(msg, msglen, "%s", pnb_strerror(r));
+	}
+	if (o.fd >= 0) {
+		close(o.fd);
+	}
+	close(in);
+	s->fd = -1;
+	return r;
+}
+
+void
+prov_src_close(struct prov_src *s)
+{
+	if (s->fd >= 0) {
+		close(s->fd);
+	}
+	s->fd = -1;
+}

@@ -1,0 +1,60 @@
+#ifndef PNB_IMAGE_PROVISION_SOURCE_H
+#define PNB_IMAGE_PROVISION_SOURCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * The disk image an import reads: a raw .img or block device as it is,
+ * or a .img.xz / .img.zst decompressed once, streaming, into an unnamed
+ * sparse temporary file in the state directory (O_TMPFILE: a killed run
+ * leaves nothing behind).  The partition readers and libext2fs need
+ * random access, which a compressed stream cannot give; decompressing
+ * once costs one write of the non-zero data and is what makes the rest a
+ * plain file read.  See docs/provisioning.md.
+ */
+
+enum prov_src_kind {
+	PROV_SRC_RAW = 0,
+	PROV_SRC_XZ,
+	PROV_SRC_ZSTD,
+};
+
+struct prov_src {
+	enum prov_src_kind kind;
+	int fd;           /* the disk: the original, or the temp file */
+	char path[64];    /* a name for @fd that libext2fs can open */
+	uint64_t size;    /* bytes of disk */
+	uint64_t in_size; /* bytes of the file given */
+	uint64_t claimed; /* uncompressed size the container states, or 0 */
+	int threads;      /* decoder threads used */
+};
+
+struct prov_progress {
+	/*
+	 * Called with @done of @total bytes of the current phase; a negative
+	 * return aborts the operation with that value (-EINTR on a signal).
+	 */
+	int (*fn)(void *arg, const char *phase, uint64_t done, uint64_t total);
+	void *arg;
+};
+
+/* Largest disk accepted when the container states no size. */
+#define PROV_SRC_MAX_SIZE (1ull << 40)
+
+/*
+ * prov_src_open() - open @file (borrowed) read-only, detect xz and zstd by
+ * their magic, and decompress into a temporary file made in @tmpdir.
+ * @msg: on failure, a sentence saying what is wrong.
+ * Return: 0; -PNB_EXZ_DATA (corrupt or truncated compressed data);
+ * -PNB_EXZ_SIZE (the data expands beyond the size its index or frame
+ * header claims, or past PROV_SRC_MAX_SIZE); -ENOMEM (a dictionary past
+ * the memory limit); the progress callback's value; or -errno.
+ */
+int prov_src_open(struct prov_src *s, const char *file, const char *tmpdir,
+    const struct prov_progress *prog, char *msg, size_t msglen);
+
+/* prov_src_close() - close the fds; the temp file vanishes with them. */
+void prov_src_close(struct prov_src *s);
+
+#endif

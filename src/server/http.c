@@ -1,0 +1,441 @@
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/log.h"
+#include "proto/http/http.h"
+#include "server/http.h"
+#include "server/http_page.h"
+
+/* Enough for a few browsers and scrapers; more are turned away. */
+#define HTTP_MAX_CONNS 64
+#define HTTP_IDLE_MS   5000
+#define HTTP_REPLY_MAX (8u << 20)
+
+struct http_conn {
+	struct http_service *svc;
+	int fd;
+	bool local; /* came in on the control socket */
+	struct buf in, out;
+	size_t out_off;
+	struct loop_timer idle;
+	struct http_conn *next, **pprev;
+};
+
+struct http_service {
+	struct loop *loop;
+	struct http_service_config cfg;
+	char unix_path[108];
+	int tcp_fd, unix_fd;
+	struct http_conn *conns;
+	size_t nconns;
+	struct log_ratelimit rl;
+};
+
+static const struct log_ctx http_log = {.svc = "http"};
+
+static void
+http_conn_close(struct http_conn *c)
+{
+	struct http_service *h = c->svc;
+
+	loop_timer_cancel(h->loop, &c->idle);
+	loop_del_fd(h->loop, c->fd);
+	close(c->fd);
+	*c->pprev = c->next;
+	if (c->next) {
+		c->next->pprev = c->pprev;
+	}
+	h->nconns--;
+	buf_fini(&c->in);
+	buf_fini(&c->out);
+	free(c);
+}
+
+static void
+http_conn_idle(struct loop *l, struct loop_timer *t)
+{
+	(void)l;
+	http_conn_close(t->arg);
+}
+
+static int
+http_respond(struct http_conn *c, int code, const char *type,
+    const struct buf *body, bool head_only)
+{
+	const char *reason = code == 200 ? "OK"
+	    : code == 400                ? "Bad Request"
+	    : code == 403                ? "Forbidden"
+	    : code == 404                ? "Not Found"
+	    : code == 405                ? "Method Not Allowed"
+	    : code == 431                ? "Request Header Fields Too Large"
+					 : "Internal Server Error";
+	size_t len = body ? body->len : 0;
+	int r;
+
+	r = buf_printf(&c->out,
+	    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+	    "Content-Length: %zu\r\nCache-Control: no-store\r\n"
+	    "Connection: close\r\n\r\n",
+	    code, reason, type, len);
+	if (r == 0 && len && !head_only) {
+		r = buf_add(&c->out, body->p, len);
+	}
+	return r;
+}
+
+static int
+http_error(struct http_conn *c, int code, const char *text)
+{
+	struct buf b;
+	int r;
+
+	buf_init(&b, 256);
+	r = buf_printf(&b, "%s\n", text);
+	r = r ? r
+	      : http_respond(c, code, "text/plain; charset=utf-8", &b, false);
+	buf_fini(&b);
+	return r;
+}
+
+/* The value of ?name= in the target, if any, into @dst. */
+static bool
+http_query_name(const struct http_req *q, char *dst, size_t cap)
+{
+	const uint8_t *p = memchr(q->target, '?', q->target_len);
+	size_t n;
+
+	if (!p) {
+		return false;
+	}
+	p++;
+	n = q->target_len - (size_t)(p - q->target);
+	if (n < 5 || memcmp(p, "name=", 5) != 0 || n - 5 >= cap) {
+		return false;
+	}
+	memcpy(dst, p + 5, n - 5);
+	dst[n - 5] = 0;
+	return dst[0] != 0 && strpbrk(dst, "&%/") == NULL;
+}
+
+static int
+http_route(struct http_conn *c, const struct http_req *q)
+{
+	struct http_service *h = c->svc;
+	struct obs *o = h->cfg.obs;
+	int64_t now = loop_wall_ms();
+	bool head = q->method_len == 4 && !memcmp(q->method, "HEAD", 4);
+	bool get = head || (q->method_len == 3 && !memcmp(q->method, "GET", 3));
+	bool post = q->method_len == 4 && !memcmp(q->method, "POST", 4);
+	char name[65];
+	struct buf b;
+	int r;
+
+	if (post && http_target_is(q, "/api/reload")) {
+		if (!c->local) {
+			return http_error(c, 403,
+			    "reload is only accepted on "
+			    "the control socket");
+		}
+		r = h->cfg.reload ? h->cfg.reload(h->cfg.reload_arg) : 0;
+		return r < 0 ? http_error(c, 500,
+				   "reload failed; see the "
+				   "server log")
+			     : http_error(c, 200, "reloaded");
+	}
+	if (!get) {
+		return http_error(c, 405, "only GET and HEAD are served");
+	}
+	buf_init(&b, HTTP_REPLY_MAX);
+	if (http_target_is(q, "/") || http_target_is(q, "/index.html")) {
+		r = buf_add(&b, http_status_page, sizeof(http_status_page) - 1);
+		r = r ? r
+		      : http_respond(
+			    c, 200, "text/html; charset=utf-8", &b, head);
+	} else if (http_target_is(q, "/api/status")) {
+		r = obs_render_json(o, NULL, now, &b);
+		r = r ? r : http_respond(c, 200, "application/json", &b, head);
+	} else if (http_target_is(q, "/api/status.txt")) {
+		bool one = http_query_name(q, name, sizeof(name));
+
+		r = obs_render_text(o, one ? name : NULL, now, &b);
+		if (r == -ENOENT) {
+			buf_fini(&b);
+			return http_error(c, 404, "no such client");
+		}
+		r = r ? r
+		      : http_respond(
+			    c, 200, "text/plain; charset=utf-8", &b, head);
+	} else if (q->target_len > 13 && q->target_len - 13 < sizeof(name) &&
+	    !memcmp(q->target, "/api/clients/", 13)) {
+		memcpy(name, q->target + 13, q->target_len - 13);
+		name[q->target_len - 13] = 0;
+		if (!obs_find_name(o, name)) {
+			buf_fini(&b);
+			return http_error(c, 404, "no such client");
+		}
+		r = obs_render_json(o, name, now, &b);
+		r = r ? r : http_respond(c, 200, "application/json", &b, head);
+	} else if (http_target_is(q, "/metrics")) {
+		r = obs_render_metrics(o, now, &b);
+		r = r
+		    ? r
+		    : http_respond(c, 200,
+			  "text/plain; version=0.0.4; charset=utf-8", &b, head);
+	} else {
+		r = http_error(c, 404, "not found");
+	}
+	buf_fini(&b);
+	return r;
+}
+
+static void
+http_conn_write(struct http_conn *c)
+{
+	while (c->out_off < c->out.len) {
+		ssize_t n = send(c->fd, c->out.p + c->out_off,
+		    c->out.len - c->out_off, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EAGAIN) {
+			loop_mod_fd(c->svc->loop, c->fd, LOOP_WRITE);
+			return;
+		}
+		if (n <= 0) {
+			break;
+		}
+		c->out_off += (size_t)n;
+	}
+	http_conn_close(c);
+}
+
+static void
+http_conn_handle(struct loop *l, int fd, unsigned events, void *arg)
+{
+	struct http_conn *c = arg;
+	struct http_req q;
+	uint8_t tmp[2048];
+	ssize_t n;
+	int r;
+
+	(void)l;
+	(void)fd;
+	if (c->out.len) {
+		if (events & LOOP_WRITE) {
+			http_conn_write(c);
+		}
+		return;
+	}
+	n = recv(c->fd, tmp, sizeof(tmp), 0);
+	if (n < 0 && errno == EAGAIN) {
+		return;
+	}
+	if (n <= 0 || buf_add(&c->in, tmp, (size_t)n) < 0) {
+		http_conn_close(c);
+		return;
+	}
+	r = http_parse_request(c->in.p, c->in.len, &q);
+	if (r == -EAGAIN) {
+		return;
+	}
+	if (r == -EMSGSIZE) {
+		r = http_error(c, 431, "request head too large");
+	} else if (r < 0) {
+		r = http_error(c, 400, "malformed request");
+	} else {
+		r = http_route(c, &q);
+	}
+	if (r < 0) {
+		http_conn_close(c);
+		return;
+	}
+	http_conn_write(c);
+}
+
+static void
+http_accept(struct loop *l, int fd, unsigned events, void *arg)
+{
+	struct http_service *h = arg;
+	struct http_conn *c;
+	int cfd;
+
+	(void)events;
+	cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (cfd < 0) {
+		return;
+	}
+	if (h->nconns >= HTTP_MAX_CONNS) {
+		if (log_ratelimit_ok(&h->rl, loop_now_ms(l))) {
+			log_warn(&http_log,
+			    "event=refused reason=\"too many "
+			    "connections\" limit=%d",
+			    HTTP_MAX_CONNS);
+		}
+		close(cfd);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(cfd);
+		return;
+	}
+	c->svc = h;
+	c->fd = cfd;
+	c->local = fd == h->unix_fd;
+	buf_init(&c->in, HTTP_HEAD_MAX);
+	buf_init(&c->out, HTTP_REPLY_MAX + 1024);
+	loop_timer_init(&c->idle, http_conn_idle, c);
+	if (loop_add_fd(l, cfd, LOOP_READ, http_conn_handle, c) < 0 ||
+	    loop_timer_arm(l, &c->idle, loop_now_ms(l) + HTTP_IDLE_MS) < 0) {
+		loop_del_fd(l, cfd);
+		close(cfd);
+		free(c);
+		return;
+	}
+	c->next = h->conns;
+	if (c->next) {
+		c->next->pprev = &c->next;
+	}
+	c->pprev = &h->conns;
+	h->conns = c;
+	h->nconns++;
+}
+
+static int
+http_listen_tcp(const char *spec, char *msg, size_t msglen)
+{
+	const char *colon = strrchr(spec, ':');
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	char host[INET_ADDRSTRLEN];
+	int fd, one = 1;
+
+	if (!colon || (size_t)(colon - spec) >= sizeof(host)) {
+		snprintf(msg, msglen, "--http %s is not ADDR:PORT", spec);
+		return -EINVAL;
+	}
+	memcpy(host, spec, (size_t)(colon - spec));
+	host[colon - spec] = 0;
+	if (inet_pton(AF_INET, host, &sin.sin_addr) != 1) {
+		snprintf(msg, msglen, "--http %s is not ADDR:PORT", spec);
+		return -EINVAL;
+	}
+	sin.sin_port = htons((uint16_t)atoi(colon + 1));
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(msg, msglen, "http socket: %s", strerror(errno));
+		return -errno;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+	    listen(fd, 64) < 0) {
+		int err = errno;
+
+		snprintf(msg, msglen, "cannot listen on %s for --http: %s%s",
+		    spec, strerror(err),
+		    err == EADDRINUSE
+			? " (another program uses that port: choose another)"
+			: "");
+		close(fd);
+		return -err;
+	}
+	return fd;
+}
+
+static int
+http_listen_unix(const char *path, char *msg, size_t msglen)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int fd;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		snprintf(msg, msglen,
+		    "control socket path %s is too long: "
+		    "use a shorter --state-dir",
+		    path);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sun.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(msg, msglen, "control socket: %s", strerror(errno));
+		return -errno;
+	}
+	/* A socket left by a crashed server is stale: nobody answers it. */
+	unlink(path);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+	    chmod(path, 0600) < 0 || listen(fd, 16) < 0) {
+		int err = errno;
+
+		snprintf(msg, msglen, "cannot create control socket %s: %s",
+		    path, strerror(err));
+		close(fd);
+		return -err;
+	}
+	return fd;
+}
+
+struct http_service *
+http_service_open(struct loop *l, const struct http_service_config *cfg,
+    char *msg, size_t msglen)
+{
+	struct http_service *h = calloc(1, sizeof(*h));
+
+	if (!h) {
+		snprintf(msg, msglen, "out of memory");
+		return NULL;
+	}
+	h->loop = l;
+	h->cfg = *cfg;
+	h->tcp_fd = -1;
+	h->unix_fd = -1;
+	if (cfg->tcp_listen && cfg->tcp_listen[0]) {
+		h->tcp_fd = http_listen_tcp(cfg->tcp_listen, msg, msglen);
+		if (h->tcp_fd < 0 ||
+		    loop_add_fd(l, h->tcp_fd, LOOP_READ, http_accept, h) < 0) {
+			goto fail;
+		}
+	}
+	if (cfg->unix_path) {
+		snprintf(
+		    h->unix_path, sizeof(h->unix_path), "%s", cfg->unix_path);
+		h->unix_fd = http_listen_unix(cfg->unix_path, msg, msglen);
+		if (h->unix_fd < 0 ||
+		    loop_add_fd(l, h->unix_fd, LOOP_READ, http_accept, h) < 0) {
+			goto fail;
+		}
+	}
+	h->cfg.tcp_listen = NULL;
+	h->cfg.unix_path = NULL;
+	return h;
+fail:
+	http_service_close(h);
+	return NULL;
+}
+
+void
+http_service_close(struct http_service *h)
+{
+	if (!h) {
+		return;
+	}
+	while (h->conns) {
+		http_conn_close(h->conns);
+	}
+	if (h->tcp_fd >= 0) {
+		loop_del_fd(h->loop, h->tcp_fd);
+		close(h->tcp_fd);
+	}
+	if (h->unix_fd >= 0) {
+		loop_del_fd(h->loop, h->unix_fd);
+		close(h->unix_fd);
+		unlink(h->unix_path);
+	}
+	free(h);
+}

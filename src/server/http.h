@@ -1,0 +1,44 @@
+#ifndef PNB_SERVER_HTTP_H
+#define PNB_SERVER_HTTP_H
+
+#include <stddef.h>
+
+#include "core/loop.h"
+#include "server/obs.h"
+
+/*
+ * The status endpoint: a small read-only HTTP/1.1 server on the loop.
+ *   GET /                  self-refreshing HTML page of clients/timelines
+ *   GET /api/status        JSON of every client with its timeline
+ *   GET /api/clients/NAME  JSON of one client
+ *   GET /api/status.txt    the `pinetboot status` table (?name=NAME: one)
+ *   GET /metrics           Prometheus text format
+ *   POST /api/reload       re-read clients and config (control socket only)
+ * It listens on an optional TCP address (--http) and always on a Unix
+ * control socket in the state directory, which `pinetboot status` and
+ * `pinetboot client` use.  Nothing it serves is secret, so the TCP side
+ * needs no authentication; anything that changes state is refused there.
+ */
+struct http_service;
+
+/* Called for POST /api/reload; returns 0 or a negative error. */
+typedef int (*http_reload_fn)(void *arg);
+
+struct http_service_config {
+	const char *tcp_listen; /* "ADDR:PORT" or empty/NULL for none */
+	const char *unix_path;  /* control socket path, or NULL */
+	struct obs *obs;        /* borrowed; outlives the service */
+	http_reload_fn reload;
+	void *reload_arg;
+};
+
+/*
+ * http_service_open() - start listening.
+ * @msg: one line saying what failed.
+ * Return: owned (close with http_service_close()), or NULL with @msg set.
+ */
+struct http_service *http_service_open(struct loop *l,
+    const struct http_service_config *cfg, char *msg, size_t msglen);
+void http_service_close(struct http_service *h);
+
+#endif

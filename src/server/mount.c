@@ -1,0 +1,263 @@
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <linux/openat2.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "proto/mount/mnt.h"
+#include "server/nfs.h"
+
+/* MOUNT v3 (RFC 1813 appendix I) on the loop thread. */
+
+static int
+mnt_open_below(const struct nfs_export *e, const char *rest)
+{
+	struct open_how how = {
+	    .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+	    .resolve =
+		RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
+	};
+	long fd;
+
+	if (rest[0] == 0) {
+		fd = openat(e->root_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	} else {
+		fd = syscall(SYS_openat2, e->root_fd, rest, &how, sizeof(how));
+	}
+	return fd < 0 ? -errno : (int)fd;
+}
+
+static uint32_t
+mnt_errno_stat(int err)
+{
+	switch (err) {
+	case ENOENT:
+		return MNT3ERR_NOENT;
+	case EACCES:
+	case EPERM:
+	case EXDEV:
+		return MNT3ERR_ACCES;
+	case ENOTDIR:
+		return MNT3ERR_NOTDIR;
+	case ENAMETOOLONG:
+		return MNT3ERR_NAMETOOLONG;
+	default:
+		return MNT3ERR_IO;
+	}
+}
+
+static void
+mnt_record(struct nfs_service *n, const char *host, const char *dir)
+{
+	size_t i;
+
+	for (i = 0; i < n->nmounts; i++) {
+		if (strcmp(n->mounts[i].host, host) == 0 &&
+		    strcmp(n->mounts[i].dir, dir) == 0) {
+			return;
+		}
+	}
+	if (n->nmounts == NFS_MOUNTS_MAX) {
+		/* DUMP is advisory (RFC 1813 §5.2.2); drop the oldest. */
+		memmove(&n->mounts[0], &n->mounts[1],
+		    (NFS_MOUNTS_MAX - 1) * sizeof(n->mounts[0]));
+		n->nmounts--;
+	}
+	snprintf(
+	    n->mounts[n->nmounts].host, sizeof(n->mounts[0].host), "%s", host);
+	snprintf(
+	    n->mounts[n->nmounts].dir, sizeof(n->mounts[0].dir), "%s", dir);
+	n->nmounts++;
+}
+
+static void
+mnt_forget(struct nfs_service *n, const char *host, const char *dir)
+{
+	size_t i = 0;
+
+	while (i < n->nmounts) {
+		if (strcmp(n->mounts[i].host, host) == 0 &&
+		    (!dir || strcmp(n->mounts[i].dir, dir) == 0)) {
+			n->mounts[i] = n->mounts[--n->nmounts];
+		} else {
+			i++;
+		}
+	}
+}
+
+static void
+mnt_mnt(struct nfs_service *n, struct rpcsrv_req *req, struct wcur *w)
+{
+	const struct rpc_call *c = &req->call;
+	static const uint32_t flavors[] = {RPC_AUTH_SYS};
+	char dir[MNT_PATH_MAX + 1], host[INET_ADDRSTRLEN], peer[48];
+	char esc[LOG_ESCAPE_MAX];
+	struct nfs_export *e;
+	struct nfs3_fh fh = {0};
+	const char *rest;
+	uint32_t stat = MNT3_OK;
+	int fd, r;
+
+	r = mnt_dirpath_parse(c->args, c->args_len, dir);
+	if (r < 0) {
+		if (r == -EMSGSIZE) {
+			rpc_reply_build(w, c->xid, RPC_SUCCESS, 0, 0);
+			mnt_mnt_build(w, MNT3ERR_NAMETOOLONG, NULL, 0, NULL, 0);
+		} else {
+			rpc_reply_build(w, c->xid, RPC_GARBAGE_ARGS, 0, 0);
+		}
+		return;
+	}
+	inet_ntop(AF_INET, &req->peer.sin_addr, host, sizeof(host));
+	rpcsrv_peer_str(req, peer, sizeof(peer));
+	pthread_rwlock_rdlock(&n->ex.lock);
+	e = nfs_export_find_for_mount(&n->ex, dir, &rest);
+	if (!e) {
+		stat = MNT3ERR_NOENT;
+	} else if (!nfs_export_allows(e, req->peer.sin_addr)) {
+		stat = MNT3ERR_ACCES;
+	} else {
+		fd = mnt_open_below(e, rest);
+		if (fd < 0) {
+			stat = mnt_errno_stat(-fd);
+		} else {
+			r = nfs_fh_build(&n->ex, e, fd, &fh);
+			close(fd);
+			if (r < 0) {
+				stat = r == -EOVERFLOW ? MNT3ERR_NOTSUPP
+						       : MNT3ERR_IO;
+			}
+		}
+	}
+	pthread_rwlock_unlock(&n->ex.lock);
+	serve_note_mount(n->serve, req->peer.sin_addr, dir, stat == MNT3_OK);
+	log_escape(esc, dir, strlen(dir));
+	if (stat == MNT3_OK) {
+		mnt_record(n, host, dir);
+		log_info(&n->log, "peer=%s event=mount dir=\"%s\"", peer, esc);
+	} else {
+		log_warn(&n->log,
+		    "peer=%s event=mount-refused dir=\"%s\" stat=%u%s", peer,
+		    esc, stat,
+		    stat == MNT3ERR_ACCES ? " reason=\"address not allowed\""
+					  : "");
+	}
+	rpc_reply_build(w, c->xid, RPC_SUCCESS, 0, 0);
+	mnt_mnt_build(
+	    w, stat, fh.data, stat == MNT3_OK ? fh.len : 0, flavors, 1);
+}
+
+static void
+mnt_dump(struct nfs_service *n, struct rpcsrv_req *req, struct wcur *w)
+{
+	struct mnt_body *b = calloc(n->nmounts + 1, sizeof(*b));
+	size_t i;
+
+	if (!b) {
+		rpc_reply_build(w, req->call.xid, RPC_SYSTEM_ERR, 0, 0);
+		return;
+	}
+	for (i = 0; i < n->nmounts; i++) {
+		b[i].host = n->mounts[i].host;
+		b[i].dir = n->mounts[i].dir;
+	}
+	rpc_reply_build(w, req->call.xid, RPC_SUCCESS, 0, 0);
+	mnt_dump_build(w, b, n->nmounts);
+	free(b);
+}
+
+static void
+mnt_export(struct nfs_service *n, struct rpcsrv_req *req, struct wcur *w)
+{
+	struct mnt_export *rows;
+	const char *groups[NFS_EXPORT_MAX][NFS_ALLOW_MAX];
+	size_t i, j;
+
+	rows = calloc(NFS_EXPORT_MAX, sizeof(*rows));
+	if (!rows) {
+		rpc_reply_build(w, req->call.xid, RPC_SYSTEM_ERR, 0, 0);
+		return;
+	}
+	pthread_rwlock_rdlock(&n->ex.lock);
+	for (i = 0; i < n->ex.n; i++) {
+		const struct nfs_export *e = n->ex.e[i];
+
+		for (j = 0; j < e->nallow; j++) {
+			groups[i][j] = e->groups[j];
+		}
+		rows[i] = (struct mnt_export){
+		    .dir = e->path, .groups = groups[i], .ngroups = e->nallow};
+	}
+	rpc_reply_build(w, req->call.xid, RPC_SUCCESS, 0, 0);
+	if (mnt_export_build(w, rows, n->ex.n) < 0) {
+		*w = wcur_init(w->p, w->cap);
+		wcur_zero(w, 4);
+		rpc_reply_build(w, req->call.xid, RPC_SYSTEM_ERR, 0, 0);
+	}
+	pthread_rwlock_unlock(&n->ex.lock);
+	free(rows);
+}
+
+void
+mnt_service_handle_call(void *arg, struct rpcsrv_req *req)
+{
+	struct nfs_service *n = arg;
+	const struct rpc_call *c = &req->call;
+	char dir[MNT_PATH_MAX + 1], host[INET_ADDRSTRLEN];
+	struct wcur w;
+
+	/* EXPORT of many exports with their groups can be large. */
+	if (rpcsrv_reply_buf(req, 256 * 1024, &w) < 0) {
+		rpcsrv_drop(req);
+		return;
+	}
+	inet_ntop(AF_INET, &req->peer.sin_addr, host, sizeof(host));
+	if (c->prog != MNT_PROG) {
+		rpc_reply_build(&w, c->xid, RPC_PROG_UNAVAIL, 0, 0);
+	} else if (c->vers != MNT_VERS) {
+		rpc_reply_build(
+		    &w, c->xid, RPC_PROG_MISMATCH, MNT_VERS, MNT_VERS);
+	} else if (c->cred.flavor != RPC_AUTH_NONE &&
+	    c->cred.flavor != RPC_AUTH_SYS) {
+		rpc_reply_build_auth_error(&w, c->xid, RPC_AUTH_TOOWEAK);
+	} else {
+		switch (c->proc) {
+		case MNT_PROC_NULL:
+			rpc_reply_build(&w, c->xid, RPC_SUCCESS, 0, 0);
+			break;
+		case MNT_PROC_MNT:
+			mnt_mnt(n, req, &w);
+			break;
+		case MNT_PROC_DUMP:
+			mnt_dump(n, req, &w);
+			break;
+		case MNT_PROC_UMNT:
+			if (mnt_dirpath_parse(c->args, c->args_len, dir) < 0) {
+				rpc_reply_build(
+				    &w, c->xid, RPC_GARBAGE_ARGS, 0, 0);
+				break;
+			}
+			mnt_forget(n, host, dir);
+			rpc_reply_build(&w, c->xid, RPC_SUCCESS, 0, 0);
+			break;
+		case MNT_PROC_UMNTALL:
+			mnt_forget(n, host, NULL);
+			rpc_reply_build(&w, c->xid, RPC_SUCCESS, 0, 0);
+			break;
+		case MNT_PROC_EXPORT:
+			mnt_export(n, req, &w);
+			break;
+		default:
+			rpc_reply_build(&w, c->xid, RPC_PROC_UNAVAIL, 0, 0);
+			break;
+		}
+	}
+	rpcsrv_reply_done(req, &w);
+	rpcsrv_reply(req);
+}

@@ -1,0 +1,583 @@
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "server/nfs_export.h"
+
+/*
+ * Handle layout (at most NFS3_FH_MAX = 64 bytes):
+ *   0     version (1)
+ *   1     length of the kernel handle, n <= NFS_FH_KMAX
+ *   2..3  zero
+ *   4..7  export id
+ *   8..11 kernel handle type
+ *   12..  n bytes of kernel handle
+ *   then  8 bytes of SipHash-2-4 over everything before it
+ */
+#define NFS_FH_VERSION 1
+#define NFS_FH_HDR     12
+#define NFS_FH_TAG     8
+#define NFS_FH_KMAX    (NFS3_FH_MAX - NFS_FH_HDR - NFS_FH_TAG)
+
+static uint64_t
+rotl(uint64_t x, int b)
+{
+	return x << b | x >> (64 - b);
+}
+
+static uint64_t
+le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 7; i >= 0; i--) {
+		v = v << 8 | p[i];
+	}
+	return v;
+}
+
+#define SIPROUND                                                               \
+	do {                                                                   \
+		v0 += v1;                                                      \
+		v1 = rotl(v1, 13);                                             \
+		v1 ^= v0;                                                      \
+		v0 = rotl(v0, 32);                                             \
+		v2 += v3;                                                      \
+		v3 = rotl(v3, 16);                                             \
+		v3 ^= v2;                                                      \
+		v0 += v3;                                                      \
+		v3 = rotl(v3, 21);                                             \
+		v3 ^= v0;                                                      \
+		v2 += v1;                                                      \
+		v1 = rotl(v1, 17);                                             \
+		v1 ^= v2;                                                      \
+		v2 = rotl(v2, 32);                                             \
+	} while (0)
+
+uint64_t
+nfs_siphash(const uint8_t *key, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	uint64_t k0 = le64(key), k1 = le64(key + 8);
+	uint64_t v0 = k0 ^ 0x736f6d6570736575ull;
+	uint64_t v1 = k1 ^ 0x646f72616e646f6dull;
+	uint64_t v2 = k0 ^ 0x6c7967656e657261ull;
+	uint64_t v3 = k1 ^ 0x7465646279746573ull;
+	uint64_t m, b = (uint64_t)len << 56;
+	size_t i, left = len & 7;
+
+	for (i = 0; i + 8 <= len; i += 8) {
+		m = le64(p + i);
+		v3 ^= m;
+		SIPROUND;
+		SIPROUND;
+		v0 ^= m;
+	}
+	for (; left > 0; left--) {
+		b |= (uint64_t)p[i + left - 1] << (8 * (left - 1));
+	}
+	v3 ^= b;
+	SIPROUND;
+	SIPROUND;
+	v0 ^= b;
+	v2 ^= 0xff;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* FNV-1a: a stable export id from the path, so handles outlive restarts. */
+static uint32_t
+nfs_path_id(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	while (*s) {
+		h ^= (uint8_t)*s++;
+		h *= 16777619u;
+	}
+	return h ? h : 1;
+}
+
+int
+nfs_exports_init(struct nfs_exports *ex, const uint8_t *key)
+{
+	int r;
+
+	memset(ex, 0, sizeof(*ex));
+	memcpy(ex->key, key, NFS_KEY_SIZE);
+	if (getrandom(ex->write_verf, sizeof(ex->write_verf), 0) !=
+	    sizeof(ex->write_verf)) {
+		return -errno;
+	}
+	/* Cookie verifier: stable for the life of the export table. */
+	memcpy(ex->dir_verf, ex->write_verf, sizeof(ex->dir_verf));
+	ex->dir_verf[0] |= 1;
+	r = pthread_rwlock_init(&ex->lock, NULL);
+	return -r;
+}
+
+static void
+nfs_export_free(struct nfs_export *e)
+{
+	if (!e) {
+		return;
+	}
+	if (e->root_fd >= 0) {
+		close(e->root_fd);
+	}
+	free(e);
+}
+
+void
+nfs_exports_fini(struct nfs_exports *ex)
+{
+	size_t i;
+
+	for (i = 0; i < ex->n; i++) {
+		nfs_export_free(ex->e[i]);
+	}
+	ex->n = 0;
+	pthread_rwlock_destroy(&ex->lock);
+}
+
+int
+nfs_key_load(const char *path, uint8_t *key)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd >= 0) {
+		n = read(fd, key, NFS_KEY_SIZE);
+		close(fd);
+		if (n == NFS_KEY_SIZE) {
+			return 0;
+		}
+		return n < 0 ? -errno : -EBADMSG;
+	}
+	if (errno != ENOENT) {
+		return -errno;
+	}
+	if (getrandom(key, NFS_KEY_SIZE, 0) != NFS_KEY_SIZE) {
+		return -errno;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		return -errno;
+	}
+	n = write(fd, key, NFS_KEY_SIZE);
+	if (n != NFS_KEY_SIZE || fsync(fd) < 0) {
+		int r = n < 0 ? -errno : -EIO;
+
+		close(fd);
+		unlink(path);
+		return r;
+	}
+	close(fd);
+	return 0;
+}
+
+int
+nfs_cidr_parse(const char *s, struct nfs_cidr *out)
+{
+	char a[INET_ADDRSTRLEN];
+	const char *slash = strchr(s, '/');
+	size_t n = slash ? (size_t)(slash - s) : strlen(s);
+	unsigned long bits = 32;
+	char *end;
+
+	if (n == 0 || n >= sizeof(a)) {
+		return -EINVAL;
+	}
+	memcpy(a, s, n);
+	a[n] = 0;
+	if (inet_pton(AF_INET, a, &out->net) != 1) {
+		return -EINVAL;
+	}
+	if (slash) {
+		errno = 0;
+		bits = strtoul(slash + 1, &end, 10);
+		if (errno || *end || end == slash + 1 || bits > 32) {
+			return -EINVAL;
+		}
+	}
+	out->mask.s_addr = bits ? htonl(~0u << (32 - bits)) : 0;
+	out->net.s_addr &= out->mask.s_addr;
+	return 0;
+}
+
+static void
+nfs_cidr_format(const struct nfs_cidr *c, char *dst, size_t cap)
+{
+	char a[INET_ADDRSTRLEN];
+	uint32_t m = ntohl(c->mask.s_addr);
+	int bits = 0;
+
+	while (m & 0x80000000u) {
+		bits++;
+		m <<= 1;
+	}
+	inet_ntop(AF_INET, &c->net, a, sizeof(a));
+	snprintf(dst, cap, "%s/%d", a, bits);
+}
+
+bool
+nfs_export_allows(const struct nfs_export *e, struct in_addr peer)
+{
+	size_t i;
+
+	for (i = 0; i < e->nallow; i++) {
+		if ((peer.s_addr & e->allow[i].mask.s_addr) ==
+		    e->allow[i].net.s_addr) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static int
+nfs_export_opts(
+    struct nfs_export *e, const char *opts, char *msg, size_t msglen)
+{
+	char tmp[256];
+	char *save = NULL, *tok;
+
+	if (strlen(opts) >= sizeof(tmp)) {
+		snprintf(msg, msglen, "export options too long");
+		return -EINVAL;
+	}
+	strcpy(tmp, opts);
+	for (tok = strtok_r(tmp, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (strcmp(tok, "rw") == 0) {
+			e->ro = false;
+		} else if (strcmp(tok, "ro") == 0) {
+			e->ro = true;
+		} else if (strcmp(tok, "root_squash") == 0) {
+			e->root_squash = true;
+		} else if (strcmp(tok, "no_root_squash") == 0) {
+			e->root_squash = false;
+		} else if (strncmp(tok, "allow=", 6) == 0) {
+			if (e->nallow == NFS_ALLOW_MAX) {
+				snprintf(msg, msglen,
+				    "export %s: at most %d allow= entries",
+				    e->path, NFS_ALLOW_MAX);
+				return -EINVAL;
+			}
+			if (nfs_cidr_parse(tok + 6, &e->allow[e->nallow]) < 0) {
+				snprintf(msg, msglen,
+				    "export %s: allow=%.64s is not an IPv4 "
+				    "address or CIDR (e.g. 198.18.0.0/24)",
+				    e->path, tok + 6);
+				return -EINVAL;
+			}
+			e->nallow++;
+		} else {
+			snprintf(msg, msglen,
+			    "export %s: unknown option '%.64s' (use rw, ro, "
+			    "allow=CIDR, root_squash)",
+			    e->path, tok);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int64_t
+nfs_exports_insert(
+    struct nfs_exports *ex, struct nfs_export *e, char *msg, size_t msglen)
+{
+	struct stat st;
+	size_t i;
+	int r;
+
+	e->id = nfs_path_id(e->path);
+	e->fsid = e->id;
+	e->root_fd = open(e->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (e->root_fd < 0) {
+		r = -errno;
+		snprintf(msg, msglen, "export %s: %s", e->path, strerror(-r));
+		nfs_export_free(e);
+		return r;
+	}
+	if (fstat(e->root_fd, &st) < 0) {
+		r = -errno;
+		nfs_export_free(e);
+		return r;
+	}
+	e->dev = st.st_dev;
+	e->ino = st.st_ino;
+	for (i = 0; i < e->nallow; i++) {
+		nfs_cidr_format(
+		    &e->allow[i], e->groups[i], sizeof(e->groups[i]));
+	}
+	pthread_rwlock_wrlock(&ex->lock);
+	for (i = 0; i < ex->n; i++) {
+		if (ex->e[i]->id == e->id) {
+			pthread_rwlock_unlock(&ex->lock);
+			snprintf(
+			    msg, msglen, "export %s: exported twice", e->path);
+			nfs_export_free(e);
+			return -EEXIST;
+		}
+	}
+	if (ex->n == NFS_EXPORT_MAX) {
+		pthread_rwlock_unlock(&ex->lock);
+		snprintf(msg, msglen, "more than %d exports", NFS_EXPORT_MAX);
+		nfs_export_free(e);
+		return -ENOSPC;
+	}
+	ex->e[ex->n++] = e;
+	pthread_rwlock_unlock(&ex->lock);
+	return e->id;
+}
+
+static struct nfs_export *
+nfs_export_new(const char *path, char *msg, size_t msglen)
+{
+	struct nfs_export *e;
+	size_t n = strlen(path);
+
+	if (path[0] != '/' || n >= sizeof(e->path)) {
+		snprintf(msg, msglen, "export '%.128s' is not an absolute path",
+		    path);
+		return NULL;
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e) {
+		snprintf(msg, msglen, "out of memory");
+		return NULL;
+	}
+	e->root_fd = -1;
+	memcpy(e->path, path, n + 1);
+	/* "/srv/root/" and "/srv/root" name the same export. */
+	while (n > 1 && e->path[n - 1] == '/') {
+		e->path[--n] = 0;
+	}
+	return e;
+}
+
+int64_t
+nfs_exports_add(struct nfs_exports *ex, const char *path, const char *opts,
+    const struct nfs_cidr *def, char *msg, size_t msglen)
+{
+	struct nfs_export *e = nfs_export_new(path, msg, msglen);
+
+	if (!e) {
+		return -EINVAL;
+	}
+	if (nfs_export_opts(e, opts ? opts : "", msg, msglen) < 0) {
+		nfs_export_free(e);
+		return -EINVAL;
+	}
+	if (e->nallow == 0 && def) {
+		e->allow[0] = *def;
+		e->nallow = 1;
+	}
+	return nfs_exports_insert(ex, e, msg, msglen);
+}
+
+int64_t
+nfs_exports_add_client(
+    struct nfs_exports *ex, const char *path, struct in_addr client)
+{
+	char msg[256];
+	struct nfs_export *e = nfs_export_new(path, msg, sizeof(msg));
+
+	if (!e) {
+		return -EINVAL;
+	}
+	e->per_client = true;
+	e->allow[0].net = client;
+	e->allow[0].mask.s_addr = 0xffffffffu;
+	e->nallow = 1;
+	return nfs_exports_insert(ex, e, msg, sizeof(msg));
+}
+
+int
+nfs_exports_del(struct nfs_exports *ex, uint32_t id)
+{
+	size_t i;
+
+	pthread_rwlock_wrlock(&ex->lock);
+	for (i = 0; i < ex->n; i++) {
+		if (ex->e[i]->id == id) {
+			nfs_export_free(ex->e[i]);
+			ex->e[i] = ex->e[--ex->n];
+			pthread_rwlock_unlock(&ex->lock);
+			return 0;
+		}
+	}
+	pthread_rwlock_unlock(&ex->lock);
+	return -ENOENT;
+}
+
+struct nfs_export *
+nfs_export_find(struct nfs_exports *ex, uint32_t id, const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < ex->n; i++) {
+		if (path ? strcmp(ex->e[i]->path, path) == 0
+			 : ex->e[i]->id == id) {
+			return ex->e[i];
+		}
+	}
+	return NULL;
+}
+
+struct nfs_export *
+nfs_export_find_for_mount(
+    struct nfs_exports *ex, const char *dir, const char **rest)
+{
+	struct nfs_export *best = NULL;
+	size_t i, bestlen = 0;
+
+	for (i = 0; i < ex->n; i++) {
+		const char *p = ex->e[i]->path;
+		size_t n = strlen(p);
+
+		if (strcmp(p, "/") == 0) {
+			n = 0;
+		} else if (strncmp(dir, p, n) != 0 ||
+		    (dir[n] != 0 && dir[n] != '/')) {
+			continue;
+		}
+		if (!best || n > bestlen) {
+			best = ex->e[i];
+			bestlen = n;
+		}
+	}
+	if (best) {
+		*rest = dir + bestlen;
+		while (**rest == '/') {
+			(*rest)++;
+		}
+	}
+	return best;
+}
+
+static int
+nfs_fh_pack(const struct nfs_exports *ex, const struct nfs_export *e,
+    struct file_handle *kh, struct nfs3_fh *out)
+{
+	uint8_t *p = out->data;
+	uint32_t t = (uint32_t)kh->handle_type;
+	uint64_t tag;
+	size_t n = kh->handle_bytes;
+	int i;
+
+	if (n > NFS_FH_KMAX) {
+		return -EOVERFLOW;
+	}
+	p[0] = NFS_FH_VERSION;
+	p[1] = (uint8_t)n;
+	p[2] = 0;
+	p[3] = 0;
+	p[4] = (uint8_t)(e->id >> 24);
+	p[5] = (uint8_t)(e->id >> 16);
+	p[6] = (uint8_t)(e->id >> 8);
+	p[7] = (uint8_t)e->id;
+	p[8] = (uint8_t)(t >> 24);
+	p[9] = (uint8_t)(t >> 16);
+	p[10] = (uint8_t)(t >> 8);
+	p[11] = (uint8_t)t;
+	memcpy(p + NFS_FH_HDR, kh->f_handle, n);
+	tag = nfs_siphash(ex->key, p, NFS_FH_HDR + n);
+	for (i = 0; i < NFS_FH_TAG; i++) {
+		p[NFS_FH_HDR + n + (size_t)i] = (uint8_t)(tag >> (8 * i));
+	}
+	out->len = (uint32_t)(NFS_FH_HDR + n + NFS_FH_TAG);
+	return 0;
+}
+
+struct nfs_kh {
+	struct file_handle h;
+	uint8_t room[NFS_FH_KMAX + 16];
+};
+
+int
+nfs_fh_build_at(const struct nfs_exports *ex, const struct nfs_export *e,
+    int dirfd, const char *name, struct nfs3_fh *out)
+{
+	struct nfs_kh kh;
+	int mnt;
+
+	kh.h.handle_bytes = sizeof(kh.room);
+	if (name_to_handle_at(
+		dirfd, name, &kh.h, &mnt, name[0] ? 0 : AT_EMPTY_PATH) < 0) {
+		return errno == EOVERFLOW ? -EOVERFLOW : -errno;
+	}
+	return nfs_fh_pack(ex, e, &kh.h, out);
+}
+
+int
+nfs_fh_build(const struct nfs_exports *ex, const struct nfs_export *e, int fd,
+    struct nfs3_fh *out)
+{
+	return nfs_fh_build_at(ex, e, fd, "", out);
+}
+
+int
+nfs_fh_open(struct nfs_exports *ex, const struct nfs3_fh *fh,
+    struct nfs_export **ep, int *fdp)
+{
+	const uint8_t *p = fh->data;
+	struct nfs_export *e;
+	struct nfs_kh kh;
+	struct stat st;
+	uint64_t tag = 0;
+	uint32_t id;
+	size_t n;
+	int i, fd;
+
+	*fdp = -1;
+	*ep = NULL;
+	if (fh->len < NFS_FH_HDR + NFS_FH_TAG || p[0] != NFS_FH_VERSION) {
+		return -EBADMSG;
+	}
+	n = p[1];
+	if (n > NFS_FH_KMAX || fh->len != NFS_FH_HDR + n + NFS_FH_TAG || p[2] ||
+	    p[3]) {
+		return -EBADMSG;
+	}
+	for (i = NFS_FH_TAG - 1; i >= 0; i--) {
+		tag = tag << 8 | p[NFS_FH_HDR + n + (size_t)i];
+	}
+	if (tag != nfs_siphash(ex->key, p, NFS_FH_HDR + n)) {
+		return -EBADMSG;
+	}
+	id = (uint32_t)p[4] << 24 | (uint32_t)p[5] << 16 | (uint32_t)p[6] << 8 |
+	    p[7];
+	e = nfs_export_find(ex, id, NULL);
+	if (!e) {
+		return -ESTALE;
+	}
+	kh.h.handle_bytes = (unsigned)n;
+	kh.h.handle_type = (int)((uint32_t)p[8] << 24 | (uint32_t)p[9] << 16 |
+	    (uint32_t)p[10] << 8 | p[11]);
+	memcpy(kh.h.f_handle, p + NFS_FH_HDR, n);
+	fd = open_by_handle_at(e->root_fd, &kh.h, O_PATH | O_CLOEXEC);
+	if (fd < 0) {
+		int r = -errno;
+
+		return r == -ENOENT || r == -EINVAL ? -ESTALE : r;
+	}
+	/* A handle from another file system of the same server is stale. */
+	if (fstat(fd, &st) < 0 || st.st_dev != e->dev) {
+		close(fd);
+		return -ESTALE;
+	}
+	*ep = e;
+	*fdp = fd;
+	return 0;
+}

@@ -1,0 +1,160 @@
+#ifndef PNB_SERVER_NFS_EXPORT_H
+#define PNB_SERVER_NFS_EXPORT_H
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "proto/nfs3/nfs3.h"
+
+/*
+ * The export table and the file handles that point into it.
+ *
+ * An export is a directory opened once (O_PATH) plus who may mount it.
+ * Handles are built from name_to_handle_at(2), so they survive a restart
+ * of pinetboot, and carry the export id (a hash of the export path) and a
+ * 64-bit SipHash-2-4 tag keyed with a secret kept in the state directory.
+ * A forged or altered handle fails the tag and gets NFS3ERR_BADHANDLE
+ * before open_by_handle_at(2) ever sees it; one whose export is gone or
+ * whose file was deleted gets NFS3ERR_STALE.  Because only handles this
+ * server issued pass, and lookups resolve with RESOLVE_BENEATH, no handle
+ * reaches a file outside its export.
+ *
+ * The table is shared by the event loop (MOUNT, the client registry) and
+ * the NFS worker threads: readers take the read lock for a whole call,
+ * nfs_exports_add()/nfs_exports_del() take the write lock.
+ */
+
+#define NFS_EXPORT_MAX 256
+#define NFS_ALLOW_MAX  8
+#define NFS_KEY_SIZE   16
+
+struct nfs_cidr {
+	struct in_addr net, mask;
+};
+
+struct nfs_export {
+	uint32_t id;     /* in every handle: hash of path */
+	char path[4096]; /* absolute, as configured */
+	int root_fd; /* owned, O_RDONLY|O_DIRECTORY: open_by_handle_at wants a
+			real fd */
+	dev_t dev;
+	ino_t ino;
+	bool ro, root_squash;
+	struct nfs_cidr allow[NFS_ALLOW_MAX];
+	size_t nallow;
+	char groups[NFS_ALLOW_MAX][32]; /* "198.18.0.0/24" for EXPORT */
+	uint64_t fsid;
+	bool per_client; /* added by the client registry */
+};
+
+struct nfs_exports {
+	pthread_rwlock_t lock;
+	struct nfs_export *e[NFS_EXPORT_MAX]; /* owned */
+	size_t n;
+	uint8_t key[NFS_KEY_SIZE];
+	uint8_t write_verf[NFS3_VERF_SIZE]; /* new on every start */
+	uint8_t dir_verf[NFS3_VERF_SIZE];   /* READDIR cookie verifier */
+};
+
+/*
+ * nfs_exports_init() - an empty table with handle key @key (borrowed,
+ * NFS_KEY_SIZE bytes) and a fresh write verifier.
+ * Return: 0 or -errno.
+ */
+int nfs_exports_init(struct nfs_exports *ex, const uint8_t *key);
+void nfs_exports_fini(struct nfs_exports *ex);
+
+/*
+ * nfs_key_load() - read the handle key from @path, or create it (0600,
+ * random) when absent.
+ * Return: 0, or -errno when it can be neither read nor created (the
+ * caller then uses a random key and warns that handles will not survive a
+ * restart).
+ */
+int nfs_key_load(const char *path, uint8_t *key);
+
+/*
+ * nfs_exports_add() - export @path with @opts ("rw", "ro",
+ * "allow=CIDR" (repeatable), "root_squash", comma-separated).  Without an
+ * allow= the export is open to @def (the server's own subnet).
+ * @msg: on failure, what is wrong.
+ * Return: the export id (>0 as int64) or -EINVAL (bad options), -EEXIST
+ * (path already exported), -ENOSPC (table full), -errno (path cannot be
+ * opened, or is not a directory: -ENOTDIR).
+ */
+int64_t nfs_exports_add(struct nfs_exports *ex, const char *path,
+    const char *opts, const struct nfs_cidr *def, char *msg, size_t msglen);
+
+/*
+ * nfs_exports_add_client() - the client registry's entry point: export
+ * @path read-write, without root squashing, to @client alone.
+ * Return: as nfs_exports_add().
+ */
+int64_t nfs_exports_add_client(
+    struct nfs_exports *ex, const char *path, struct in_addr client);
+
+/*
+ * nfs_exports_del() - withdraw export @id; handles into it become
+ * NFS3ERR_STALE from the next call on.
+ * Return: 0 or -ENOENT.
+ */
+int nfs_exports_del(struct nfs_exports *ex, uint32_t id);
+
+/*
+ * nfs_export_find() - the export with @id, or with exactly @path when
+ * @path is non-NULL.  Caller holds the lock (either mode).
+ */
+struct nfs_export *nfs_export_find(
+    struct nfs_exports *ex, uint32_t id, const char *path);
+
+/*
+ * nfs_export_find_for_mount() - the export containing @dir (the export
+ * itself or a directory below it); *@rest gets the part of @dir below the
+ * export path ("" for the export itself).  Caller holds the lock.
+ */
+struct nfs_export *nfs_export_find_for_mount(
+    struct nfs_exports *ex, const char *dir, const char **rest);
+
+bool nfs_export_allows(const struct nfs_export *e, struct in_addr peer);
+
+/* nfs_cidr_parse() - "A.B.C.D/N" or "A.B.C.D"; 0 or -EINVAL. */
+int nfs_cidr_parse(const char *s, struct nfs_cidr *out);
+
+/*
+ * nfs_fh_build() - the handle of the file open at @fd (any kind, O_PATH
+ * is fine) in export @e.
+ * Return: 0, -EOVERFLOW when the file system's handle is too large for
+ * 64 bytes, or -errno from name_to_handle_at.
+ */
+int nfs_fh_build(const struct nfs_exports *ex, const struct nfs_export *e,
+    int fd, struct nfs3_fh *out);
+
+/*
+ * nfs_fh_build_at() - the handle of @name in directory @dirfd, without
+ * following a final symlink.
+ */
+int nfs_fh_build_at(const struct nfs_exports *ex, const struct nfs_export *e,
+    int dirfd, const char *name, struct nfs3_fh *out);
+
+/*
+ * nfs_fh_open() - check @fh and open what it names with O_PATH.
+ * Caller holds the lock.  *@e gets the export (borrowed), *@fd an owned
+ * descriptor.
+ * Return: 0, -EBADMSG (malformed or tag mismatch: NFS3ERR_BADHANDLE),
+ * -ESTALE (export gone, file deleted, or on another file system), or
+ * -errno.
+ */
+int nfs_fh_open(struct nfs_exports *ex, const struct nfs3_fh *fh,
+    struct nfs_export **e, int *fd);
+
+/*
+ * nfs_siphash() - SipHash-2-4 of @len bytes at @p with a 16-byte key
+ * (Aumasson and Bernstein, 2012).
+ */
+uint64_t nfs_siphash(const uint8_t *key, const void *p, size_t len);
+
+#endif

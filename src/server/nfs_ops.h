@@ -1,0 +1,52 @@
+#ifndef PNB_SERVER_NFS_OPS_H
+#define PNB_SERVER_NFS_OPS_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/rpc/rpc.h"
+#include "server/nfs_export.h"
+
+/*
+ * The NFS v3 procedures over the local file system: one handler per
+ * RFC 1813 procedure behind one dispatch table, errno to nfsstat3 in one
+ * place.  Everything here is thread-safe: the worker threads of the NFS
+ * service call nfs_ops_call() concurrently, each acting with the caller's
+ * AUTH_SYS identity through the per-thread setfsuid/setfsgid/setgroups.
+ * Unit tests call it directly against a temporary directory.
+ */
+
+struct nfs_op_ctx {
+	struct in_addr peer;
+	size_t headroom; /* bytes to leave free before the reply (TCP marker) */
+	size_t max_reply; /* largest reply the transport can carry */
+};
+
+/*
+ * nfs_ops_call() - run one parsed NFS v3 call (@call borrows from the
+ * record) and build the whole RPC reply: accepted or denied header, then
+ * the results.  Wrong versions get PROG_MISMATCH 3..3, unknown procedures
+ * PROC_UNAVAIL, undecodable arguments GARBAGE_ARGS, credentials other than
+ * AUTH_NONE and AUTH_SYS an AUTH_ERROR.
+ * @status: gets the nfsstat3 of the result (or -1 for an RPC-level error),
+ * for counters and logs; may be NULL.
+ * Return: owned bytes (free with free()), @ctx->headroom unused bytes
+ * first, *@len bytes in total including the headroom; NULL on ENOMEM.
+ */
+uint8_t *nfs_ops_call(struct nfs_exports *ex, const struct nfs_op_ctx *ctx,
+    const struct rpc_call *call, size_t *len, int *status);
+
+/* nfs_errno_stat() - the nfsstat3 for a positive errno value. */
+uint32_t nfs_errno_stat(int err);
+
+/* nfs_proc_name() - "GETATTR" etc.; "?" out of range. */
+const char *nfs_proc_name(uint32_t proc);
+
+/*
+ * nfs_proc_is_idempotent() - may a retransmission of @proc simply run
+ * again?  The others go through the duplicate request cache.
+ */
+bool nfs_proc_is_idempotent(uint32_t proc);
+
+#endif

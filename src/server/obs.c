@@ -1,0 +1,679 @@
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/obs.h"
+
+/* A boot that has shown nothing for this long is over. */
+#define OBS_BOOT_QUIET_MS 60000
+
+static const char *const obs_state_names[] = {
+    [OBS_STATE_DISCOVERED] = "discovered",
+    [OBS_STATE_IDLE] = "idle",
+    [OBS_STATE_DHCP] = "dhcp",
+    [OBS_STATE_TFTP] = "tftp",
+    [OBS_STATE_NFS] = "booted",
+    [OBS_STATE_FAILED] = "failed",
+};
+
+static const char *const obs_phase_names[] = {"dhcp", "tftp", "nfs"};
+static const char *const obs_level_names[] = {"ok", "info", "warn", "error"};
+
+/* RFC 1813 procedure numbers 0..21, for metric labels. */
+static const char *const obs_nfs_proc_names[OBS_NFS_PROCS] = {"null", "getattr",
+    "setattr", "lookup", "access", "readlink", "read", "write", "create",
+    "mkdir", "symlink", "mknod", "remove", "rmdir", "rename", "link", "readdir",
+    "readdirplus", "fsstat", "fsinfo", "pathconf", "commit"};
+
+const char *
+obs_state_name(enum obs_state s)
+{
+	return (unsigned)s <= OBS_STATE_FAILED ? obs_state_names[s] : "?";
+}
+
+const char *
+obs_phase_name(enum obs_phase p)
+{
+	return (unsigned)p < OBS_NPHASES ? obs_phase_names[p] : "?";
+}
+
+const char *
+obs_level_name(enum obs_level l)
+{
+	return (unsigned)l <= OBS_ERROR ? obs_level_names[l] : "?";
+}
+
+char *
+obs_format_mac(char *dst, const uint8_t mac[6])
+{
+	snprintf(dst, 18, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1],
+	    mac[2], mac[3], mac[4], mac[5]);
+	return dst;
+}
+
+struct obs *
+obs_new(size_t max_clients, int64_t now_ms)
+{
+	struct obs *o = calloc(1, sizeof(*o));
+
+	if (!o) {
+		return NULL;
+	}
+	o->clients = calloc(max_clients, sizeof(*o->clients));
+	if (!o->clients) {
+		free(o);
+		return NULL;
+	}
+	o->max_clients = max_clients;
+	o->started_ms = now_ms;
+	return o;
+}
+
+void
+obs_free(struct obs *o)
+{
+	size_t i;
+
+	if (!o) {
+		return;
+	}
+	for (i = 0; i < o->nclients; i++) {
+		free(o->clients[i].events);
+	}
+	free(o->clients);
+	free(o);
+}
+
+struct obs_client *
+obs_find_mac(struct obs *o, const uint8_t mac[6])
+{
+	size_t i;
+
+	for (i = 0; i < o->nclients; i++) {
+		if (o->clients[i].has_mac &&
+		    memcmp(o->clients[i].mac, mac, 6) == 0) {
+			return &o->clients[i];
+		}
+	}
+	return NULL;
+}
+
+struct obs_client *
+obs_find_ip(struct obs *o, struct in_addr ip)
+{
+	size_t i;
+
+	if (ip.s_addr == 0) {
+		return NULL;
+	}
+	for (i = 0; i < o->nclients; i++) {
+		if (o->clients[i].ip.s_addr == ip.s_addr) {
+			return &o->clients[i];
+		}
+	}
+	return NULL;
+}
+
+struct obs_client *
+obs_find_name(struct obs *o, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < o->nclients; i++) {
+		if (o->clients[i].name[0] &&
+		    !strcmp(o->clients[i].name, name)) {
+			return &o->clients[i];
+		}
+	}
+	return NULL;
+}
+
+/*
+ * A slot for a new client: a free one, else the stranger seen least
+ * recently.  Provisioned clients are never evicted, so a flood of random
+ * MACs cannot push a real client out of the status view.
+ */
+static struct obs_client *
+obs_alloc(struct obs *o)
+{
+	struct obs_client *victim = NULL;
+	size_t i;
+
+	if (o->nclients < o->max_clients) {
+		struct obs_client *c = &o->clients[o->nclients++];
+
+		memset(c, 0, sizeof(*c));
+		return c;
+	}
+	for (i = 0; i < o->nclients; i++) {
+		struct obs_client *c = &o->clients[i];
+
+		if (c->name[0]) {
+			continue;
+		}
+		if (!victim || c->last_seen_ms < victim->last_seen_ms) {
+			victim = c;
+		}
+	}
+	if (victim) {
+		free(victim->events);
+		memset(victim, 0, sizeof(*victim));
+	}
+	return victim;
+}
+
+struct obs_client *
+obs_provision(struct obs *o, const char *name, const uint8_t mac[6],
+    const char *serial, struct in_addr ip)
+{
+	struct obs_client *c = obs_find_name(o, name);
+
+	if (!c && mac) {
+		c = obs_find_mac(o, mac);
+	}
+	if (!c && ip.s_addr) {
+		c = obs_find_ip(o, ip);
+	}
+	if (!c) {
+		c = obs_alloc(o);
+		if (!c) {
+			return NULL;
+		}
+		c->state = OBS_STATE_IDLE;
+	}
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	if (mac) {
+		memcpy(c->mac, mac, 6);
+		c->has_mac = true;
+	}
+	if (serial && *serial) {
+		snprintf(c->serial, sizeof(c->serial), "%s", serial);
+	}
+	if (ip.s_addr) {
+		c->ip = ip;
+	}
+	if (c->state == OBS_STATE_DISCOVERED) {
+		c->state = OBS_STATE_IDLE;
+	}
+	return c;
+}
+
+void
+obs_forget_provisioned(struct obs *o)
+{
+	size_t i;
+
+	for (i = 0; i < o->nclients; i++) {
+		o->clients[i].name[0] = 0;
+		if (o->clients[i].state == OBS_STATE_IDLE) {
+			o->clients[i].state = OBS_STATE_DISCOVERED;
+		}
+	}
+}
+
+static void
+obs_new_boot(struct obs_client *c, int64_t now_ms)
+{
+	c->boot_start_ms = now_ms;
+	c->boot_done_ms = 0;
+	c->nevents = 0;
+	c->event_head = 0;
+	c->last_error[0] = 0;
+	c->boots++;
+}
+
+struct obs_client *
+obs_dhcp_seen(struct obs *o, const uint8_t mac[6], const char *serial,
+    const char *model, int64_t now_ms)
+{
+	struct obs_client *c = obs_find_mac(o, mac);
+
+	if (!c) {
+		c = obs_alloc(o);
+		if (!c) {
+			return NULL;
+		}
+		memcpy(c->mac, mac, 6);
+		c->has_mac = true;
+		c->state = OBS_STATE_DISCOVERED;
+		c->first_seen_ms = now_ms;
+	}
+	if (!c->first_seen_ms) {
+		c->first_seen_ms = now_ms;
+	}
+	if (c->boot_start_ms == 0 || c->boot_done_ms != 0 ||
+	    now_ms - c->last_seen_ms > OBS_BOOT_QUIET_MS) {
+		obs_new_boot(c, now_ms);
+	}
+	c->last_seen_ms = now_ms;
+	if (serial && *serial) {
+		snprintf(c->serial, sizeof(c->serial), "%s", serial);
+	}
+	if (model && *model) {
+		snprintf(c->model, sizeof(c->model), "%s", model);
+	}
+	if (c->name[0]) {
+		c->state = OBS_STATE_DHCP;
+	}
+	return c;
+}
+
+/*
+ * @ip belongs to @c now.  An address seen before its owner was known (a
+ * TFTP request before the DHCP reply was matched) has its own entry:
+ * merge it into @c.
+ */
+static void
+obs_bind(struct obs *o, struct obs_client *c, struct in_addr ip)
+{
+	struct obs_client *other = obs_find_ip(o, ip);
+
+	if (other && other != c) {
+		if (!other->has_mac && !other->name[0]) {
+			size_t ci = (size_t)(c - o->clients);
+
+			free(other->events);
+			*other = o->clients[--o->nclients];
+			if (ci == o->nclients) {
+				c = other;
+			}
+		} else {
+			other->ip.s_addr = 0;
+		}
+	}
+	c->ip = ip;
+}
+
+void
+obs_bind_ip(struct obs *o, const uint8_t mac[6], struct in_addr ip)
+{
+	struct obs_client *c = obs_find_mac(o, mac);
+
+	if (c) {
+		obs_bind(o, c, ip);
+	}
+}
+
+void
+obs_bind_ip_name(struct obs *o, const char *name, struct in_addr ip)
+{
+	struct obs_client *c = obs_find_name(o, name);
+
+	if (c) {
+		obs_bind(o, c, ip);
+	}
+}
+
+static struct obs_event *
+obs_push(struct obs_client *c)
+{
+	size_t idx;
+
+	if (!c->events) {
+		c->events = calloc(OBS_EVENTS_MAX, sizeof(*c->events));
+		if (!c->events) {
+			return NULL;
+		}
+	}
+	if (c->nevents < OBS_EVENTS_MAX) {
+		idx = (c->event_head + c->nevents) % OBS_EVENTS_MAX;
+		c->nevents++;
+	} else {
+		/* Keep the start of the boot visible: overwrite the tail. */
+		idx = (c->event_head + OBS_EVENTS_MAX - 1) % OBS_EVENTS_MAX;
+	}
+	return &c->events[idx];
+}
+
+void
+obs_event(struct obs *o, const uint8_t *mac, struct in_addr ip, int64_t now_ms,
+    enum obs_phase phase, enum obs_level level, const char *what,
+    const char *fmt, ...)
+{
+	struct obs_client *c = mac ? obs_find_mac(o, mac) : obs_find_ip(o, ip);
+	struct obs_event *e;
+	va_list ap;
+
+	if (!c) {
+		c = obs_alloc(o);
+		if (!c) {
+			return;
+		}
+		if (mac) {
+			memcpy(c->mac, mac, 6);
+			c->has_mac = true;
+		}
+		c->ip = ip;
+		c->state = OBS_STATE_DISCOVERED;
+		c->first_seen_ms = now_ms;
+	}
+	if (c->boot_start_ms == 0) {
+		obs_new_boot(c, now_ms);
+	}
+	c->last_seen_ms = now_ms;
+	e = obs_push(c);
+	if (!e) {
+		return;
+	}
+	e->wall_ms = now_ms;
+	e->phase = phase;
+	e->level = level;
+	snprintf(e->what, sizeof(e->what), "%s", what);
+	va_start(ap, fmt);
+	vsnprintf(e->detail, sizeof(e->detail), fmt, ap);
+	va_end(ap);
+
+	if (level == OBS_ERROR) {
+		snprintf(c->last_error, sizeof(c->last_error), "%s %s: %s",
+		    obs_phase_name(phase), what, e->detail);
+		c->state = OBS_STATE_FAILED;
+		return;
+	}
+	if (phase == OBS_NFS && level == OBS_OK && !strcmp(what, "mount")) {
+		c->boot_done_ms = now_ms;
+		c->state = OBS_STATE_NFS;
+		return;
+	}
+	if (c->state == OBS_STATE_DISCOVERED) {
+		return;
+	}
+	if (phase == OBS_TFTP && c->state != OBS_STATE_NFS) {
+		c->state = OBS_STATE_TFTP;
+	} else if (phase == OBS_DHCP && c->state != OBS_STATE_TFTP) {
+		c->state = OBS_STATE_DHCP;
+	}
+}
+
+void
+obs_nfs_op(struct obs *o, unsigned proc, uint64_t us)
+{
+	if (proc < OBS_NFS_PROCS) {
+		o->nfs_ops[proc]++;
+		o->nfs_op_us[proc] += us;
+	}
+}
+
+/* JSON string with the escapes RFC 8259 §7 requires. */
+static int
+obs_json_str(struct buf *out, const char *s)
+{
+	int r = buf_add(out, "\"", 1);
+
+	for (; r == 0 && *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\') {
+			r = buf_printf(out, "\\%c", ch);
+		} else if (ch < 0x20 || ch >= 0x7f) {
+			r = buf_printf(out, "\\u%04x", ch);
+		} else {
+			r = buf_add(out, s, 1);
+		}
+	}
+	return r ? r : buf_add(out, "\"", 1);
+}
+
+static const struct obs_event *
+obs_event_at(const struct obs_client *c, size_t i)
+{
+	return &c->events[(c->event_head + i) % OBS_EVENTS_MAX];
+}
+
+static int
+obs_json_client(const struct obs_client *c, bool with_events, struct buf *out)
+{
+	char mac[18] = "", ip[INET_ADDRSTRLEN] = "";
+	size_t i;
+	int r;
+
+	if (c->has_mac) {
+		obs_format_mac(mac, c->mac);
+	}
+	if (c->ip.s_addr) {
+		inet_ntop(AF_INET, &c->ip, ip, sizeof(ip));
+	}
+	r = buf_add_str(out, "{\"name\":");
+	r = r ? r : obs_json_str(out, c->name);
+	r = r ? r : buf_add_str(out, ",\"mac\":");
+	r = r ? r : obs_json_str(out, mac);
+	r = r ? r : buf_add_str(out, ",\"serial\":");
+	r = r ? r : obs_json_str(out, c->serial);
+	r = r ? r : buf_add_str(out, ",\"model\":");
+	r = r ? r : obs_json_str(out, c->model);
+	r = r ? r : buf_add_str(out, ",\"address\":");
+	r = r ? r : obs_json_str(out, ip);
+	r = r ? r
+	      : buf_printf(out,
+		    ",\"state\":\"%s\",\"boots\":%u,"
+		    "\"first_seen_ms\":%lld,\"last_seen_ms\":%lld,"
+		    "\"boot_start_ms\":%lld,\"boot_done_ms\":%lld,"
+		    "\"boot_duration_ms\":%lld,\"last_error\":",
+		    obs_state_name(c->state), c->boots,
+		    (long long)c->first_seen_ms, (long long)c->last_seen_ms,
+		    (long long)c->boot_start_ms, (long long)c->boot_done_ms,
+		    c->boot_done_ms
+			? (long long)(c->boot_done_ms - c->boot_start_ms)
+			: -1LL);
+	r = r ? r : obs_json_str(out, c->last_error);
+	if (!r && !c->name[0] && c->has_mac) {
+		char cmd[200];
+
+		snprintf(cmd, sizeof(cmd),
+		    "pinetboot client add NAME%s%s "
+		    "--mac %s --image IMAGE",
+		    c->serial[0] ? " --serial " : "", c->serial, mac);
+		r = buf_add_str(out, ",\"provision_command\":");
+		r = r ? r : obs_json_str(out, cmd);
+	}
+	if (!r && with_events) {
+		r = buf_add_str(out, ",\"timeline\":[");
+		for (i = 0; r == 0 && i < c->nevents; i++) {
+			const struct obs_event *e = obs_event_at(c, i);
+
+			r = buf_printf(out,
+			    "%s{\"t_ms\":%lld,\"at_ms\":%lld,"
+			    "\"phase\":\"%s\",\"level\":\"%s\",\"event\":",
+			    i ? "," : "",
+			    (long long)(e->wall_ms - c->boot_start_ms),
+			    (long long)e->wall_ms, obs_phase_name(e->phase),
+			    obs_level_name(e->level));
+			r = r ? r : obs_json_str(out, e->what);
+			r = r ? r : buf_add_str(out, ",\"detail\":");
+			r = r ? r : obs_json_str(out, e->detail);
+			r = r ? r : buf_add_str(out, "}");
+		}
+		r = r ? r : buf_add_str(out, "]");
+	}
+	return r ? r : buf_add_str(out, "}");
+}
+
+int
+obs_render_json(
+    const struct obs *o, const char *name, int64_t now_ms, struct buf *out)
+{
+	size_t i;
+	bool first = true;
+	int r;
+
+	r = buf_printf(out, "{\"now_ms\":%lld,\"uptime_ms\":%lld,\"clients\":[",
+	    (long long)now_ms, (long long)(now_ms - o->started_ms));
+	for (i = 0; r == 0 && i < o->nclients; i++) {
+		const struct obs_client *c = &o->clients[i];
+
+		if (name && strcmp(c->name, name) != 0) {
+			continue;
+		}
+		r = first ? 0 : buf_add_str(out, ",");
+		r = r ? r : obs_json_client(c, true, out);
+		first = false;
+	}
+	return r ? r : buf_add_str(out, "]}\n");
+}
+
+static void
+obs_age(char *dst, size_t cap, int64_t then_ms, int64_t now_ms)
+{
+	int64_t s = (now_ms - then_ms) / 1000;
+
+	if (!then_ms) {
+		snprintf(dst, cap, "-");
+	} else if (s < 120) {
+		snprintf(dst, cap, "%llds ago", (long long)s);
+	} else if (s < 7200) {
+		snprintf(dst, cap, "%lldm ago", (long long)(s / 60));
+	} else {
+		snprintf(dst, cap, "%lldh ago", (long long)(s / 3600));
+	}
+}
+
+static int
+obs_text_timeline(const struct obs_client *c, struct buf *out)
+{
+	size_t i;
+	int r = 0;
+
+	for (i = 0; r == 0 && i < c->nevents; i++) {
+		const struct obs_event *e = obs_event_at(c, i);
+
+		r = buf_printf(out, "  +%7.3fs  %-4s  %-5s  %-12s %s\n",
+		    (double)(e->wall_ms - c->boot_start_ms) / 1000.0,
+		    obs_phase_name(e->phase), obs_level_name(e->level), e->what,
+		    e->detail);
+	}
+	return r;
+}
+
+int
+obs_render_text(
+    const struct obs *o, const char *name, int64_t now_ms, struct buf *out)
+{
+	char mac[18], ip[INET_ADDRSTRLEN], seen[24], dur[24];
+	size_t i, shown = 0;
+	int r = 0;
+
+	if (!name) {
+		r = buf_printf(out,
+		    "%-16s %-17s %-8s %-15s %-10s %-10s %-8s "
+		    "%s\n",
+		    "NAME", "MAC", "SERIAL", "ADDRESS", "STATE", "LAST BOOT",
+		    "DURATION", "LAST ERROR");
+	}
+	for (i = 0; r == 0 && i < o->nclients; i++) {
+		const struct obs_client *c = &o->clients[i];
+
+		if (name && strcmp(c->name, name) != 0) {
+			continue;
+		}
+		shown++;
+		strcpy(mac, "-");
+		strcpy(ip, "-");
+		if (c->has_mac) {
+			obs_format_mac(mac, c->mac);
+		}
+		if (c->ip.s_addr) {
+			inet_ntop(AF_INET, &c->ip, ip, sizeof(ip));
+		}
+		obs_age(seen, sizeof(seen), c->boot_start_ms, now_ms);
+		if (c->boot_done_ms) {
+			snprintf(dur, sizeof(dur), "%.1fs",
+			    (double)(c->boot_done_ms - c->boot_start_ms) /
+				1000.0);
+		} else {
+			strcpy(dur, "-");
+		}
+		r = buf_printf(out,
+		    "%-16s %-17s %-8s %-15s %-10s %-10s %-8s "
+		    "%s\n",
+		    c->name[0] ? c->name : "(unknown)", mac,
+		    c->serial[0] ? c->serial : "-", ip,
+		    obs_state_name(c->state), seen, dur,
+		    c->last_error[0] ? c->last_error : "-");
+		if (r == 0 && name) {
+			r = obs_text_timeline(c, out);
+		}
+	}
+	if (r == 0 && !name) {
+		for (i = 0; r == 0 && i < o->nclients; i++) {
+			const struct obs_client *c = &o->clients[i];
+
+			if (c->name[0] || !c->has_mac) {
+				continue;
+			}
+			r = buf_printf(out,
+			    "\ndiscovered %s%s%s, provision "
+			    "with:\n  pinetboot client add NAME%s%s --mac %s "
+			    "--image IMAGE\n",
+			    obs_format_mac(mac, c->mac), c->model[0] ? " " : "",
+			    c->model, c->serial[0] ? " --serial " : "",
+			    c->serial, mac);
+		}
+	}
+	if (r == 0 && name && shown == 0) {
+		return -ENOENT;
+	}
+	return r;
+}
+
+int
+obs_render_metrics(const struct obs *o, int64_t now_ms, struct buf *out)
+{
+	const struct obs_counters *c = &o->c;
+	size_t states[OBS_STATE_FAILED + 1] = {0};
+	size_t i;
+	int r;
+
+	for (i = 0; i < o->nclients; i++) {
+		states[o->clients[i].state]++;
+	}
+	r = buf_printf(out,
+	    "# HELP pinetboot_uptime_seconds Time since the server started.\n"
+	    "# TYPE pinetboot_uptime_seconds gauge\n"
+	    "pinetboot_uptime_seconds %.3f\n"
+	    "# TYPE pinetboot_dhcp_requests_total counter\n"
+	    "pinetboot_dhcp_requests_total %llu\n"
+	    "# TYPE pinetboot_dhcp_replies_total counter\n"
+	    "pinetboot_dhcp_replies_total %llu\n"
+	    "# TYPE pinetboot_dhcp_dropped_total counter\n"
+	    "pinetboot_dhcp_dropped_total %llu\n"
+	    "# TYPE pinetboot_tftp_transfers_total counter\n"
+	    "pinetboot_tftp_transfers_total %llu\n"
+	    "# TYPE pinetboot_tftp_bytes_total counter\n"
+	    "pinetboot_tftp_bytes_total %llu\n"
+	    "# TYPE pinetboot_tftp_errors_total counter\n"
+	    "pinetboot_tftp_errors_total %llu\n"
+	    "# TYPE pinetboot_tftp_not_found_total counter\n"
+	    "pinetboot_tftp_not_found_total %llu\n"
+	    "# TYPE pinetboot_nfs_mounts_total counter\n"
+	    "pinetboot_nfs_mounts_total{result=\"ok\"} %llu\n"
+	    "pinetboot_nfs_mounts_total{result=\"refused\"} %llu\n",
+	    (double)(now_ms - o->started_ms) / 1000.0,
+	    (unsigned long long)c->dhcp_requests,
+	    (unsigned long long)c->dhcp_replies,
+	    (unsigned long long)c->dhcp_dropped,
+	    (unsigned long long)c->tftp_transfers,
+	    (unsigned long long)c->tftp_bytes,
+	    (unsigned long long)c->tftp_errors,
+	    (unsigned long long)c->tftp_misses,
+	    (unsigned long long)c->nfs_mounts,
+	    (unsigned long long)c->nfs_mount_refused);
+	r = r ? r
+	      : buf_add_str(out,
+		    "# TYPE pinetboot_nfs_ops_total counter\n"
+		    "# TYPE pinetboot_nfs_op_seconds_total counter\n");
+	for (i = 0; r == 0 && i < OBS_NFS_PROCS; i++) {
+		r = buf_printf(out,
+		    "pinetboot_nfs_ops_total{proc=\"%s\"} %llu\n"
+		    "pinetboot_nfs_op_seconds_total{proc=\"%s\"} %.6f\n",
+		    obs_nfs_proc_names[i], (unsigned long long)o->nfs_ops[i],
+		    obs_nfs_proc_names[i], (double)o->nfs_op_us[i] / 1e6);
+	}
+	r = r ? r : buf_add_str(out, "# TYPE pinetboot_clients gauge\n");
+	for (i = 0; r == 0 && i <= OBS_STATE_FAILED; i++) {
+		r = buf_printf(out, "pinetboot_clients{state=\"%s\"} %zu\n",
+		    obs_state_names[i], states[i]);
+	}
+	return r;
+}

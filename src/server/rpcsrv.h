@@ -1,0 +1,106 @@
+#ifndef PNB_SERVER_RPCSRV_H
+#define PNB_SERVER_RPCSRV_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/log.h"
+#include "core/loop.h"
+#include "proto/rpc/rpc.h"
+
+/*
+ * ONC RPC transport on the event loop: one TCP listener and one UDP
+ * socket on the same port.  TCP records are reassembled by rpc_rm and
+ * handed up one call at a time; many calls may be in flight on one
+ * connection and replies may go out in any order.  Each reply is sent
+ * with its record marker in one write (klibc reads a reply with one
+ * read(), quirk 24).
+ *
+ * Limits: at most max_conns connections; a record over max_record closes
+ * the connection; a connection with max_inflight calls in progress or
+ * more than max_queued reply bytes unsent is not read until it drains, so
+ * a slow or half-open client holds a bounded amount of memory.
+ */
+
+struct rpcsrv;
+struct rpcsrv_conn;
+
+/*
+ * One call.  The handler owns it and must finish it with
+ * rpcsrv_reply() or rpcsrv_drop(), now or later (from the loop thread).
+ */
+struct rpcsrv_req {
+	struct rpcsrv *srv;       /* borrowed */
+	struct rpcsrv_conn *conn; /* counted reference; NULL for UDP */
+	struct sockaddr_in peer;
+	bool tcp;
+	uint8_t *rec; /* owned: the call record */
+	size_t len;
+	struct rpc_call call; /* borrows from rec */
+	uint64_t start_us;
+	struct rpcsrv_req *next; /* free for the handler's queues */
+	void *priv;              /* the handler's */
+	uint8_t *reply;          /* owned once set; headroom 4 */
+	size_t reply_len;        /* including the 4 bytes of headroom */
+	int status;              /* the handler's result code, for stats */
+};
+
+/*
+ * Called on the loop thread for every call that parsed as an RPC call.
+ * @arg is the handler argument given at open.
+ */
+typedef void (*rpcsrv_call_fn)(void *arg, struct rpcsrv_req *req);
+
+struct rpcsrv_limits {
+	size_t max_record;
+	uint32_t max_conns;
+	uint32_t max_inflight;
+	size_t max_queued;
+};
+
+/*
+ * rpcsrv_open() - listen on TCP and UDP @port (0: any free port, the same
+ * for both) on INADDR_ANY.
+ * @svc: "portmap", "mount", "nfs" for logs (static string).
+ * Return: the server (free with rpcsrv_close()) or NULL with *@err set to
+ * -errno (-EADDRINUSE when the port is taken).
+ */
+struct rpcsrv *rpcsrv_open(struct loop *l, const char *svc, uint16_t port,
+    const struct rpcsrv_limits *lim, rpcsrv_call_fn fn, void *arg, int *err);
+void rpcsrv_close(struct rpcsrv *s);
+
+/* rpcsrv_port() - the port it listens on. */
+uint16_t rpcsrv_port(const struct rpcsrv *s);
+
+/*
+ * rpcsrv_reply() - send @req->reply (reply_len bytes, the first 4 free for
+ * the TCP marker) and free the request.  If the connection is gone the
+ * reply is dropped silently.
+ */
+void rpcsrv_reply(struct rpcsrv_req *req);
+
+/*
+ * rpcsrv_reply_buf() - allocate the reply buffer of @req for at most
+ * @cap bytes of reply and return a writer positioned after the headroom.
+ * Return: 0 or -ENOMEM.
+ */
+int rpcsrv_reply_buf(struct rpcsrv_req *req, size_t cap, struct wcur *w);
+
+/* rpcsrv_reply_done() - record the length written through @w. */
+void rpcsrv_reply_done(struct rpcsrv_req *req, const struct wcur *w);
+
+/* rpcsrv_drop() - free @req without answering. */
+void rpcsrv_drop(struct rpcsrv_req *req);
+
+/* rpcsrv_peer_str() - "a.b.c.d:port" of @req's peer into @dst. */
+void rpcsrv_peer_str(const struct rpcsrv_req *req, char *dst, size_t cap);
+
+/* Counters for metrics and tests. */
+struct rpcsrv_stats {
+	uint64_t calls, bad_calls, conns, conns_refused, records_too_big;
+};
+const struct rpcsrv_stats *rpcsrv_stats(const struct rpcsrv *s);
+
+#endif

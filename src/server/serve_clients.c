@@ -1,0 +1,367 @@
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "proto/dhcp/dhcp.h"
+#include "server/nfs.h"
+#include "server/obs.h"
+#include "server/serve.h"
+#include "server/tftp.h"
+
+/*
+ * Where the services meet the client registry and the status view:
+ * each service reports what it did here, and this file turns it into
+ * timeline events, address bindings, TFTP directories and NFS exports.
+ */
+
+static const struct log_ctx clients_log = {.svc = "clients"};
+
+static struct serve_addr *
+serve_addr_find(struct serve *s, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < s->naddrs; i++) {
+		if (!strcmp(s->addrs[i].name, name)) {
+			return &s->addrs[i];
+		}
+	}
+	return NULL;
+}
+
+static void
+serve_unexport(struct serve *s, struct serve_addr *a)
+{
+	if (s->nfs && a->export_id > 0) {
+		nfs_service_unexport(s->nfs, (uint32_t)a->export_id);
+	}
+	if (s->nfs && a->boot_export_id > 0) {
+		nfs_service_unexport(s->nfs, (uint32_t)a->boot_export_id);
+	}
+	a->export_id = 0;
+	a->boot_export_id = 0;
+}
+
+/*
+ * Export the client's root and boot tree to its address only, replacing
+ * exports to an address it had before.
+ */
+static void
+serve_export_root(struct serve *s, struct serve_addr *a)
+{
+	const struct registry_client *rc = NULL;
+	char ip[INET_ADDRSTRLEN];
+	int64_t id, boot_id;
+	size_t i;
+
+	for (i = 0; i < s->registry.n; i++) {
+		if (!strcmp(s->registry.clients[i].name, a->name)) {
+			rc = &s->registry.clients[i];
+		}
+	}
+	if (!s->nfs || !rc) {
+		return;
+	}
+	serve_unexport(s, a);
+	inet_ntop(AF_INET, &a->ip, ip, sizeof(ip));
+	id = nfs_service_export_client(s->nfs, rc->root_dir, a->ip);
+	boot_id = nfs_service_export_client(s->nfs, rc->boot_dir, a->ip);
+	if (id < 0 || boot_id < 0) {
+		log_warn(&clients_log,
+		    "event=export-failed client=%s addr=%s "
+		    "error=\"%s\"",
+		    a->name, ip, strerror((int)-(id < 0 ? id : boot_id)));
+	}
+	a->export_id = id > 0 ? id : 0;
+	a->boot_export_id = boot_id > 0 ? boot_id : 0;
+	log_info(&clients_log, "event=export client=%s addr=%s root=%s",
+	    a->name, ip, rc->root_dir);
+}
+
+void
+serve_client_address(
+    struct serve *s, const struct registry_client *rc, struct in_addr ip)
+{
+	struct serve_addr *a = serve_addr_find(s, rc->name);
+
+	if (ip.s_addr == 0) {
+		return;
+	}
+	if (a && a->ip.s_addr == ip.s_addr && a->export_id > 0) {
+		return;
+	}
+	if (!a) {
+		struct serve_addr *p;
+
+		if (s->naddrs == REGISTRY_MAX) {
+			return;
+		}
+		p = realloc(s->addrs, (s->naddrs + 1) * sizeof(*p));
+		if (!p) {
+			return;
+		}
+		s->addrs = p;
+		a = &s->addrs[s->naddrs++];
+		memset(a, 0, sizeof(*a));
+		snprintf(a->name, sizeof(a->name), "%s", rc->name);
+	}
+	a->ip = ip;
+	if (rc->has_mac) {
+		obs_bind_ip(s->obs, rc->mac, ip);
+	} else {
+		obs_bind_ip_name(s->obs, rc->name, ip);
+	}
+	serve_export_root(s, a);
+}
+
+void
+serve_clients_resync(struct serve *s)
+{
+	size_t i, kept = 0;
+
+	/* Forget addresses of clients that are gone; re-export the rest. */
+	for (i = 0; i < s->naddrs; i++) {
+		struct serve_addr *a = &s->addrs[i];
+		bool present = false;
+		size_t j;
+
+		for (j = 0; j < s->registry.n; j++) {
+			present |=
+			    !strcmp(s->registry.clients[j].name, a->name);
+		}
+		serve_unexport(s, a);
+		if (present) {
+			s->addrs[kept++] = *a;
+		}
+	}
+	s->naddrs = kept;
+	for (i = 0; i < s->naddrs; i++) {
+		serve_export_root(s, &s->addrs[i]);
+	}
+	for (i = 0; i < s->registry.n; i++) {
+		const struct registry_client *rc = &s->registry.clients[i];
+
+		if (rc->addr.s_addr) {
+			serve_client_address(s, rc, rc->addr);
+		}
+	}
+}
+
+void
+serve_clients_fini(struct serve *s)
+{
+	free(s->addrs);
+	s->addrs = NULL;
+	s->naddrs = 0;
+}
+
+int
+serve_tftp_prefix(
+    void *arg, int root_fd, const char *prefix, struct in_addr client)
+{
+	struct serve *s = arg;
+	const struct registry_client *rc;
+	int fd;
+
+	rc = registry_find_prefix(&s->registry, prefix, strlen(prefix));
+	if (!rc) {
+		return tftp_prefix_default(NULL, root_fd, prefix, client);
+	}
+	/*
+	 * A request under a client's serial or MAC tells us its address,
+	 * which is all proxy mode ever learns: export its root there.
+	 */
+	serve_client_address(s, rc, client);
+	fd = open(rc->boot_dir, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	return fd < 0 ? -errno : fd;
+}
+
+void
+serve_note_dhcp_request(
+    struct serve *s, const struct dhcp_msg *m, int model_num)
+{
+	enum dhcp_pi_model model = (enum dhcp_pi_model)model_num;
+	int64_t now = loop_wall_ms();
+	char serial[16] = "", cls[64] = "";
+	const struct registry_client *rc;
+	const struct dhcp_opt *vc = &m->opt[DHCP_OPT_VENDOR_CLASS];
+	uint32_t v, want;
+	size_t n;
+	/* Unit tests and fuzzers run services without a status view. */
+	if (!s || !s->obs) {
+		return;
+	}
+
+	s->obs->c.dhcp_requests++;
+	if (model == DHCP_PI_NONE && !dhcp_is_pxe(m)) {
+		/*
+		 * An operating system asking for its address (the kernel's
+		 * ip=dhcp, udhcpc): only worth a line for known clients.
+		 */
+		if (!obs_find_mac(s->obs, m->chaddr)) {
+			return;
+		}
+	}
+	if (dhcp_pi_serial(m, &v)) {
+		snprintf(serial, sizeof(serial), "%08x", v);
+	}
+	if (vc->p && vc->len) {
+		n = vc->len < sizeof(cls) - 1 ? vc->len : sizeof(cls) - 1;
+		memcpy(cls, vc->p, n);
+		cls[n] = 0;
+	}
+	obs_dhcp_seen(s->obs, m->chaddr, serial,
+	    model != DHCP_PI_NONE ? dhcp_pi_model_name(model)
+		: dhcp_is_pxe(m)  ? "pxe"
+				  : NULL,
+	    now);
+	obs_event(s->obs, m->chaddr, (struct in_addr){0}, now, OBS_DHCP, OBS_OK,
+	    m->type == DHCPDISCOVER      ? "discover"
+		: m->type == DHCPREQUEST ? "request"
+					 : "message",
+	    "model=%s%s%s%s%s",
+	    model != DHCP_PI_NONE ? dhcp_pi_model_name(model)
+		: dhcp_is_pxe(m)  ? "pxe"
+				  : "os",
+	    serial[0] ? " serial=" : "", serial, cls[0] ? " class=" : "", cls);
+	/* A REQUEST names the address it takes, from us or a router. */
+	rc = registry_find_mac(&s->registry, m->chaddr);
+	if (m->type == DHCPREQUEST &&
+	    dhcp_opt_addr(m, DHCP_OPT_REQUESTED_IP, &want)) {
+		struct in_addr ip = {.s_addr = htonl(want)};
+
+		if (rc) {
+			serve_client_address(s, rc, ip);
+		} else {
+			obs_bind_ip(s->obs, m->chaddr, ip);
+		}
+	}
+}
+
+void
+serve_note_dhcp_reply(
+    struct serve *s, const struct dhcp_msg *req, const struct dhcp_reply *r)
+{
+	int64_t now = loop_wall_ms();
+	const char *what = r->type == DHCPOFFER ? "offer"
+	    : r->type == DHCPACK                ? "ack"
+						: "nak";
+	char yi[INET_ADDRSTRLEN], si[INET_ADDRSTRLEN];
+	struct in_addr ya = {.s_addr = htonl(r->yiaddr)};
+	struct in_addr sa = {.s_addr = htonl(r->siaddr)};
+	const struct registry_client *rc;
+	/* Unit tests and fuzzers run services without a status view. */
+	if (!s || !s->obs) {
+		return;
+	}
+
+	s->obs->c.dhcp_replies++;
+	if (!obs_find_mac(s->obs, req->chaddr)) {
+		return;
+	}
+	inet_ntop(AF_INET, &ya, yi, sizeof(yi));
+	inet_ntop(AF_INET, &sa, si, sizeof(si));
+	obs_event(s->obs, req->chaddr, (struct in_addr){0}, now, OBS_DHCP,
+	    r->type == DHCPNAK ? OBS_WARN : OBS_OK, what, "%s%s%s%s%s%s",
+	    r->yiaddr ? "addr=" : "proxy", r->yiaddr ? yi : "",
+	    r->siaddr ? " tftp=" : "", r->siaddr ? si : "",
+	    r->file          ? " file="
+		: r->pi_menu ? " menu="
+			     : "",
+	    r->file          ? r->file
+		: r->pi_menu ? "\"Raspberry Pi Boot\""
+			     : "");
+	if (r->yiaddr && r->type != DHCPNAK) {
+		rc = registry_find_mac(&s->registry, req->chaddr);
+		if (rc) {
+			serve_client_address(s, rc, ya);
+		} else {
+			obs_bind_ip(s->obs, req->chaddr, ya);
+		}
+	}
+}
+
+/*
+ * Misses the firmware makes on every boot (reference §3.4): probes for
+ * recovery images, EEPROM updates, alternative file names.  A miss of
+ * anything else may be why a boot fails.
+ */
+static bool
+serve_miss_is_harmful(const char *file)
+{
+	static const char *const needed[] = {"config.txt", "cmdline.txt",
+	    "start4.elf", "start.elf", "fixup4.dat", "fixup.dat"};
+	const char *base = strrchr(file, '/');
+	size_t i;
+
+	base = base ? base + 1 : file;
+	for (i = 0; i < sizeof(needed) / sizeof(needed[0]); i++) {
+		if (!strcmp(base, needed[i])) {
+			/* Under a prefix a miss only drops the prefix. */
+			return base == file;
+		}
+	}
+	return false;
+}
+
+void
+serve_note_tftp(struct serve *s, const struct tftp_record *r)
+{
+	int64_t now = loop_wall_ms();
+	struct obs_counters *c = &s->obs->c;
+	const char *o = r->outcome ? r->outcome : "?";
+	/* Unit tests and fuzzers run services without a status view. */
+	if (!s || !s->obs) {
+		return;
+	}
+
+	c->tftp_bytes += r->bytes;
+	if (!strcmp(o, "done")) {
+		c->tftp_transfers++;
+		obs_event(s->obs, NULL, r->addr, now, OBS_TFTP, OBS_OK, "file",
+		    "file=\"%s\" bytes=%llu ms=%u blksize=%u", r->file,
+		    (unsigned long long)r->bytes, r->ms, r->blksize);
+	} else if (!strcmp(o, "early-terminate")) {
+		obs_event(s->obs, NULL, r->addr, now, OBS_TFTP, OBS_INFO,
+		    "probe", "file=\"%s\" size=%llu", r->file,
+		    (unsigned long long)r->size);
+	} else if (!strcmp(o, "not-found")) {
+		bool harmful = serve_miss_is_harmful(r->file);
+
+		c->tftp_misses++;
+		obs_event(s->obs, NULL, r->addr, now, OBS_TFTP,
+		    harmful ? OBS_WARN : OBS_INFO, "miss", "file=\"%s\"%s",
+		    r->file,
+		    harmful ? " (the firmware needs this file)"
+			    : " (normal for the firmware)");
+	} else {
+		c->tftp_errors++;
+		obs_event(s->obs, NULL, r->addr, now, OBS_TFTP, OBS_ERROR, o,
+		    "file=\"%s\" bytes=%llu code=%u", r->file,
+		    (unsigned long long)r->bytes, r->code);
+	}
+}
+
+void
+serve_note_mount(struct serve *s, struct in_addr peer, const char *dir, bool ok)
+{
+	int64_t now = loop_wall_ms();
+	/* Unit tests and fuzzers run services without a status view. */
+	if (!s || !s->obs) {
+		return;
+	}
+
+	if (ok) {
+		s->obs->c.nfs_mounts++;
+	} else {
+		s->obs->c.nfs_mount_refused++;
+	}
+	obs_event(s->obs, NULL, peer, now, OBS_NFS, ok ? OBS_OK : OBS_ERROR,
+	    ok ? "mount" : "mount-refused", "export=\"%s\"%s", dir,
+	    ok ? "" : " (not exported to this address)");
+}

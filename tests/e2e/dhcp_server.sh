@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# --dhcp server: each Pi model boots (its exact DHCP exchange, then its
+# TFTP file sequence), busybox udhcpc later gets the address the firmware
+# got for that MAC, and the daemon exits cleanly.
+. "$(dirname "$0")/../lib/netns.sh"
+. "$(dirname "$0")/../lib/dhcp.sh"
+nn_init dhs
+S=$(nn_ns srv)
+C=$(nn_ns pis)
+D=$(nn_ns linux)
+nn_bridge "$S" br0 198.18.0.1/24
+CIF=$(nn_port "$S" br0 "$C" 198.18.0.2/24)
+DIF=$(nn_port "$S" br0 "$D")
+dh_tree "$NN_TMP/tftp"
+dh_tftp "$S" 198.18.0.1 "$NN_TMP/tftp" "$NN_TMP/tftp.log" ||
+	t_fail "tftp peer starts"
+dh_serve "$S" "$NN_TMP/pnb.log" --interface br0 \
+	--state-dir "$NN_TMP/state" --dhcp server \
+	--dhcp-range 198.18.0.100,198.18.0.199 --dhcp-router 198.18.0.1 \
+	--dhcp-dns 198.18.0.1 --dhcp-domain lab.test --dhcp-pi-delay 1000 ||
+	{ cat "$NN_TMP/pnb.log"; t_fail "pinetboot starts"; exit 1; }
+
+b=1
+for m in 3b 3b+ bootcode pi4 pi5; do
+	# -d 900: BCM2837 replies come only after the 1 s delay (quirk 5);
+	# -U: pinetboot's replies reach only the Pi they are for (L2 unicast).
+	dh_emu "dhcp server: $m boots (dhcp + tftp)" "$C" -i "$CIF" -m "$m" \
+		-b $b -s -t -d 900 -U 198.18.0.1 -r 2000 -T 15
+	b=$((b + 1))
+done
+
+# Quirk 12: the 3B ROM's address has a permanent neighbour entry.
+t_check "dhcp server: 3B ROM's address pinned in the neighbour table" \
+	bash -c "ip -n '$S' neigh show dev br0 | grep -i 'b8:27:eb:01:00:00' |
+		grep -q PERMANENT"
+
+# The OS of a Pi 4 after its firmware: same MAC, same address.
+ip -n "$D" link set "$DIF" address dc:a6:32:07:00:00
+dh_emu "dhcp server: pi4 firmware on the linux port" "$D" -i "$DIF" \
+	-m pi4 -b 7 -s -T 10
+fw=$(sed -n 's/.*address-offer ok addr=\([0-9.]*\).*/\1/p' "$DH_EMU_LOG")
+dh_udhcpc "$D" "$DIF" "$NN_TMP/udhcpc.out"
+read -r got sid <"$NN_TMP/udhcpc.out" 2>/dev/null
+if [ -n "$fw" ] && [ "$got" = "$fw" ] && [ "$sid" = 198.18.0.1 ]; then
+	t_pass "dhcp server: udhcpc gets the firmware's address $fw"
+else
+	cat "$NN_TMP/udhcpc.out.log"
+	t_fail "dhcp server: udhcpc gets the firmware's address" \
+		"firmware $fw, udhcpc ${got:-none} from ${sid:-none}"
+fi
+t_check "dhcp server: leases file written" \
+	grep -q "dc:a6:32:07:00:00 $fw" "$NN_TMP/state/dhcp/leases"
+t_check "dhcp server: Pi models recognised in the log" \
+	grep -q 'model=pi5' "$NN_TMP/pnb.log"
+# A client provisioned while the server runs (client.conf, as `pinetboot
+# client add` writes it) gets its reserved address and hostname.
+mkdir -p "$NN_TMP/state/clients/.pi8.tmp"
+printf 'serial = 10080000\nmac = dc:a6:32:08:00:00\naddress = 198.18.0.42\nhostname = rack-pi-8\nimage = os\n' \
+	>"$NN_TMP/state/clients/.pi8.tmp/client.conf"
+mv "$NN_TMP/state/clients/.pi8.tmp" "$NN_TMP/state/clients/pi8"
+for i in $(seq 30); do
+	grep -q 'clients-loaded clients=1' "$NN_TMP/pnb.log" && break
+	sleep 0.1
+done
+dh_emu "dhcp server: provisioned pi4 boots" "$C" -i "$CIF" -m pi4 -b 8 \
+	-s -T 10
+t_check "dhcp server: provisioned client gets its reserved address" \
+	grep -q 'address-offer ok addr=198.18.0.42' "$DH_EMU_LOG"
+
+# The status view lists the Pis DHCP saw, with model and serial.
+"$PNB_BIN" status --state-dir "$NN_TMP/state" >"$NN_TMP/status" 2>&1
+t_check "dhcp server: status lists the Pi 5 with its model and serial" \
+	bash -c "grep '2c:cf:67:05:00:00' '$NN_TMP/status' | grep -q .  &&
+		grep -q 10050000 '$NN_TMP/status'"
+dh_stop_clean "$DH_PID" "dhcp server: clean exit"
+t_done

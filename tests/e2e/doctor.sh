@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# `pinetboot doctor` in a private namespace: a foreign daemon on a port, a
+# firewall rule, a wrong address, client boot trees complete or not.
+set -u
+. "$(dirname "$0")/../lib/netns.sh"
+nn_init doc
+
+srv=$(nn_ns srv)
+cli=$(nn_ns cli)
+nn_veth "$srv" 198.18.0.1/24 "$cli" 198.18.0.2/24 >/dev/null
+st=$NN_TMP/state
+mkdir -p "$st/clients/good/boot" "$st/clients/bare/boot" "$NN_TMP/tftp"
+for f in config.txt cmdline.txt start4.elf kernel8.img \
+	bcm2711-rpi-4-b.dtb; do
+	echo x >"$st/clients/good/boot/$f"
+done
+echo x >"$st/clients/bare/boot/config.txt"
+
+doctor() {
+	ip netns exec "$srv" "$PNB_BIN" doctor --address 198.18.0.1 \
+		--state-dir "$st" "$@" 2>&1
+}
+
+out=$(doctor --dhcp off)
+rc=$?
+t_check "clean namespace: address found" \
+	grep -q '^ok    serving on .* address 198.18.0.1' <<<"$out"
+t_check "complete client passes" \
+	grep -q '^ok    client good: boot tree has the files for Pi 4' <<<"$out"
+t_check "incomplete client fails with the fix" \
+	grep -q '^FAIL  client bare: .*lacks config.txt or cmdline.txt' <<<"$out"
+t_check "exit 1 when something would stop a boot" test "$rc" -eq 1
+rm -rf "$st/clients/bare"
+
+# A foreign TFTP server holds port 69.
+nn_spawn "$srv" "$NN_TMP/dnsmasq.log" dnsmasq --no-daemon --port=0 \
+	--enable-tftp --tftp-root="$NN_TMP/tftp" --listen-address=198.18.0.1 \
+	--bind-interfaces --pid-file="$NN_TMP/dnsmasq.pid"
+dpid=$NN_LAST_PID
+nn_wait_udp "$srv" 69
+out=$(doctor --dhcp off)
+rc=$?
+t_check "taken port names the owner" \
+	grep -q '^FAIL  UDP port 69 (TFTP) is taken by dnsmasq' <<<"$out"
+t_check "exit 1 on a taken port" test "$rc" -eq 1
+nn_stop "$dpid"
+
+if ip netns exec "$srv" nft add table inet pnbtest 2>/dev/null; then
+	ip netns exec "$srv" nft add chain inet pnbtest input \
+		'{ type filter hook input priority 0; }'
+	ip netns exec "$srv" nft add rule inet pnbtest input udp dport 69 drop
+	out=$(doctor --dhcp off)
+	t_check "firewall rule dropping TFTP is reported" \
+		grep -q '^warn  firewall rule drops port 69' <<<"$out"
+	ip netns exec "$srv" nft delete table inet pnbtest
+fi
+
+out=$(doctor --dhcp off)
+rc=$?
+t_check "all clear exits 0" test "$rc" -eq 0
+
+out=$(doctor --dhcp proxy)
+t_check "proxy mode without a DHCP server is a warning" \
+	grep -q '^warn  no DHCP server answered' <<<"$out"
+# The network's ordinary DHCP server, on the other end of the link.
+nn_spawn "$cli" "$NN_TMP/router.log" dnsmasq --no-daemon --port=0 \
+	--dhcp-range=198.18.0.100,198.18.0.150,255.255.255.0 --no-ping \
+	--listen-address=198.18.0.2 --bind-interfaces \
+	--dhcp-leasefile="$NN_TMP/router.leases" --pid-file="$NN_TMP/r.pid"
+rpid=$NN_LAST_PID
+nn_wait_udp "$cli" 67
+out=$(doctor --dhcp proxy)
+t_check "proxy mode finds the router's DHCP server" \
+	grep -q '^ok    DHCP server 198.18.0.2 answers' <<<"$out"
+out=$(doctor --dhcp server)
+rc=$?
+t_check "server mode reports the other DHCP server as a conflict" \
+	grep -q '^FAIL  another DHCP server, 198.18.0.2, answers' <<<"$out"
+t_check "conflict exits 1" test "$rc" -eq 1
+nn_stop "$rpid"
+
+out=$(ip netns exec "$srv" "$PNB_BIN" doctor --address 198.18.0.77 \
+	--state-dir "$st" 2>&1)
+t_check "address not on an interface is a failure with the fix" \
+	grep -q '^FAIL  address 198.18.0.77 is not on any interface' <<<"$out"
+ip netns exec "$srv" "$PNB_BIN" doctor --bogus >/dev/null 2>&1
+t_check "unknown option exits 2" test $? -eq 2
+t_done

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The status endpoint over TCP in a private namespace, the control socket
+# used by `pinetboot status`, and SIGHUP reload (good and bad config).
+set -u
+. "$(dirname "$0")/../lib/netns.sh"
+nn_init http
+
+srv=$(nn_ns srv)
+cli=$(nn_ns cli)
+nn_veth "$srv" 198.18.0.1/24 "$cli" 198.18.0.2/24 >/dev/null
+st=$NN_TMP/state
+conf=$NN_TMP/pinetboot.conf
+printf '[server]\nlog_level = info\n' >"$conf"
+
+nn_spawn "$srv" "$NN_TMP/serve.log" "$PNB_BIN" serve --config "$conf" \
+	--address 198.18.0.1 --dhcp off --tftp off --nfs off \
+	--http 198.18.0.1:8080 --state-dir "$st"
+pid=$NN_LAST_PID
+nn_wait_tcp "$srv" 8080 || t_fail "server listens on 8080"
+
+page=$(ip netns exec "$cli" curl -sf http://198.18.0.1:8080/)
+t_check "page is served as html" grep -q '<title>pinetboot status</title>' <<<"$page"
+json=$(ip netns exec "$cli" curl -sf http://198.18.0.1:8080/api/status)
+t_check "status is json with a clients list" grep -q '"clients":\[' <<<"$json"
+metrics=$(ip netns exec "$cli" curl -sf http://198.18.0.1:8080/metrics)
+t_check "metrics in prometheus format" \
+	grep -q '^pinetboot_tftp_bytes_total 0$' <<<"$metrics"
+code=$(ip netns exec "$cli" curl -s -o /dev/null -w '%{http_code}' \
+	-X POST http://198.18.0.1:8080/api/reload)
+t_check "reload refused over tcp" test "$code" = 403
+code=$(ip netns exec "$cli" curl -s -o /dev/null -w '%{http_code}' \
+	http://198.18.0.1:8080/nope)
+t_check "unknown path is 404" test "$code" = 404
+code=$(printf 'GARBAGE\r\n\r\n' | ip netns exec "$cli" timeout 5 \
+	curl -s -o /dev/null -w '%{http_code}' -X 'BAD METHOD' \
+	http://198.18.0.1:8080/ 2>/dev/null)
+t_check "malformed request gets 400" test "$code" = 400
+
+out=$("$PNB_BIN" status --state-dir "$st")
+t_check "status cli prints the table header" grep -q '^NAME ' <<<"$out"
+out=$("$PNB_BIN" status --json --state-dir "$st")
+t_check "status cli --json" grep -q '"uptime_ms"' <<<"$out"
+"$PNB_BIN" status ghost --state-dir "$st" >/dev/null 2>&1
+t_check "status of unknown client exits 1" test $? -eq 1
+
+printf '[server]\nlog_level = debug\n' >"$conf"
+kill -HUP "$pid"
+sleep 0.3
+t_check "good reload applied" grep -q 'event=reload result=ok' "$NN_TMP/serve.log"
+printf '[server]\nbogus = 1\n' >"$conf"
+kill -HUP "$pid"
+sleep 0.3
+t_check "bad reload keeps old config" \
+	grep -q 'event=reload-failed keeping=old' "$NN_TMP/serve.log"
+t_check "server still answers after bad reload" \
+	ip netns exec "$cli" curl -sf -o /dev/null http://198.18.0.1:8080/api/status
+
+nn_stop "$pid"
+t_check "control socket removed at stop" test ! -e "$st/pinetboot.sock"
+"$PNB_BIN" status --state-dir "$st" >/dev/null 2>&1
+t_check "status without server exits 1" test $? -eq 1
+t_done

@@ -1,0 +1,522 @@
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/cfg.h"
+#include "core/cur.h"
+#include "core/loop.h"
+#include "proto/dhcp/dhcp.h"
+#include "server/dhcp.h"
+#include "server/dhcp_lease.h"
+#include "t.h"
+
+#include "dhcp_vectors.h"
+
+#define IP(a, b, c, d) ((uint32_t)(a) << 24 | (b) << 16 | (c) << 8 | (d))
+
+/* Replies captured by the stub sender. */
+struct sent {
+	struct dhcp_dest dst;
+	struct dhcp_msg m;
+	uint8_t buf[DHCP_MAX_REPLY];
+	size_t len;
+};
+
+struct rig {
+	struct loop *loop;
+	struct cfg cfg;
+	struct cfg *cfgp;
+	struct dhcp_service *svc;
+	struct sent sent[64];
+	size_t nsent;
+};
+
+static int
+stub_send(struct dhcp_service *svc, const struct dhcp_dest *dst,
+    const uint8_t *p, size_t len, void *arg)
+{
+	struct rig *g = arg;
+	struct sent *s;
+
+	(void)svc;
+	if (g->nsent == 64) {
+		return 0;
+	}
+	s = &g->sent[g->nsent++];
+	s->dst = *dst;
+	memcpy(s->buf, p, len);
+	s->len = len;
+	CHECK_EQ(dhcp_parse(s->buf, len, &s->m), 0);
+	return 0;
+}
+
+static struct rig *
+rig_new(enum cfg_dhcp_mode mode, const char *lease_path)
+{
+	struct rig *g = calloc(1, sizeof(*g));
+	struct dhcp_netinfo net = {
+	    .ifname = "test0",
+	    .ifindex = 1,
+	    .addr = IP(198, 18, 0, 1),
+	    .netmask = IP(255, 255, 255, 0),
+	};
+	char msg[256];
+
+	g->loop = loop_open();
+	cfg_defaults(&g->cfg);
+	g->cfg.dhcp_mode = mode;
+	inet_pton(AF_INET, "198.18.0.100", &g->cfg.dhcp_range_start);
+	inet_pton(AF_INET, "198.18.0.109", &g->cfg.dhcp_range_end);
+	inet_pton(AF_INET, "255.255.255.0", &g->cfg.dhcp_netmask);
+	g->cfg.dhcp_pi_delay_ms = 50;
+	g->cfg.dhcp_probe_ms = 0;
+	g->cfgp = &g->cfg;
+	CHECK_EQ(dhcp_service_new(g->loop, &g->cfgp, &net, lease_path, &g->svc,
+		     msg, sizeof(msg)),
+	    0);
+	dhcp_service_set_send(g->svc, stub_send, g);
+	return g;
+}
+
+static void
+rig_free(struct rig *g)
+{
+	dhcp_service_close(g->svc);
+	loop_close(g->loop);
+	free(g);
+}
+
+/* Run the loop for @ms so that timers fire. */
+static void
+rig_wait(struct rig *g, int ms)
+{
+	uint64_t end = loop_clock_us() / 1000 + (uint64_t)ms;
+
+	while (loop_clock_us() / 1000 < end) {
+		loop_run_once(g->loop, 10);
+	}
+}
+
+/* The §8.1 DISCOVER with another MAC, xid and type. */
+static size_t
+pi4_msg(uint8_t *b, const uint8_t mac[6], uint8_t type)
+{
+	memcpy(b, vec_pi4_discover, sizeof(vec_pi4_discover));
+	memcpy(b + 28, mac, 6);
+	b[242] = type;
+	return sizeof(vec_pi4_discover);
+}
+
+/* A 3B+ ROM DISCOVER: fixed xid, serial GUID. */
+static size_t
+rom_discover(uint8_t *b, const uint8_t mac[6])
+{
+	size_t n = pi4_msg(b, mac, DHCPDISCOVER);
+	uint8_t *guid = b + 0x136 - 0x2a + 3;
+	int i;
+
+	b[4] = 0x26;
+	b[5] = 0xf3;
+	b[6] = 0x03;
+	b[7] = 0x39;
+	for (i = 0; i < 4; i++) {
+		memcpy(guid + 4 * i, mac + 2, 4);
+	}
+	return n;
+}
+
+/* A plain DHCP client (no option 60) with options 53, 50, 54. */
+static size_t
+plain_msg(uint8_t *b, const uint8_t mac[6], uint8_t type, uint32_t want,
+    uint32_t sid, uint32_t ciaddr)
+{
+	struct wcur w = wcur_init(b, 400);
+
+	memset(b, 0, 400);
+	wcur_bytes(&w, "\x01\x01\x06\x00", 4);
+	wcur_be32(&w, 0x1234);
+	wcur_be32(&w, 0);
+	wcur_be32(&w, ciaddr);
+	w.off = 28;
+	wcur_bytes(&w, mac, 6);
+	w.off = 236;
+	wcur_be32(&w, DHCP_COOKIE);
+	wcur_bytes(&w, (uint8_t[]){53, 1, type}, 3);
+	if (want) {
+		wcur_bytes(&w, (uint8_t[]){50, 4}, 2);
+		wcur_be32(&w, want);
+	}
+	if (sid) {
+		wcur_bytes(&w, (uint8_t[]){54, 4}, 2);
+		wcur_be32(&w, sid);
+	}
+	wcur_u8(&w, 255);
+	return 300;
+}
+
+static void
+feed(struct rig *g, const uint8_t *b, size_t n)
+{
+	dhcp_service_handle_packet(g->svc, b, n, 67, 0, 68);
+}
+
+static const uint8_t mac_a[6] = {0xdc, 0xa6, 0x32, 0x00, 0x00, 0x0a};
+static const uint8_t mac_b[6] = {0xdc, 0xa6, 0x32, 0x00, 0x00, 0x0b};
+
+TEST(dhcp_server_pi4_dora)
+{
+	struct rig *g = rig_new(CFG_DHCP_SERVER, NULL);
+	uint8_t b[400];
+	uint32_t yi, sid;
+
+	feed(g, b, pi4_msg(b, mac_a, DHCPDISCOVER));
+	CHECK_EQ(g->nsent, 1);
+	CHECK_EQ(g->sent[0].m.type, DHCPOFFER);
+	yi = g->sent[0].m.yiaddr;
+	CHECK(yi >= IP(198, 18, 0, 100) && yi <= IP(198, 18, 0, 109));
+	CHECK_EQ(g->sent[0].m.siaddr, IP(198, 18, 0, 1));
+	CHECK(dhcp_opt_addr(&g->sent[0].m, DHCP_OPT_SERVER_ID, &sid));
+	CHECK_EQ(sid, IP(198, 18, 0, 1));
+	CHECK(dhcp_has(&g->sent[0].m, DHCP_OPT_VENDOR));
+	CHECK_EQ(g->sent[0].m.opt[DHCP_OPT_UUID].len, 17);
+	CHECK_EQ(g->sent[0].dst.kind, DHCP_DEST_CHADDR);
+	CHECK_MEM(g->sent[0].dst.mac, mac_a, 6);
+	/* The Pi 4's REQUEST: no option 60, 54 = us, 50 = offered. */
+	feed(g, b, plain_msg(b, mac_a, DHCPREQUEST, yi, IP(198, 18, 0, 1), 0));
+	CHECK_EQ(g->nsent, 2);
+	CHECK_EQ(g->sent[1].m.type, DHCPACK);
+	CHECK_EQ(g->sent[1].m.yiaddr, yi);
+	CHECK(!dhcp_has(&g->sent[1].m, DHCP_OPT_VENDOR));
+	/* The kernel later: a plain DISCOVER gets the same address. */
+	feed(g, b, plain_msg(b, mac_a, DHCPDISCOVER, 0, 0, 0));
+	CHECK_EQ(g->nsent, 3);
+	CHECK_EQ(g->sent[2].m.yiaddr, yi);
+	CHECK(!dhcp_has(&g->sent[2].m, DHCP_OPT_VENDOR_CLASS));
+	/* Renewal: unicast to ciaddr. */
+	feed(g, b, plain_msg(b, mac_a, DHCPREQUEST, 0, 0, yi));
+	CHECK_EQ(g->nsent, 4);
+	CHECK_EQ(g->sent[3].m.type, DHCPACK);
+	CHECK_EQ(g->sent[3].dst.kind, DHCP_DEST_UDP);
+	CHECK_EQ(g->sent[3].dst.ip, yi);
+	rig_free(g);
+}
+
+TEST(dhcp_server_request_for_other_server_or_address)
+{
+	struct rig *g = rig_new(CFG_DHCP_SERVER, NULL);
+	uint8_t b[400];
+
+	/* For another server: silence. */
+	feed(g, b, pi4_msg(b, mac_a, DHCPDISCOVER));
+	feed(g, b,
+	    plain_msg(b, mac_a, DHCPREQUEST, IP(198, 18, 0, 100),
+		IP(198, 18, 0, 2), 0));
+	CHECK_EQ(g->nsent, 1);
+	/* INIT-REBOOT from another network: NAK, to chaddr. */
+	feed(g, b, plain_msg(b, mac_b, DHCPREQUEST, IP(10, 0, 0, 5), 0, 0));
+	CHECK_EQ(g->nsent, 2);
+	CHECK_EQ(g->sent[1].m.type, DHCPNAK);
+	CHECK_EQ(g->sent[1].m.yiaddr, 0);
+	CHECK_MEM(g->sent[1].dst.mac, mac_b, 6);
+	rig_free(g);
+}
+
+TEST(dhcp_server_roms_with_one_xid_get_own_addresses)
+{
+	struct rig *g = rig_new(CFG_DHCP_SERVER, NULL);
+	uint8_t b[400];
+	uint8_t m1[6] = {0xb8, 0x27, 0xeb, 0x6c, 0x4c, 0x16};
+	uint8_t m2[6] = {0xb8, 0x27, 0xeb, 0x6c, 0x4c, 0x17};
+
+	feed(g, b, rom_discover(b, m1));
+	feed(g, b, rom_discover(b, m2));
+	/* Retransmission during the delay is not answered twice. */
+	feed(g, b, rom_discover(b, m1));
+	CHECK_EQ(g->nsent, 0);
+	rig_wait(g, 120);
+	CHECK_EQ(g->nsent, 2);
+	CHECK(g->sent[0].m.yiaddr != g->sent[1].m.yiaddr);
+	CHECK_MEM(g->sent[0].dst.mac, g->sent[0].m.chaddr, 6);
+	CHECK_MEM(g->sent[1].dst.mac, g->sent[1].m.chaddr, 6);
+	CHECK_EQ(g->sent[0].m.xid, DHCP_PI_XID);
+	CHECK_EQ(dhcp_service_stats(g->svc)->delayed, 2);
+	rig_free(g);
+}
+
+TEST(dhcp_server_leases_survive_restart)
+{
+	char path[512];
+	struct rig *g;
+	uint8_t b[400];
+	uint8_t rom[6] = {0xb8, 0x27, 0xeb, 0x01, 0x02, 0x03};
+	uint32_t yi_a, yi_rom;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/leases", t_tmpdir());
+	g = rig_new(CFG_DHCP_SERVER, path);
+	g->cfg.dhcp_pi_delay_ms = 0;
+	feed(g, b, pi4_msg(b, mac_a, DHCPDISCOVER));
+	yi_a = g->sent[0].m.yiaddr;
+	feed(
+	    g, b, plain_msg(b, mac_a, DHCPREQUEST, yi_a, IP(198, 18, 0, 1), 0));
+	/* A ROM's OFFER is its lease: bound at offer. */
+	feed(g, b, rom_discover(b, rom));
+	CHECK_EQ(g->nsent, 3);
+	yi_rom = g->sent[2].m.yiaddr;
+	rig_free(g);
+	/* A torn line, as left by kill -9 during a write. */
+	f = fopen(path, "a");
+	fputs("B dc:a6:32:00:00:0b 198.18", f);
+	fclose(f);
+
+	g = rig_new(CFG_DHCP_SERVER, path);
+	g->cfg.dhcp_pi_delay_ms = 0;
+	/* mac_b must not get either address. */
+	feed(g, b, pi4_msg(b, mac_b, DHCPDISCOVER));
+	CHECK(g->sent[0].m.yiaddr != yi_a);
+	CHECK(g->sent[0].m.yiaddr != yi_rom);
+	feed(g, b, plain_msg(b, mac_a, DHCPREQUEST, yi_a, 0, 0));
+	CHECK_EQ(g->sent[1].m.type, DHCPACK);
+	CHECK_EQ(g->sent[1].m.yiaddr, yi_a);
+	feed(g, b, rom_discover(b, rom));
+	CHECK_EQ(g->sent[2].m.yiaddr, yi_rom);
+	rig_free(g);
+}
+
+TEST(dhcp_server_decline_release_inform)
+{
+	struct rig *g = rig_new(CFG_DHCP_SERVER, NULL);
+	uint8_t b[400];
+	uint32_t yi, yi2;
+
+	feed(g, b, plain_msg(b, mac_a, DHCPDISCOVER, 0, 0, 0));
+	yi = g->sent[0].m.yiaddr;
+	feed(g, b, plain_msg(b, mac_a, DHCPREQUEST, yi, IP(198, 18, 0, 1), 0));
+	CHECK_EQ(g->sent[1].m.type, DHCPACK);
+	feed(g, b, plain_msg(b, mac_a, DHCPDECLINE, yi, IP(198, 18, 0, 1), 0));
+	CHECK_EQ(dhcp_service_stats(g->svc)->declines, 1);
+	feed(g, b, plain_msg(b, mac_a, DHCPDISCOVER, 0, 0, 0));
+	yi2 = g->sent[2].m.yiaddr;
+	CHECK(yi2 != yi);
+	feed(g, b, plain_msg(b, mac_a, DHCPREQUEST, yi2, IP(198, 18, 0, 1), 0));
+	feed(g, b, plain_msg(b, mac_a, DHCPRELEASE, 0, IP(198, 18, 0, 1), yi2));
+	CHECK_EQ(dhcp_service_stats(g->svc)->releases, 1);
+	/* Released, but the MAC gets its address back first. */
+	feed(g, b, plain_msg(b, mac_a, DHCPDISCOVER, 0, 0, 0));
+	CHECK_EQ(g->sent[4].m.yiaddr, yi2);
+	feed(g, b, plain_msg(b, mac_b, DHCPINFORM, 0, 0, IP(198, 18, 0, 77)));
+	CHECK_EQ(g->sent[5].m.type, DHCPACK);
+	CHECK_EQ(g->sent[5].m.yiaddr, 0);
+	CHECK(!dhcp_has(&g->sent[5].m, DHCP_OPT_LEASE_TIME));
+	CHECK_EQ(g->sent[5].dst.ip, IP(198, 18, 0, 77));
+	rig_free(g);
+}
+
+TEST(dhcp_server_flood_does_not_starve_or_grow)
+{
+	struct rig *g = rig_new(CFG_DHCP_SERVER, NULL);
+	uint8_t b[400], mac[6] = {0x02, 0, 0, 0, 0, 0};
+	uint32_t i, yi;
+
+	for (i = 0; i < 100000; i++) {
+		mac[2] = (uint8_t)(i >> 16);
+		mac[3] = (uint8_t)(i >> 8);
+		mac[4] = (uint8_t)i;
+		feed(g, b, plain_msg(b, mac, DHCPDISCOVER, 0, 0, 0));
+		g->nsent = 0;
+	}
+	CHECK_EQ(dhcp_service_stats(g->svc)->offers, 100000);
+	/* A real Pi after the flood still gets an address and binds it. */
+	feed(g, b, pi4_msg(b, mac_a, DHCPDISCOVER));
+	CHECK_EQ(g->nsent, 1);
+	yi = g->sent[0].m.yiaddr;
+	feed(g, b, plain_msg(b, mac_a, DHCPREQUEST, yi, IP(198, 18, 0, 1), 0));
+	CHECK_EQ(g->sent[1].m.type, DHCPACK);
+	rig_free(g);
+}
+
+TEST(dhcp_server_pool_exhausted_by_bindings)
+{
+	struct rig *g = rig_new(CFG_DHCP_SERVER, NULL);
+	uint8_t b[400], mac[6] = {0x02, 0, 0, 0, 0, 0};
+	int i;
+
+	for (i = 0; i < 10; i++) {
+		uint32_t yi;
+
+		mac[5] = (uint8_t)i;
+		g->nsent = 0;
+		feed(g, b, plain_msg(b, mac, DHCPDISCOVER, 0, 0, 0));
+		yi = g->sent[0].m.yiaddr;
+		feed(g, b,
+		    plain_msg(b, mac, DHCPREQUEST, yi, IP(198, 18, 0, 1), 0));
+		CHECK_EQ(g->sent[1].m.type, DHCPACK);
+	}
+	g->nsent = 0;
+	feed(g, b, plain_msg(b, mac_b, DHCPDISCOVER, 0, 0, 0));
+	CHECK_EQ(g->nsent, 0);
+	CHECK_EQ(dhcp_service_stats(g->svc)->exhausted, 1);
+	rig_free(g);
+}
+
+TEST(dhcp_server_reservation)
+{
+	struct rig *g = rig_new(CFG_DHCP_SERVER, NULL);
+	struct dhcp_reservation r = {.addr = IP(198, 18, 0, 50)};
+	const struct dhcp_client *c;
+	uint8_t b[400];
+	char pfx[64];
+
+	memcpy(r.mac, mac_a, 6);
+	snprintf(r.hostname, sizeof(r.hostname), "pi-a");
+	CHECK_EQ(dhcp_service_reserve(g->svc, &r), 0);
+	r.addr = IP(10, 0, 0, 1);
+	CHECK_EQ(dhcp_service_reserve(g->svc, &r), -EINVAL);
+	feed(g, b, pi4_msg(b, mac_a, DHCPDISCOVER));
+	CHECK_EQ(g->sent[0].m.yiaddr, IP(198, 18, 0, 50));
+	CHECK_MEM(g->sent[0].m.opt[DHCP_OPT_HOSTNAME].p, "pi-a", 4);
+	c = dhcp_service_find_client(g->svc, mac_a);
+	CHECK(c != NULL);
+	if (c) {
+		CHECK_EQ(c->model, DHCP_PI_4);
+		CHECK_EQ(c->serial, 0x9ffefdef);
+		CHECK_STR(dhcp_client_tftp_prefix(g->svc, c, pfx, sizeof(pfx)),
+		    "9ffefdef");
+	}
+	rig_free(g);
+}
+
+TEST(dhcp_proxy_answers_pxe_only)
+{
+	struct rig *g = rig_new(CFG_DHCP_PROXY, NULL);
+	uint8_t b[400];
+	uint8_t rom[6] = {0xb8, 0x27, 0xeb, 0x01, 0x02, 0x03};
+	const struct dhcp_client *list;
+
+	feed(g, b, plain_msg(b, mac_a, DHCPDISCOVER, 0, 0, 0));
+	CHECK_EQ(g->nsent, 0);
+	feed(g, b, pi4_msg(b, mac_a, DHCPDISCOVER));
+	CHECK_EQ(g->nsent, 1);
+	CHECK_EQ(g->sent[0].m.yiaddr, 0);
+	CHECK_EQ(g->sent[0].m.flags, DHCP_FLAG_BROADCAST);
+	CHECK_EQ(g->sent[0].len, 314);
+	CHECK_MEM(
+	    g->sent[0].buf + DHCP_FIXED_LEN + 8, "\x04\xc6\x12\x00\x01", 5);
+	/* REQUESTs on port 67 are the router's business. */
+	feed(g, b, pi4_msg(b, mac_a, DHCPREQUEST));
+	CHECK_EQ(g->nsent, 1);
+	/* A BCM2837 ROM: answered after the delay, by a timer. */
+	feed(g, b, rom_discover(b, rom));
+	CHECK_EQ(g->nsent, 1);
+	rig_wait(g, 120);
+	CHECK_EQ(g->nsent, 2);
+	CHECK_EQ(dhcp_service_clients(g->svc, &list), 2);
+	rig_free(g);
+}
+
+TEST(dhcp_proxy_pxe_boot_file_by_arch_and_ipxe)
+{
+	struct rig *g = rig_new(CFG_DHCP_PROXY, NULL);
+	uint8_t b[400];
+	uint8_t pc[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+	char msg[128];
+	size_t n;
+
+	CHECK_EQ(cfg_set(&g->cfg, "dhcp", "boot_file", "undionly.kpxe", msg,
+		     sizeof(msg)),
+	    0);
+	CHECK_EQ(cfg_set(&g->cfg, "dhcp", "boot_file", "efi-x64=ipxe.efi", msg,
+		     sizeof(msg)),
+	    0);
+	CHECK_EQ(cfg_set(&g->cfg, "dhcp", "ipxe_script", "boot.ipxe", msg,
+		     sizeof(msg)),
+	    0);
+	n = pi4_msg(b, pc, DHCPDISCOVER);
+	/* Not a Pi: a generic GUID. */
+	memset(b + 0x136 - 0x2a + 3, 0x11, 16);
+	b[0x136 - 0x2a + 4] = 0x22;
+	feed(g, b, n);
+	CHECK_EQ(g->nsent, 1);
+	CHECK_STR((const char *)g->sent[0].m.file, "undionly.kpxe");
+	CHECK_EQ(g->sent[0].m.siaddr, IP(198, 18, 0, 1));
+	b[0x12d - 0x2a + 3] = 7;
+	feed(g, b, n);
+	CHECK_STR((const char *)g->sent[1].m.file, "ipxe.efi");
+	memcpy(b + n - 1, "\x4d\x04iPXE\xff", 7);
+	feed(g, b, n + 6);
+	CHECK_STR((const char *)g->sent[2].m.file, "boot.ipxe");
+	rig_free(g);
+}
+
+TEST(dhcp_malformed_is_counted_and_dropped)
+{
+	struct rig *g = rig_new(CFG_DHCP_SERVER, NULL);
+	uint8_t b[400];
+	size_t n = pi4_msg(b, mac_a, DHCPDISCOVER);
+
+	feed(g, b, 100);
+	b[2] = 40;
+	feed(g, b, n);
+	CHECK_EQ(g->nsent, 0);
+	CHECK_EQ(dhcp_service_stats(g->svc)->malformed, 2);
+	rig_free(g);
+}
+
+TEST(dhcp_lease_log_compacts_and_replays)
+{
+	char path[512];
+	struct dhcp_leases t;
+	uint8_t mac[6] = {0x02, 0, 0, 0, 0, 0};
+	struct dhcp_slot *s;
+	struct stat st_before, st_after;
+	int i;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/compact-leases", t_tmpdir());
+	CHECK_EQ(dhcp_leases_init(
+		     &t, IP(198, 18, 0, 10), IP(198, 18, 0, 19), path, 1000),
+	    0);
+	/* Ten clients renew 300 times: 3000 lines for 10 live leases. */
+	for (i = 0; i < 3000; i++) {
+		mac[5] = (uint8_t)(i % 10);
+		s = dhcp_leases_find_mac(&t, mac);
+		if (!s) {
+			s = dhcp_leases_alloc(&t, mac, 0, 1000);
+		}
+		CHECK(s != NULL);
+		if (s) {
+			CHECK_EQ(dhcp_leases_bind(&t, s, 5000 + i), 0);
+		}
+		CHECK_EQ(dhcp_leases_sync(&t), 0);
+	}
+	CHECK_EQ(t.live, 10);
+	CHECK(stat(path, &st_before) == 0);
+	/* Compaction kept the log near the live set, not 3000 lines. */
+	CHECK(t.records < 1100);
+	dhcp_leases_fini(&t);
+	/* A torn line after the compacted log. */
+	f = fopen(path, "a");
+	fputs("B 02:00", f);
+	fclose(f);
+	CHECK_EQ(dhcp_leases_init(
+		     &t, IP(198, 18, 0, 10), IP(198, 18, 0, 19), path, 1000),
+	    0);
+	CHECK_EQ(t.live, 10);
+	for (i = 0; i < 10; i++) {
+		mac[5] = (uint8_t)i;
+		s = dhcp_leases_find_mac(&t, mac);
+		CHECK(s != NULL && s->state == DHCP_SLOT_BOUND);
+	}
+	/* The torn tail was cut, so the file ends on a newline. */
+	CHECK(stat(path, &st_after) == 0);
+	CHECK_EQ(st_after.st_size, st_before.st_size);
+	/* Every address bound: nothing left for a new MAC. */
+	mac[5] = 99;
+	CHECK(dhcp_leases_alloc(&t, mac, 0, 1000) == NULL);
+	/* After they expire, the pool is usable again. */
+	CHECK(dhcp_leases_alloc(&t, mac, 0, 100000) != NULL);
+	dhcp_leases_fini(&t);
+}

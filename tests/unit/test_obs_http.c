@@ -1,0 +1,163 @@
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "proto/http/http.h"
+#include "server/obs.h"
+#include "t.h"
+
+static const uint8_t mac_a[6] = {0xdc, 0xa6, 0x32, 0x01, 0x36, 0xc2};
+static const uint8_t mac_b[6] = {0xb8, 0x27, 0xeb, 0x00, 0x00, 0x01};
+
+static struct in_addr
+ip4(const char *s)
+{
+	struct in_addr a;
+
+	inet_pton(AF_INET, s, &a);
+	return a;
+}
+
+TEST(obs_boot_timeline_dhcp_tftp_nfs)
+{
+	struct obs *o = obs_new(8, 1000);
+	struct obs_client *c;
+	struct buf b;
+
+	CHECK(obs_provision(o, "pi4-a", mac_a, "9ffefdef", ip4("0.0.0.0")));
+	c = obs_dhcp_seen(o, mac_a, "9ffefdef", "Pi 4", 10000);
+	CHECK(c != NULL);
+	CHECK_EQ(c->state, OBS_STATE_DHCP);
+	obs_event(o, mac_a, ip4("0.0.0.0"), 10000, OBS_DHCP, OBS_OK, "discover",
+	    "model=Pi 4");
+	obs_bind_ip(o, mac_a, ip4("198.18.0.50"));
+	/* TFTP knows only the address; the event must land on pi4-a. */
+	obs_event(o, NULL, ip4("198.18.0.50"), 10500, OBS_TFTP, OBS_INFO,
+	    "miss", "file=9ffefdef/recover4.elf");
+	obs_event(o, NULL, ip4("198.18.0.50"), 11000, OBS_TFTP, OBS_OK, "file",
+	    "file=kernel8.img bytes=100");
+	CHECK_EQ(c->state, OBS_STATE_TFTP);
+	obs_event(o, NULL, ip4("198.18.0.50"), 14000, OBS_NFS, OBS_OK, "mount",
+	    "export=/srv/x");
+	CHECK_EQ(c->state, OBS_STATE_NFS);
+	CHECK_EQ(c->boot_done_ms - c->boot_start_ms, 4000);
+	CHECK_EQ(c->nevents, 4);
+	CHECK_EQ(o->nclients, 1);
+
+	buf_init(&b, 1 << 20);
+	CHECK_EQ(obs_render_json(o, "pi4-a", 15000, &b), 0);
+	CHECK(strstr((char *)b.p, "\"state\":\"booted\"") != NULL);
+	CHECK(strstr((char *)b.p, "\"boot_duration_ms\":4000") != NULL);
+	CHECK(strstr((char *)b.p, "\"t_ms\":1000,") != NULL);
+	buf_reset(&b);
+	CHECK_EQ(obs_render_text(o, "pi4-a", 15000, &b), 0);
+	CHECK(strstr((char *)b.p, "kernel8.img") != NULL);
+	buf_reset(&b);
+	CHECK_EQ(obs_render_text(o, "nope", 15000, &b), -ENOENT);
+	buf_fini(&b);
+
+	/* A new DHCP request after the root was mounted starts a new boot. */
+	obs_dhcp_seen(o, mac_a, NULL, NULL, 20000);
+	CHECK_EQ(c->boots, 2);
+	CHECK_EQ(c->nevents, 0);
+	obs_free(o);
+}
+
+TEST(obs_strangers_are_evicted_not_provisioned)
+{
+	struct obs *o = obs_new(4, 0);
+	uint8_t mac[6] = {2, 0, 0, 0, 0, 0};
+	struct buf b;
+	int i;
+
+	CHECK(obs_provision(o, "keep", mac_b, NULL, ip4("0.0.0.0")));
+	for (i = 0; i < 100; i++) {
+		mac[5] = (uint8_t)i;
+		CHECK(obs_dhcp_seen(o, mac, NULL, NULL, 100 + i) != NULL);
+	}
+	CHECK_EQ(o->nclients, 4);
+	CHECK(obs_find_name(o, "keep") != NULL);
+	mac[5] = 99;
+	CHECK(obs_find_mac(o, mac) != NULL);
+	mac[5] = 0;
+	CHECK(obs_find_mac(o, mac) == NULL);
+	buf_init(&b, 1 << 20);
+	CHECK_EQ(obs_render_text(o, NULL, 1000, &b), 0);
+	CHECK(strstr((char *)b.p,
+		  "pinetboot client add NAME --mac "
+		  "02:00:00:00:00:63") != NULL);
+	buf_reset(&b);
+	CHECK_EQ(obs_render_metrics(o, 1000, &b), 0);
+	CHECK(strstr((char *)b.p,
+		  "pinetboot_clients{state=\"discovered\"} 3") != NULL);
+	buf_fini(&b);
+	obs_free(o);
+}
+
+TEST(obs_error_marks_failed_and_json_escapes)
+{
+	struct obs *o = obs_new(4, 0);
+	struct obs_client *c;
+	struct buf b;
+
+	c = obs_dhcp_seen(o, mac_b, NULL, "Pi 3B", 10);
+	obs_event(o, mac_b, ip4("0.0.0.0"), 20, OBS_TFTP, OBS_ERROR, "file",
+	    "file=\"x\\y\"\n");
+	CHECK_EQ(c->state, OBS_STATE_FAILED);
+	CHECK(strstr(c->last_error, "tftp file") != NULL);
+	buf_init(&b, 1 << 20);
+	CHECK_EQ(obs_render_json(o, NULL, 30, &b), 0);
+	CHECK(strstr((char *)b.p, "file=\\\"x\\\\y\\\"\\u000a") != NULL);
+	buf_fini(&b);
+	obs_free(o);
+}
+
+TEST(http_parses_complete_and_partial_heads)
+{
+	static const char req[] = "GET /api/status?x=1 HTTP/1.1\r\n"
+				  "Host: a\r\nAccept: */*\r\n\r\nBODY";
+	struct http_req q;
+	int r;
+
+	r = http_parse_request((const uint8_t *)req, sizeof(req) - 1, &q);
+	CHECK_EQ(r, (int)sizeof(req) - 1 - 4);
+	CHECK_EQ(q.method_len, 3);
+	CHECK_EQ(q.minor_version, 1);
+	CHECK_EQ(q.nheaders, 2);
+	CHECK(http_target_is(&q, "/api/status"));
+	CHECK(!http_target_is(&q, "/api"));
+	CHECK_EQ(http_parse_request((const uint8_t *)req, 20, &q), -EAGAIN);
+	CHECK_EQ(http_parse_request((const uint8_t *)req, 40, &q), -EAGAIN);
+	r = http_parse_request((const uint8_t *)"GET / HTTP/1.0\n\n", 16, &q);
+	CHECK_EQ(r, 16);
+}
+
+TEST(http_rejects_malformed_and_huge)
+{
+	struct http_req q;
+	uint8_t *big;
+	size_t i;
+
+	CHECK_EQ(http_parse_request(
+		     (const uint8_t *)"GET  / HTTP/1.1\r\n\r\n", 19, &q),
+	    -EBADMSG);
+	CHECK_EQ(http_parse_request(
+		     (const uint8_t *)"GET / HTTP/2.0\r\n\r\n", 18, &q),
+	    -EBADMSG);
+	CHECK_EQ(http_parse_request(
+		     (const uint8_t *)"G(T / HTTP/1.1\r\n\r\n", 18, &q),
+	    -EBADMSG);
+	CHECK_EQ(http_parse_request((const uint8_t *)"GET / HTTP/1.1\r\n"
+						     "NoColon\r\n\r\n",
+		     27, &q),
+	    -EBADMSG);
+	big = malloc(HTTP_HEAD_MAX + 10);
+	memcpy(big, "GET / HTTP/1.1\r\n", 16);
+	for (i = 16; i < HTTP_HEAD_MAX + 10; i++) {
+		big[i] = 'a';
+	}
+	CHECK_EQ(http_parse_request(big, HTTP_HEAD_MAX + 10, &q), -EMSGSIZE);
+	free(big);
+}
