@@ -34,8 +34,9 @@
 /* Requests read per wakeup of the request socket before yielding. */
 #define TFTP_RX_BATCH 64
 /* The largest request we read: name, mode and 16 options fit easily. */
-#define TFTP_REQ_MAX 2048
-#define TFTP_MTUS    8
+#define TFTP_REQ_MAX    2048
+#define TFTP_MTUS       8
+#define TFTP_MTU_TTL_MS 1000
 /*
  * Lock-step throughput is one block per round trip, and much of a round
  * trip on an idle machine is the wake-up of a sleeping process.  So while
@@ -593,10 +594,11 @@ tftp_if_mtu(struct tftp_service *t, unsigned ifindex)
 	uint64_t now = loop_now_ms(t->loop);
 	struct tftp_mtu *slot = &t->mtus[ifindex % TFTP_MTUS];
 	struct ifreq ifr;
-	int fd;
 
+	/* A fleet asks many names in a burst; an MTU change shows within
+	 * TFTP_MTU_TTL_MS. */
 	if (slot->ifindex == ifindex && slot->mtu &&
-	    now - slot->at_ms < 30000) {
+	    now - slot->at_ms < TFTP_MTU_TTL_MS) {
 		return slot->mtu;
 	}
 	memset(&ifr, 0, sizeof(ifr));
@@ -605,12 +607,9 @@ tftp_if_mtu(struct tftp_service *t, unsigned ifindex)
 	if (!if_indextoname(ifindex, ifr.ifr_name)) {
 		return slot->mtu;
 	}
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd >= 0) {
-		if (ioctl(fd, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 68) {
-			slot->mtu = (unsigned)ifr.ifr_mtu;
-		}
-		close(fd);
+	/* Any socket answers SIOCGIFMTU; the request socket will do. */
+	if (ioctl(t->sock, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 68) {
+		slot->mtu = (unsigned)ifr.ifr_mtu;
 	}
 	return slot->mtu;
 }
