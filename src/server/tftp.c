@@ -703,11 +703,8 @@ tftp_refuse(struct tftp_service *t, const struct sockaddr_in *peer,
 	    !log_ratelimit_ok(&t->warn_rl, loop_now_ms(t->loop))) {
 		return;
 	}
-	if (level <= LOG_LEVEL_INFO || log_enabled(level)) {
-		log_msg(level, &lc,
-		    "event=nak code=%u file=\"%s\" reason=\"%s\"", code, esc,
-		    text);
-	}
+	log_msg(level, &lc, "event=nak code=%u file=\"%s\" reason=\"%s\"", code,
+	    esc, text);
 }
 
 /* Map a resolve error to the TFTP answer. */
