@@ -313,12 +313,14 @@ void
 serve_note_tftp(struct serve *s, const struct tftp_record *r)
 {
 	int64_t now = loop_wall_ms();
-	struct obs_counters *c = &s->obs->c;
+	struct obs_counters *c;
 	const char *o = r->outcome ? r->outcome : "?";
+
 	/* Unit tests and fuzzers run services without a status view. */
 	if (!s || !s->obs) {
 		return;
 	}
+	c = &s->obs->c;
 
 	c->tftp_bytes += r->bytes;
 	if (!strcmp(o, "done")) {

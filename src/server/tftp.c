@@ -23,9 +23,10 @@
 #include "server/tftp.h"
 
 /*
- * Per-transfer read-ahead for windowed transfers: one pread fills a whole
- * window, so a window of 16 costs one read and one sendmmsg.  Lock-step
- * transfers read each block straight into the packet instead.
+ * Per-transfer read-ahead: one pread fills a whole window (or
+ * TFTP_READAHEAD_BLOCKS blocks in lock-step), so a window of 16 costs one
+ * read and one sendmmsg.  Files of one block are read straight into the
+ * packet.
  */
 #define TFTP_CACHE_MAX (256 * 1024)
 /* Hash buckets for (client address, port) -> transfer. */
@@ -33,8 +34,24 @@
 /* Requests read per wakeup of the request socket before yielding. */
 #define TFTP_RX_BATCH 64
 /* The largest request we read: name, mode and 16 options fit easily. */
-#define TFTP_REQ_MAX 2048
-#define TFTP_MTUS    8
+#define TFTP_REQ_MAX    2048
+#define TFTP_MTUS       8
+#define TFTP_MTU_TTL_MS 1000
+/*
+ * Lock-step throughput is one block per round trip, and much of a round
+ * trip on an idle machine is the wake-up of a sleeping process.  So while
+ * at most TFTP_SPIN_MAX_ACTIVE transfers run, a lock-step transfer that
+ * just sent a block polls its socket for up to TFTP_SPIN_US for the ACK
+ * before going back to sleep in the loop, for at most TFTP_SPIN_ROUNDS
+ * blocks per wakeup so the request socket and timers are not starved.
+ * Otherwise one datagram is read per wakeup (the loop is level-triggered,
+ * so anything left is reported again).
+ */
+#define TFTP_SPIN_US         100
+#define TFTP_SPIN_MAX_ACTIVE 4
+#define TFTP_SPIN_ROUNDS     64
+/* Blocks read ahead for lock-step transfers (one pread per 8 ACKs). */
+#define TFTP_READAHEAD_BLOCKS 8
 
 struct tftp_conn {
 	struct tftp_service *svc;
@@ -48,6 +65,8 @@ struct tftp_conn {
 	int64_t start_wall;
 	char name[TFTP_NAME_MAX + 1]; /* normalised request */
 	uint64_t req_hash;            /* of the RRQ's bytes */
+	uint64_t sent_us;             /* when the last packet went out */
+	uint32_t rtt_us;              /* smoothed send-to-ACK time */
 	uint8_t *cache;               /* owned; NULL for lock-step */
 	size_t cache_cap, cache_len;
 	uint64_t cache_off;
@@ -111,6 +130,18 @@ tftp_service_set_prefix_map(
 {
 	t->prefix_fn = fn ? fn : tftp_prefix_default;
 	t->prefix_arg = fn ? arg : NULL;
+}
+
+uint16_t
+tftp_service_port(const struct tftp_service *t)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+
+	if (getsockname(t->sock, (struct sockaddr *)&sa, &len) < 0) {
+		return 0;
+	}
+	return ntohs(sa.sin_port);
 }
 
 size_t
@@ -369,8 +400,11 @@ tftp_conn_read(void *arg, uint8_t *dst, size_t len, uint64_t off)
 	return (int64_t)len;
 }
 
-/* Drain what the machine wants to send, in one sendmmsg. */
-static void
+/*
+ * Drain what the machine wants to send, in one sendmmsg, and re-arm the
+ * timer.  Return: 0, or -1 when the transfer ended and was freed.
+ */
+static int
 tftp_conn_pump(struct tftp_conn *c)
 {
 	struct tftp_service *t = c->svc;
@@ -408,9 +442,13 @@ tftp_conn_pump(struct tftp_conn *c)
 		}
 		done += (size_t)r;
 	}
+	if (n > 0 && c->x.windowsize == 1 &&
+	    c->svc->active <= TFTP_SPIN_MAX_ACTIVE) {
+		c->sent_us = loop_clock_us();
+	}
 	if (tftp_xfer_is_over(&c->x)) {
 		tftp_conn_finish(c, tftp_xfer_state_name(c->x.state), NULL);
-		return;
+		return -1;
 	}
 	wake = tftp_xfer_wake(&c->x);
 	if (wake == UINT64_MAX) {
@@ -419,8 +457,10 @@ tftp_conn_pump(struct tftp_conn *c)
 	    c->timer.when_ms != wake) {
 		if (loop_timer_arm(t->loop, &c->timer, wake) < 0) {
 			tftp_conn_finish(c, "out-of-memory", NULL);
+			return -1;
 		}
 	}
+	return 0;
 }
 
 static void
@@ -429,56 +469,123 @@ tftp_conn_handle_timer(struct loop *l, struct loop_timer *tm)
 	struct tftp_conn *c = tm->arg;
 
 	tftp_xfer_tick(&c->x, loop_now_ms(l));
-	tftp_conn_pump(c);
+	(void)tftp_conn_pump(c);
+}
+
+/*
+ * Read one datagram from the transfer socket.  With @spin_us > 0, keep
+ * trying for that long before giving up (see TFTP_SPIN_US).
+ */
+static ssize_t
+tftp_conn_recv(struct tftp_conn *c, uint8_t *b, size_t cap,
+    struct sockaddr_in *from, uint64_t spin_us)
+{
+	uint64_t until = spin_us ? loop_clock_us() + spin_us : 0;
+
+	for (;;) {
+		socklen_t flen = sizeof(*from);
+		ssize_t n = recvfrom(c->sock, b, cap, MSG_DONTWAIT,
+		    (struct sockaddr *)from, &flen);
+
+		if (n >= 0) {
+			return flen == sizeof(*from) ? n : -1;
+		}
+		/* EAGAIN, or an ICMP error from the peer: the timeout
+		 * decides whether the client is gone. */
+		if (errno != EAGAIN || !until || loop_clock_us() >= until) {
+			return -1;
+		}
+	}
+}
+
+/* Feed one datagram.  Return: 0, or -1 when the transfer was freed. */
+static int
+tftp_conn_input(struct tftp_conn *c, const uint8_t *b, size_t n,
+    const struct sockaddr_in *from)
+{
+	struct tftp_pkt p;
+	char msg[129] = "";
+
+	if (from->sin_addr.s_addr != c->peer.sin_addr.s_addr ||
+	    from->sin_port != c->peer.sin_port) {
+		/* RFC 1350 §4: answer a stranger, keep going. */
+		tftp_send_error(
+		    c->sock, from, NULL, TFTP_EBADID, "unknown transfer ID");
+		log_debug(&c->log, "event=unknown-tid");
+		return 0;
+	}
+	if (tftp_xfer_recv(&c->x, b, n, loop_now_ms(c->svc->loop)) < 0 ||
+	    c->x.state != TFTP_XS_PEER_ERROR) {
+		return 0;
+	}
+	if (tftp_parse(b, n, &p) == 0) {
+		size_t ml = p.msg_len < 128 ? p.msg_len : 128;
+
+		memcpy(msg, p.msg, ml);
+		msg[ml] = 0;
+	}
+	tftp_conn_finish(c, "peer-error", msg);
+	return -1;
 }
 
 static void
 tftp_conn_handle_io(struct loop *l, int fd, unsigned events, void *arg)
 {
 	struct tftp_conn *c = arg;
+	struct tftp_service *t = c->svc;
+	bool spun = false;
 	int i;
 
+	(void)fd;
 	(void)events;
-	for (i = 0; i < 8; i++) {
+	for (i = 0; i < TFTP_SPIN_ROUNDS; i++) {
 		uint8_t b[516];
 		struct sockaddr_in from;
-		socklen_t flen = sizeof(from);
-		ssize_t n = recvfrom(fd, b, sizeof(b), MSG_DONTWAIT,
-		    (struct sockaddr *)&from, &flen);
+		uint64_t spin = 0;
+		ssize_t n;
 
+		if (i > 0) {
+			/* Only a lock-step transfer among very few spins:
+			 * many transfers keep the loop busy anyway, and a
+			 * window's ACK comes after a whole window.  A client
+			 * whose ACKs take longer than the spin would only
+			 * burn the CPU. */
+			if (c->x.windowsize != 1 ||
+			    t->active > TFTP_SPIN_MAX_ACTIVE ||
+			    c->rtt_us > TFTP_SPIN_US) {
+				break;
+			}
+			spin = TFTP_SPIN_US;
+			spun = true;
+		}
+		n = tftp_conn_recv(c, b, sizeof(b), &from, spin);
 		if (n < 0) {
-			/* EAGAIN, or an ICMP error from the peer: the
-			 * timeout decides whether the client is gone. */
 			break;
 		}
-		if (flen != sizeof(from) ||
-		    from.sin_addr.s_addr != c->peer.sin_addr.s_addr ||
-		    from.sin_port != c->peer.sin_port) {
-			/* RFC 1350 §4: answer a stranger, keep going. */
-			tftp_send_error(fd, &from, NULL, TFTP_EBADID,
-			    "unknown transfer ID");
-			log_debug(&c->log, "event=unknown-tid");
-			continue;
+		if (c->sent_us) {
+			uint64_t rtt = loop_clock_us() - c->sent_us;
+
+			/* EWMA, 1/8 new sample, as TCP's SRTT. */
+			c->rtt_us =
+			    (uint32_t)((c->rtt_us * 7u +
+					   (rtt > 1000000 ? 1000000 : rtt)) /
+				8u);
+			c->sent_us = 0;
 		}
-		if (tftp_xfer_recv(&c->x, b, (size_t)n, loop_now_ms(l)) == 0 &&
-		    c->x.state == TFTP_XS_PEER_ERROR) {
-			struct tftp_pkt p;
-			char msg[129] = "";
-
-			if (tftp_parse(b, (size_t)n, &p) == 0) {
-				size_t ml = p.msg_len < 128 ? p.msg_len : 128;
-
-				memcpy(msg, p.msg, ml);
-				msg[ml] = 0;
-			}
-			tftp_conn_finish(c, "peer-error", msg);
+		if (spun) {
+			loop_update_time(l);
+		}
+		if (tftp_conn_input(c, b, (size_t)n, &from) < 0 ||
+		    tftp_conn_pump(c) < 0) {
 			return;
 		}
-		if (tftp_xfer_is_over(&c->x)) {
-			break;
-		}
 	}
-	tftp_conn_pump(c);
+	if (spun) {
+		loop_update_time(l);
+	}
+	if (i == 0) {
+		(void)tftp_conn_pump(c);
+	}
 }
 
 static unsigned
@@ -487,10 +594,11 @@ tftp_if_mtu(struct tftp_service *t, unsigned ifindex)
 	uint64_t now = loop_now_ms(t->loop);
 	struct tftp_mtu *slot = &t->mtus[ifindex % TFTP_MTUS];
 	struct ifreq ifr;
-	int fd;
 
+	/* A fleet asks many names in a burst; an MTU change shows within
+	 * TFTP_MTU_TTL_MS. */
 	if (slot->ifindex == ifindex && slot->mtu &&
-	    now - slot->at_ms < 30000) {
+	    now - slot->at_ms < TFTP_MTU_TTL_MS) {
 		return slot->mtu;
 	}
 	memset(&ifr, 0, sizeof(ifr));
@@ -499,12 +607,9 @@ tftp_if_mtu(struct tftp_service *t, unsigned ifindex)
 	if (!if_indextoname(ifindex, ifr.ifr_name)) {
 		return slot->mtu;
 	}
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd >= 0) {
-		if (ioctl(fd, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 68) {
-			slot->mtu = (unsigned)ifr.ifr_mtu;
-		}
-		close(fd);
+	/* Any socket answers SIOCGIFMTU; the request socket will do. */
+	if (ioctl(t->sock, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 68) {
+		slot->mtu = (unsigned)ifr.ifr_mtu;
 	}
 	return slot->mtu;
 }
@@ -598,11 +703,8 @@ tftp_refuse(struct tftp_service *t, const struct sockaddr_in *peer,
 	    !log_ratelimit_ok(&t->warn_rl, loop_now_ms(t->loop))) {
 		return;
 	}
-	if (level <= LOG_LEVEL_INFO || log_enabled(level)) {
-		log_msg(level, &lc,
-		    "event=nak code=%u file=\"%s\" reason=\"%s\"", code, esc,
-		    text);
-	}
+	log_msg(level, &lc, "event=nak code=%u file=\"%s\" reason=\"%s\"", code,
+	    esc, text);
 }
 
 /* Map a resolve error to the TFTP answer. */
@@ -785,8 +887,11 @@ tftp_handle_request(struct tftp_service *t, const uint8_t *b, size_t len,
 		    LOG_LEVEL_WARN);
 		return;
 	}
-	if (c->x.windowsize > 1) {
-		size_t cap = (size_t)c->x.blksize * c->x.windowsize;
+	if (c->x.size > c->x.blksize) {
+		size_t cap = (size_t)c->x.blksize *
+		    (c->x.windowsize > TFTP_READAHEAD_BLOCKS
+			    ? c->x.windowsize
+			    : TFTP_READAHEAD_BLOCKS);
 
 		if (cap > TFTP_CACHE_MAX) {
 			cap = TFTP_CACHE_MAX / c->x.blksize * c->x.blksize;
@@ -832,7 +937,7 @@ tftp_handle_request(struct tftp_service *t, const uint8_t *b, size_t len,
 		    c->x.oack ? "yes" : "no");
 	}
 	tftp_warn_rollover(c);
-	tftp_conn_pump(c);
+	(void)tftp_conn_pump(c);
 }
 
 static void

@@ -79,6 +79,9 @@ struct tftp_record {
 size_t tftp_service_records(
     const struct tftp_service *t, struct tftp_record *out, size_t max);
 
+/* tftp_service_port() - the UDP port requests are received on. */
+uint16_t tftp_service_port(const struct tftp_service *t);
+
 /* tftp_service_active() - how many transfers are running. */
 size_t tftp_service_active(const struct tftp_service *t);
 

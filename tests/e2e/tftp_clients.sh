@@ -106,5 +106,16 @@ grep -q 'event=rollover-needed file="big.img"' "$SLOG" &&
 grep -q 'event=done file="big.img" bytes=40000000' "$SLOG" &&
 	t_pass "done line logged" || t_fail "done line logged"
 
+# blksize is clamped to the arrival interface's MTU - 32.
+ip -n "$SRV" link set dev "$SRV_IF" mtu 1000
+sleep 1.2 # the server re-reads an interface's MTU once a second
+rm -f "$OUT/x"
+cli curl -sS --tftp-blksize 1468 -o "$OUT/x" tftp://198.18.0.1/f100003 &&
+	same "transfer over a 1000-byte MTU" "$ROOT/f100003" "$OUT/x" ||
+	t_fail "transfer over a 1000-byte MTU" "curl failed"
+grep -q 'event=done file="f100003" .* blksize=968 ' "$SLOG" &&
+	t_pass "blksize clamped to MTU - 32" ||
+	t_fail "blksize clamped to MTU - 32" "$(grep f100003 "$SLOG" | tail -1)"
+
 nn_stop "$SRV_PID"
 t_done

@@ -10,7 +10,8 @@ tftp_setup() {
 	mkdir -p "$ROOT" "$OUT"
 	SRV=$(nn_ns srv) || exit 1
 	CLI=$(nn_ns cli) || exit 1
-	nn_veth "$SRV" 198.18.0.1/24 "$CLI" 198.18.0.2/24 >/dev/null || exit 1
+	VETH=$(nn_veth "$SRV" 198.18.0.1/24 "$CLI" 198.18.0.2/24) || exit 1
+	SRV_IF=${VETH%% *}
 	SLOG=$NN_TMP/server.log
 }
 
