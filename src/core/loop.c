@@ -236,6 +236,13 @@ loop_del_fd(struct loop *l, int fd)
 	l->fds[fd] = (struct loop_fd){.used = false};
 }
 
+void
+loop_close_fd(struct loop *l, int fd)
+{
+	loop_del_fd(l, fd);
+	close(fd);
+}
+
 /* Timer heap.  heap_idx is index + 1 so that 0 means "not armed". */
 
 static void

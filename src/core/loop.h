@@ -59,6 +59,8 @@ int loop_add_fd(
 int loop_mod_fd(struct loop *l, int fd, unsigned events);
 /* loop_del_fd() - stop watching @fd; safe to call from its own handler. */
 void loop_del_fd(struct loop *l, int fd);
+/* loop_close_fd() - stop watching @fd and close it (takes ownership). */
+void loop_close_fd(struct loop *l, int fd);
 
 /* loop_timer_init() - prepare an unarmed timer. */
 void loop_timer_init(struct loop_timer *t, loop_timer_fn fn, void *arg);

@@ -1546,16 +1546,13 @@ dhcp_service_close(struct dhcp_service *svc)
 		}
 	}
 	if (svc->fd >= 0) {
-		loop_del_fd(svc->loop, svc->fd);
-		close(svc->fd);
+		loop_close_fd(svc->loop, svc->fd);
 	}
 	if (svc->fd_proxy >= 0) {
-		loop_del_fd(svc->loop, svc->fd_proxy);
-		close(svc->fd_proxy);
+		loop_close_fd(svc->loop, svc->fd_proxy);
 	}
 	if (svc->fd_arp >= 0) {
-		loop_del_fd(svc->loop, svc->fd_arp);
-		close(svc->fd_arp);
+		loop_close_fd(svc->loop, svc->fd_arp);
 	}
 	if (svc->fd_pkt >= 0) {
 		close(svc->fd_pkt);

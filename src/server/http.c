@@ -48,8 +48,7 @@ http_conn_close(struct http_conn *c)
 	struct http_service *h = c->svc;
 
 	loop_timer_cancel(h->loop, &c->idle);
-	loop_del_fd(h->loop, c->fd);
-	close(c->fd);
+	loop_close_fd(h->loop, c->fd);
 	*c->pprev = c->next;
 	if (c->next) {
 		c->next->pprev = c->pprev;
@@ -294,8 +293,7 @@ http_accept(struct loop *l, int fd, unsigned events, void *arg)
 	loop_timer_init(&c->idle, http_conn_idle, c);
 	if (loop_add_fd(l, cfd, LOOP_READ, http_conn_handle, c) < 0 ||
 	    loop_timer_arm(l, &c->idle, loop_now_ms(l) + HTTP_IDLE_MS) < 0) {
-		loop_del_fd(l, cfd);
-		close(cfd);
+		loop_close_fd(l, cfd);
 		free(c);
 		return;
 	}
@@ -429,12 +427,10 @@ http_service_close(struct http_service *h)
 		http_conn_close(h->conns);
 	}
 	if (h->tcp_fd >= 0) {
-		loop_del_fd(h->loop, h->tcp_fd);
-		close(h->tcp_fd);
+		loop_close_fd(h->loop, h->tcp_fd);
 	}
 	if (h->unix_fd >= 0) {
-		loop_del_fd(h->loop, h->unix_fd);
-		close(h->unix_fd);
+		loop_close_fd(h->loop, h->unix_fd);
 		unlink(h->unix_path);
 	}
 	free(h);

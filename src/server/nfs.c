@@ -458,8 +458,7 @@ nfs_service_close(struct nfs_service *n)
 	nfs_drop_list(n->done);
 	n->jobs_head = n->jobs_tail = n->done = NULL;
 	if (n->efd >= 0) {
-		loop_del_fd(n->loop, n->efd);
-		close(n->efd);
+		loop_close_fd(n->loop, n->efd);
 	}
 	rpcsrv_close(n->nfs);
 	rpcsrv_close(n->mnt);

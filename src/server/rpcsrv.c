@@ -105,8 +105,7 @@ rpcsrv_conn_close(struct rpcsrv_conn *c)
 	}
 	c->dead = true;
 	loop_timer_cancel(s->loop, &c->drain);
-	loop_del_fd(s->loop, c->fd);
-	close(c->fd);
+	loop_close_fd(s->loop, c->fd);
 	c->fd = -1;
 	if (c->prev) {
 		c->prev->next = c->next;
@@ -712,12 +711,10 @@ rpcsrv_close(struct rpcsrv *s)
 		rpcsrv_conn_close(s->conns);
 	}
 	if (s->tcp_fd >= 0) {
-		loop_del_fd(s->loop, s->tcp_fd);
-		close(s->tcp_fd);
+		loop_close_fd(s->loop, s->tcp_fd);
 	}
 	if (s->udp_fd >= 0) {
-		loop_del_fd(s->loop, s->udp_fd);
-		close(s->udp_fd);
+		loop_close_fd(s->loop, s->udp_fd);
 	}
 	free(s->udp_buf);
 	free(s);

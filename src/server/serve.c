@@ -316,8 +316,7 @@ serve_close_services(struct serve *s)
 	s->http = NULL;
 	if (s->clients_watch_fd >= 0) {
 		loop_timer_cancel(s->loop, &s->clients_timer);
-		loop_del_fd(s->loop, s->clients_watch_fd);
-		close(s->clients_watch_fd);
+		loop_close_fd(s->loop, s->clients_watch_fd);
 		s->clients_watch_fd = -1;
 	}
 	serve_clients_fini(s);

@@ -283,8 +283,7 @@ tftp_conn_free(struct tftp_conn *c)
 		*pp = c->hnext;
 	}
 	loop_timer_cancel(t->loop, &c->timer);
-	loop_del_fd(t->loop, c->sock);
-	close(c->sock);
+	loop_close_fd(t->loop, c->sock);
 	close(c->file);
 	free(c->cache);
 	free(c);
@@ -1099,8 +1098,7 @@ tftp_service_close(struct tftp_service *t)
 		}
 	}
 	if (t->sock >= 0) {
-		loop_del_fd(t->loop, t->sock);
-		close(t->sock);
+		loop_close_fd(t->loop, t->sock);
 	}
 	if (t->root_fd >= 0) {
 		close(t->root_fd);
