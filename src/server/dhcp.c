@@ -16,6 +16,7 @@
 
 #include "core/cur.h"
 #include "core/err.h"
+#include "core/csum.h"
 #include "core/log.h"
 #include "server/dhcp.h"
 #include "server/dhcp_lease.h"
@@ -290,29 +291,6 @@ dhcp_service_set_send(struct dhcp_service *svc, dhcp_send_fn fn, void *arg)
 
 /* ---- sending ---- */
 
-static uint32_t
-dhcp_csum_add(uint32_t sum, const uint8_t *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < n; i += 2) {
-		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
-	}
-	if (n & 1) {
-		sum += (uint32_t)(p[n - 1] << 8);
-	}
-	return sum;
-}
-
-static uint16_t
-dhcp_csum_fold(uint32_t sum)
-{
-	while (sum >> 16) {
-		sum = (sum & 0xffff) + (sum >> 16);
-	}
-	return (uint16_t)~sum;
-}
-
 /*
  * The default sender.  DHCP_DEST_CHADDR goes out of a packet socket as an
  * Ethernet unicast to chaddr carrying an IP broadcast: the client needs
@@ -363,15 +341,15 @@ dhcp_send_real(struct dhcp_service *svc, const struct dhcp_dest *dst,
 		return w.err;
 	}
 	ipcsum[0] = ipcsum[1] = 0;
-	c = dhcp_csum_fold(dhcp_csum_add(0, frame, 20));
+	c = csum_fold(csum_add(0, frame, 20));
 	ipcsum[0] = (uint8_t)(c >> 8);
 	ipcsum[1] = (uint8_t)c;
 	udpcsum[0] = udpcsum[1] = 0;
 	/* Pseudo header: source, destination, protocol, UDP length. */
-	sum = dhcp_csum_add(0, frame + 12, 8);
+	sum = csum_add(0, frame + 12, 8);
 	sum += IPPROTO_UDP + 8 + (uint32_t)len;
-	sum = dhcp_csum_add(sum, frame + 20, 8 + len);
-	c = dhcp_csum_fold(sum);
+	sum = csum_add(sum, frame + 20, 8 + len);
+	c = csum_fold(sum);
 	if (c == 0) {
 		c = 0xffff;
 	}

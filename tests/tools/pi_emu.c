@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/csum.h"
 #include "proto/dhcp/dhcp.h"
 
 enum model {
@@ -233,29 +234,6 @@ build_bootp(const struct pi *p, uint8_t *b, uint8_t type, bool phase_rom,
 	}
 	b[o++] = 255;
 	return o;
-}
-
-static uint32_t
-csum_add(uint32_t sum, const uint8_t *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < n; i += 2) {
-		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
-	}
-	if (n & 1) {
-		sum += (uint32_t)(p[n - 1] << 8);
-	}
-	return sum;
-}
-
-static uint16_t
-csum_fold(uint32_t sum)
-{
-	while (sum >> 16) {
-		sum = (sum & 0xffff) + (sum >> 16);
-	}
-	return (uint16_t)~sum;
 }
 
 /* Ethernet + IPv4 + UDP around a BOOTP payload, as the model sends it. */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/csum.h"
 #include "core/cfg.h"
 #include "core/cur.h"
 #include "core/err.h"
@@ -332,4 +333,16 @@ TEST(cfg_example_file_parses)
 	}
 	free(text);
 	free(c);
+}
+
+/* The IPv4 header of the reference's Pi 4 DISCOVER (§8.1): 79 90. */
+TEST(csum_matches_reference_ip_header)
+{
+	static const uint8_t ip[20] = {0x45, 0x00, 0x01, 0x5e, 0x00, 0x00, 0x00,
+	    0x00, 0x40, 0x11, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff,
+	    0xff, 0xff};
+
+	CHECK_EQ(csum_fold(csum_add(0, ip, sizeof(ip))), 0x7990);
+	/* An odd length pads with a zero byte. */
+	CHECK_EQ(csum_fold(csum_add(0, (const uint8_t *)"\x01", 1)), 0xfeff);
 }
