@@ -141,9 +141,16 @@ nn_spawn "$S" "$NN_TMP/pnb-proxy.log" "$PNB_BIN" serve --interface br0 \
 pid=$NN_LAST_PID
 nn_wait_udp "$S" 4011 && nn_wait_tcp "$S" 2049 ||
 	{ cat "$NN_TMP/pnb-proxy.log"; t_fail "proxy daemon starts"; exit 1; }
+# The OS port carries the Pi 4's MAC too: keep it off the bridge while
+# the emulated firmware uses that MAC, or the bridge sends the firmware's
+# frames to the wrong port.
+ip -n "$O" addr flush dev "$OIF"
+ip -n "$O" link set "$OIF" down
 dh_emu "system proxy: pi4 boots from its own tree" "$P" -i "$PIF" -m pi4 \
 	-b 4 -t -r 2000 -T 20
-ip -n "$O" addr flush dev "$OIF"
+grep -q 'booted 1/1' "$DH_EMU_LOG" ||
+	grep -E 'tftp|dhcp' "$NN_TMP/pnb-proxy.log" | tail -25
+ip -n "$O" link set "$OIF" up
 dh_udhcpc "$O" "$OIF" "$NN_TMP/udhcpc2.out"
 read -r addr2 sid2 <"$NN_TMP/udhcpc2.out" 2>/dev/null
 t_check "system proxy: pi4 OS leases from the router ($addr2 from $sid2)" \
