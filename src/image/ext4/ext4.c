@@ -15,6 +15,7 @@
 #include <ext2fs/ext2_fs.h>
 #include <ext2fs/ext2fs.h>
 
+#include "core/io.h"
 #include "core/err.h"
 #include "image/ext4/ext4.h"
 
@@ -313,25 +314,6 @@ ext4_meta(struct ext4_x *x, ext2_ino_t ino, struct ext2_inode_large *in, int fd,
 	return r < 0 ? -errno : 0;
 }
 
-static int
-ext4_write_at(int fd, const uint8_t *p, size_t n, uint64_t off)
-{
-	while (n > 0) {
-		ssize_t w = pwrite(fd, p, n, (off_t)off);
-
-		if (w < 0 && errno == EINTR) {
-			continue;
-		}
-		if (w < 0) {
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-		off += (uint64_t)w;
-	}
-	return 0;
-}
-
 /*
  * Copy @len blocks from physical block @pblk to logical block @lblk of
  * @fd, clipped to @size bytes.  Blocks never mapped are never written, so
@@ -365,7 +347,7 @@ ext4_copy_run(struct ext4_x *x, int fd, uint64_t lblk, uint64_t pblk,
 		if (ec) {
 			return ext4_fail(x, ec);
 		}
-		r = ext4_write_at(fd, x->buf, (size_t)bytes, off);
+		r = io_pwrite_all(fd, x->buf, (size_t)bytes, off);
 		if (r < 0) {
 			return r;
 		}
@@ -506,7 +488,7 @@ ext4_file_data(
 		    !memcmp(x->buf, x->buf + 1, n - 1)) {
 			n = 0;
 		}
-		r = ext4_write_at(fd, x->buf, n, 0);
+		r = io_pwrite_all(fd, x->buf, n, 0);
 		if (r < 0) {
 			return r;
 		}

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "core/io.h"
 #include "core/err.h"
 #include "image/provision/source.h"
 
@@ -33,25 +34,6 @@ src_is_zero(const uint8_t *p, size_t n)
 }
 
 static int
-src_pwrite(int fd, const uint8_t *p, size_t n, uint64_t off)
-{
-	while (n > 0) {
-		ssize_t w = pwrite(fd, p, n, (off_t)off);
-
-		if (w < 0 && errno == EINTR) {
-			continue;
-		}
-		if (w < 0) {
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-		off += (uint64_t)w;
-	}
-	return 0;
-}
-
-static int
 src_out_write(struct src_out *o, const uint8_t *p, size_t n)
 {
 	size_t i = 0, run = 0;
@@ -69,7 +51,8 @@ src_out_write(struct src_out *o, const uint8_t *p, size_t n)
 			run = i;
 			in_run = true;
 		} else if (zero && in_run) {
-			r = src_pwrite(o->fd, p + run, i - run, o->off + run);
+			r = io_pwrite_all(
+			    o->fd, p + run, i - run, o->off + run);
 			if (r < 0) {
 				return r;
 			}
@@ -78,7 +61,7 @@ src_out_write(struct src_out *o, const uint8_t *p, size_t n)
 		i += len;
 	}
 	if (in_run) {
-		r = src_pwrite(o->fd, p + run, n - run, o->off + run);
+		r = io_pwrite_all(o->fd, p + run, n - run, o->off + run);
 		if (r < 0) {
 			return r;
 		}
