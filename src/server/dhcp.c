@@ -1428,7 +1428,6 @@ dhcp_state_path(
 		snprintf(msg, msglen, "state directory path too long");
 		return -ENAMETOOLONG;
 	}
-	(void)mkdir(c->state_dir, 0755);
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
 		snprintf(msg, msglen,
 		    "cannot create %s: %s: fix --state-dir or its permissions",

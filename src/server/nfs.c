@@ -249,7 +249,6 @@ nfs_load_key(struct nfs_service *n, uint8_t *key)
 
 	snprintf(
 	    path, sizeof(path), "%s/nfs-handle.key", n->serve->cfg->state_dir);
-	(void)mkdir(n->serve->cfg->state_dir, 0755);
 	r = nfs_key_load(path, key);
 	if (r < 0) {
 		log_warn(&n->log,
