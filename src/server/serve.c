@@ -16,12 +16,12 @@
 #include <unistd.h>
 
 #include "core/log.h"
-#include "server/dhcp.h"
+#include "server/dhcp/dhcp.h"
 #include "server/http.h"
 #include "server/obs.h"
-#include "server/nfs.h"
+#include "server/nfs/nfs.h"
 #include "server/serve.h"
-#include "server/tftp.h"
+#include "server/tftp/tftp.h"
 
 static const struct log_ctx serve_log = {.svc = "serve"};
 

@@ -8,10 +8,10 @@
 
 #include "core/log.h"
 #include "proto/dhcp/dhcp.h"
-#include "server/nfs.h"
+#include "server/nfs/nfs.h"
 #include "server/obs.h"
 #include "server/serve.h"
-#include "server/tftp.h"
+#include "server/tftp/tftp.h"
 
 /*
  * Where the services meet the client registry and the status view:

@@ -16,7 +16,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "proto/dhcp/dhcp.h"
-#include "server/dhcp.h"
+#include "server/dhcp/dhcp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

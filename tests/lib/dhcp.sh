@@ -22,7 +22,7 @@ dh_tree() {
 
 # dh_has_tftp: does this tree's pinetboot serve TFTP itself?
 dh_has_tftp() {
-	[ -f "$NN_ROOT/src/server/tftp.c" ]
+	[ -f "$NN_ROOT/src/server/tftp/tftp.c" ]
 }
 
 # dh_tftp NS ADDR DIR LOG: the TFTP server for the emulated Pis: pinetboot's

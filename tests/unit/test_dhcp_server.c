@@ -9,8 +9,8 @@
 #include "core/cur.h"
 #include "core/loop.h"
 #include "proto/dhcp/dhcp.h"
-#include "server/dhcp.h"
-#include "server/dhcp_lease.h"
+#include "server/dhcp/dhcp.h"
+#include "server/dhcp/lease.h"
 #include "t.h"
 
 #include "dhcp_vectors.h"

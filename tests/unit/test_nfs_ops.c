@@ -10,8 +10,8 @@
 
 #include "proto/nfs3/nfs3.h"
 #include "proto/rpc/rpc.h"
-#include "server/nfs_export.h"
-#include "server/nfs_ops.h"
+#include "server/nfs/export.h"
+#include "server/nfs/ops.h"
 #include "t.h"
 
 /*

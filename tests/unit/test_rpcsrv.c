@@ -8,7 +8,7 @@
 
 #include "core/loop.h"
 #include "proto/rpc/rpc.h"
-#include "server/rpcsrv.h"
+#include "server/nfs/rpcsrv.h"
 #include "t.h"
 
 /*

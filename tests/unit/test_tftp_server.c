@@ -17,7 +17,7 @@
 #include "core/loop.h"
 #include "proto/tftp/pkt.h"
 #include "server/serve.h"
-#include "server/tftp.h"
+#include "server/tftp/tftp.h"
 #include "t.h"
 
 struct rig {

@@ -9,7 +9,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "server/rpcsrv.h"
+#include "server/nfs/rpcsrv.h"
 
 #define RPCSRV_UDP_MAX 65536
 #define RPCSRV_READ    65536

@@ -18,8 +18,8 @@
 #include "core/err.h"
 #include "core/csum.h"
 #include "core/log.h"
-#include "server/dhcp.h"
-#include "server/dhcp_lease.h"
+#include "server/dhcp/dhcp.h"
+#include "server/dhcp/lease.h"
 #include "server/obs.h"
 #include "server/serve.h"
 

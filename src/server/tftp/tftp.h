@@ -1,5 +1,5 @@
-#ifndef PNB_SERVER_TFTP_H
-#define PNB_SERVER_TFTP_H
+#ifndef PNB_SERVER_TFTP_TFTP_H
+#define PNB_SERVER_TFTP_TFTP_H
 
 #include <netinet/in.h>
 #include <stdbool.h>

@@ -8,7 +8,7 @@
 
 #include "core/log.h"
 #include "proto/portmap/pmap.h"
-#include "server/portmap.h"
+#include "server/nfs/portmap.h"
 
 struct pmap_service {
 	struct loop *loop;

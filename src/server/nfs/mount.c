@@ -11,7 +11,7 @@
 
 #include "core/log.h"
 #include "proto/mount/mnt.h"
-#include "server/nfs.h"
+#include "server/nfs/nfs.h"
 
 /* MOUNT v3 (RFC 1813 appendix I) on the loop thread. */
 

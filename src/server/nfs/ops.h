@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #include "proto/rpc/rpc.h"
-#include "server/nfs_export.h"
+#include "server/nfs/export.h"
 
 /*
  * The NFS v3 procedures over the local file system: one handler per

@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "server/dhcp_lease.h"
+#include "server/dhcp/lease.h"
 
 /* A log line is at most "B aa:bb:cc:dd:ee:ff 255.255.255.255 N\n". */
 #define LEASE_LINE_MAX 96

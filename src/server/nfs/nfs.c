@@ -12,8 +12,8 @@
 #include "core/log.h"
 #include "proto/mount/mnt.h"
 #include "proto/portmap/pmap.h"
-#include "server/nfs.h"
-#include "server/nfs_ops.h"
+#include "server/nfs/nfs.h"
+#include "server/nfs/ops.h"
 #include "server/obs.h"
 
 #define NFSACL_PROG 100227

@@ -1,14 +1,14 @@
-#ifndef PNB_SERVER_NFS_H
-#define PNB_SERVER_NFS_H
+#ifndef PNB_SERVER_NFS_NFS_H
+#define PNB_SERVER_NFS_NFS_H
 
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdint.h>
 
 #include "proto/nfs3/nfs3.h"
-#include "server/nfs_export.h"
-#include "server/portmap.h"
-#include "server/rpcsrv.h"
+#include "server/nfs/export.h"
+#include "server/nfs/portmap.h"
+#include "server/nfs/rpcsrv.h"
 #include "server/serve.h"
 
 /*

@@ -20,7 +20,7 @@
 #include "proto/tftp/pkt.h"
 #include "proto/tftp/xfer.h"
 #include "server/serve.h"
-#include "server/tftp.h"
+#include "server/tftp/tftp.h"
 
 /*
  * Per-transfer read-ahead: one pread fills a whole window (or

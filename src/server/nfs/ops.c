@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "proto/nfs3/nfs3.h"
-#include "server/nfs_ops.h"
+#include "server/nfs/ops.h"
 
 #define NFS_NOBODY 65534u
 

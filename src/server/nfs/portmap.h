@@ -1,11 +1,11 @@
-#ifndef PNB_SERVER_PORTMAP_H
-#define PNB_SERVER_PORTMAP_H
+#ifndef PNB_SERVER_NFS_PORTMAP_H
+#define PNB_SERVER_NFS_PORTMAP_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "core/loop.h"
-#include "server/rpcsrv.h"
+#include "server/nfs/rpcsrv.h"
 
 /*
  * The portmapper (RFC 1833 version 2) on TCP and UDP.  klibc's nfsmount

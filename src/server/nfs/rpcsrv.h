@@ -1,5 +1,5 @@
-#ifndef PNB_SERVER_RPCSRV_H
-#define PNB_SERVER_RPCSRV_H
+#ifndef PNB_SERVER_NFS_RPCSRV_H
+#define PNB_SERVER_NFS_RPCSRV_H
 
 #include <netinet/in.h>
 #include <stdbool.h>

@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "server/nfs_export.h"
+#include "server/nfs/export.h"
 
 /*
  * Handle layout (at most NFS3_FH_MAX = 64 bytes):

@@ -1,5 +1,5 @@
-#ifndef PNB_SERVER_DHCP_H
-#define PNB_SERVER_DHCP_H
+#ifndef PNB_SERVER_DHCP_DHCP_H
+#define PNB_SERVER_DHCP_DHCP_H
 
 #include <stdbool.h>
 #include <stddef.h>
