@@ -43,6 +43,16 @@ struct dhcp_slot {
 	uint64_t probed_ok_ms; /* last conflict check that found nobody */
 };
 
+/*
+ * The calls of the log that fail for reasons outside our control (a full
+ * or failing disk).  The default calls libc; tests install a table that
+ * fails the Nth call, as sqlite's test VFS does.
+ */
+struct dhcp_lease_io {
+	int (*fsync)(int fd);
+	int (*fdatasync)(int fd);
+};
+
 struct dhcp_leases {
 	uint32_t first;         /* first pool address, host order */
 	uint32_t count;         /* pool size */
@@ -54,7 +64,9 @@ struct dhcp_leases {
 	int fd;          /* log, -1 = in memory only */
 	char *path;      /* owned; NULL = in memory only */
 	size_t records, live;
-	bool dirty; /* appended since the last sync */
+	bool dirty;        /* appended since the last sync */
+	bool dir_unsynced; /* a rename the directory has not made durable */
+	const struct dhcp_lease_io *io; /* borrowed; set by init */
 };
 
 /* The largest pool: a bound on the table, checked at start. */
@@ -120,9 +132,10 @@ int dhcp_leases_bind(
 int dhcp_leases_free(struct dhcp_leases *t, struct dhcp_slot *s, uint8_t state);
 
 /*
- * dhcp_leases_sync() - make every appended line durable (fdatasync), and
+ * dhcp_leases_sync() - make every appended line durable (fdatasync, and
+ * the directory when a compaction's rename is not yet durable), and
  * compact the log when it has grown.
- * Return: 0 or -errno.
+ * Return: 0 when every line appended so far is durable, or -errno.
  */
 int dhcp_leases_sync(struct dhcp_leases *t);
 
