@@ -339,6 +339,44 @@ TEST(dhcp_server_flood_does_not_starve_or_grow)
 	rig_free(g);
 }
 
+/*
+ * A flood of DISCOVERs from random MACs cycles a small pool faster than a
+ * Pi 4 sends its REQUEST: the address offered to the Pi has gone to a
+ * flood MAC by the time the REQUEST arrives.  The client that REQUESTs
+ * wins over an offer nobody acknowledged; before, the Pi was NAKed on
+ * every try (tests/e2e/dhcp_misc.sh, "three NAKs in a row").
+ */
+TEST(dhcp_server_request_wins_over_flood_offer)
+{
+	struct rig *g = rig_new(CFG_DHCP_SERVER, NULL);
+	uint8_t b[400], mac[6] = {0x02, 0x09, 0, 0, 0, 0};
+	uint32_t yi;
+	int i;
+
+	feed(g, b, pi4_msg(b, mac_a, DHCPDISCOVER));
+	CHECK_EQ(g->nsent, 1);
+	yi = g->sent[0].m.yiaddr;
+	for (i = 0; i < 25; i++) {
+		mac[5] = (uint8_t)i;
+		feed(g, b, plain_msg(b, mac, DHCPDISCOVER, 0, 0, 0));
+	}
+	g->nsent = 0;
+	feed(g, b, plain_msg(b, mac_a, DHCPREQUEST, yi, IP(198, 18, 0, 1), 0));
+	CHECK_EQ(g->nsent, 1);
+	CHECK_EQ(g->sent[0].m.type, DHCPACK);
+	CHECK_EQ(g->sent[0].m.yiaddr, yi);
+	/* The flood MAC that held the offer is NAKed if it ever asks. */
+	for (i = 0; i < 25; i++) {
+		mac[5] = (uint8_t)i;
+		g->nsent = 0;
+		feed(g, b,
+		    plain_msg(b, mac, DHCPREQUEST, yi, IP(198, 18, 0, 1), 0));
+		CHECK_EQ(g->nsent, 1);
+		CHECK_EQ(g->sent[0].m.type, DHCPNAK);
+	}
+	rig_free(g);
+}
+
 TEST(dhcp_server_pool_exhausted_by_bindings)
 {
 	struct rig *g = rig_new(CFG_DHCP_SERVER, NULL);

@@ -1041,18 +1041,31 @@ dhcp_request(
 		dhcp_ack(svc, q, model, s);
 		return;
 	}
-	if (!s && dhcp_in_subnet(svc, want)) {
+	if (dhcp_in_subnet(svc, want)) {
+		struct dhcp_slot *f = dhcp_leases_find_addr(t, want);
+
+		/*
+		 * SELECTING an address we offered that a later DISCOVER has
+		 * taken over: when the pool is full of unanswered offers (a
+		 * flood from random MACs), each new DISCOVER gets the oldest
+		 * one, and a small pool cycles faster than a Pi 4 sends its
+		 * REQUEST.  The client that REQUESTs wins over an offer nobody
+		 * acknowledged; the other gets a NAK if it ever REQUESTs.
+		 */
+		bool selecting_lost_offer = has_sid && f && !f->reserved &&
+		    f->state == DHCP_SLOT_OFFERED &&
+		    (!s || s->state != DHCP_SLOT_BOUND);
 		/*
 		 * A client we have no record of: INIT-REBOOT or RENEWING
 		 * after our state was lost, or SELECTING an offer made just
 		 * before a restart (offers are not persisted).  Confirm the
 		 * address if it is a free pool address.
 		 */
-		struct dhcp_slot *f = dhcp_leases_find_addr(t, want);
-
-		if (f && !f->reserved &&
+		bool unknown_on_free = !s && f && !f->reserved &&
 		    (f->state == DHCP_SLOT_FREE ||
-			(f->state == DHCP_SLOT_RELEASED && !f->has_mac))) {
+			(f->state == DHCP_SLOT_RELEASED && !f->has_mac));
+
+		if (selecting_lost_offer || unknown_on_free) {
 			dhcp_leases_take(t, f, m->chaddr);
 			dhcp_ack(svc, q, model, f);
 			return;
