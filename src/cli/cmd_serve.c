@@ -49,9 +49,10 @@ static const struct serve_opt serve_opts[] = {
 	"boot file for clients already running iPXE"},
     {"dhcp-port", "dhcp", "port", "N", "DHCP server port (default 67)"},
     {"dhcp-pi-delay", "dhcp", "pi_delay_ms", "MS",
-	"reply delay for Pi 2/3 boot ROMs, 0-2000 (default 1000)"},
+	"reply delay for Pi 2/3 boot ROMs, 0-2000 (default 2000)"},
     {"dhcp-probe", "dhcp", "probe_ms", "MS",
-	"ARP conflict check before offering, 0 = off (default 200)"},
+	"ARP conflict check before offering, 0-1000, 0 = off "
+	"(default 200)"},
     {"tftp", "tftp", "enable", "on|off", "TFTP service (default on)"},
     {"tftp-root", "tftp", "root", "DIR", "TFTP root (default STATE/tftp)"},
     {"tftp-port", "tftp", "port", "N", "TFTP port (default 69)"},
