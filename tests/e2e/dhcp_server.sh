@@ -23,7 +23,8 @@ dh_serve "$S" "$NN_TMP/pnb.log" --interface br0 \
 b=1
 for m in 3b 3b+ bootcode pi4 pi5; do
 	# -d 900: BCM2837 replies come only after the 1 s delay (quirk 5);
-	# -U: pinetboot's replies reach only the Pi they are for (L2 unicast).
+	# -U: pinetboot's replies reach only the Pi they are for (L2 unicast
+	# to chaddr; tests/e2e/dhcp_forms.sh checks the exact form).
 	dh_emu "dhcp server: $m boots (dhcp + tftp)" "$C" -i "$CIF" -m "$m" \
 		-b $b -s -t -d 900 -U 198.18.0.1 -r 2000 -T 15
 	b=$((b + 1))

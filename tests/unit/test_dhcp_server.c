@@ -183,14 +183,19 @@ TEST(dhcp_server_pi4_dora)
 	CHECK_EQ(sid, IP(198, 18, 0, 1));
 	CHECK(dhcp_has(&g->sent[0].m, DHCP_OPT_VENDOR));
 	CHECK_EQ(g->sent[0].m.opt[DHCP_OPT_UUID].len, 17);
-	CHECK_EQ(g->sent[0].dst.kind, DHCP_DEST_CHADDR);
+	/* §9 item 4: flag clear, so Ethernet to chaddr, IP to yiaddr. */
+	CHECK_EQ(g->sent[0].m.flags, 0);
+	CHECK_EQ(g->sent[0].dst.kind, DHCP_DEST_UNICAST);
 	CHECK_MEM(g->sent[0].dst.mac, mac_a, 6);
+	CHECK_EQ(g->sent[0].dst.ip, yi);
 	/* The Pi 4's REQUEST: no option 60, 54 = us, 50 = offered. */
 	feed(g, b, plain_msg(b, mac_a, DHCPREQUEST, yi, IP(198, 18, 0, 1), 0));
 	CHECK_EQ(g->nsent, 2);
 	CHECK_EQ(g->sent[1].m.type, DHCPACK);
 	CHECK_EQ(g->sent[1].m.yiaddr, yi);
 	CHECK(!dhcp_has(&g->sent[1].m, DHCP_OPT_VENDOR));
+	CHECK_EQ(g->sent[1].dst.kind, DHCP_DEST_UNICAST);
+	CHECK_EQ(g->sent[1].dst.ip, yi);
 	/* The kernel later: a plain DISCOVER gets the same address. */
 	feed(g, b, plain_msg(b, mac_a, DHCPDISCOVER, 0, 0, 0));
 	CHECK_EQ(g->nsent, 3);
@@ -205,6 +210,28 @@ TEST(dhcp_server_pi4_dora)
 	rig_free(g);
 }
 
+TEST(dhcp_server_broadcast_flag_gets_broadcast)
+{
+	struct rig *g = rig_new(CFG_DHCP_SERVER, NULL);
+	uint8_t b[400];
+	size_t n = plain_msg(b, mac_a, DHCPDISCOVER, 0, 0, 0);
+	uint32_t yi;
+
+	/* RFC 2131 §4.1: a client that cannot take unicast sets the flag. */
+	b[10] = 0x80;
+	feed(g, b, n);
+	CHECK_EQ(g->nsent, 1);
+	CHECK_EQ(g->sent[0].m.flags, DHCP_FLAG_BROADCAST);
+	CHECK_EQ(g->sent[0].dst.kind, DHCP_DEST_BROADCAST);
+	yi = g->sent[0].m.yiaddr;
+	n = plain_msg(b, mac_a, DHCPREQUEST, yi, IP(198, 18, 0, 1), 0);
+	b[10] = 0x80;
+	feed(g, b, n);
+	CHECK_EQ(g->sent[1].m.type, DHCPACK);
+	CHECK_EQ(g->sent[1].dst.kind, DHCP_DEST_BROADCAST);
+	rig_free(g);
+}
+
 TEST(dhcp_server_request_for_other_server_or_address)
 {
 	struct rig *g = rig_new(CFG_DHCP_SERVER, NULL);
@@ -216,12 +243,12 @@ TEST(dhcp_server_request_for_other_server_or_address)
 	    plain_msg(b, mac_a, DHCPREQUEST, IP(198, 18, 0, 100),
 		IP(198, 18, 0, 2), 0));
 	CHECK_EQ(g->nsent, 1);
-	/* INIT-REBOOT from another network: NAK, to chaddr. */
+	/* INIT-REBOOT from another network: NAK, broadcast (§4.1). */
 	feed(g, b, plain_msg(b, mac_b, DHCPREQUEST, IP(10, 0, 0, 5), 0, 0));
 	CHECK_EQ(g->nsent, 2);
 	CHECK_EQ(g->sent[1].m.type, DHCPNAK);
 	CHECK_EQ(g->sent[1].m.yiaddr, 0);
-	CHECK_MEM(g->sent[1].dst.mac, mac_b, 6);
+	CHECK_EQ(g->sent[1].dst.kind, DHCP_DEST_BROADCAST);
 	rig_free(g);
 }
 
@@ -240,8 +267,13 @@ TEST(dhcp_server_roms_with_one_xid_get_own_addresses)
 	rig_wait(g, 120);
 	CHECK_EQ(g->nsent, 2);
 	CHECK(g->sent[0].m.yiaddr != g->sent[1].m.yiaddr);
+	/* One xid for both, but each reply reaches only its own MAC. */
+	CHECK_EQ(g->sent[0].dst.kind, DHCP_DEST_UNICAST);
+	CHECK_EQ(g->sent[1].dst.kind, DHCP_DEST_UNICAST);
 	CHECK_MEM(g->sent[0].dst.mac, g->sent[0].m.chaddr, 6);
 	CHECK_MEM(g->sent[1].dst.mac, g->sent[1].m.chaddr, 6);
+	CHECK_EQ(g->sent[0].dst.ip, g->sent[0].m.yiaddr);
+	CHECK_EQ(g->sent[1].dst.ip, g->sent[1].m.yiaddr);
 	CHECK_EQ(g->sent[0].m.xid, DHCP_PI_XID);
 	CHECK_EQ(dhcp_service_stats(g->svc)->delayed, 2);
 	rig_free(g);
@@ -439,8 +471,10 @@ TEST(dhcp_proxy_answers_pxe_only)
 	CHECK_EQ(g->nsent, 0);
 	feed(g, b, pi4_msg(b, mac_a, DHCPDISCOVER));
 	CHECK_EQ(g->nsent, 1);
+	/* §9 item 4: dnsmasq's proxy reply, Ethernet and IP broadcast. */
 	CHECK_EQ(g->sent[0].m.yiaddr, 0);
 	CHECK_EQ(g->sent[0].m.flags, DHCP_FLAG_BROADCAST);
+	CHECK_EQ(g->sent[0].dst.kind, DHCP_DEST_BROADCAST);
 	CHECK_EQ(g->sent[0].len, 314);
 	CHECK_MEM(
 	    g->sent[0].buf + DHCP_FIXED_LEN + 8, "\x04\xc6\x12\x00\x01", 5);
@@ -452,6 +486,8 @@ TEST(dhcp_proxy_answers_pxe_only)
 	CHECK_EQ(g->nsent, 1);
 	rig_wait(g, 120);
 	CHECK_EQ(g->nsent, 2);
+	CHECK_EQ(g->sent[1].dst.kind, DHCP_DEST_BROADCAST);
+	CHECK_EQ(g->sent[1].m.flags, DHCP_FLAG_BROADCAST);
 	CHECK_EQ(dhcp_service_clients(g->svc, &list), 2);
 	rig_free(g);
 }

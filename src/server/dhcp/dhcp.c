@@ -292,11 +292,14 @@ dhcp_service_set_send(struct dhcp_service *svc, dhcp_send_fn fn, void *arg)
 /* ---- sending ---- */
 
 /*
- * The default sender.  DHCP_DEST_CHADDR goes out of a packet socket as an
- * Ethernet unicast to chaddr carrying an IP broadcast: the client needs
- * no address and no ARP to take it (RFC 2131 §4.1), and no other client
- * sees it.  That matters for Pi 2/3 ROMs, which all use xid 0x26f30339:
- * an Ethernet broadcast would reach every Pi booting at that moment.
+ * The default sender.  Replies to clients without an address leave a
+ * packet socket, with the IP and UDP headers built here: a broadcast
+ * names our own address as the source whatever the interface's primary
+ * address is, and a unicast to yiaddr needs no neighbour entry for an
+ * address the client does not have yet (RFC 2131 §4.1: "unicasts ... to
+ * the client's hardware address and 'yiaddr' address").  Pi 2/3 ROMs
+ * all use xid 0x26f30339, but they leave the broadcast flag clear, so in
+ * server mode each one gets its reply at its own MAC only.
  */
 static int
 dhcp_send_real(struct dhcp_service *svc, const struct dhcp_dest *dst,
@@ -305,11 +308,13 @@ dhcp_send_real(struct dhcp_service *svc, const struct dhcp_dest *dst,
 	uint8_t frame[28 + DHCP_MAX_REPLY];
 	struct wcur w = wcur_init(frame, sizeof(frame));
 	uint8_t *ipcsum, *udpcsum;
+	bool unicast = dst->kind == DHCP_DEST_UNICAST;
 	uint32_t sum;
 	uint16_t c;
 
 	(void)arg;
 	if (dst->kind == DHCP_DEST_UDP || svc->fd_pkt < 0) {
+		/* Without a packet socket every reply is a broadcast. */
 		struct sockaddr_in sin = {.sin_family = AF_INET};
 		int fd = dst->kind == DHCP_DEST_UDP ? dst->fd : svc->fd;
 
@@ -331,7 +336,7 @@ dhcp_send_real(struct dhcp_service *svc, const struct dhcp_dest *dst,
 	wcur_u8(&w, IPPROTO_UDP);
 	ipcsum = wcur_reserve(&w, 2);
 	wcur_be32(&w, svc->net.addr);
-	wcur_be32(&w, INADDR_BROADCAST);
+	wcur_be32(&w, unicast ? dst->ip : INADDR_BROADCAST);
 	wcur_be16(&w, dhcp_cfg(svc)->dhcp_port);
 	wcur_be16(&w, DHCP_CLIENT_PORT);
 	wcur_be16(&w, (uint16_t)(8 + len));
@@ -363,7 +368,11 @@ dhcp_send_real(struct dhcp_service *svc, const struct dhcp_dest *dst,
 		    .sll_halen = 6,
 		};
 
-		memcpy(sll.sll_addr, dst->mac, 6);
+		if (unicast) {
+			memcpy(sll.sll_addr, dst->mac, 6);
+		} else {
+			memset(sll.sll_addr, 0xff, 6);
+		}
 		if (sendto(svc->fd_pkt, frame, w.off, 0,
 			(struct sockaddr *)&sll, sizeof(sll)) < 0) {
 			return -errno;
@@ -429,7 +438,11 @@ dhcp_flush(struct dhcp_service *svc)
 	svc->nout = 0;
 }
 
-/* Build @r into the outbox, addressed per RFC 2131 §4.1. */
+/*
+ * Build @r into the outbox, addressed per RFC 2131 §4.1 in the forms of
+ * reference §9 item 4: dnsmasq's, which every Pi model with a capture
+ * boots from.
+ */
 static void
 dhcp_queue(struct dhcp_service *svc, const struct dhcp_req *q,
     const struct dhcp_reply *r)
@@ -454,8 +467,7 @@ dhcp_queue(struct dhcp_service *svc, const struct dhcp_req *q,
 	serve_note_dhcp_reply(svc->serve, q->m, r);
 	o->durable = svc->next_durable;
 	svc->next_durable = false;
-	o->dst = (struct dhcp_dest){.kind = DHCP_DEST_CHADDR};
-	memcpy(o->dst.mac, q->m->chaddr, 6);
+	o->dst = (struct dhcp_dest){.kind = DHCP_DEST_BROADCAST};
 	if (q->port == dhcp_cfg(svc)->dhcp_proxy_port &&
 	    dhcp_cfg(svc)->dhcp_mode == CFG_DHCP_PROXY) {
 		/* PXE boot server (port 4011): the client has an address. */
@@ -475,6 +487,20 @@ dhcp_queue(struct dhcp_service *svc, const struct dhcp_req *q,
 		o->dst.ip = q->m->ciaddr;
 		o->dst.port = DHCP_CLIENT_PORT;
 		o->dst.fd = svc->fd;
+	} else if (r->type != DHCPNAK && r->yiaddr &&
+	    !(r->flags & DHCP_FLAG_BROADCAST)) {
+		/*
+		 * §4.1: the broadcast flag is clear (every Pi leaves it so):
+		 * Ethernet unicast to chaddr, IP unicast to yiaddr, as dnsmasq
+		 * does.  Everything else without an address to use is a
+		 * broadcast: proxy replies (flag set, yiaddr 0, as dnsmasq's;
+		 * they carry nothing client-specific, so a Pi 3 reading
+		 * another's loses nothing), NAKs (§4.1: always broadcast), and
+		 * replies to clients that set the flag.
+		 */
+		o->dst.kind = DHCP_DEST_UNICAST;
+		memcpy(o->dst.mac, q->m->chaddr, 6);
+		o->dst.ip = r->yiaddr;
 	}
 	svc->nout++;
 }

@@ -19,18 +19,28 @@
 struct dhcp_service;
 struct serve;
 
-/* Where replies go; see dhcp_service_set_send(). */
+/*
+ * Where replies go (RFC 2131 §4.1), in the two link-layer forms dnsmasq
+ * uses and every Pi model with a capture accepts (reference §9 item 4);
+ * see dhcp_service_set_send().
+ */
 enum dhcp_dest_kind {
-	/* Ethernet unicast to chaddr, IP 255.255.255.255, port 68. */
-	DHCP_DEST_CHADDR,
+	/* Ethernet ff:ff:ff:ff:ff:ff, IP 255.255.255.255, port 68. */
+	DHCP_DEST_BROADCAST,
+	/*
+	 * Ethernet unicast to @mac (chaddr), IP unicast to @ip (yiaddr),
+	 * port 68: a client without an address that left the broadcast flag
+	 * clear.  Sent from a packet socket, so no ARP is needed.
+	 */
+	DHCP_DEST_UNICAST,
 	/* Plain UDP to an address that has an IP stack (ciaddr, giaddr). */
 	DHCP_DEST_UDP,
 };
 
 struct dhcp_dest {
 	enum dhcp_dest_kind kind;
-	uint8_t mac[6];
-	uint32_t ip; /* host order, DHCP_DEST_UDP */
+	uint8_t mac[6]; /* DHCP_DEST_UNICAST */
+	uint32_t ip;    /* host order, DHCP_DEST_UNICAST and DHCP_DEST_UDP */
 	uint16_t port;
 	int fd; /* socket the request came in on, for DHCP_DEST_UDP */
 };
