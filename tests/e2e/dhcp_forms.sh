@@ -8,7 +8,9 @@
 #   server mode, flag set (busybox udhcpc -B): Ethernet and IP broadcast;
 #   proxy mode: Ethernet and IP broadcast, flags 0x8000, yiaddr 0.
 # BCM2837 ROM replies come no sooner than --dhcp-pi-delay (2 s by
-# default, §9 item 5); EEPROM replies are not delayed.  The DISCOVERs are
+# default, §9 item 5), and one frame to the Pi's MAC follows after the
+# ROM's ~1 s DHCP timer, not 100 ms after the reply (quirk 13 with §9's
+# timing); EEPROM replies are neither delayed nor followed.  The DISCOVERs are
 # laid out as reference §2.1 gives them (bench/dhcp_load -P); the OFFER
 # and ACK forms for a real client come from busybox udhcpc.
 . "$(dirname "$0")/../lib/netns.sh"
@@ -71,6 +73,31 @@ check_forms() {
 	done <"$replies"
 }
 
+# check_followups CAP DELAY_MS: one frame to each BCM2837 Pi's MAC, after
+# its reply and past the ROM's timer; none to the EEPROM clients.
+check_followups() {
+	local cap=$1 mode=$2 mac op spa tpa after_d after_r n=0 bad=0
+	while read -r mac op spa tpa after_d after_r; do
+		echo "INFO: $mode follow-up to $(model_of "$mac"): arp op=$op" \
+			"spa=$spa tpa=$tpa ${after_d}ms after DISCOVER," \
+			"${after_r}ms after the reply"
+		case $(model_of "$mac") in
+		3b*)
+			n=$((n + 1))
+			[ "$after_d" -ge 1000 ] && [ "$after_r" -gt 0 ] &&
+				[ "$spa" = 198.18.0.1 ] || bad=$((bad + 1))
+			;;
+		*) bad=$((bad + 1)) ;;
+		esac
+	done < <(dh_cap_followups "$cap")
+	if [ "$n" = 2 ] && [ "$bad" = 0 ]; then
+		t_pass "dhcp forms: $mode mode, one frame to each BCM2837 Pi after its reply and the ROM's 1 s timer, none to EEPROMs"
+	else
+		t_fail "dhcp forms: $mode mode follow-up frames" \
+			"$n to BCM2837 Pis, $bad wrong"
+	fi
+}
+
 # --- server mode ---
 dh_serve "$S" "$NN_TMP/pnb.log" --interface br0 \
 	--state-dir "$NN_TMP/state" --dhcp server \
@@ -88,6 +115,7 @@ else
 	cat "$NN_TMP/replies-server"
 	t_fail "dhcp forms: server mode replies to Pis" "$N replies, $BAD wrong"
 fi
+check_followups "$NN_TMP/cap-server" server
 
 ip -n "$D" link set "$DIF" address 02:00:00:00:00:51
 dh_cap_start "$D" "$DIF" "$NN_TMP/cap-udhcpc" || t_fail "capture starts"
@@ -134,5 +162,15 @@ else
 	cat "$NN_TMP/replies-proxy"
 	t_fail "dhcp forms: proxy mode replies to Pis" "$N replies, $BAD wrong"
 fi
+check_followups "$NN_TMP/cap-proxy" proxy
+# With no reply delay the frame still waits for the ROM's timer.
 dh_stop_clean "$DH_PID" "dhcp forms: proxy exits cleanly"
+dh_serve "$S" "$NN_TMP/pnb-proxy0.log" --interface br0 \
+	--state-dir "$NN_TMP/state-proxy" --dhcp proxy --dhcp-pi-delay 0 ||
+	{ cat "$NN_TMP/pnb-proxy0.log"; t_fail "pinetboot starts"; exit 1; }
+dh_cap_start "$C" "$CIF" "$NN_TMP/cap-proxy0" || t_fail "capture starts"
+ip netns exec "$C" "$LOAD" -i "$CIF" -P 4 -t 3 -g 1 >"$NN_TMP/load.out"
+dh_cap_stop
+check_followups "$NN_TMP/cap-proxy0" "proxy, --dhcp-pi-delay 0,"
+dh_stop_clean "$DH_PID" "dhcp forms: proxy without delay exits cleanly"
 t_done

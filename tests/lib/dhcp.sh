@@ -135,3 +135,31 @@ dh_cap_replies() {
 		}
 	}' "$1"
 }
+
+# dh_cap_followups CAP: one line per ARP frame the client side received
+# at the Ethernet address of a client that sent a DISCOVER:
+#   mac op spa tpa after_discover_ms after_reply_ms
+# (after_reply_ms: since that client's last reply before it, -1 if none).
+dh_cap_followups() {
+	awk '{
+		delete f
+		for (i = 2; i <= NF; i++) {
+			k = $i; sub(/=.*/, "", k)
+			v = $i; sub(/^[^=]*=/, "", v)
+			f[k] = v
+		}
+	}
+	$1 == "dhcp" && f["dir"] == "out" && f["op"] == 1 && f["type"] == 1 {
+		if (!(f["chaddr"] in d))
+			d[f["chaddr"]] = f["t"]
+	}
+	$1 == "dhcp" && f["dir"] == "in" && f["op"] == 2 {
+		r[f["chaddr"]] = f["t"]
+	}
+	$1 == "arp" && f["dir"] == "in" && (f["eth_dst"] in d) {
+		m = f["eth_dst"]
+		print m, f["op"], f["spa"], f["tpa"],
+		    int((f["t"] - d[m]) * 1000 + 0.5),
+		    (m in r) ? int((f["t"] - r[m]) * 1000 + 0.5) : -1
+	}' "$1"
+}

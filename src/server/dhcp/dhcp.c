@@ -44,8 +44,23 @@
 /* Conflicts in a row before a request is dropped. */
 #define DHCP_PROBE_ATTEMPTS 3
 #define DHCP_CLIENT_PORT    68
+/*
+ * Reference §9 item 5 (quirk 13): the BCM2837 ROM's DHCP timer runs about
+ * 1 s, and a received reply is only taken when another frame reaches the
+ * Pi after that timer (openSUSE/netboot-rpi3b); a frame 100 ms after an
+ * instant reply comes too early.  So a frame to the Pi's MAC goes out
+ * DHCP_FOLLOWUP_AFTER_MS after its DISCOVER arrived, and at least
+ * DHCP_FOLLOWUP_GAP_MS after the reply.  Bounded: when the table is full
+ * a reply goes without one (only the workaround is lost).
+ */
+#define DHCP_FOLLOWUP_AFTER_MS 1500
+#define DHCP_FOLLOWUP_GAP_MS   100
+#define DHCP_FOLLOWUP_MAX      1024
 
 #define DHCP_DEFAULT_MENU "Raspberry Pi Boot"
+
+static const uint8_t dhcp_ether_broadcast[6] = {
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
 struct dhcp_pending {
 	struct loop_timer timer;
@@ -58,8 +73,17 @@ struct dhcp_pending {
 	uint8_t mac[6];
 	uint16_t port, src_port;
 	uint32_t src_ip;
+	uint64_t arrived_ms; /* when the request first arrived */
 	size_t len;
 	uint8_t pkt[DHCP_PKT_MAX];
+};
+
+/* A frame owed to a BCM2837 client after its reply (quirk 13). */
+struct dhcp_followup {
+	struct loop_timer timer;
+	struct dhcp_service *svc;
+	bool used;
+	uint8_t mac[6];
 };
 
 struct dhcp_out {
@@ -85,7 +109,8 @@ struct dhcp_service {
 	size_t nclients;
 	struct dhcp_pending *pending; /* owned, DHCP_PENDING_MAX */
 	size_t npending;
-	struct dhcp_out *outbox; /* owned, DHCP_OUTBOX_MAX */
+	struct dhcp_followup *followups; /* owned, DHCP_FOLLOWUP_MAX */
+	struct dhcp_out *outbox;         /* owned, DHCP_OUTBOX_MAX */
 	size_t nout;
 	struct dhcp_stats stats;
 	struct log_ratelimit rl;
@@ -99,7 +124,8 @@ struct dhcp_req {
 	size_t rawlen;
 	uint16_t port, src_port;
 	uint32_t src_ip;
-	bool ready; /* delay and probe already done */
+	uint64_t arrived_ms; /* when the request first arrived */
+	bool ready;          /* delay and probe already done */
 	uint8_t attempts;
 	struct log_ctx log;
 };
@@ -291,6 +317,54 @@ dhcp_service_set_send(struct dhcp_service *svc, dhcp_send_fn fn, void *arg)
 
 /* ---- sending ---- */
 
+/* An ARP packet in an Ethernet frame to @mac, from either packet socket. */
+static int
+dhcp_send_arp(struct dhcp_service *svc, const uint8_t mac[6],
+    const uint8_t *arp, size_t len)
+{
+	int fd = svc->fd_arp >= 0 ? svc->fd_arp : svc->fd_pkt;
+	struct sockaddr_ll sll = {
+	    .sll_family = AF_PACKET,
+	    .sll_protocol = htons(ETH_P_ARP),
+	    .sll_ifindex = (int)svc->net.ifindex,
+	    .sll_halen = 6,
+	};
+
+	if (fd < 0) {
+		return -ENOTSOCK;
+	}
+	memcpy(sll.sll_addr, mac, 6);
+	if (sendto(fd, arp, len, 0, (struct sockaddr *)&sll, sizeof(sll)) < 0) {
+		return -errno;
+	}
+	return 0;
+}
+
+/*
+ * An ARP request from us (RFC 826) for @target, to @mac: a conflict probe
+ * when @mac is broadcast.  Lost ones cost only what they were for.
+ */
+static void
+dhcp_arp_request(
+    struct dhcp_service *svc, const uint8_t mac[6], uint32_t target)
+{
+	struct dhcp_dest dst = {.kind = DHCP_DEST_ARP};
+	uint8_t arp[28];
+	struct wcur w = wcur_init(arp, sizeof(arp));
+
+	wcur_be16(&w, 1);
+	wcur_be16(&w, ETH_P_IP);
+	wcur_u8(&w, 6);
+	wcur_u8(&w, 4);
+	wcur_be16(&w, 1);
+	wcur_bytes(&w, svc->net.mac, 6);
+	wcur_be32(&w, svc->net.addr);
+	wcur_zero(&w, 6);
+	wcur_be32(&w, target);
+	memcpy(dst.mac, mac, 6);
+	(void)svc->send(svc, &dst, arp, sizeof(arp), svc->send_arg);
+}
+
 /*
  * The default sender.  Replies to clients without an address leave a
  * packet socket, with the IP and UDP headers built here: a broadcast
@@ -313,6 +387,9 @@ dhcp_send_real(struct dhcp_service *svc, const struct dhcp_dest *dst,
 	uint16_t c;
 
 	(void)arg;
+	if (dst->kind == DHCP_DEST_ARP) {
+		return dhcp_send_arp(svc, dst->mac, payload, len);
+	}
 	if (dst->kind == DHCP_DEST_UDP || svc->fd_pkt < 0) {
 		/* Without a packet socket every reply is a broadcast. */
 		struct sockaddr_in sin = {.sin_family = AF_INET};
@@ -636,6 +713,7 @@ dhcp_pending_fire(struct loop *l, struct loop_timer *t)
 	    .port = p->port,
 	    .src_port = p->src_port,
 	    .src_ip = p->src_ip,
+	    .arrived_ms = p->arrived_ms,
 	    .ready = true,
 	    .attempts = p->attempts,
 	    .log = {.svc = "dhcp", .id_key = "xid"},
@@ -721,6 +799,7 @@ dhcp_pending_add(struct dhcp_service *svc, const struct dhcp_req *q,
 	p->port = q->port;
 	p->src_port = q->src_port;
 	p->src_ip = q->src_ip;
+	p->arrived_ms = q->arrived_ms;
 	p->len = q->rawlen;
 	memcpy(p->pkt, q->raw, q->rawlen);
 	loop_timer_init(&p->timer, dhcp_pending_fire, p);
@@ -730,32 +809,9 @@ dhcp_pending_add(struct dhcp_service *svc, const struct dhcp_req *q,
 		return -1;
 	}
 	svc->npending++;
-	if (probe_addr && svc->fd_arp >= 0) {
-		/* ARP request "who has probe_addr", from us (RFC 826). */
-		uint8_t arp[28];
-		struct wcur w = wcur_init(arp, sizeof(arp));
-		struct sockaddr_ll sll = {
-		    .sll_family = AF_PACKET,
-		    .sll_protocol = htons(ETH_P_ARP),
-		    .sll_ifindex = (int)svc->net.ifindex,
-		    .sll_halen = 6,
-		};
-
-		wcur_be16(&w, 1);
-		wcur_be16(&w, ETH_P_IP);
-		wcur_u8(&w, 6);
-		wcur_u8(&w, 4);
-		wcur_be16(&w, 1);
-		wcur_bytes(&w, svc->net.mac, 6);
-		wcur_be32(&w, svc->net.addr);
-		wcur_zero(&w, 6);
-		wcur_be32(&w, probe_addr);
-		memset(sll.sll_addr, 0xff, 6);
-		/* A lost probe only means the offer goes out unchecked. */
-		(void)sendto(svc->fd_arp, arp, sizeof(arp), 0,
-		    (struct sockaddr *)&sll, sizeof(sll));
-	}
 	if (probe_addr) {
+		/* "Who has probe_addr?"; only a reply from it matters. */
+		dhcp_arp_request(svc, dhcp_ether_broadcast, probe_addr);
 		svc->stats.probes++;
 	}
 	return 1;
@@ -790,6 +846,58 @@ dhcp_service_handle_arp(
 		    memcmp(p->mac, sha, 6) != 0) {
 			p->conflict = true;
 		}
+	}
+}
+
+/* ---- the frame after a BCM2837 reply (quirk 13) ---- */
+
+static void
+dhcp_followup_fire(struct loop *l, struct loop_timer *t)
+{
+	struct dhcp_followup *f = t->arg;
+
+	(void)l;
+	f->used = false;
+	/*
+	 * Any frame to the Pi's MAC will do; an announcement of our own
+	 * address (RFC 5227 §2.3 form, unicast) changes nothing anywhere.
+	 */
+	dhcp_arp_request(f->svc, f->mac, f->svc->net.addr);
+	f->svc->stats.followups++;
+}
+
+/* Owe the BCM2837 client of @q a frame after its ROM's DHCP timer. */
+static void
+dhcp_followup_add(struct dhcp_service *svc, const struct dhcp_req *q)
+{
+	uint64_t now = loop_now_ms(svc->loop);
+	uint64_t at = q->arrived_ms + DHCP_FOLLOWUP_AFTER_MS;
+	struct dhcp_followup *f = NULL, *free_one = NULL;
+	size_t i;
+
+	if (at < now + DHCP_FOLLOWUP_GAP_MS) {
+		at = now + DHCP_FOLLOWUP_GAP_MS;
+	}
+	for (i = 0; i < DHCP_FOLLOWUP_MAX && !f; i++) {
+		struct dhcp_followup *e = &svc->followups[i];
+
+		if (e->used && memcmp(e->mac, q->m->chaddr, 6) == 0) {
+			f = e;
+		} else if (!e->used && !free_one) {
+			free_one = e;
+		}
+	}
+	if (!f) {
+		f = free_one;
+		if (!f) {
+			return;
+		}
+		*f = (struct dhcp_followup){.svc = svc, .used = true};
+		memcpy(f->mac, q->m->chaddr, 6);
+		loop_timer_init(&f->timer, dhcp_followup_fire, f);
+	}
+	if (loop_timer_arm(svc->loop, &f->timer, at) < 0) {
+		f->used = false;
 	}
 }
 
@@ -830,6 +938,9 @@ dhcp_proxy(
 		return;
 	}
 	dhcp_queue(svc, q, &r);
+	if (!boot_server && dhcp_is_bcm2837(m, model)) {
+		dhcp_followup_add(svc, q);
+	}
 	svc->stats.proxy_replies++;
 	log_info(&q->log, "event=proxy-%s model=%s siaddr=%s",
 	    boot_server ? "ack" : "offer", dhcp_pi_model_name(model),
@@ -977,6 +1088,9 @@ dhcp_discover(
 	(void)dhcp_fill_pxe(svc, m, model, &r);
 	svc->next_durable = rom;
 	dhcp_queue(svc, q, &r);
+	if (dhcp_is_bcm2837(m, model)) {
+		dhcp_followup_add(svc, q);
+	}
 	dhcp_note_addr(svc, m, s->addr);
 	svc->stats.offers++;
 	if (model != DHCP_PI_NONE || dhcp_is_pxe(m)) {
@@ -1215,6 +1329,7 @@ dhcp_handle_one(struct dhcp_service *svc, const uint8_t *buf, size_t len,
 	    .port = port,
 	    .src_port = src_port,
 	    .src_ip = src_ip,
+	    .arrived_ms = loop_now_ms(svc->loop),
 	    .log = {.svc = "dhcp", .id_key = "xid"},
 	};
 	int r;
@@ -1405,8 +1520,10 @@ dhcp_service_new(struct loop *l, struct cfg *const *cfgp,
 	svc->res = calloc(DHCP_RESERVE_MAX, sizeof(*svc->res));
 	svc->clients = calloc(DHCP_CLIENTS_MAX, sizeof(*svc->clients));
 	svc->pending = calloc(DHCP_PENDING_MAX, sizeof(*svc->pending));
+	svc->followups = calloc(DHCP_FOLLOWUP_MAX, sizeof(*svc->followups));
 	svc->outbox = calloc(DHCP_OUTBOX_MAX, sizeof(*svc->outbox));
-	if (!svc->res || !svc->clients || !svc->pending || !svc->outbox) {
+	if (!svc->res || !svc->clients || !svc->pending || !svc->followups ||
+	    !svc->outbox) {
 		snprintf(msg, msglen, "dhcp: out of memory");
 		r = -ENOMEM;
 		goto fail;
@@ -1561,6 +1678,14 @@ dhcp_service_close(struct dhcp_service *svc)
 			}
 		}
 	}
+	if (svc->followups) {
+		for (i = 0; i < DHCP_FOLLOWUP_MAX; i++) {
+			if (svc->followups[i].used) {
+				loop_timer_cancel(
+				    svc->loop, &svc->followups[i].timer);
+			}
+		}
+	}
 	if (svc->fd >= 0) {
 		loop_close_fd(svc->loop, svc->fd);
 	}
@@ -1580,6 +1705,7 @@ dhcp_service_close(struct dhcp_service *svc)
 	free(svc->res);
 	free(svc->clients);
 	free(svc->pending);
+	free(svc->followups);
 	free(svc->outbox);
 	free(svc);
 }

@@ -35,11 +35,17 @@ enum dhcp_dest_kind {
 	DHCP_DEST_UNICAST,
 	/* Plain UDP to an address that has an IP stack (ciaddr, giaddr). */
 	DHCP_DEST_UDP,
+	/*
+	 * Not DHCP: an ARP packet (the payload, 28 bytes, RFC 826) in an
+	 * Ethernet frame to @mac: a conflict probe (to ff:ff:ff:ff:ff:ff) or
+	 * the frame that follows a BCM2837 reply (to the Pi).
+	 */
+	DHCP_DEST_ARP,
 };
 
 struct dhcp_dest {
 	enum dhcp_dest_kind kind;
-	uint8_t mac[6]; /* DHCP_DEST_UNICAST */
+	uint8_t mac[6]; /* DHCP_DEST_UNICAST and DHCP_DEST_ARP */
 	uint32_t ip;    /* host order, DHCP_DEST_UNICAST and DHCP_DEST_UDP */
 	uint16_t port;
 	int fd; /* socket the request came in on, for DHCP_DEST_UDP */
@@ -47,7 +53,8 @@ struct dhcp_dest {
 
 /*
  * Send hook: the service's own sender writes to the sockets; the fuzz
- * target and unit tests install a stub.  @payload is the BOOTP message.
+ * target and unit tests install a stub.  @payload is the BOOTP message,
+ * or for DHCP_DEST_ARP the ARP packet.
  * Return: 0 or -errno.
  */
 typedef int (*dhcp_send_fn)(struct dhcp_service *svc,
@@ -184,7 +191,7 @@ char *dhcp_client_tftp_prefix(const struct dhcp_service *svc,
 struct dhcp_stats {
 	uint64_t rx, dropped, malformed, offers, acks, naks, proxy_replies;
 	uint64_t declines, releases, informs, delayed, probes, conflicts;
-	uint64_t exhausted;
+	uint64_t exhausted, followups;
 };
 const struct dhcp_stats *dhcp_service_stats(const struct dhcp_service *svc);
 
