@@ -105,7 +105,7 @@ dh_serve "$S" "$NN_TMP/pnb.log" --interface br0 \
 	{ cat "$NN_TMP/pnb.log"; t_fail "pinetboot starts"; exit 1; }
 dh_cap_start "$C" "$CIF" "$NN_TMP/cap-server" || t_fail "capture starts"
 ip netns exec "$C" "$LOAD" -i "$CIF" -P 4 -t 4 -g 1 >"$NN_TMP/load.out"
-dh_cap_stop
+dh_cap_stop || t_fail "dhcp forms: the capture kept every frame"
 dh_cap_replies "$NN_TMP/cap-server" >"$NN_TMP/replies-server"
 check_forms "$NN_TMP/replies-server" server
 # 4 OFFERs and the ACKs to the Pi 4 and Pi 5 REQUESTs.
@@ -122,7 +122,7 @@ dh_cap_start "$D" "$DIF" "$NN_TMP/cap-udhcpc" || t_fail "capture starts"
 dh_udhcpc "$D" "$DIF" "$NN_TMP/udhcpc.out"
 ip -n "$D" link set "$DIF" address 02:00:00:00:00:52
 dh_udhcpc "$D" "$DIF" "$NN_TMP/udhcpc-b.out" -B
-dh_cap_stop
+dh_cap_stop || t_fail "dhcp forms: the capture kept every frame"
 dh_cap_replies "$NN_TMP/cap-udhcpc" >"$NN_TMP/replies-udhcpc"
 sed 's/^/INFO: udhcpc reply: /' "$NN_TMP/replies-udhcpc"
 read -r got _ <"$NN_TMP/udhcpc.out" 2>/dev/null
@@ -153,7 +153,7 @@ dh_serve "$S" "$NN_TMP/pnb-proxy.log" --interface br0 \
 	{ cat "$NN_TMP/pnb-proxy.log"; t_fail "pinetboot starts"; exit 1; }
 dh_cap_start "$C" "$CIF" "$NN_TMP/cap-proxy" || t_fail "capture starts"
 ip netns exec "$C" "$LOAD" -i "$CIF" -P 4 -t 3 -g 1 >"$NN_TMP/load.out"
-dh_cap_stop
+dh_cap_stop || t_fail "dhcp forms: the capture kept every frame"
 dh_cap_replies "$NN_TMP/cap-proxy" >"$NN_TMP/replies-proxy"
 check_forms "$NN_TMP/replies-proxy" proxy
 if [ "$N" = 4 ] && [ "$BAD" = 0 ]; then
@@ -170,7 +170,7 @@ dh_serve "$S" "$NN_TMP/pnb-proxy0.log" --interface br0 \
 	{ cat "$NN_TMP/pnb-proxy0.log"; t_fail "pinetboot starts"; exit 1; }
 dh_cap_start "$C" "$CIF" "$NN_TMP/cap-proxy0" || t_fail "capture starts"
 ip netns exec "$C" "$LOAD" -i "$CIF" -P 4 -t 3 -g 1 >"$NN_TMP/load.out"
-dh_cap_stop
+dh_cap_stop || t_fail "dhcp forms: the capture kept every frame"
 check_followups "$NN_TMP/cap-proxy0" "proxy, --dhcp-pi-delay 0,"
 dh_stop_clean "$DH_PID" "dhcp forms: proxy without delay exits cleanly"
 t_done

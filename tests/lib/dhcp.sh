@@ -98,6 +98,7 @@ dh_cap_start() {
 	local i
 	nn_spawn "$1" "$3" "$PNB_TOOLS/dhcp_cap" -i "$2" -t 120
 	DH_CAP_PID=$NN_LAST_PID
+	DH_CAP_OUT=$3
 	for i in $(seq 50); do
 		grep -q '^dhcp_cap: ready' "$3" 2>/dev/null && return 0
 		sleep 0.1
@@ -105,10 +106,12 @@ dh_cap_start() {
 	return 1
 }
 
-# dh_cap_stop: end the capture started by dh_cap_start.
+# dh_cap_stop: end the capture started by dh_cap_start; fails when the
+# capture lost frames (its socket overflowed).
 dh_cap_stop() {
 	sleep 0.2
 	nn_stop "$DH_CAP_PID"
+	! grep -q '^dhcp_cap: frames [0-9]* dropped [1-9]' "$DH_CAP_OUT"
 }
 
 # dh_cap_replies CAP: one line per DHCP reply the client side received:

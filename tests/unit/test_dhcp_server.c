@@ -73,8 +73,10 @@ stub_send(struct dhcp_service *svc, const struct dhcp_dest *dst,
 	return 0;
 }
 
+/* A service whose pool is @first..@last (host order). */
 static struct rig *
-rig_new(enum cfg_dhcp_mode mode, const char *lease_path)
+rig_new_pool(enum cfg_dhcp_mode mode, const char *lease_path, uint32_t first,
+    uint32_t last)
 {
 	struct rig *g = calloc(1, sizeof(*g));
 	struct dhcp_netinfo net = {
@@ -88,8 +90,8 @@ rig_new(enum cfg_dhcp_mode mode, const char *lease_path)
 	g->loop = loop_open();
 	cfg_defaults(&g->cfg);
 	g->cfg.dhcp_mode = mode;
-	inet_pton(AF_INET, "198.18.0.100", &g->cfg.dhcp_range_start);
-	inet_pton(AF_INET, "198.18.0.109", &g->cfg.dhcp_range_end);
+	g->cfg.dhcp_range_start.s_addr = htonl(first);
+	g->cfg.dhcp_range_end.s_addr = htonl(last);
 	inet_pton(AF_INET, "255.255.255.0", &g->cfg.dhcp_netmask);
 	g->cfg.dhcp_pi_delay_ms = 50;
 	g->cfg.dhcp_probe_ms = 0;
@@ -99,6 +101,13 @@ rig_new(enum cfg_dhcp_mode mode, const char *lease_path)
 	    0);
 	dhcp_service_set_send(g->svc, stub_send, g);
 	return g;
+}
+
+static struct rig *
+rig_new(enum cfg_dhcp_mode mode, const char *lease_path)
+{
+	return rig_new_pool(
+	    mode, lease_path, IP(198, 18, 0, 100), IP(198, 18, 0, 109));
 }
 
 static void
@@ -177,9 +186,11 @@ plain_msg(uint8_t *b, const uint8_t mac[6], uint8_t type, uint32_t want,
 	return 300;
 }
 
+/* A request arriving now, as the loop would hand it over. */
 static void
 feed(struct rig *g, const uint8_t *b, size_t n)
 {
+	loop_update_time(g->loop);
 	dhcp_service_handle_packet(g->svc, b, n, 67, 0, 68);
 }
 
@@ -425,6 +436,124 @@ TEST(dhcp_server_request_wins_over_flood_offer)
 		CHECK_EQ(g->nsent, 1);
 		CHECK_EQ(g->sent[0].m.type, DHCPNAK);
 	}
+	rig_free(g);
+}
+
+/* An ARP reply from @addr at @mac, as a host using the address sends. */
+static void
+arp_reply_from(struct rig *g, const uint8_t mac[6], uint32_t addr)
+{
+	uint8_t b[28];
+	struct wcur w = wcur_init(b, sizeof(b));
+
+	wcur_bytes(&w, "\x00\x01\x08\x00\x06\x04\x00\x02", 8);
+	wcur_bytes(&w, mac, 6);
+	wcur_be32(&w, addr);
+	wcur_zero(&w, 6);
+	wcur_be32(&w, IP(198, 18, 0, 1));
+	dhcp_service_handle_arp(g->svc, b, sizeof(b));
+}
+
+/* The address an ARP request we sent asks about. */
+static uint32_t
+arp_target(const struct arp_sent *a)
+{
+	struct cur c = cur_init(a->pkt + 24, 4);
+
+	return cur_be32(&c);
+}
+
+/*
+ * 250 Pis power on at once (issue 11): each DISCOVER gets its own probe
+ * timer, so every probe is out before the first offer, EEPROM offers wait
+ * only the probe time and BCM2837 offers only their delay, with the
+ * probes inside it.
+ */
+TEST(dhcp_server_probes_run_in_parallel)
+{
+	struct rig *g = rig_new_pool(
+	    CFG_DHCP_SERVER, NULL, IP(198, 18, 0, 2), IP(198, 18, 0, 254));
+	const struct dhcp_stats *st = dhcp_service_stats(g->svc);
+	uint8_t b[400], mac[6] = {0xdc, 0xa6, 0x32, 0x05, 0, 0};
+	int i, eeprom = 0;
+
+	g->cfg.dhcp_probe_ms = 200;
+	g->cfg.dhcp_pi_delay_ms = 500;
+	for (i = 0; i < 250; i++) {
+		mac[4] = (uint8_t)(i >> 8);
+		mac[5] = (uint8_t)i;
+		if (i % 2) {
+			feed(g, b, rom_discover(b, mac));
+		} else {
+			feed(g, b, pi4_msg(b, mac, DHCPDISCOVER));
+			eeprom++;
+		}
+	}
+	CHECK_EQ(st->probes, 250);
+	CHECK_EQ(st->offers, 0);
+	rig_wait(g, 350);
+	CHECK_EQ(st->offers, eeprom);
+	rig_wait(g, 300);
+	CHECK_EQ(st->offers, 250);
+	CHECK_EQ(st->delayed, 250 - eeprom);
+	rig_free(g);
+}
+
+/*
+ * A conflict found by the probe of a BCM2837 client's address: the next
+ * address is probed inside the delay it is already serving, not after a
+ * second one.
+ */
+TEST(dhcp_server_conflict_retry_keeps_the_delay_once)
+{
+	struct rig *g = rig_new(CFG_DHCP_SERVER, NULL);
+	const struct dhcp_stats *st = dhcp_service_stats(g->svc);
+	uint8_t b[400], squatter[6] = {0x02, 0x5a, 0, 0, 0, 1};
+	uint8_t rom[6] = {0xb8, 0x27, 0xeb, 0x01, 0x02, 0x03};
+	uint32_t first;
+
+	g->cfg.dhcp_probe_ms = 100;
+	g->cfg.dhcp_pi_delay_ms = 400;
+	feed(g, b, rom_discover(b, rom));
+	CHECK_EQ(g->narp, 1);
+	first = arp_target(&g->arp[0]);
+	arp_reply_from(g, squatter, first);
+	rig_wait(g, 200);
+	CHECK_EQ(st->conflicts, 1);
+	CHECK_EQ(g->narp, 2);
+	CHECK(arp_target(&g->arp[1]) != first);
+	CHECK_EQ(g->nsent, 0);
+	rig_wait(g, 350);
+	CHECK_EQ(g->nsent, 1);
+	CHECK(g->sent[0].m.yiaddr != first);
+	rig_free(g);
+}
+
+/*
+ * Probes may add at most 1 s (the 3B ROM's DHCP timer) to a reply: after
+ * a conflict that would need more, the request is dropped and the
+ * client's retry starts over with the address quarantined.
+ */
+TEST(dhcp_server_probe_budget_bounds_the_wait)
+{
+	struct rig *g = rig_new(CFG_DHCP_SERVER, NULL);
+	const struct dhcp_stats *st = dhcp_service_stats(g->svc);
+	uint8_t b[400], squatter[6] = {0x02, 0x5a, 0, 0, 0, 1};
+	uint32_t first;
+
+	g->cfg.dhcp_probe_ms = 600;
+	feed(g, b, pi4_msg(b, mac_a, DHCPDISCOVER));
+	first = arp_target(&g->arp[0]);
+	arp_reply_from(g, squatter, first);
+	rig_wait(g, 700);
+	CHECK_EQ(st->conflicts, 1);
+	CHECK_EQ(g->nsent, 0);
+	CHECK_EQ(g->narp, 1);
+	/* The retry gets another address, probed once. */
+	feed(g, b, pi4_msg(b, mac_a, DHCPDISCOVER));
+	rig_wait(g, 700);
+	CHECK_EQ(g->nsent, 1);
+	CHECK(g->sent[0].m.yiaddr != first);
 	rig_free(g);
 }
 

@@ -43,7 +43,14 @@
 #define DHCP_PROBE_TRUST_MS 60000
 /* Conflicts in a row before a request is dropped. */
 #define DHCP_PROBE_ATTEMPTS 3
-#define DHCP_CLIENT_PORT    68
+/*
+ * How much longer than its model's own delay a reply may wait on conflict
+ * probes, retries after a conflict included: the 3B ROM's DHCP timer
+ * (reference §9 item 5).  Past it the request is dropped and the
+ * client's retransmission starts over.
+ */
+#define DHCP_PROBE_BUDGET_MS 1000
+#define DHCP_CLIENT_PORT     68
 /*
  * Reference §9 item 5 (quirk 13): the BCM2837 ROM's DHCP timer runs about
  * 1 s, and a received reply is only taken when another frame reaches the
@@ -74,6 +81,7 @@ struct dhcp_pending {
 	uint16_t port, src_port;
 	uint32_t src_ip;
 	uint64_t arrived_ms; /* when the request first arrived */
+	uint64_t due_ms;     /* when the timer is armed for */
 	size_t len;
 	uint8_t pkt[DHCP_PKT_MAX];
 };
@@ -125,6 +133,7 @@ struct dhcp_req {
 	uint16_t port, src_port;
 	uint32_t src_ip;
 	uint64_t arrived_ms; /* when the request first arrived */
+	uint64_t waited_ms;  /* how long it was held for delay and probes */
 	bool ready;          /* delay and probe already done */
 	uint8_t attempts;
 	struct log_ctx log;
@@ -706,7 +715,8 @@ dhcp_pending_fire(struct loop *l, struct loop_timer *t)
 {
 	struct dhcp_pending *p = t->arg;
 	struct dhcp_service *svc = p->svc;
-	struct dhcp_msg *m = calloc(1, sizeof(*m));
+	uint64_t now = loop_now_ms(svc->loop);
+	struct dhcp_msg *m;
 	struct dhcp_req q = {
 	    .raw = p->pkt,
 	    .rawlen = p->len,
@@ -714,6 +724,7 @@ dhcp_pending_fire(struct loop *l, struct loop_timer *t)
 	    .src_port = p->src_port,
 	    .src_ip = p->src_ip,
 	    .arrived_ms = p->arrived_ms,
+	    .waited_ms = p->due_ms - p->arrived_ms,
 	    .ready = true,
 	    .attempts = p->attempts,
 	    .log = {.svc = "dhcp", .id_key = "xid"},
@@ -721,9 +732,6 @@ dhcp_pending_fire(struct loop *l, struct loop_timer *t)
 	char a[16];
 
 	(void)l;
-	if (!m) {
-		goto out;
-	}
 	if (p->probing && svc->has_leases) {
 		struct dhcp_slot *s =
 		    dhcp_leases_find_addr(&svc->leases, p->probe_addr);
@@ -738,37 +746,47 @@ dhcp_pending_fire(struct loop *l, struct loop_timer *t)
 			if (s) {
 				(void)dhcp_leases_free(
 				    &svc->leases, s, DHCP_SLOT_DECLINED);
-				s->until_ms =
-				    loop_now_ms(svc->loop) + DHCP_QUARANTINE_MS;
+				s->until_ms = now + DHCP_QUARANTINE_MS;
 			}
+			/* Start over with another address. */
 			q.ready = false;
 			q.attempts++;
-		} else if (s) {
-			s->probed_ok_ms = loop_now_ms(svc->loop);
+		} else {
+			if (s) {
+				s->probed_ok_ms = now;
+			}
+			p->probing = false;
+			if (p->due_ms > now &&
+			    loop_timer_arm(svc->loop, &p->timer, p->due_ms) ==
+				0) {
+				/* Clean; the reply still owes its delay. */
+				return;
+			}
 		}
 	}
 	/* Free the entry first: handling may queue a new one for the MAC. */
 	p->used = false;
 	svc->npending--;
-	if (dhcp_parse(p->pkt, p->len, m) == 0) {
+	m = calloc(1, sizeof(*m));
+	if (m && dhcp_parse(p->pkt, p->len, m) == 0) {
 		q.m = m;
 		q.log.id = m->xid;
 		dhcp_fmt_mac(m->chaddr, q.log.peer);
 		dhcp_handle_msg(svc, &q);
 		dhcp_flush(svc);
 	}
-out:
 	free(m);
 }
 
 /*
- * Park @q until @delay_ms passes; with @probe_addr, send an ARP probe
- * for it first.  Return: 1 parked, 0 already parked (a retransmission),
- * -1 no room.
+ * Park @q until @due_ms (loop time); with @probe_addr, send an ARP probe
+ * for it now.  Every parked request has its own timer, so probes run in
+ * parallel however many clients power on at once.
+ * Return: 1 parked, 0 already parked (a retransmission), -1 no room.
  */
 static int
 dhcp_pending_add(struct dhcp_service *svc, const struct dhcp_req *q,
-    uint32_t delay_ms, uint32_t probe_addr)
+    uint64_t due_ms, uint32_t probe_addr)
 {
 	struct dhcp_pending *p = NULL;
 	size_t i;
@@ -800,11 +818,15 @@ dhcp_pending_add(struct dhcp_service *svc, const struct dhcp_req *q,
 	p->src_port = q->src_port;
 	p->src_ip = q->src_ip;
 	p->arrived_ms = q->arrived_ms;
+	p->due_ms = due_ms;
 	p->len = q->rawlen;
 	memcpy(p->pkt, q->raw, q->rawlen);
 	loop_timer_init(&p->timer, dhcp_pending_fire, p);
-	if (loop_timer_arm(
-		svc->loop, &p->timer, loop_now_ms(svc->loop) + delay_ms) < 0) {
+	/* A probe is judged when its time is up, inside any delay. */
+	if (loop_timer_arm(svc->loop, &p->timer,
+		probe_addr
+		    ? loop_now_ms(svc->loop) + dhcp_cfg(svc)->dhcp_probe_ms
+		    : due_ms) < 0) {
 		p->used = false;
 		return -1;
 	}
@@ -932,7 +954,8 @@ dhcp_proxy(
 	r.ciaddr = boot_server ? m->ciaddr : 0;
 	if (!boot_server && !q->ready && c->dhcp_pi_delay_ms &&
 	    dhcp_is_bcm2837(m, model)) {
-		if (dhcp_pending_add(svc, q, c->dhcp_pi_delay_ms, 0) > 0) {
+		if (dhcp_pending_add(
+			svc, q, q->arrived_ms + c->dhcp_pi_delay_ms, 0) > 0) {
 			svc->stats.delayed++;
 		}
 		return;
@@ -1046,25 +1069,42 @@ dhcp_discover(
 		    (!s->probed_ok_ms ||
 			now - s->probed_ok_ms > DHCP_PROBE_TRUST_MS) &&
 		    svc->npending < DHCP_PENDING_MAX / 2;
-		uint32_t delay =
-		    dhcp_is_bcm2837(m, model) ? c->dhcp_pi_delay_ms : 0;
+		bool delay = dhcp_is_bcm2837(m, model) && c->dhcp_pi_delay_ms;
+		/*
+		 * The model's delay counts from the DISCOVER's arrival, so a
+		 * retry after a conflict does not serve it twice; a probe
+		 * overlaps it and only what it adds counts against the
+		 * budget.
+		 */
+		uint64_t due =
+		    q->arrived_ms + (delay ? c->dhcp_pi_delay_ms : 0);
 
 		if (q->attempts >= DHCP_PROBE_ATTEMPTS) {
 			return;
 		}
-		if (probe || delay) {
-			uint32_t wait = probe && c->dhcp_probe_ms > delay
-			    ? c->dhcp_probe_ms
-			    : delay;
-
+		if (probe && now + c->dhcp_probe_ms > due) {
+			if (now + c->dhcp_probe_ms - due >
+			    DHCP_PROBE_BUDGET_MS) {
+				svc->stats.dropped++;
+				log_info(&q->log,
+				    "event=probe-budget-spent attempts=%u "
+				    "note=\"addresses in use; the client's "
+				    "retry starts over\"",
+				    q->attempts);
+				return;
+			}
+			due = now + c->dhcp_probe_ms;
+		}
+		if (due > now) {
 			int pr =
-			    dhcp_pending_add(svc, q, wait, probe ? s->addr : 0);
+			    dhcp_pending_add(svc, q, due, probe ? s->addr : 0);
 
 			if (pr >= 0) {
 				svc->stats.delayed += pr > 0 && delay ? 1 : 0;
 				return;
 			}
-			if (delay) {
+			if (delay &&
+			    q->arrived_ms + c->dhcp_pi_delay_ms > now) {
 				/* No room to wait: the ROM retries in 5 s. */
 				svc->stats.dropped++;
 				return;
@@ -1093,13 +1133,15 @@ dhcp_discover(
 	}
 	dhcp_note_addr(svc, m, s->addr);
 	svc->stats.offers++;
+	/* held_ms: what the server decided to wait (delay, probes). */
 	if (model != DHCP_PI_NONE || dhcp_is_pxe(m)) {
-		log_info(&q->log, "event=offer addr=%s model=%s%s",
+		log_info(&q->log, "event=offer addr=%s model=%s held_ms=%llu%s",
 		    dhcp_fmt_ip(s->addr, a), dhcp_pi_model_name(model),
+		    (unsigned long long)q->waited_ms,
 		    rom ? " bound=on-offer" : "");
 	} else {
-		log_debug(
-		    &q->log, "event=offer addr=%s", dhcp_fmt_ip(s->addr, a));
+		log_debug(&q->log, "event=offer addr=%s held_ms=%llu",
+		    dhcp_fmt_ip(s->addr, a), (unsigned long long)q->waited_ms);
 	}
 }
 
