@@ -794,10 +794,49 @@ fault_fsync(int fd)
 	return fsync(fd);
 }
 
+static int fdatasync_calls;
+
+static int
+counting_fdatasync(int fd)
+{
+	fdatasync_calls++;
+	return fdatasync(fd);
+}
+
 static const struct dhcp_lease_io fault_io = {
     .fsync = fault_fsync,
-    .fdatasync = fdatasync,
+    .fdatasync = counting_fdatasync,
 };
+
+/*
+ * Twenty Pi 3 ROMs power on together: their OFFERs are their leases, so
+ * each needs its line on disk first, and their delay timers fire in the
+ * same loop round.  One fdatasync covers them all, not one each: on a
+ * slow disk twenty syncs in a row would hold the last Pi's reply for
+ * twenty sync times.
+ */
+TEST(dhcp_server_rom_storm_shares_one_lease_sync)
+{
+	char path[512];
+	struct rig *g;
+	uint8_t b[400], mac[6] = {0xb8, 0x27, 0xeb, 0x07, 0, 0};
+	int i;
+
+	snprintf(path, sizeof(path), "%s/storm-leases", t_tmpdir());
+	g = rig_new_pool(
+	    CFG_DHCP_SERVER, path, IP(198, 18, 0, 2), IP(198, 18, 0, 254));
+	dhcp_service_set_lease_io(g->svc, &fault_io);
+	fault_fsync_fail_at = 0;
+	for (i = 0; i < 20; i++) {
+		mac[5] = (uint8_t)i;
+		feed(g, b, rom_discover(b, mac));
+	}
+	fdatasync_calls = 0;
+	rig_wait(g, 150);
+	CHECK_EQ(g->nsent, 20);
+	CHECK_EQ(fdatasync_calls, 1);
+	rig_free(g);
+}
 
 TEST(dhcp_lease_log_reopened_after_failed_dir_fsync)
 {

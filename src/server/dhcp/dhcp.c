@@ -35,6 +35,11 @@
 #define DHCP_OUTBOX_MAX 64
 /* A packet batch read per wake-up before the outbox is flushed. */
 #define DHCP_BATCH 64
+/*
+ * Replies that leave from timers and promise a binding (a ROM's OFFER)
+ * wait this long for others to share their lease sync.
+ */
+#define DHCP_SYNC_WINDOW_MS 10
 /* How long an offer holds its address for a client that will REQUEST. */
 #define DHCP_OFFER_HOLD_MS 30000
 /* An address found in use is skipped this long (RFC 2131 §3.1.5). */
@@ -120,6 +125,7 @@ struct dhcp_service {
 	struct dhcp_followup *followups; /* owned, DHCP_FOLLOWUP_MAX */
 	struct dhcp_out *outbox;         /* owned, DHCP_OUTBOX_MAX */
 	size_t nout;
+	struct loop_timer flush_timer; /* replies queued by timers */
 	struct dhcp_stats stats;
 	struct log_ratelimit rl;
 	bool next_durable; /* the reply queued next promises a binding */
@@ -324,6 +330,13 @@ dhcp_service_set_send(struct dhcp_service *svc, dhcp_send_fn fn, void *arg)
 	svc->send_arg = arg;
 }
 
+void
+dhcp_service_set_lease_io(
+    struct dhcp_service *svc, const struct dhcp_lease_io *io)
+{
+	svc->leases.io = io;
+}
+
 /* ---- sending ---- */
 
 /* An ARP packet in an Ethernet frame to @mac, from either packet socket. */
@@ -522,6 +535,34 @@ dhcp_flush(struct dhcp_service *svc)
 		dhcp_send_outbox(svc, true);
 	}
 	svc->nout = 0;
+}
+
+/*
+ * After a reply queued by a timer: what promises nothing leaves now; what
+ * promises a binding waits up to DHCP_SYNC_WINDOW_MS, so that the replies
+ * of a storm's timers share one fdatasync, as a batch read from the
+ * socket does, instead of one each.
+ */
+static void
+dhcp_flush_soon(struct dhcp_service *svc)
+{
+	size_t i, n = 0;
+
+	dhcp_send_outbox(svc, false);
+	for (i = 0; i < svc->nout; i++) {
+		if (svc->outbox[i].durable) {
+			if (n != i) {
+				svc->outbox[n] = svc->outbox[i];
+			}
+			n++;
+		}
+	}
+	svc->nout = n;
+	if (n && !loop_timer_is_armed(&svc->flush_timer) &&
+	    loop_timer_arm(svc->loop, &svc->flush_timer,
+		loop_now_ms(svc->loop) + DHCP_SYNC_WINDOW_MS) < 0) {
+		dhcp_flush(svc);
+	}
 }
 
 /*
@@ -773,9 +814,16 @@ dhcp_pending_fire(struct loop *l, struct loop_timer *t)
 		q.log.id = m->xid;
 		dhcp_fmt_mac(m->chaddr, q.log.peer);
 		dhcp_handle_msg(svc, &q);
-		dhcp_flush(svc);
+		dhcp_flush_soon(svc);
 	}
 	free(m);
+}
+
+static void
+dhcp_flush_fire(struct loop *l, struct loop_timer *t)
+{
+	(void)l;
+	dhcp_flush(t->arg);
 }
 
 /*
@@ -1559,6 +1607,7 @@ dhcp_service_new(struct loop *l, struct cfg *const *cfgp,
 	    .fd_arp = -1,
 	    .send = dhcp_send_real,
 	};
+	loop_timer_init(&svc->flush_timer, dhcp_flush_fire, svc);
 	svc->res = calloc(DHCP_RESERVE_MAX, sizeof(*svc->res));
 	svc->clients = calloc(DHCP_CLIENTS_MAX, sizeof(*svc->clients));
 	svc->pending = calloc(DHCP_PENDING_MAX, sizeof(*svc->pending));
@@ -1719,6 +1768,10 @@ dhcp_service_close(struct dhcp_service *svc)
 				    svc->loop, &svc->pending[i].timer);
 			}
 		}
+	}
+	loop_timer_cancel(svc->loop, &svc->flush_timer);
+	if (svc->outbox) {
+		dhcp_flush(svc);
 	}
 	if (svc->followups) {
 		for (i = 0; i < DHCP_FOLLOWUP_MAX; i++) {

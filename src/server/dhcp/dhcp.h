@@ -132,6 +132,14 @@ void dhcp_service_close(struct dhcp_service *svc);
 void dhcp_service_set_send(
     struct dhcp_service *svc, dhcp_send_fn fn, void *arg);
 
+struct dhcp_lease_io;
+/*
+ * dhcp_service_set_lease_io() - replace the lease log's fsync calls
+ * (tests that count or fail them).  @io is borrowed for the service's life.
+ */
+void dhcp_service_set_lease_io(
+    struct dhcp_service *svc, const struct dhcp_lease_io *io);
+
 /*
  * dhcp_service_handle_packet() - process one UDP payload that arrived on
  * local port @port from @src_ip:@src_port (host order), as the socket
