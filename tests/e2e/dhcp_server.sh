@@ -68,6 +68,50 @@ dh_emu "dhcp server: provisioned pi4 boots" "$C" -i "$CIF" -m pi4 -b 8 \
 t_check "dhcp server: provisioned client gets its reserved address" \
 	grep -q 'address-offer ok addr=198.18.0.42' "$DH_EMU_LOG"
 
+# Issue 10: a Pi 2/3 ROM's OFFER binds its address for seconds only,
+# until a TFTP request from that address shows the client uses it; then
+# the lease is full.  Two ROM DISCOVERs (3B and 3B+, bench/dhcp_load -P);
+# a curl from the first one's MAC and address fetches bootcode.bin (the
+# address is pinned to that MAC, quirk 12).
+R=$(nn_ns rom)
+RIF=$(nn_port "$S" br0 "$R")
+ip netns exec "$R" "$PNB_OUT/bench/dhcp_load" -i "$RIF" -P 2 -t 2 -g 9 \
+	>/dev/null
+now=$(date +%s)
+addr_of() {
+	sed -n "s/.*peer=$1 .*event=offer addr=\([0-9.]*\) .*/\1/p" \
+		"$NN_TMP/pnb.log" | tail -1
+}
+exp_of() {
+	awk -v m="$1" '$1 == "B" && $2 == m { e = $4 } END { print e + 0 }' \
+		"$NN_TMP/state/dhcp/leases"
+}
+rom=$(addr_of b8:27:eb:09:00:00)
+other=$(addr_of b8:27:eb:09:00:01)
+e1=$(exp_of b8:27:eb:09:00:00)
+if [ -n "$rom" ] && [ -n "$other" ] && [ "$e1" -le $((now + 11)) ] &&
+	grep -q "peer=b8:27:eb:09:00:00 .*bound=on-offer-unconfirmed" \
+		"$NN_TMP/pnb.log"; then
+	t_pass "dhcp server: a ROM's OFFER binds $rom for seconds only (until $((e1 - now)) s from now)"
+else
+	t_fail "dhcp server: a ROM's OFFER binds briefly" \
+		"addr ${rom:-none}, expiry $((e1 - now)) s from now"
+fi
+ip -n "$R" link set "$RIF" address b8:27:eb:09:00:00
+ip -n "$R" addr add "$rom/24" dev "$RIF"
+ip netns exec "$R" curl -sS -o "$NN_TMP/bootcode.got" \
+	"tftp://198.18.0.1/bootcode.bin" || t_fail "curl from $rom"
+sleep 0.2
+e1=$(exp_of b8:27:eb:09:00:00)
+e2=$(exp_of b8:27:eb:09:00:01)
+if grep -q "event=confirmed addr=$rom via=tftp" "$NN_TMP/pnb.log" &&
+	[ "$e1" -ge $((now + 86000)) ] && [ "$e2" -le $((now + 11)) ]; then
+	t_pass "dhcp server: a TFTP request from $rom makes its lease full; the other ROM's stays short"
+else
+	t_fail "dhcp server: TFTP confirms a ROM's lease" \
+		"$rom until $((e1 - now)) s, $other until $((e2 - now)) s"
+fi
+
 # The status view lists the Pis DHCP saw, with model and serial.
 "$PNB_BIN" status --state-dir "$NN_TMP/state" >"$NN_TMP/status" 2>&1
 t_check "dhcp server: status lists the Pi 5 with its model and serial" \

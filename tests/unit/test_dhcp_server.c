@@ -561,6 +561,113 @@ TEST(dhcp_server_probe_budget_bounds_the_wait)
 	rig_free(g);
 }
 
+/* The expiry of the last "B" line for @mac in the lease log, or -1. */
+static long long
+lease_log_expiry(const char *path, const char *mac)
+{
+	char line[128], m[32], a[32];
+	long long exp = -1, e;
+	char kind;
+	FILE *f = fopen(path, "r");
+
+	while (f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%c %31s %31s %lld", &kind, m, a, &e) == 4 &&
+		    kind == 'B' && strcmp(m, mac) == 0) {
+			exp = e;
+		}
+	}
+	if (f) {
+		fclose(f);
+	}
+	return exp;
+}
+
+/*
+ * Issue 10: an OFFER to a Pi 2/3 ROM is its lease, but a DISCOVER with
+ * the ROM's fingerprint costs nothing to forge.  The address is bound for
+ * seconds only, until a request from it shows the client uses it (the
+ * ROM fetches bootcode.bin at once), then for the full lease time.
+ */
+TEST(dhcp_server_rom_binding_short_until_seen_in_use)
+{
+	char path[512];
+	struct rig *g;
+	uint8_t b[400], rom[6] = {0xb8, 0x27, 0xeb, 0x0c, 0x0f, 0x01};
+	long long now = (long long)loop_wall_s(), exp;
+	uint32_t yi, yi_a;
+
+	snprintf(path, sizeof(path), "%s/tentative-leases", t_tmpdir());
+	g = rig_new(CFG_DHCP_SERVER, path);
+	g->cfg.dhcp_pi_delay_ms = 0;
+	feed(g, b, rom_discover(b, rom));
+	CHECK_EQ(g->nsent, 1);
+	yi = g->sent[0].m.yiaddr;
+	/* The OFFER still tells the ROM the configured lease time. */
+	CHECK(dhcp_has(&g->sent[0].m, DHCP_OPT_LEASE_TIME));
+	exp = lease_log_expiry(path, "b8:27:eb:0c:0f:01");
+	CHECK(exp >= now + 9 && exp <= now + 12);
+	/* A Pi 4's ACKed lease is not touched by a request from it. */
+	feed(g, b, pi4_msg(b, mac_a, DHCPDISCOVER));
+	yi_a = g->sent[1].m.yiaddr;
+	feed(
+	    g, b, plain_msg(b, mac_a, DHCPREQUEST, yi_a, IP(198, 18, 0, 1), 0));
+	CHECK_EQ(g->sent[2].m.type, DHCPACK);
+	exp = lease_log_expiry(path, "dc:a6:32:00:00:0a");
+	dhcp_service_confirm(g->svc, yi_a);
+	CHECK_EQ(lease_log_expiry(path, "dc:a6:32:00:00:0a"), exp);
+	/* The ROM fetches bootcode.bin from its address: a full lease. */
+	dhcp_service_confirm(g->svc, yi);
+	rig_wait(g, 40);
+	exp = lease_log_expiry(path, "b8:27:eb:0c:0f:01");
+	CHECK(exp >= now + 86400 - 5);
+	/* bootcode.bin's DISCOVER keeps the full lease. */
+	feed(g, b, rom_discover(b, rom));
+	CHECK_EQ(g->sent[3].m.yiaddr, yi);
+	CHECK(lease_log_expiry(path, "b8:27:eb:0c:0f:01") >= now + 86400 - 5);
+	rig_free(g);
+}
+
+static int expired_calls;
+
+static void
+count_expired(void *arg, struct dhcp_slot *s)
+{
+	(void)arg;
+	(void)s;
+	expired_calls++;
+}
+
+TEST(dhcp_lease_unconfirmed_binding_returns_to_pool)
+{
+	struct dhcp_leases t;
+	uint8_t m1[6] = {2, 0, 0, 0, 0, 1}, m2[6] = {2, 0, 0, 0, 0, 2};
+	uint8_t m3[6] = {2, 0, 0, 0, 0, 3};
+	struct dhcp_slot *a, *b;
+
+	CHECK_EQ(dhcp_leases_init(
+		     &t, IP(198, 18, 0, 10), IP(198, 18, 0, 11), NULL, 1000),
+	    0);
+	a = dhcp_leases_alloc(&t, m1, 0, 1000);
+	CHECK_EQ(dhcp_leases_bind_tentative(&t, a, 1010), 0);
+	b = dhcp_leases_alloc(&t, m2, 0, 1000);
+	CHECK_EQ(dhcp_leases_bind_tentative(&t, b, 1010), 0);
+	CHECK_EQ(t.tentative, 2);
+	/* Seen in use: a full lease, no longer counted. */
+	CHECK_EQ(dhcp_leases_bind(&t, b, 90000), 0);
+	CHECK_EQ(t.tentative, 1);
+	CHECK(dhcp_leases_alloc(&t, m3, 0, 1005) == NULL);
+	expired_calls = 0;
+	dhcp_leases_expire_tentative(&t, 1005, count_expired, NULL);
+	CHECK_EQ(expired_calls, 0);
+	dhcp_leases_expire_tentative(&t, 1010, count_expired, NULL);
+	CHECK_EQ(expired_calls, 1);
+	CHECK_EQ(t.tentative, 0);
+	/* Unconfirmed and expired: back in the pool; b stays bound. */
+	CHECK(dhcp_leases_alloc(&t, m3, 0, 1011) == a);
+	CHECK(dhcp_leases_find_mac(&t, m2) == b);
+	dhcp_leases_fini(&t);
+}
+
 TEST(dhcp_server_pool_exhausted_by_bindings)
 {
 	struct rig *g = rig_new(CFG_DHCP_SERVER, NULL);

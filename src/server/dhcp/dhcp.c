@@ -40,6 +40,19 @@
  * wait this long for others to share their lease sync.
  */
 #define DHCP_SYNC_WINDOW_MS 10
+/*
+ * An OFFER to a client that never REQUESTs (a Pi 2/3 ROM, bootcode.bin)
+ * is its lease, but binds the address only this long until the client is
+ * seen using it (a TFTP request from it, dhcp_service_confirm()); a real
+ * ROM asks for bootcode.bin at once.  Issue 10: DISCOVERs with the ROM's
+ * fingerprint from random MACs held every address for a full lease.
+ */
+#define DHCP_ROM_CONFIRM_S 10
+/*
+ * Permanent neighbour entries for the 3B ROM (quirk 12) at most: kernel
+ * state that DISCOVERs from random MACs could otherwise grow.
+ */
+#define DHCP_PIN_MAX 1024
 /* How long an offer holds its address for a client that will REQUEST. */
 #define DHCP_OFFER_HOLD_MS 30000
 /* An address found in use is skipped this long (RFC 2131 §3.1.5). */
@@ -126,6 +139,9 @@ struct dhcp_service {
 	struct dhcp_out *outbox;         /* owned, DHCP_OUTBOX_MAX */
 	size_t nout;
 	struct loop_timer flush_timer; /* replies queued by timers */
+	bool sync_owed;                /* a confirmation waits for a sync */
+	struct loop_timer sweep_timer; /* ends unconfirmed bindings */
+	size_t npinned;                /* permanent neighbour entries */
 	struct dhcp_stats stats;
 	struct log_ratelimit rl;
 	bool next_durable; /* the reply queued next promises a binding */
@@ -513,16 +529,17 @@ dhcp_flush(struct dhcp_service *svc)
 	size_t i, ndurable = 0;
 	int r = 0;
 
-	if (svc->nout == 0) {
+	if (svc->nout == 0 && !svc->sync_owed) {
 		return;
 	}
 	dhcp_send_outbox(svc, false);
 	for (i = 0; i < svc->nout; i++) {
 		ndurable += svc->outbox[i].durable;
 	}
-	if (ndurable && svc->has_leases) {
+	if ((ndurable || svc->sync_owed) && svc->has_leases) {
 		r = dhcp_leases_sync(&svc->leases);
 	}
+	svc->sync_owed = false;
 	if (r < 0) {
 		/*
 		 * Not durable: no reply may promise it.  Clients retry, and
@@ -1051,6 +1068,11 @@ dhcp_pin_neigh(struct dhcp_service *svc, struct dhcp_slot *sl,
 	if (svc->fd < 0 || (!mac && !sl->neigh_pinned)) {
 		return;
 	}
+	if (mac && !sl->neigh_pinned && svc->npinned >= DHCP_PIN_MAX) {
+		log_debug(
+		    log, "event=neigh-pin-skipped pinned=%zu", svc->npinned);
+		return;
+	}
 	memset(&ar, 0, sizeof(ar));
 	sin->sin_family = AF_INET;
 	sin->sin_addr.s_addr = htonl(addr);
@@ -1068,7 +1090,49 @@ dhcp_pin_neigh(struct dhcp_service *svc, struct dhcp_slot *sl,
 		log_debug(log, "event=neigh-%s-failed error=\"%s\"",
 		    mac ? "pin" : "unpin", strerror(errno));
 	}
+	if (sl->neigh_pinned != (mac != NULL)) {
+		svc->npinned += mac ? 1 : (size_t)-1;
+	}
 	sl->neigh_pinned = mac != NULL;
+}
+
+static void dhcp_sweep_fire(struct loop *l, struct loop_timer *t);
+
+/* End unconfirmed on-offer bindings once a second while there are any. */
+static void
+dhcp_sweep_arm(struct dhcp_service *svc)
+{
+	if (svc->leases.tentative && !loop_timer_is_armed(&svc->sweep_timer)) {
+		(void)loop_timer_arm(svc->loop, &svc->sweep_timer,
+		    loop_now_ms(svc->loop) + 1000);
+	}
+}
+
+static void
+dhcp_sweep_expired(void *arg, struct dhcp_slot *s)
+{
+	char a[16], mb[18];
+
+	(void)arg;
+	/*
+	 * The pin (quirk 12) stays until the address goes to another
+	 * client, which replaces or drops it, so a flood's pins are bounded
+	 * by the addresses its bindings can hold at once.
+	 */
+	log_debug(&(struct log_ctx){.svc = "dhcp"},
+	    "event=unconfirmed-expired addr=%s mac=%s", dhcp_fmt_ip(s->addr, a),
+	    dhcp_fmt_mac(s->mac, mb));
+}
+
+static void
+dhcp_sweep_fire(struct loop *l, struct loop_timer *t)
+{
+	struct dhcp_service *svc = t->arg;
+
+	(void)l;
+	dhcp_leases_expire_tentative(
+	    &svc->leases, loop_wall_s(), dhcp_sweep_expired, svc);
+	dhcp_sweep_arm(svc);
 }
 
 static void
@@ -1159,9 +1223,24 @@ dhcp_discover(
 			}
 		}
 	}
-	if (rom && dhcp_leases_bind(t, s, wall + c->dhcp_lease_s) < 0) {
-		log_err(&q->log, "event=lease-write-failed");
-		return;
+	if (rom) {
+		/*
+		 * A binding the client has been seen using, or a reserved
+		 * address, is a full lease; anything else stays on-offer until
+		 * the client shows up using it (DHCP_ROM_CONFIRM_S).
+		 */
+		bool confirmed = s->reserved ||
+		    (dhcp_slot_is_live(s, wall) && !s->tentative);
+		int err = confirmed
+		    ? dhcp_leases_bind(t, s, wall + c->dhcp_lease_s)
+		    : dhcp_leases_bind_tentative(
+			  t, s, wall + DHCP_ROM_CONFIRM_S);
+
+		if (err < 0) {
+			log_err(&q->log, "event=lease-write-failed");
+			return;
+		}
+		dhcp_sweep_arm(svc);
 	}
 	if (model == DHCP_PI_3B_ROM || model == DHCP_PI_BCM2837) {
 		dhcp_pin_neigh(svc, s, m->chaddr, &q->log);
@@ -1186,7 +1265,9 @@ dhcp_discover(
 		log_info(&q->log, "event=offer addr=%s model=%s held_ms=%llu%s",
 		    dhcp_fmt_ip(s->addr, a), dhcp_pi_model_name(model),
 		    (unsigned long long)q->waited_ms,
-		    rom ? " bound=on-offer" : "");
+		    !rom               ? ""
+			: s->tentative ? " bound=on-offer-unconfirmed"
+				       : " bound=on-offer");
 	} else {
 		log_debug(&q->log, "event=offer addr=%s held_ms=%llu",
 		    dhcp_fmt_ip(s->addr, a), (unsigned long long)q->waited_ms);
@@ -1296,6 +1377,8 @@ dhcp_request(
 			(f->state == DHCP_SLOT_RELEASED && !f->has_mac));
 
 		if (selecting_lost_offer || unknown_on_free) {
+			/* A pin (quirk 12) named the previous holder. */
+			dhcp_pin_neigh(svc, f, NULL, &q->log);
 			dhcp_leases_take(t, f, m->chaddr);
 			dhcp_ack(svc, q, model, f);
 			return;
@@ -1303,6 +1386,50 @@ dhcp_request(
 	}
 	dhcp_nak(svc, q,
 	    dhcp_in_subnet(svc, want) ? "address not yours" : "wrong network");
+}
+
+void
+dhcp_service_confirm(struct dhcp_service *svc, uint32_t addr)
+{
+	struct dhcp_slot *s;
+	char a[16];
+
+	if (!svc->has_leases) {
+		return;
+	}
+	s = dhcp_leases_find_addr(&svc->leases, addr);
+	if (!s || !s->tentative || s->state != DHCP_SLOT_BOUND) {
+		return;
+	}
+	if (dhcp_leases_bind(&svc->leases, s,
+		loop_wall_s() + dhcp_cfg(svc)->dhcp_lease_s) < 0) {
+		log_err(&(struct log_ctx){.svc = "dhcp"},
+		    "event=lease-write-failed addr=%s", dhcp_fmt_ip(addr, a));
+		return;
+	}
+	/* Durable soon, with whatever else needs a sync. */
+	svc->sync_owed = true;
+	if (!loop_timer_is_armed(&svc->flush_timer)) {
+		(void)loop_timer_arm(svc->loop, &svc->flush_timer,
+		    loop_now_ms(svc->loop) + DHCP_SYNC_WINDOW_MS);
+	}
+	{
+		struct log_ctx lc = {.svc = "dhcp"};
+
+		dhcp_fmt_mac(s->mac, lc.peer);
+		log_info(&lc, "event=confirmed addr=%s via=tftp",
+		    dhcp_fmt_ip(addr, a));
+	}
+}
+
+void
+dhcp_serve_confirm(void *arg, struct in_addr client)
+{
+	struct serve *s = arg;
+
+	if (s->dhcp) {
+		dhcp_service_confirm(s->dhcp, ntohl(client.s_addr));
+	}
 }
 
 static void
@@ -1608,6 +1735,7 @@ dhcp_service_new(struct loop *l, struct cfg *const *cfgp,
 	    .send = dhcp_send_real,
 	};
 	loop_timer_init(&svc->flush_timer, dhcp_flush_fire, svc);
+	loop_timer_init(&svc->sweep_timer, dhcp_sweep_fire, svc);
 	svc->res = calloc(DHCP_RESERVE_MAX, sizeof(*svc->res));
 	svc->clients = calloc(DHCP_CLIENTS_MAX, sizeof(*svc->clients));
 	svc->pending = calloc(DHCP_PENDING_MAX, sizeof(*svc->pending));
@@ -1770,6 +1898,7 @@ dhcp_service_close(struct dhcp_service *svc)
 		}
 	}
 	loop_timer_cancel(svc->loop, &svc->flush_timer);
+	loop_timer_cancel(svc->loop, &svc->sweep_timer);
 	if (svc->outbox) {
 		dhcp_flush(svc);
 	}

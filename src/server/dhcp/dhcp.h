@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <netinet/in.h>
+
 #include "core/cfg.h"
 #include "core/loop.h"
 #include "proto/dhcp/dhcp.h"
@@ -169,6 +171,20 @@ int dhcp_service_reserve(
  * addresses stay bound to their MACs until the pool needs them.
  */
 void dhcp_service_clear_reservations(struct dhcp_service *svc);
+
+/*
+ * dhcp_service_confirm() - a client is using @addr (host order): a request
+ * came from it.  An on-offer binding of that address, made for a client
+ * that never REQUESTs (Pi 2/3 ROM, bootcode.bin) and held only briefly
+ * until now, becomes a full lease.  Anything else is left alone.
+ */
+void dhcp_service_confirm(struct dhcp_service *svc, uint32_t addr);
+
+/*
+ * dhcp_serve_confirm() - the TFTP service's request hook (@arg is the
+ * struct serve): every TFTP request confirms its source address.
+ */
+void dhcp_serve_confirm(void *arg, struct in_addr client);
 
 /* dhcp_service_find_reservation() - borrowed, or NULL. */
 const struct dhcp_reservation *dhcp_service_find_reservation(

@@ -99,6 +99,16 @@ dhcp_slot_is_live(const struct dhcp_slot *s, int64_t now_wall)
 	return s->state == DHCP_SLOT_BOUND && s->expire_wall > now_wall;
 }
 
+/* @s is no longer an unconfirmed on-offer binding. */
+static void
+lease_untentative(struct dhcp_leases *t, struct dhcp_slot *s)
+{
+	if (s->tentative) {
+		s->tentative = false;
+		t->tentative--;
+	}
+}
+
 void
 dhcp_leases_take(
     struct dhcp_leases *t, struct dhcp_slot *s, const uint8_t mac[6])
@@ -108,7 +118,9 @@ dhcp_leases_take(
 	if (old == s) {
 		return;
 	}
+	lease_untentative(t, s);
 	if (old) {
+		lease_untentative(t, old);
 		lease_unlink(t, old);
 		if (old->state != DHCP_SLOT_DECLINED) {
 			old->state = DHCP_SLOT_FREE;
@@ -247,6 +259,7 @@ dhcp_leases_bind(
 {
 	char line[LEASE_LINE_MAX];
 
+	lease_untentative(t, s);
 	if (s->state != DHCP_SLOT_BOUND) {
 		t->live++;
 	}
@@ -256,16 +269,44 @@ dhcp_leases_bind(
 }
 
 int
+dhcp_leases_bind_tentative(
+    struct dhcp_leases *t, struct dhcp_slot *s, int64_t expire_wall)
+{
+	int r = dhcp_leases_bind(t, s, expire_wall);
+
+	s->tentative = true;
+	t->tentative++;
+	return r;
+}
+
+void
+dhcp_leases_expire_tentative(struct dhcp_leases *t, int64_t now_wall,
+    void (*fn)(void *arg, struct dhcp_slot *s), void *arg)
+{
+	size_t i;
+
+	for (i = 0; i < t->nslot && t->tentative; i++) {
+		struct dhcp_slot *s = &t->slot[i];
+
+		if (s->tentative && s->expire_wall <= now_wall) {
+			fn(arg, s);
+			lease_untentative(t, s);
+		}
+	}
+}
+
+int
 dhcp_leases_free(struct dhcp_leases *t, struct dhcp_slot *s, uint8_t state)
 {
 	char line[LEASE_LINE_MAX];
 	bool was_bound = s->state == DHCP_SLOT_BOUND;
 
+	int r = 0;
+
 	if (was_bound && t->live) {
 		t->live--;
 	}
-	int r = 0;
-
+	lease_untentative(t, s);
 	s->state = state;
 	if (was_bound && s->has_mac) {
 		r = lease_append(t, line, (size_t)lease_fmt(line, 'F', s));
