@@ -627,6 +627,85 @@ TEST(dhcp_server_rom_binding_short_until_seen_in_use)
 	rig_free(g);
 }
 
+/*
+ * Issue 10, item 7: DISCOVERs with the ROM's fingerprint from random MACs
+ * hold at most half the pool in unconfirmed bindings; past that they are
+ * shed.  A Pi 4 still gets an address, and a shed ROM that retries (the
+ * ROM does, 5 s later) is known then and served.
+ */
+TEST(dhcp_server_rom_fingerprints_hold_at_most_half_the_pool)
+{
+	struct rig *g = rig_new(CFG_DHCP_SERVER, NULL);
+	const struct dhcp_stats *st = dhcp_service_stats(g->svc);
+	uint8_t b[400], mac[6] = {0x02, 0x66, 0, 0, 0, 0};
+	uint32_t yi;
+	int i;
+
+	g->cfg.dhcp_pi_delay_ms = 0;
+	for (i = 0; i < 8; i++) {
+		mac[5] = (uint8_t)i;
+		feed(g, b, rom_discover(b, mac));
+	}
+	/* Ten addresses: five unconfirmed bindings at most. */
+	CHECK_EQ(st->offers, 5);
+	CHECK_EQ(st->shed, 3);
+	feed(g, b, pi4_msg(b, mac_a, DHCPDISCOVER));
+	CHECK_EQ(st->offers, 6);
+	yi = g->sent[5].m.yiaddr;
+	g->nsent = 0;
+	feed(g, b, plain_msg(b, mac_a, DHCPREQUEST, yi, IP(198, 18, 0, 1), 0));
+	CHECK_EQ(g->sent[0].m.type, DHCPACK);
+	/* The retry of a shed ROM. */
+	mac[5] = 7;
+	feed(g, b, rom_discover(b, mac));
+	CHECK_EQ(st->offers, 7);
+	CHECK_MEM(g->sent[1].m.chaddr, mac, 6);
+	rig_free(g);
+}
+
+/*
+ * Requests waiting for the BCM2837 delay: MACs we do not know fill at
+ * most half the table, one relay at most DHCP_PENDING_PER_SOURCE, and a
+ * MAC that was shed and retries is known and finds room.
+ */
+TEST(dhcp_proxy_waiting_table_caps)
+{
+	struct rig *g = rig_new(CFG_DHCP_PROXY, NULL);
+	const struct dhcp_stats *st = dhcp_service_stats(g->svc);
+	uint8_t b[400], mac[6] = {0x02, 0x67, 0, 0, 0, 0};
+	size_t n;
+	int i;
+
+	g->cfg.dhcp_pi_delay_ms = 300;
+	for (i = 0; i < 600; i++) {
+		mac[4] = (uint8_t)(i >> 8);
+		mac[5] = (uint8_t)i;
+		feed(g, b, rom_discover(b, mac));
+	}
+	CHECK_EQ(st->delayed, 512);
+	CHECK_EQ(st->shed, 88);
+	/* The last one again: shed before, known now. */
+	feed(g, b, rom_discover(b, mac));
+	CHECK_EQ(st->delayed, 513);
+	rig_wait(g, 500);
+	CHECK_EQ(st->proxy_replies, 513);
+	rig_free(g);
+
+	/* Forty through one relay (giaddr): 32 wait, 8 are shed. */
+	g = rig_new(CFG_DHCP_PROXY, NULL);
+	st = dhcp_service_stats(g->svc);
+	g->cfg.dhcp_pi_delay_ms = 300;
+	for (i = 0; i < 40; i++) {
+		mac[5] = (uint8_t)i;
+		n = rom_discover(b, mac);
+		memcpy(b + 24, "\xc6\x12\x00\xfe", 4);
+		feed(g, b, n);
+	}
+	CHECK_EQ(st->delayed, 32);
+	CHECK_EQ(st->shed, 8);
+	rig_free(g);
+}
+
 static int expired_calls;
 
 static void

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -31,6 +32,35 @@
  */
 #define DHCP_PENDING_MAX 1024
 #define DHCP_PKT_MAX     1500
+/*
+ * Admission to that table.  A MAC we know (one we hold an address or a
+ * reservation for, or whose earlier request was shed: a client that
+ * retransmits) may use all of it; MACs we do not know, which is what a
+ * flood from random MACs looks like, at most half, so a flood never keeps
+ * a known client from its delay or its conflict probe.  One relay, or one
+ * sending address, may hold DHCP_PENDING_PER_SOURCE entries at most
+ * (requests from 0.0.0.0 count per MAC: one each).
+ */
+#define DHCP_PENDING_UNKNOWN_MAX (DHCP_PENDING_MAX / 2)
+#define DHCP_PENDING_PER_SOURCE  32
+/*
+ * Unconfirmed on-offer bindings, with the ROM requests from unknown MACs
+ * waiting for one, may hold at most half the pool and at most this many:
+ * past that, DISCOVERs with the ROM's fingerprint from MACs we do not
+ * know are shed, and every other client still finds addresses.
+ */
+#define DHCP_ROM_UNCONFIRMED_MAX 512
+/*
+ * MACs whose request was shed, remembered in two generations of a Bloom
+ * filter (three bits per MAC, 2^21 bits per generation, 512 KiB in all),
+ * each DHCP_SEEN_GEN_MS long: a ROM retries its DISCOVER after 5 s, an
+ * EEPROM after 4 s, and a retry from a remembered MAC is a known client.
+ * Random MACs of a flood are not seen twice; a false positive lets one
+ * through as known: about 1 in 100,000 at 1,000 new MACs a second, 1.5 %
+ * at 25,000.
+ */
+#define DHCP_SEEN_BITS   (1u << 21)
+#define DHCP_SEEN_GEN_MS 8000
 /* Replies of one batch of requests, sent after one fdatasync. */
 #define DHCP_OUTBOX_MAX 64
 /* A packet batch read per wake-up before the outbox is flushed. */
@@ -100,6 +130,9 @@ struct dhcp_pending {
 	uint32_t src_ip;
 	uint64_t arrived_ms; /* when the request first arrived */
 	uint64_t due_ms;     /* when the timer is armed for */
+	bool unknown;        /* from a MAC we did not know */
+	bool rom;            /* wants an on-offer binding */
+	uint32_t source;     /* giaddr or source address; 0 = none */
 	size_t len;
 	uint8_t pkt[DHCP_PKT_MAX];
 };
@@ -134,7 +167,11 @@ struct dhcp_service {
 	struct dhcp_client *clients; /* owned, DHCP_CLIENTS_MAX */
 	size_t nclients;
 	struct dhcp_pending *pending; /* owned, DHCP_PENDING_MAX */
-	size_t npending;
+	size_t npending, npending_unknown, npending_unknown_rom;
+	uint8_t *seen_mem; /* owned: both generations */
+	uint8_t *seen[2];  /* into seen_mem: [0] current, [1] previous */
+	uint64_t seen_since_ms, seen_salt;
+	struct log_ratelimit rl_shed;
 	struct dhcp_followup *followups; /* owned, DHCP_FOLLOWUP_MAX */
 	struct dhcp_out *outbox;         /* owned, DHCP_OUTBOX_MAX */
 	size_t nout;
@@ -747,6 +784,101 @@ dhcp_fill_net(struct dhcp_service *svc, const struct dhcp_msg *m,
 	r->siaddr = svc->net.addr;
 }
 
+/* ---- MACs that retry after being shed ---- */
+
+static void
+dhcp_seen_index(
+    const struct dhcp_service *svc, const uint8_t mac[6], uint32_t ix[3])
+{
+	uint64_t h = svc->seen_salt ^ 0xcbf29ce484222325ull;
+	int i;
+
+	/* FNV-1a, salted per process, then a 64-bit finaliser. */
+	for (i = 0; i < 6; i++) {
+		h = (h ^ mac[i]) * 0x100000001b3ull;
+	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	ix[0] = (uint32_t)h & (DHCP_SEEN_BITS - 1);
+	ix[1] = (uint32_t)(h >> 21) & (DHCP_SEEN_BITS - 1);
+	ix[2] = (uint32_t)(h >> 42) & (DHCP_SEEN_BITS - 1);
+}
+
+/* Start a new generation every DHCP_SEEN_GEN_MS. */
+static void
+dhcp_seen_age(struct dhcp_service *svc)
+{
+	uint64_t now = loop_now_ms(svc->loop);
+
+	if (now - svc->seen_since_ms < DHCP_SEEN_GEN_MS) {
+		return;
+	}
+	if (now - svc->seen_since_ms >= 2 * DHCP_SEEN_GEN_MS) {
+		/* Both are stale. */
+		memset(svc->seen[1], 0, DHCP_SEEN_BITS / 8);
+	} else {
+		uint8_t *prev = svc->seen[1];
+
+		svc->seen[1] = svc->seen[0];
+		svc->seen[0] = prev;
+	}
+	memset(svc->seen[0], 0, DHCP_SEEN_BITS / 8);
+	svc->seen_since_ms = now;
+}
+
+static bool
+dhcp_seen_has(struct dhcp_service *svc, const uint8_t mac[6])
+{
+	uint32_t ix[3];
+	int g, k;
+
+	dhcp_seen_age(svc);
+	dhcp_seen_index(svc, mac, ix);
+	for (g = 0; g < 2; g++) {
+		const uint8_t *b = svc->seen[g];
+
+		for (k = 0; k < 3 && (b[ix[k] / 8] >> (ix[k] % 8) & 1); k++) {
+		}
+		if (k == 3) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static void
+dhcp_seen_add(struct dhcp_service *svc, const uint8_t mac[6])
+{
+	uint32_t ix[3];
+	int k;
+
+	dhcp_seen_age(svc);
+	dhcp_seen_index(svc, mac, ix);
+	for (k = 0; k < 3; k++) {
+		svc->seen[0][ix[k] / 8] |= (uint8_t)(1u << (ix[k] % 8));
+	}
+}
+
+/*
+ * Drop @q for lack of room, and remember its MAC: when the client
+ * retries, it is known.
+ */
+static void
+dhcp_shed(struct dhcp_service *svc, const struct dhcp_req *q, const char *why)
+{
+	dhcp_seen_add(svc, q->m->chaddr);
+	svc->stats.shed++;
+	if (log_ratelimit_ok(&svc->rl_shed, loop_now_ms(svc->loop))) {
+		log_warn(&q->log,
+		    "event=shed reason=%s suppressed=%u note=\"too many "
+		    "requests from unknown clients at once (a flood?); "
+		    "clients that retry are served\"",
+		    why, svc->rl_shed.suppressed);
+		svc->rl_shed.suppressed = 0;
+	}
+}
+
 /* ---- pending requests (delay, probe) ---- */
 
 static struct dhcp_pending *
@@ -825,6 +957,10 @@ dhcp_pending_fire(struct loop *l, struct loop_timer *t)
 	/* Free the entry first: handling may queue a new one for the MAC. */
 	p->used = false;
 	svc->npending--;
+	if (p->unknown) {
+		svc->npending_unknown--;
+		svc->npending_unknown_rom -= p->rom;
+	}
 	m = calloc(1, sizeof(*m));
 	if (m && dhcp_parse(p->pkt, p->len, m) == 0) {
 		q.m = m;
@@ -846,28 +982,36 @@ dhcp_flush_fire(struct loop *l, struct loop_timer *t)
 /*
  * Park @q until @due_ms (loop time); with @probe_addr, send an ARP probe
  * for it now.  Every parked request has its own timer, so probes run in
- * parallel however many clients power on at once.
+ * parallel however many clients power on at once.  @known: the MAC is
+ * one we know (see DHCP_PENDING_UNKNOWN_MAX); @rom: the request wants an
+ * on-offer binding.
  * Return: 1 parked, 0 already parked (a retransmission), -1 no room.
  */
 static int
 dhcp_pending_add(struct dhcp_service *svc, const struct dhcp_req *q,
-    uint64_t due_ms, uint32_t probe_addr)
+    uint64_t due_ms, uint32_t probe_addr, bool known, bool rom)
 {
 	struct dhcp_pending *p = NULL;
-	size_t i;
+	uint32_t source = q->m->giaddr ? q->m->giaddr : q->src_ip;
+	size_t i, same_source = 0;
 
 	if (dhcp_pending_find(svc, q->m->chaddr)) {
 		/* A retransmission of a request already parked. */
 		return 0;
 	}
-	if (q->rawlen > DHCP_PKT_MAX || svc->npending == DHCP_PENDING_MAX) {
+	if (q->rawlen > DHCP_PKT_MAX || svc->npending == DHCP_PENDING_MAX ||
+	    (!known && svc->npending_unknown >= DHCP_PENDING_UNKNOWN_MAX)) {
 		return -1;
 	}
 	for (i = 0; i < DHCP_PENDING_MAX; i++) {
 		if (!svc->pending[i].used) {
-			p = &svc->pending[i];
-			break;
+			p = p ? p : &svc->pending[i];
+		} else if (source && svc->pending[i].source == source) {
+			same_source++;
 		}
+	}
+	if (same_source >= DHCP_PENDING_PER_SOURCE) {
+		return -1;
 	}
 	if (!p) {
 		return -1;
@@ -884,6 +1028,9 @@ dhcp_pending_add(struct dhcp_service *svc, const struct dhcp_req *q,
 	p->src_ip = q->src_ip;
 	p->arrived_ms = q->arrived_ms;
 	p->due_ms = due_ms;
+	p->unknown = !known;
+	p->rom = rom;
+	p->source = source;
 	p->len = q->rawlen;
 	memcpy(p->pkt, q->raw, q->rawlen);
 	loop_timer_init(&p->timer, dhcp_pending_fire, p);
@@ -896,6 +1043,10 @@ dhcp_pending_add(struct dhcp_service *svc, const struct dhcp_req *q,
 		return -1;
 	}
 	svc->npending++;
+	if (!known) {
+		svc->npending_unknown++;
+		svc->npending_unknown_rom += rom;
+	}
 	if (probe_addr) {
 		/* "Who has probe_addr?"; only a reply from it matters. */
 		dhcp_arp_request(svc, dhcp_ether_broadcast, probe_addr);
@@ -1019,9 +1170,14 @@ dhcp_proxy(
 	r.ciaddr = boot_server ? m->ciaddr : 0;
 	if (!boot_server && !q->ready && c->dhcp_pi_delay_ms &&
 	    dhcp_is_bcm2837(m, model)) {
-		if (dhcp_pending_add(
-			svc, q, q->arrived_ms + c->dhcp_pi_delay_ms, 0) > 0) {
+		int pr = dhcp_pending_add(svc, q,
+		    q->arrived_ms + c->dhcp_pi_delay_ms, 0,
+		    dhcp_seen_has(svc, m->chaddr), false);
+
+		if (pr > 0) {
 			svc->stats.delayed++;
+		} else if (pr < 0) {
+			dhcp_shed(svc, q, "waiting-table-full");
 		}
 		return;
 	}
@@ -1135,6 +1291,18 @@ dhcp_sweep_fire(struct loop *l, struct loop_timer *t)
 	dhcp_sweep_arm(svc);
 }
 
+/* Do unconfirmed on-offer bindings hold all the pool they may? */
+static bool
+dhcp_rom_quota_full(const struct dhcp_service *svc)
+{
+	size_t quota = svc->leases.count / 2;
+
+	if (quota > DHCP_ROM_UNCONFIRMED_MAX) {
+		quota = DHCP_ROM_UNCONFIRMED_MAX;
+	}
+	return svc->leases.tentative + svc->npending_unknown_rom >= quota;
+}
+
 static void
 dhcp_discover(
     struct dhcp_service *svc, struct dhcp_req *q, enum dhcp_pi_model model)
@@ -1145,7 +1313,7 @@ dhcp_discover(
 	uint64_t now = loop_now_ms(svc->loop);
 	int64_t wall = loop_wall_s();
 	struct dhcp_slot *s = dhcp_leases_find_mac(t, m->chaddr);
-	bool rom = dhcp_never_requests(m, model), fresh = false;
+	bool rom = dhcp_never_requests(m, model), fresh = false, known;
 	uint32_t dns[CFG_MAX_DNS];
 	struct dhcp_reply r;
 	char a[16];
@@ -1156,6 +1324,12 @@ dhcp_discover(
 	}
 	if (s && s->state == DHCP_SLOT_DECLINED) {
 		s = NULL;
+	}
+	known = s || dhcp_service_find_reservation(svc, m->chaddr) ||
+	    dhcp_seen_has(svc, m->chaddr);
+	if (!q->ready && rom && !known && dhcp_rom_quota_full(svc)) {
+		dhcp_shed(svc, q, "unconfirmed-rom-bindings");
+		return;
 	}
 	if (!s) {
 		s = dhcp_leases_alloc(t, m->chaddr, now, wall);
@@ -1179,8 +1353,7 @@ dhcp_discover(
 		 */
 		bool probe = c->dhcp_probe_ms && !s->reserved && fresh &&
 		    (!s->probed_ok_ms ||
-			now - s->probed_ok_ms > DHCP_PROBE_TRUST_MS) &&
-		    svc->npending < DHCP_PENDING_MAX / 2;
+			now - s->probed_ok_ms > DHCP_PROBE_TRUST_MS);
 		bool delay = dhcp_is_bcm2837(m, model) && c->dhcp_pi_delay_ms;
 		/*
 		 * The model's delay counts from the DISCOVER's arrival, so a
@@ -1208,19 +1381,20 @@ dhcp_discover(
 			due = now + c->dhcp_probe_ms;
 		}
 		if (due > now) {
-			int pr =
-			    dhcp_pending_add(svc, q, due, probe ? s->addr : 0);
+			int pr = dhcp_pending_add(
+			    svc, q, due, probe ? s->addr : 0, known, rom);
 
 			if (pr >= 0) {
 				svc->stats.delayed += pr > 0 && delay ? 1 : 0;
 				return;
 			}
-			if (delay &&
-			    q->arrived_ms + c->dhcp_pi_delay_ms > now) {
-				/* No room to wait: the ROM retries in 5 s. */
-				svc->stats.dropped++;
-				return;
-			}
+			/*
+			 * No room to wait: never an offer without its delay or
+			 * its probe.  The client retries (ROM 5 s, EEPROM 4 s)
+			 * and is known then.
+			 */
+			dhcp_shed(svc, q, "waiting-table-full");
+			return;
 		}
 	}
 	if (rom) {
@@ -1740,9 +1914,18 @@ dhcp_service_new(struct loop *l, struct cfg *const *cfgp,
 	svc->clients = calloc(DHCP_CLIENTS_MAX, sizeof(*svc->clients));
 	svc->pending = calloc(DHCP_PENDING_MAX, sizeof(*svc->pending));
 	svc->followups = calloc(DHCP_FOLLOWUP_MAX, sizeof(*svc->followups));
+	svc->seen_mem = calloc(2, DHCP_SEEN_BITS / 8);
+	svc->seen[0] = svc->seen_mem;
+	svc->seen[1] =
+	    svc->seen_mem ? svc->seen_mem + DHCP_SEEN_BITS / 8 : NULL;
+	svc->seen_since_ms = loop_now_ms(l);
+	if (getrandom(&svc->seen_salt, sizeof(svc->seen_salt), GRND_NONBLOCK) !=
+	    (ssize_t)sizeof(svc->seen_salt)) {
+		svc->seen_salt = loop_clock_us() ^ (uint64_t)getpid() << 32;
+	}
 	svc->outbox = calloc(DHCP_OUTBOX_MAX, sizeof(*svc->outbox));
 	if (!svc->res || !svc->clients || !svc->pending || !svc->followups ||
-	    !svc->outbox) {
+	    !svc->seen_mem || !svc->outbox) {
 		snprintf(msg, msglen, "dhcp: out of memory");
 		r = -ENOMEM;
 		goto fail;
@@ -1930,6 +2113,7 @@ dhcp_service_close(struct dhcp_service *svc)
 	free(svc->clients);
 	free(svc->pending);
 	free(svc->followups);
+	free(svc->seen_mem);
 	free(svc->outbox);
 	free(svc);
 }

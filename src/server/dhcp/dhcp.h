@@ -215,7 +215,7 @@ char *dhcp_client_tftp_prefix(const struct dhcp_service *svc,
 struct dhcp_stats {
 	uint64_t rx, dropped, malformed, offers, acks, naks, proxy_replies;
 	uint64_t declines, releases, informs, delayed, probes, conflicts;
-	uint64_t exhausted, followups;
+	uint64_t exhausted, followups, shed;
 };
 const struct dhcp_stats *dhcp_service_stats(const struct dhcp_service *svc);
 
