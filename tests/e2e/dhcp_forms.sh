@@ -39,13 +39,11 @@ model_of() {
 	esac
 }
 
-# check_forms REPLIES MODE: is every reply to a Pi in its mode's form?
-# Sets N (replies to Pis) and BAD (replies in another form).
+# check_forms REPLIES MODE COUNT WHAT: PASS when COUNT replies reached
+# the Pis, every one in its mode's form (WHAT says which).
 check_forms() {
-	local replies=$1 mode=$2 chaddr type edst idst flags yi src sp dp ms \
-		model
-	N=0
-	BAD=0
+	local replies=$1 mode=$2 count=$3 what=$4 chaddr type edst idst flags \
+		yi src sp dp ms model N=0 BAD=0
 	while read -r chaddr type edst idst flags yi src sp dp ms; do
 		model=$(model_of "$chaddr")
 		[ "$model" = other ] && continue
@@ -71,6 +69,13 @@ check_forms() {
 		*) [ "$ms" -ge 0 ] && [ "$ms" -lt 2000 ] || BAD=$((BAD + 1)) ;;
 		esac
 	done <"$replies"
+	if [ "$N" = "$count" ] && [ "$BAD" = 0 ]; then
+		t_pass "dhcp forms: $mode mode, $N replies to 4 Pi models: $what"
+	else
+		cat "$replies"
+		t_fail "dhcp forms: $mode mode replies to Pis" \
+			"$N replies, $BAD wrong"
+	fi
 }
 
 # check_followups CAP DELAY_MS: one frame to each BCM2837 Pi's MAC, after
@@ -98,23 +103,29 @@ check_followups() {
 	fi
 }
 
+# serve_and_capture NAME SECS ARGS...: start pinetboot with ARGS, send
+# the four Pi firmware DISCOVERs (bench/dhcp_load -P 4, the EEPROMs then
+# REQUEST) and capture for SECS what comes back, into $NN_TMP/cap-NAME
+# and $NN_TMP/replies-NAME; the server keeps running.
+serve_and_capture() {
+	local name=$1 secs=$2
+	shift 2
+	dh_serve "$S" "$NN_TMP/pnb-$name.log" --interface br0 \
+		--state-dir "$NN_TMP/state-$name" "$@" ||
+		{ cat "$NN_TMP/pnb-$name.log"; t_fail "pinetboot starts"; exit 1; }
+	dh_cap_start "$C" "$CIF" "$NN_TMP/cap-$name" || t_fail "capture starts"
+	ip netns exec "$C" "$LOAD" -i "$CIF" -P 4 -t "$secs" -g 1 \
+		>"$NN_TMP/load.out"
+	dh_cap_stop || t_fail "dhcp forms: the capture kept every frame"
+	dh_cap_replies "$NN_TMP/cap-$name" >"$NN_TMP/replies-$name"
+}
+
 # --- server mode ---
-dh_serve "$S" "$NN_TMP/pnb.log" --interface br0 \
-	--state-dir "$NN_TMP/state" --dhcp server \
-	--dhcp-range 198.18.0.100,198.18.0.199 ||
-	{ cat "$NN_TMP/pnb.log"; t_fail "pinetboot starts"; exit 1; }
-dh_cap_start "$C" "$CIF" "$NN_TMP/cap-server" || t_fail "capture starts"
-ip netns exec "$C" "$LOAD" -i "$CIF" -P 4 -t 4 -g 1 >"$NN_TMP/load.out"
-dh_cap_stop || t_fail "dhcp forms: the capture kept every frame"
-dh_cap_replies "$NN_TMP/cap-server" >"$NN_TMP/replies-server"
-check_forms "$NN_TMP/replies-server" server
+serve_and_capture server 4 --dhcp server \
+	--dhcp-range 198.18.0.100,198.18.0.199
 # 4 OFFERs and the ACKs to the Pi 4 and Pi 5 REQUESTs.
-if [ "$N" = 6 ] && [ "$BAD" = 0 ]; then
-	t_pass "dhcp forms: server mode, 6 replies to 4 Pi models: Ethernet to chaddr, IP to yiaddr, flags 0, BCM2837 after 2 s"
-else
-	cat "$NN_TMP/replies-server"
-	t_fail "dhcp forms: server mode replies to Pis" "$N replies, $BAD wrong"
-fi
+check_forms "$NN_TMP/replies-server" server 6 \
+	"Ethernet to chaddr, IP to yiaddr, flags 0, BCM2837 after 2 s"
 check_followups "$NN_TMP/cap-server" server
 
 ip -n "$D" link set "$DIF" address 02:00:00:00:00:51
@@ -148,29 +159,13 @@ fi
 dh_stop_clean "$DH_PID" "dhcp forms: server exits cleanly"
 
 # --- proxy mode ---
-dh_serve "$S" "$NN_TMP/pnb-proxy.log" --interface br0 \
-	--state-dir "$NN_TMP/state-proxy" --dhcp proxy ||
-	{ cat "$NN_TMP/pnb-proxy.log"; t_fail "pinetboot starts"; exit 1; }
-dh_cap_start "$C" "$CIF" "$NN_TMP/cap-proxy" || t_fail "capture starts"
-ip netns exec "$C" "$LOAD" -i "$CIF" -P 4 -t 3 -g 1 >"$NN_TMP/load.out"
-dh_cap_stop || t_fail "dhcp forms: the capture kept every frame"
-dh_cap_replies "$NN_TMP/cap-proxy" >"$NN_TMP/replies-proxy"
-check_forms "$NN_TMP/replies-proxy" proxy
-if [ "$N" = 4 ] && [ "$BAD" = 0 ]; then
-	t_pass "dhcp forms: proxy mode, 4 Pi models: Ethernet and IP broadcast, flags 0x8000, yiaddr 0, BCM2837 after 2 s"
-else
-	cat "$NN_TMP/replies-proxy"
-	t_fail "dhcp forms: proxy mode replies to Pis" "$N replies, $BAD wrong"
-fi
+serve_and_capture proxy 3 --dhcp proxy
+check_forms "$NN_TMP/replies-proxy" proxy 4 \
+	"Ethernet and IP broadcast, flags 0x8000, yiaddr 0, BCM2837 after 2 s"
 check_followups "$NN_TMP/cap-proxy" proxy
 # With no reply delay the frame still waits for the ROM's timer.
 dh_stop_clean "$DH_PID" "dhcp forms: proxy exits cleanly"
-dh_serve "$S" "$NN_TMP/pnb-proxy0.log" --interface br0 \
-	--state-dir "$NN_TMP/state-proxy" --dhcp proxy --dhcp-pi-delay 0 ||
-	{ cat "$NN_TMP/pnb-proxy0.log"; t_fail "pinetboot starts"; exit 1; }
-dh_cap_start "$C" "$CIF" "$NN_TMP/cap-proxy0" || t_fail "capture starts"
-ip netns exec "$C" "$LOAD" -i "$CIF" -P 4 -t 3 -g 1 >"$NN_TMP/load.out"
-dh_cap_stop || t_fail "dhcp forms: the capture kept every frame"
+serve_and_capture proxy0 3 --dhcp proxy --dhcp-pi-delay 0
 check_followups "$NN_TMP/cap-proxy0" "proxy, --dhcp-pi-delay 0,"
 dh_stop_clean "$DH_PID" "dhcp forms: proxy without delay exits cleanly"
 t_done
