@@ -233,6 +233,9 @@ client_add(const char *state, struct prov_client *c)
 	c->prog = p.prog;
 	r = prov_client_add(state, c, &info, msg, sizeof(msg));
 	cli_progress_stop(&p);
+	if (info.note[0]) {
+		fprintf(stderr, "pinetboot client add: note: %s\n", info.note);
+	}
 	if (p.interrupted || r == -EINTR) {
 		fprintf(stderr,
 		    "pinetboot client add: %s: interrupted; nothing was left "

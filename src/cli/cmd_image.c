@@ -90,6 +90,10 @@ image_import(const char *state, int argc, char **argv, const char *name)
 	im.prog = p.prog;
 	r = prov_image_import(state, &im, &info, msg, sizeof(msg));
 	cli_progress_stop(&p);
+	if (info.note[0]) {
+		fprintf(
+		    stderr, "pinetboot image import: note: %s\n", info.note);
+	}
 	if (p.interrupted || r == -EINTR) {
 		fprintf(stderr,
 		    "pinetboot image import: %s: interrupted; nothing was "

@@ -808,11 +808,9 @@ prov_client_add(const char *state, const struct prov_client *c,
 		}
 		x.keys = text;
 	}
-	snprintf(dir, sizeof(dir), "%s/clients", state);
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-		r = -errno;
-		snprintf(
-		    msg, msglen, "cannot create %s: %s", dir, strerror(-r));
+	r = prov_private_dir(state, "clients", dir, sizeof(dir), info->note,
+	    sizeof(info->note), msg, msglen);
+	if (r < 0) {
 		goto out;
 	}
 	prov_clean_stale(dir);

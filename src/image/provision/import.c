@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "core/io.h"
 #include "image/disk/blk.h"
 #include "image/disk/part.h"
 #include "image/ext4/ext4.h"
@@ -48,27 +49,37 @@ prov_clean_stale(const char *dir)
 	closedir(d);
 }
 
-/* mkdir -p for the state directory layout. */
-static int
-mkdir_p(const char *path, mode_t mode)
+int
+prov_private_dir(const char *state, const char *sub, char *dir, size_t cap,
+    char *note, size_t notelen, char *msg, size_t msglen)
 {
-	char tmp[PATH_MAX];
-	size_t i, n = strlen(path);
+	const char *paths[2] = {state, dir};
+	size_t i, used = 0;
+	int r;
 
-	if (n == 0 || n >= sizeof(tmp)) {
+	note[0] = '\0';
+	if ((size_t)snprintf(dir, cap, "%s/%s", state, sub) >= cap) {
+		snprintf(msg, msglen, "the state directory path is too long");
 		return -ENAMETOOLONG;
 	}
-	memcpy(tmp, path, n + 1);
-	for (i = 1; i <= n; i++) {
-		if (tmp[i] == '/' || tmp[i] == '\0') {
-			char c = tmp[i];
+	for (i = 0; i < 2; i++) {
+		unsigned was;
 
-			tmp[i] = '\0';
-			if (mkdir(tmp, mode) < 0 && errno != EEXIST) {
-				return -errno;
-			}
-			tmp[i] = c;
+		r = io_private_dir(paths[i], &was);
+		if (r < 0) {
+			snprintf(msg, msglen, "cannot create %s: %s", paths[i],
+			    strerror(-r));
+			return r;
 		}
+		if (was && used < notelen) {
+			used += (size_t)snprintf(note + used, notelen - used,
+			    "%s%s was mode %04o", used ? "; " : "", paths[i],
+			    was);
+		}
+	}
+	if (used && used < notelen) {
+		snprintf(note + used, notelen - used,
+		    ", now 0700: local users could reach the client roots");
 	}
 	return 0;
 }
@@ -450,11 +461,9 @@ prov_image_import(const char *state, const struct prov_import *im,
 		return -EINVAL;
 	}
 	snprintf(info->name, sizeof(info->name), "%s", im->name);
-	snprintf(dir, sizeof(dir), "%s/images", state);
-	r = mkdir_p(dir, 0755);
+	r = prov_private_dir(state, "images", dir, sizeof(dir), info->note,
+	    sizeof(info->note), msg, msglen);
 	if (r < 0) {
-		snprintf(
-		    msg, msglen, "cannot create %s: %s", dir, strerror(-r));
 		return r;
 	}
 	prov_clean_stale(dir);
