@@ -1,9 +1,14 @@
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "image/provision/prov.h"
+#include "image/provision/tree.h"
 #include "t.h"
 
 TEST(cmdline_bookworm)
@@ -155,4 +160,61 @@ TEST(names)
 	CHECK(!rec_name_ok("trailing."));
 	CHECK(!rec_name_ok("a1234567890123456789012345678901234567890123456789"
 			   "01234567890123"));
+}
+
+/*
+ * A Pi can build a tree of any depth, with the longest names, in its own
+ * root; `client remove` must still delete all of it and nothing else:
+ * 5,000 levels of 250-byte names (1.2 MB of path), with a file and two
+ * symlinks out of the tree (absolute and relative) every 50 levels.
+ */
+TEST(tree_rm_deep_long_names)
+{
+	char name[251], outside[PATH_MAX];
+	const char *dir = t_tmpdir();
+	int base = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd, i, made = 0;
+
+	memset(name, 'n', 250);
+	name[250] = '\0';
+	snprintf(outside, sizeof(outside), "%s/outside", dir);
+	CHECK(base >= 0);
+	CHECK_EQ(mkdirat(base, "outside", 0755), 0);
+	fd = openat(base, "outside/canary", O_WRONLY | O_CREAT, 0644);
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK_EQ(mkdirat(base, "victim", 0755), 0);
+	fd = openat(base, "victim", O_RDONLY | O_DIRECTORY);
+	for (i = 0; i < 5000 && fd >= 0; i++) {
+		int sub;
+
+		if (i % 50 == 49) {
+			int f = openat(fd, "f", O_WRONLY | O_CREAT, 0644);
+
+			if (f < 0 || symlinkat(outside, fd, "abs") < 0 ||
+			    symlinkat("../../outside", fd, "rel") < 0) {
+				break;
+			}
+			close(f);
+		}
+		if (mkdirat(fd, name, 0755) < 0) {
+			break;
+		}
+		sub = openat(fd, name, O_RDONLY | O_DIRECTORY);
+		close(fd);
+		fd = sub;
+		made++;
+	}
+	if (fd >= 0) {
+		close(fd);
+	}
+	CHECK_EQ(made, 5000);
+	CHECK_EQ(tree_rm(base, "victim"), 0);
+	CHECK(faccessat(base, "victim", F_OK, AT_SYMLINK_NOFOLLOW) < 0);
+	CHECK(faccessat(base, "outside/canary", F_OK, 0) == 0);
+	/* A symlink named as the tree is removed, not followed. */
+	CHECK_EQ(symlinkat(outside, base, "link"), 0);
+	CHECK_EQ(tree_rm(base, "link"), 0);
+	CHECK(faccessat(base, "outside/canary", F_OK, 0) == 0);
+	close(base);
 }

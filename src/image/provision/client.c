@@ -938,15 +938,79 @@ out:
 	return r;
 }
 
+static bool
+is_octal(char c)
+{
+	return c >= '0' && c <= '7';
+}
+
+/*
+ * The first mount point at or below @path (a real path), from
+ * /proc/self/mountinfo, into @out.  A removal must never reach into
+ * another file system, and finding one before anything is removed keeps
+ * the client or image whole; tree_rm() checks again on the way down for
+ * one mounted meanwhile.
+ */
+static bool
+mount_below(const char *path, char *out, size_t cap)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	size_t plen = strlen(path), n = 0;
+	char *line = NULL;
+	bool found = false;
+
+	if (!f) {
+		return false;
+	}
+	while (!found && getline(&line, &n, f) > 0) {
+		char mp[PATH_MAX], *src, *dst;
+
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1) {
+			continue;
+		}
+		/* proc_pid_mountinfo(5): space, tab, newline, \ as \ooo. */
+		for (src = dst = mp; *src; dst++) {
+			if (src[0] == '\\' && is_octal(src[1]) &&
+			    is_octal(src[2]) && is_octal(src[3])) {
+				*dst = (char)((src[1] - '0') << 6 |
+				    (src[2] - '0') << 3 | (src[3] - '0'));
+				src += 4;
+			} else {
+				*dst = *src++;
+			}
+		}
+		*dst = '\0';
+		if (!strncmp(mp, path, plen) &&
+		    (mp[plen] == '/' || mp[plen] == '\0')) {
+			snprintf(out, cap, "%s", mp);
+			found = true;
+		}
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
 /* Rename out of sight first, then delete: removal looks atomic. */
 static int
 remove_entry(const char *dir, const char *name, char *msg, size_t msglen)
 {
-	char tmp[REC_NAME_MAX + 40];
+	char tmp[REC_NAME_MAX + 40], path[PATH_MAX + 64], real[PATH_MAX];
+	char mnt[PATH_MAX];
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r;
 
 	if (fd < 0 || faccessat(fd, name, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
 		r = -ENOENT;
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (realpath(path, real) && mount_below(real, mnt, sizeof(mnt))) {
+		snprintf(msg, msglen,
+		    "a file system is mounted at %s, inside %s: unmount it "
+		    "first (findmnt -R %s lists all of them); nothing was "
+		    "removed",
+		    mnt, real, real);
+		r = -EBUSY;
 		goto out;
 	}
 	snprintf(tmp, sizeof(tmp), ".tmp-rm-%s-%ld", name, (long)getpid());
@@ -956,8 +1020,17 @@ remove_entry(const char *dir, const char *name, char *msg, size_t msglen)
 	}
 	r = tree_rm(fd, tmp);
 	if (r < 0) {
-		snprintf(
-		    msg, msglen, "removing %s/%s: %s", dir, tmp, strerror(-r));
+		snprintf(msg, msglen,
+		    "removing %s/%s: %s; the next command that adds to %s "
+		    "removes what is left",
+		    dir, tmp,
+		    r == -EXDEV
+			? "a file system was mounted inside it meanwhile: "
+			  "unmount it"
+			: r == -ESTALE ? "a directory in it moved during the "
+					 "removal (is a Pi still using it?)"
+				       : strerror(-r),
+		    dir);
 	}
 out:
 	if (fd >= 0) {
