@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "cli/progress.h"
+#include "core/size.h"
 #include "core/err.h"
 #include "image/provision/prov.h"
 
@@ -111,14 +112,14 @@ image_import(const char *state, int argc, char **argv, const char *name)
 	printf("  OS:          %s\n", info.os);
 	printf("  partitions:  %s%s, disk %s\n", info.scheme,
 	    info.used_backup_gpt ? " (primary GPT damaged, backup used)" : "",
-	    cli_human(info.disk_bytes, a, sizeof(a)));
+	    size_human(info.disk_bytes, a, sizeof(a)));
 	printf("  boot files:  %s (mounted at %s on the client)\n",
-	    cli_human(info.boot_bytes, a, sizeof(a)), info.boot_mount);
+	    size_human(info.boot_bytes, a, sizeof(a)), info.boot_mount);
 	printf("  kernels:     %s\n", info.kernels);
 	printf("  models:      %s\n", info.models);
 	printf("  root:        %s in %llu files, %llu symlinks, %llu hard "
 	       "links, %llu special files, %llu xattrs\n",
-	    cli_human(info.root_bytes, b, sizeof(b)),
+	    size_human(info.root_bytes, b, sizeof(b)),
 	    (unsigned long long)info.files, (unsigned long long)info.symlinks,
 	    (unsigned long long)info.hardlinks,
 	    (unsigned long long)info.specials, (unsigned long long)info.xattrs);

@@ -4,21 +4,7 @@
 #include <unistd.h>
 
 #include "cli/progress.h"
-
-const char *
-cli_human(uint64_t bytes, char *out, size_t cap)
-{
-	static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-	double v = (double)bytes;
-	int u = 0;
-
-	while (v >= 1024 && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(out, cap, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
-	return out;
-}
+#include "core/size.h"
 
 static double
 elapsed(const struct timespec *a, const struct timespec *b)
@@ -66,8 +52,8 @@ cli_progress_fn(void *arg, const char *phase, uint64_t done, uint64_t total)
 		return 0;
 	}
 	rate = t > 0.05 ? (double)done / t : 0;
-	cli_human(done, d, sizeof(d));
-	cli_human((uint64_t)rate, rs, sizeof(rs));
+	size_human(done, d, sizeof(d));
+	size_human((uint64_t)rate, rs, sizeof(rs));
 	if (total && done <= total) {
 		int pct = (int)(100.0 * (double)done / (double)total);
 		double eta = rate > 0 ? (double)(total - done) / rate : 0;
@@ -78,7 +64,7 @@ cli_progress_fn(void *arg, const char *phase, uint64_t done, uint64_t total)
 			bar[i] = i < fill ? '#' : ' ';
 		}
 		bar[30] = '\0';
-		cli_human(total, tot, sizeof(tot));
+		size_human(total, tot, sizeof(tot));
 		if (p->tty) {
 			fprintf(stderr,
 			    "\r%-10s [%s] %3d%% %s / %s  %s/s  ETA %d:%02d  ",

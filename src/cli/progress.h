@@ -30,7 +30,4 @@ void cli_progress_start(struct cli_progress *p);
 /* cli_progress_stop() - end the bar line, restore the signal mask. */
 void cli_progress_stop(struct cli_progress *p);
 
-/* cli_human() - "12.3 MiB" into @out. */
-const char *cli_human(uint64_t bytes, char *out, size_t cap);
-
 #endif
