@@ -21,6 +21,11 @@
 struct prov_import {
 	const char *file; /* borrowed */
 	const char *name; /* borrowed */
+	/*
+	 * The most the import writes for the decompressed disk, and for the
+	 * files of each partition (cfg image.max_size).
+	 */
+	uint64_t max_bytes;
 	struct prov_progress prog;
 };
 
