@@ -228,7 +228,7 @@ client_add(const char *state, struct prov_client *c)
 {
 	struct prov_client_info info;
 	struct cli_progress p;
-	char msg[1024], a[32];
+	char msg[1024], a[32], what[REC_NAME_MAX + 16];
 	int r;
 
 	cli_progress_start(&p);
@@ -265,6 +265,8 @@ client_add(const char *state, struct prov_client *c)
 		       "server, and the boot files are not mounted; give "
 		       "--server\n");
 	}
+	snprintf(what, sizeof(what), "client '%s'", c->name);
+	cli_boot_warnings("client add", what, info.boot_dir);
 	return 0;
 }
 

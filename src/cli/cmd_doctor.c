@@ -21,6 +21,7 @@
 #include "cli/control.h"
 #include "core/cfg.h"
 #include "core/cur.h"
+#include "image/provision/bootcheck.h"
 #include "proto/dhcp/dhcp.h"
 #include "server/serve.h"
 
@@ -434,6 +435,51 @@ doctor_state_dir(struct doctor *d, const char *state_dir)
 	}
 }
 
+struct doctor_boot {
+	struct doctor *d;
+	const char *client;
+};
+
+static void
+doctor_boot_finding(void *arg, const struct prov_boot_finding *f)
+{
+	const struct doctor_boot *b = arg;
+	char text[1024];
+
+	prov_boot_describe(f, text, sizeof(text));
+	finding(b->d, "warn", "client %s: %s", b->client, text);
+}
+
+/*
+ * Boot trees that hold every file and still stop some Pis (reference §9
+ * items 2 and 3): no D0 overlay for a Pi 5, a file too large for a Pi
+ * 4's start4.elf.  Each Pi writes to its own boot tree (the boot mount),
+ * so a kernel or initramfs update there can bring either about.  The
+ * model is not known, so these are warnings.
+ */
+static void
+doctor_boot_limits(struct doctor *d, const char *state_dir)
+{
+	char dir[PATH_MAX], boot[PATH_MAX];
+	struct dirent *e;
+	DIR *dd;
+
+	dd = path_join(dir, sizeof(dir), state_dir, "clients", NULL)
+	    ? opendir(dir)
+	    : NULL;
+	while (dd && (e = readdir(dd))) {
+		struct doctor_boot b = {.d = d, .client = e->d_name};
+
+		if (e->d_name[0] != '.' &&
+		    path_join(boot, sizeof(boot), dir, e->d_name, "boot")) {
+			prov_boot_check_dir(boot, doctor_boot_finding, &b);
+		}
+	}
+	if (dd) {
+		closedir(dd);
+	}
+}
+
 /* How long other DHCP servers get to answer the probe. */
 #define DOCTOR_DHCP_WAIT_MS 3000
 
@@ -673,6 +719,7 @@ cli_doctor(int argc, char **argv)
 	}
 	doctor_state_dir(&d, s.cfg->state_dir);
 	doctor_clients(&d, s.cfg->state_dir);
+	doctor_boot_limits(&d, s.cfg->state_dir);
 
 	printf("%d problem%s, %d warning%s\n", d.fails, d.fails == 1 ? "" : "s",
 	    d.warns, d.warns == 1 ? "" : "s");

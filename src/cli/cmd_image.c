@@ -1,6 +1,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,7 @@ image_import(const char *state, uint64_t max_bytes, int argc, char **argv,
 	struct prov_image_info info;
 	struct cli_progress p;
 	char def[REC_NAME_MAX + 1], msg[1024], a[32], b[32];
+	char boot[PATH_MAX], what[REC_NAME_MAX + 16];
 	int r;
 
 	if (argc != 1) {
@@ -132,6 +134,11 @@ image_import(const char *state, uint64_t max_bytes, int argc, char **argv,
 	    (unsigned long long)info.specials, (unsigned long long)info.xattrs);
 	printf("Next: pinetboot client add NAME --serial HEX8 --image %s\n",
 	    info.name);
+	snprintf(what, sizeof(what), "image '%s'", info.name);
+	if (snprintf(boot, sizeof(boot), "%s/images/%s/boot", state,
+		info.name) < (int)sizeof(boot)) {
+		cli_boot_warnings("image import", what, boot);
+	}
 	return 0;
 }
 

@@ -5,6 +5,7 @@
 
 #include "cli/progress.h"
 #include "core/size.h"
+#include "image/provision/bootcheck.h"
 
 static double
 elapsed(const struct timespec *a, const struct timespec *b)
@@ -120,4 +121,27 @@ cli_progress_stop(struct cli_progress *p)
 		}
 	}
 	sigprocmask(SIG_SETMASK, &p->old, NULL);
+}
+
+struct boot_warn {
+	const char *cmd, *what;
+};
+
+static void
+cli_boot_warn(void *arg, const struct prov_boot_finding *f)
+{
+	const struct boot_warn *w = arg;
+	char text[1024];
+
+	prov_boot_describe(f, text, sizeof(text));
+	fprintf(
+	    stderr, "pinetboot %s: warning: %s: %s\n", w->cmd, w->what, text);
+}
+
+void
+cli_boot_warnings(const char *cmd, const char *what, const char *dir)
+{
+	struct boot_warn w = {.cmd = cmd, .what = what};
+
+	prov_boot_check_dir(dir, cli_boot_warn, &w);
 }
