@@ -72,18 +72,12 @@ boot_found(struct boot_walk *w, enum prov_boot_issue issue, const char *file,
 static int
 boot_walk_dir(struct boot_walk *w, int dirfd, unsigned depth)
 {
-	int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0), r = 0;
-	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	DIR *d = tree_dir_stream(dirfd);
 	struct dirent *e;
 
 	if (!d) {
-		r = -errno;
-		if (fd >= 0) {
-			close(fd);
-		}
-		return r;
+		return -errno;
 	}
-	rewinddir(d);
 	while ((e = readdir(d)) != NULL) {
 		size_t saved = w->plen, n = strlen(e->d_name);
 		struct stat st;
@@ -114,27 +108,20 @@ boot_walk_dir(struct boot_walk *w, int dirfd, unsigned depth)
 		w->path[saved] = '\0';
 	}
 	closedir(d);
-	return r;
+	return 0;
 }
 
 /* Which models' files the top of the tree holds. */
 static int
 boot_models(int bootfd, bool *pi4, bool *pi5)
 {
-	int fd = fcntl(bootfd, F_DUPFD_CLOEXEC, 0);
-	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	DIR *d = tree_dir_stream(bootfd);
 	struct dirent *e;
-	int r;
 
 	*pi4 = *pi5 = false;
 	if (!d) {
-		r = -errno;
-		if (fd >= 0) {
-			close(fd);
-		}
-		return r;
+		return -errno;
 	}
-	rewinddir(d);
 	while ((e = readdir(d)) != NULL) {
 		if (!strcmp(e->d_name, "start4.elf") ||
 		    (starts(e->d_name, "bcm2711") && ends(e->d_name, ".dtb"))) {

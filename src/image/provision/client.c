@@ -292,18 +292,14 @@ mkdir_in(int rootfd, const char *parent, const char *name, mode_t mode)
 static int
 mask_unit(int rootfd, const char *unit)
 {
-	int fd = tree_open_dir(rootfd, "etc/systemd/system"), dfd;
+	int fd = tree_open_dir(rootfd, "etc/systemd/system");
 	DIR *d;
 	struct dirent *e;
 
 	if (fd < 0) {
 		return fd == -ENOENT ? 0 : fd;
 	}
-	dfd = dup(fd);
-	d = dfd < 0 ? NULL : fdopendir(dfd);
-	if (d) {
-		rewinddir(d);
-	}
+	d = tree_dir_stream(fd);
 	while (d && (e = readdir(d)) != NULL) {
 		size_t n = strlen(e->d_name);
 		int w;
@@ -378,18 +374,14 @@ edit_hosts(int rootfd, const char *hostname)
 static int
 remove_host_keys(int rootfd)
 {
-	int fd = tree_open_dir(rootfd, "etc/ssh"), dfd;
+	int fd = tree_open_dir(rootfd, "etc/ssh");
 	DIR *d;
 	struct dirent *e;
 
 	if (fd < 0) {
 		return 0;
 	}
-	dfd = dup(fd);
-	d = dfd < 0 ? NULL : fdopendir(dfd);
-	if (d) {
-		rewinddir(d);
-	}
+	d = tree_dir_stream(fd);
 	while (d && (e = readdir(d)) != NULL) {
 		if (!strncmp(e->d_name, "ssh_host_", 9)) {
 			unlinkat(fd, e->d_name, 0);

@@ -377,19 +377,14 @@ boot_summary(int bootfd, struct prov_image_info *info)
 	    {"bcm2712-", "Pi 5/500/CM5", "kernel_2712.img", "kernel8.img"},
 	};
 	bool have[5] = {false};
-	int fd = dup(bootfd);
-	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	DIR *d = tree_dir_stream(bootfd);
 	struct dirent *e;
 	size_t i, ko = 0, mo = 0;
 
 	info->kernels[0] = info->models[0] = '\0';
 	if (!d) {
-		if (fd >= 0) {
-			close(fd);
-		}
 		return;
 	}
-	rewinddir(d);
 	while ((e = readdir(d)) != NULL) {
 		size_t n = strlen(e->d_name);
 

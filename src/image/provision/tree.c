@@ -51,6 +51,24 @@ tree_openat2(int dirfd, const char *rel, uint64_t flags, uint64_t mode)
 	return fd < 0 ? -errno : (int)fd;
 }
 
+DIR *
+tree_dir_stream(int dirfd)
+{
+	int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0), e;
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+
+	if (!d) {
+		e = errno;
+		if (fd >= 0) {
+			close(fd);
+		}
+		errno = e;
+		return NULL;
+	}
+	rewinddir(d);
+	return d;
+}
+
 /* Where a directory is: its mount, device and inode. */
 struct tree_id {
 	uint64_t mnt;
@@ -84,20 +102,14 @@ tree_id_of(int fd, struct tree_id *id)
 static int
 tree_rm_entries(int dir, const struct tree_id *top, int *sub)
 {
-	int fd = fcntl(dir, F_DUPFD_CLOEXEC, 0), r = 0;
-	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	DIR *d = tree_dir_stream(dir);
 	struct dirent *e;
+	int r = 0;
 
 	*sub = -1;
 	if (!d) {
-		r = -errno;
-		if (fd >= 0) {
-			close(fd);
-		}
-		return r;
+		return -errno;
 	}
-	/* The dup shares its offset with @dir, read before: start over. */
-	rewinddir(d);
 	while ((errno = 0, e = readdir(d)) != NULL) {
 		struct tree_id id;
 
@@ -533,23 +545,15 @@ tree_clone_dir(struct tree_ctx *c, int sdir, int ddir, int depth)
 {
 	DIR *d;
 	struct dirent *e;
-	int fd, r = 0;
+	int r = 0;
 
 	if (depth > TREE_DEPTH_MAX) {
 		return -ELOOP;
 	}
-	fd = dup(sdir);
-	if (fd < 0) {
+	d = tree_dir_stream(sdir);
+	if (!d) {
 		return -errno;
 	}
-	d = fdopendir(fd);
-	if (!d) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
-	/* A dup()ed fd shares its offset with the original: start over. */
-	rewinddir(d);
 	while (r == 0 && (e = readdir(d)) != NULL) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) {
 			continue;
@@ -725,20 +729,14 @@ tree_du_dir(int fd, struct du_seen **seen, size_t *n, size_t *cap, int depth)
 	DIR *d;
 	struct dirent *e;
 	uint64_t total = 0;
-	int dup_fd;
 
 	if (depth > TREE_DEPTH_MAX) {
 		return 0;
 	}
-	dup_fd = dup(fd);
-	d = dup_fd < 0 ? NULL : fdopendir(dup_fd);
+	d = tree_dir_stream(fd);
 	if (!d) {
-		if (dup_fd >= 0) {
-			close(dup_fd);
-		}
 		return 0;
 	}
-	rewinddir(d);
 	while ((e = readdir(d)) != NULL) {
 		struct stat s;
 		size_t i;
