@@ -20,12 +20,7 @@ rpi_extra_boot() {
 	truncate -s 67107840 "$1/initramfs8"
 	truncate -s 67107840 "$1/initramfs_2712"
 }
-if ! RPI_BOOT_MB=200 rpi_build "$W" >"$W/build.log" 2>&1; then
-	cat "$W/build.log"
-	t_fail "build test image"
-	t_done
-	exit
-fi
+RPI_BOOT_MB=200 rpi_build_checked "$W"
 
 "$P" image import "$W/disk.img" --name os --state-dir "$S" >"$W/out" 2>"$W/err"
 t_check "image import succeeds" [ $? -eq 0 ]

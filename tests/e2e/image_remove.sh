@@ -12,12 +12,7 @@ W=$NN_TMP
 S=$W/state
 P=$PNB_BIN
 
-if ! rpi_build "$W" >"$W/build.log" 2>&1; then
-	cat "$W/build.log"
-	t_fail "build test image"
-	t_done
-	exit
-fi
+rpi_build_checked "$W"
 t_check "image import" "$P" image import "$W/disk.img" --name os --state-dir "$S"
 t_check "client add pi1" "$P" client add pi1 --serial 9ffefdef --image os \
 	--server 198.18.0.1 --state-dir "$S"

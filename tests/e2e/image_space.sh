@@ -14,12 +14,7 @@ nn_init space
 W=$NN_TMP
 P=$PNB_BIN
 
-if ! rpi_build "$W" >"$W/build.log" 2>&1; then
-	cat "$W/build.log"
-	t_fail "build test image"
-	t_done
-	exit
-fi
+rpi_build_checked "$W"
 IMG=$W/disk.img # 108 MiB, about 12 MiB of it data
 ROOT=$((90112 * 512))
 

@@ -180,3 +180,14 @@ rpi_build() {
 	dd if="$d/root.img" of="$d/disk.img" bs=1M seek=$((4 + boot_mb)) conv=notrunc,sparse status=none
 	rm -f "$d/boot.img" "$d/root.img"
 }
+
+# rpi_build_checked DIR [EXT4_OPTS]: rpi_build, or print its log, fail
+# the test and end the script (tests/lib/netns.sh must be sourced).
+rpi_build_checked() {
+	if ! rpi_build "$@" >"$1/build.log" 2>&1; then
+		cat "$1/build.log"
+		t_fail "build test image"
+		t_done
+		exit
+	fi
+}
