@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "cli/progress.h"
+#include "core/size.h"
 #include "image/provision/prov.h"
 #include "image/provision/tree.h"
 
@@ -131,7 +132,8 @@ client_list(const char *state)
 		last_boot(state, e->d_name, lb, sizeof(lb));
 		printf("%-20s %-8s %-17s %-15s %-24s %10s  %s\n", e->d_name,
 		    serial, mac[0] ? mac : "-", addr[0] ? addr : "-", image,
-		    cli_human(client_du(state, e->d_name), du, sizeof(du)), lb);
+		    size_human(client_du(state, e->d_name), du, sizeof(du)),
+		    lb);
 		n++;
 	}
 	if (d) {
@@ -173,7 +175,7 @@ client_show(const char *state, const char *name)
 	}
 	last_boot(state, name, lb, sizeof(lb));
 	printf("%-12s %s\n", "disk_use",
-	    cli_human(client_du(state, name), du, sizeof(du)));
+	    size_human(client_du(state, name), du, sizeof(du)));
 	printf("%-12s %s\n", "last_boot", lb);
 	snprintf(
 	    path, sizeof(path), "%s/clients/%s/boot/cmdline.txt", state, name);
@@ -226,13 +228,16 @@ client_add(const char *state, struct prov_client *c)
 {
 	struct prov_client_info info;
 	struct cli_progress p;
-	char msg[1024], a[32];
+	char msg[1024], a[32], what[REC_NAME_MAX + 16];
 	int r;
 
 	cli_progress_start(&p);
 	c->prog = p.prog;
 	r = prov_client_add(state, c, &info, msg, sizeof(msg));
 	cli_progress_stop(&p);
+	if (info.note[0]) {
+		fprintf(stderr, "pinetboot client add: note: %s\n", info.note);
+	}
 	if (p.interrupted || r == -EINTR) {
 		fprintf(stderr,
 		    "pinetboot client add: %s: interrupted; nothing was left "
@@ -250,7 +255,7 @@ client_add(const char *state, struct prov_client *c)
 	printf("  cmdline: %s", info.cmdline);
 	printf("  files:   %llu (%llu shared by reflink, %s copied)\n",
 	    (unsigned long long)info.files, (unsigned long long)info.reflinked,
-	    cli_human(info.copied_bytes, a, sizeof(a)));
+	    size_human(info.copied_bytes, a, sizeof(a)));
 	if (info.server_guessed) {
 		printf("  server:  %s (this host's address on the default "
 		       "route; use --server to choose)\n",
@@ -260,6 +265,8 @@ client_add(const char *state, struct prov_client *c)
 		       "server, and the boot files are not mounted; give "
 		       "--server\n");
 	}
+	snprintf(what, sizeof(what), "client '%s'", c->name);
+	cli_boot_warnings("client add", what, info.boot_dir);
 	return 0;
 }
 

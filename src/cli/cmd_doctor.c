@@ -1,5 +1,6 @@
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <limits.h>
 #include <errno.h>
 #include <getopt.h>
 #include <netinet/in.h>
@@ -12,6 +13,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,6 +21,7 @@
 #include "cli/control.h"
 #include "core/cfg.h"
 #include "core/cur.h"
+#include "image/provision/bootcheck.h"
 #include "proto/dhcp/dhcp.h"
 #include "server/serve.h"
 
@@ -364,6 +367,119 @@ doctor_clients(struct doctor *d, const char *state_dir)
 	}
 }
 
+/*
+ * The state directory holds every client's root, with the Pis'
+ * setuid-root programs, device nodes and users' homes: local users of
+ * this machine must not reach it (issue 10), and should one get in, its
+ * file system should not honour what they find.
+ */
+static void
+doctor_state_dir(struct doctor *d, const char *state_dir)
+{
+	static const char *const subs[] = {NULL, "clients", "images"};
+	bool open_found = false;
+	struct statvfs vfs;
+	size_t i;
+
+	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		char path[PATH_MAX];
+		struct stat st;
+		int n = snprintf(path, sizeof(path), "%s%s%s", state_dir,
+		    subs[i] ? "/" : "", subs[i] ? subs[i] : "");
+
+		if (n < 0 || (size_t)n >= sizeof(path) || stat(path, &st) < 0) {
+			if (!subs[i]) {
+				finding(d, "info",
+				    "state directory %s does not exist yet: "
+				    "pinetboot serve makes it, mode 0700",
+				    state_dir);
+				return;
+			}
+			continue;
+		}
+		if (st.st_mode & 077) {
+			open_found = true;
+			finding(d, "warn",
+			    "%s is mode %04o: local users can reach the "
+			    "client roots in it (setuid programs, device "
+			    "nodes, the Pis' users' homes): chmod 700 %s "
+			    "(pinetboot serve does it at start)",
+			    path, (unsigned)(st.st_mode & 07777), path);
+		}
+		if (st.st_uid != 0 && st.st_uid != geteuid()) {
+			open_found = true;
+			finding(d, "warn",
+			    "%s is owned by uid %u: that user can open it "
+			    "again and reach every client root: chown root "
+			    "%s",
+			    path, (unsigned)st.st_uid, path);
+		}
+	}
+	if (statvfs(state_dir, &vfs) == 0 &&
+	    (vfs.f_flag & (ST_NOSUID | ST_NODEV)) != (ST_NOSUID | ST_NODEV)) {
+		finding(d, "warn",
+		    "the file system holding %s is mounted without "
+		    "nosuid,nodev: should a local user get in, a client's "
+		    "setuid programs and device nodes work on this machine "
+		    "too; mount %s with nosuid,nodev (a bind mount of "
+		    "itself will do; docs/security.md)",
+		    state_dir, state_dir);
+		return;
+	}
+	if (!open_found) {
+		finding(d, "ok",
+		    "state directory %s is root's alone (0700, and its "
+		    "clients/ and images/) on a file system mounted "
+		    "nosuid,nodev",
+		    state_dir);
+	}
+}
+
+struct doctor_boot {
+	struct doctor *d;
+	const char *client;
+};
+
+static void
+doctor_boot_finding(void *arg, const struct prov_boot_finding *f)
+{
+	const struct doctor_boot *b = arg;
+	char text[1024];
+
+	prov_boot_describe(f, text, sizeof(text));
+	finding(b->d, "warn", "client %s: %s", b->client, text);
+}
+
+/*
+ * Boot trees that hold every file and still stop some Pis (reference §9
+ * items 2 and 3): no D0 overlay for a Pi 5, a file too large for a Pi
+ * 4's start4.elf.  Each Pi writes to its own boot tree (the boot mount),
+ * so a kernel or initramfs update there can bring either about.  The
+ * model is not known, so these are warnings.
+ */
+static void
+doctor_boot_limits(struct doctor *d, const char *state_dir)
+{
+	char dir[PATH_MAX], boot[PATH_MAX];
+	struct dirent *e;
+	DIR *dd;
+
+	dd = path_join(dir, sizeof(dir), state_dir, "clients", NULL)
+	    ? opendir(dir)
+	    : NULL;
+	while (dd && (e = readdir(dd))) {
+		struct doctor_boot b = {.d = d, .client = e->d_name};
+
+		if (e->d_name[0] != '.' &&
+		    path_join(boot, sizeof(boot), dir, e->d_name, "boot")) {
+			prov_boot_check_dir(boot, doctor_boot_finding, &b);
+		}
+	}
+	if (dd) {
+		closedir(dd);
+	}
+}
+
 /* How long other DHCP servers get to answer the probe. */
 #define DOCTOR_DHCP_WAIT_MS 3000
 
@@ -499,8 +615,9 @@ doctor_usage(void)
 	       "\n"
 	       "Check this machine and its network before a first boot: the\n"
 	       "address and interface, ports 67, 69, 111 and 2049, firewall\n"
-	       "rules, and each client's boot tree.  One line per finding,\n"
-	       "with the fix.  Exits 1 when something would stop a boot.\n");
+	       "rules, who can reach the state directory, and each client's\n"
+	       "boot tree.  One line per finding, with the fix.  Exits 1\n"
+	       "when something would stop a boot.\n");
 }
 
 int
@@ -600,7 +717,9 @@ cli_doctor(int argc, char **argv)
 	if (resolved && s.cfg->dhcp_mode != CFG_DHCP_OFF) {
 		doctor_dhcp_servers(&d, &s);
 	}
+	doctor_state_dir(&d, s.cfg->state_dir);
 	doctor_clients(&d, s.cfg->state_dir);
+	doctor_boot_limits(&d, s.cfg->state_dir);
 
 	printf("%d problem%s, %d warning%s\n", d.fails, d.fails == 1 ? "" : "s",
 	    d.warns, d.warns == 1 ? "" : "s");

@@ -114,8 +114,8 @@ serve_usage(void)
 	printf("  -h, --help                show this help\n");
 }
 
-static int
-serve_read_file(const char *path, struct cfg *c, char *msg, size_t msglen)
+int
+cli_read_config(const char *path, struct cfg *c, char *msg, size_t msglen)
 {
 	/* A config file is a few hundred lines; refuse anything absurd. */
 	const size_t max = 1 << 20;
@@ -187,7 +187,7 @@ serve_load(void *arg, struct cfg *c, char *msg, size_t msglen)
 
 	cfg_defaults(c);
 	if (a->config) {
-		r = serve_read_file(a->config, c, msg, msglen);
+		r = cli_read_config(a->config, c, msg, msglen);
 		if (r < 0) {
 			return r;
 		}

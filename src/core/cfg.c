@@ -7,6 +7,7 @@
 
 #include "core/cfg.h"
 #include "core/log.h"
+#include "core/size.h"
 
 enum cfg_type {
 	CFG_T_PATH, /* char[PATH_MAX] */
@@ -352,6 +353,24 @@ set_nfs_export(struct cfg *c, const struct cfg_key *k, const char *v, char *msg,
 	return 0;
 }
 
+static int
+set_image_max_size(struct cfg *c, const struct cfg_key *k, const char *v,
+    char *msg, size_t msglen)
+{
+	uint64_t n;
+
+	(void)k;
+	if (size_parse(v, &n) < 0 || n < (1u << 20)) {
+		cfg_msg(msg, msglen,
+		    "image.max_size: '%s' is not a size of at least 1M "
+		    "(bytes, or with K, M, G, T: 64G)",
+		    v);
+		return -EINVAL;
+	}
+	c->image_max_size = n;
+	return 0;
+}
+
 #define OFF(field) offsetof(struct cfg, field)
 
 static const struct cfg_key cfg_keys[] = {
@@ -396,6 +415,8 @@ static const struct cfg_key cfg_keys[] = {
     {"nfs", "portmap_port", CFG_T_U16, OFF(nfs_portmap_port), 1, 65535, NULL},
     {"nfs", "max_connections", CFG_T_U32, OFF(nfs_max_conns), 1, 100000, NULL},
     {"nfs", "workers", CFG_T_U32, OFF(nfs_workers), 1, 64, NULL},
+
+    {"image", "max_size", CFG_T_CUSTOM, 0, 0, 0, set_image_max_size},
 };
 
 void
@@ -425,6 +446,7 @@ cfg_defaults(struct cfg *c)
 	c->nfs_portmap_port = 111;
 	c->nfs_max_conns = 1024;
 	c->nfs_workers = 4;
+	c->image_max_size = CFG_IMAGE_MAX_SIZE_DEFAULT;
 }
 
 int

@@ -26,6 +26,14 @@ enum cfg_dhcp_mode {
 #define CFG_MAX_BOOTFILE 8
 #define CFG_MAX_EXPORTS  32
 
+/*
+ * The most an image import writes by default: the decompressed disk,
+ * and the files extracted from it.  Raspberry Pi OS images are 3 to 12
+ * GiB uncompressed; a block device read as an image (an SD card) holds
+ * what its owner put on it, so leave room.
+ */
+#define CFG_IMAGE_MAX_SIZE_DEFAULT (64ull << 30)
+
 /* PXE client architecture (RFC 4578 option 93) to boot file name. */
 struct cfg_boot_file {
 	int arch; /* -1: every architecture without its own entry */
@@ -82,6 +90,9 @@ struct cfg {
 	uint16_t nfs_portmap_port; /* 111 */
 	uint32_t nfs_max_conns;
 	uint32_t nfs_workers;
+
+	/* [image]: read by `pinetboot image import`, not by serve */
+	uint64_t image_max_size; /* bytes an import may write, per stage */
 };
 
 /* cfg_defaults() - fill @c with the built-in defaults. */

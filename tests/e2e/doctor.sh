@@ -32,6 +32,32 @@ t_check "incomplete client fails with the fix" \
 t_check "exit 1 when something would stop a boot" test "$rc" -eq 1
 rm -rf "$st/clients/bare"
 
+# Who can reach the state directory (issue 10, item 3).  mkdir -p above
+# made it 0755, as an older version did.
+t_check "an open state directory is a warning with the fix" \
+	grep -q "^warn  $st is mode 0755: local users can reach the client roots.*chmod 700 $st" <<<"$out"
+t_check "an open clients directory is a warning" \
+	grep -q "^warn  $st/clients is mode 0755" <<<"$out"
+chmod 700 "$st" "$st/clients"
+# doctor_tmpfs OPTS: doctor with a fresh state directory on a tmpfs
+# mounted with OPTS, in a private mount namespace.
+doctor_tmpfs() {
+	local m=$NN_TMP/mnt
+	mkdir -p "$m"
+	unshare -m sh -c 'mount -t tmpfs -o "$1,size=1m,mode=0700" pnbtest "$2" &&
+		mkdir -m 700 "$2/clients" "$2/images" &&
+		ip netns exec "$3" "$4" doctor --address 198.18.0.1 --dhcp off \
+			--state-dir "$2"' sh "$1" "$m" "$srv" "$PNB_BIN" 2>&1
+}
+out=$(doctor_tmpfs rw)
+t_check "a state file system without nosuid,nodev is a warning with the fix" \
+	grep -q "^warn  the file system holding $NN_TMP/mnt is mounted without nosuid,nodev.*mount $NN_TMP/mnt with nosuid,nodev" <<<"$out"
+out=$(doctor_tmpfs nosuid,nodev)
+t_check "a private state directory on a nosuid,nodev file system is ok" \
+	grep -q "^ok    state directory $NN_TMP/mnt is root's alone" <<<"$out"
+t_check "and raises no warning about it" \
+	bash -c '! grep -q "^warn.*$1" <<<"$2"' _ "$NN_TMP/mnt" "$out"
+
 # A foreign TFTP server holds port 69.
 nn_spawn "$srv" "$NN_TMP/dnsmasq.log" dnsmasq --no-daemon --port=0 \
 	--enable-tftp --tftp-root="$NN_TMP/tftp" --listen-address=198.18.0.1 \
