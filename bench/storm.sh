@@ -137,7 +137,7 @@ storm() {
 	t0=$(date +%s.%N)
 	(
 		ip netns exec "$P" taskset -c 1 "$EMU" -i "$PIF" -n "$NPI" \
-			-m mix -b 1 -S 1000 -s -t -q -r 2000 -T 60 \
+			-m mix -b 1 -S 1000 -s -t -q -T 60 \
 			>"$log-emu.log" 2>&1
 		date +%s.%N >"$log-emu.end"
 	) &

@@ -25,7 +25,7 @@ for m in 3b 3b+ bootcode pi4 pi5; do
 	# -d 900: BCM2837 replies come only after the 1 s delay (quirk 5);
 	# -U: pinetboot's replies reach only the Pi they are for (L2 unicast).
 	dh_emu "dhcp server: $m boots (dhcp + tftp)" "$C" -i "$CIF" -m "$m" \
-		-b $b -s -t -d 900 -U 198.18.0.1 -r 2000 -T 15
+		-b $b -s -t -d 900 -U 198.18.0.1 -T 15
 	b=$((b + 1))
 done
 
