@@ -318,10 +318,11 @@ tftp_conn_finish(struct tftp_conn *c, const char *outcome, const char *msg)
 	case TFTP_XS_DONE:
 		log_info(&c->log,
 		    "event=done file=\"%s\" bytes=%llu ms=%llu blksize=%u "
-		    "windowsize=%u retransmits=%llu",
+		    "windowsize=%u retransmits=%llu srtt_ms=%u rto_ms=%u",
 		    esc, (unsigned long long)c->x.bytes_sent,
 		    (unsigned long long)ms, c->x.blksize, c->x.windowsize,
-		    (unsigned long long)c->x.retransmits);
+		    (unsigned long long)c->x.retransmits, c->x.srtt_x8 / 8,
+		    c->x.rto_ms);
 		break;
 	case TFTP_XS_PEER_ERROR:
 		r.code = c->x.peer_code;
@@ -350,6 +351,14 @@ tftp_conn_finish(struct tftp_conn *c, const char *outcome, const char *msg)
 		    "retries=%u note=\"client stopped answering\"",
 		    esc, (unsigned long long)c->x.bytes_sent,
 		    (unsigned long long)ms, c->x.retries);
+		break;
+	case TFTP_XS_UNANSWERED:
+		/* A vanished client, or a forged source address: debug
+		 * only, so a flood of forged requests does not flood the
+		 * log either. */
+		log_debug(&c->log,
+		    "event=unanswered file=\"%s\" ms=%llu retries=%u", esc,
+		    (unsigned long long)ms, TFTP_UNCONFIRMED_RETRIES);
 		break;
 	case TFTP_XS_FAILED:
 		r.code = c->x.err_code;
