@@ -64,6 +64,8 @@ static const struct serve_opt serve_opts[] = {
 	"retransmissions before giving up (default 8)"},
     {"tftp-max-transfers", "tftp", "max_transfers", "N",
 	"simultaneous transfers (default 2000)"},
+    {"tftp-max-per-client", "tftp", "max_per_client", "N",
+	"simultaneous transfers from one address (default 16)"},
     {"nfs", "nfs", "enable", "on|off", "NFS service (default on)"},
     {"export", "nfs", "export", "DIR[:OPTS]",
 	"extra NFS export, OPTS: rw|ro,allow=CIDR,root_squash "

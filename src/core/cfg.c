@@ -385,6 +385,8 @@ static const struct cfg_key cfg_keys[] = {
     {"tftp", "retries", CFG_T_U32, OFF(tftp_retries), 1, 100, NULL},
     {"tftp", "max_transfers", CFG_T_U32, OFF(tftp_max_transfers), 1, 100000,
 	NULL},
+    {"tftp", "max_per_client", CFG_T_U32, OFF(tftp_max_per_client), 1, 100000,
+	NULL},
     /* RFC 7440 allows 1..65535; more than 64 only floods a switch. */
     {"tftp", "windowsize_max", CFG_T_U16, OFF(tftp_windowsize_max), 1, 64,
 	NULL},
@@ -419,6 +421,7 @@ cfg_defaults(struct cfg *c)
 	c->tftp_timeout_ms = 200;
 	c->tftp_retries = 8;
 	c->tftp_max_transfers = 2000;
+	c->tftp_max_per_client = 16;
 	c->tftp_windowsize_max = 64;
 	c->nfs_enable = true;
 	c->nfs_port = 2049;
