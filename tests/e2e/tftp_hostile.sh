@@ -7,7 +7,10 @@
 #  - forged requests from one address hold at most tftp.max_per_client
 #    transfers;
 #  - forged requests from many addresses cannot take every transfer slot
-#    from a real client.
+#    from a real client;
+#  - a file swapped for a FIFO between the server's look and its open
+#    (a client can rename files in its own boot tree) never blocks the
+#    loop: a real client is still served.
 . "$(dirname "$0")/../lib/netns.sh"
 nn_init tfh
 S=$(nn_ns srv)
@@ -113,4 +116,39 @@ else
 	t_fail "a real client is served while forged requests fill the slots" \
 		"$(tail -2 "$NN_TMP/cli.log")"
 fi
+nn_stop "$SRV_PID"
+
+# The FIFO swap: race/f is a regular file and a FIFO in turn, swapped by
+# rename as fast as the machine goes, while the attacker asks for it.
+mkfifo "$ROOT/race/.p"
+head -c 2000 /dev/urandom >"$ROOT/race/.r"
+start --tftp-max-transfers 5000 --tftp-max-per-client 5000
+python3 - "$ROOT/race" <<'EOF' &
+import os, sys, time
+d = sys.argv[1]
+end = time.time() + 6
+while time.time() < end:
+    for src in (".r", ".p"):
+        try:
+            os.link(os.path.join(d, src), os.path.join(d, "t"))
+            os.rename(os.path.join(d, "t"), os.path.join(d, "f"))
+        except OSError:
+            pass
+EOF
+swapper=$!
+NN_PIDS+=("$swapper")
+sleep 0.2
+for round in 1 2 3 4 5; do
+	forge 66 1 $((50000 + round * 1000)) 600 race/f
+done
+wait "$swapper"
+if ip netns exec "$C" timeout 10 "$PNB_TOOLS/tftp_client" 198.18.0.1 \
+	"ok.bin=$NN_TMP/got2" >"$NN_TMP/cli2.log" 2>&1 &&
+	cmp -s "$ROOT/ok.bin" "$NN_TMP/got2"; then
+	t_pass "a FIFO swapped in for a file never stops the loop"
+else
+	t_fail "a FIFO swapped in for a file never stops the loop" \
+		"$(tail -2 "$NN_TMP/cli2.log")"
+fi
+grep -c 'event=nak code=2 file="race/f"' "$SLOG" | sed 's/^/INFO: FIFO refusals logged: /'
 t_done

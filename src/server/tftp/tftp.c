@@ -716,9 +716,14 @@ tftp_if_mtu(struct tftp_service *t, unsigned ifindex)
 
 /*
  * Resolve a normalised name: a per-client prefix goes through the prefix
- * map, the rest resolves beneath that directory (or the root).  Only
- * regular files are opened for reading; the O_PATH look first keeps us
- * from opening a device or FIFO at all.
+ * map, the rest resolves beneath that directory (or the root).  The name
+ * is resolved once, with O_PATH, so a device or FIFO is never opened;
+ * what is read is that same inode, reopened through /proc/self/fd after
+ * fstat said it is a regular file.  Resolving the name a second time
+ * would let a client that can rename files in its own boot tree swap a
+ * FIFO in between, and a blocking open of it would stop the whole loop
+ * (issue 10).  O_NONBLOCK and O_NOCTTY are there in case that reasoning
+ * ever breaks.
  * Return: an fd open for reading, or a negative errno: -ENOENT/-ENOTDIR
  * (not found), -EXDEV/-ELOOP/-EPERM/-EACCES (access violation).
  */
@@ -727,9 +732,9 @@ tftp_resolve(struct tftp_service *t, const char *name, struct in_addr client,
     struct stat *st)
 {
 	size_t plen = tftp_prefix_len(name);
-	int dirfd = t->root_fd, pfd = -1, fd = -1, r;
+	int dirfd = t->root_fd, pfd = -1, fd, r;
 	const char *rel = name;
-	struct stat st2;
+	char self[64];
 
 	if (plen) {
 		char prefix[24];
@@ -755,20 +760,9 @@ tftp_resolve(struct tftp_service *t, const char *name, struct in_addr client,
 		r = S_ISDIR(st->st_mode) ? -EISDIR : -EPERM;
 		goto out;
 	}
-	fd = tftp_openat2(dirfd, rel, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		r = fd;
-		goto out;
-	}
-	if (fstat(fd, &st2) < 0 || st2.st_ino != st->st_ino ||
-	    st2.st_dev != st->st_dev || !S_ISREG(st2.st_mode)) {
-		/* replaced between the two opens */
-		close(fd);
-		r = -EPERM;
-		goto out;
-	}
-	*st = st2;
-	r = fd;
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
+	fd = open(self, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	r = fd < 0 ? -errno : fd;
 out:
 	if (pfd >= 0) {
 		close(pfd);
