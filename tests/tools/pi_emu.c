@@ -2025,13 +2025,16 @@ usage(void)
 	exit(2);
 }
 
-/* Print each Pi's result and the totals; return how many booted. */
+/*
+ * Print each Pi's result and the totals; return how many booted.
+ * @t0: when the run started, for the time to the last file.
+ */
 static int
-report(const struct opts *o, struct pi *pis, bool *uniq)
+report(const struct opts *o, struct pi *pis, uint64_t t0, bool *uniq)
 {
 	unsigned forms = 0, waits = 0, arp_a = 0, arp_i = 0, dups = 0;
 	unsigned repeats = 0, gaveup = 0, csum = 0;
-	uint64_t dropped = 0;
+	uint64_t dropped = 0, last = 0;
 	int i, j, ok = 0;
 
 	for (i = 0; i < o->n; i++) {
@@ -2052,7 +2055,12 @@ report(const struct opts *o, struct pi *pis, bool *uniq)
 		gaveup += p->gave_up;
 		csum += p->csum_bad;
 		dropped += p->in.dropped;
+		if (p->ok && p->t_done > last) {
+			last = p->t_done;
+		}
 	}
+	printf("pi_emu: last-file-ms=%llu\n",
+	    (unsigned long long)(last ? last - t0 : 0));
 	printf("pi_emu: wire replies-in-refused-forms=%u rom-timer-waits=%u "
 	       "arp-answered=%u arp-unanswered=%u duplicate-data=%u "
 	       "rrq-repeats=%u blocks-given-up=%u bad-checksums=%u "
@@ -2089,6 +2097,7 @@ main(int argc, char **argv)
 	pthread_condattr_t ca;
 	pthread_t *th, rx;
 	int c, i, r, ok;
+	uint64_t t0;
 
 	while (
 	    (c = getopt(argc, argv, "i:m:n:b:stqT:d:S:U:R:D:Fa:e:x:")) != -1) {
@@ -2200,6 +2209,7 @@ main(int argc, char **argv)
 	}
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
+	t0 = now_ms();
 	for (i = 0; i < o.n; i++) {
 		if (pthread_create(&th[i], &attr, pi_run, &lan.pis[i]) != 0) {
 			fprintf(stderr, "pi_emu: cannot start thread %d\n", i);
@@ -2211,7 +2221,7 @@ main(int argc, char **argv)
 	}
 	lan.stop = 1;
 	pthread_join(rx, NULL);
-	ok = report(&o, lan.pis, &uniq);
+	ok = report(&o, lan.pis, t0, &uniq);
 	printf("pi_emu: booted %d/%d%s\n", ok, o.n,
 	    o.server_mode ? (uniq ? " addresses unique" : " ADDRESS CLASH")
 			  : "");
