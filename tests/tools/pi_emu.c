@@ -237,7 +237,7 @@ struct pi {
 	char why[240];
 	uint64_t t_discover, t_done;
 	unsigned forms_refused, rom_waits, arp_answered, arp_ignored;
-	unsigned dup_data, rrq_repeats, gave_up, csum_bad;
+	unsigned dup_data, rrq_repeats, gave_up, csum_bad, readdressed;
 	bool silent; /* the last file got no answer at all */
 	char form_seen[80];
 };
@@ -1183,9 +1183,10 @@ dhcp_take(struct pi *p, const struct reply *r, const uint8_t *sent97,
 			return fail(
 			    p, "%s: address offer without lease/mask", label);
 		}
-		if (p->addr && p->o->server_mode && r->m.yiaddr != p->addr) {
-			return fail(p,
-			    "%s: offered another address than before", label);
+		if (p->addr && r->m.yiaddr != p->addr) {
+			/* The firmware takes it; the address it had may now
+			 * go to another Pi, which the clash check catches. */
+			p->readdressed++;
 		}
 		if (p->o->strict_ip && r->d.src == p->o->strict_ip &&
 		    memcmp(r->d.l2dst, p->mac, 6) != 0) {
@@ -2033,7 +2034,7 @@ static int
 report(const struct opts *o, struct pi *pis, uint64_t t0, bool *uniq)
 {
 	unsigned forms = 0, waits = 0, arp_a = 0, arp_i = 0, dups = 0;
-	unsigned repeats = 0, gaveup = 0, csum = 0;
+	unsigned repeats = 0, gaveup = 0, csum = 0, readdr = 0;
 	uint64_t dropped = 0, last = 0;
 	int i, j, ok = 0;
 
@@ -2054,6 +2055,7 @@ report(const struct opts *o, struct pi *pis, uint64_t t0, bool *uniq)
 		repeats += p->rrq_repeats;
 		gaveup += p->gave_up;
 		csum += p->csum_bad;
+		readdr += p->readdressed;
 		dropped += p->in.dropped;
 		if (p->ok && p->t_done > last) {
 			last = p->t_done;
@@ -2064,9 +2066,9 @@ report(const struct opts *o, struct pi *pis, uint64_t t0, bool *uniq)
 	printf("pi_emu: wire replies-in-refused-forms=%u rom-timer-waits=%u "
 	       "arp-answered=%u arp-unanswered=%u duplicate-data=%u "
 	       "rrq-repeats=%u blocks-given-up=%u bad-checksums=%u "
-	       "nic-drops=%llu\n",
+	       "nic-drops=%llu new-address-for-bootcode=%u\n",
 	    forms, waits, arp_a, arp_i, dups, repeats, gaveup, csum,
-	    (unsigned long long)dropped);
+	    (unsigned long long)dropped, readdr);
 	*uniq = true;
 	for (i = 0; o->server_mode && i < o->n; i++) {
 		for (j = i + 1; j < o->n; j++) {
