@@ -58,11 +58,14 @@ static const struct serve_opt serve_opts[] = {
     {"tftp-blksize-max", "tftp", "blksize_max", "N",
 	"largest block size granted (default 1468)"},
     {"tftp-timeout", "tftp", "timeout_ms", "MS",
-	"first retransmission timeout (default 1000)"},
+	"retransmission timeout before a round trip is measured "
+	"(default 200)"},
     {"tftp-retries", "tftp", "retries", "N",
-	"retransmissions before giving up (default 6)"},
+	"retransmissions before giving up (default 8)"},
     {"tftp-max-transfers", "tftp", "max_transfers", "N",
 	"simultaneous transfers (default 2000)"},
+    {"tftp-max-per-client", "tftp", "max_per_client", "N",
+	"simultaneous transfers from one address (default 16)"},
     {"nfs", "nfs", "enable", "on|off", "NFS service (default on)"},
     {"export", "nfs", "export", "DIR[:OPTS]",
 	"extra NFS export, OPTS: rw|ro,allow=CIDR,root_squash "

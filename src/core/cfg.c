@@ -404,6 +404,8 @@ static const struct cfg_key cfg_keys[] = {
     {"tftp", "retries", CFG_T_U32, OFF(tftp_retries), 1, 100, NULL},
     {"tftp", "max_transfers", CFG_T_U32, OFF(tftp_max_transfers), 1, 100000,
 	NULL},
+    {"tftp", "max_per_client", CFG_T_U32, OFF(tftp_max_per_client), 1, 100000,
+	NULL},
     /* RFC 7440 allows 1..65535; more than 64 only floods a switch. */
     {"tftp", "windowsize_max", CFG_T_U16, OFF(tftp_windowsize_max), 1, 64,
 	NULL},
@@ -437,9 +439,10 @@ cfg_defaults(struct cfg *c)
 	c->tftp_port = 69;
 	/* 1468 + 4 + 8 + 20 = 1500: one Ethernet frame (reference §3.1). */
 	c->tftp_blksize_max = 1468;
-	c->tftp_timeout_ms = 1000;
-	c->tftp_retries = 6;
+	c->tftp_timeout_ms = 200;
+	c->tftp_retries = 8;
 	c->tftp_max_transfers = 2000;
+	c->tftp_max_per_client = 16;
 	c->tftp_windowsize_max = 64;
 	c->nfs_enable = true;
 	c->nfs_port = 2049;

@@ -79,6 +79,7 @@ struct cfg {
 	uint32_t tftp_timeout_ms; /* first retransmit timeout */
 	uint32_t tftp_retries;
 	uint32_t tftp_max_transfers;
+	uint32_t tftp_max_per_client; /* transfers from one address */
 	uint16_t tftp_windowsize_max;
 
 	/* [nfs] */

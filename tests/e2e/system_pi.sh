@@ -48,7 +48,7 @@ nn_wait_udp "$S" 69 && nn_wait_udp "$S" 67 && nn_wait_tcp "$S" 2049 ||
 for c in $clients; do
 	IFS=: read -r m b _ <<<"$c"
 	dh_emu "system: $m boots from its own tree" "$P" -i "$PIF" -m "$m" \
-		-b "$b" -s -t -d 900 -r 2000 -T 20
+		-b "$b" -s -t -d 900 -T 20
 done
 
 # The Pi 4's OS: the same MAC asks for its address, then mounts its root.
@@ -147,7 +147,7 @@ nn_wait_udp "$S" 4011 && nn_wait_tcp "$S" 2049 ||
 ip -n "$O" addr flush dev "$OIF"
 ip -n "$O" link set "$OIF" down
 dh_emu "system proxy: pi4 boots from its own tree" "$P" -i "$PIF" -m pi4 \
-	-b 4 -t -r 2000 -T 20
+	-b 4 -t -T 20
 grep -q 'booted 1/1' "$DH_EMU_LOG" ||
 	grep -E 'tftp|dhcp' "$NN_TMP/pnb-proxy.log" | tail -25
 ip -n "$O" link set "$OIF" up
