@@ -328,28 +328,12 @@ obs_push(struct obs_client *c)
 	return &c->events[idx];
 }
 
-void
-obs_event(struct obs *o, const uint8_t *mac, struct in_addr ip, int64_t now_ms,
-    enum obs_phase phase, enum obs_level level, const char *what,
-    const char *fmt, ...)
+static void __attribute__((format(printf, 6, 0)))
+obs_vevent(struct obs_client *c, int64_t now_ms, enum obs_phase phase,
+    enum obs_level level, const char *what, const char *fmt, va_list ap)
 {
-	struct obs_client *c = mac ? obs_find_mac(o, mac) : obs_find_ip(o, ip);
 	struct obs_event *e;
-	va_list ap;
 
-	if (!c) {
-		c = obs_alloc(o);
-		if (!c) {
-			return;
-		}
-		if (mac) {
-			memcpy(c->mac, mac, 6);
-			c->has_mac = true;
-		}
-		c->ip = ip;
-		c->state = OBS_STATE_DISCOVERED;
-		c->first_seen_ms = now_ms;
-	}
 	if (c->boot_start_ms == 0) {
 		obs_new_boot(c, now_ms);
 	}
@@ -362,9 +346,7 @@ obs_event(struct obs *o, const uint8_t *mac, struct in_addr ip, int64_t now_ms,
 	e->phase = phase;
 	e->level = level;
 	snprintf(e->what, sizeof(e->what), "%s", what);
-	va_start(ap, fmt);
 	vsnprintf(e->detail, sizeof(e->detail), fmt, ap);
-	va_end(ap);
 
 	if (level == OBS_ERROR) {
 		snprintf(c->last_error, sizeof(c->last_error), "%s %s: %s",
@@ -385,6 +367,43 @@ obs_event(struct obs *o, const uint8_t *mac, struct in_addr ip, int64_t now_ms,
 	} else if (phase == OBS_DHCP && c->state != OBS_STATE_TFTP) {
 		c->state = OBS_STATE_DHCP;
 	}
+}
+
+void
+obs_event(struct obs *o, const uint8_t *mac, struct in_addr ip, int64_t now_ms,
+    enum obs_phase phase, enum obs_level level, const char *what,
+    const char *fmt, ...)
+{
+	struct obs_client *c = mac ? obs_find_mac(o, mac) : obs_find_ip(o, ip);
+	va_list ap;
+
+	if (!c) {
+		c = obs_alloc(o);
+		if (!c) {
+			return;
+		}
+		if (mac) {
+			memcpy(c->mac, mac, 6);
+			c->has_mac = true;
+		}
+		c->ip = ip;
+		c->state = OBS_STATE_DISCOVERED;
+		c->first_seen_ms = now_ms;
+	}
+	va_start(ap, fmt);
+	obs_vevent(c, now_ms, phase, level, what, fmt, ap);
+	va_end(ap);
+}
+
+void
+obs_event_to(struct obs_client *c, int64_t now_ms, enum obs_phase phase,
+    enum obs_level level, const char *what, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	obs_vevent(c, now_ms, phase, level, what, fmt, ap);
+	va_end(ap);
 }
 
 void

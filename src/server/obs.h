@@ -143,6 +143,11 @@ void obs_event(struct obs *o, const uint8_t *mac, struct in_addr ip,
     const char *what, const char *fmt, ...)
     __attribute__((format(printf, 8, 9)));
 
+/* obs_event_to() - the same, for client @c (borrowed, from obs_find_*()). */
+void obs_event_to(struct obs_client *c, int64_t now_ms, enum obs_phase phase,
+    enum obs_level level, const char *what, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
 /* obs_nfs_op() - count one NFS procedure call and its latency. */
 void obs_nfs_op(struct obs *o, unsigned proc, uint64_t us);
 

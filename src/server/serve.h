@@ -111,12 +111,14 @@ void serve_note_mount(
     struct serve *s, struct in_addr peer, const char *dir, bool ok);
 
 /*
- * serve_client_address() - provisioned client @rc is at @ip (static in its
- * record, from a DHCP lease or REQUEST, or from a TFTP request under its
- * prefix): bind it in the status view and export its root to @ip only.
+ * serve_client_bind() - provisioned client @rc is at @ip: bind it in the
+ * status view and export its root and boot tree to @ip only.  A static
+ * address in its record is final: any other @ip is logged and ignored.
+ * Every move goes to the log and the client's timeline with @why, a
+ * phrase that reads before the address ("pinetboot leased").
  */
-void serve_client_address(
-    struct serve *s, const struct registry_client *rc, struct in_addr ip);
+void serve_client_bind(struct serve *s, const struct registry_client *rc,
+    struct in_addr ip, const char *why);
 
 /* serve_clients_resync() - after a registry reload: exports follow it. */
 void serve_clients_resync(struct serve *s);

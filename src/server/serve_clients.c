@@ -1,6 +1,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,10 @@ serve_unexport(struct serve *s, struct serve_addr *a)
  * Export the client's root and boot tree to its address only, replacing
  * exports to an address it had before.
  */
+/*
+ * Export the client's root and boot tree to its address only, replacing
+ * exports to an address it had before.
+ */
 static void
 serve_export_root(struct serve *s, struct serve_addr *a)
 {
@@ -83,16 +88,54 @@ serve_export_root(struct serve *s, struct serve_addr *a)
 	    a->name, ip, rc->root_dir);
 }
 
+/* A line in the timeline of provisioned client @rc, if it is tracked. */
+static void __attribute__((format(printf, 5, 6)))
+serve_client_event(struct serve *s, const struct registry_client *rc,
+    enum obs_level level, const char *what, const char *fmt, ...)
+{
+	struct obs_client *c;
+	char detail[OBS_TEXT_MAX];
+	va_list ap;
+
+	if (!s->obs) {
+		return;
+	}
+	c = obs_find_name(s->obs, rc->name);
+	if (!c) {
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	obs_event_to(c, loop_wall_ms(), OBS_NFS, level, what, "%s", detail);
+}
+
 void
-serve_client_address(
-    struct serve *s, const struct registry_client *rc, struct in_addr ip)
+serve_client_bind(struct serve *s, const struct registry_client *rc,
+    struct in_addr ip, const char *why)
 {
 	struct serve_addr *a = serve_addr_find(s, rc->name);
+	char from[INET_ADDRSTRLEN] = "none", to[INET_ADDRSTRLEN];
 
 	if (ip.s_addr == 0) {
 		return;
 	}
-	if (a && a->ip.s_addr == ip.s_addr && a->export_id > 0) {
+	inet_ntop(AF_INET, &ip, to, sizeof(to));
+	if (rc->addr.s_addr && rc->addr.s_addr != ip.s_addr) {
+		char fixed[INET_ADDRSTRLEN];
+
+		/* The operator's word is final: nothing learned moves it. */
+		inet_ntop(AF_INET, &rc->addr, fixed, sizeof(fixed));
+		log_warn(&clients_log,
+		    "event=address-ignored client=%s static=%s seen=%s "
+		    "reason=\"%s\"",
+		    rc->name, fixed, to, why);
+		serve_client_event(s, rc, OBS_WARN, "address-ignored",
+		    "%s %s; exports stay at the static address %s", why, to,
+		    fixed);
+		return;
+	}
+	if (a && a->ip.s_addr == ip.s_addr && (a->export_id > 0 || !s->nfs)) {
 		return;
 	}
 	if (!a) {
@@ -110,6 +153,9 @@ serve_client_address(
 		memset(a, 0, sizeof(*a));
 		snprintf(a->name, sizeof(a->name), "%s", rc->name);
 	}
+	if (a->ip.s_addr) {
+		inet_ntop(AF_INET, &a->ip, from, sizeof(from));
+	}
 	a->ip = ip;
 	if (rc->has_mac) {
 		obs_bind_ip(s->obs, rc->mac, ip);
@@ -117,6 +163,12 @@ serve_client_address(
 		obs_bind_ip_name(s->obs, rc->name, ip);
 	}
 	serve_export_root(s, a);
+	log_info(&clients_log,
+	    "event=export-move client=%s from=%s to=%s reason=\"%s\"", rc->name,
+	    from, to, why);
+	serve_client_event(s, rc, OBS_OK, "export",
+	    "root and boot exported to %s only (was %s): %s %s", to, from, why,
+	    to);
 }
 
 void
@@ -147,7 +199,8 @@ serve_clients_resync(struct serve *s)
 		const struct registry_client *rc = &s->registry.clients[i];
 
 		if (rc->addr.s_addr) {
-			serve_client_address(s, rc, rc->addr);
+			serve_client_bind(s, rc, rc->addr,
+			    "client.conf has the static address");
 		}
 	}
 }
@@ -176,7 +229,7 @@ serve_tftp_prefix(
 	 * A request under a client's serial or MAC tells us its address,
 	 * which is all proxy mode ever learns: export its root there.
 	 */
-	serve_client_address(s, rc, client);
+	serve_client_bind(s, rc, client, "a TFTP request came from");
 	fd = open(rc->boot_dir, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	return fd < 0 ? -errno : fd;
 }
@@ -236,7 +289,8 @@ serve_note_dhcp_request(
 		struct in_addr ip = {.s_addr = htonl(want)};
 
 		if (rc) {
-			serve_client_address(s, rc, ip);
+			serve_client_bind(
+			    s, rc, ip, "a DHCP REQUEST asked for");
 		} else {
 			obs_bind_ip(s->obs, m->chaddr, ip);
 		}
@@ -279,7 +333,7 @@ serve_note_dhcp_reply(
 	if (r->yiaddr && r->type != DHCPNAK) {
 		rc = registry_find_mac(&s->registry, req->chaddr);
 		if (rc) {
-			serve_client_address(s, rc, ya);
+			serve_client_bind(s, rc, ya, "pinetboot leased");
 		} else {
 			obs_bind_ip(s->obs, req->chaddr, ya);
 		}

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Who gets a provisioned Pi's root and boot exports.  A hostile host on the
+# boot LAN (198.18.0.2, not a client) reads the client's files over TFTP
+# and forges DHCP with the client's MAC; none of it may move an export to
+# its address.  Every MOUNT is a real MNT call from a reserved port
+# (tests/tools/mnt_call), every forged frame a raw Ethernet frame
+# (tests/tools/dhcp_forge).
+set -u
+. "$(dirname "$0")/../lib/netns.sh"
+. "$(dirname "$0")/../lib/dhcp.sh"
+nn_init exh
+
+S=$(nn_ns srv)
+A=$(nn_ns attacker)
+F=$(nn_ns fixed)
+nn_bridge "$S" br0 198.18.0.1/24
+AIF=$(nn_port "$S" br0 "$A" 198.18.0.2/24)
+FIF=$(nn_port "$S" br0 "$F" 198.18.0.50/24)
+st=$NN_TMP/state
+
+# client NAME SERIAL MAC [ADDRESS]: a provisioned client's tree and record.
+client() {
+	local dir=$st/clients/$1
+	mkdir -p "$dir/boot" "$dir/root/etc"
+	echo "console=serial0,115200 root=/dev/nfs" >"$dir/boot/cmdline.txt"
+	echo "$1" >"$dir/root/etc/hostname"
+	printf 'serial = %s\nmac = %s\nimage = test\n' "$2" "$3" \
+		>"$dir/client.conf"
+	[ -n "${4:-}" ] && echo "address = $4" >>"$dir/client.conf"
+}
+# mnt NS NAME: MNT of client NAME's root from namespace NS; 0 = granted.
+mnt() {
+	ip netns exec "$1" "$PNB_TOOLS/mnt_call" 198.18.0.1 \
+		"$st/clients/$2/root" >"$NN_TMP/mnt.out" 2>&1
+}
+refused() {
+	mnt "$@"
+	[ $? -eq 1 ]
+}
+# forge NS IF ARGS...: one raw DHCP frame from namespace NS.
+forge() {
+	local ns=$1 ifc=$2
+	shift 2
+	ip netns exec "$ns" "$PNB_TOOLS/dhcp_forge" -i "$ifc" "$@"
+}
+# serve MODE LOG ARGS...: pinetboot with DHCP MODE, TFTP and NFS; sets PID.
+serve() {
+	local mode=$1 log=$2
+	shift 2
+	nn_spawn "$S" "$log" "$PNB_BIN" serve --interface br0 \
+		--address 198.18.0.1 --state-dir "$st" --dhcp "$mode" \
+		--log-level debug "$@"
+	PID=$NN_LAST_PID
+	nn_wait_udp "$S" 67 && nn_wait_udp "$S" 69 && nn_wait_tcp "$S" 2049 ||
+		{ cat "$log"; t_fail "pinetboot $mode starts"; exit 1; }
+}
+
+# --- The issue's scenario: a static address is final. ---
+client fixed 1234abcd dc:a6:32:00:00:50 198.18.0.50
+serve server "$NN_TMP/server.log" --dhcp-range 198.18.0.100,198.18.0.199
+t_check "static: the client mounts its root from its own address" \
+	mnt "$F" fixed
+t_check "static: the attacker's MOUNT is refused" refused "$A" fixed
+ip netns exec "$A" curl -sf -o "$NN_TMP/cmdline" \
+	tftp://198.18.0.1/1234abcd/cmdline.txt
+t_check "static: the attacker reads cmdline.txt over TFTP" \
+	grep -q root=/dev/nfs "$NN_TMP/cmdline"
+t_check "static: after that TFTP read the attacker's MOUNT is still refused" \
+	refused "$A" fixed
+forge "$A" "$AIF" -t request -c dc:a6:32:00:00:50 -x 5001 \
+	-s 198.18.0.1 -r 198.18.0.2
+sleep 0.3
+t_check "static: after a forged REQUEST for its address, still refused" \
+	refused "$A" fixed
+t_check "static: the client still mounts its root" mnt "$F" fixed
+t_check "static: no export ever went to the attacker" \
+	bash -c "! grep -q 'event=export.*198.18.0.2' '$NN_TMP/server.log'"
+dh_stop_clean "$PID" "static: clean exit"
+t_done
