@@ -37,6 +37,9 @@ struct tftp_record;
 struct serve_addr {
 	char name[REGISTRY_NAME_MAX];
 	struct in_addr ip;
+	/* A client known by serial only: the MAC it was last seen with. */
+	uint8_t mac[6];
+	bool has_mac;
 	/* Exports of its root and of its boot tree (mounted at /boot/firmware
 	 * so kernel updates on the Pi land in what TFTP serves); 0: none. */
 	int64_t export_id, boot_export_id;
@@ -104,8 +107,12 @@ int serve_resolve_net(struct serve *s, char *msg, size_t msglen);
  */
 void serve_note_dhcp_request(
     struct serve *s, const struct dhcp_msg *m, int model);
-void serve_note_dhcp_reply(
-    struct serve *s, const struct dhcp_msg *req, const struct dhcp_reply *r);
+/*
+ * serve_note_dhcp_reply() - @r goes out for @req; @binding: it promises
+ * the client its address (an ACK, or a ROM's OFFER, which is its lease).
+ */
+void serve_note_dhcp_reply(struct serve *s, const struct dhcp_msg *req,
+    const struct dhcp_reply *r, bool binding);
 void serve_note_tftp(struct serve *s, const struct tftp_record *r);
 void serve_note_mount(
     struct serve *s, struct in_addr peer, const char *dir, bool ok);

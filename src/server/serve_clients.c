@@ -35,6 +35,87 @@ serve_addr_find(struct serve *s, const char *name)
 	return NULL;
 }
 
+/* The state kept for provisioned client @name, made on first use. */
+static struct serve_addr *
+serve_addr_get(struct serve *s, const char *name)
+{
+	struct serve_addr *a = serve_addr_find(s, name), *p;
+
+	if (a) {
+		return a;
+	}
+	if (s->naddrs == REGISTRY_MAX) {
+		return NULL;
+	}
+	p = realloc(s->addrs, (s->naddrs + 1) * sizeof(*p));
+	if (!p) {
+		return NULL;
+	}
+	s->addrs = p;
+	a = &s->addrs[s->naddrs++];
+	memset(a, 0, sizeof(*a));
+	snprintf(a->name, sizeof(a->name), "%s", name);
+	return a;
+}
+
+/*
+ * The provisioned client DHCP traffic from @mac belongs to: its record's
+ * MAC, or the MAC a client known only by serial was last seen booting
+ * with (serve_learn_mac()).  Return: borrowed, or NULL.
+ */
+static const struct registry_client *
+serve_client_for_mac(struct serve *s, const uint8_t mac[6])
+{
+	const struct registry_client *rc = registry_find_mac(&s->registry, mac);
+	size_t i, j;
+
+	for (i = 0; !rc && i < s->naddrs; i++) {
+		if (!s->addrs[i].has_mac || memcmp(s->addrs[i].mac, mac, 6)) {
+			continue;
+		}
+		for (j = 0; j < s->registry.n; j++) {
+			if (!s->registry.clients[j].has_mac &&
+			    !strcmp(s->registry.clients[j].name,
+				s->addrs[i].name)) {
+				rc = &s->registry.clients[j];
+			}
+		}
+	}
+	return rc;
+}
+
+/*
+ * A record with a serial and no MAC: the firmware's DISCOVER carries the
+ * serial in option 97 (reference §2.2), so the MAC of a boot pinetboot
+ * answers is the client's from then on.  The kernel's own DHCP that
+ * follows carries no serial, only that MAC.
+ */
+static void
+serve_learn_mac(struct serve *s, const struct dhcp_msg *m)
+{
+	const struct registry_client *rc;
+	struct serve_addr *a;
+	char prefix[9], mac[18];
+	uint32_t serial;
+
+	if (!dhcp_pi_serial(m, &serial)) {
+		return;
+	}
+	snprintf(prefix, sizeof(prefix), "%08x", serial);
+	rc = registry_find_prefix(&s->registry, prefix, 8);
+	if (!rc || rc->has_mac) {
+		return;
+	}
+	a = serve_addr_get(s, rc->name);
+	if (!a || (a->has_mac && !memcmp(a->mac, m->chaddr, 6))) {
+		return;
+	}
+	memcpy(a->mac, m->chaddr, 6);
+	a->has_mac = true;
+	log_info(&clients_log, "event=mac-learned client=%s mac=%s", rc->name,
+	    obs_format_mac(mac, m->chaddr));
+}
+
 static void
 serve_unexport(struct serve *s, struct serve_addr *a)
 {
@@ -50,11 +131,8 @@ serve_unexport(struct serve *s, struct serve_addr *a)
 
 /*
  * Export the client's root and boot tree to its address only, replacing
- * exports to an address it had before.
- */
-/*
- * Export the client's root and boot tree to its address only, replacing
- * exports to an address it had before.
+ * exports to an address it had before.  A client whose MAC is known but
+ * whose address is not yet gets none.
  */
 static void
 serve_export_root(struct serve *s, struct serve_addr *a)
@@ -64,6 +142,9 @@ serve_export_root(struct serve *s, struct serve_addr *a)
 	int64_t id, boot_id;
 	size_t i;
 
+	if (a->ip.s_addr == 0) {
+		return;
+	}
 	for (i = 0; i < s->registry.n; i++) {
 		if (!strcmp(s->registry.clients[i].name, a->name)) {
 			rc = &s->registry.clients[i];
@@ -139,19 +220,10 @@ serve_client_bind(struct serve *s, const struct registry_client *rc,
 		return;
 	}
 	if (!a) {
-		struct serve_addr *p;
-
-		if (s->naddrs == REGISTRY_MAX) {
-			return;
-		}
-		p = realloc(s->addrs, (s->naddrs + 1) * sizeof(*p));
-		if (!p) {
-			return;
-		}
-		s->addrs = p;
-		a = &s->addrs[s->naddrs++];
-		memset(a, 0, sizeof(*a));
-		snprintf(a->name, sizeof(a->name), "%s", rc->name);
+		a = serve_addr_get(s, rc->name);
+	}
+	if (!a) {
+		return;
 	}
 	if (a->ip.s_addr) {
 		inet_ntop(AF_INET, &a->ip, from, sizeof(from));
@@ -282,9 +354,9 @@ serve_note_dhcp_request(
 		: dhcp_is_pxe(m)  ? "pxe"
 				  : "os",
 	    serial[0] ? " serial=" : "", serial, cls[0] ? " class=" : "", cls);
-	/* A REQUEST names the address it takes, from us or a router. */
+	/* Proxy mode: a REQUEST names the address a router hands out. */
 	rc = registry_find_mac(&s->registry, m->chaddr);
-	if (m->type == DHCPREQUEST &&
+	if (s->cfg->dhcp_mode == CFG_DHCP_PROXY && m->type == DHCPREQUEST &&
 	    dhcp_opt_addr(m, DHCP_OPT_REQUESTED_IP, &want)) {
 		struct in_addr ip = {.s_addr = htonl(want)};
 
@@ -298,8 +370,8 @@ serve_note_dhcp_request(
 }
 
 void
-serve_note_dhcp_reply(
-    struct serve *s, const struct dhcp_msg *req, const struct dhcp_reply *r)
+serve_note_dhcp_reply(struct serve *s, const struct dhcp_msg *req,
+    const struct dhcp_reply *r, bool binding)
 {
 	int64_t now = loop_wall_ms();
 	const char *what = r->type == DHCPOFFER ? "offer"
@@ -315,6 +387,24 @@ serve_note_dhcp_reply(
 	}
 
 	s->obs->c.dhcp_replies++;
+	if (r->type != DHCPNAK) {
+		serve_learn_mac(s, req);
+	}
+	/*
+	 * Server mode: an ACK, or the OFFER that is the lease of a ROM that
+	 * never REQUESTs (reference §2.6), binds the address pinetboot
+	 * itself handed to that MAC.  Nothing else does: an OFFER the
+	 * client may still turn down promises nothing.
+	 */
+	if (binding && r->yiaddr && r->type != DHCPNAK &&
+	    s->cfg->dhcp_mode == CFG_DHCP_SERVER) {
+		rc = serve_client_for_mac(s, req->chaddr);
+		if (rc) {
+			serve_client_bind(s, rc, ya, "pinetboot leased");
+		} else {
+			obs_bind_ip(s->obs, req->chaddr, ya);
+		}
+	}
 	if (!obs_find_mac(s->obs, req->chaddr)) {
 		return;
 	}
@@ -330,14 +420,6 @@ serve_note_dhcp_reply(
 	    r->file          ? r->file
 		: r->pi_menu ? "\"Raspberry Pi Boot\""
 			     : "");
-	if (r->yiaddr && r->type != DHCPNAK) {
-		rc = registry_find_mac(&s->registry, req->chaddr);
-		if (rc) {
-			serve_client_bind(s, rc, ya, "pinetboot leased");
-		} else {
-			obs_bind_ip(s->obs, req->chaddr, ya);
-		}
-	}
 }
 
 /*

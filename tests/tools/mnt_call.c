@@ -4,8 +4,9 @@
  * source port (the kernel client and klibc use one).  The path is sent
  * byte for byte, so a test can put control characters in it.
  *
- *   mnt_call SERVER PATH
+ *   mnt_call SERVER PATH [SOURCE]
  *
+ * SOURCE picks the source address when the host has several.
  * Prints "mnt status=N" (0 is MNT3_OK) and exits 0 when the mount was
  * granted, 1 when it was refused, 2 when nobody answered.
  */
@@ -22,6 +23,8 @@
 #include "proto/rpc/rpc.h"
 
 /* A reserved port, as knfsd's `secure` and our own server expect. */
+static struct in_addr source;
+
 static int
 reserved_udp_socket(void)
 {
@@ -32,8 +35,9 @@ reserved_udp_socket(void)
 		return -1;
 	}
 	for (port = 1023; port >= 600; port--) {
-		struct sockaddr_in sa = {
-		    .sin_family = AF_INET, .sin_port = htons(port)};
+		struct sockaddr_in sa = {.sin_family = AF_INET,
+		    .sin_port = htons(port),
+		    .sin_addr = source};
 
 		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
 			return fd;
@@ -98,8 +102,9 @@ main(int argc, char **argv)
 	size_t fhlen = 0;
 	int n;
 
-	if (argc != 3 || inet_pton(AF_INET, argv[1], &server) != 1) {
-		fprintf(stderr, "usage: mnt_call SERVER PATH\n");
+	if (argc < 3 || argc > 4 || inet_pton(AF_INET, argv[1], &server) != 1 ||
+	    (argc == 4 && inet_pton(AF_INET, argv[3], &source) != 1)) {
+		fprintf(stderr, "usage: mnt_call SERVER PATH [SOURCE]\n");
 		return 2;
 	}
 	w = wcur_init(req, sizeof(req));
