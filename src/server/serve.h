@@ -132,7 +132,6 @@ void serve_clients_resync(struct serve *s);
 void serve_clients_fini(struct serve *s);
 
 /* The TFTP prefix map: a serial or MAC prefix to the client's boot tree. */
-int serve_tftp_prefix(
-    void *arg, int root_fd, const char *prefix, struct in_addr client);
+int serve_tftp_prefix(void *arg, const char *prefix);
 
 #endif

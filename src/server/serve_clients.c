@@ -9,6 +9,7 @@
 
 #include "core/log.h"
 #include "proto/dhcp/dhcp.h"
+#include "proto/tftp/pkt.h"
 #include "server/nfs/nfs.h"
 #include "server/obs.h"
 #include "server/serve.h"
@@ -286,22 +287,20 @@ serve_clients_fini(struct serve *s)
 }
 
 int
-serve_tftp_prefix(
-    void *arg, int root_fd, const char *prefix, struct in_addr client)
+serve_tftp_prefix(void *arg, const char *prefix)
 {
 	struct serve *s = arg;
 	const struct registry_client *rc;
 	int fd;
 
+	/*
+	 * Only the directory: a TFTP read is no evidence of who sent it, so
+	 * it moves no export and binds no address.
+	 */
 	rc = registry_find_prefix(&s->registry, prefix, strlen(prefix));
 	if (!rc) {
-		return tftp_prefix_default(NULL, root_fd, prefix, client);
+		return -ENOENT;
 	}
-	/*
-	 * A request under a client's serial or MAC tells us its address,
-	 * which is all proxy mode ever learns: export its root there.
-	 */
-	serve_client_bind(s, rc, client, "a TFTP request came from");
 	fd = open(rc->boot_dir, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	return fd < 0 ? -errno : fd;
 }
@@ -445,10 +444,39 @@ serve_miss_is_harmful(const char *file)
 	return false;
 }
 
+/*
+ * A TFTP record goes to the timeline of the client whose serial or MAC
+ * prefixes the file name (with the address it came from: the name, not
+ * the sender, says whose boot it is), else to whoever holds the address.
+ * Only the status view: TFTP binds no address and moves no export.
+ */
+static void __attribute__((format(printf, 5, 6)))
+serve_tftp_event(struct serve *s, const struct tftp_record *r,
+    enum obs_level level, const char *what, const char *fmt, ...)
+{
+	size_t plen = tftp_prefix_len(r->file);
+	const struct registry_client *rc =
+	    plen ? registry_find_prefix(&s->registry, r->file, plen) : NULL;
+	struct obs_client *c = rc ? obs_find_name(s->obs, rc->name) : NULL;
+	char detail[OBS_TEXT_MAX], from[INET_ADDRSTRLEN];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	if (c) {
+		inet_ntop(AF_INET, &r->addr, from, sizeof(from));
+		obs_event_to(c, loop_wall_ms(), OBS_TFTP, level, what,
+		    "%s from=%s", detail, from);
+	} else {
+		obs_event(s->obs, NULL, r->addr, loop_wall_ms(), OBS_TFTP,
+		    level, what, "%s", detail);
+	}
+}
+
 void
 serve_note_tftp(struct serve *s, const struct tftp_record *r)
 {
-	int64_t now = loop_wall_ms();
 	struct obs_counters *c;
 	const char *o = r->outcome ? r->outcome : "?";
 
@@ -461,25 +489,24 @@ serve_note_tftp(struct serve *s, const struct tftp_record *r)
 	c->tftp_bytes += r->bytes;
 	if (!strcmp(o, "done")) {
 		c->tftp_transfers++;
-		obs_event(s->obs, NULL, r->addr, now, OBS_TFTP, OBS_OK, "file",
+		serve_tftp_event(s, r, OBS_OK, "file",
 		    "file=\"%s\" bytes=%llu ms=%u blksize=%u", r->file,
 		    (unsigned long long)r->bytes, r->ms, r->blksize);
 	} else if (!strcmp(o, "early-terminate")) {
-		obs_event(s->obs, NULL, r->addr, now, OBS_TFTP, OBS_INFO,
-		    "probe", "file=\"%s\" size=%llu", r->file,
+		serve_tftp_event(s, r, OBS_INFO, "probe",
+		    "file=\"%s\" size=%llu", r->file,
 		    (unsigned long long)r->size);
 	} else if (!strcmp(o, "not-found")) {
 		bool harmful = serve_miss_is_harmful(r->file);
 
 		c->tftp_misses++;
-		obs_event(s->obs, NULL, r->addr, now, OBS_TFTP,
-		    harmful ? OBS_WARN : OBS_INFO, "miss", "file=\"%s\"%s",
-		    r->file,
+		serve_tftp_event(s, r, harmful ? OBS_WARN : OBS_INFO, "miss",
+		    "file=\"%s\"%s", r->file,
 		    harmful ? " (the firmware needs this file)"
 			    : " (normal for the firmware)");
 	} else {
 		c->tftp_errors++;
-		obs_event(s->obs, NULL, r->addr, now, OBS_TFTP, OBS_ERROR, o,
+		serve_tftp_event(s, r, OBS_ERROR, o,
 		    "file=\"%s\" bytes=%llu code=%u", r->file,
 		    (unsigned long long)r->bytes, r->code);
 	}

@@ -103,6 +103,9 @@ forge "$A" "$AIF" -t request -c dc:a6:32:00:00:60 -x 5003 \
 sleep 0.3
 t_check "server: a REQUEST to another server did not export the root" \
 	refused "$A" dyn 198.18.0.3
+ip netns exec "$A" curl -sf -o /dev/null tftp://198.18.0.1/5678abcd/cmdline.txt
+t_check "server: a TFTP read under its serial did not export the root" \
+	refused "$A" dyn
 # The real boot: the firmware (pi_emu) and then the OS (udhcpc) with the
 # client's MAC.  The OS port stays down while the firmware uses the MAC.
 ip -n "$O" link set "$OIF" down
@@ -116,6 +119,10 @@ ip -n "$O" addr add "${addr:-198.18.0.99}/24" dev "$OIF"
 t_check "server: the OS mounts its root from the leased address" \
 	mnt "$O" ser
 t_check "server: the attacker is refused that root" refused "$A" ser
+ip netns exec "$A" curl -sf -o /dev/null tftp://198.18.0.1/10070000/cmdline.txt
+t_check "server: a TFTP read under its serial did not move the export" \
+	refused "$A" ser
+t_check "server: the OS still mounts its root" mnt "$O" ser
 t_check "server: the move is in the log with its reason" \
 	grep -q "event=export-move client=ser from=none to=$addr reason=\"pinetboot leased\"" \
 	"$NN_TMP/server2.log"
