@@ -50,6 +50,8 @@ static const struct serve_opt serve_opts[] = {
     {"dhcp-port", "dhcp", "port", "N", "DHCP server port (default 67)"},
     {"dhcp-pi-delay", "dhcp", "pi_delay_ms", "MS",
 	"reply delay for Pi 2/3 boot ROMs, 0-2000 (default 1000)"},
+    {"dhcp-proxy-window", "dhcp", "proxy_window_s", "SECONDS",
+	"proxy mode: how long a boot it serves may move exports (300)"},
     {"dhcp-probe", "dhcp", "probe_ms", "MS",
 	"ARP conflict check before offering, 0 = off (default 200)"},
     {"tftp", "tftp", "enable", "on|off", "TFTP service (default on)"},

@@ -375,6 +375,8 @@ static const struct cfg_key cfg_keys[] = {
     {"dhcp", "proxy_port", CFG_T_U16, OFF(dhcp_proxy_port), 1, 65535, NULL},
     {"dhcp", "pi_delay_ms", CFG_T_U32, OFF(dhcp_pi_delay_ms), 0, 2000, NULL},
     {"dhcp", "probe_ms", CFG_T_U32, OFF(dhcp_probe_ms), 0, 2000, NULL},
+    {"dhcp", "proxy_window_s", CFG_T_U32, OFF(dhcp_proxy_window_s), 10, 3600,
+	NULL},
 
     {"tftp", "enable", CFG_T_BOOL, OFF(tftp_enable), 0, 0, NULL},
     {"tftp", "root", CFG_T_PATH, OFF(tftp_root), 0, 0, NULL},
@@ -412,6 +414,12 @@ cfg_defaults(struct cfg *c)
 	/* Reference §2.6: 1 s made BCM2837 ROMs stable (firmware#862). */
 	c->dhcp_pi_delay_ms = 1000;
 	c->dhcp_probe_ms = 200;
+	/*
+	 * From the firmware's DISCOVER to the kernel's own DHCP: the kernel
+	 * and initramfs over TFTP, then the kernel's start; minutes for a
+	 * slow link or an emulated guest.
+	 */
+	c->dhcp_proxy_window_s = 300;
 	c->tftp_enable = true;
 	c->tftp_port = 69;
 	/* 1468 + 4 + 8 + 20 = 1500: one Ethernet frame (reference §3.1). */

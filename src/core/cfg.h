@@ -61,6 +61,8 @@ struct cfg {
 	uint16_t dhcp_proxy_port;  /* 4011 */
 	uint32_t dhcp_pi_delay_ms; /* reply delay for BCM2837 Pis */
 	uint32_t dhcp_probe_ms;    /* ARP conflict check wait, 0 = off */
+	/* Proxy mode: how long a boot pinetboot answered may move exports. */
+	uint32_t dhcp_proxy_window_s;
 
 	/* [tftp] */
 	bool tftp_enable;

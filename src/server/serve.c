@@ -417,6 +417,9 @@ serve_open_services(struct serve *s)
 	if (r < 0) {
 		return r;
 	}
+	if (s->cfg->dhcp_mode == CFG_DHCP_PROXY) {
+		serve_clients_watch_open(s);
+	}
 	return serve_reload_clients(s);
 }
 

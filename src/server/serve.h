@@ -32,6 +32,7 @@ struct obs;
 struct dhcp_msg;
 struct dhcp_reply;
 struct tftp_record;
+struct dhcpwatch;
 
 /* A provisioned client's known address and the export made for it. */
 struct serve_addr {
@@ -65,6 +66,8 @@ struct serve {
 	struct registry registry;
 	struct serve_addr *addrs; /* owned */
 	size_t naddrs;
+	/* Proxy mode: the DHCP a served boot does with the site's server. */
+	struct dhcpwatch *watch; /* owned; NULL in other modes */
 	int clients_watch_fd;
 	struct loop_timer clients_timer;
 
@@ -126,6 +129,13 @@ void serve_note_mount(
  */
 void serve_client_bind(struct serve *s, const struct registry_client *rc,
     struct in_addr ip, const char *why);
+
+/*
+ * serve_clients_watch_open() - proxy mode: watch the DHCP of the boots
+ * pinetboot serves (server/dhcpwatch.h).  Without it (no CAP_NET_RAW)
+ * exports follow static addresses only, and the log says so.
+ */
+void serve_clients_watch_open(struct serve *s);
 
 /* serve_clients_resync() - after a registry reload: exports follow it. */
 void serve_clients_resync(struct serve *s);

@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "proto/dhcp/dhcp.h"
 #include "proto/tftp/pkt.h"
+#include "server/dhcpwatch.h"
 #include "server/nfs/nfs.h"
 #include "server/obs.h"
 #include "server/serve.h"
@@ -278,9 +279,103 @@ serve_clients_resync(struct serve *s)
 	}
 }
 
+static void
+serve_watch_bound(
+    void *arg, const uint8_t mac[6], uint32_t addr, uint32_t server)
+{
+	struct serve *s = arg;
+	const struct registry_client *rc = serve_client_for_mac(s, mac);
+	struct in_addr ip = {.s_addr = htonl(addr)};
+	struct in_addr sid = {.s_addr = htonl(server)};
+	char why[96], sv[INET_ADDRSTRLEN] = "the DHCP server";
+
+	if (!rc) {
+		return;
+	}
+	if (server) {
+		inet_ntop(AF_INET, &sid, sv, sizeof(sv));
+	}
+	snprintf(why, sizeof(why), "%s ACKed the REQUEST it saw for", sv);
+	serve_client_bind(s, rc, ip, why);
+}
+
+static void
+serve_watch_unseen(
+    void *arg, const uint8_t mac[6], uint32_t addr, uint32_t server)
+{
+	struct serve *s = arg;
+	const struct registry_client *rc = serve_client_for_mac(s, mac);
+	struct in_addr ip = {.s_addr = htonl(addr)};
+	char want[INET_ADDRSTRLEN];
+
+	(void)server;
+	if (!rc || rc->addr.s_addr) {
+		return;
+	}
+	inet_ntop(AF_INET, &ip, want, sizeof(want));
+	log_warn(&clients_log,
+	    "event=ack-unseen client=%s addr=%s note=\"the DHCP server's "
+	    "ACK went to the client alone: exports not moved; set address "
+	    "in client.conf\"",
+	    rc->name, want);
+	serve_client_event(s, rc, OBS_WARN, "ack-unseen",
+	    "REQUEST for %s seen, its ACK not (sent to the client alone): "
+	    "exports not moved; set address = %s in client.conf",
+	    want, want);
+}
+
+static void
+serve_watch_naked(
+    void *arg, const uint8_t mac[6], uint32_t addr, uint32_t server)
+{
+	struct serve *s = arg;
+	const struct registry_client *rc = serve_client_for_mac(s, mac);
+	struct in_addr ip = {.s_addr = htonl(addr)};
+	char want[INET_ADDRSTRLEN];
+
+	(void)server;
+	if (!rc) {
+		return;
+	}
+	inet_ntop(AF_INET, &ip, want, sizeof(want));
+	log_info(&clients_log, "event=request-naked client=%s addr=%s",
+	    rc->name, want);
+	serve_client_event(s, rc, OBS_INFO, "request-naked",
+	    "REQUEST for %s NAKed by the DHCP server: exports not moved", want);
+}
+
+static const struct dhcpwatch_ops serve_watch_ops = {
+    .bound = serve_watch_bound,
+    .unseen = serve_watch_unseen,
+    .naked = serve_watch_naked,
+};
+
+void
+serve_clients_watch_open(struct serve *s)
+{
+	char msg[256];
+	int r;
+
+	s->watch = dhcpwatch_new(REGISTRY_MAX, &serve_watch_ops, s);
+	r = s->watch
+	    ? dhcpwatch_open(s->watch, s->loop, s->ifindex, msg, sizeof(msg))
+	    : -ENOMEM;
+	if (r < 0) {
+		log_warn(&clients_log,
+		    "event=watch-unavailable error=\"%s\" note=\"proxy "
+		    "mode cannot see DHCP ACKs: exports follow static "
+		    "addresses only\"",
+		    s->watch ? msg : strerror(-r));
+		dhcpwatch_free(s->watch);
+		s->watch = NULL;
+	}
+}
+
 void
 serve_clients_fini(struct serve *s)
 {
+	dhcpwatch_free(s->watch);
+	s->watch = NULL;
 	free(s->addrs);
 	s->addrs = NULL;
 	s->naddrs = 0;
@@ -312,9 +407,8 @@ serve_note_dhcp_request(
 	enum dhcp_pi_model model = (enum dhcp_pi_model)model_num;
 	int64_t now = loop_wall_ms();
 	char serial[16] = "", cls[64] = "";
-	const struct registry_client *rc;
 	const struct dhcp_opt *vc = &m->opt[DHCP_OPT_VENDOR_CLASS];
-	uint32_t v, want;
+	uint32_t v;
 	size_t n;
 	/* Unit tests and fuzzers run services without a status view. */
 	if (!s || !s->obs) {
@@ -353,19 +447,6 @@ serve_note_dhcp_request(
 		: dhcp_is_pxe(m)  ? "pxe"
 				  : "os",
 	    serial[0] ? " serial=" : "", serial, cls[0] ? " class=" : "", cls);
-	/* Proxy mode: a REQUEST names the address a router hands out. */
-	rc = registry_find_mac(&s->registry, m->chaddr);
-	if (s->cfg->dhcp_mode == CFG_DHCP_PROXY && m->type == DHCPREQUEST &&
-	    dhcp_opt_addr(m, DHCP_OPT_REQUESTED_IP, &want)) {
-		struct in_addr ip = {.s_addr = htonl(want)};
-
-		if (rc) {
-			serve_client_bind(
-			    s, rc, ip, "a DHCP REQUEST asked for");
-		} else {
-			obs_bind_ip(s->obs, m->chaddr, ip);
-		}
-	}
 }
 
 void
@@ -403,6 +484,18 @@ serve_note_dhcp_reply(struct serve *s, const struct dhcp_msg *req,
 		} else {
 			obs_bind_ip(s->obs, req->chaddr, ya);
 		}
+	}
+	/*
+	 * Proxy mode: a reply to a provisioned Pi's firmware (or a PXE ROM)
+	 * means pinetboot serves this boot; the DHCP that follows may move
+	 * its exports for a while (serve_watch_bound()).
+	 */
+	if (s->watch && (r->type == DHCPOFFER || r->type == DHCPACK) &&
+	    s->cfg->dhcp_mode == CFG_DHCP_PROXY &&
+	    serve_client_for_mac(s, req->chaddr)) {
+		dhcpwatch_open_window(s->watch, req->chaddr,
+		    loop_now_ms(s->loop) +
+			(uint64_t)s->cfg->dhcp_proxy_window_s * 1000);
 	}
 	if (!obs_find_mac(s->obs, req->chaddr)) {
 		return;

@@ -13,9 +13,15 @@ nn_init exh
 S=$(nn_ns srv)
 A=$(nn_ns attacker)
 F=$(nn_ns fixed)
+P=$(nn_ns pis)
+O=$(nn_ns os)
+R=$(nn_ns router)
 nn_bridge "$S" br0 198.18.0.1/24
 AIF=$(nn_port "$S" br0 "$A" 198.18.0.2/24)
 FIF=$(nn_port "$S" br0 "$F" 198.18.0.50/24)
+PIF=$(nn_port "$S" br0 "$P")
+OIF=$(nn_port "$S" br0 "$O")
+RIF=$(nn_port "$S" br0 "$R" 198.18.0.254/24)
 st=$NN_TMP/state
 
 # client NAME SERIAL MAC [ADDRESS]: a provisioned client's tree and record.
@@ -38,7 +44,11 @@ mnt() {
 }
 refused() {
 	mnt "$@"
-	[ $? -eq 1 ]
+	case $? in
+	1) return 0 ;;
+	0) return 1 ;;
+	*) cat "$NN_TMP/mnt.out"; return 1 ;;
+	esac
 }
 # forge NS IF ARGS...: one raw DHCP frame from namespace NS.
 forge() {
@@ -83,10 +93,6 @@ dh_stop_clean "$PID" "static: clean exit"
 # --- Server mode: exports follow only what pinetboot itself ACKed. ---
 # "dyn" has a MAC and no address; "ser" only a serial (the emulated Pi 4
 # of pi_emu -b 7: serial 10070000, MAC dc:a6:32:07:00:00).
-P=$(nn_ns pis)
-O=$(nn_ns os)
-PIF=$(nn_port "$S" br0 "$P")
-OIF=$(nn_port "$S" br0 "$O")
 ip -n "$A" addr add 198.18.0.3/24 dev "$AIF"
 client dyn 5678abcd dc:a6:32:00:00:60
 client ser 10070000 ""
@@ -130,4 +136,99 @@ t_check "server: the move is in the log with its reason" \
 t_check "server: the move is in the client's timeline" \
 	grep -q "nfs .*ok .*export .*exported to $addr only" "$NN_TMP/ser.txt"
 dh_stop_clean "$PID" "server: clean exit"
+
+# --- Proxy mode: exports follow a REQUEST/ACK pair of a served boot. ---
+# The site's router: dnsmasq at 198.18.0.254.  "pxe" is the emulated Pi 4
+# of pi_emu -b 8 (MAC dc:a6:32:08:00:00), known by its MAC.
+client pxe 10080000 dc:a6:32:08:00:00
+# router LOG ARGS...: the site's DHCP server; sets RPID.
+router() {
+	local log=$1
+	shift
+	nn_spawn "$R" "$log" dnsmasq --no-daemon --conf-file=/dev/null \
+		--port=0 --interface="$RIF" --bind-interfaces \
+		--dhcp-range=198.18.0.200,198.18.0.220,255.255.255.0,1h \
+		--dhcp-authoritative --no-ping --log-dhcp \
+		--dhcp-leasefile="$NN_TMP/router-$RANDOM.leases" \
+		--user=root --group=root --pid-file="$NN_TMP/router.pid" "$@"
+	RPID=$NN_LAST_PID
+	nn_wait_udp "$R" 67 || t_fail "router dnsmasq starts"
+}
+# os NS IF MAC: the OS of a Pi takes an address from the router.
+os_lease() {
+	ip -n "$1" addr flush dev "$2"
+	ip -n "$1" link set "$2" down
+	ip -n "$1" link set "$2" address "$3" up
+	dh_udhcpc "$1" "$2" "$NN_TMP/os.out"
+	read -r addr sid <"$NN_TMP/os.out" 2>/dev/null
+	[ -n "${addr:-}" ] && ip -n "$1" addr add "$addr/24" dev "$2"
+	[ "${sid:-}" = 198.18.0.254 ]
+}
+router "$NN_TMP/router.log"
+serve proxy "$NN_TMP/proxy.log"
+# No boot being served: a REQUEST and an ACK that match move nothing.
+forge "$A" "$AIF" -t request -c dc:a6:32:00:00:60 -x 6001 \
+	-s 198.18.0.254 -r 198.18.0.2
+forge "$A" "$AIF" -t ack -c dc:a6:32:00:00:60 -x 6001 -s 198.18.0.254 \
+	-S 198.18.0.254 -y 198.18.0.2
+sleep 0.3
+t_check "proxy: a REQUEST/ACK pair outside a served boot moves nothing" \
+	refused "$A" dyn 198.18.0.2
+# A boot pinetboot serves: the Pi 4 firmware takes its address from the
+# router, whose ACK is an Ethernet unicast to the Pi.
+ip -n "$O" link set "$OIF" down
+dh_emu "proxy: the Pi 4 firmware boots beside the router" "$P" -i "$PIF" \
+	-m pi4 -b 8 -T 20
+# During that boot: a forged REQUEST the router NAKs, with a forged ACK
+# after the NAK; then a REQUEST answered by a foreign ACK.
+forge "$A" "$AIF" -t request -c dc:a6:32:08:00:00 -x 6002 \
+	-s 198.18.0.254 -r 198.18.0.2
+sleep 0.3
+forge "$A" "$AIF" -t ack -c dc:a6:32:08:00:00 -x 6002 -s 198.18.0.254 \
+	-S 198.18.0.254 -y 198.18.0.2
+sleep 0.3
+t_check "proxy: the router NAKed the forged REQUEST" \
+	grep -q 'event=request-naked client=pxe addr=198.18.0.2' \
+	"$NN_TMP/proxy.log"
+t_check "proxy: a NAKed REQUEST moves nothing" refused "$A" pxe 198.18.0.2
+forge "$A" "$AIF" -t request -c dc:a6:32:08:00:00 -x 6003 \
+	-s 198.18.0.77 -r 198.18.0.3
+forge "$A" "$AIF" -t ack -c dc:a6:32:08:00:00 -x 6004 -s 198.18.0.77 \
+	-S 198.18.0.77 -y 198.18.0.3
+forge "$A" "$AIF" -t ack -c dc:a6:32:08:00:00 -x 6003 -s 198.18.0.66 \
+	-S 198.18.0.66 -y 198.18.0.3
+sleep 0.3
+t_check "proxy: a REQUEST with foreign ACKs moves nothing" \
+	refused "$A" pxe 198.18.0.3
+# The Pi's OS: its ACK, too, goes to the Pi alone.  pinetboot cannot see
+# it, so the export stays where it was and the operator is told why.
+os_lease "$O" "$OIF" dc:a6:32:08:00:00
+t_check "proxy: the OS leases from the router (${addr:-none})" test -n "${addr:-}"
+sleep 11
+t_check "proxy: an unseen ACK moves nothing" refused "$O" pxe
+t_check "proxy: the log says the ACK was not seen and what to do" \
+	grep -q "event=ack-unseen client=pxe addr=$addr .*set address" \
+	"$NN_TMP/proxy.log"
+"$PNB_BIN" status pxe --state-dir "$st" >"$NN_TMP/pxe.txt"
+t_check "proxy: the timeline says so too" \
+	grep -q "warn .*ack-unseen .*set address = $addr in client.conf" \
+	"$NN_TMP/pxe.txt"
+nn_stop "$RPID"
+
+# A router that broadcasts its replies (dnsmasq --dhcp-broadcast): the
+# ACK reaches pinetboot too, and the served boot gets its export.
+router "$NN_TMP/router2.log" --dhcp-broadcast
+ip -n "$O" link set "$OIF" down
+dh_emu "proxy: the Pi 4 firmware boots again" "$P" -i "$PIF" -m pi4 -b 8 \
+	-T 20
+os_lease "$O" "$OIF" dc:a6:32:08:00:00
+t_check "proxy: the OS leases from the router (${addr:-none})" test -n "${addr:-}"
+sleep 0.3
+t_check "proxy: the OS mounts its root from the router's address" \
+	mnt "$O" pxe
+t_check "proxy: the attacker is refused that root" refused "$A" pxe
+t_check "proxy: the move is in the log with its reason" \
+	grep -q "event=export-move client=pxe from=.* to=$addr reason=\"198.18.0.254 ACKed the REQUEST it saw for\"" \
+	"$NN_TMP/proxy.log"
+dh_stop_clean "$PID" "proxy: clean exit"
 t_done

@@ -17,6 +17,9 @@
  *     -E MAC        Ethernet destination (default broadcast)
  *     -M MAC        Ethernet source (default chaddr for client messages,
  *                   the interface's MAC for server messages)
+ *     -o FILE       append the IPv4 packet to FILE, preceded by its length
+ *                   (2 bytes, big-endian), instead of sending it: seeds for
+ *                   fuzz_dhcpwatch (tests/fuzz/mkseeds.sh)
  *
  * Client messages go from UDP 68 to 67, server messages from 67 to 68.
  */
@@ -72,7 +75,7 @@ usage(void)
 	    "usage: dhcp_forge -i IF -t discover|request|offer|ack|nak "
 	    "-c CHADDR\n"
 	    "       [-x XID] [-r IP] [-s IP] [-y IP] [-V TEXT] [-e SERIAL]\n"
-	    "       [-S IP] [-D IP] [-E MAC] [-M MAC]\n");
+	    "       [-S IP] [-D IP] [-E MAC] [-M MAC] [-o FILE]\n");
 	exit(2);
 }
 
@@ -93,7 +96,7 @@ main(int argc, char **argv)
 	} types[] = {{"discover", DHCPDISCOVER}, {"request", DHCPREQUEST},
 	    {"offer", DHCPOFFER}, {"ack", DHCPACK}, {"nak", DHCPNAK}};
 	uint8_t frame[1514], chaddr[6] = {0}, edst[6], esrc[6];
-	const char *ifname = NULL, *vclass = NULL;
+	const char *ifname = NULL, *vclass = NULL, *outfile = NULL;
 	uint32_t xid = 1, want = 0, sid = 0, yi = 0, sip = 0;
 	uint32_t dip = 0xffffffff, serial = 0, sum;
 	bool has_chaddr = false, has_esrc = false, has_serial = false;
@@ -103,10 +106,11 @@ main(int argc, char **argv)
 	struct ifreq ifr;
 	size_t i, ipstart, udpstart;
 	uint16_t c;
-	int ch, fd;
+	int ch, fd = -1;
 
 	memset(edst, 0xff, 6);
-	while ((ch = getopt(argc, argv, "i:t:c:x:r:s:y:V:e:S:D:E:M:")) != -1) {
+	while (
+	    (ch = getopt(argc, argv, "i:t:c:x:r:s:y:V:e:S:D:E:M:o:")) != -1) {
 		switch (ch) {
 		case 'i':
 			ifname = optarg;
@@ -151,6 +155,9 @@ main(int argc, char **argv)
 				usage();
 			}
 			break;
+		case 'o':
+			outfile = optarg;
+			break;
 		case 'M':
 			if (parse_mac(optarg, esrc) < 0) {
 				usage();
@@ -161,22 +168,29 @@ main(int argc, char **argv)
 			usage();
 		}
 	}
-	if (!ifname || !type || !has_chaddr ||
+	if ((!ifname && !outfile) || !type || !has_chaddr ||
 	    (vclass && strlen(vclass) > 255)) {
 		usage();
 	}
-	fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_IP));
-	if (fd < 0) {
-		fprintf(
-		    stderr, "dhcp_forge: packet socket: %s\n", strerror(errno));
-		return 1;
-	}
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
-	if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0) {
-		fprintf(
-		    stderr, "dhcp_forge: %s: %s\n", ifname, strerror(errno));
-		return 1;
+	if (outfile) {
+		/* Not sent: the Ethernet header is cut off anyway. */
+		memset(esrc, 0, 6);
+		has_esrc = true;
+	} else {
+		fd =
+		    socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_IP));
+		if (fd < 0) {
+			fprintf(stderr, "dhcp_forge: packet socket: %s\n",
+			    strerror(errno));
+			return 1;
+		}
+		memset(&ifr, 0, sizeof(ifr));
+		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+		if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0) {
+			fprintf(stderr, "dhcp_forge: %s: %s\n", ifname,
+			    strerror(errno));
+			return 1;
+		}
 	}
 	if (!has_esrc) {
 		bool client = type == DHCPDISCOVER || type == DHCPREQUEST;
@@ -275,6 +289,19 @@ main(int argc, char **argv)
 	udpcsum[0] = (uint8_t)(c >> 8);
 	udpcsum[1] = (uint8_t)c;
 
+	if (outfile) {
+		FILE *f = fopen(outfile, "ab");
+		size_t n = w.off - ipstart;
+		uint8_t len[2] = {(uint8_t)(n >> 8), (uint8_t)n};
+
+		if (!f || fwrite(len, 1, 2, f) != 2 ||
+		    fwrite(frame + ipstart, 1, n, f) != n || fclose(f) != 0) {
+			fprintf(stderr, "dhcp_forge: %s: %s\n", outfile,
+			    strerror(errno));
+			return 1;
+		}
+		return 0;
+	}
 	sll.sll_ifindex = (int)if_nametoindex(ifname);
 	sll.sll_protocol = htons(ETH_P_IP);
 	memcpy(sll.sll_addr, edst, 6);
