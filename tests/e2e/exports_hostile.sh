@@ -213,6 +213,11 @@ t_check "proxy: the log says the ACK was not seen and what to do" \
 t_check "proxy: the timeline says so too" \
 	grep -q "warn .*ack-unseen .*set address = $addr in client.conf" \
 	"$NN_TMP/pxe.txt"
+out=$(ip netns exec "$S" "$PNB_BIN" doctor --address 198.18.0.1 \
+	--state-dir "$st" --dhcp proxy 2>&1)
+t_check "proxy: doctor names the client whose ACK was not seen" \
+	grep -q '^warn  client pxe: the running server saw its DHCP REQUEST but not the ACK' \
+	<<<"$out"
 nn_stop "$RPID"
 
 # A router that broadcasts its replies (dnsmasq --dhcp-broadcast): the
