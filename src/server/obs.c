@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "server/obs.h"
 
 /* A boot that has shown nothing for this long is over. */
@@ -328,6 +329,31 @@ obs_push(struct obs_client *c)
 	return &c->events[idx];
 }
 
+/*
+ * Callers build details from wire strings passed through log_escape().
+ * A detail that still holds a byte outside printable ASCII (a terminal
+ * control sequence, a C1 control in 8-bit terminals) came from a caller
+ * that forgot: escape it whole rather than let it reach a terminal.
+ */
+static void
+obs_keep_printable(char *detail, size_t cap)
+{
+	char esc[LOG_ESCAPE_MAX];
+	size_t i, n = strlen(detail);
+
+	for (i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)detail[i];
+
+		if (ch < 0x20 || ch >= 0x7f) {
+			log_escape(esc, detail, n);
+			n = strlen(esc) < cap ? strlen(esc) : cap - 1;
+			memcpy(detail, esc, n);
+			detail[n] = 0;
+			return;
+		}
+	}
+}
+
 static void __attribute__((format(printf, 6, 0)))
 obs_vevent(struct obs_client *c, int64_t now_ms, enum obs_phase phase,
     enum obs_level level, const char *what, const char *fmt, va_list ap)
@@ -347,6 +373,7 @@ obs_vevent(struct obs_client *c, int64_t now_ms, enum obs_phase phase,
 	e->level = level;
 	snprintf(e->what, sizeof(e->what), "%s", what);
 	vsnprintf(e->detail, sizeof(e->detail), fmt, ap);
+	obs_keep_printable(e->detail, sizeof(e->detail));
 
 	if (level == OBS_ERROR) {
 		snprintf(c->last_error, sizeof(c->last_error), "%s %s: %s",

@@ -406,10 +406,9 @@ serve_note_dhcp_request(
 {
 	enum dhcp_pi_model model = (enum dhcp_pi_model)model_num;
 	int64_t now = loop_wall_ms();
-	char serial[16] = "", cls[64] = "";
+	char serial[16] = "", cls[LOG_ESCAPE_MAX] = "";
 	const struct dhcp_opt *vc = &m->opt[DHCP_OPT_VENDOR_CLASS];
 	uint32_t v;
-	size_t n;
 	/* Unit tests and fuzzers run services without a status view. */
 	if (!s || !s->obs) {
 		return;
@@ -428,10 +427,9 @@ serve_note_dhcp_request(
 	if (dhcp_pi_serial(m, &v)) {
 		snprintf(serial, sizeof(serial), "%08x", v);
 	}
+	/* Option 60 is any bytes a host chose: escape it like a log value. */
 	if (vc->p && vc->len) {
-		n = vc->len < sizeof(cls) - 1 ? vc->len : sizeof(cls) - 1;
-		memcpy(cls, vc->p, n);
-		cls[n] = 0;
+		log_escape(cls, vc->p, vc->len);
 	}
 	obs_dhcp_seen(s->obs, m->chaddr, serial,
 	    model != DHCP_PI_NONE ? dhcp_pi_model_name(model)
@@ -609,6 +607,7 @@ void
 serve_note_mount(struct serve *s, struct in_addr peer, const char *dir, bool ok)
 {
 	int64_t now = loop_wall_ms();
+	char esc[LOG_ESCAPE_MAX];
 	/* Unit tests and fuzzers run services without a status view. */
 	if (!s || !s->obs) {
 		return;
@@ -620,6 +619,7 @@ serve_note_mount(struct serve *s, struct in_addr peer, const char *dir, bool ok)
 		s->obs->c.nfs_mount_refused++;
 	}
 	obs_event(s->obs, NULL, peer, now, OBS_NFS, ok ? OBS_OK : OBS_ERROR,
-	    ok ? "mount" : "mount-refused", "export=\"%s\"%s", dir,
+	    ok ? "mount" : "mount-refused", "export=\"%s\"%s",
+	    log_escape(esc, dir, strlen(dir)),
 	    ok ? "" : " (not exported to this address)");
 }

@@ -104,12 +104,34 @@ TEST(obs_error_marks_failed_and_json_escapes)
 
 	c = obs_dhcp_seen(o, mac_b, NULL, "Pi 3B", 10);
 	obs_event(o, mac_b, ip4("0.0.0.0"), 20, OBS_TFTP, OBS_ERROR, "file",
-	    "file=\"x\\y\"\n");
+	    "file=\"x\\y\"");
 	CHECK_EQ(c->state, OBS_STATE_FAILED);
 	CHECK(strstr(c->last_error, "tftp file") != NULL);
 	buf_init(&b, 1 << 20);
 	CHECK_EQ(obs_render_json(o, NULL, 30, &b), 0);
-	CHECK(strstr((char *)b.p, "file=\\\"x\\\\y\\\"\\u000a") != NULL);
+	CHECK(strstr((char *)b.p, "file=\\\"x\\\\y\\\"") != NULL);
+	buf_fini(&b);
+	obs_free(o);
+}
+
+TEST(obs_detail_with_a_control_byte_is_escaped_whole)
+{
+	struct obs *o = obs_new(4, 0);
+	struct obs_client *c =
+	    obs_provision(o, "pi", mac_b, NULL, ip4("0.0.0.0"));
+	struct buf b;
+	size_t i;
+
+	obs_event(o, mac_b, ip4("0.0.0.0"), 20, OBS_NFS, OBS_ERROR,
+	    "mount-refused",
+	    "export=\"/srv/\x1b[2J\x9b"
+	    "1m\"");
+	CHECK_STR(c->events[0].detail, "export=\\x22/srv/\\x1b[2J\\x9b1m\\x22");
+	buf_init(&b, 1 << 20);
+	CHECK_EQ(obs_render_text(o, "pi", 30, &b), 0);
+	for (i = 0; i < b.len; i++) {
+		CHECK(b.p[i] == '\n' || (b.p[i] >= 0x20 && b.p[i] < 0x7f));
+	}
 	buf_fini(&b);
 	obs_free(o);
 }
