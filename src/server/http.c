@@ -15,15 +15,24 @@
 #include "server/http.h"
 #include "server/http_page.h"
 
-/* Enough for a few browsers and scrapers; more are turned away. */
-#define HTTP_MAX_CONNS 64
+/*
+ * Enough for a few browsers and scrapers; more are turned away.  The
+ * control socket has slots of its own, so no host on the network can
+ * keep `pinetboot status` and `pinetboot client` from the server, and
+ * one host holds at most a quarter of the TCP slots.
+ */
+#define HTTP_MAX_CONNS    64
+#define HTTP_MAX_PER_PEER 16
+#define HTTP_MAX_LOCAL    16
+/* A connection lives this long, however slowly it sends or reads. */
 #define HTTP_IDLE_MS   5000
 #define HTTP_REPLY_MAX (8u << 20)
 
 struct http_conn {
 	struct http_service *svc;
 	int fd;
-	bool local; /* came in on the control socket */
+	bool local;          /* came in on the control socket */
+	struct in_addr peer; /* TCP: the client's address */
 	struct buf in, out;
 	size_t out_off;
 	struct loop_timer idle;
@@ -36,7 +45,7 @@ struct http_service {
 	char unix_path[108];
 	int tcp_fd, unix_fd;
 	struct http_conn *conns;
-	size_t nconns;
+	size_t nconns, nlocal;
 	struct log_ratelimit rl;
 };
 
@@ -53,7 +62,11 @@ http_conn_close(struct http_conn *c)
 	if (c->next) {
 		c->next->pprev = c->pprev;
 	}
-	h->nconns--;
+	if (c->local) {
+		h->nlocal--;
+	} else {
+		h->nconns--;
+	}
 	buf_fini(&c->in);
 	buf_fini(&c->out);
 	free(c);
@@ -258,24 +271,60 @@ http_conn_handle(struct loop *l, int fd, unsigned events, void *arg)
 	http_conn_write(c);
 }
 
+/* Why a new connection is turned away, or NULL to take it. */
+static const char *
+http_refusal(const struct http_service *h, bool local, struct in_addr peer)
+{
+	const struct http_conn *c;
+	size_t same = 0;
+
+	if (local) {
+		return h->nlocal >= HTTP_MAX_LOCAL ? "too many control "
+						     "connections"
+						   : NULL;
+	}
+	if (h->nconns >= HTTP_MAX_CONNS) {
+		return "too many connections";
+	}
+	for (c = h->conns; c; c = c->next) {
+		same += !c->local && c->peer.s_addr == peer.s_addr;
+	}
+	return same >= HTTP_MAX_PER_PEER ? "too many connections from "
+					   "one address"
+					 : NULL;
+}
+
 static void
 http_accept(struct loop *l, int fd, unsigned events, void *arg)
 {
 	struct http_service *h = arg;
+	struct sockaddr_in sin = {0};
+	socklen_t slen = sizeof(sin);
+	bool local = fd == h->unix_fd;
+	const char *why;
 	struct http_conn *c;
 	int cfd;
 
 	(void)events;
-	cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	cfd = accept4(fd, local ? NULL : (struct sockaddr *)&sin,
+	    local ? NULL : &slen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (cfd < 0) {
 		return;
 	}
-	if (h->nconns >= HTTP_MAX_CONNS) {
+	why = http_refusal(h, local, sin.sin_addr);
+	if (why) {
 		if (log_ratelimit_ok(&h->rl, loop_now_ms(l))) {
+			char peer[INET_ADDRSTRLEN] = "control";
+
+			if (!local) {
+				inet_ntop(
+				    AF_INET, &sin.sin_addr, peer, sizeof(peer));
+			}
 			log_warn(&http_log,
-			    "event=refused reason=\"too many "
-			    "connections\" limit=%d",
-			    HTTP_MAX_CONNS);
+			    "event=refused peer=%s reason=\"%s\" "
+			    "suppressed=%u",
+			    peer, why, h->rl.suppressed);
+			h->rl.suppressed = 0;
 		}
 		close(cfd);
 		return;
@@ -287,7 +336,8 @@ http_accept(struct loop *l, int fd, unsigned events, void *arg)
 	}
 	c->svc = h;
 	c->fd = cfd;
-	c->local = fd == h->unix_fd;
+	c->local = local;
+	c->peer = sin.sin_addr;
 	buf_init(&c->in, HTTP_HEAD_MAX);
 	buf_init(&c->out, HTTP_REPLY_MAX + 1024);
 	loop_timer_init(&c->idle, http_conn_idle, c);
@@ -303,7 +353,11 @@ http_accept(struct loop *l, int fd, unsigned events, void *arg)
 	}
 	c->pprev = &h->conns;
 	h->conns = c;
-	h->nconns++;
+	if (local) {
+		h->nlocal++;
+	} else {
+		h->nconns++;
+	}
 }
 
 static int

@@ -7,7 +7,8 @@ nn_init http
 
 srv=$(nn_ns srv)
 cli=$(nn_ns cli)
-nn_veth "$srv" 198.18.0.1/24 "$cli" 198.18.0.2/24 >/dev/null
+ifs=$(nn_veth "$srv" 198.18.0.1/24 "$cli" 198.18.0.2/24)
+CIF=${ifs#* }
 st=$NN_TMP/state
 conf=$NN_TMP/pinetboot.conf
 printf '[server]\nlog_level = info\n' >"$conf"
@@ -42,6 +43,55 @@ out=$("$PNB_BIN" status --json --state-dir "$st")
 t_check "status cli --json" grep -q '"uptime_ms"' <<<"$out"
 "$PNB_BIN" status ghost --state-dir "$st" >/dev/null 2>&1
 t_check "status of unknown client exits 1" test $? -eq 1
+
+# Slot exhaustion from the network: four addresses of a host that is not
+# a client open 20 idle connections each; the TCP port fills up, and the
+# control socket must still answer `pinetboot status`.
+for a in 3 4 5; do
+	ip -n "$cli" addr add 198.18.0.$a/24 dev "$CIF"
+done
+ip netns exec "$cli" python3 -c '
+import socket, time
+held = {}
+for src in ("198.18.0.2", "198.18.0.3", "198.18.0.4", "198.18.0.5"):
+    held[src] = []
+    for i in range(20):
+        s = socket.socket()
+        s.bind((src, 0))
+        s.connect(("198.18.0.1", 8080))
+        held[src].append(s)
+time.sleep(0.5)
+open_ = []
+for src, socks in held.items():
+    n = 0
+    for s in socks:
+        s.setblocking(False)
+        try:
+            n += s.recv(1) != b""
+        except BlockingIOError:
+            n += 1
+        except OSError:
+            pass
+    open_.append(str(n))
+print(" ".join(open_), flush=True)
+time.sleep(3)
+' >"$NN_TMP/held" &
+hold=$!
+for i in $(seq 50); do
+	[ -s "$NN_TMP/held" ] && break
+	sleep 0.1
+done
+read -r h2 h3 h4 h5 <"$NN_TMP/held"
+t_check "one address holds at most 16 TCP slots ($h2 $h3 $h4 $h5 open)" \
+	test "$h2 $h3 $h4 $h5" = "16 16 16 16"
+ip -n "$cli" addr add 198.18.0.6/24 dev "$CIF"
+code=$(ip netns exec "$cli" curl -s -o /dev/null -w '%{http_code}' \
+	--interface 198.18.0.6 --max-time 2 http://198.18.0.1:8080/api/status)
+t_check "the TCP port is full for a fifth address" test "$code" = 000
+out=$("$PNB_BIN" status --state-dir "$st" 2>&1)
+t_check "status over the control socket while the TCP slots are full" \
+	grep -q '^NAME ' <<<"$out"
+wait "$hold"
 
 printf '[server]\nlog_level = debug\n' >"$conf"
 kill -HUP "$pid"
