@@ -31,8 +31,9 @@
 struct http_conn {
 	struct http_service *svc;
 	int fd;
-	bool local;          /* came in on the control socket */
-	struct in_addr peer; /* TCP: the client's address */
+	bool local;              /* came in on the control socket */
+	struct in_addr peer;     /* TCP: the client's address */
+	struct sockaddr_in self; /* TCP: the address it reached */
 	struct buf in, out;
 	size_t out_off;
 	struct loop_timer idle;
@@ -85,9 +86,11 @@ http_respond(struct http_conn *c, int code, const char *type,
 {
 	const char *reason = code == 200 ? "OK"
 	    : code == 400                ? "Bad Request"
+	    : code == 401                ? "Unauthorized"
 	    : code == 403                ? "Forbidden"
 	    : code == 404                ? "Not Found"
 	    : code == 405                ? "Method Not Allowed"
+	    : code == 421                ? "Misdirected Request"
 	    : code == 431                ? "Request Header Fields Too Large"
 					 : "Internal Server Error";
 	size_t len = body ? body->len : 0;
@@ -138,6 +141,55 @@ http_query_name(const struct http_req *q, char *dst, size_t cap)
 	return dst[0] != 0 && strpbrk(dst, "&%/") == NULL;
 }
 
+/*
+ * RFC 9110 §7.2: a request to the TCP port must name this server by the
+ * address it reached, with the port unless it is 80.  A browser steered
+ * here by a hostile page through a rebound DNS name sends that name, so
+ * the page never reads the status (DNS rebinding).
+ */
+static bool
+http_host_ok(const struct http_conn *c, const struct http_req *q)
+{
+	char ip[INET_ADDRSTRLEN], want[INET_ADDRSTRLEN + 8];
+	uint16_t port = ntohs(c->self.sin_port);
+	int n;
+
+	inet_ntop(AF_INET, &c->self.sin_addr, ip, sizeof(ip));
+	n = snprintf(want, sizeof(want), "%s:%u", ip, port);
+	if (n > 0 && q->host_len == (size_t)n &&
+	    !memcmp(q->host, want, (size_t)n)) {
+		return true;
+	}
+	return port == 80 && q->host_len == strlen(ip) &&
+	    !memcmp(q->host, ip, strlen(ip));
+}
+
+/* The TCP side's checks before any route: 0 to go on, else the reply. */
+static int
+http_admit(struct http_conn *c, const struct http_req *q, bool *refused)
+{
+	char esc[LOG_ESCAPE_MAX], ip[INET_ADDRSTRLEN],
+	    msg[LOG_ESCAPE_MAX + 200];
+
+	*refused = true;
+	if (!q->host) {
+		return http_error(
+		    c, 400, "a Host header is required (RFC 9112 section 3.2)");
+	}
+	if (!http_host_ok(c, q)) {
+		inet_ntop(AF_INET, &c->self.sin_addr, ip, sizeof(ip));
+		log_escape(esc, q->host, q->host_len);
+		snprintf(msg, sizeof(msg),
+		    "Host \"%s\" is not this server: ask for http://%s:%u/ "
+		    "(names are refused, so that no web page can reach this "
+		    "status through DNS rebinding)",
+		    esc, ip, ntohs(c->self.sin_port));
+		return http_error(c, 421, msg);
+	}
+	*refused = false;
+	return 0;
+}
+
 static int
 http_route(struct http_conn *c, const struct http_req *q)
 {
@@ -149,8 +201,15 @@ http_route(struct http_conn *c, const struct http_req *q)
 	bool post = q->method_len == 4 && !memcmp(q->method, "POST", 4);
 	char name[65];
 	struct buf b;
+	bool refused;
 	int r;
 
+	if (!c->local) {
+		r = http_admit(c, q, &refused);
+		if (refused) {
+			return r;
+		}
+	}
 	if (post && http_target_is(q, "/api/reload")) {
 		if (!c->local) {
 			return http_error(c, 403,
@@ -338,6 +397,13 @@ http_accept(struct loop *l, int fd, unsigned events, void *arg)
 	c->fd = cfd;
 	c->local = local;
 	c->peer = sin.sin_addr;
+	slen = sizeof(c->self);
+	if (!local &&
+	    getsockname(cfd, (struct sockaddr *)&c->self, &slen) < 0) {
+		close(cfd);
+		free(c);
+		return;
+	}
 	buf_init(&c->in, HTTP_HEAD_MAX);
 	buf_init(&c->out, HTTP_REPLY_MAX + 1024);
 	loop_timer_init(&c->idle, http_conn_idle, c);

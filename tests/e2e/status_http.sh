@@ -37,6 +37,24 @@ code=$(printf 'GARBAGE\r\n\r\n' | ip netns exec "$cli" timeout 5 \
 	http://198.18.0.1:8080/ 2>/dev/null)
 t_check "malformed request gets 400" test "$code" = 400
 
+# DNS rebinding: a page that reached this port through its own name sends
+# that name as Host; only the address it listens on is accepted.
+hcode() {
+	ip netns exec "$cli" curl -s -o "$NN_TMP/body" -w '%{http_code}' "$@"
+}
+code=$(hcode -H 'Host: rebind.example:8080' http://198.18.0.1:8080/api/status)
+t_check "a foreign Host is refused with 421" test "$code" = 421
+t_check "the refusal says which Host to use" \
+	grep -q 'ask for http://198.18.0.1:8080/' "$NN_TMP/body"
+code=$(hcode -H 'Host: 198.18.0.1:9999' http://198.18.0.1:8080/metrics)
+t_check "the right address with another port is refused" test "$code" = 421
+code=$(hcode -H 'Host:' http://198.18.0.1:8080/api/status)
+t_check "a request without Host is a bad request" test "$code" = 400
+code=$(hcode --http1.0 -H 'Host:' http://198.18.0.1:8080/)
+t_check "an HTTP/1.0 request without Host too" test "$code" = 400
+code=$(hcode http://198.18.0.1:8080/api/status)
+t_check "the server's own address is served" test "$code" = 200
+
 out=$("$PNB_BIN" status --state-dir "$st")
 t_check "status cli prints the table header" grep -q '^NAME ' <<<"$out"
 out=$("$PNB_BIN" status --json --state-dir "$st")

@@ -183,3 +183,27 @@ TEST(http_rejects_malformed_and_huge)
 	CHECK_EQ(http_parse_request(big, HTTP_HEAD_MAX + 10, &q), -EMSGSIZE);
 	free(big);
 }
+
+TEST(http_keeps_host_and_authorization)
+{
+	static const char req[] =
+	    "GET / HTTP/1.1\r\nhOsT:  198.18.0.1:8080 \r\n"
+	    "Authorization: Bearer abc\t\r\n\r\n";
+	static const char twice[] = "GET / HTTP/1.1\r\nHost: a\r\n"
+				    "Host: b\r\n\r\n";
+	struct http_req q;
+
+	CHECK(
+	    http_parse_request((const uint8_t *)req, sizeof(req) - 1, &q) > 0);
+	CHECK_EQ(q.host_len, 15);
+	CHECK_MEM(q.host, "198.18.0.1:8080", 15);
+	CHECK_EQ(q.authorization_len, 10);
+	CHECK_MEM(q.authorization, "Bearer abc", 10);
+	CHECK(http_parse_request(
+		  (const uint8_t *)"GET / HTTP/1.0\r\n\r\n", 18, &q) > 0);
+	CHECK(q.host == NULL && q.authorization == NULL);
+	/* RFC 9112 §3.2: more than one Host is a bad request. */
+	CHECK_EQ(
+	    http_parse_request((const uint8_t *)twice, sizeof(twice) - 1, &q),
+	    -EBADMSG);
+}
