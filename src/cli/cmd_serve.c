@@ -33,6 +33,8 @@ static const struct serve_opt serve_opts[] = {
     {"log", "server", "log", "TARGET", "stderr (default) or syslog"},
     {"http", "server", "http", "ADDR:PORT",
 	"status page, JSON and metrics (default off)"},
+    {"http-token", "server", "http_token_file", "FILE",
+	"token the TCP status port requires (Bearer; mode 0600)"},
     {"dhcp", "dhcp", "mode", "MODE", "off, proxy (default) or server"},
     {"dhcp-range", "dhcp", "range", "FIRST,LAST",
 	"address pool for --dhcp server"},

@@ -361,6 +361,7 @@ static const struct cfg_key cfg_keys[] = {
     {"server", "log_level", CFG_T_CUSTOM, 0, 0, 0, set_log_level},
     {"server", "log", CFG_T_CUSTOM, 0, 0, 0, set_log_target},
     {"server", "http", CFG_T_CUSTOM, 0, 0, 0, set_http},
+    {"server", "http_token_file", CFG_T_PATH, OFF(http_token_file), 0, 0, NULL},
 
     {"dhcp", "mode", CFG_T_CUSTOM, 0, 0, 0, set_dhcp_mode},
     {"dhcp", "range", CFG_T_CUSTOM, 0, 0, 0, set_dhcp_range},
@@ -667,6 +668,12 @@ cfg_finish(struct cfg *c, char *msg, size_t msglen)
 			    inet_ntoa(c->dhcp_netmask));
 			return -EINVAL;
 		}
+	}
+	if (c->http_token_file[0] && !c->http[0]) {
+		cfg_msg(msg, msglen,
+		    "a token file (--http-token) protects the TCP status "
+		    "port: give --http ADDR:PORT too, or drop the token");
+		return -EINVAL;
 	}
 	if (!c->tftp_enable && !c->nfs_enable && c->dhcp_mode == CFG_DHCP_OFF &&
 	    !c->http[0]) {

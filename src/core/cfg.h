@@ -45,6 +45,8 @@ struct cfg {
 	int log_level;
 	bool log_syslog;
 	char http[64]; /* ADDR:PORT, empty = off */
+	/* A read token for the TCP status port; empty = none. */
+	char http_token_file[PATH_MAX];
 
 	/* [dhcp] */
 	enum cfg_dhcp_mode dhcp_mode;

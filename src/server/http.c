@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -45,6 +46,7 @@ struct http_service {
 	struct http_service_config cfg;
 	char unix_path[108];
 	int tcp_fd, unix_fd;
+	char token[HTTP_TOKEN_MAX + 1]; /* empty: none */
 	struct http_conn *conns;
 	size_t nconns, nlocal;
 	struct log_ratelimit rl;
@@ -81,8 +83,8 @@ http_conn_idle(struct loop *l, struct loop_timer *t)
 }
 
 static int
-http_respond(struct http_conn *c, int code, const char *type,
-    const struct buf *body, bool head_only)
+http_respond_with(struct http_conn *c, int code, const char *type,
+    const char *extra, const struct buf *body, bool head_only)
 {
 	const char *reason = code == 200 ? "OK"
 	    : code == 400                ? "Bad Request"
@@ -99,12 +101,19 @@ http_respond(struct http_conn *c, int code, const char *type,
 	r = buf_printf(&c->out,
 	    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
 	    "Content-Length: %zu\r\nCache-Control: no-store\r\n"
-	    "Connection: close\r\n\r\n",
-	    code, reason, type, len);
+	    "%sConnection: close\r\n\r\n",
+	    code, reason, type, len, extra);
 	if (r == 0 && len && !head_only) {
 		r = buf_add(&c->out, body->p, len);
 	}
 	return r;
+}
+
+static int
+http_respond(struct http_conn *c, int code, const char *type,
+    const struct buf *body, bool head_only)
+{
+	return http_respond_with(c, code, type, "", body, head_only);
 }
 
 static int
@@ -116,7 +125,11 @@ http_error(struct http_conn *c, int code, const char *text)
 	buf_init(&b, 256);
 	r = buf_printf(&b, "%s\n", text);
 	r = r ? r
-	      : http_respond(c, code, "text/plain; charset=utf-8", &b, false);
+	      : http_respond_with(c, code, "text/plain; charset=utf-8",
+		    code == 401 ? "WWW-Authenticate: Bearer "
+				  "realm=\"pinetboot\"\r\n"
+				: "",
+		    &b, false);
 	buf_fini(&b);
 	return r;
 }
@@ -164,6 +177,28 @@ http_host_ok(const struct http_conn *c, const struct http_req *q)
 	    !memcmp(q->host, ip, strlen(ip));
 }
 
+/*
+ * "Bearer TOKEN" (RFC 6750 §2.1; the scheme is case-insensitive),
+ * compared in constant time so the answer's timing tells nothing.
+ */
+static bool
+http_token_ok(const char *token, const struct http_req *q)
+{
+	size_t n = strlen(token), i;
+	const uint8_t *v = q->authorization;
+	unsigned diff;
+
+	if (!v || q->authorization_len != 7 + n ||
+	    strncasecmp((const char *)v, "bearer ", 7) != 0) {
+		return false;
+	}
+	diff = 0;
+	for (i = 0; i < n; i++) {
+		diff |= (unsigned)(v[7 + i] ^ (uint8_t)token[i]);
+	}
+	return diff == 0;
+}
+
 /* The TCP side's checks before any route: 0 to go on, else the reply. */
 static int
 http_admit(struct http_conn *c, const struct http_req *q, bool *refused)
@@ -185,6 +220,16 @@ http_admit(struct http_conn *c, const struct http_req *q, bool *refused)
 		    "status through DNS rebinding)",
 		    esc, ip, ntohs(c->self.sin_port));
 		return http_error(c, 421, msg);
+	}
+	/* The page holds no data; its script sends the token it is given. */
+	if (c->svc->token[0] && !http_target_is(q, "/") &&
+	    !http_target_is(q, "/index.html") &&
+	    !http_token_ok(c->svc->token, q)) {
+		return http_error(c, 401,
+		    "this status needs the server's token: send "
+		    "\"Authorization: Bearer TOKEN\" (the token is in the "
+		    "server's --http-token file; for the page, open "
+		    "/#token=TOKEN)");
 	}
 	*refused = false;
 	return 0;
@@ -499,6 +544,91 @@ http_listen_unix(const char *path, char *msg, size_t msglen)
 	return fd;
 }
 
+static bool
+http_token_char(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+	    (ch >= '0' && ch <= '9') || strchr("-._~+/", ch) != NULL;
+}
+
+int
+http_token_load(const char *path, char *out, char *msg, size_t msglen)
+{
+	char text[HTTP_TOKEN_MAX + 4];
+	struct stat st;
+	ssize_t n;
+	size_t len = 0, pad = 0;
+	int fd, r = 0;
+
+	out[0] = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(msg, msglen, "cannot open token file %s: %s", path,
+		    strerror(-r));
+		return r;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(
+		    msg, msglen, "token file %s is not a regular file", path);
+		r = -EINVAL;
+		goto out;
+	}
+	if (st.st_mode & 077) {
+		snprintf(msg, msglen,
+		    "token file %s may be read or changed by others (mode "
+		    "%04o): chmod 600 %s",
+		    path, (unsigned)(st.st_mode & 07777), path);
+		r = -EPERM;
+		goto out;
+	}
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		snprintf(msg, msglen,
+		    "token file %s belongs to uid %u, who could change it: "
+		    "chown it to this user or root",
+		    path, (unsigned)st.st_uid);
+		r = -EPERM;
+		goto out;
+	}
+	n = read(fd, text, sizeof(text) - 1);
+	if (n < 0) {
+		r = -errno;
+		snprintf(msg, msglen, "cannot read token file %s: %s", path,
+		    strerror(-r));
+		goto out;
+	}
+	text[n] = 0;
+	while (len < (size_t)n && http_token_char(text[len])) {
+		len++;
+	}
+	while (len + pad < (size_t)n && text[len + pad] == '=') {
+		pad++;
+	}
+	/* The first line is the token; a newline or CRLF may end it. */
+	if (len < 16 || len + pad > HTTP_TOKEN_MAX ||
+	    (len + pad < (size_t)n && text[len + pad] != '\n' &&
+		text[len + pad] != '\r')) {
+		snprintf(msg, msglen,
+		    "the first line of token file %s must be 16 to %d "
+		    "characters of A-Z a-z 0-9 - . _ ~ + / (for example "
+		    "from 'openssl rand -hex 32')",
+		    path, HTTP_TOKEN_MAX);
+		r = -EINVAL;
+		goto out;
+	}
+	memcpy(out, text, len + pad);
+	out[len + pad] = 0;
+out:
+	close(fd);
+	return r;
+}
+
+void
+http_service_set_token(struct http_service *h, const char *token)
+{
+	snprintf(h->token, sizeof(h->token), "%s", token ? token : "");
+}
+
 struct http_service *
 http_service_open(struct loop *l, const struct http_service_config *cfg,
     char *msg, size_t msglen)
@@ -511,6 +641,7 @@ http_service_open(struct loop *l, const struct http_service_config *cfg,
 	}
 	h->loop = l;
 	h->cfg = *cfg;
+	http_service_set_token(h, cfg->token);
 	h->tcp_fd = -1;
 	h->unix_fd = -1;
 	if (cfg->tcp_listen && cfg->tcp_listen[0]) {
@@ -531,6 +662,7 @@ http_service_open(struct loop *l, const struct http_service_config *cfg,
 	}
 	h->cfg.tcp_listen = NULL;
 	h->cfg.unix_path = NULL;
+	h->cfg.token = NULL;
 	return h;
 fail:
 	http_service_close(h);

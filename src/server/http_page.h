@@ -50,9 +50,13 @@ static const char http_status_page[] =
     "document.querySelectorAll('tr.c').forEach(function(t){t.onclick=function()"
     "{"
     "var k=t.getAttribute('data-k');open[k]=!open[k];draw(s);};});}\n"
-    "function tick(){fetch('/api/status').then(function(r){return r.json();})"
+    "var tok=(location.hash.match(/token=([^&]+)/)||[])[1];\n"
+    "function tick(){fetch('/api/status',tok?{headers:{'Authorization':"
+    "'Bearer '+decodeURIComponent(tok)}}:{}).then(function(r){"
+    "if(r.status==401)throw 'this server needs its token: open "
+    "/#token=TOKEN';return r.json();})"
     ".then(draw).catch(function(e){document.getElementById('meta').textContent="
-    "'server unreachable: '+e;});}\n"
+    "typeof e=='string'?e:'server unreachable: '+e;});}\n"
     "tick();setInterval(tick,2000);\n"
     "</script></body></html>\n";
 

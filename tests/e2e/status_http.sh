@@ -127,4 +127,40 @@ nn_stop "$pid"
 t_check "control socket removed at stop" test ! -e "$st/pinetboot.sock"
 "$PNB_BIN" status --state-dir "$st" >/dev/null 2>&1
 t_check "status without server exits 1" test $? -eq 1
+
+# A read token (--http-token): its file must be the owner's alone.
+tok=0123456789abcdef0123456789abcdef
+echo "$tok" >"$NN_TMP/token"
+chmod 644 "$NN_TMP/token"
+out=$(ip netns exec "$srv" timeout 10 "$PNB_BIN" serve --address 198.18.0.1 \
+	--dhcp off --tftp off --nfs off --http 198.18.0.1:8080 \
+	--http-token "$NN_TMP/token" --state-dir "$st" 2>&1)
+t_check "a token file others may read stops the start, with the fix" \
+	grep -q 'may be read or changed by others (mode 0644): chmod 600' <<<"$out"
+chmod 600 "$NN_TMP/token"
+nn_spawn "$srv" "$NN_TMP/serve2.log" "$PNB_BIN" serve --address 198.18.0.1 \
+	--dhcp off --tftp off --nfs off --http 198.18.0.1:8080 \
+	--http-token "$NN_TMP/token" --state-dir "$st"
+pid=$NN_LAST_PID
+nn_wait_tcp "$srv" 8080 || { cat "$NN_TMP/serve2.log"; t_fail "token server starts"; }
+for path in /api/status /api/status.txt /metrics /api/clients/x; do
+	code=$(hcode "http://198.18.0.1:8080$path")
+	t_check "no token: $path is 401" test "$code" = 401
+done
+t_check "the 401 says how to send the token" \
+	grep -q 'Authorization: Bearer TOKEN' "$NN_TMP/body"
+code=$(hcode -D "$NN_TMP/head" -H 'Authorization: Bearer wrong-token-0123456789' \
+	http://198.18.0.1:8080/api/status)
+t_check "a wrong token is 401" test "$code" = 401
+t_check "the 401 names the scheme" \
+	grep -qi '^WWW-Authenticate: Bearer' "$NN_TMP/head"
+code=$(hcode -H "Authorization: Bearer $tok" http://198.18.0.1:8080/api/status)
+t_check "the token opens the status" test "$code" = 200
+code=$(hcode -H "Authorization: bearer $tok" http://198.18.0.1:8080/metrics)
+t_check "the scheme is case-insensitive" test "$code" = 200
+code=$(hcode http://198.18.0.1:8080/)
+t_check "the page itself (no data) needs no token" test "$code" = 200
+out=$("$PNB_BIN" status --state-dir "$st")
+t_check "the control socket needs no token" grep -q '^NAME ' <<<"$out"
+nn_stop "$pid"
 t_done

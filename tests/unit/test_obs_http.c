@@ -3,8 +3,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "core/buf.h"
 #include "proto/http/http.h"
+#include "server/http.h"
 #include "server/obs.h"
 #include "t.h"
 
@@ -206,4 +212,52 @@ TEST(http_keeps_host_and_authorization)
 	CHECK_EQ(
 	    http_parse_request((const uint8_t *)twice, sizeof(twice) - 1, &q),
 	    -EBADMSG);
+}
+
+/* Write @text to @path with @mode; the path is returned. */
+static const char *
+token_file(const char *name, const char *text, mode_t mode)
+{
+	static char path[4096];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", t_tmpdir(), name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd >= 0) {
+		CHECK_EQ(
+		    write(fd, text, strlen(text)), (long long)strlen(text));
+		fchmod(fd, mode);
+		close(fd);
+	}
+	return path;
+}
+
+TEST(http_token_load_checks_mode_and_text)
+{
+	char tok[HTTP_TOKEN_MAX + 1], msg[512];
+
+	CHECK_EQ(
+	    http_token_load(token_file("ok", "abcdefgh12345678+/=\n", 0600),
+		tok, msg, sizeof(msg)),
+	    0);
+	CHECK_STR(tok, "abcdefgh12345678+/=");
+	CHECK_EQ(
+	    http_token_load(token_file("crlf", "abcdefgh12345678\r\n", 0400),
+		tok, msg, sizeof(msg)),
+	    0);
+	CHECK_STR(tok, "abcdefgh12345678");
+	CHECK_EQ(http_token_load(token_file("open", "abcdefgh12345678\n", 0640),
+		     tok, msg, sizeof(msg)),
+	    -EPERM);
+	CHECK(strstr(msg, "chmod 600") != NULL);
+	CHECK_EQ(http_token_load(
+		     token_file("short", "abc\n", 0600), tok, msg, sizeof(msg)),
+	    -EINVAL);
+	CHECK_EQ(
+	    http_token_load(token_file("space", "abcdefgh 12345678\n", 0600),
+		tok, msg, sizeof(msg)),
+	    -EINVAL);
+	CHECK_EQ(http_token_load("/nonexistent/token", tok, msg, sizeof(msg)),
+	    -ENOENT);
+	CHECK_EQ(http_token_load(t_tmpdir(), tok, msg, sizeof(msg)), -EINVAL);
 }
