@@ -35,6 +35,8 @@ static const struct serve_opt serve_opts[] = {
 	"status page, JSON and metrics (default off)"},
     {"http-token", "server", "http_token_file", "FILE",
 	"token the TCP status port requires (Bearer; mode 0600)"},
+    {"http-show-ids", "server", "http_show_ids", "on|off",
+	"MACs and serials on the TCP status port too (default off)"},
     {"dhcp", "dhcp", "mode", "MODE", "off, proxy (default) or server"},
     {"dhcp-range", "dhcp", "range", "FIRST,LAST",
 	"address pool for --dhcp server"},

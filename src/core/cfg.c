@@ -362,6 +362,7 @@ static const struct cfg_key cfg_keys[] = {
     {"server", "log", CFG_T_CUSTOM, 0, 0, 0, set_log_target},
     {"server", "http", CFG_T_CUSTOM, 0, 0, 0, set_http},
     {"server", "http_token_file", CFG_T_PATH, OFF(http_token_file), 0, 0, NULL},
+    {"server", "http_show_ids", CFG_T_BOOL, OFF(http_show_ids), 0, 0, NULL},
 
     {"dhcp", "mode", CFG_T_CUSTOM, 0, 0, 0, set_dhcp_mode},
     {"dhcp", "range", CFG_T_CUSTOM, 0, 0, 0, set_dhcp_range},

@@ -47,6 +47,7 @@ struct cfg {
 	char http[64]; /* ADDR:PORT, empty = off */
 	/* A read token for the TCP status port; empty = none. */
 	char http_token_file[PATH_MAX];
+	bool http_show_ids; /* MACs and serials on the TCP port too */
 
 	/* [dhcp] */
 	enum cfg_dhcp_mode dhcp_mode;

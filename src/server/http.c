@@ -244,6 +244,8 @@ http_route(struct http_conn *c, const struct http_req *q)
 	bool head = q->method_len == 4 && !memcmp(q->method, "HEAD", 4);
 	bool get = head || (q->method_len == 3 && !memcmp(q->method, "GET", 3));
 	bool post = q->method_len == 4 && !memcmp(q->method, "POST", 4);
+	/* Hardware ids go to the control socket, or where allowed. */
+	bool hide = !c->local && !h->cfg.show_ids;
 	char name[65];
 	struct buf b;
 	bool refused;
@@ -277,12 +279,12 @@ http_route(struct http_conn *c, const struct http_req *q)
 		      : http_respond(
 			    c, 200, "text/html; charset=utf-8", &b, head);
 	} else if (http_target_is(q, "/api/status")) {
-		r = obs_render_json(o, NULL, now, &b);
+		r = obs_render_json(o, NULL, hide, now, &b);
 		r = r ? r : http_respond(c, 200, "application/json", &b, head);
 	} else if (http_target_is(q, "/api/status.txt")) {
 		bool one = http_query_name(q, name, sizeof(name));
 
-		r = obs_render_text(o, one ? name : NULL, now, &b);
+		r = obs_render_text(o, one ? name : NULL, hide, now, &b);
 		if (r == -ENOENT) {
 			buf_fini(&b);
 			return http_error(c, 404, "no such client");
@@ -298,7 +300,7 @@ http_route(struct http_conn *c, const struct http_req *q)
 			buf_fini(&b);
 			return http_error(c, 404, "no such client");
 		}
-		r = obs_render_json(o, name, now, &b);
+		r = obs_render_json(o, name, hide, now, &b);
 		r = r ? r : http_respond(c, 200, "application/json", &b, head);
 	} else if (http_target_is(q, "/metrics")) {
 		r = obs_render_metrics(o, now, &b);

@@ -32,6 +32,7 @@ typedef int (*http_reload_fn)(void *arg);
 struct http_service_config {
 	const char *tcp_listen; /* "ADDR:PORT" or empty/NULL for none */
 	const char *token;      /* required on TCP; empty/NULL for none */
+	bool show_ids;          /* MACs and serials on TCP too */
 	const char *unix_path;  /* control socket path, or NULL */
 	struct obs *obs;        /* borrowed; outlives the service */
 	http_reload_fn reload;

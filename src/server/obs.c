@@ -442,6 +442,72 @@ obs_nfs_op(struct obs *o, unsigned proc, uint64_t us)
 	}
 }
 
+static bool
+obs_is_hex(char ch)
+{
+	return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
+	    (ch >= 'A' && ch <= 'F');
+}
+
+static bool
+obs_is_alnum(char ch)
+{
+	return obs_is_hex(ch) || (ch >= 'g' && ch <= 'z') ||
+	    (ch >= 'G' && ch <= 'Z');
+}
+
+/* Does @s start with a MAC, "dc:a6:32:01:36:c2" or "dc-a6-..."? */
+static bool
+obs_mac_at(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < 17; i++) {
+		if (i % 3 == 2 ? s[i] != s[2] || (s[i] != ':' && s[i] != '-')
+			       : !obs_is_hex(s[i])) {
+			return false;
+		}
+	}
+	return !obs_is_alnum(s[17]);
+}
+
+void
+obs_hide_ids(char *dst, size_t cap, const char *src)
+{
+	size_t i = 0, o = 0, n;
+	bool edge = true; /* the previous character is no letter or digit */
+
+	while (src[i] && o + 1 < cap) {
+		const char *mask = NULL;
+
+		if (edge && obs_mac_at(src + i)) {
+			mask = src[i + 2] == ':' ? "xx:xx:xx:xx:xx:xx"
+						 : "xx-xx-xx-xx-xx-xx";
+		} else if (edge) {
+			for (n = 0; n < 8 && obs_is_hex(src[i + n]); n++) {
+			}
+			if (n == 8 &&
+			    (src[i + 8] == '/' ||
+				(i >= 7 && !memcmp(src + i - 7, "serial=", 7) &&
+				    !obs_is_alnum(src[i + 8])))) {
+				mask = "xxxxxxxx";
+			}
+		}
+		if (mask) {
+			n = strlen(mask);
+			n = n < cap - 1 - o ? n : cap - 1 - o;
+			memcpy(dst + o, mask, n);
+			o += n;
+			i += strlen(mask);
+			edge = false;
+			continue;
+		}
+		edge = !obs_is_alnum(src[i]);
+		dst[o++] = src[i++];
+	}
+	dst[o] = 0;
+}
+
 /* JSON string with the escapes RFC 8259 §7 requires. */
 static int
 obs_json_str(struct buf *out, const char *s)
@@ -462,6 +528,17 @@ obs_json_str(struct buf *out, const char *s)
 	return r ? r : buf_add(out, "\"", 1);
 }
 
+/* @src as a reader may see it, into @dst. */
+static void
+obs_shown(char *dst, size_t cap, const char *src, bool hide_ids)
+{
+	if (hide_ids) {
+		obs_hide_ids(dst, cap, src);
+	} else {
+		snprintf(dst, cap, "%s", src);
+	}
+}
+
 static const struct obs_event *
 obs_event_at(const struct obs_client *c, size_t i)
 {
@@ -469,13 +546,15 @@ obs_event_at(const struct obs_client *c, size_t i)
 }
 
 static int
-obs_json_client(const struct obs_client *c, bool with_events, struct buf *out)
+obs_json_client(const struct obs_client *c, bool with_events, bool hide_ids,
+    struct buf *out)
 {
 	char mac[18] = "", ip[INET_ADDRSTRLEN] = "";
+	char text[OBS_TEXT_MAX + 48];
 	size_t i;
 	int r;
 
-	if (c->has_mac) {
+	if (c->has_mac && !hide_ids) {
 		obs_format_mac(mac, c->mac);
 	}
 	if (c->ip.s_addr) {
@@ -486,7 +565,7 @@ obs_json_client(const struct obs_client *c, bool with_events, struct buf *out)
 	r = r ? r : buf_add_str(out, ",\"mac\":");
 	r = r ? r : obs_json_str(out, mac);
 	r = r ? r : buf_add_str(out, ",\"serial\":");
-	r = r ? r : obs_json_str(out, c->serial);
+	r = r ? r : obs_json_str(out, hide_ids ? "" : c->serial);
 	r = r ? r : buf_add_str(out, ",\"model\":");
 	r = r ? r : obs_json_str(out, c->model);
 	r = r ? r : buf_add_str(out, ",\"address\":");
@@ -503,8 +582,9 @@ obs_json_client(const struct obs_client *c, bool with_events, struct buf *out)
 		    c->boot_done_ms
 			? (long long)(c->boot_done_ms - c->boot_start_ms)
 			: -1LL);
-	r = r ? r : obs_json_str(out, c->last_error);
-	if (!r && !c->name[0] && c->has_mac) {
+	obs_shown(text, sizeof(text), c->last_error, hide_ids);
+	r = r ? r : obs_json_str(out, text);
+	if (!r && !c->name[0] && c->has_mac && !hide_ids) {
 		char cmd[200];
 
 		snprintf(cmd, sizeof(cmd),
@@ -528,7 +608,8 @@ obs_json_client(const struct obs_client *c, bool with_events, struct buf *out)
 			    obs_level_name(e->level));
 			r = r ? r : obs_json_str(out, e->what);
 			r = r ? r : buf_add_str(out, ",\"detail\":");
-			r = r ? r : obs_json_str(out, e->detail);
+			obs_shown(text, sizeof(text), e->detail, hide_ids);
+			r = r ? r : obs_json_str(out, text);
 			r = r ? r : buf_add_str(out, "}");
 		}
 		r = r ? r : buf_add_str(out, "]");
@@ -537,8 +618,8 @@ obs_json_client(const struct obs_client *c, bool with_events, struct buf *out)
 }
 
 int
-obs_render_json(
-    const struct obs *o, const char *name, int64_t now_ms, struct buf *out)
+obs_render_json(const struct obs *o, const char *name, bool hide_ids,
+    int64_t now_ms, struct buf *out)
 {
 	size_t i;
 	bool first = true;
@@ -553,7 +634,7 @@ obs_render_json(
 			continue;
 		}
 		r = first ? 0 : buf_add_str(out, ",");
-		r = r ? r : obs_json_client(c, true, out);
+		r = r ? r : obs_json_client(c, true, hide_ids, out);
 		first = false;
 	}
 	return r ? r : buf_add_str(out, "]}\n");
@@ -576,27 +657,30 @@ obs_age(char *dst, size_t cap, int64_t then_ms, int64_t now_ms)
 }
 
 static int
-obs_text_timeline(const struct obs_client *c, struct buf *out)
+obs_text_timeline(const struct obs_client *c, bool hide_ids, struct buf *out)
 {
+	char text[OBS_TEXT_MAX];
 	size_t i;
 	int r = 0;
 
 	for (i = 0; r == 0 && i < c->nevents; i++) {
 		const struct obs_event *e = obs_event_at(c, i);
 
+		obs_shown(text, sizeof(text), e->detail, hide_ids);
 		r = buf_printf(out, "  +%7.3fs  %-4s  %-5s  %-12s %s\n",
 		    (double)(e->wall_ms - c->boot_start_ms) / 1000.0,
 		    obs_phase_name(e->phase), obs_level_name(e->level), e->what,
-		    e->detail);
+		    text);
 	}
 	return r;
 }
 
 int
-obs_render_text(
-    const struct obs *o, const char *name, int64_t now_ms, struct buf *out)
+obs_render_text(const struct obs *o, const char *name, bool hide_ids,
+    int64_t now_ms, struct buf *out)
 {
 	char mac[18], ip[INET_ADDRSTRLEN], seen[24], dur[24];
+	char err[OBS_TEXT_MAX + 48];
 	size_t i, shown = 0;
 	int r = 0;
 
@@ -616,12 +700,13 @@ obs_render_text(
 		shown++;
 		strcpy(mac, "-");
 		strcpy(ip, "-");
-		if (c->has_mac) {
+		if (c->has_mac && !hide_ids) {
 			obs_format_mac(mac, c->mac);
 		}
 		if (c->ip.s_addr) {
 			inet_ntop(AF_INET, &c->ip, ip, sizeof(ip));
 		}
+		obs_shown(err, sizeof(err), c->last_error, hide_ids);
 		obs_age(seen, sizeof(seen), c->boot_start_ms, now_ms);
 		if (c->boot_done_ms) {
 			snprintf(dur, sizeof(dur), "%.1fs",
@@ -634,14 +719,13 @@ obs_render_text(
 		    "%-16s %-17s %-8s %-15s %-10s %-10s %-8s "
 		    "%s\n",
 		    c->name[0] ? c->name : "(unknown)", mac,
-		    c->serial[0] ? c->serial : "-", ip,
-		    obs_state_name(c->state), seen, dur,
-		    c->last_error[0] ? c->last_error : "-");
+		    c->serial[0] && !hide_ids ? c->serial : "-", ip,
+		    obs_state_name(c->state), seen, dur, err[0] ? err : "-");
 		if (r == 0 && name) {
-			r = obs_text_timeline(c, out);
+			r = obs_text_timeline(c, hide_ids, out);
 		}
 	}
-	if (r == 0 && !name) {
+	if (r == 0 && !name && !hide_ids) {
 		for (i = 0; r == 0 && i < o->nclients; i++) {
 			const struct obs_client *c = &o->clients[i];
 

@@ -157,13 +157,23 @@ const char *obs_level_name(enum obs_level l);
 
 /*
  * Renderings of the store.  Each appends to @out and returns 0 or the
- * buf_add() error.  @name selects one client (NULL: all).
+ * buf_add() error.  @name selects one client (NULL: all).  @hide_ids
+ * leaves out MACs and serials, in their fields and in event details
+ * (obs_hide_ids()), and the provisioning hints built from them: for
+ * readers on the network, who need no hardware ids to watch boots.
  */
-int obs_render_json(
-    const struct obs *o, const char *name, int64_t now_ms, struct buf *out);
-int obs_render_text(
-    const struct obs *o, const char *name, int64_t now_ms, struct buf *out);
+int obs_render_json(const struct obs *o, const char *name, bool hide_ids,
+    int64_t now_ms, struct buf *out);
+int obs_render_text(const struct obs *o, const char *name, bool hide_ids,
+    int64_t now_ms, struct buf *out);
 int obs_render_metrics(const struct obs *o, int64_t now_ms, struct buf *out);
+
+/*
+ * obs_hide_ids() - @src with every MAC (colons or dashes) and every serial
+ * (eight hex digits starting a path, as a TFTP prefix, or after
+ * "serial=") masked, into @dst (@cap bytes, always terminated).
+ */
+void obs_hide_ids(char *dst, size_t cap, const char *src);
 
 /* obs_format_mac() - "dc:a6:32:01:36:c2" into @dst (18 bytes). */
 char *obs_format_mac(char *dst, const uint8_t mac[6]);

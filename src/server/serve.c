@@ -367,6 +367,7 @@ serve_open_services(struct serve *s)
 {
 	struct http_service_config hc = {
 	    .tcp_listen = s->cfg->http,
+	    .show_ids = s->cfg->http_show_ids,
 	    .obs = s->obs,
 	    .reload = serve_reload,
 	    .reload_arg = s,

@@ -163,4 +163,51 @@ t_check "the page itself (no data) needs no token" test "$code" = 200
 out=$("$PNB_BIN" status --state-dir "$st")
 t_check "the control socket needs no token" grep -q '^NAME ' <<<"$out"
 nn_stop "$pid"
+
+# Hardware ids stay off the network: a provisioned Pi 4 and a stranger
+# boot (forged DISCOVERs with option 97, a TFTP read under the serial);
+# the TCP JSON, text, page and metrics name neither MAC nor serial, the
+# control socket does.
+mkdir -p "$st/clients/pi4/boot"
+printf 'serial = 9ffefdef\nmac = dc:a6:32:01:36:c2\n' \
+	>"$st/clients/pi4/client.conf"
+nn_spawn "$srv" "$NN_TMP/serve3.log" "$PNB_BIN" serve --address 198.18.0.1 \
+	--dhcp proxy --dhcp-pi-delay 0 --tftp on --nfs off \
+	--http 198.18.0.1:8080 --state-dir "$st"
+pid=$NN_LAST_PID
+nn_wait_tcp "$srv" 8080 && nn_wait_udp "$srv" 67 ||
+	{ cat "$NN_TMP/serve3.log"; t_fail "ids server starts"; }
+ip netns exec "$cli" "$PNB_TOOLS/dhcp_forge" -i "$CIF" -t discover \
+	-c dc:a6:32:01:36:c2 -e 9ffefdef -V PXEClient:Arch:00000:UNDI:002001
+ip netns exec "$cli" "$PNB_TOOLS/dhcp_forge" -i "$CIF" -t discover \
+	-c b8:27:eb:aa:bb:cc -e 1234abcd -V PXEClient:Arch:00000:UNDI:002001
+ip netns exec "$cli" curl -s -o /dev/null tftp://198.18.0.1/9ffefdef/x.txt
+sleep 0.5
+ids='9ffefdef\|1234abcd\|dc:a6:32:01:36:c2\|dc-a6-32-01-36-c2\|b8:27:eb:aa:bb:cc'
+"$PNB_BIN" status --json --state-dir "$st" >"$NN_TMP/local.json"
+t_check "the control socket shows the MACs and serials" \
+	bash -c "grep -q 9ffefdef '$NN_TMP/local.json' &&
+		grep -q b8:27:eb:aa:bb:cc '$NN_TMP/local.json'"
+t_check "the control socket's timeline has the TFTP read" \
+	grep -q '9ffefdef/x.txt' "$NN_TMP/local.json"
+for path in /api/status /api/status.txt '/api/status.txt?name=pi4' \
+	/api/clients/pi4 /metrics /; do
+	ip netns exec "$cli" curl -s -o "$NN_TMP/tcp.out" \
+		"http://198.18.0.1:8080$path"
+	t_check "TCP $path names no MAC or serial" \
+		bash -c "[ -s '$NN_TMP/tcp.out' ] && ! grep -q '$ids' '$NN_TMP/tcp.out'"
+done
+t_check "the TCP timeline still has the TFTP read, masked" \
+	bash -c "ip netns exec '$cli' curl -s http://198.18.0.1:8080/api/clients/pi4 |
+		grep -q 'xxxxxxxx/x.txt'"
+nn_stop "$pid"
+nn_spawn "$srv" "$NN_TMP/serve4.log" "$PNB_BIN" serve --address 198.18.0.1 \
+	--dhcp off --tftp off --nfs off --http 198.18.0.1:8080 \
+	--http-show-ids on --state-dir "$st"
+pid=$NN_LAST_PID
+nn_wait_tcp "$srv" 8080 || t_fail "show-ids server starts"
+t_check "with --http-show-ids on, TCP shows the serial" \
+	bash -c "ip netns exec '$cli' curl -s http://198.18.0.1:8080/api/status |
+		grep -q 9ffefdef"
+nn_stop "$pid"
 t_done

@@ -36,9 +36,11 @@ chrome() {
 		2>>"$NN_TMP/chromium.log"
 }
 dom=$(chrome --dump-dom)
+lacks() { ! grep -q "$1" <<<"$2"; }
 t_check "script rendered the client row" grep -q '>pi4-lab-07<' <<<"$dom"
-t_check "row shows the MAC and state" \
-	grep -q 'dc:a6:32:01:36:c2.*idle' <<<"$dom"
+t_check "row shows the state" grep -q 'pi4-lab-07.*idle' <<<"$dom"
+t_check "no MAC or serial on the network by default" \
+	lacks 'dc:a6:32:01:36:c2\|9ffefdef' "$dom"
 t_check "meta line counts the clients" grep -q '1 client, up' <<<"$dom"
 chrome --screenshot="$shots/status-page.png" --window-size=1200,500 >/dev/null
 size=$(stat -c %s "$shots/status-page.png" 2>/dev/null || echo 0)
@@ -52,17 +54,18 @@ echo "$tok" >"$NN_TMP/token"
 chmod 600 "$NN_TMP/token"
 nn_spawn "$srv" "$NN_TMP/serve2.log" "$PNB_BIN" serve --address 198.18.0.1 \
 	--dhcp off --tftp off --nfs off --http 198.18.0.1:8080 \
-	--http-token "$NN_TMP/token" --state-dir "$st"
+	--http-token "$NN_TMP/token" --http-show-ids on --state-dir "$st"
 nn_wait_tcp "$srv" 8080 || t_fail "token server listens"
 dom=$(chrome --dump-dom)
 t_check "without the token the page says it needs one" \
 	grep -q 'needs its token' <<<"$dom"
-lacks() { ! grep -q "$1" <<<"$2"; }
 t_check "and shows no client" lacks '>pi4-lab-07<' "$dom"
 URL="http://198.18.0.1:8080/#token=$tok"
 dom=$(chrome --dump-dom)
 t_check "with #token= the page renders the client" \
 	grep -q '>pi4-lab-07<' <<<"$dom"
+t_check "with --http-show-ids on, its MAC too" \
+	grep -q 'dc:a6:32:01:36:c2' <<<"$dom"
 if [ "$NN_FAILS" -gt 0 ]; then
 	tail -20 "$NN_TMP/chromium.log"
 fi

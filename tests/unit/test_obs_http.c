@@ -53,15 +53,15 @@ TEST(obs_boot_timeline_dhcp_tftp_nfs)
 	CHECK_EQ(o->nclients, 1);
 
 	buf_init(&b, 1 << 20);
-	CHECK_EQ(obs_render_json(o, "pi4-a", 15000, &b), 0);
+	CHECK_EQ(obs_render_json(o, "pi4-a", false, 15000, &b), 0);
 	CHECK(strstr((char *)b.p, "\"state\":\"booted\"") != NULL);
 	CHECK(strstr((char *)b.p, "\"boot_duration_ms\":4000") != NULL);
 	CHECK(strstr((char *)b.p, "\"t_ms\":1000,") != NULL);
 	buf_reset(&b);
-	CHECK_EQ(obs_render_text(o, "pi4-a", 15000, &b), 0);
+	CHECK_EQ(obs_render_text(o, "pi4-a", false, 15000, &b), 0);
 	CHECK(strstr((char *)b.p, "kernel8.img") != NULL);
 	buf_reset(&b);
-	CHECK_EQ(obs_render_text(o, "nope", 15000, &b), -ENOENT);
+	CHECK_EQ(obs_render_text(o, "nope", false, 15000, &b), -ENOENT);
 	buf_fini(&b);
 
 	/* A new DHCP request after the root was mounted starts a new boot. */
@@ -90,7 +90,7 @@ TEST(obs_strangers_are_evicted_not_provisioned)
 	mac[5] = 0;
 	CHECK(obs_find_mac(o, mac) == NULL);
 	buf_init(&b, 1 << 20);
-	CHECK_EQ(obs_render_text(o, NULL, 1000, &b), 0);
+	CHECK_EQ(obs_render_text(o, NULL, false, 1000, &b), 0);
 	CHECK(strstr((char *)b.p,
 		  "pinetboot client add NAME --mac "
 		  "02:00:00:00:00:63") != NULL);
@@ -114,7 +114,7 @@ TEST(obs_error_marks_failed_and_json_escapes)
 	CHECK_EQ(c->state, OBS_STATE_FAILED);
 	CHECK(strstr(c->last_error, "tftp file") != NULL);
 	buf_init(&b, 1 << 20);
-	CHECK_EQ(obs_render_json(o, NULL, 30, &b), 0);
+	CHECK_EQ(obs_render_json(o, NULL, false, 30, &b), 0);
 	CHECK(strstr((char *)b.p, "file=\\\"x\\\\y\\\"") != NULL);
 	buf_fini(&b);
 	obs_free(o);
@@ -134,7 +134,7 @@ TEST(obs_detail_with_a_control_byte_is_escaped_whole)
 	    "1m\"");
 	CHECK_STR(c->events[0].detail, "export=\\x22/srv/\\x1b[2J\\x9b1m\\x22");
 	buf_init(&b, 1 << 20);
-	CHECK_EQ(obs_render_text(o, "pi", 30, &b), 0);
+	CHECK_EQ(obs_render_text(o, "pi", false, 30, &b), 0);
 	for (i = 0; i < b.len; i++) {
 		CHECK(b.p[i] == '\n' || (b.p[i] >= 0x20 && b.p[i] < 0x7f));
 	}
@@ -260,4 +260,58 @@ TEST(http_token_load_checks_mode_and_text)
 	CHECK_EQ(http_token_load("/nonexistent/token", tok, msg, sizeof(msg)),
 	    -ENOENT);
 	CHECK_EQ(http_token_load(t_tmpdir(), tok, msg, sizeof(msg)), -EINVAL);
+}
+
+TEST(obs_hide_ids_masks_macs_and_serials)
+{
+	char out[200];
+
+	obs_hide_ids(
+	    out, sizeof(out), "file=\"9ffefdef/start4.elf\" from=198.18.0.2");
+	CHECK_STR(out, "file=\"xxxxxxxx/start4.elf\" from=198.18.0.2");
+	obs_hide_ids(out, sizeof(out), "model=pi4 serial=9FFEFDEF class=x");
+	CHECK_STR(out, "model=pi4 serial=xxxxxxxx class=x");
+	obs_hide_ids(out, sizeof(out),
+	    "file=\"dc-a6-32-01-36-c2/config.txt\" mac dc:a6:32:01:36:c2.");
+	CHECK_STR(out,
+	    "file=\"xx-xx-xx-xx-xx-xx/config.txt\" mac xx:xx:xx:xx:xx:xx.");
+	/* Numbers that are no ids stay: sizes, times, addresses. */
+	obs_hide_ids(out, sizeof(out),
+	    "bytes=12345678 ms=1 addr=198.18.0.50 xid=deadbeef0");
+	CHECK_STR(out, "bytes=12345678 ms=1 addr=198.18.0.50 xid=deadbeef0");
+	obs_hide_ids(out, 5, "9ffefdef/x");
+	CHECK_STR(out, "xxxx");
+}
+
+TEST(obs_renderings_without_ids)
+{
+	struct obs *o = obs_new(4, 0);
+	struct buf b;
+
+	obs_provision(o, "pi4-a", mac_a, "9ffefdef", ip4("0.0.0.0"));
+	obs_dhcp_seen(o, mac_a, "9ffefdef", "pi4", 10);
+	obs_event(o, mac_a, ip4("0.0.0.0"), 10, OBS_DHCP, OBS_OK, "discover",
+	    "model=pi4 serial=9ffefdef");
+	obs_dhcp_seen(o, mac_b, "1234abcd", "pi3", 20);
+	buf_init(&b, 1 << 20);
+	CHECK_EQ(obs_render_json(o, NULL, true, 30, &b), 0);
+	CHECK(strstr((char *)b.p, "pi4-a") != NULL);
+	CHECK(strstr((char *)b.p, "9ffefdef") == NULL);
+	CHECK(strstr((char *)b.p, "1234abcd") == NULL);
+	CHECK(strstr((char *)b.p, "dc:a6:32") == NULL);
+	CHECK(strstr((char *)b.p, "b8:27:eb") == NULL);
+	b.len = 0;
+	CHECK_EQ(obs_render_text(o, NULL, true, 30, &b), 0);
+	CHECK(strstr((char *)b.p, "pi4-a") != NULL);
+	CHECK(strstr((char *)b.p, "9ffefdef") == NULL);
+	CHECK(strstr((char *)b.p, "b8:27:eb") == NULL);
+	b.len = 0;
+	CHECK_EQ(obs_render_text(o, "pi4-a", true, 30, &b), 0);
+	CHECK(strstr((char *)b.p, "serial=xxxxxxxx") != NULL);
+	b.len = 0;
+	CHECK_EQ(obs_render_json(o, NULL, false, 30, &b), 0);
+	CHECK(strstr((char *)b.p, "9ffefdef") != NULL);
+	CHECK(strstr((char *)b.p, "b8:27:eb:00:00:01") != NULL);
+	buf_fini(&b);
+	obs_free(o);
 }
