@@ -26,8 +26,15 @@
 #define HTTP_MAX_PER_PEER 16
 #define HTTP_MAX_LOCAL    16
 /* A connection lives this long, however slowly it sends or reads. */
-#define HTTP_IDLE_MS   5000
-#define HTTP_REPLY_MAX (8u << 20)
+#define HTTP_IDLE_MS 5000
+/*
+ * Client lists are rendered a step at a time as the socket drains, about
+ * this much per wake-up, so a large store (4096 clients with their
+ * timelines is 8 MiB of JSON) neither holds the loop nor sits in memory
+ * per connection: a step is this plus one client's timeline.
+ */
+#define HTTP_STEP_BYTES (64u << 10)
+#define HTTP_REPLY_MAX  (1u << 20)
 
 struct http_conn {
 	struct http_service *svc;
@@ -37,6 +44,12 @@ struct http_conn {
 	struct sockaddr_in self; /* TCP: the address it reached */
 	struct buf in, out;
 	size_t out_off;
+	bool replying; /* the response has begun */
+	char name[65]; /* the one client it is about */
+	/* A client list still to render, a step per wake-up; NULL: none. */
+	int (*step)(const struct obs *o, struct obs_render *st, size_t budget,
+	    struct buf *out);
+	struct obs_render render;
 	struct loop_timer idle;
 	struct http_conn *next, **pprev;
 };
@@ -235,6 +248,29 @@ http_admit(struct http_conn *c, const struct http_req *q, bool *refused)
 	return 0;
 }
 
+/*
+ * Begin a 200 response whose body is the client list @step renders, a
+ * step per wake-up (http_conn_write()).  It has no Content-Length: the
+ * end of the connection ends the body (RFC 9112 §6.3).
+ */
+static int
+http_stream(struct http_conn *c, const char *type, bool head,
+    int (*step)(const struct obs *, struct obs_render *, size_t, struct buf *),
+    const char *name, bool hide_ids)
+{
+	c->render = (struct obs_render){
+	    .name = NULL, .hide_ids = hide_ids, .now_ms = loop_wall_ms()};
+	if (name) {
+		snprintf(c->name, sizeof(c->name), "%s", name);
+		c->render.name = c->name;
+	}
+	c->step = head ? NULL : step;
+	return buf_printf(&c->out,
+	    "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n"
+	    "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+	    type);
+}
+
 static int
 http_route(struct http_conn *c, const struct http_req *q)
 {
@@ -272,36 +308,35 @@ http_route(struct http_conn *c, const struct http_req *q)
 	if (!get) {
 		return http_error(c, 405, "only GET and HEAD are served");
 	}
+	if (http_target_is(q, "/api/status")) {
+		return http_stream(c, "application/json", head,
+		    obs_render_json_step, NULL, hide);
+	}
+	if (http_target_is(q, "/api/status.txt")) {
+		bool one = http_query_name(q, name, sizeof(name));
+
+		if (one && !obs_find_name(o, name)) {
+			return http_error(c, 404, "no such client");
+		}
+		return http_stream(c, "text/plain; charset=utf-8", head,
+		    obs_render_text_step, one ? name : NULL, hide);
+	}
+	if (q->target_len > 13 && q->target_len - 13 < sizeof(name) &&
+	    !memcmp(q->target, "/api/clients/", 13)) {
+		memcpy(name, q->target + 13, q->target_len - 13);
+		name[q->target_len - 13] = 0;
+		if (!obs_find_name(o, name)) {
+			return http_error(c, 404, "no such client");
+		}
+		return http_stream(c, "application/json", head,
+		    obs_render_json_step, name, hide);
+	}
 	buf_init(&b, HTTP_REPLY_MAX);
 	if (http_target_is(q, "/") || http_target_is(q, "/index.html")) {
 		r = buf_add(&b, http_status_page, sizeof(http_status_page) - 1);
 		r = r ? r
 		      : http_respond(
 			    c, 200, "text/html; charset=utf-8", &b, head);
-	} else if (http_target_is(q, "/api/status")) {
-		r = obs_render_json(o, NULL, hide, now, &b);
-		r = r ? r : http_respond(c, 200, "application/json", &b, head);
-	} else if (http_target_is(q, "/api/status.txt")) {
-		bool one = http_query_name(q, name, sizeof(name));
-
-		r = obs_render_text(o, one ? name : NULL, hide, now, &b);
-		if (r == -ENOENT) {
-			buf_fini(&b);
-			return http_error(c, 404, "no such client");
-		}
-		r = r ? r
-		      : http_respond(
-			    c, 200, "text/plain; charset=utf-8", &b, head);
-	} else if (q->target_len > 13 && q->target_len - 13 < sizeof(name) &&
-	    !memcmp(q->target, "/api/clients/", 13)) {
-		memcpy(name, q->target + 13, q->target_len - 13);
-		name[q->target_len - 13] = 0;
-		if (!obs_find_name(o, name)) {
-			buf_fini(&b);
-			return http_error(c, 404, "no such client");
-		}
-		r = obs_render_json(o, name, hide, now, &b);
-		r = r ? r : http_respond(c, 200, "application/json", &b, head);
 	} else if (http_target_is(q, "/metrics")) {
 		r = obs_render_metrics(o, now, &b);
 		r = r
@@ -315,21 +350,53 @@ http_route(struct http_conn *c, const struct http_req *q)
 	return r;
 }
 
+/*
+ * Send what is rendered; when it is all out, render the next step of a
+ * client list, at most one per wake-up, so that other clients of the
+ * loop get their turn; close when the response is complete.
+ */
 static void
 http_conn_write(struct http_conn *c)
 {
-	while (c->out_off < c->out.len) {
-		ssize_t n = send(c->fd, c->out.p + c->out_off,
-		    c->out.len - c->out_off, MSG_NOSIGNAL);
+	bool stepped = false;
 
-		if (n < 0 && errno == EAGAIN) {
+	for (;;) {
+		while (c->out_off < c->out.len) {
+			ssize_t n = send(c->fd, c->out.p + c->out_off,
+			    c->out.len - c->out_off, MSG_NOSIGNAL);
+
+			if (n < 0 && errno == EAGAIN) {
+				loop_mod_fd(c->svc->loop, c->fd, LOOP_WRITE);
+				return;
+			}
+			if (n <= 0) {
+				http_conn_close(c);
+				return;
+			}
+			c->out_off += (size_t)n;
+		}
+		if (!c->step) {
+			break;
+		}
+		if (stepped) {
+			/* More next time the socket is writable. */
 			loop_mod_fd(c->svc->loop, c->fd, LOOP_WRITE);
 			return;
 		}
-		if (n <= 0) {
+		buf_reset(&c->out);
+		c->out_off = 0;
+		switch (c->step(
+		    c->svc->cfg.obs, &c->render, HTTP_STEP_BYTES, &c->out)) {
+		case 0:
 			break;
+		case 1:
+			c->step = NULL;
+			break;
+		default:
+			http_conn_close(c);
+			return;
 		}
-		c->out_off += (size_t)n;
+		stepped = true;
 	}
 	http_conn_close(c);
 }
@@ -345,7 +412,7 @@ http_conn_handle(struct loop *l, int fd, unsigned events, void *arg)
 
 	(void)l;
 	(void)fd;
-	if (c->out.len) {
+	if (c->replying) {
 		if (events & LOOP_WRITE) {
 			http_conn_write(c);
 		}
@@ -374,6 +441,7 @@ http_conn_handle(struct loop *l, int fd, unsigned events, void *arg)
 		http_conn_close(c);
 		return;
 	}
+	c->replying = true;
 	http_conn_write(c);
 }
 
@@ -452,7 +520,7 @@ http_accept(struct loop *l, int fd, unsigned events, void *arg)
 		return;
 	}
 	buf_init(&c->in, HTTP_HEAD_MAX);
-	buf_init(&c->out, HTTP_REPLY_MAX + 1024);
+	buf_init(&c->out, HTTP_REPLY_MAX);
 	loop_timer_init(&c->idle, http_conn_idle, c);
 	if (loop_add_fd(l, cfd, LOOP_READ, http_conn_handle, c) < 0 ||
 	    loop_timer_arm(l, &c->idle, loop_now_ms(l) + HTTP_IDLE_MS) < 0) {

@@ -1,6 +1,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -617,27 +618,71 @@ obs_json_client(const struct obs_client *c, bool with_events, bool hide_ids,
 	return r ? r : buf_add_str(out, "}");
 }
 
+enum {
+	OBS_RENDER_HEAD = 0,
+	OBS_RENDER_CLIENTS,
+	OBS_RENDER_DISCOVERED,
+	OBS_RENDER_TAIL,
+	OBS_RENDER_DONE,
+};
+
+/* Does @c belong in rendering @r? */
+static bool
+obs_render_wants(const struct obs_render *r, const struct obs_client *c)
+{
+	return !r->name || !strcmp(c->name, r->name);
+}
+
+int
+obs_render_json_step(
+    const struct obs *o, struct obs_render *st, size_t budget, struct buf *out)
+{
+	size_t start = out->len;
+	int r = 0;
+
+	if (st->stage == OBS_RENDER_HEAD) {
+		r = buf_printf(out,
+		    "{\"now_ms\":%lld,\"uptime_ms\":%lld,\"clients\":[",
+		    (long long)st->now_ms,
+		    (long long)(st->now_ms - o->started_ms));
+		st->stage = OBS_RENDER_CLIENTS;
+	}
+	while (r == 0 && st->stage == OBS_RENDER_CLIENTS) {
+		const struct obs_client *c;
+
+		if (st->next >= o->nclients) {
+			st->stage = OBS_RENDER_TAIL;
+			break;
+		}
+		if (out->len - start >= budget) {
+			return 0;
+		}
+		c = &o->clients[st->next++];
+		if (!obs_render_wants(st, c)) {
+			continue;
+		}
+		r = st->shown++ ? buf_add_str(out, ",") : 0;
+		r = r ? r : obs_json_client(c, true, st->hide_ids, out);
+	}
+	if (r == 0 && st->stage == OBS_RENDER_TAIL) {
+		r = buf_add_str(out, "]}\n");
+		st->stage = OBS_RENDER_DONE;
+	}
+	return r < 0 ? r : 1;
+}
+
 int
 obs_render_json(const struct obs *o, const char *name, bool hide_ids,
     int64_t now_ms, struct buf *out)
 {
-	size_t i;
-	bool first = true;
+	struct obs_render st = {
+	    .name = name, .hide_ids = hide_ids, .now_ms = now_ms};
 	int r;
 
-	r = buf_printf(out, "{\"now_ms\":%lld,\"uptime_ms\":%lld,\"clients\":[",
-	    (long long)now_ms, (long long)(now_ms - o->started_ms));
-	for (i = 0; r == 0 && i < o->nclients; i++) {
-		const struct obs_client *c = &o->clients[i];
-
-		if (name && strcmp(c->name, name) != 0) {
-			continue;
-		}
-		r = first ? 0 : buf_add_str(out, ",");
-		r = r ? r : obs_json_client(c, true, hide_ids, out);
-		first = false;
-	}
-	return r ? r : buf_add_str(out, "]}\n");
+	do {
+		r = obs_render_json_step(o, &st, SIZE_MAX, out);
+	} while (r == 0);
+	return r < 0 ? r : 0;
 }
 
 static void
@@ -675,76 +720,111 @@ obs_text_timeline(const struct obs_client *c, bool hide_ids, struct buf *out)
 	return r;
 }
 
+static int
+obs_text_client(
+    const struct obs_client *c, const struct obs_render *st, struct buf *out)
+{
+	char mac[18] = "-", ip[INET_ADDRSTRLEN] = "-", seen[24], dur[24] = "-";
+	char err[OBS_TEXT_MAX + 48];
+	int r;
+
+	if (c->has_mac && !st->hide_ids) {
+		obs_format_mac(mac, c->mac);
+	}
+	if (c->ip.s_addr) {
+		inet_ntop(AF_INET, &c->ip, ip, sizeof(ip));
+	}
+	obs_shown(err, sizeof(err), c->last_error, st->hide_ids);
+	obs_age(seen, sizeof(seen), c->boot_start_ms, st->now_ms);
+	if (c->boot_done_ms) {
+		snprintf(dur, sizeof(dur), "%.1fs",
+		    (double)(c->boot_done_ms - c->boot_start_ms) / 1000.0);
+	}
+	r = buf_printf(out,
+	    "%-16s %-17s %-8s %-15s %-10s %-10s %-8s "
+	    "%s\n",
+	    c->name[0] ? c->name : "(unknown)", mac,
+	    c->serial[0] && !st->hide_ids ? c->serial : "-", ip,
+	    obs_state_name(c->state), seen, dur, err[0] ? err : "-");
+	if (r == 0 && st->name) {
+		r = obs_text_timeline(c, st->hide_ids, out);
+	}
+	return r;
+}
+
+/* A stranger that booted: the command that would provision it. */
+static int
+obs_text_discovered(const struct obs_client *c, struct buf *out)
+{
+	char mac[18];
+
+	return buf_printf(out,
+	    "\ndiscovered %s%s%s, provision "
+	    "with:\n  pinetboot client add NAME%s%s --mac %s "
+	    "--image IMAGE\n",
+	    obs_format_mac(mac, c->mac), c->model[0] ? " " : "", c->model,
+	    c->serial[0] ? " --serial " : "", c->serial, mac);
+}
+
+int
+obs_render_text_step(
+    const struct obs *o, struct obs_render *st, size_t budget, struct buf *out)
+{
+	size_t start = out->len;
+	int r = 0;
+
+	if (st->stage == OBS_RENDER_HEAD) {
+		r = st->name ? 0
+			     : buf_printf(out,
+				   "%-16s %-17s %-8s %-15s %-10s %-10s %-8s "
+				   "%s\n",
+				   "NAME", "MAC", "SERIAL", "ADDRESS", "STATE",
+				   "LAST BOOT", "DURATION", "LAST ERROR");
+		st->stage = OBS_RENDER_CLIENTS;
+	}
+	while (r == 0 && st->stage < OBS_RENDER_TAIL) {
+		const struct obs_client *c;
+
+		if (st->next >= o->nclients) {
+			/* Strangers and their provisioning hint, when asked. */
+			st->stage = st->stage == OBS_RENDER_CLIENTS &&
+				!st->name && !st->hide_ids
+			    ? OBS_RENDER_DISCOVERED
+			    : OBS_RENDER_TAIL;
+			st->next = 0;
+			continue;
+		}
+		if (out->len - start >= budget) {
+			return 0;
+		}
+		c = &o->clients[st->next++];
+		if (st->stage == OBS_RENDER_CLIENTS &&
+		    obs_render_wants(st, c)) {
+			st->shown++;
+			r = obs_text_client(c, st, out);
+		} else if (st->stage == OBS_RENDER_DISCOVERED && !c->name[0] &&
+		    c->has_mac) {
+			r = obs_text_discovered(c, out);
+		}
+	}
+	if (r == 0) {
+		st->stage = OBS_RENDER_DONE;
+	}
+	return r < 0 ? r : st->name && st->shown == 0 ? -ENOENT : 1;
+}
+
 int
 obs_render_text(const struct obs *o, const char *name, bool hide_ids,
     int64_t now_ms, struct buf *out)
 {
-	char mac[18], ip[INET_ADDRSTRLEN], seen[24], dur[24];
-	char err[OBS_TEXT_MAX + 48];
-	size_t i, shown = 0;
-	int r = 0;
+	struct obs_render st = {
+	    .name = name, .hide_ids = hide_ids, .now_ms = now_ms};
+	int r;
 
-	if (!name) {
-		r = buf_printf(out,
-		    "%-16s %-17s %-8s %-15s %-10s %-10s %-8s "
-		    "%s\n",
-		    "NAME", "MAC", "SERIAL", "ADDRESS", "STATE", "LAST BOOT",
-		    "DURATION", "LAST ERROR");
-	}
-	for (i = 0; r == 0 && i < o->nclients; i++) {
-		const struct obs_client *c = &o->clients[i];
-
-		if (name && strcmp(c->name, name) != 0) {
-			continue;
-		}
-		shown++;
-		strcpy(mac, "-");
-		strcpy(ip, "-");
-		if (c->has_mac && !hide_ids) {
-			obs_format_mac(mac, c->mac);
-		}
-		if (c->ip.s_addr) {
-			inet_ntop(AF_INET, &c->ip, ip, sizeof(ip));
-		}
-		obs_shown(err, sizeof(err), c->last_error, hide_ids);
-		obs_age(seen, sizeof(seen), c->boot_start_ms, now_ms);
-		if (c->boot_done_ms) {
-			snprintf(dur, sizeof(dur), "%.1fs",
-			    (double)(c->boot_done_ms - c->boot_start_ms) /
-				1000.0);
-		} else {
-			strcpy(dur, "-");
-		}
-		r = buf_printf(out,
-		    "%-16s %-17s %-8s %-15s %-10s %-10s %-8s "
-		    "%s\n",
-		    c->name[0] ? c->name : "(unknown)", mac,
-		    c->serial[0] && !hide_ids ? c->serial : "-", ip,
-		    obs_state_name(c->state), seen, dur, err[0] ? err : "-");
-		if (r == 0 && name) {
-			r = obs_text_timeline(c, hide_ids, out);
-		}
-	}
-	if (r == 0 && !name && !hide_ids) {
-		for (i = 0; r == 0 && i < o->nclients; i++) {
-			const struct obs_client *c = &o->clients[i];
-
-			if (c->name[0] || !c->has_mac) {
-				continue;
-			}
-			r = buf_printf(out,
-			    "\ndiscovered %s%s%s, provision "
-			    "with:\n  pinetboot client add NAME%s%s --mac %s "
-			    "--image IMAGE\n",
-			    obs_format_mac(mac, c->mac), c->model[0] ? " " : "",
-			    c->model, c->serial[0] ? " --serial " : "",
-			    c->serial, mac);
-		}
-	}
-	if (r == 0 && name && shown == 0) {
-		return -ENOENT;
-	}
-	return r;
+	do {
+		r = obs_render_text_step(o, &st, SIZE_MAX, out);
+	} while (r == 0);
+	return r < 0 ? r : 0;
 }
 
 int

@@ -166,6 +166,34 @@ int obs_render_json(const struct obs *o, const char *name, bool hide_ids,
     int64_t now_ms, struct buf *out);
 int obs_render_text(const struct obs *o, const char *name, bool hide_ids,
     int64_t now_ms, struct buf *out);
+
+/*
+ * The same in steps, so that no request holds the event loop for long
+ * (the HTTP side renders one step per wake-up as the socket drains).
+ * Set name, hide_ids and now_ms, zero the rest, and call a step function
+ * until it returns 1.  Each step appends one client more than @budget
+ * bytes at most.  The store may change between steps: a client evicted
+ * or moved meanwhile may be left out or shown twice, but the output
+ * stays well-formed.
+ */
+struct obs_render {
+	const char *name; /* one client (borrowed), or NULL for all */
+	bool hide_ids;
+	int64_t now_ms;
+	/* progress */
+	int stage;
+	size_t next, shown;
+};
+
+/*
+ * Return: 1 when the rendering is complete, 0 when there is more, or the
+ * buf_add() error; the text of one @name that matches no client is
+ * -ENOENT.
+ */
+int obs_render_json_step(
+    const struct obs *o, struct obs_render *st, size_t budget, struct buf *out);
+int obs_render_text_step(
+    const struct obs *o, struct obs_render *st, size_t budget, struct buf *out);
 int obs_render_metrics(const struct obs *o, int64_t now_ms, struct buf *out);
 
 /*

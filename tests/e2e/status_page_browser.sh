@@ -36,6 +36,7 @@ chrome() {
 		2>>"$NN_TMP/chromium.log"
 }
 dom=$(chrome --dump-dom)
+first_dom=$dom
 lacks() { ! grep -q "$1" <<<"$2"; }
 t_check "script rendered the client row" grep -q '>pi4-lab-07<' <<<"$dom"
 t_check "row shows the state" grep -q 'pi4-lab-07.*idle' <<<"$dom"
@@ -67,6 +68,7 @@ t_check "with #token= the page renders the client" \
 t_check "with --http-show-ids on, its MAC too" \
 	grep -q 'dc:a6:32:01:36:c2' <<<"$dom"
 if [ "$NN_FAILS" -gt 0 ]; then
+	grep -o '<p id="meta">[^<]*' <<<"$first_dom"
 	tail -20 "$NN_TMP/chromium.log"
 fi
 t_done

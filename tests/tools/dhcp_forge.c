@@ -17,6 +17,9 @@
  *     -E MAC        Ethernet destination (default broadcast)
  *     -M MAC        Ethernet source (default chaddr for client messages,
  *                   the interface's MAC for server messages)
+ *     -n COUNT      send COUNT frames, the last two bytes of chaddr (and
+ *                   of the Ethernet source) counting up from the one given,
+ *                   at most 10,000 a second (a veth drops a faster burst)
  *     -o FILE       append the IPv4 packet to FILE, preceded by its length
  *                   (2 bytes, big-endian), instead of sending it: seeds for
  *                   fuzz_dhcpwatch (tests/fuzz/mkseeds.sh)
@@ -75,9 +78,18 @@ usage(void)
 	    "usage: dhcp_forge -i IF -t discover|request|offer|ack|nak "
 	    "-c CHADDR\n"
 	    "       [-x XID] [-r IP] [-s IP] [-y IP] [-V TEXT] [-e SERIAL]\n"
-	    "       [-S IP] [-D IP] [-E MAC] [-M MAC] [-o FILE]\n");
+	    "       [-S IP] [-D IP] [-E MAC] [-M MAC] [-n COUNT] [-o FILE]\n");
 	exit(2);
 }
+
+/* What to forge; see the options above. */
+struct forge {
+	uint8_t type;
+	uint8_t chaddr[6], edst[6], esrc[6];
+	uint32_t xid, want, sid, yi, sip, dip, serial;
+	bool has_serial;
+	const char *vclass;
+};
 
 static void
 put_addr_opt(struct wcur *w, uint8_t code, uint32_t addr)
@@ -87,120 +99,28 @@ put_addr_opt(struct wcur *w, uint8_t code, uint32_t addr)
 	wcur_be32(w, addr);
 }
 
-int
-main(int argc, char **argv)
+static bool
+forge_from_client(const struct forge *f)
 {
-	static const struct {
-		const char *name;
-		uint8_t type;
-	} types[] = {{"discover", DHCPDISCOVER}, {"request", DHCPREQUEST},
-	    {"offer", DHCPOFFER}, {"ack", DHCPACK}, {"nak", DHCPNAK}};
-	uint8_t frame[1514], chaddr[6] = {0}, edst[6], esrc[6];
-	const char *ifname = NULL, *vclass = NULL, *outfile = NULL;
-	uint32_t xid = 1, want = 0, sid = 0, yi = 0, sip = 0;
-	uint32_t dip = 0xffffffff, serial = 0, sum;
-	bool has_chaddr = false, has_esrc = false, has_serial = false;
-	uint8_t type = 0, *ipcsum, *udpcsum, *udplen, *iplen;
-	struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_halen = 6};
-	struct wcur w = wcur_init(frame, sizeof(frame));
-	struct ifreq ifr;
-	size_t i, ipstart, udpstart;
+	return f->type == DHCPDISCOVER || f->type == DHCPREQUEST;
+}
+
+/*
+ * The Ethernet frame for @f into @frame.
+ * Return: its length (the IPv4 packet starts at 14), or 0 if too large.
+ */
+static size_t
+forge_frame(const struct forge *f, uint8_t *frame, size_t cap)
+{
+	struct wcur w = wcur_init(frame, cap);
+	uint8_t *ipcsum, *udpcsum, *udplen, *iplen;
+	size_t ipstart, udpstart;
+	uint32_t sum;
 	uint16_t c;
-	int ch, fd = -1;
 
-	memset(edst, 0xff, 6);
-	while (
-	    (ch = getopt(argc, argv, "i:t:c:x:r:s:y:V:e:S:D:E:M:o:")) != -1) {
-		switch (ch) {
-		case 'i':
-			ifname = optarg;
-			break;
-		case 't':
-			for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
-				if (!strcmp(optarg, types[i].name)) {
-					type = types[i].type;
-				}
-			}
-			break;
-		case 'c':
-			has_chaddr = parse_mac(optarg, chaddr) == 0;
-			break;
-		case 'x':
-			xid = (uint32_t)strtoul(optarg, NULL, 16);
-			break;
-		case 'r':
-			want = parse_ip(optarg);
-			break;
-		case 's':
-			sid = parse_ip(optarg);
-			break;
-		case 'y':
-			yi = parse_ip(optarg);
-			break;
-		case 'V':
-			vclass = optarg;
-			break;
-		case 'e':
-			serial = (uint32_t)strtoul(optarg, NULL, 16);
-			has_serial = true;
-			break;
-		case 'S':
-			sip = parse_ip(optarg);
-			break;
-		case 'D':
-			dip = parse_ip(optarg);
-			break;
-		case 'E':
-			if (parse_mac(optarg, edst) < 0) {
-				usage();
-			}
-			break;
-		case 'o':
-			outfile = optarg;
-			break;
-		case 'M':
-			if (parse_mac(optarg, esrc) < 0) {
-				usage();
-			}
-			has_esrc = true;
-			break;
-		default:
-			usage();
-		}
-	}
-	if ((!ifname && !outfile) || !type || !has_chaddr ||
-	    (vclass && strlen(vclass) > 255)) {
-		usage();
-	}
-	if (outfile) {
-		/* Not sent: the Ethernet header is cut off anyway. */
-		memset(esrc, 0, 6);
-		has_esrc = true;
-	} else {
-		fd =
-		    socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_IP));
-		if (fd < 0) {
-			fprintf(stderr, "dhcp_forge: packet socket: %s\n",
-			    strerror(errno));
-			return 1;
-		}
-		memset(&ifr, 0, sizeof(ifr));
-		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
-		if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0) {
-			fprintf(stderr, "dhcp_forge: %s: %s\n", ifname,
-			    strerror(errno));
-			return 1;
-		}
-	}
-	if (!has_esrc) {
-		bool client = type == DHCPDISCOVER || type == DHCPREQUEST;
-
-		memcpy(esrc,
-		    client ? chaddr : (uint8_t *)ifr.ifr_hwaddr.sa_data, 6);
-	}
 	/* Ethernet */
-	wcur_bytes(&w, edst, 6);
-	wcur_bytes(&w, esrc, 6);
+	wcur_bytes(&w, f->edst, 6);
+	wcur_bytes(&w, f->esrc, 6);
 	wcur_be16(&w, ETH_P_IP);
 	/* IPv4: no options, no fragments (Linux's ipconfig insists). */
 	ipstart = w.off;
@@ -211,57 +131,52 @@ main(int argc, char **argv)
 	wcur_u8(&w, 64);
 	wcur_u8(&w, IPPROTO_UDP);
 	ipcsum = wcur_reserve(&w, 2);
-	wcur_be32(&w, sip);
-	wcur_be32(&w, dip);
+	wcur_be32(&w, f->sip);
+	wcur_be32(&w, f->dip);
 	/* UDP */
 	udpstart = w.off;
-	if (type == DHCPDISCOVER || type == DHCPREQUEST) {
-		wcur_be16(&w, 68);
-		wcur_be16(&w, 67);
-	} else {
-		wcur_be16(&w, 67);
-		wcur_be16(&w, 68);
-	}
+	wcur_be16(&w, forge_from_client(f) ? 68 : 67);
+	wcur_be16(&w, forge_from_client(f) ? 67 : 68);
 	udplen = wcur_reserve(&w, 2);
 	udpcsum = wcur_reserve(&w, 2);
 	/* BOOTP */
-	wcur_u8(&w, type == DHCPDISCOVER || type == DHCPREQUEST ? 1 : 2);
+	wcur_u8(&w, forge_from_client(f) ? 1 : 2);
 	wcur_u8(&w, 1);
 	wcur_u8(&w, 6);
 	wcur_u8(&w, 0);
-	wcur_be32(&w, xid);
+	wcur_be32(&w, f->xid);
 	wcur_be16(&w, 0);
 	wcur_be16(&w, 0);
 	wcur_be32(&w, 0);
-	wcur_be32(&w, yi);
+	wcur_be32(&w, f->yi);
 	wcur_be32(&w, 0);
 	wcur_be32(&w, 0);
-	wcur_bytes(&w, chaddr, 6);
+	wcur_bytes(&w, f->chaddr, 6);
 	wcur_zero(&w, 10 + 64 + 128);
 	wcur_be32(&w, DHCP_COOKIE);
 	wcur_u8(&w, DHCP_OPT_MSG_TYPE);
 	wcur_u8(&w, 1);
-	wcur_u8(&w, type);
-	if (sid) {
-		put_addr_opt(&w, DHCP_OPT_SERVER_ID, sid);
+	wcur_u8(&w, f->type);
+	if (f->sid) {
+		put_addr_opt(&w, DHCP_OPT_SERVER_ID, f->sid);
 	}
-	if (want) {
-		put_addr_opt(&w, DHCP_OPT_REQUESTED_IP, want);
+	if (f->want) {
+		put_addr_opt(&w, DHCP_OPT_REQUESTED_IP, f->want);
 	}
-	if (has_serial) {
+	if (f->has_serial) {
 		/* Reference §2.2: "RPi4", revision, MAC low 4 bytes, serial. */
 		wcur_u8(&w, DHCP_OPT_UUID);
 		wcur_u8(&w, 17);
 		wcur_u8(&w, 0);
 		wcur_bytes(&w, "RPi4", 4);
 		wcur_le32(&w, 0x00c03111);
-		wcur_bytes(&w, chaddr + 2, 4);
-		wcur_le32(&w, serial);
+		wcur_bytes(&w, f->chaddr + 2, 4);
+		wcur_le32(&w, f->serial);
 	}
-	if (vclass) {
+	if (f->vclass) {
 		wcur_u8(&w, DHCP_OPT_VENDOR_CLASS);
-		wcur_u8(&w, (uint8_t)strlen(vclass));
-		wcur_bytes(&w, vclass, strlen(vclass));
+		wcur_u8(&w, (uint8_t)strlen(f->vclass));
+		wcur_bytes(&w, f->vclass, strlen(f->vclass));
 	}
 	wcur_u8(&w, DHCP_OPT_END);
 	/* Pad the BOOTP message to 300 bytes (RFC 951). */
@@ -269,8 +184,7 @@ main(int argc, char **argv)
 		wcur_zero(&w, 300 - (w.off - udpstart - 8));
 	}
 	if (w.err) {
-		fprintf(stderr, "dhcp_forge: frame too large\n");
-		return 1;
+		return 0;
 	}
 	iplen[0] = (uint8_t)((w.off - ipstart) >> 8);
 	iplen[1] = (uint8_t)(w.off - ipstart);
@@ -288,28 +202,175 @@ main(int argc, char **argv)
 	c = c ? c : 0xffff;
 	udpcsum[0] = (uint8_t)(c >> 8);
 	udpcsum[1] = (uint8_t)c;
+	return w.off;
+}
 
+/* Append the IPv4 packet of @frame (@len bytes) to @path, length first. */
+static int
+forge_write(const char *path, const uint8_t *frame, size_t len)
+{
+	FILE *f = fopen(path, "ab");
+	size_t n = len - 14;
+	uint8_t l[2] = {(uint8_t)(n >> 8), (uint8_t)n};
+	int ok =
+	    f && fwrite(l, 1, 2, f) == 2 && fwrite(frame + 14, 1, n, f) == n;
+
+	if (f && fclose(f) != 0) {
+		ok = 0;
+	}
+	if (!ok) {
+		fprintf(stderr, "dhcp_forge: %s: %s\n", path, strerror(errno));
+	}
+	return ok ? 0 : -1;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		uint8_t type;
+	} types[] = {{"discover", DHCPDISCOVER}, {"request", DHCPREQUEST},
+	    {"offer", DHCPOFFER}, {"ack", DHCPACK}, {"nak", DHCPNAK}};
+	struct forge f = {.xid = 1, .dip = 0xffffffff};
+	struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_halen = 6};
+	const char *ifname = NULL, *outfile = NULL;
+	bool has_chaddr = false, has_esrc = false;
+	uint8_t frame[1514];
+	struct ifreq ifr;
+	long count = 1, k;
+	size_t i, len;
+	int ch, fd = -1;
+
+	memset(f.edst, 0xff, 6);
+	while (
+	    (ch = getopt(argc, argv, "i:t:c:x:r:s:y:V:e:S:D:E:M:n:o:")) != -1) {
+		switch (ch) {
+		case 'i':
+			ifname = optarg;
+			break;
+		case 't':
+			for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+				if (!strcmp(optarg, types[i].name)) {
+					f.type = types[i].type;
+				}
+			}
+			break;
+		case 'c':
+			has_chaddr = parse_mac(optarg, f.chaddr) == 0;
+			break;
+		case 'x':
+			f.xid = (uint32_t)strtoul(optarg, NULL, 16);
+			break;
+		case 'r':
+			f.want = parse_ip(optarg);
+			break;
+		case 's':
+			f.sid = parse_ip(optarg);
+			break;
+		case 'y':
+			f.yi = parse_ip(optarg);
+			break;
+		case 'V':
+			f.vclass = optarg;
+			break;
+		case 'e':
+			f.serial = (uint32_t)strtoul(optarg, NULL, 16);
+			f.has_serial = true;
+			break;
+		case 'S':
+			f.sip = parse_ip(optarg);
+			break;
+		case 'D':
+			f.dip = parse_ip(optarg);
+			break;
+		case 'E':
+			if (parse_mac(optarg, f.edst) < 0) {
+				usage();
+			}
+			break;
+		case 'M':
+			if (parse_mac(optarg, f.esrc) < 0) {
+				usage();
+			}
+			has_esrc = true;
+			break;
+		case 'n':
+			count = atol(optarg);
+			break;
+		case 'o':
+			outfile = optarg;
+			break;
+		default:
+			usage();
+		}
+	}
+	if ((!ifname && !outfile) || !f.type || !has_chaddr ||
+	    (f.vclass && strlen(f.vclass) > 255) || count < 1 ||
+	    count > 65536) {
+		usage();
+	}
 	if (outfile) {
-		FILE *f = fopen(outfile, "ab");
-		size_t n = w.off - ipstart;
-		uint8_t len[2] = {(uint8_t)(n >> 8), (uint8_t)n};
-
-		if (!f || fwrite(len, 1, 2, f) != 2 ||
-		    fwrite(frame + ipstart, 1, n, f) != n || fclose(f) != 0) {
-			fprintf(stderr, "dhcp_forge: %s: %s\n", outfile,
+		/* Not sent: the Ethernet header is cut off anyway. */
+		memset(f.esrc, 0, 6);
+		has_esrc = true;
+	} else {
+		fd =
+		    socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_IP));
+		if (fd < 0) {
+			fprintf(stderr, "dhcp_forge: packet socket: %s\n",
 			    strerror(errno));
 			return 1;
 		}
-		return 0;
+		memset(&ifr, 0, sizeof(ifr));
+		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+		if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0) {
+			fprintf(stderr, "dhcp_forge: %s: %s\n", ifname,
+			    strerror(errno));
+			return 1;
+		}
+		if (!has_esrc && !forge_from_client(&f)) {
+			memcpy(f.esrc, ifr.ifr_hwaddr.sa_data, 6);
+			has_esrc = true;
+		}
 	}
-	sll.sll_ifindex = (int)if_nametoindex(ifname);
+	sll.sll_ifindex = ifname ? (int)if_nametoindex(ifname) : 0;
 	sll.sll_protocol = htons(ETH_P_IP);
-	memcpy(sll.sll_addr, edst, 6);
-	if (sendto(fd, frame, w.off, 0, (struct sockaddr *)&sll, sizeof(sll)) <
-	    0) {
-		fprintf(stderr, "dhcp_forge: send: %s\n", strerror(errno));
-		return 1;
+	memcpy(sll.sll_addr, f.edst, 6);
+	for (k = 0; k < count; k++) {
+		if (k) {
+			unsigned low =
+			    (unsigned)(f.chaddr[4] << 8 | f.chaddr[5]) + 1;
+
+			f.chaddr[4] = (uint8_t)(low >> 8);
+			f.chaddr[5] = (uint8_t)low;
+		}
+		if (!has_esrc) {
+			memcpy(f.esrc, f.chaddr, 6);
+		}
+		len = forge_frame(&f, frame, sizeof(frame));
+		if (!len) {
+			fprintf(stderr, "dhcp_forge: frame too large\n");
+			return 1;
+		}
+		if (outfile) {
+			if (forge_write(outfile, frame, len) < 0) {
+				return 1;
+			}
+			continue;
+		}
+		if (k) {
+			usleep(100);
+		}
+		if (sendto(fd, frame, len, 0, (struct sockaddr *)&sll,
+			sizeof(sll)) < 0) {
+			fprintf(
+			    stderr, "dhcp_forge: send: %s\n", strerror(errno));
+			return 1;
+		}
 	}
-	close(fd);
+	if (fd >= 0) {
+		close(fd);
+	}
 	return 0;
 }

@@ -315,3 +315,72 @@ TEST(obs_renderings_without_ids)
 	buf_fini(&b);
 	obs_free(o);
 }
+
+/* A store of @n clients with @events events each. */
+static struct obs *
+big_store(size_t n, size_t events)
+{
+	struct obs *o = obs_new(n, 0);
+	uint8_t mac[6] = {0x02, 0, 0, 0, 0, 0};
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		mac[4] = (uint8_t)(i >> 8);
+		mac[5] = (uint8_t)i;
+		obs_dhcp_seen(o, mac, "1234abcd", "pi4", 10);
+		for (j = 0; j < events; j++) {
+			obs_event(o, mac, ip4("0.0.0.0"), 10 + (int64_t)j,
+			    OBS_TFTP, OBS_INFO, "miss",
+			    "file=\"1234abcd/f%zu\" (normal for the firmware)",
+			    j);
+		}
+	}
+	return o;
+}
+
+TEST(obs_render_steps_are_bounded_and_add_up)
+{
+	struct obs *o = big_store(300, 40);
+	struct obs_render st = {.now_ms = 100};
+	struct buf whole, part;
+	size_t one, steps = 0, max_step = 0, before;
+	int r;
+
+	buf_init(&whole, 64u << 20);
+	buf_init(&part, 64u << 20);
+	CHECK_EQ(obs_render_json(o, NULL, false, 100, &whole), 0);
+	/* One client's part of the JSON, roughly. */
+	one = whole.len / 300;
+	do {
+		before = part.len;
+		r = obs_render_json_step(o, &st, 16384, &part);
+		steps++;
+		if (part.len - before > max_step) {
+			max_step = part.len - before;
+		}
+	} while (r == 0);
+	CHECK_EQ(r, 1);
+	CHECK(steps > 10);
+	CHECK(max_step <= 16384 + 2 * one);
+	CHECK_EQ(part.len, whole.len);
+	CHECK_MEM(part.p, whole.p, whole.len);
+	/* The same for the text table. */
+	buf_reset(&whole);
+	buf_reset(&part);
+	CHECK_EQ(obs_render_text(o, NULL, false, 100, &whole), 0);
+	st = (struct obs_render){.now_ms = 100};
+	steps = 0;
+	do {
+		r = obs_render_text_step(o, &st, 4096, &part);
+		steps++;
+	} while (r == 0);
+	CHECK_EQ(r, 1);
+	CHECK(steps > 2);
+	CHECK_EQ(part.len, whole.len);
+	CHECK_MEM(part.p, whole.p, whole.len);
+	st = (struct obs_render){.now_ms = 100, .name = "nobody"};
+	CHECK_EQ(obs_render_text_step(o, &st, 4096, &part), -ENOENT);
+	buf_fini(&whole);
+	buf_fini(&part);
+	obs_free(o);
+}
