@@ -671,18 +671,28 @@ obs_render_json_step(
 	return r < 0 ? r : 1;
 }
 
-int
-obs_render_json(const struct obs *o, const char *name, bool hide_ids,
-    int64_t now_ms, struct buf *out)
+/* A whole rendering: @step until it is done. */
+static int
+obs_render_all(const struct obs *o, const char *name, bool hide_ids,
+    int64_t now_ms, struct buf *out,
+    int (*step)(const struct obs *, struct obs_render *, size_t, struct buf *))
 {
 	struct obs_render st = {
 	    .name = name, .hide_ids = hide_ids, .now_ms = now_ms};
 	int r;
 
 	do {
-		r = obs_render_json_step(o, &st, SIZE_MAX, out);
+		r = step(o, &st, SIZE_MAX, out);
 	} while (r == 0);
 	return r < 0 ? r : 0;
+}
+
+int
+obs_render_json(const struct obs *o, const char *name, bool hide_ids,
+    int64_t now_ms, struct buf *out)
+{
+	return obs_render_all(
+	    o, name, hide_ids, now_ms, out, obs_render_json_step);
 }
 
 static void
@@ -817,14 +827,8 @@ int
 obs_render_text(const struct obs *o, const char *name, bool hide_ids,
     int64_t now_ms, struct buf *out)
 {
-	struct obs_render st = {
-	    .name = name, .hide_ids = hide_ids, .now_ms = now_ms};
-	int r;
-
-	do {
-		r = obs_render_text_step(o, &st, SIZE_MAX, out);
-	} while (r == 0);
-	return r < 0 ? r : 0;
+	return obs_render_all(
+	    o, name, hide_ids, now_ms, out, obs_render_text_step);
 }
 
 int

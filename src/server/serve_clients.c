@@ -299,20 +299,34 @@ serve_watch_bound(
 	serve_client_bind(s, rc, ip, why);
 }
 
+/*
+ * The provisioned client a watch report is about, with @addr as text
+ * in @want; NULL when the MAC is no longer a client's.
+ */
+static const struct registry_client *
+serve_watch_client(struct serve *s, const uint8_t mac[6], uint32_t addr,
+    char want[INET_ADDRSTRLEN])
+{
+	struct in_addr ip = {.s_addr = htonl(addr)};
+
+	inet_ntop(AF_INET, &ip, want, INET_ADDRSTRLEN);
+	return serve_client_for_mac(s, mac);
+}
+
 static void
 serve_watch_unseen(
     void *arg, const uint8_t mac[6], uint32_t addr, uint32_t server)
 {
 	struct serve *s = arg;
-	const struct registry_client *rc = serve_client_for_mac(s, mac);
-	struct in_addr ip = {.s_addr = htonl(addr)};
 	char want[INET_ADDRSTRLEN];
+	const struct registry_client *rc =
+	    serve_watch_client(s, mac, addr, want);
 
 	(void)server;
+	/* A static address never waited for this ACK. */
 	if (!rc || rc->addr.s_addr) {
 		return;
 	}
-	inet_ntop(AF_INET, &ip, want, sizeof(want));
 	log_warn(&clients_log,
 	    "event=ack-unseen client=%s addr=%s note=\"the DHCP server's "
 	    "ACK went to the client alone: exports not moved; set address "
@@ -329,15 +343,14 @@ serve_watch_naked(
     void *arg, const uint8_t mac[6], uint32_t addr, uint32_t server)
 {
 	struct serve *s = arg;
-	const struct registry_client *rc = serve_client_for_mac(s, mac);
-	struct in_addr ip = {.s_addr = htonl(addr)};
 	char want[INET_ADDRSTRLEN];
+	const struct registry_client *rc =
+	    serve_watch_client(s, mac, addr, want);
 
 	(void)server;
 	if (!rc) {
 		return;
 	}
-	inet_ntop(AF_INET, &ip, want, sizeof(want));
 	log_info(&clients_log, "event=request-naked client=%s addr=%s",
 	    rc->name, want);
 	serve_client_event(s, rc, OBS_INFO, "request-naked",

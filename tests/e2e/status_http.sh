@@ -9,6 +9,15 @@ srv=$(nn_ns srv)
 cli=$(nn_ns cli)
 ifs=$(nn_veth "$srv" 198.18.0.1/24 "$cli" 198.18.0.2/24)
 CIF=${ifs#* }
+# wait_file FILE: up to 5 s until FILE has something in it.
+wait_file() {
+	local i
+	for i in $(seq 50); do
+		[ -s "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
 st=$NN_TMP/state
 conf=$NN_TMP/pinetboot.conf
 printf '[server]\nlog_level = info\n' >"$conf"
@@ -95,10 +104,7 @@ print(" ".join(open_), flush=True)
 time.sleep(3)
 ' >"$NN_TMP/held" &
 hold=$!
-for i in $(seq 50); do
-	[ -s "$NN_TMP/held" ] && break
-	sleep 0.1
-done
+wait_file "$NN_TMP/held"
 read -r h2 h3 h4 h5 <"$NN_TMP/held"
 t_check "one address holds at most 16 TCP slots ($h2 $h3 $h4 $h5 open)" \
 	test "$h2 $h3 $h4 $h5" = "16 16 16 16"
@@ -234,10 +240,7 @@ print("held", flush=True)
 time.sleep(3)
 ' >"$NN_TMP/slow" &
 slow=$!
-for i in $(seq 50); do
-	[ -s "$NN_TMP/slow" ] && break
-	sleep 0.1
-done
+wait_file "$NN_TMP/slow"
 sleep 1
 after=$(rss "$pid")
 # A step buffer is 128 KiB at most, 8 MiB for 64 readers (twice that
