@@ -109,6 +109,14 @@ serve_usage(void)
 	    "the same keys as the config file (docs/config.md); the command\n"
 	    "line wins.  SIGHUP reloads the config, SIGTERM stops.\n"
 	    "\n"
+	    "A provisioned client's root is exported to one address: the\n"
+	    "static address in its client.conf if it has one, else the\n"
+	    "address pinetboot leases to it (--dhcp server), else the one\n"
+	    "the site's DHCP server ACKs during a boot pinetboot serves,\n"
+	    "if pinetboot sees that ACK (--dhcp proxy; often it does not:\n"
+	    "give such clients an address).  TFTP requests move nothing.\n"
+	    "See docs/security.md.\n"
+	    "\n"
 	    "  --config FILE             read settings from FILE\n");
 	for (i = 0; i < SERVE_NOPTS; i++) {
 		char left[64];
