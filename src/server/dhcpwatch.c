@@ -35,6 +35,11 @@ struct dhcpwatch {
 	struct loop *loop; /* borrowed; NULL until dhcpwatch_open() */
 	int fd;
 	struct loop_timer timer;
+	/*
+	 * Every DHCP frame on the segment passes the filter, a flood too:
+	 * each is parsed into this one message, nothing is allocated.
+	 */
+	struct dhcp_msg msg;
 };
 
 struct dhcpwatch *
@@ -188,24 +193,18 @@ int
 dhcpwatch_feed(
     struct dhcpwatch *w, const uint8_t *pkt, size_t len, uint64_t now_ms)
 {
+	struct dhcp_msg *m = &w->msg;
 	struct dhcp_frame f;
-	struct dhcp_msg *m;
 	int r;
 
 	w->stats.frames++;
 	r = dhcp_frame_parse(pkt, len, &f);
+	if (r == 0) {
+		r = dhcp_parse(f.payload, f.payload_len, m);
+	}
 	if (r < 0) {
 		w->stats.malformed++;
 		return r;
-	}
-	m = calloc(1, sizeof(*m));
-	if (!m) {
-		return -ENOMEM;
-	}
-	r = dhcp_parse(f.payload, f.payload_len, m);
-	if (r < 0) {
-		w->stats.malformed++;
-		goto out;
 	}
 	if (f.sport == 68 && f.dport == 67 && m->op == DHCP_BOOTREQUEST &&
 	    m->type == DHCPREQUEST) {
@@ -214,9 +213,7 @@ dhcpwatch_feed(
 	    (m->type == DHCPACK || m->type == DHCPNAK)) {
 		dhcpwatch_reply(w, m, now_ms);
 	}
-out:
-	free(m);
-	return r;
+	return 0;
 }
 
 uint64_t
