@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/exports.h"
 #include "cli/progress.h"
 #include "core/size.h"
 #include "image/provision/prov.h"
@@ -100,6 +101,18 @@ client_du(const char *state, const char *name)
 	return n;
 }
 
+/* Roots without a static address follow DHCP: say so under the table. */
+static void
+client_list_unpinned(int n)
+{
+	if (n > 0) {
+		printf("\n%d of these %s no static address: exports then "
+		       "follow DHCP ('pinetboot client show NAME' says what "
+		       "that means)\n",
+		    n, n == 1 ? "has" : "have");
+	}
+}
+
 static int
 client_list(const char *state)
 {
@@ -107,7 +120,7 @@ client_list(const char *state)
 	struct rec rec;
 	struct dirent *e;
 	DIR *d;
-	int n = 0;
+	int n = 0, unpinned = 0;
 
 	snprintf(dir, sizeof(dir), "%s/clients", state);
 	d = opendir(dir);
@@ -135,6 +148,7 @@ client_list(const char *state)
 		    size_human(client_du(state, e->d_name), du, sizeof(du)),
 		    lb);
 		n++;
+		unpinned += addr[0] == 0;
 	}
 	if (d) {
 		closedir(d);
@@ -142,7 +156,21 @@ client_list(const char *state)
 	if (n == 0) {
 		printf("(no clients; add one with 'pinetboot client add')\n");
 	}
+	client_list_unpinned(unpinned);
 	return 0;
+}
+
+/* Who may mount this client's root, from its record alone. */
+static void
+client_show_exports(const struct rec *rec)
+{
+	char addr[64] = "", mac[64] = "";
+
+	rec_get(rec, "address", addr, sizeof(addr));
+	rec_get(rec, "mac", mac, sizeof(mac));
+	printf("%-12s %s\n", "exports",
+	    cli_export_note(
+		addr[0] != 0, mac[0] != 0, CLI_EXPORT_MODE_UNKNOWN));
 }
 
 static int
@@ -173,6 +201,7 @@ client_show(const char *state, const char *name)
 		printf("%-12.*s %.*s\n", (int)rec.kv[i].klen, rec.kv[i].key,
 		    (int)rec.kv[i].vlen, rec.kv[i].value);
 	}
+	client_show_exports(&rec);
 	last_boot(state, name, lb, sizeof(lb));
 	printf("%-12s %s\n", "disk_use",
 	    size_human(client_du(state, name), du, sizeof(du)));

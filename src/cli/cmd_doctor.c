@@ -19,6 +19,7 @@
 
 #include "cli/cli.h"
 #include "cli/control.h"
+#include "cli/exports.h"
 #include "core/cfg.h"
 #include "core/cur.h"
 #include "image/provision/bootcheck.h"
@@ -480,6 +481,73 @@ doctor_boot_limits(struct doctor *d, const char *state_dir)
 	}
 }
 
+/*
+ * Did the running server (its status JSON, @json, NUL-terminated) note in
+ * @name's timeline that it saw a REQUEST but not the ACK?  Client names
+ * are letters, digits, '.', '-' and '_', so no escape hides one.
+ */
+static bool
+doctor_ack_unseen(const char *json, const char *name)
+{
+	char key[REGISTRY_NAME_MAX + 16];
+	const char *c, *next;
+
+	if (!json) {
+		return false;
+	}
+	snprintf(key, sizeof(key), "{\"name\":\"%s\",", name);
+	c = strstr(json, key);
+	if (!c) {
+		return false;
+	}
+	next = strstr(c + 1, "{\"name\":");
+	c = strstr(c, "\"event\":\"ack-unseen\"");
+	return c && (!next || c < next);
+}
+
+/*
+ * Which clients have no static address, and what that means in this
+ * DHCP mode: without one, DHCP decides who may mount the root.
+ */
+static void
+doctor_exports(struct doctor *d, const struct cfg *c, const char *json)
+{
+	struct registry reg;
+	size_t i, unpinned = 0;
+
+	if (registry_load(c->state_dir, &reg, NULL, NULL) < 0) {
+		return;
+	}
+	for (i = 0; i < reg.n; i++) {
+		const struct registry_client *rc = &reg.clients[i];
+
+		if (rc->addr.s_addr) {
+			continue;
+		}
+		unpinned++;
+		finding(d, c->dhcp_mode == CFG_DHCP_SERVER ? "info" : "warn",
+		    "client %s: %s", rc->name,
+		    cli_export_note(false, rc->has_mac,
+			(enum cli_export_mode)c->dhcp_mode));
+		if (doctor_ack_unseen(json, rc->name)) {
+			finding(d, "warn",
+			    "client %s: the running server saw its DHCP "
+			    "REQUEST but not the ACK (sent to the Pi alone), "
+			    "so "
+			    "its root is not exported; set address = IP in "
+			    "%s/clients/%s/client.conf",
+			    rc->name, c->state_dir, rc->name);
+		}
+	}
+	if (reg.n) {
+		finding(d, unpinned ? "info" : "ok",
+		    "%zu of %zu clients have a static address (exports to "
+		    "that address only)",
+		    reg.n - unpinned, reg.n);
+	}
+	registry_fini(&reg);
+}
+
 /* How long other DHCP servers get to answer the probe. */
 #define DOCTOR_DHCP_WAIT_MS 3000
 
@@ -691,10 +759,10 @@ cli_doctor(int argc, char **argv)
 		}
 	}
 
-	buf_init(&body, 1 << 20);
+	buf_init(&body, 16u << 20);
 	d.server_running = cli_control_request(s.cfg->state_dir, "GET",
-			       "/api/status", &body, &status) == 0;
-	buf_fini(&body);
+			       "/api/status", &body, &status) == 0 &&
+	    buf_add(&body, "", 1) == 0;
 	finding(&d, "info",
 	    d.server_running ? "a pinetboot server is running "
 			       "with state directory %s"
@@ -720,6 +788,9 @@ cli_doctor(int argc, char **argv)
 	doctor_state_dir(&d, s.cfg->state_dir);
 	doctor_clients(&d, s.cfg->state_dir);
 	doctor_boot_limits(&d, s.cfg->state_dir);
+	doctor_exports(&d, s.cfg,
+	    d.server_running && status == 200 ? (const char *)body.p : NULL);
+	buf_fini(&body);
 
 	printf("%d problem%s, %d warning%s\n", d.fails, d.fails == 1 ? "" : "s",
 	    d.warns, d.warns == 1 ? "" : "s");

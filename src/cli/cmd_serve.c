@@ -33,6 +33,10 @@ static const struct serve_opt serve_opts[] = {
     {"log", "server", "log", "TARGET", "stderr (default) or syslog"},
     {"http", "server", "http", "ADDR:PORT",
 	"status page, JSON and metrics (default off)"},
+    {"http-token", "server", "http_token_file", "FILE",
+	"token the TCP status port requires (Bearer; mode 0600)"},
+    {"http-show-ids", "server", "http_show_ids", "on|off",
+	"MACs and serials on the TCP status port too (default off)"},
     {"dhcp", "dhcp", "mode", "MODE", "off, proxy (default) or server"},
     {"dhcp-range", "dhcp", "range", "FIRST,LAST",
 	"address pool for --dhcp server"},
@@ -50,6 +54,8 @@ static const struct serve_opt serve_opts[] = {
     {"dhcp-port", "dhcp", "port", "N", "DHCP server port (default 67)"},
     {"dhcp-pi-delay", "dhcp", "pi_delay_ms", "MS",
 	"reply delay for Pi 2/3 boot ROMs, 0-2000 (default 1000)"},
+    {"dhcp-proxy-window", "dhcp", "proxy_window_s", "SECONDS",
+	"proxy mode: how long a boot it serves may move exports (300)"},
     {"dhcp-probe", "dhcp", "probe_ms", "MS",
 	"ARP conflict check before offering, 0 = off (default 200)"},
     {"tftp", "tftp", "enable", "on|off", "TFTP service (default on)"},
@@ -105,6 +111,14 @@ serve_usage(void)
 	    "Run the network-boot services on one event loop.  Options set\n"
 	    "the same keys as the config file (docs/config.md); the command\n"
 	    "line wins.  SIGHUP reloads the config, SIGTERM stops.\n"
+	    "\n"
+	    "A provisioned client's root is exported to one address: the\n"
+	    "static address in its client.conf if it has one, else the\n"
+	    "address pinetboot leases to it (--dhcp server), else the one\n"
+	    "the site's DHCP server ACKs during a boot pinetboot serves,\n"
+	    "if pinetboot sees that ACK (--dhcp proxy; often it does not:\n"
+	    "give such clients an address).  TFTP requests move nothing.\n"
+	    "See docs/security.md.\n"
 	    "\n"
 	    "  --config FILE             read settings from FILE\n");
 	for (i = 0; i < SERVE_NOPTS; i++) {

@@ -380,6 +380,8 @@ static const struct cfg_key cfg_keys[] = {
     {"server", "log_level", CFG_T_CUSTOM, 0, 0, 0, set_log_level},
     {"server", "log", CFG_T_CUSTOM, 0, 0, 0, set_log_target},
     {"server", "http", CFG_T_CUSTOM, 0, 0, 0, set_http},
+    {"server", "http_token_file", CFG_T_PATH, OFF(http_token_file), 0, 0, NULL},
+    {"server", "http_show_ids", CFG_T_BOOL, OFF(http_show_ids), 0, 0, NULL},
 
     {"dhcp", "mode", CFG_T_CUSTOM, 0, 0, 0, set_dhcp_mode},
     {"dhcp", "range", CFG_T_CUSTOM, 0, 0, 0, set_dhcp_range},
@@ -394,6 +396,8 @@ static const struct cfg_key cfg_keys[] = {
     {"dhcp", "proxy_port", CFG_T_U16, OFF(dhcp_proxy_port), 1, 65535, NULL},
     {"dhcp", "pi_delay_ms", CFG_T_U32, OFF(dhcp_pi_delay_ms), 0, 2000, NULL},
     {"dhcp", "probe_ms", CFG_T_U32, OFF(dhcp_probe_ms), 0, 2000, NULL},
+    {"dhcp", "proxy_window_s", CFG_T_U32, OFF(dhcp_proxy_window_s), 10, 3600,
+	NULL},
 
     {"tftp", "enable", CFG_T_BOOL, OFF(tftp_enable), 0, 0, NULL},
     {"tftp", "root", CFG_T_PATH, OFF(tftp_root), 0, 0, NULL},
@@ -435,6 +439,12 @@ cfg_defaults(struct cfg *c)
 	/* Reference §2.6: 1 s made BCM2837 ROMs stable (firmware#862). */
 	c->dhcp_pi_delay_ms = 1000;
 	c->dhcp_probe_ms = 200;
+	/*
+	 * From the firmware's DISCOVER to the kernel's own DHCP: the kernel
+	 * and initramfs over TFTP, then the kernel's start; minutes for a
+	 * slow link or an emulated guest.
+	 */
+	c->dhcp_proxy_window_s = 300;
 	c->tftp_enable = true;
 	c->tftp_port = 69;
 	/* 1468 + 4 + 8 + 20 = 1500: one Ethernet frame (reference §3.1). */
@@ -684,6 +694,12 @@ cfg_finish(struct cfg *c, char *msg, size_t msglen)
 			    inet_ntoa(c->dhcp_netmask));
 			return -EINVAL;
 		}
+	}
+	if (c->http_token_file[0] && !c->http[0]) {
+		cfg_msg(msg, msglen,
+		    "a token file (--http-token) protects the TCP status "
+		    "port: give --http ADDR:PORT too, or drop the token");
+		return -EINVAL;
 	}
 	if (!c->tftp_enable && !c->nfs_enable && c->dhcp_mode == CFG_DHCP_OFF &&
 	    !c->http[0]) {

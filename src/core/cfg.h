@@ -53,6 +53,9 @@ struct cfg {
 	int log_level;
 	bool log_syslog;
 	char http[64]; /* ADDR:PORT, empty = off */
+	/* A read token for the TCP status port; empty = none. */
+	char http_token_file[PATH_MAX];
+	bool http_show_ids; /* MACs and serials on the TCP port too */
 
 	/* [dhcp] */
 	enum cfg_dhcp_mode dhcp_mode;
@@ -69,6 +72,8 @@ struct cfg {
 	uint16_t dhcp_proxy_port;  /* 4011 */
 	uint32_t dhcp_pi_delay_ms; /* reply delay for BCM2837 Pis */
 	uint32_t dhcp_probe_ms;    /* ARP conflict check wait, 0 = off */
+	/* Proxy mode: how long a boot pinetboot answered may move exports. */
+	uint32_t dhcp_proxy_window_s;
 
 	/* [tftp] */
 	bool tftp_enable;

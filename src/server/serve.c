@@ -251,7 +251,7 @@ serve_reload(void *arg)
 {
 	struct serve *s = arg;
 	struct cfg *fresh = calloc(1, sizeof(*fresh));
-	char msg[512] = "";
+	char msg[512] = "", token[HTTP_TOKEN_MAX + 1];
 	int r;
 
 	if (!fresh) {
@@ -271,6 +271,20 @@ serve_reload(void *arg)
 		free(fresh);
 		return r;
 	}
+	token[0] = 0;
+	if (fresh->http_token_file[0]) {
+		r = http_token_load(
+		    fresh->http_token_file, token, msg, sizeof(msg));
+	}
+	if (r < 0) {
+		char esc[LOG_ESCAPE_MAX];
+
+		log_warn(&serve_log,
+		    "event=reload-failed keeping=old error=\"%s\"",
+		    log_escape(esc, msg, strlen(msg)));
+		free(fresh);
+		return r;
+	}
 	if (fresh->address.s_addr != s->cfg->address.s_addr ||
 	    strcmp(fresh->interface, s->cfg->interface) != 0 ||
 	    fresh->tftp_port != s->cfg->tftp_port ||
@@ -282,6 +296,7 @@ serve_reload(void *arg)
 		    "ports and which services run change only on restart\"");
 	}
 	loop_log_sink()->level = fresh->log_level;
+	http_service_set_token(s->http, token);
 	free(s->cfg);
 	s->cfg = fresh;
 	log_info(&serve_log, "event=reload result=ok");
@@ -371,13 +386,24 @@ serve_open_services(struct serve *s)
 {
 	struct http_service_config hc = {
 	    .tcp_listen = s->cfg->http,
+	    .show_ids = s->cfg->http_show_ids,
 	    .obs = s->obs,
 	    .reload = serve_reload,
 	    .reload_arg = s,
 	};
-	char sock[PATH_MAX], msg[512];
+	char sock[PATH_MAX], msg[512], token[HTTP_TOKEN_MAX + 1] = "";
 	int r;
 
+	if (s->cfg->http_token_file[0]) {
+		r = http_token_load(
+		    s->cfg->http_token_file, token, msg, sizeof(msg));
+		if (r < 0) {
+			log_err(&serve_log,
+			    "event=start-failed svc=http error=\"%s\"", msg);
+			return r;
+		}
+		hc.token = token;
+	}
 	r = serve_make_state_dir(s->cfg);
 	if (r < 0) {
 		log_err(&serve_log,
@@ -436,6 +462,9 @@ serve_open_services(struct serve *s)
 	r = dhcp_serve_open(s);
 	if (r < 0) {
 		return r;
+	}
+	if (s->cfg->dhcp_mode == CFG_DHCP_PROXY) {
+		serve_clients_watch_open(s);
 	}
 	return serve_reload_clients(s);
 }

@@ -111,4 +111,33 @@ t_check "address not on an interface is a failure with the fix" \
 	grep -q '^FAIL  address 198.18.0.77 is not on any interface' <<<"$out"
 ip netns exec "$srv" "$PNB_BIN" doctor --bogus >/dev/null 2>&1
 t_check "unknown option exits 2" test $? -eq 2
+
+# Clients without a static address: what their exports follow, by mode.
+printf 'serial = 1234abcd\nmac = dc:a6:32:00:00:01\naddress = 198.18.0.51\n' \
+	>"$st/clients/good/client.conf"
+mkdir -p "$st/clients/loose/boot" "$st/clients/serial/boot"
+printf 'serial = 1234abce\nmac = dc:a6:32:00:00:02\n' \
+	>"$st/clients/loose/client.conf"
+printf 'serial = 1234abcf\n' >"$st/clients/serial/client.conf"
+out=$(doctor --dhcp server)
+t_check "server mode: a client without address is named, with the reason" \
+	grep -q '^info  client loose: no static address: the exports follow the address pinetboot leases to this MAC.*set address = IP' <<<"$out"
+t_check "server mode: a serial-only client is told its serial is broadcast" \
+	grep -q '^info  client serial: no static address and no MAC: .*broadcasts' <<<"$out"
+lacks() { ! grep -q "$1" <<<"$2"; }
+t_check "the pinned client is not listed" lacks 'client good: no static' "$out"
+t_check "a summary counts the pinned clients" \
+	grep -q '^info  1 of 3 clients have a static address' <<<"$out"
+out=$(doctor --dhcp proxy)
+t_check "proxy mode: a client without address is a warning" \
+	grep -q '^warn  client loose: no static address: in proxy mode .*ACK.*set address = IP' <<<"$out"
+out=$("$PNB_BIN" client show loose --state-dir "$st")
+t_check "client show says what the missing address means" \
+	grep -q '^exports .*no static address: the exports follow DHCP' <<<"$out"
+out=$("$PNB_BIN" client show good --state-dir "$st")
+t_check "client show of a pinned client" \
+	grep -q '^exports .*exported to this address only' <<<"$out"
+out=$("$PNB_BIN" client list --state-dir "$st")
+t_check "client list counts the clients without address" \
+	grep -q '^2 of these have no static address' <<<"$out"
 t_done

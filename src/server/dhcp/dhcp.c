@@ -451,7 +451,7 @@ dhcp_queue(struct dhcp_service *svc, const struct dhcp_req *q,
 		return;
 	}
 	o->len = w.off;
-	serve_note_dhcp_reply(svc->serve, q->m, r);
+	serve_note_dhcp_reply(svc->serve, q->m, r, svc->next_durable);
 	o->durable = svc->next_durable;
 	svc->next_durable = false;
 	o->dst = (struct dhcp_dest){.kind = DHCP_DEST_CHADDR};

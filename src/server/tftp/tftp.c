@@ -117,21 +117,12 @@ tftp_openat2(int dirfd, const char *path, int flags)
 	return r < 0 ? -errno : (int)r;
 }
 
-int
-tftp_prefix_default(
-    void *arg, int root_fd, const char *prefix, struct in_addr client)
-{
-	(void)arg;
-	(void)client;
-	return tftp_openat2(root_fd, prefix, O_PATH | O_DIRECTORY | O_CLOEXEC);
-}
-
 void
 tftp_service_set_prefix_map(
     struct tftp_service *t, tftp_prefix_fn fn, void *arg)
 {
-	t->prefix_fn = fn ? fn : tftp_prefix_default;
-	t->prefix_arg = fn ? arg : NULL;
+	t->prefix_fn = fn;
+	t->prefix_arg = arg;
 }
 
 uint16_t
@@ -728,8 +719,7 @@ tftp_if_mtu(struct tftp_service *t, unsigned ifindex)
  * (not found), -EXDEV/-ELOOP/-EPERM/-EACCES (access violation).
  */
 static int
-tftp_resolve(struct tftp_service *t, const char *name, struct in_addr client,
-    struct stat *st)
+tftp_resolve(struct tftp_service *t, const char *name, struct stat *st)
 {
 	size_t plen = tftp_prefix_len(name);
 	int dirfd = t->root_fd, pfd = -1, fd, r;
@@ -741,7 +731,12 @@ tftp_resolve(struct tftp_service *t, const char *name, struct in_addr client,
 
 		memcpy(prefix, name, plen);
 		prefix[plen] = 0;
-		dirfd = t->prefix_fn(t->prefix_arg, t->root_fd, prefix, client);
+		dirfd = t->prefix_fn ? t->prefix_fn(t->prefix_arg, prefix)
+				     : -ENOENT;
+		if (dirfd == -ENOENT) {
+			dirfd = tftp_openat2(t->root_fd, prefix,
+			    O_PATH | O_DIRECTORY | O_CLOEXEC);
+		}
 		if (dirfd < 0) {
 			return dirfd == -ENOTDIR ? -ENOENT : dirfd;
 		}
@@ -941,7 +936,7 @@ tftp_handle_request(struct tftp_service *t, const uint8_t *b, size_t len,
 		    LOG_LEVEL_WARN);
 		return;
 	}
-	fd = tftp_resolve(t, name, peer->sin_addr, &st);
+	fd = tftp_resolve(t, name, &st);
 	if (fd < 0) {
 		tftp_refuse_errno(t, peer, pi, name, fd);
 		return;
@@ -1127,7 +1122,6 @@ tftp_service_open(struct serve *s, char *msg, size_t msglen)
 	t->loop = s->loop;
 	t->sock = -1;
 	t->log = (struct log_ctx){.svc = "tftp"};
-	t->prefix_fn = tftp_prefix_default;
 	t->root_fd = open(cfg->tftp_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (t->root_fd < 0) {
 		snprintf(msg, msglen,
