@@ -246,7 +246,9 @@ TEST(layer_rename_files)
 	CHECK(lt_make(&t, NULL, "c1", S_IFREG, 0644) == 0);
 	CHECK(lt_rename(&t, NULL, "c1", "c2") == 0);
 	CHECK(lt_rename(&t, NULL, "c2", "c2") == 0);
-	CHECK(lt_node(&t, "c2") != NULL);
+	n = lt_node(&t, "c2");
+	CHECK(n != NULL);
+	layer_node_free(n);
 	CHECK_EQ(lt_rename(&t, NULL, "c2", "d"), -EISDIR);
 	/* The kinds are checked first, as the VFS does before overlayfs. */
 	CHECK_EQ(lt_rename(&t, NULL, "d", "c2"), -ENOTDIR);
