@@ -321,12 +321,55 @@ place(struct layer_stack *st, const char *tmp, int dfd, const char *name,
 	return 0;
 }
 
+/*
+ * The start of every change that makes @name in @dir: checks, the change
+ * lock, the name still free (*@cst: what the client layer holds there, a
+ * whiteout or nothing), @c's permission, and @dir's client instance.
+ * On success the caller holds the change lock.
+ */
+static int
+new_name_begin(struct layer_stack *st, const struct layer_cred *c,
+    struct layer_node *dir, const char *name, struct stat *ds, struct stat *cst)
+{
+	struct layer_node *ex = NULL;
+	int r = layer_name_check(name);
+
+	if (r == -EINVAL) {
+		r = -EEXIST; /* "." and "..": they are there */
+	}
+	if (r == 0) {
+		r = dir_attrs(dir, ds);
+	}
+	if (r == 0) {
+		r = change_begin(st);
+	}
+	if (r < 0) {
+		return r;
+	}
+	r = layer_lookup_raw(st, dir, name, &ex, cst, NULL);
+	layer_node_free(ex);
+	if (r == 0) {
+		r = -EEXIST;
+	} else if (r == -ENOENT) {
+		r = layer_may(c, ds, LAYER_MAY_WRITE | LAYER_MAY_EXEC)
+		    ? layer_up_dir(st, dir)
+		    : -EACCES;
+	}
+	/* The client copy may differ in times; its setgid bit does not. */
+	if (r == 0) {
+		r = dir_attrs(dir, ds);
+	}
+	if (r < 0) {
+		change_end(st);
+	}
+	return r;
+}
+
 int
 layer_create(struct layer_stack *st, const struct layer_cred *c,
     struct layer_node *dir, const char *name, const struct layer_new *nw,
     struct layer_node **out)
 {
-	struct layer_node *ex = NULL;
 	struct stat ds, cst;
 	char tmp[64];
 	bool wh;
@@ -335,44 +378,12 @@ layer_create(struct layer_stack *st, const struct layer_cred *c,
 	if (out) {
 		*out = NULL;
 	}
-	r = layer_name_check(name);
-	if (r == -EINVAL) {
-		r = -EEXIST;
-	}
+	r = new_check(c, nw);
 	if (r == 0) {
-		r = new_check(c, nw);
-	}
-	if (r == 0) {
-		r = dir_attrs(dir, &ds);
+		r = new_name_begin(st, c, dir, name, &ds, &cst);
 	}
 	if (r < 0) {
 		return r;
-	}
-	r = change_begin(st);
-	if (r < 0) {
-		return r;
-	}
-	tmp[0] = 0;
-	r = layer_lookup_raw(st, dir, name, &ex, &cst, NULL);
-	if (r == 0) {
-		layer_node_free(ex);
-		r = -EEXIST;
-		goto out;
-	}
-	if (r != -ENOENT) {
-		goto out;
-	}
-	if (!layer_may(c, &ds, LAYER_MAY_WRITE | LAYER_MAY_EXEC)) {
-		r = -EACCES;
-		goto out;
-	}
-	r = layer_up_dir(st, dir);
-	if (r < 0) {
-		goto out;
-	}
-	r = dir_attrs(dir, &ds);
-	if (r < 0) {
-		goto out;
 	}
 	wh = cst.st_mode != 0 && layer_is_whiteout(&cst);
 	layer_tmpname(st, tmp, sizeof(tmp));
@@ -381,15 +392,9 @@ layer_create(struct layer_stack *st, const struct layer_cred *c,
 		r = place(st, tmp, dir->dirs[0], name, wh);
 	}
 	if (r < 0) {
-		goto out;
-	}
-	tmp[0] = 0;
-	if (out) {
-		r = layer_lookup_raw(st, dir, name, out, NULL, NULL);
-	}
-out:
-	if (tmp[0]) {
 		layer_rm_tree(st->index, tmp, 0);
+	} else if (out) {
+		r = layer_lookup_raw(st, dir, name, out, NULL, NULL);
 	}
 	change_end(st);
 	return r;
@@ -507,49 +512,21 @@ int
 layer_link(struct layer_stack *st, const struct layer_cred *c,
     struct layer_node *n, struct layer_node *dir, const char *name)
 {
-	struct layer_node *ex = NULL;
 	struct stat ds, cst;
 	int r;
 
 	if (n->type == S_IFDIR) {
 		return -EPERM;
 	}
-	r = layer_name_check(name);
-	if (r == -EINVAL) {
-		r = -EEXIST;
-	}
-	if (r == 0) {
-		r = dir_attrs(dir, &ds);
-	}
+	r = new_name_begin(st, c, dir, name, &ds, &cst);
 	if (r < 0) {
 		return r;
 	}
-	r = change_begin(st);
-	if (r < 0) {
-		return r;
-	}
-	r = layer_lookup_raw(st, dir, name, &ex, &cst, NULL);
-	if (r == 0) {
-		layer_node_free(ex);
-		r = -EEXIST;
-		goto out;
-	}
-	if (r != -ENOENT) {
-		goto out;
-	}
-	if (!layer_may(c, &ds, LAYER_MAY_WRITE | LAYER_MAY_EXEC)) {
-		r = -EACCES;
-		goto out;
-	}
-	r = layer_up_dir(st, dir);
-	if (r == 0) {
-		r = layer_up_file(st, n);
-	}
+	r = layer_up_file(st, n);
 	if (r == 0) {
 		r = link_in(st, n->fd, dir->dirs[0], name,
 		    cst.st_mode != 0 && layer_is_whiteout(&cst));
 	}
-out:
 	change_end(st);
 	return r;
 }

@@ -222,6 +222,21 @@ set_version_file(struct layer_stack *st, struct layer_node *n, int vfd,
 	return n->fd < 0 ? -errno : 0;
 }
 
+/* @name in @dirfd, O_PATH, and its attributes: an fd or -errno. */
+static int
+open_stat(int dirfd, const char *name, struct stat *s)
+{
+	int fd = layer_openat(dirfd, name, O_PATH);
+
+	if (fd >= 0 && layer_stat_fd(fd, s) < 0) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
 /* Does a version instance of @dir show something under @name? */
 static int
 version_shows(struct layer_node *dir, const char *name, size_t nv)
@@ -235,16 +250,12 @@ version_shows(struct layer_node *dir, const char *name, size_t nv)
 		if (dir->dirs[i] < 0) {
 			continue;
 		}
-		fd = layer_openat(dir->dirs[i], name, O_PATH);
+		fd = open_stat(dir->dirs[i], name, &s);
 		if (fd == -ENOENT) {
 			continue;
 		}
 		if (fd < 0) {
 			return fd;
-		}
-		if (layer_stat_fd(fd, &s) < 0) {
-			close(fd);
-			return -errno;
 		}
 		wh = is_whiteout_at(fd, &s, (int)i, dir->dflags[i]);
 		close(fd);
@@ -296,17 +307,12 @@ layer_lookup_raw(struct layer_stack *st, struct layer_node *dir,
 		if (dir->dirs[i] < 0) {
 			continue;
 		}
-		fd = layer_openat(dir->dirs[i], name, O_PATH);
+		fd = open_stat(dir->dirs[i], name, &s);
 		if (fd == -ENOENT) {
 			continue;
 		}
 		if (fd < 0) {
 			r = fd;
-			goto fail;
-		}
-		if (layer_stat_fd(fd, &s) < 0) {
-			r = -errno;
-			close(fd);
 			goto fail;
 		}
 		if (i == 0 && cst) {

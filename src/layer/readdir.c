@@ -139,10 +139,66 @@ list_dots(struct listing *l, uint64_t ord)
 	return 0;
 }
 
+/*
+ * Read the directory open at @fd from where it is, calling @one for each
+ * entry; a non-zero return of @one stops and is returned.
+ */
+static int
+walk_dents(struct listing *l, int fd,
+    int (*one)(struct listing *l, int fd, const struct dent64 *d, void *ctx),
+    void *ctx)
+{
+	long got;
+	size_t at;
+	int r;
+
+	while ((got = syscall(SYS_getdents64, fd, l->buf, DIRBUF)) > 0) {
+		for (at = 0; at < (size_t)got;) {
+			const struct dent64 *d =
+			    (const struct dent64 *)(void *)(l->buf + at);
+
+			at += d->d_reclen;
+			r = one(l, fd, d, ctx);
+			if (r) {
+				return r;
+			}
+		}
+	}
+	return got < 0 ? -errno : 0;
+}
+
+static int
+client_entry(struct listing *l, int fd, const struct dent64 *d, void *ctx)
+{
+	unsigned char type;
+	struct stat s;
+	uint64_t ino = d->d_ino, origin;
+
+	(void)ctx;
+	if (d->d_off <= 0) {
+		/* Positions of this file system do not fit our cookies. */
+		return -EOVERFLOW;
+	}
+	if (is_dot(d->d_name)) {
+		return 0;
+	}
+	type = type_at(fd, d->d_name, d->d_type, &s);
+	if (type == DT_CHR && layer_is_whiteout(&s)) {
+		return 0;
+	}
+	if (type == DT_DIR) {
+		ino = client_dir_ino(l, d->d_name, ino);
+	} else {
+		origin = layer_map_origin(l->st, ino);
+		ino = origin ? origin : ino;
+	}
+	return emit(l, d->d_name, ino, type, (uint64_t)d->d_off);
+}
+
 static int
 list_client(struct listing *l, uint64_t off)
 {
-	int fd, r = 0;
+	int fd, r;
 
 	if (l->dir->dirs[0] < 0) {
 		return 0;
@@ -151,51 +207,9 @@ list_client(struct listing *l, uint64_t off)
 	if (fd < 0) {
 		return -errno;
 	}
-	if (lseek(fd, (off_t)off, SEEK_SET) < 0) {
-		r = -EINVAL;
-		goto out;
-	}
-	for (;;) {
-		long got = syscall(SYS_getdents64, fd, l->buf, DIRBUF);
-		size_t at = 0;
-
-		if (got <= 0) {
-			r = got < 0 ? -errno : 0;
-			break;
-		}
-		while (at < (size_t)got) {
-			struct dent64 *d =
-			    (struct dent64 *)(void *)(l->buf + at);
-			unsigned char type;
-			struct stat s;
-			uint64_t ino = d->d_ino;
-
-			at += d->d_reclen;
-			if (d->d_off <= 0) {
-				/* Cookies of this file system do not fit ours.
-				 */
-				r = -EOVERFLOW;
-				goto out;
-			}
-			if (is_dot(d->d_name)) {
-				continue;
-			}
-			type = type_at(fd, d->d_name, d->d_type, &s);
-			if (type == DT_CHR && layer_is_whiteout(&s)) {
-				continue;
-			}
-			if (type == DT_DIR) {
-				ino = client_dir_ino(l, d->d_name, ino);
-			} else if (layer_map_origin(l->st, ino)) {
-				ino = layer_map_origin(l->st, ino);
-			}
-			r = emit(l, d->d_name, ino, type, (uint64_t)d->d_off);
-			if (r) {
-				goto out;
-			}
-		}
-	}
-out:
+	r = lseek(fd, (off_t)off, SEEK_SET) < 0
+	    ? -EINVAL
+	    : walk_dents(l, fd, client_entry, NULL);
 	close(fd);
 	return r;
 }
@@ -238,49 +252,42 @@ version_whiteout(struct listing *l, size_t slot, int fd, const char *name,
 	return lgetxattr(p, LAYER_XATTR_WHITEOUT, NULL, 0) >= 0;
 }
 
+struct vpos {
+	size_t slot;
+	uint64_t skip, ord;
+};
+
+static int
+version_entry(struct listing *l, int fd, const struct dent64 *d, void *ctx)
+{
+	struct vpos *v = ctx;
+	unsigned char type;
+	struct stat s = {0};
+
+	if (++v->ord <= v->skip || is_dot(d->d_name)) {
+		return 0;
+	}
+	type = type_at(fd, d->d_name, d->d_type, &s);
+	if (version_whiteout(l, v->slot, fd, d->d_name, type, &s) ||
+	    held_above(l, v->slot, d->d_name)) {
+		return 0;
+	}
+	return emit(l, d->d_name, d->d_ino, type,
+	    vcookie((unsigned)v->slot - 1, v->ord));
+}
+
 static int
 list_version(struct listing *l, size_t slot, uint64_t skip)
 {
-	uint64_t ord = 0;
-	int fd, r = 0;
+	struct vpos v = {.slot = slot, .skip = skip};
+	int fd, r;
 
 	fd =
 	    openat(l->dir->dirs[slot], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		return -errno;
 	}
-	for (;;) {
-		long got = syscall(SYS_getdents64, fd, l->buf, DIRBUF);
-		size_t at = 0;
-
-		if (got <= 0) {
-			r = got < 0 ? -errno : 0;
-			break;
-		}
-		while (at < (size_t)got) {
-			struct dent64 *d =
-			    (struct dent64 *)(void *)(l->buf + at);
-			unsigned char type;
-			struct stat s = {0};
-
-			at += d->d_reclen;
-			if (++ord <= skip || is_dot(d->d_name)) {
-				continue;
-			}
-			type = type_at(fd, d->d_name, d->d_type, &s);
-			if (version_whiteout(
-				l, slot, fd, d->d_name, type, &s) ||
-			    held_above(l, slot, d->d_name)) {
-				continue;
-			}
-			r = emit(l, d->d_name, d->d_ino, type,
-			    vcookie((unsigned)slot - 1, ord));
-			if (r) {
-				goto out;
-			}
-		}
-	}
-out:
+	r = walk_dents(l, fd, version_entry, &v);
 	close(fd);
 	return r;
 }

@@ -204,13 +204,33 @@ layer_map_set(struct layer_stack *st, const struct layer_ix *x)
 
 /* --- opening ------------------------------------------------------------ */
 
+/* A directory stream of @name in @parent, not following a symlink. */
+static int
+open_stream(int parent, const char *name, DIR **out)
+{
+	int fd = openat(
+	    parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0) {
+		return -errno;
+	}
+	*out = fdopendir(fd);
+	if (!*out) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	return 0;
+}
+
 int
 layer_rm_tree(int parent, const char *name, int depth)
 {
 	struct stat st;
 	DIR *d;
 	struct dirent *e;
-	int fd, r = 0;
+	int r;
 
 	if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		return errno == ENOENT ? 0 : -errno;
@@ -221,15 +241,8 @@ layer_rm_tree(int parent, const char *name, int depth)
 	if (depth > 64) {
 		return -ELOOP;
 	}
-	fd = openat(
-	    parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		return -errno;
-	}
-	d = fdopendir(fd);
-	if (!d) {
-		r = -errno;
-		close(fd);
+	r = open_stream(parent, name, &d);
+	if (r < 0) {
 		return r;
 	}
 	while ((e = readdir(d)) != NULL) {
@@ -322,16 +335,10 @@ index_load(struct layer_stack *st, struct layer_open_report *rep)
 {
 	DIR *d;
 	struct dirent *e;
-	int fd, r = 0;
+	int r;
 
-	fd = openat(st->index, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		return -errno;
-	}
-	d = fdopendir(fd);
-	if (!d) {
-		r = -errno;
-		close(fd);
+	r = open_stream(st->index, ".", &d);
+	if (r < 0) {
 		return r;
 	}
 	while ((e = readdir(d)) != NULL) {
