@@ -53,6 +53,7 @@ struct layer_map {
 struct layer_stack {
 	int root[LAYER_SLOTS]; /* owned O_RDONLY roots; [0] -1 without client */
 	char *root_path[LAYER_SLOTS]; /* owned, as /proc shows it */
+	ino_t root_ino[LAYER_SLOTS];
 	size_t nv;
 	int index; /* owned, -1 without client */
 	bool ro, nosync;

@@ -1,3 +1,4 @@
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -634,6 +635,90 @@ layer_node_fh(
 	return 0;
 }
 
+/* The name under which directory @parent holds directory inode @ino. */
+static int
+name_in(int parent, ino_t ino, char *name)
+{
+	uint8_t buf[4096];
+	long got;
+	size_t at;
+	int fd = openat(parent, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0) {
+		return -errno;
+	}
+	while ((got = syscall(SYS_getdents64, fd, buf, sizeof(buf))) > 0) {
+		for (at = 0; at < (size_t)got;) {
+			struct dirent64 *d =
+			    (struct dirent64 *)(void *)(buf + at);
+
+			at += d->d_reclen;
+			if (d->d_ino == ino && strcmp(d->d_name, ".") &&
+			    strcmp(d->d_name, "..")) {
+				snprintf(
+				    name, LAYER_NAME_MAX + 1, "%s", d->d_name);
+				close(fd);
+				return 0;
+			}
+		}
+	}
+	close(fd);
+	return -ESTALE;
+}
+
+/*
+ * The path of directory @fd below a layer root, found by climbing "..":
+ * for paths /proc cannot show (longer than PATH_MAX).  Slower, as it
+ * reads each parent to find the name; the layer roots end the climb.
+ */
+static int
+dir_path_up(struct layer_stack *st, int fd, size_t *slot, char **out)
+{
+	char name[LAYER_NAME_MAX + 1], *path = strdup(""), *longer;
+	struct stat s, up;
+	size_t i, depth;
+	int cur = dup(fd), next, r = -ESTALE;
+
+	for (depth = 0; path && cur >= 0 && depth < 65536; depth++) {
+		if (layer_stat_fd(cur, &s) < 0) {
+			break;
+		}
+		for (i = *slot == 0 ? 0 : 1; i <= (*slot == 0 ? 0 : st->nv);
+		     i++) {
+			if (st->root[i] >= 0 && s.st_ino == st->root_ino[i] &&
+			    s.st_dev == st->dev) {
+				*slot = i;
+				*out = path;
+				close(cur);
+				return 0;
+			}
+		}
+		next = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (next < 0 || layer_stat_fd(next, &up) < 0 ||
+		    up.st_ino == s.st_ino ||
+		    name_in(next, s.st_ino, name) < 0) {
+			if (next >= 0) {
+				close(next);
+			}
+			break;
+		}
+		close(cur);
+		cur = next;
+		longer = malloc(strlen(name) + strlen(path) + 2);
+		if (longer) {
+			sprintf(longer, "%s%s%s", name, *path ? "/" : "", path);
+		}
+		free(path);
+		path = longer;
+	}
+	if (cur >= 0) {
+		close(cur);
+	}
+	r = path ? -ESTALE : -ENOMEM;
+	free(path);
+	return r;
+}
+
 /* The path of directory @fd below the root of @slot, from /proc. */
 static int
 dir_path_in(struct layer_stack *st, int fd, size_t *slot, char **out)
@@ -648,6 +733,10 @@ dir_path_in(struct layer_stack *st, int fd, size_t *slot, char **out)
 	}
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	n = readlink(proc, buf, PATH_MAX - 1);
+	if ((n < 0 && errno == ENAMETOOLONG) || n >= PATH_MAX - 1) {
+		free(buf);
+		return dir_path_up(st, fd, slot, out);
+	}
 	if (n <= 0) {
 		free(buf);
 		return -ESTALE;

@@ -409,6 +409,7 @@ open_root(struct layer_stack *st, int atfd, const char *path, int slot)
 		st->index = fd;
 	} else {
 		st->root[slot] = fd;
+		st->root_ino[slot] = s.st_ino;
 		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 		n = readlink(proc, buf, sizeof(buf) - 1);
 		if (n <= 0) {

@@ -637,3 +637,63 @@ TEST(layer_three_versions)
 	CHECK_STR(names, "a,d,e");
 	lt_close(&t);
 }
+
+static struct lt t_deep;
+
+/* Deeper than PATH_MAX: /proc cannot name these directories. */
+TEST(layer_dir_handles_past_path_max)
+{
+	struct layer_new nw = {.type = S_IFDIR, .mode = 0755};
+	struct layer_node *cur, *next, *again;
+	struct layer_fh fh, vfh;
+	char name[256], p[512];
+	int i, vfd, fd;
+
+	lt_init(&t_deep, t_tmpdir(), 1);
+	/* In the version: made with plain calls, one level at a time. */
+	vfd = open(t_deep.v[0], O_RDONLY | O_DIRECTORY);
+	for (i = 0; i < 20; i++) {
+		snprintf(name, sizeof(name), "%02d%0250d", i, 0);
+		CHECK(mkdirat(vfd, name, 0755) == 0);
+		fd = openat(vfd, name, O_RDONLY | O_DIRECTORY);
+		close(vfd);
+		vfd = fd;
+	}
+	close(vfd);
+	CHECK(lt_open(&t_deep, true) == 0);
+	CHECK(layer_root(t_deep.st, &cur) == 0);
+	for (i = 0; i < 20; i++) {
+		snprintf(name, sizeof(name), "%02d%0250d", i, 0);
+		CHECK(layer_lookup(t_deep.st, NULL, cur, name, &next) == 0);
+		layer_node_free(cur);
+		cur = next;
+	}
+	CHECK(layer_node_fh(t_deep.st, cur, &vfh) == 0);
+	CHECK(layer_fh_open(t_deep.st, &vfh, &again) == 0);
+	CHECK(again && again->ino == cur->ino);
+	layer_node_free(again);
+	/* In the client layer, below it. */
+	for (i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "c%d%0250d", i, 0);
+		CHECK(
+		    layer_create(t_deep.st, NULL, cur, name, &nw, &next) == 0);
+		layer_node_free(cur);
+		cur = next;
+	}
+	CHECK(cur->kind == LAYER_KIND_CLIENT);
+	CHECK(layer_node_fh(t_deep.st, cur, &fh) == 0);
+	CHECK(layer_fh_open(t_deep.st, &fh, &again) == 0);
+	CHECK(again && again->ino == cur->ino);
+	layer_node_free(again);
+	/* The version directory got its client copy: still the same. */
+	CHECK(layer_fh_open(t_deep.st, &vfh, &again) == 0);
+	CHECK(again && again->dirs[0] >= 0);
+	layer_node_free(again);
+	CHECK(layer_lookup(t_deep.st, NULL, cur, "..", &next) == 0);
+	snprintf(p, sizeof(p), "c2%0250d", 0);
+	CHECK(layer_rmdir(t_deep.st, NULL, next, p) == 0);
+	CHECK_EQ(layer_fh_open(t_deep.st, &fh, &again), -ESTALE);
+	layer_node_free(next);
+	layer_node_free(cur);
+	lt_close(&t_deep);
+}
