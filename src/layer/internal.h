@@ -118,6 +118,13 @@ int layer_name_check(const char *name);
 /* layer_node_new() - an empty node; NULL on ENOMEM. */
 struct layer_node *layer_node_new(void);
 
+/*
+ * layer_set_version_file() - make @n version file @vfd (taken; @vs its
+ * attributes), its data the client's copy if there is one.
+ */
+int layer_set_version_file(struct layer_stack *st, struct layer_node *n,
+    int vfd, const struct stat *vs);
+
 /* layer_dir_top() - the top instance of directory node @n. */
 int layer_dir_top(const struct layer_node *n);
 
