@@ -1,6 +1,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,6 +202,174 @@ dir_path_in(struct layer_stack *st, int fd, size_t *slot, char **out)
 	return -ESTALE;
 }
 
+/* --- the directory cache ------------------------------------------------ */
+
+static size_t
+dcache_key(const struct layer_fh *fh, uint8_t *key)
+{
+	key[0] = fh->kind;
+	key[1] = fh->len;
+	memcpy(key + 2, &fh->type, 4);
+	memcpy(key + 6, fh->h, fh->len);
+	return 6 + (size_t)fh->len;
+}
+
+static struct layer_dcache *
+dcache_slot(struct layer_stack *st, const uint8_t *key, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h = (h ^ key[i]) * 0x100000001b3ull;
+	}
+	return &st->dcache[h % LAYER_DCACHE];
+}
+
+static void
+dcache_put(struct layer_stack *st, const struct layer_fh *fh,
+    const struct layer_node *n)
+{
+	uint8_t key[sizeof(st->dcache[0].key)];
+	size_t len = dcache_key(fh, key), i;
+	struct layer_dcache *e;
+	char *path = strdup(n->path);
+
+	if (!path) {
+		return;
+	}
+	pthread_mutex_lock(&st->lock);
+	e = dcache_slot(st, key, len);
+	free(e->path);
+	memcpy(e->key, key, len);
+	e->keylen = len;
+	e->path = path;
+	e->ino = n->ino;
+	e->kind = (uint8_t)n->kind;
+	e->vmask = 0;
+	for (i = 1; i <= st->nv; i++) {
+		if (n->dirs[i] >= 0) {
+			e->vmask |= (uint16_t)(1u << i);
+		}
+		e->dflags[i] = n->dflags[i];
+	}
+	pthread_mutex_unlock(&st->lock);
+}
+
+void
+layer_dcache_forget(struct layer_stack *st, const char *path)
+{
+	size_t i, n = strlen(path);
+
+	pthread_mutex_lock(&st->lock);
+	for (i = 0; i < LAYER_DCACHE; i++) {
+		char *p = st->dcache[i].path;
+
+		if (p && strncmp(p, path, n) == 0 &&
+		    (p[n] == 0 || p[n] == '/')) {
+			free(p);
+			st->dcache[i].path = NULL;
+		}
+	}
+	pthread_mutex_unlock(&st->lock);
+}
+
+void
+layer_dcache_free(struct layer_stack *st)
+{
+	size_t i;
+
+	for (i = 0; st->dcache && i < LAYER_DCACHE; i++) {
+		free(st->dcache[i].path);
+	}
+	free(st->dcache);
+}
+
+/* One instance by its whole path below a layer root, through directories. */
+static int
+open_below(int root, const char *path)
+{
+	struct open_how how = {
+	    .flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC,
+	    .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+		RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
+	};
+	long fd =
+	    syscall(SYS_openat2, root, path[0] ? path : ".", &how, sizeof(how));
+
+	return fd < 0 ? -errno : (int)fd;
+}
+
+/*
+ * A directory handle seen before: its instances opened by the cached
+ * path, one openat2 each, and its identity checked.  Return: 1 and
+ * *@out, or 0 when the cache cannot answer (the caller takes the slow
+ * way, which is always right).
+ */
+static int
+dcache_open(
+    struct layer_stack *st, const struct layer_fh *fh, struct layer_node **out)
+{
+	uint8_t key[sizeof(st->dcache[0].key)];
+	size_t len = dcache_key(fh, key), i;
+	struct layer_dcache *e, c = {0};
+	struct layer_node *n;
+	struct stat s;
+	int id;
+
+	pthread_mutex_lock(&st->lock);
+	e = dcache_slot(st, key, len);
+	if (e->path && e->keylen == len && memcmp(e->key, key, len) == 0) {
+		c = *e;
+		c.path = strdup(e->path);
+	}
+	pthread_mutex_unlock(&st->lock);
+	if (!c.path) {
+		return 0;
+	}
+	n = layer_node_new();
+	if (!n) {
+		free(c.path);
+		return 0;
+	}
+	n->type = S_IFDIR;
+	n->kind = c.kind;
+	n->ino = c.ino;
+	n->path = c.path;
+	if (st->root[0] >= 0) {
+		n->dirs[0] = open_below(st->root[0], c.path);
+		if (n->dirs[0] >= 0) {
+			n->dflags[0] = layer_dir_flags(n->dirs[0]);
+		}
+	}
+	for (i = 1; i <= st->nv; i++) {
+		if (c.vmask & (1u << i)) {
+			n->dirs[i] = open_below(st->root[i], c.path);
+			n->dflags[i] = c.dflags[i];
+		}
+	}
+	id = -1;
+	for (i = c.kind == LAYER_KIND_VERSION ? 1 : 0; i <= st->nv; i++) {
+		if (c.kind == LAYER_KIND_CLIENT || (c.vmask & (1u << i))) {
+			id = n->dirs[i];
+			break;
+		}
+	}
+	if (id < 0 || layer_stat_fd(id, &s) < 0 || s.st_ino != c.ino ||
+	    ((n->dflags[0] & LAYER_DIR_OPAQUE) && c.vmask)) {
+		layer_node_free(n);
+		return 0;
+	}
+	for (i = 1; i <= st->nv; i++) {
+		if ((c.vmask & (1u << i)) && n->dirs[i] < 0) {
+			layer_node_free(n);
+			return 0;
+		}
+	}
+	*out = n;
+	return 1;
+}
+
 int
 layer_fh_open(
     struct layer_stack *st, const struct layer_fh *fh, struct layer_node **out)
@@ -218,6 +387,9 @@ layer_fh_open(
 	    (fh->kind != LAYER_KIND_CLIENT && fh->kind != LAYER_KIND_VERSION) ||
 	    (fh->kind == LAYER_KIND_CLIENT && st->root[0] < 0)) {
 		return -EINVAL;
+	}
+	if (dcache_open(st, fh, out)) {
+		return 0;
 	}
 	k.h.handle_bytes = fh->len;
 	k.h.handle_type = fh->type;
@@ -248,6 +420,7 @@ layer_fh_open(
 			layer_node_free(n);
 			return -ESTALE;
 		}
+		dcache_put(st, fh, n);
 		*out = n;
 		return 0;
 	}

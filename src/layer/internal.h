@@ -50,6 +50,25 @@ struct layer_map {
 	size_t nb;
 };
 
+/*
+ * A directory whose handle was resolved: its path and which version
+ * layers hold it, so the next resolution opens each instance with one
+ * openat2 instead of climbing the tree.  Entries under a path go when a
+ * directory there is removed or renamed (layer_dcache_forget()); that is
+ * all that can change where a directory is or what it merges.
+ */
+#define LAYER_DCACHE 1024
+
+struct layer_dcache {
+	uint8_t key[2 + LAYER_FH_MAX + 4]; /* kind, len, type, handle */
+	size_t keylen;
+	char *path; /* owned; NULL: empty slot */
+	uint64_t ino;
+	uint8_t kind;
+	uint16_t vmask; /* version slots holding it */
+	uint8_t dflags[LAYER_SLOTS];
+};
+
 struct layer_stack {
 	int root[LAYER_SLOTS]; /* owned O_RDONLY roots; [0] -1 without client */
 	char *root_path[LAYER_SLOTS]; /* owned, as /proc shows it */
@@ -59,8 +78,9 @@ struct layer_stack {
 	bool ro, nosync;
 	dev_t dev;
 	uint64_t verifier;
-	pthread_mutex_t mut;  /* held for a whole change of the layers */
-	pthread_mutex_t lock; /* the map */
+	pthread_mutex_t mut;         /* held for a whole change of the layers */
+	pthread_mutex_t lock;        /* the map and the directory cache */
+	struct layer_dcache *dcache; /* owned, LAYER_DCACHE entries */
 	struct layer_map map;
 	int (*hook)(void *arg, const char *step);
 	void *hook_arg;
@@ -125,6 +145,9 @@ struct layer_node *layer_node_new(void);
 int layer_set_version_file(struct layer_stack *st, struct layer_node *n,
     int vfd, const struct stat *vs);
 
+/* layer_dir_flags() - LAYER_DIR_* of directory instance @fd. */
+uint8_t layer_dir_flags(int fd);
+
 /* layer_dir_top() - the top instance of directory node @n. */
 int layer_dir_top(const struct layer_node *n);
 
@@ -142,6 +165,12 @@ int layer_lookup_raw(struct layer_stack *st, struct layer_node *dir,
 
 /* layer_dir_nonempty() - does merged directory @n list any entry? */
 int layer_dir_nonempty(struct layer_stack *st, struct layer_node *n);
+
+/* layer_dcache_forget() - drop cached directories at or under @path. */
+void layer_dcache_forget(struct layer_stack *st, const char *path);
+
+/* layer_dcache_free() - release the cache's paths. */
+void layer_dcache_free(struct layer_stack *st);
 
 /* layer_dir_nonempty_raw() - has directory @dfd any entry on disk? */
 int layer_dir_nonempty_raw(int dfd);

@@ -456,6 +456,9 @@ remove_common(struct layer_stack *st, const struct layer_cred *c,
 	if (r == 0) {
 		r = account_hide(st, v, !client);
 	}
+	if (v->type == S_IFDIR) {
+		layer_dcache_forget(st, v->path);
+	}
 out:
 	layer_node_free(v);
 	change_end(st);
@@ -734,6 +737,13 @@ layer_rename(struct layer_stack *st, const struct layer_cred *c,
 	}
 	if (r == 0 && t) {
 		r = account_hide(st, t, !tclient);
+	}
+	if (s->type == S_IFDIR) {
+		/* Where the directory was, and what it replaced. */
+		layer_dcache_forget(st, s->path);
+		if (t) {
+			layer_dcache_forget(st, t->path);
+		}
 	}
 out:
 	layer_node_free(s);

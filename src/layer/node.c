@@ -149,8 +149,8 @@ layer_dir_has_version(const struct layer_node *n)
 	return false;
 }
 
-static uint8_t
-dir_flags(int fd)
+uint8_t
+layer_dir_flags(int fd)
 {
 	char v[8];
 	ssize_t n = fgetxattr(fd, LAYER_XATTR_OPAQUE, v, sizeof(v));
@@ -273,7 +273,7 @@ add_dir_instance(struct layer_node *n, size_t i, int fd, const struct stat *s)
 	if (n->dirs[i] < 0) {
 		return -errno;
 	}
-	n->dflags[i] = dir_flags(n->dirs[i]);
+	n->dflags[i] = layer_dir_flags(n->dirs[i]);
 	if (n->ino == 0 || (i > 0 && n->kind == LAYER_KIND_CLIENT)) {
 		/* A merged directory's identity is its top version instance. */
 		n->kind = i > 0 ? LAYER_KIND_VERSION : LAYER_KIND_CLIENT;
@@ -404,7 +404,7 @@ layer_root(struct layer_stack *st, struct layer_node **out)
 			layer_node_free(n);
 			return -errno;
 		}
-		n->dflags[i] = dir_flags(n->dirs[i]) & LAYER_DIR_XWH;
+		n->dflags[i] = layer_dir_flags(n->dirs[i]) & LAYER_DIR_XWH;
 		if (n->ino == 0 || (i > 0 && n->kind == LAYER_KIND_CLIENT)) {
 			n->kind =
 			    i > 0 ? LAYER_KIND_VERSION : LAYER_KIND_CLIENT;

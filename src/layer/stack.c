@@ -466,7 +466,8 @@ layer_stack_open(const struct layer_stack_conf *c, struct layer_stack **out,
 	st->map.nb = LAYER_MAP_BUCKETS;
 	st->map.by_origin = calloc(LAYER_MAP_BUCKETS, sizeof(uint32_t));
 	st->map.by_copy = calloc(LAYER_MAP_BUCKETS, sizeof(uint32_t));
-	if (!st->map.by_origin || !st->map.by_copy) {
+	st->dcache = calloc(LAYER_DCACHE, sizeof(*st->dcache));
+	if (!st->map.by_origin || !st->map.by_copy || !st->dcache) {
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -526,6 +527,7 @@ layer_stack_close(struct layer_stack *st)
 	free(st->map.e);
 	free(st->map.by_origin);
 	free(st->map.by_copy);
+	layer_dcache_free(st);
 	pthread_mutex_destroy(&st->mut);
 	pthread_mutex_destroy(&st->lock);
 	free(st);

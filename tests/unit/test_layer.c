@@ -380,6 +380,17 @@ TEST(layer_dir_handles)
 	layer_node_free(n);
 	CHECK(layer_fh_open(t.st, &fh_c, &n) == 0);
 	layer_node_free(n);
+	/* Renamed, and another directory made under the old name. */
+	CHECK(lt_rename(&t, NULL, "cdir", "cdir2") == 0);
+	CHECK(lt_make(&t, NULL, "cdir", S_IFDIR, 0755) == 0);
+	CHECK(layer_fh_open(t.st, &fh_c, &n) == 0);
+	CHECK(n && strcmp(n->path, "cdir2") == 0);
+	layer_node_free(n);
+	CHECK(layer_fh_open(t.st, &fh_c, &n) == 0);
+	CHECK(n && strcmp(n->path, "cdir2") == 0);
+	layer_node_free(n);
+	CHECK(lt_unlink(&t, NULL, "cdir", true) == 0);
+	CHECK(lt_rename(&t, NULL, "cdir2", "cdir") == 0);
 	/* Hidden or removed directories are stale. */
 	CHECK(lt_unlink(&t, NULL, "d/x", false) == 0);
 	CHECK(lt_unlink(&t, NULL, "d/y", false) == 0);
