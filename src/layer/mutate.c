@@ -730,7 +730,20 @@ layer_rename(struct layer_stack *st, const struct layer_cred *c,
 		goto out;
 	}
 	r = layer_step(st, sbelow ? "rename-whiteout" : "rename");
-	if (r == 0 &&
+	if (r == 0 && s->type == S_IFDIR && tcst.st_mode != 0 &&
+	    layer_is_whiteout(&tcst)) {
+		/*
+		 * rename(2) cannot put a directory over a device: exchange
+		 * the two, which leaves the whiteout at the old name, where
+		 * it belongs if a version holds that name, and goes if not.
+		 */
+		if (renameat2(sdir->dirs[0], sname, tdir->dirs[0], tname,
+			RENAME_EXCHANGE) < 0) {
+			r = -errno;
+		} else if (!sbelow) {
+			unlinkat(sdir->dirs[0], sname, 0);
+		}
+	} else if (r == 0 &&
 	    renameat2(sdir->dirs[0], sname, tdir->dirs[0], tname,
 		sbelow ? RENAME_WHITEOUT : 0) < 0) {
 		r = -errno;

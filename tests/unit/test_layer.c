@@ -164,6 +164,7 @@ TEST(layer_opaque_dirs)
 
 TEST(layer_rename_dirs)
 {
+	struct layer_node *n;
 	struct lt t;
 	char names[1024], p[512], v[8];
 
@@ -198,6 +199,19 @@ TEST(layer_rename_dirs)
 	CHECK(lt_rename(&t, NULL, "e", "d") == 0);
 	lt_names(&t, "d", names, sizeof(names));
 	CHECK_STR(names, "f");
+	/* Over a removed version file: the whiteout makes way for it. */
+	CHECK(lt_unlink(&t, NULL, "a", false) == 0);
+	CHECK(lt_make(&t, NULL, "n2", S_IFDIR, 0755) == 0);
+	CHECK(lt_rename(&t, NULL, "n2", "a") == 0);
+	lt_path(p, sizeof(p), "%s/n2", t.client);
+	CHECK(access(p, F_OK) < 0 && errno == ENOENT);
+	n = lt_node(&t, "a");
+	CHECK(n && n->type == S_IFDIR);
+	layer_node_free(n);
+	CHECK(lt_rename(&t, NULL, "a", "a2") == 0);
+	lt_path(p, sizeof(p), "%s/a", t.client);
+	CHECK(is_whiteout_file(p));
+	CHECK(lt_rename(&t, NULL, "a2", "a") == 0);
 	/* The version's e was replaced, so its old name is whited out. */
 	lt_names(&t, "", names, sizeof(names));
 	CHECK_STR(names, "a,d");

@@ -312,6 +312,19 @@ pre_dir_n(struct lt *t)
 	CHECK(lt_make(t, NULL, "n/f", S_IFREG, 0644) == 0);
 }
 
+static void
+pre_dir_n_removed_a(struct lt *t)
+{
+	pre_dir_n(t);
+	CHECK(lt_unlink(t, NULL, "a", false) == 0);
+}
+
+static int
+op_rename_dir_over_whiteout(struct lt *t)
+{
+	return lt_rename(t, NULL, "n", "a");
+}
+
 static int
 op_rename_dir_over_merged(struct lt *t)
 {
@@ -344,5 +357,9 @@ TEST(layer_crash_in_rename_of_dir_over_merged_dir)
 	static const struct scenario sc = {
 	    "rename over a merged dir", pre_dir_n, op_rename_dir_over_merged};
 
+	static const struct scenario wh = {"rename a dir over a whiteout",
+	    pre_dir_n_removed_a, op_rename_dir_over_whiteout};
+
 	run_scenario(&sc);
+	run_scenario(&wh);
 }

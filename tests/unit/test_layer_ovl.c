@@ -67,6 +67,12 @@ static const char *script2[] = {
     "chmod e 700",
     "rm d/sub/new",
     "rmdir d/sub",
+    "rm e/p",
+    "mkdir nd",
+    "w nd/f in-nd",
+    "mv nd e/p",
+    "mkdir nd2",
+    "mv nd2 d/f2",
     NULL,
 };
 
