@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FZ_OPS    64
 #define FZ_OBJS   256
 #define FZ_DATA   40
-#define FZ_HANDLE 8
+#define FZ_HANDLE 16
 
 enum { M_FILE = 1, M_DIR, M_LINK };
 
@@ -280,7 +280,7 @@ static int
 op_create(struct run *r, const struct fpath *p, int type, uint8_t mode)
 {
 	struct mobj *d = mparent(&r->m, p), *o;
-	struct layer_node *ld = lparent(r, p);
+	struct layer_node *ld = lparent(r, p), *made = NULL;
 	struct layer_new nw = {
 	    .type = type == M_DIR ? S_IFDIR
 		: type == M_LINK  ? S_IFLNK
@@ -293,7 +293,7 @@ op_create(struct run *r, const struct fpath *p, int type, uint8_t mode)
 	if (!ld) {
 		return 0;
 	}
-	lr = layer_create(r->st, NULL, ld, last(p), &nw, NULL);
+	lr = layer_create(r->st, NULL, ld, last(p), &nw, &made);
 	layer_node_free(ld);
 	if (d->child[p->name[p->depth - 1]]) {
 		mr = -EEXIST;
@@ -305,7 +305,13 @@ op_create(struct run *r, const struct fpath *p, int type, uint8_t mode)
 			memcpy(o->data, "tgt", 3);
 		}
 		d->child[p->name[p->depth - 1]] = o;
+		/* Directory handles too: by path, so renames must keep them. */
+		if (made && r->nfh < FZ_HANDLE &&
+		    layer_node_fh(r->st, made, &r->fh[r->nfh]) == 0) {
+			r->fho[r->nfh++] = o;
+		}
 	}
+	layer_node_free(made);
 	return lr == mr ? 0 : -1;
 }
 
@@ -616,6 +622,9 @@ check_handles(struct run *r)
 	for (i = 0; i < r->nfh; i++) {
 		lr = layer_fh_open(r->st, &r->fh[i], &n);
 		if (lr == 0) {
+			if (r->fho[i]->ino && n->ino != r->fho[i]->ino) {
+				lr = -EIO;
+			}
 			layer_node_free(n);
 		}
 		if ((lr == 0) != (r->fho[i]->nlink > 0)) {
