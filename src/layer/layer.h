@@ -110,8 +110,10 @@ struct layer_fh {
 
 /*
  * layer_stack_open() - open the layer directories of @c (borrowed), check
- * they are directories on one file system, remove the temporaries of an
- * interrupted change from the index and load the map of copied inodes.
+ * they are directories on one file system, load the map of copied inodes
+ * and, unless @c is read-only, remove the temporaries of an interrupted
+ * change from the index.  A client layer has one writer at a time (the
+ * server that serves it); other programs open it read-only meanwhile.
  * @rep: what was found; may be NULL.
  * Return: 0 and *@out owned (free with layer_stack_close()), -EINVAL
  * (bad configuration), -EXDEV (layers on different file systems),

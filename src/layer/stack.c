@@ -351,11 +351,15 @@ index_load(struct layer_stack *st, struct layer_open_report *rep)
 			continue;
 		}
 		if (e->d_name[0] == '#') {
-			r = layer_rm_tree(st->index, e->d_name, 0);
+			/*
+			 * A read-only view may be opened while the layer's
+			 * writer works: its temporaries are not ours to take.
+			 */
+			r = st->ro ? 0 : layer_rm_tree(st->index, e->d_name, 0);
 			if (r < 0) {
 				break;
 			}
-			rep->temps++;
+			rep->temps += !st->ro;
 			continue;
 		}
 		if (!parse_ixname(e->d_name, &x) ||
@@ -368,6 +372,14 @@ index_load(struct layer_stack *st, struct layer_open_report *rep)
 		if (layer_map_find(st, x.origin, &old)) {
 			bool keep_old = old.vis < x.vis;
 
+			if (st->ro) {
+				/* Not ours to fix: take the later state. */
+				if (keep_old) {
+					continue;
+				}
+				goto set;
+			}
+
 			layer_ixname(name, sizeof(name), &old);
 			if (unlinkat(st->index, keep_old ? e->d_name : name,
 				0) < 0) {
@@ -379,6 +391,7 @@ index_load(struct layer_stack *st, struct layer_open_report *rep)
 				continue;
 			}
 		}
+set:
 		x.copy = layer_is_whiteout(&s) ? 0 : (uint64_t)s.st_ino;
 		r = layer_map_set(st, &x);
 		if (r < 0) {

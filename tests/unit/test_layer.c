@@ -367,6 +367,30 @@ TEST(layer_map_rebuilt_on_reopen)
 	CHECK_EQ(layer_fh_open(t.st, &fh_x, &n), -ESTALE);
 	CHECK(lt_content_is(&t, "e/a", "new a"));
 	lt_close(&t);
+	/* A writer's temporary: a read-only view leaves it alone. */
+	{
+		char p[512];
+		struct layer_stack_conf c = {.atfd = AT_FDCWD,
+		    .client = t.client,
+		    .index = t.index,
+		    .versions = {t.v[0]},
+		    .nversions = 1,
+		    .read_only = true};
+		struct layer_stack *ro;
+		struct layer_open_report rep;
+
+		lt_path(p, sizeof(p), "%s/#4242.1", t.index);
+		CHECK(lt_write(p, "half") == 0);
+		CHECK(layer_stack_open(&c, &ro, &rep) == 0);
+		CHECK_EQ(rep.temps, 0);
+		CHECK_EQ(rep.copies, 1);
+		layer_stack_close(ro);
+		CHECK(access(p, F_OK) == 0);
+		CHECK(lt_open(&t, true) == 0);
+		CHECK_EQ(t.rep.temps, 1);
+		CHECK(access(p, F_OK) < 0);
+		lt_close(&t);
+	}
 }
 
 TEST(layer_dir_handles)
