@@ -646,11 +646,16 @@ rename_checks(const struct layer_cred *c, struct layer_stack *st,
 	if (s->type != S_IFDIR && t->type == S_IFDIR) {
 		return -EISDIR;
 	}
-	if (t->type == S_IFDIR) {
-		r = layer_dir_nonempty(st, t);
-		return r > 0 ? -ENOTEMPTY : r;
-	}
 	return 0;
+}
+
+/* Is merged path @p @anc itself or below it? */
+static bool
+path_under(const char *p, const char *anc)
+{
+	size_t n = strlen(anc);
+
+	return strncmp(p, anc, n) == 0 && (p[n] == 0 || p[n] == '/');
 }
 
 int
@@ -685,11 +690,21 @@ layer_rename(struct layer_stack *st, const struct layer_cred *c,
 	if (r < 0 && r != -ENOENT) {
 		goto out;
 	}
-	r = rename_checks(c, st, sdir, tdir, s, t);
-	if (r < 0) {
+	r = 0;
+	/* In the order the kernel checks them, so errors match overlayfs'. */
+	if (t && same_object(s, t)) {
 		goto out;
 	}
-	if (t && same_object(s, t)) {
+	if (s->type == S_IFDIR && path_under(tdir->path, s->path)) {
+		r = -EINVAL; /* into itself */
+		goto out;
+	}
+	if (t && t->type == S_IFDIR && path_under(sdir->path, t->path)) {
+		r = -ENOTEMPTY; /* over its own ancestor */
+		goto out;
+	}
+	r = rename_checks(c, st, sdir, tdir, s, t);
+	if (r < 0) {
 		goto out;
 	}
 	if (s->type == S_IFDIR && layer_dir_has_version(s)) {
@@ -697,6 +712,13 @@ layer_rename(struct layer_stack *st, const struct layer_cred *c,
 		 */
 		r = -EXDEV;
 		goto out;
+	}
+	if (t && t->type == S_IFDIR) {
+		r = layer_dir_nonempty(st, t);
+		r = r > 0 ? -ENOTEMPTY : r;
+		if (r < 0) {
+			goto out;
+		}
 	}
 	sclient = is_client_entry(s, &scst);
 	if (t) {

@@ -457,20 +457,23 @@ op_rename(struct run *r, const struct fpath *a, const struct fpath *b)
 	layer_node_free(lb);
 	s = da->child[a->name[a->depth - 1]];
 	t = db->child[b->name[b->depth - 1]];
+	/* The kernel's order of checks (do_renameat2, vfs_rename, ovl). */
 	if (!s) {
 		mr = -ENOENT;
+	} else if (s == t) {
+		mr = 0;
+	} else if (s->type == M_DIR && is_ancestor(s, db)) {
+		mr = -EINVAL;
+	} else if (t && t->type == M_DIR && is_ancestor(t, da)) {
+		mr = -ENOTEMPTY;
 	} else if (t && s->type == M_DIR && t->type != M_DIR) {
 		mr = -ENOTDIR;
 	} else if (t && s->type != M_DIR && t->type == M_DIR) {
 		mr = -EISDIR;
-	} else if (t && t->type == M_DIR && !mempty(t)) {
-		mr = -ENOTEMPTY;
-	} else if (s == t) {
-		mr = 0;
 	} else if (s->type == M_DIR && s->versioned) {
 		mr = -EXDEV;
-	} else if (s->type == M_DIR && is_ancestor(s, db)) {
-		mr = -EINVAL;
+	} else if (t && t->type == M_DIR && !mempty(t)) {
+		mr = -ENOTEMPTY;
 	} else {
 		if (t) {
 			t->nlink--;

@@ -73,6 +73,12 @@ static const char *script2[] = {
     "mv nd e/p",
     "mkdir nd2",
     "mv nd2 d/f2",
+    "mv d e",
+    "mv d d/x2",
+    "mv e e/a-link",
+    "mkdir nd2/in",
+    "mv nd2 nd2/in/deeper",
+    "mv nd2/in nd2",
     NULL,
 };
 
