@@ -121,6 +121,8 @@ struct layer_fh {
  */
 int layer_stack_open(const struct layer_stack_conf *c, struct layer_stack **out,
     struct layer_open_report *rep);
+
+/* layer_stack_close() - close @st (NULL does nothing); nodes go first. */
 void layer_stack_close(struct layer_stack *st);
 
 /*
@@ -157,9 +159,14 @@ int layer_lookup(struct layer_stack *st, const struct layer_cred *c,
 int layer_lookup_path(
     struct layer_stack *st, const char *path, struct layer_node **out);
 
+/* layer_node_free() - free @n and close its descriptors; NULL is fine. */
 void layer_node_free(struct layer_node *n);
 
-/* layer_node_fh() - the handle of @n.  Return: 0, -EOVERFLOW, -errno. */
+/*
+ * layer_node_fh() - the handle of @n (borrowed) into @out.
+ * Return: 0, -EOVERFLOW (the file system's handle is over LAYER_FH_MAX),
+ * -ESTALE, -errno.
+ */
 int layer_node_fh(
     struct layer_stack *st, const struct layer_node *n, struct layer_fh *out);
 
@@ -194,7 +201,10 @@ int layer_getattr(
 int layer_open_data(struct layer_stack *st, const struct layer_cred *c,
     struct layer_node *n, int flags);
 
-/* layer_readlink() - a symlink's target into @buf; Return: length. */
+/*
+ * layer_readlink() - a symlink's target into @buf (@cap bytes, not
+ * NUL-terminated).  Return: its length, -EINVAL (not a symlink), -errno.
+ */
 ssize_t layer_readlink(
     struct layer_stack *st, const struct layer_node *n, char *buf, size_t cap);
 
