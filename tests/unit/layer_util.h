@@ -20,8 +20,10 @@
 #include <unistd.h>
 
 #include "layer/layer.h"
+#include "t.h"
 
 /* Each test binary uses some of these. */
+
 #define LT_FN static __attribute__((unused))
 
 struct lt {
@@ -324,6 +326,24 @@ lt_names(struct lt *t, const char *path, char *out, size_t cap)
 		at += (size_t)snprintf(
 		    out + at, cap - at, "%s%s", i ? "," : "", sorted[i]);
 	}
+}
+
+/* A small base version: a, d/{x,y}, e/. */
+LT_FN void
+lt_base_tree(struct lt *t)
+{
+	char p[512];
+
+	lt_path(p, sizeof(p), "%s/a", t->v[0]);
+	CHECK(lt_write(p, "base a\n") == 0);
+	lt_path(p, sizeof(p), "%s/d", t->v[0]);
+	CHECK(mkdir(p, 0755) == 0);
+	lt_path(p, sizeof(p), "%s/d/x", t->v[0]);
+	CHECK(lt_write(p, "base x\n") == 0);
+	lt_path(p, sizeof(p), "%s/d/y", t->v[0]);
+	CHECK(lt_write(p, "base y\n") == 0);
+	lt_path(p, sizeof(p), "%s/e", t->v[0]);
+	CHECK(mkdir(p, 0755) == 0);
 }
 
 #endif

@@ -22,23 +22,6 @@
 static const struct layer_cred user1000 = {.uid = 1000, .gid = 1000};
 static const struct layer_cred user2000 = {.uid = 2000, .gid = 2000};
 
-static void
-base_tree(struct lt *t)
-{
-	char p[512];
-
-	lt_path(p, sizeof(p), "%s/a", t->v[0]);
-	CHECK(lt_write(p, "base a\n") == 0);
-	lt_path(p, sizeof(p), "%s/d", t->v[0]);
-	CHECK(mkdir(p, 0755) == 0);
-	lt_path(p, sizeof(p), "%s/d/x", t->v[0]);
-	CHECK(lt_write(p, "base x\n") == 0);
-	lt_path(p, sizeof(p), "%s/d/y", t->v[0]);
-	CHECK(lt_write(p, "base y\n") == 0);
-	lt_path(p, sizeof(p), "%s/e", t->v[0]);
-	CHECK(mkdir(p, 0755) == 0);
-}
-
 static long
 nlink_of(struct lt *t, struct layer_node *n)
 {
@@ -64,7 +47,7 @@ TEST(layer_lookup_read_and_identity)
 	char names[1024], p[512];
 
 	lt_init(&t, t_tmpdir(), 1);
-	base_tree(&t);
+	lt_base_tree(&t);
 	CHECK(lt_open(&t, true) == 0);
 	CHECK(lt_content_is(&t, "a", "base a\n"));
 	CHECK(lt_content_is(&t, "d/x", "base x\n"));
@@ -93,7 +76,7 @@ TEST(layer_whiteouts)
 	char names[1024], p[512];
 
 	lt_init(&t, t_tmpdir(), 1);
-	base_tree(&t);
+	lt_base_tree(&t);
 	CHECK(lt_open(&t, true) == 0);
 	CHECK(lt_unlink(&t, NULL, "a", false) == 0);
 	CHECK(lt_node(&t, "a") == NULL);
@@ -132,7 +115,7 @@ TEST(layer_opaque_dirs)
 	char names[1024], p[512], v[8];
 
 	lt_init(&t, t_tmpdir(), 1);
-	base_tree(&t);
+	lt_base_tree(&t);
 	CHECK(lt_open(&t, true) == 0);
 	CHECK_EQ(lt_unlink(&t, NULL, "d", true), -ENOTEMPTY);
 	CHECK(lt_unlink(&t, NULL, "d/x", false) == 0);
@@ -169,7 +152,7 @@ TEST(layer_rename_dirs)
 	char names[1024], p[512], v[8];
 
 	lt_init(&t, t_tmpdir(), 1);
-	base_tree(&t);
+	lt_base_tree(&t);
 	CHECK(lt_open(&t, true) == 0);
 	/* In both layers (the client copy exists): EXDEV, as overlayfs. */
 	CHECK(lt_make(&t, NULL, "d/c", S_IFREG, 0644) == 0);
@@ -228,7 +211,7 @@ TEST(layer_rename_files)
 	char names[1024], p[512];
 
 	lt_init(&t, t_tmpdir(), 1);
-	base_tree(&t);
+	lt_base_tree(&t);
 	CHECK(lt_open(&t, true) == 0);
 	n = lt_node(&t, "a");
 	CHECK(n != NULL && layer_node_fh(t.st, n, &fh) == 0);
@@ -278,7 +261,7 @@ TEST(layer_hard_links_across_copy_up)
 	char p[512], q[512];
 
 	lt_init(&t, t_tmpdir(), 1);
-	base_tree(&t);
+	lt_base_tree(&t);
 	lt_path(p, sizeof(p), "%s/d/x", t.v[0]);
 	lt_path(q, sizeof(q), "%s/g", t.v[0]);
 	CHECK(link(p, q) == 0);
@@ -333,7 +316,7 @@ TEST(layer_map_rebuilt_on_reopen)
 	uint64_t ino_a;
 
 	lt_init(&t, t_tmpdir(), 1);
-	base_tree(&t);
+	lt_base_tree(&t);
 	CHECK(lt_open(&t, true) == 0);
 	n = lt_node(&t, "a");
 	CHECK(n && layer_node_fh(t.st, n, &fh_a) == 0);
@@ -401,7 +384,7 @@ TEST(layer_dir_handles)
 	char p[512];
 
 	lt_init(&t, t_tmpdir(), 1);
-	base_tree(&t);
+	lt_base_tree(&t);
 	CHECK(lt_open(&t, true) == 0);
 	n = lt_node(&t, "d");
 	CHECK(n && layer_node_fh(t.st, n, &fh_d) == 0);
@@ -472,7 +455,7 @@ TEST(layer_confinement)
 	char p[512], longname[300];
 
 	lt_init(&t, t_tmpdir(), 1);
-	base_tree(&t);
+	lt_base_tree(&t);
 	lt_path(p, sizeof(p), "%s/etc-link", t.v[0]);
 	CHECK(symlink("/etc", p) == 0);
 	CHECK(lt_open(&t, true) == 0);
@@ -528,7 +511,7 @@ TEST(layer_permissions)
 	char p[512];
 
 	lt_init(&t, t_tmpdir(), 1);
-	base_tree(&t);
+	lt_base_tree(&t);
 	lt_path(p, sizeof(p), "%s/tmp", t.v[0]);
 	CHECK(mkdir(p, 0777) == 0 && chmod(p, 01777) == 0);
 	lt_path(p, sizeof(p), "%s/tmp/theirs", t.v[0]);
@@ -597,7 +580,7 @@ TEST(layer_setattr_copies_up)
 	char p[512];
 
 	lt_init(&t, t_tmpdir(), 1);
-	base_tree(&t);
+	lt_base_tree(&t);
 	CHECK(lt_open(&t, true) == 0);
 	n = lt_node(&t, "d/x");
 	CHECK(n && layer_setattr(t.st, NULL, n, &sa) == 0);
@@ -640,7 +623,7 @@ TEST(layer_three_versions)
 
 	/* v0 base, v1 and v2 deltas written in overlayfs' format. */
 	lt_init(&t, t_tmpdir(), 3);
-	base_tree(&t);
+	lt_base_tree(&t);
 	lt_path(p, sizeof(p), "%s/a", t.v[1]);
 	CHECK(mknod(p, S_IFCHR, makedev(0, 0)) == 0);
 	lt_path(p, sizeof(p), "%s/d", t.v[1]);

@@ -34,16 +34,7 @@ base_tree(struct lt *t)
 {
 	char p[512];
 
-	lt_path(p, sizeof(p), "%s/a", t->v[0]);
-	CHECK(lt_write(p, "base a\n") == 0);
-	lt_path(p, sizeof(p), "%s/d", t->v[0]);
-	CHECK(mkdir(p, 0755) == 0);
-	lt_path(p, sizeof(p), "%s/d/x", t->v[0]);
-	CHECK(lt_write(p, "base x, somewhat longer than one line\n") == 0);
-	lt_path(p, sizeof(p), "%s/d/y", t->v[0]);
-	CHECK(lt_write(p, "base y\n") == 0);
-	lt_path(p, sizeof(p), "%s/e", t->v[0]);
-	CHECK(mkdir(p, 0755) == 0);
+	lt_base_tree(t);
 	lt_path(p, sizeof(p), "%s/p", t->v[0]);
 	CHECK(mkdir(p, 0755) == 0);
 	lt_path(p, sizeof(p), "%s/p/q", t->v[0]);
