@@ -1,12 +1,15 @@
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "cli/progress.h"
+#include "core/size.h"
+#include "core/cfg.h"
 #include "core/err.h"
 #include "image/provision/prov.h"
 
@@ -16,10 +19,10 @@ static void
 image_usage(FILE *f)
 {
 	fprintf(f,
-	    "Usage: pinetboot image import FILE [--name NAME] [--state-dir "
-	    "DIR]\n"
-	    "       pinetboot image list [--state-dir DIR]\n"
-	    "       pinetboot image remove NAME [--state-dir DIR]\n"
+	    "Usage: pinetboot image import FILE [--name NAME] [--max-size "
+	    "SIZE]\n"
+	    "       pinetboot image list\n"
+	    "       pinetboot image remove NAME\n"
 	    "\n"
 	    "Import a Raspberry Pi OS image (.img, .img.xz, .img.zst or a\n"
 	    "block device, read-only, no loop mounts) into\n"
@@ -28,6 +31,11 @@ image_usage(FILE *f)
 	    "\n"
 	    "Options:\n"
 	    "  --name NAME       image name (default: from FILE)\n"
+	    "  --max-size SIZE   most an import writes for the decompressed\n"
+	    "                    image and for each partition's files\n"
+	    "                    (default 64G; K, M, G, T suffixes)\n"
+	    "  --config FILE     read state_dir and [image] max_size from\n"
+	    "                    FILE (the config of pinetboot serve)\n"
 	    "  --state-dir DIR   state directory (default " DEFAULT_STATE ")\n"
 	    "  -h, --help        show this help\n");
 }
@@ -68,12 +76,14 @@ default_name(const char *file, char *out, size_t cap)
 }
 
 static int
-image_import(const char *state, int argc, char **argv, const char *name)
+image_import(const char *state, uint64_t max_bytes, int argc, char **argv,
+    const char *name)
 {
-	struct prov_import im = {.file = NULL};
+	struct prov_import im = {.max_bytes = max_bytes};
 	struct prov_image_info info;
 	struct cli_progress p;
 	char def[REC_NAME_MAX + 1], msg[1024], a[32], b[32];
+	char boot[PATH_MAX], what[REC_NAME_MAX + 16];
 	int r;
 
 	if (argc != 1) {
@@ -90,6 +100,10 @@ image_import(const char *state, int argc, char **argv, const char *name)
 	im.prog = p.prog;
 	r = prov_image_import(state, &im, &info, msg, sizeof(msg));
 	cli_progress_stop(&p);
+	if (info.note[0]) {
+		fprintf(
+		    stderr, "pinetboot image import: note: %s\n", info.note);
+	}
 	if (p.interrupted || r == -EINTR) {
 		fprintf(stderr,
 		    "pinetboot image import: %s: interrupted; nothing was "
@@ -107,19 +121,24 @@ image_import(const char *state, int argc, char **argv, const char *name)
 	printf("  OS:          %s\n", info.os);
 	printf("  partitions:  %s%s, disk %s\n", info.scheme,
 	    info.used_backup_gpt ? " (primary GPT damaged, backup used)" : "",
-	    cli_human(info.disk_bytes, a, sizeof(a)));
+	    size_human(info.disk_bytes, a, sizeof(a)));
 	printf("  boot files:  %s (mounted at %s on the client)\n",
-	    cli_human(info.boot_bytes, a, sizeof(a)), info.boot_mount);
+	    size_human(info.boot_bytes, a, sizeof(a)), info.boot_mount);
 	printf("  kernels:     %s\n", info.kernels);
 	printf("  models:      %s\n", info.models);
 	printf("  root:        %s in %llu files, %llu symlinks, %llu hard "
 	       "links, %llu special files, %llu xattrs\n",
-	    cli_human(info.root_bytes, b, sizeof(b)),
+	    size_human(info.root_bytes, b, sizeof(b)),
 	    (unsigned long long)info.files, (unsigned long long)info.symlinks,
 	    (unsigned long long)info.hardlinks,
 	    (unsigned long long)info.specials, (unsigned long long)info.xattrs);
 	printf("Next: pinetboot client add NAME --serial HEX8 --image %s\n",
 	    info.name);
+	snprintf(what, sizeof(what), "image '%s'", info.name);
+	if (snprintf(boot, sizeof(boot), "%s/images/%s/boot", state,
+		info.name) < (int)sizeof(boot)) {
+		cli_boot_warnings("image import", what, boot);
+	}
 	return 0;
 }
 
@@ -172,48 +191,15 @@ image_list(const char *state)
 	return 0;
 }
 
-int
-cli_image(int argc, char **argv)
+static int
+image_run(const char *state, uint64_t max_bytes, const char *sub, int argc,
+    char **argv, const char *name)
 {
-	static const struct option opts[] = {
-	    {"state-dir", required_argument, NULL, 's'},
-	    {"name", required_argument, NULL, 'n'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	const char *state = DEFAULT_STATE, *name = NULL, *sub;
 	char msg[1024];
-	int c, r;
+	int r;
 
-	/* GNU getopt permutes: options may come before or after SUB. */
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 's':
-			state = optarg;
-			break;
-		case 'n':
-			name = optarg;
-			break;
-		case 'h':
-			image_usage(stdout);
-			return 0;
-		default:
-			return cli_usage_error("image", "bad option");
-		}
-	}
-	if (optind >= argc) {
-		image_usage(stderr);
-		return 2;
-	}
-	sub = argv[optind];
-	argc -= optind + 1;
-	argv += optind + 1;
 	if (!strcmp(sub, "import")) {
-		return image_import(state, argc, argv, name);
-	}
-	if (name) {
-		return cli_usage_error("image", "--name is for import");
+		return image_import(state, max_bytes, argc, argv, name);
 	}
 	if (!strcmp(sub, "list")) {
 		return argc == 0 ? image_list(state)
@@ -234,4 +220,78 @@ cli_image(int argc, char **argv)
 		return 0;
 	}
 	return cli_usage_error("image", "unknown subcommand '%s'", sub);
+}
+
+int
+cli_image(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"state-dir", required_argument, NULL, 's'},
+	    {"name", required_argument, NULL, 'n'},
+	    {"max-size", required_argument, NULL, 'm'},
+	    {"config", required_argument, NULL, 'c'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *state = NULL, *name = NULL, *max_size = NULL;
+	const char *config = NULL, *sub;
+	struct cfg *cfg = NULL;
+	char msg[1024];
+	int c, r;
+
+	/* GNU getopt permutes: options may come before or after SUB. */
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			state = optarg;
+			break;
+		case 'n':
+			name = optarg;
+			break;
+		case 'm':
+			max_size = optarg;
+			break;
+		case 'c':
+			config = optarg;
+			break;
+		case 'h':
+			image_usage(stdout);
+			return 0;
+		default:
+			return cli_usage_error("image", "bad option");
+		}
+	}
+	if (optind >= argc) {
+		image_usage(stderr);
+		return 2;
+	}
+	sub = argv[optind];
+	argc -= optind + 1;
+	argv += optind + 1;
+	if (strcmp(sub, "import") != 0 && (name || max_size)) {
+		return cli_usage_error(
+		    "image", "--name and --max-size are for import");
+	}
+	/* Defaults, then the config file, then the command line. */
+	cfg = calloc(1, sizeof(*cfg));
+	if (!cfg) {
+		fprintf(stderr, "pinetboot image: out of memory\n");
+		return 1;
+	}
+	cfg_defaults(cfg);
+	if (config && cli_read_config(config, cfg, msg, sizeof(msg)) < 0) {
+		fprintf(stderr, "pinetboot image: %s\n", msg);
+		free(cfg);
+		return 2;
+	}
+	if (max_size &&
+	    cfg_set(cfg, "image", "max_size", max_size, msg, sizeof(msg)) < 0) {
+		free(cfg);
+		return cli_usage_error("image", "--max-size: %s", msg);
+	}
+	r = image_run(state ? state : cfg->state_dir, cfg->image_max_size, sub,
+	    argc, argv, name);
+	free(cfg);
+	return r;
 }

@@ -7,7 +7,7 @@
 # table: the pool was gone in a tenth of a second.  Meanwhile a real 3B,
 # 3B+ and Pi 4 (tests/tools/pi_emu, DHCP and TFTP) power on and must
 # boot; the flood may hold at most half the pool in unconfirmed bindings,
-# each for seconds, and its neighbour entries stay bounded.  (The
+# each for seconds, and the neighbour entries set for it stay bounded.  (The
 # daemon's memory is printed, not checked: the status view keeps a
 # timeline for up to 4096 strangers, about 50 KiB each, which a flood of
 # PXE-looking DISCOVERs fills; that belongs to obs.c.)
@@ -51,7 +51,7 @@ for m in 3b 3b+ pi4; do
 	b=$((b + 1))
 done
 wait "${emus[@]}"
-pins=$(ip -n "$S" neigh show dev br0 nud permanent | wc -l)
+pins=$(ip -n "$S" neigh show dev br0 | wc -l)
 wait "$flood"
 ms=$((($(date +%s%N) - start) / 1000000))
 echo "INFO: $(cat "$NN_TMP/flood.out") in ${ms} ms; load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -70,7 +70,7 @@ done
 live=$(awk '$1 == "B" && $2 ~ /^02:09:/ { print $4 - 10, 1; print $4, -1 }' \
 	"$NN_TMP/state/dhcp/leases" | sort -n -k1,1 -k2,2n |
 	awk '{ n += $2; if (n > m) m = n } END { print m + 0 }')
-echo "INFO: the flood got $offers offers for 30000 DISCOVERs; at most $live of its bindings at once; $pins permanent neighbour entries"
+echo "INFO: the flood got $offers offers for 30000 DISCOVERs; at most $live of its bindings at once; $pins neighbour entries"
 # Half the pool; a flood MAC that the shed-MAC filter takes for a retry
 # (a false positive, about 1 in 100,000 here) may add one.
 if [ "$live" -le 51 ] && [ "$offers" -ge 50 ]; then
@@ -88,8 +88,8 @@ else
 	t_fail "dhcp flood: flood bindings are short" \
 		"one lasts until $((maxexp - now)) s from now"
 fi
-t_check "dhcp flood: neighbour entries bounded by the pool ($pins pinned)" \
-	[ "$pins" -le 100 ]
+t_check "dhcp flood: neighbour entries bounded by the pool ($pins)" \
+	[ "$pins" -le 104 ]
 t_check "dhcp flood: the server said it shed requests ($shed log lines)" \
 	[ "$shed" -ge 1 ]
 echo "INFO: daemon RSS ${before} -> $(rss "$DH_PID") KiB"

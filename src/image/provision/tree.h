@@ -1,6 +1,7 @@
 #ifndef PNB_IMAGE_PROVISION_TREE_H
 #define PNB_IMAGE_PROVISION_TREE_H
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -62,6 +63,14 @@ bool tree_exists(int rootfd, const char *rel);
  * symlinks inside that root.  Return: fd or -errno.
  */
 int tree_open_dir(int rootfd, const char *rel);
+
+/*
+ * tree_dir_stream() - a stream over the entries of the directory @dirfd
+ * (borrowed), from the first: it reads a duplicate of @dirfd, which
+ * shares the offset of any earlier reading.
+ * Return: owned stream (closedir()) or NULL with errno set.
+ */
+DIR *tree_dir_stream(int dirfd);
 
 /* tree_du() - bytes allocated below @dirfd, each inode counted once. */
 uint64_t tree_du(int dirfd);

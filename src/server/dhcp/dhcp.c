@@ -645,7 +645,7 @@ dhcp_queue(struct dhcp_service *svc, const struct dhcp_req *q,
 		return;
 	}
 	o->len = w.off;
-	serve_note_dhcp_reply(svc->serve, q->m, r);
+	serve_note_dhcp_reply(svc->serve, q->m, r, svc->next_durable);
 	o->durable = svc->next_durable;
 	svc->next_durable = false;
 	o->dst = (struct dhcp_dest){.kind = DHCP_DEST_BROADCAST};
@@ -1208,8 +1208,12 @@ dhcp_note_addr(
 /*
  * Quirk 12: the 3B ROM answers ARP only while it initialises, so when the
  * server's neighbour entry for it goes stale mid-transfer, TFTP stalls.
- * A permanent entry for the address it was offered keeps DATA flowing;
- * it is removed when the address goes to another client.
+ * An entry for the address it was offered lets DATA flow without asking;
+ * TFTP keeps it confirmed while the Pi ACKs (MSG_CONFIRM).  It is not
+ * permanent: a permanent entry outlived the lease and the process, so
+ * once the address belonged to another machine (the next boot, another
+ * DHCP server on the host) everything sent to it went to the old MAC.
+ * It is removed when the address goes to another client.
  * Only with real sockets (not in tests or fuzzing), and only on the
  * server's interface; a failure costs nothing but the workaround.
  */
@@ -1236,7 +1240,7 @@ dhcp_pin_neigh(struct dhcp_service *svc, struct dhcp_slot *sl,
 	if (mac) {
 		memcpy(ar.arp_ha.sa_data, mac, 6);
 	}
-	ar.arp_flags = ATF_COM | ATF_PERM;
+	ar.arp_flags = ATF_COM;
 	if (strlen(svc->net.ifname) >= sizeof(ar.arp_dev)) {
 		return;
 	}
