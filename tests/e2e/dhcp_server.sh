@@ -27,13 +27,17 @@ for m in 3b 3b+ bootcode pi4 pi5; do
 	# to chaddr; tests/e2e/dhcp_forms.sh checks the exact form).
 	dh_emu "dhcp server: $m boots (dhcp + tftp)" "$C" -i "$CIF" -m "$m" \
 		-b $b -s -t -d 900 -U 198.18.0.1 -T 15
+	if [ "$m" = 3b ]; then
+		# Quirk 12: right after its boot, the 3B ROM's address has a
+		# neighbour entry with its MAC (later, with the emulated ROM
+		# gone silent, the kernel may find it unreachable), and not a
+		# permanent one, which would outlive the lease and pinetboot.
+		t_check "dhcp server: 3B ROM's address in the neighbour table" \
+			bash -c "ip -n '$S' neigh show dev br0 |
+				grep -qi 'b8:27:eb:01:00:00'"
+	fi
 	b=$((b + 1))
 done
-
-# Quirk 12: the 3B ROM's address has a neighbour entry with its MAC,
-# and not a permanent one, which would outlive the lease and pinetboot.
-t_check "dhcp server: 3B ROM's address in the neighbour table" \
-	bash -c "ip -n '$S' neigh show dev br0 | grep -qi 'b8:27:eb:01:00:00'"
 t_check "dhcp server: no permanent neighbour entry" \
 	bash -c "! ip -n '$S' neigh show dev br0 nud permanent | grep -q ."
 
