@@ -395,7 +395,8 @@ static const struct cfg_key cfg_keys[] = {
     {"dhcp", "port", CFG_T_U16, OFF(dhcp_port), 1, 65535, NULL},
     {"dhcp", "proxy_port", CFG_T_U16, OFF(dhcp_proxy_port), 1, 65535, NULL},
     {"dhcp", "pi_delay_ms", CFG_T_U32, OFF(dhcp_pi_delay_ms), 0, 2000, NULL},
-    {"dhcp", "probe_ms", CFG_T_U32, OFF(dhcp_probe_ms), 0, 2000, NULL},
+    /* Reference §9 item 5: the 3B ROM's DHCP timer is about 1 s. */
+    {"dhcp", "probe_ms", CFG_T_U32, OFF(dhcp_probe_ms), 0, 1000, NULL},
     {"dhcp", "proxy_window_s", CFG_T_U32, OFF(dhcp_proxy_window_s), 10, 3600,
 	NULL},
 
@@ -436,8 +437,11 @@ cfg_defaults(struct cfg *c)
 	c->dhcp_lease_s = 86400;
 	c->dhcp_port = 67;
 	c->dhcp_proxy_port = 4011;
-	/* Reference §2.6: 1 s made BCM2837 ROMs stable (firmware#862). */
-	c->dhcp_pi_delay_ms = 1000;
+	/*
+	 * Reference §9 item 5: Raspberry Pi engineers recommend 2 s for
+	 * BCM2837 ROMs (firmware#934, #859); 1 s was stable in one report.
+	 */
+	c->dhcp_pi_delay_ms = 2000;
 	c->dhcp_probe_ms = 200;
 	/*
 	 * From the firmware's DISCOVER to the kernel's own DHCP: the kernel

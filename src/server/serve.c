@@ -448,6 +448,8 @@ serve_open_services(struct serve *s)
 			return -EINVAL;
 		}
 		tftp_service_set_prefix_map(s->tftp, serve_tftp_prefix, s);
+		/* A Pi 2/3 ROM's TFTP request confirms its on-offer lease. */
+		tftp_service_set_request_hook(s->tftp, dhcp_serve_confirm, s);
 	}
 	/*
 	 * NFS runs even without --export: provisioned clients' roots are

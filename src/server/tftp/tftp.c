@@ -96,6 +96,8 @@ struct tftp_service {
 
 	tftp_prefix_fn prefix_fn;
 	void *prefix_arg; /* borrowed */
+	tftp_request_fn request_fn;
+	void *request_arg; /* borrowed */
 
 	struct tftp_record ring[TFTP_RECORDS_MAX];
 	size_t ring_head, ring_count;
@@ -123,6 +125,14 @@ tftp_service_set_prefix_map(
 {
 	t->prefix_fn = fn;
 	t->prefix_arg = arg;
+}
+
+void
+tftp_service_set_request_hook(
+    struct tftp_service *t, tftp_request_fn fn, void *arg)
+{
+	t->request_fn = fn;
+	t->request_arg = arg;
 }
 
 uint16_t
@@ -885,6 +895,9 @@ tftp_handle_request(struct tftp_service *t, const uint8_t *b, size_t len,
 		    "access violation: this server is read-only",
 		    "write-refused", LOG_LEVEL_WARN);
 		return;
+	}
+	if (t->request_fn) {
+		t->request_fn(t->request_arg, peer->sin_addr);
 	}
 	r = tftp_normalize_name(p.file, p.file_len, name, sizeof(name));
 	if (r < 0) {

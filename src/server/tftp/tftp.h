@@ -51,6 +51,17 @@ typedef int (*tftp_prefix_fn)(void *arg, const char *prefix);
 void tftp_service_set_prefix_map(
     struct tftp_service *t, tftp_prefix_fn fn, void *arg);
 
+/*
+ * Told of every read request, with its source address, before it is
+ * answered: DHCP learns that a Pi 2/3 ROM uses the address it was offered
+ * (its OFFER was the whole DHCP exchange).
+ */
+typedef void (*tftp_request_fn)(void *arg, struct in_addr client);
+
+/* tftp_service_set_request_hook() - set it; @arg is borrowed. */
+void tftp_service_set_request_hook(
+    struct tftp_service *t, tftp_request_fn fn, void *arg);
+
 /* One finished (or refused) transfer, for the status view. */
 struct tftp_record {
 	int64_t start_wall;  /* seconds since the epoch */
