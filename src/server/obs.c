@@ -222,7 +222,6 @@ obs_new_boot(struct obs_client *c, int64_t now_ms)
 	c->boot_start_ms = now_ms;
 	c->boot_done_ms = 0;
 	c->nevents = 0;
-	c->event_head = 0;
 	c->last_error[0] = 0;
 	c->boots++;
 }
@@ -312,22 +311,26 @@ obs_bind_ip_name(struct obs *o, const char *name, struct in_addr ip)
 static struct obs_event *
 obs_push(struct obs_client *c)
 {
-	size_t idx;
+	size_t limit = c->name[0] ? OBS_EVENTS_MAX : OBS_STRANGER_EVENTS_MAX;
 
-	if (!c->events) {
-		c->events = calloc(OBS_EVENTS_MAX, sizeof(*c->events));
-		if (!c->events) {
+	if (c->nevents >= limit) {
+		return &c->events[limit - 1];
+	}
+	if (c->nevents == c->events_cap) {
+		size_t cap = c->events_cap ? c->events_cap * 2 : 8;
+		struct obs_event *p;
+
+		if (cap > limit) {
+			cap = limit;
+		}
+		p = realloc(c->events, cap * sizeof(*p));
+		if (!p) {
 			return NULL;
 		}
+		c->events = p;
+		c->events_cap = cap;
 	}
-	if (c->nevents < OBS_EVENTS_MAX) {
-		idx = (c->event_head + c->nevents) % OBS_EVENTS_MAX;
-		c->nevents++;
-	} else {
-		/* Keep the start of the boot visible: overwrite the tail. */
-		idx = (c->event_head + OBS_EVENTS_MAX - 1) % OBS_EVENTS_MAX;
-	}
-	return &c->events[idx];
+	return &c->events[c->nevents++];
 }
 
 /*
@@ -543,7 +546,7 @@ obs_shown(char *dst, size_t cap, const char *src, bool hide_ids)
 static const struct obs_event *
 obs_event_at(const struct obs_client *c, size_t i)
 {
-	return &c->events[(c->event_head + i) % OBS_EVENTS_MAX];
+	return &c->events[i];
 }
 
 static int

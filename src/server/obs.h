@@ -46,7 +46,12 @@ enum obs_state {
 };
 
 #define OBS_TEXT_MAX   160
-#define OBS_EVENTS_MAX 256 /* per client and boot */
+#define OBS_EVENTS_MAX 256 /* per provisioned client and boot */
+/*
+ * Strangers (DISCOVERs from MACs no client record names) get a short
+ * timeline: a flood of forged DISCOVERs must not cost 256 events each.
+ */
+#define OBS_STRANGER_EVENTS_MAX 16
 
 struct obs_event {
 	int64_t wall_ms;
@@ -68,9 +73,13 @@ struct obs_client {
 	int64_t boot_start_ms, boot_done_ms; /* 0 when not reached */
 	char last_error[OBS_TEXT_MAX + 48];
 	unsigned boots;
-	/* The current boot's events, oldest first, ring-buffered. */
+	/*
+	 * The current boot's events, oldest first; grown on demand up to
+	 * the limit, then the last one is overwritten so the start of the
+	 * boot stays visible.
+	 */
 	struct obs_event *events;
-	size_t nevents, event_head;
+	size_t nevents, events_cap;
 };
 
 /* Counters exported as Prometheus metrics. */

@@ -26,6 +26,35 @@ ip4(const char *s)
 	return a;
 }
 
+/*
+ * A flood of forged DISCOVERs makes thousands of strangers: each may keep
+ * only a short timeline, while a provisioned client keeps its whole boot.
+ */
+TEST(obs_stranger_timeline_is_short)
+{
+	struct obs *o = obs_new(8, 1000);
+	struct obs_client *s, *c;
+	int i;
+
+	CHECK(obs_provision(o, "pi4-a", mac_a, "9ffefdef", ip4("0.0.0.0")));
+	s = obs_dhcp_seen(o, mac_b, "", "3B", 2000);
+	c = obs_dhcp_seen(o, mac_a, "9ffefdef", "Pi 4", 2000);
+	CHECK(s != NULL && c != NULL);
+	for (i = 0; i < 100; i++) {
+		obs_event(o, mac_b, ip4("0.0.0.0"), 2000 + i, OBS_DHCP, OBS_OK,
+		    "discover", "n=%d", i);
+		obs_event(o, mac_a, ip4("0.0.0.0"), 2000 + i, OBS_DHCP, OBS_OK,
+		    "discover", "n=%d", i);
+	}
+	CHECK_EQ(s->nevents, OBS_STRANGER_EVENTS_MAX);
+	CHECK(s->events_cap <= OBS_STRANGER_EVENTS_MAX);
+	CHECK_STR(s->events[0].detail, "n=0");
+	CHECK_STR(s->events[OBS_STRANGER_EVENTS_MAX - 1].detail, "n=99");
+	CHECK_EQ(c->nevents, 100);
+	CHECK_STR(c->events[99].detail, "n=99");
+	obs_free(o);
+}
+
 TEST(obs_boot_timeline_dhcp_tftp_nfs)
 {
 	struct obs *o = obs_new(8, 1000);
