@@ -21,7 +21,9 @@
  *   getattr|read|write|readdirplus FH
  *   lookup|create|mkdir|remove DIRFH NAME
  *   create-unchecked DIRFH NAME
- *                           one NFS call; prints the nfsstat3
+ *                           one NFS call; prints the nfsstat3, and after
+ *                           it the new handle when a name was found or
+ *                           made
  *   pmap-set|pmap-unset|pmap-getport PROG VERS PROT [PORT]
  *                           prints the result word
  *   export | dump           MOUNT EXPORT/DUMP; prints the reply size and
@@ -410,6 +412,25 @@ cmd_nfs(size_t which, char **args, int nargs)
 	call_hdr(&w, opt.xid, NFS3_PROG, NFS3_VERS, a.proc);
 	nfs3_args_build(&w, &a);
 	n = call(port_of(NFS3_PROG), req, w.off, rep, sizeof(rep));
+	if (reply_word(rep, n, 0) == NFS3_OK && nfs_cmds[which].named &&
+	    a.proc != NFS3_PROC_REMOVE) {
+		static struct nfs3_res res;
+		struct rpc_reply r;
+		uint32_t i;
+
+		/* Name lookups and creations print the new handle too. */
+		if (rpc_reply_parse(rep, (size_t)n, &r) == 0 &&
+		    nfs3_res_parse(a.proc, r.res, r.res_len, &res, NULL, 0) ==
+			0 &&
+		    res.has_fh) {
+			printf("0 ");
+			for (i = 0; i < res.fh.len; i++) {
+				printf("%02x", res.fh.data[i]);
+			}
+			printf("\n");
+			return 0;
+		}
+	}
 	print_result(rep, n);
 	return 0;
 }

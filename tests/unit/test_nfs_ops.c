@@ -27,6 +27,7 @@ struct env {
 	uint32_t xid;
 	uint32_t uid, gid;
 	struct in_addr peer;
+	uint16_t port;  /* the caller's source port; 0 (reserved) by default */
 	uint8_t *reply; /* the last reply; results borrow from it */
 	struct nfs3_dirent ents[512];
 };
@@ -69,8 +70,10 @@ env_call(struct env *v, const struct nfs3_args *a, struct nfs3_res *res)
 	struct rpc_auth_sys cred = {.uid = v->uid, .gid = v->gid};
 	uint8_t credb[512];
 	struct wcur cw = wcur_init(credb, sizeof(credb));
-	struct nfs_op_ctx ctx = {
-	    .peer = v->peer, .headroom = 4, .max_reply = NFS3_IO_MAX + 4096};
+	struct nfs_op_ctx ctx = {.peer = v->peer,
+	    .peer_port = v->port,
+	    .headroom = 4,
+	    .max_reply = NFS3_IO_MAX + 4096};
 	struct rpc_call call;
 	struct rpc_reply rep;
 	size_t len;
@@ -717,6 +720,17 @@ TEST(nfs_credentials_and_export_options)
 	CHECK_EQ(r.access,
 	    NFS3_ACCESS_READ | NFS3_ACCESS_LOOKUP | NFS3_ACCESS_MODIFY |
 		NFS3_ACCESS_EXTEND | NFS3_ACCESS_DELETE);
+	/* From a port above 1023 only an "insecure" export answers. */
+	v.port = 40000;
+	a = args_of(NFS3_PROC_GETATTR, &v.root);
+	CHECK_EQ(env_call(&v, &a, &r), NFS3ERR_PERM);
+	v.port = 1023;
+	CHECK_EQ(env_call(&v, &a, &r), NFS3_OK);
+	env_fini(&v);
+	env_init(&v, "allow=127.0.0.1,insecure");
+	v.port = 40000;
+	a = args_of(NFS3_PROC_GETATTR, &v.root);
+	CHECK_EQ(env_call(&v, &a, &r), NFS3_OK);
 	env_fini(&v);
 
 	/* A read-only export answers ROFS to every change. */
@@ -757,6 +771,8 @@ TEST(nfs_exports_options_and_client_api)
 	e = nfs_export_find(&ex, (uint32_t)id, NULL);
 	CHECK(e && nfs_export_allows(e, c) && !nfs_export_allows(e, other));
 	CHECK(e && !e->ro && !e->root_squash && e->per_client);
+	/* Per-client exports take reserved source ports only. */
+	CHECK(e && nfs_export_port_ok(e, 1023) && !nfs_export_port_ok(e, 1024));
 	CHECK(nfs_export_find_for_mount(&ex, "/nonexistent", &rest) == NULL);
 	strcat(dir, "/sub/dir");
 	CHECK(nfs_export_find_for_mount(&ex, dir, &rest) == e);

@@ -244,6 +244,12 @@ nfs_export_allows(const struct nfs_export *e, struct in_addr peer)
 	return false;
 }
 
+bool
+nfs_export_port_ok(const struct nfs_export *e, uint16_t port)
+{
+	return e->insecure || port < 1024;
+}
+
 static int
 nfs_export_opts(
     struct nfs_export *e, const char *opts, char *msg, size_t msglen)
@@ -266,6 +272,10 @@ nfs_export_opts(
 			e->root_squash = true;
 		} else if (strcmp(tok, "no_root_squash") == 0) {
 			e->root_squash = false;
+		} else if (strcmp(tok, "insecure") == 0) {
+			e->insecure = true;
+		} else if (strcmp(tok, "secure") == 0) {
+			e->insecure = false;
 		} else if (strncmp(tok, "allow=", 6) == 0) {
 			if (e->nallow == NFS_ALLOW_MAX) {
 				snprintf(msg, msglen,
@@ -284,7 +294,7 @@ nfs_export_opts(
 		} else {
 			snprintf(msg, msglen,
 			    "export %s: unknown option '%.64s' (use rw, ro, "
-			    "allow=CIDR, root_squash)",
+			    "allow=CIDR, root_squash, insecure)",
 			    e->path, tok);
 			return -EINVAL;
 		}

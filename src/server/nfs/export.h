@@ -44,6 +44,7 @@ struct nfs_export {
 	dev_t dev;
 	ino_t ino;
 	bool ro, root_squash;
+	bool insecure; /* calls from ports >= 1024 too (knfsd's option) */
 	struct nfs_cidr allow[NFS_ALLOW_MAX];
 	size_t nallow;
 	char groups[NFS_ALLOW_MAX][32]; /* "198.18.0.0/24" for EXPORT */
@@ -79,8 +80,8 @@ int nfs_key_load(const char *path, uint8_t *key);
 
 /*
  * nfs_exports_add() - export @path with @opts ("rw", "ro",
- * "allow=CIDR" (repeatable), "root_squash", comma-separated).  Without an
- * allow= the export is open to @def (the server's own subnet).
+ * "allow=CIDR" (repeatable), "root_squash", "insecure", comma-separated).
+ * Without an allow= the export is open to @def (the server's own subnet).
  * @msg: on failure, what is wrong.
  * Return: the export id (>0 as int64) or -EINVAL (bad options), -EEXIST
  * (path already exported), -ENOSPC (table full), -errno (path cannot be
@@ -120,6 +121,14 @@ struct nfs_export *nfs_export_find_for_mount(
     struct nfs_exports *ex, const char *dir, const char **rest);
 
 bool nfs_export_allows(const struct nfs_export *e, struct in_addr peer);
+
+/*
+ * nfs_export_port_ok() - may a call from source port @port (host order)
+ * use @e?  Only reserved ports (below 1024, which only root can bind)
+ * unless the export is "insecure", as knfsd's default "secure": so an
+ * unprivileged process on an allowed host cannot claim uid 0 in AUTH_SYS.
+ */
+bool nfs_export_port_ok(const struct nfs_export *e, uint16_t port);
 
 /* nfs_cidr_parse() - "A.B.C.D/N" or "A.B.C.D"; 0 or -EINVAL. */
 int nfs_cidr_parse(const char *s, struct nfs_cidr *out);

@@ -100,7 +100,7 @@ mnt_mnt(struct nfs_service *n, struct rpcsrv_req *req, struct wcur *w)
 	char esc[LOG_ESCAPE_MAX];
 	struct nfs_export *e;
 	struct nfs3_fh fh = {0};
-	const char *rest;
+	const char *rest, *why = "";
 	uint32_t stat = MNT3_OK;
 	int fd, r;
 
@@ -122,6 +122,12 @@ mnt_mnt(struct nfs_service *n, struct rpcsrv_req *req, struct wcur *w)
 		stat = MNT3ERR_NOENT;
 	} else if (!nfs_export_allows(e, req->peer.sin_addr)) {
 		stat = MNT3ERR_ACCES;
+		why = " reason=\"address not allowed\"";
+	} else if (!nfs_export_port_ok(e, ntohs(req->peer.sin_port))) {
+		/* mountd refuses an "illegal port" with MNT3ERR_ACCES too. */
+		stat = MNT3ERR_ACCES;
+		why = " reason=\"source port not reserved\" note=\"export "
+		      "with insecure to allow it\"";
 	} else {
 		fd = mnt_open_below(e, rest);
 		if (fd < 0) {
@@ -141,12 +147,12 @@ mnt_mnt(struct nfs_service *n, struct rpcsrv_req *req, struct wcur *w)
 	if (stat == MNT3_OK) {
 		mnt_record(n, host, dir);
 		log_info(&n->log, "peer=%s event=mount dir=\"%s\"", peer, esc);
-	} else {
+	} else if (log_ratelimit_ok(&n->mount_rl, loop_now_ms(n->loop))) {
 		log_warn(&n->log,
-		    "peer=%s event=mount-refused dir=\"%s\" stat=%u%s", peer,
-		    esc, stat,
-		    stat == MNT3ERR_ACCES ? " reason=\"address not allowed\""
-					  : "");
+		    "peer=%s event=mount-refused dir=\"%s\" stat=%u%s "
+		    "suppressed=%u",
+		    peer, esc, stat, why, n->mount_rl.suppressed);
+		n->mount_rl.suppressed = 0;
 	}
 	rpc_reply_build(w, c->xid, RPC_SUCCESS, 0, 0);
 	mnt_mnt_build(

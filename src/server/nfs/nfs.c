@@ -84,6 +84,25 @@ nfs_drc_finish(struct nfs_service *n, const struct rpcsrv_req *req)
 
 /* --- workers ------------------------------------------------------------- */
 
+/* A call refused for its source port; n->mu held (workers log this). */
+static void
+nfs_log_port_refused(struct nfs_service *n, const struct rpcsrv_req *req)
+{
+	char peer[48];
+
+	if (!log_ratelimit_ok(&n->refuse_rl, loop_clock_us() / 1000)) {
+		return;
+	}
+	rpcsrv_peer_str(req, peer, sizeof(peer));
+	log_warn(&n->log,
+	    "peer=%s event=refused proc=%s reason=\"source port %u is not "
+	    "reserved\" suppressed=%u note=\"export with insecure to allow "
+	    "it\"",
+	    peer, nfs_proc_name(req->call.proc), ntohs(req->peer.sin_port),
+	    n->refuse_rl.suppressed);
+	n->refuse_rl.suppressed = 0;
+}
+
 static void *
 nfs_worker(void *arg)
 {
@@ -94,6 +113,7 @@ nfs_worker(void *arg)
 		struct rpcsrv_req *req;
 		struct nfs_op_ctx ctx;
 		struct nfs_file_tail tail;
+		bool port_refused = false;
 
 		pthread_mutex_lock(&n->mu);
 		while (!n->jobs_head && !n->stopping) {
@@ -112,10 +132,12 @@ nfs_worker(void *arg)
 
 		ctx = (struct nfs_op_ctx){
 		    .peer = req->peer.sin_addr,
+		    .peer_port = ntohs(req->peer.sin_port),
 		    .headroom = 4,
 		    .max_reply = req->tcp ? NFS_MAX_RECORD : NFS_UDP_REPLY,
 		    /* READ data goes out with sendfile over TCP. */
 		    .tail = req->tcp ? &tail : NULL,
+		    .port_refused = &port_refused,
 		};
 		tail.fd = -1;
 		req->reply = nfs_ops_call(
@@ -130,6 +152,9 @@ nfs_worker(void *arg)
 		}
 
 		pthread_mutex_lock(&n->mu);
+		if (port_refused) {
+			nfs_log_port_refused(n, req);
+		}
 		req->next = n->done;
 		n->done = req;
 		pthread_mutex_unlock(&n->mu);

@@ -66,6 +66,8 @@ struct nfs_service {
 
 	struct nfs_proc_stats stats[NFS3_NPROC];
 	struct log_ctx log;
+	struct log_ratelimit refuse_rl; /* NFS calls; under mu */
+	struct log_ratelimit mount_rl;  /* refused MNTs; loop thread */
 };
 
 /*

@@ -249,7 +249,9 @@ nfs_wcc_before(int fd, struct nfs3_wcc *w)
 
 /*
  * Open @fh as O_PATH; on failure set the result status.  The export must
- * let the caller's address in, on every call and not only at MNT.
+ * let the caller's address in, on every call and not only at MNT, and
+ * from a reserved port unless it is "insecure": knfsd answers
+ * NFS3ERR_PERM to such a call (fs/nfsd/nfsfh.c), so we do too.
  */
 static int
 nfs_open(struct nfs_req *q, const struct nfs3_fh *fh, struct nfs_export **e)
@@ -263,6 +265,14 @@ nfs_open(struct nfs_req *q, const struct nfs3_fh *fh, struct nfs_export **e)
 	if (!nfs_export_allows(*e, q->ctx->peer)) {
 		close(fd);
 		q->res.status = NFS3ERR_ACCES;
+		return -1;
+	}
+	if (!nfs_export_port_ok(*e, q->ctx->peer_port)) {
+		close(fd);
+		q->res.status = NFS3ERR_PERM;
+		if (q->ctx->port_refused) {
+			*q->ctx->port_refused = true;
+		}
 		return -1;
 	}
 	return fd;
