@@ -38,9 +38,12 @@ if ! nn_wait_tcp "$S" 2049 || ! nn_wait_tcp "$S" 111; then
 	exit
 fi
 
-# p ARGS...: the probe as root on the second host, from a reserved port.
+# p IDS CMD ARGS...: the probe as root on the second host, from a
+# reserved port, claiming the AUTH_SYS ids IDS ("-n" for AUTH_NONE).
 p() {
-	ip netns exec "$A" "$PROBE" -p resv -t "$@" 198.18.0.1 2>/dev/null
+	local ids=$1
+	shift
+	ip netns exec "$A" "$PROBE" -p resv -t $ids 198.18.0.1 "$@" 2>/dev/null
 }
 handle() { # EXPORT NAME
 	local st fh
@@ -58,40 +61,40 @@ t_check "handles for the test files" [ -n "$sq_secret" ] && [ -n "$ns_secret" ]
 
 for ids in "-u 4294967295 -g 4294967295" "-u 0 -g 0" "-u 4294967295 -g 0" \
 	"-u 0 -g 4294967295"; do
-	out=$(p $ids read "$sq_secret")
+	out=$(p "$ids" read "$sq_secret")
 	t_check "root_squash: $ids cannot read the 0600 root file ($out)" \
 		[ "$out" = 13 ]
 	name="f${RANDOM}"
-	out=$(p $ids create "$sq_dir" "$name")
+	out=$(p "$ids" create "$sq_dir" "$name")
 	t_check "root_squash: $ids cannot create in the root 0755 dir ($out)" \
 		[ "${out%% *}" = 13 ]
 	t_check "root_squash: $ids left nothing behind" [ ! -e "$SQ/dir/$name" ]
 done
-out=$(p -u 1000 -g 1000 -G 0 read "$sq_grp")
+out=$(p "-u 1000 -g 1000 -G 0" read "$sq_grp")
 t_check "root_squash: supplementary gid 0 does not read a 0640 root:root file ($out)" \
 	[ "$out" = 13 ]
-out=$(p -u 1000 -g 1000 -G 4294967295,0 read "$sq_grp")
+out=$(p "-u 1000 -g 1000 -G 4294967295,0" read "$sq_grp")
 t_check "root_squash: supplementary gids -1 and 0 do not read it either ($out)" \
 	[ "$out" = 13 ]
-out=$(p -u 1000 -g 0 read "$sq_grp")
+out=$(p "-u 1000 -g 0" read "$sq_grp")
 t_check "root_squash: primary gid 0 does not read it ($out)" [ "$out" = 13 ]
-out=$(p -u 0 -g 0 create "$sq_root" squashed)
+out=$(p "-u 0 -g 0" create "$sq_root" squashed)
 st=$(stat -c %u:%g "$SQ/squashed" 2>/dev/null)
 t_check "root_squash: root's create in the export root is refused ($out)" \
 	[ "${out%% *}" = 13 ] && [ -z "$st" ]
 
 # Without root_squash: 4294967295 is nobody, 0 is root.
-out=$(p -u 4294967295 -g 4294967295 read "$ns_secret")
+out=$(p "-u 4294967295 -g 4294967295" read "$ns_secret")
 t_check "no_root_squash: 4294967295 acts as nobody, not root ($out)" \
 	[ "$out" = 13 ]
 name="g${RANDOM}"
-out=$(p -u 4294967295 -g 4294967295 create "$ns_dir" "$name")
+out=$(p "-u 4294967295 -g 4294967295" create "$ns_dir" "$name")
 t_check "no_root_squash: 4294967295 cannot create in a root 0755 dir ($out)" \
 	[ "${out%% *}" = 13 ] && [ ! -e "$NS/dir/$name" ]
-out=$(p -u 0 -g 0 read "$ns_secret")
+out=$(p "-u 0 -g 0" read "$ns_secret")
 t_check "no_root_squash: uid 0 reads the 0600 file (the OS-root case)" \
 	[ "$out" = 0 ]
-out=$(p -u 0 -g 0 create "$ns_dir" rootfile)
+out=$(p "-u 0 -g 0" create "$ns_dir" rootfile)
 t_check "no_root_squash: uid 0 creates a root-owned file" \
 	[ "${out%% *}" = 0 ] && [ "$(stat -c %u "$NS/dir/rootfile")" = 0 ]
 

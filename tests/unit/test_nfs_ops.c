@@ -1,9 +1,12 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <arpa/inet.h>
 #include <unistd.h>
@@ -741,6 +744,55 @@ TEST(nfs_credentials_and_export_options)
 	a = args_of(NFS3_PROC_SETATTR, &v.root);
 	a.sattr.set_mode = true;
 	CHECK_EQ(env_call(&v, &a, &r), NFS3ERR_ROFS);
+	env_fini(&v);
+}
+
+/*
+ * A worker whose setfsuid() silently does nothing (here: CAP_SETUID gone
+ * from its effective set) must not run the call as root.
+ */
+static void *
+create_without_setuid(void *arg)
+{
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct d[2];
+	struct env *v = arg;
+	int *st = malloc(sizeof(*st));
+
+	/* capset() with pid 0 changes this thread only. */
+	if (!st || syscall(SYS_capget, &h, d) < 0) {
+		free(st);
+		return NULL;
+	}
+	d[CAP_SETUID / 32].effective &= ~(1u << (CAP_SETUID % 32));
+	if (syscall(SYS_capset, &h, d) < 0) {
+		free(st);
+		return NULL;
+	}
+	v->uid = 1000;
+	v->gid = 1000;
+	*st = create(v, &v->root, "as-root", NFS3_GUARDED, NULL);
+	return st;
+}
+
+TEST(nfs_creds_switch_is_verified)
+{
+	struct env v;
+	struct stat st;
+	pthread_t t;
+	int *status = NULL;
+	char p[512];
+
+	env_init(&v, NULL);
+	CHECK_EQ(pthread_create(&t, NULL, create_without_setuid, &v), 0);
+	pthread_join(t, (void **)&status);
+	CHECK(status != NULL);
+	if (status) {
+		CHECK_EQ(*status, NFS3ERR_PERM);
+	}
+	snprintf(p, sizeof(p), "%s/as-root", v.dir);
+	CHECK(stat(p, &st) < 0 && errno == ENOENT);
+	free(status);
 	env_fini(&v);
 }
 

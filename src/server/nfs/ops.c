@@ -99,39 +99,68 @@ nfs_errno_stat(int err)
 /* --- credentials --------------------------------------------------------- */
 
 /*
+ * The id a caller's AUTH_SYS id acts as.  (uid_t)-1 is no id to the
+ * kernel: setfsuid(-1) and setfsgid(-1) change nothing, which would leave
+ * the worker at fsuid 0, and setgroups() refuses it.  Like knfsd, which
+ * maps every id make_kuid() rejects to the export's anonymous id
+ * (nfsd_setuser), it acts as nobody.  With root_squash, 0 does too.
+ */
+static void nfs_creds_leave(struct nfs_req *q);
+
+static uint32_t
+nfs_map_id(const struct nfs_export *e, uint32_t id)
+{
+	if (id == UINT32_MAX || (e->root_squash && id == 0)) {
+		return NFS_NOBODY;
+	}
+	return id;
+}
+
+/*
  * Act as the caller for the file-system calls that follow.  Only this
  * thread changes: setfsuid, setfsgid and the raw setgroups system call
  * are per-thread (glibc's setgroups() would change every thread).  A
  * non-zero fsuid drops CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_CHOWN and
- * friends from this thread; going back to 0 restores them.
+ * friends from this thread's effective set; going back to 0 restores
+ * them.  setfsuid() and setfsgid() report no failure, so each is called
+ * again and must return the id just set; a switch that did not happen
+ * fails the call rather than run it as root.
+ * Return: 0, or -EPERM (NFS3ERR_PERM) with the thread back at root.
  */
-static void
+static int
 nfs_creds_enter(struct nfs_req *q, const struct nfs_export *e)
 {
-	uint32_t uid = q->cred.uid, gid = q->cred.gid;
+	uint32_t uid = nfs_map_id(e, q->cred.uid);
+	uint32_t gid = nfs_map_id(e, q->cred.gid);
 	gid_t groups[RPC_AUTH_SYS_NGIDS];
 	uint32_t i;
 
-	if (e->root_squash && uid == 0) {
-		uid = NFS_NOBODY;
-	}
-	if (e->root_squash && gid == 0) {
-		gid = NFS_NOBODY;
-	}
 	/*
 	 * Root keeps acting as root: the thread already is, and every
 	 * credential change costs a few microseconds in the kernel.
 	 */
 	if (uid == 0 && gid == 0) {
-		return;
+		return 0;
 	}
 	for (i = 0; i < q->cred.ngids; i++) {
-		groups[i] = q->cred.gids[i];
+		groups[i] = nfs_map_id(e, q->cred.gids[i]);
 	}
-	syscall(SYS_setgroups, (size_t)q->cred.ngids, groups);
-	setfsgid(gid);
-	setfsuid(uid);
 	q->creds_set = true;
+	if (syscall(SYS_setgroups, (size_t)q->cred.ngids, groups) < 0) {
+		goto fail;
+	}
+	setfsgid(gid);
+	if ((uint32_t)setfsgid(gid) != gid) {
+		goto fail;
+	}
+	setfsuid(uid);
+	if ((uint32_t)setfsuid(uid) != uid) {
+		goto fail;
+	}
+	return 0;
+fail:
+	nfs_creds_leave(q);
+	return -EPERM;
 }
 
 static void
@@ -156,12 +185,7 @@ static bool
 nfs_is_owner(
     const struct nfs_req *q, const struct nfs_export *e, const struct stat *st)
 {
-	uint32_t uid = q->cred.uid;
-
-	if (e->root_squash && uid == 0) {
-		uid = NFS_NOBODY;
-	}
-	return st->st_uid == uid;
+	return st->st_uid == nfs_map_id(e, q->cred.uid);
 }
 
 /* --- attributes ---------------------------------------------------------- */
@@ -395,7 +419,10 @@ nfs_apply_sattr(struct nfs_req *q, const struct nfs_export *e, int fd,
 		if (wfd == -EACCES && nfs_is_owner(q, e, st)) {
 			nfs_creds_leave(q);
 			wfd = nfs_reopen(fd, O_WRONLY);
-			nfs_creds_enter(q, e);
+			if (nfs_creds_enter(q, e) < 0) {
+				nfs_close(wfd);
+				return -EPERM;
+			}
 		}
 		if (wfd < 0) {
 			return wfd;
@@ -472,8 +499,10 @@ nfs_setattr(struct nfs_req *q)
 	if (nfs_check_ro(q, e) < 0) {
 		goto out;
 	}
-	nfs_creds_enter(q, e);
-	r = nfs_apply_sattr(q, e, fd, &st, &q->args.sattr);
+	r = nfs_creds_enter(q, e);
+	if (r == 0) {
+		r = nfs_apply_sattr(q, e, fd, &st, &q->args.sattr);
+	}
 	nfs_creds_leave(q);
 	q->res.status = nfs_errno_stat(-r);
 out:
@@ -522,8 +551,10 @@ nfs_lookup(struct nfs_req *q)
 	}
 	q->res.status = nfs_name_check(q->args.where.name);
 	if (q->res.status == NFS3_OK) {
-		nfs_creds_enter(q, e);
-		fd = nfs_lookup_at(e, dfd, q->args.where.name);
+		fd = nfs_creds_enter(q, e);
+		if (fd == 0) {
+			fd = nfs_lookup_at(e, dfd, q->args.where.name);
+		}
 		nfs_creds_leave(q);
 		if (fd < 0) {
 			q->res.status = nfs_errno_stat(-fd);
@@ -544,14 +575,13 @@ static uint32_t
 nfs_access_bits(
     const struct nfs_req *q, const struct nfs_export *e, const struct stat *st)
 {
-	uint32_t uid = q->cred.uid, bits, out = 0, i;
-	bool isdir = S_ISDIR(st->st_mode), ingroup = st->st_gid == q->cred.gid;
+	uint32_t uid = nfs_map_id(e, q->cred.uid), bits, out = 0, i;
+	bool isdir = S_ISDIR(st->st_mode);
+	bool ingroup = st->st_gid == nfs_map_id(e, q->cred.gid);
 
-	if (e->root_squash && uid == 0) {
-		uid = NFS_NOBODY;
-	}
 	for (i = 0; i < q->cred.ngids; i++) {
-		ingroup = ingroup || q->cred.gids[i] == st->st_gid;
+		ingroup =
+		    ingroup || nfs_map_id(e, q->cred.gids[i]) == st->st_gid;
 	}
 	if (uid == 0) {
 		bits = 7;
@@ -671,8 +701,10 @@ nfs_read(struct nfs_req *q)
 		    S_ISDIR(st.st_mode) ? NFS3ERR_ISDIR : NFS3ERR_INVAL;
 		goto out;
 	}
-	nfs_creds_enter(q, e);
-	rfd = nfs_reopen(fd, O_RDONLY);
+	rfd = nfs_creds_enter(q, e);
+	if (rfd == 0) {
+		rfd = nfs_reopen(fd, O_RDONLY);
+	}
 	nfs_creds_leave(q);
 	if (rfd < 0) {
 		nfs_post(e, fd, &q->res.obj);
@@ -762,8 +794,10 @@ nfs_write(struct nfs_req *q)
 	if (nfs_check_ro(q, e) < 0) {
 		goto out;
 	}
-	nfs_creds_enter(q, e);
-	wfd = nfs_reopen(fd, O_WRONLY);
+	wfd = nfs_creds_enter(q, e);
+	if (wfd == 0) {
+		wfd = nfs_reopen(fd, O_WRONLY);
+	}
 	nfs_creds_leave(q);
 	if (wfd == -EACCES && nfs_is_owner(q, e, &st)) {
 		wfd = nfs_reopen(fd, O_WRONLY);
@@ -851,10 +885,11 @@ nfs_create_end(struct nfs_req *q, const struct nfs_export *e, int dfd, int r)
 	}
 	if ((s->set_uid || s->set_gid) &&
 	    q->args.createmode != NFS3_EXCLUSIVE) {
-		nfs_creds_enter(q, e);
-		if (fchownat(fd, "", s->set_uid ? s->uid : (uid_t)-1,
-			s->set_gid ? s->gid : (gid_t)-1,
-			AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+		if (nfs_creds_enter(q, e) < 0) {
+			q->res.status = NFS3ERR_PERM;
+		} else if (fchownat(fd, "", s->set_uid ? s->uid : (uid_t)-1,
+			       s->set_gid ? s->gid : (gid_t)-1,
+			       AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
 			q->res.status = nfs_errno_stat(errno);
 		}
 		nfs_creds_leave(q);
@@ -872,8 +907,9 @@ nfs_create_end(struct nfs_req *q, const struct nfs_export *e, int dfd, int r)
 		char path[64];
 
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-		nfs_creds_enter(q, e);
-		if (chmod(path, s->mode & 07777) < 0) {
+		if (nfs_creds_enter(q, e) < 0) {
+			q->res.status = NFS3ERR_PERM;
+		} else if (chmod(path, s->mode & 07777) < 0) {
 			q->res.status = nfs_errno_stat(errno);
 		}
 		nfs_creds_leave(q);
@@ -937,10 +973,13 @@ nfs_create(struct nfs_req *q)
 	if (q->args.createmode == NFS3_EXCLUSIVE) {
 		mode = 0600;
 	}
-	nfs_creds_enter(q, e);
-	fd = openat(dfd, q->args.where.name, flags, mode);
-	if (fd < 0) {
-		r = -errno;
+	fd = nfs_creds_enter(q, e);
+	if (fd == 0) {
+		fd = openat(dfd, q->args.where.name, flags, mode);
+		r = fd < 0 ? -errno : 0;
+	} else {
+		r = fd;
+		fd = -1;
 	}
 	nfs_verf_times(q->args.verf, ts);
 	if (q->args.createmode == NFS3_EXCLUSIVE) {
@@ -982,8 +1021,9 @@ nfs_mkdir(struct nfs_req *q)
 	if (dfd < 0) {
 		return;
 	}
-	nfs_creds_enter(q, e);
-	if (mkdirat(dfd, q->args.where.name,
+	r = nfs_creds_enter(q, e);
+	if (r == 0 &&
+	    mkdirat(dfd, q->args.where.name,
 		nfs_sattr_mode(&q->args.sattr, 0755)) < 0) {
 		r = -errno;
 	}
@@ -1006,8 +1046,8 @@ nfs_symlink(struct nfs_req *q)
 		close(dfd);
 		return;
 	}
-	nfs_creds_enter(q, e);
-	if (symlinkat(q->args.path, dfd, q->args.where.name) < 0) {
+	r = nfs_creds_enter(q, e);
+	if (r == 0 && symlinkat(q->args.path, dfd, q->args.where.name) < 0) {
 		r = -errno;
 	}
 	nfs_creds_leave(q);
@@ -1051,8 +1091,9 @@ nfs_mknod(struct nfs_req *q)
 		close(dfd);
 		return;
 	}
-	nfs_creds_enter(q, e);
-	if (mknodat(dfd, q->args.where.name,
+	r = nfs_creds_enter(q, e);
+	if (r == 0 &&
+	    mknodat(dfd, q->args.where.name,
 		type | nfs_sattr_mode(&q->args.sattr, 0644), dev) < 0) {
 		r = -errno;
 	}
@@ -1086,8 +1127,9 @@ nfs_remove_common(struct nfs_req *q, bool dir)
 	if (nfs_check_ro(q, e) < 0) {
 		goto out;
 	}
-	nfs_creds_enter(q, e);
-	if (unlinkat(dfd, name, dir ? AT_REMOVEDIR : 0) < 0) {
+	if (nfs_creds_enter(q, e) < 0) {
+		q->res.status = NFS3ERR_PERM;
+	} else if (unlinkat(dfd, name, dir ? AT_REMOVEDIR : 0) < 0) {
 		q->res.status = nfs_errno_stat(errno);
 	}
 	nfs_creds_leave(q);
@@ -1138,8 +1180,10 @@ nfs_rename(struct nfs_req *q)
 	if (q->res.status != NFS3_OK || nfs_check_ro(q, e) < 0) {
 		goto out;
 	}
-	nfs_creds_enter(q, e);
-	if (renameat(from, q->args.where.name, to, q->args.to.name) < 0) {
+	if (nfs_creds_enter(q, e) < 0) {
+		q->res.status = NFS3ERR_PERM;
+	} else if (renameat(from, q->args.where.name, to, q->args.to.name) <
+	    0) {
 		q->res.status = nfs_errno_stat(errno);
 	}
 	nfs_creds_leave(q);
@@ -1179,9 +1223,10 @@ nfs_link(struct nfs_req *q)
 		goto out;
 	}
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	nfs_creds_enter(q, e);
-	if (linkat(AT_FDCWD, path, dfd, q->args.where.name, AT_SYMLINK_FOLLOW) <
-	    0) {
+	if (nfs_creds_enter(q, e) < 0) {
+		q->res.status = NFS3ERR_PERM;
+	} else if (linkat(AT_FDCWD, path, dfd, q->args.where.name,
+		       AT_SYMLINK_FOLLOW) < 0) {
 		q->res.status = nfs_errno_stat(errno);
 	}
 	nfs_creds_leave(q);
@@ -1245,11 +1290,14 @@ nfs_readdir_common(struct nfs_req *q, bool plus)
 		q->res.status = NFS3ERR_JUKEBOX;
 		goto out;
 	}
-	nfs_creds_enter(q, e);
-	rfd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	rfd = nfs_creds_enter(q, e);
+	if (rfd == 0) {
+		rfd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		rfd = rfd < 0 ? -errno : rfd;
+	}
 	nfs_creds_leave(q);
 	if (rfd < 0) {
-		q->res.status = nfs_errno_stat(errno);
+		q->res.status = nfs_errno_stat(-rfd);
 		goto out;
 	}
 	if (lseek(rfd, (off_t)q->args.cookie, SEEK_SET) < 0) {
