@@ -30,7 +30,10 @@
  *                           then one row per line
  *   race DIRFH SECONDS      CREATE UNCHECKED "x" again and again on one
  *                           connection while another renames r, f and d
- *                           (made by the test) in and out of "x"
+ *                           (made by the test) in and out of "x", and a
+ *                           third lists the directory with READDIRPLUS
+ *                           and checks each handle against its
+ *                           attributes with GETATTR
  *   hold PORT N SECONDS     N connections that each send a record marker
  *                           announcing 1 MiB and then one byte every
  *                           5 s; prints how many the server closed
@@ -543,23 +546,91 @@ race_create(struct nfs3_fh *dir, uint32_t xid, uint8_t *out)
 	a.proc = NFS3_PROC_CREATE;
 	a.where.dir = *dir;
 	strcpy(a.where.name, "x");
+	/* What open(O_CREAT | O_TRUNC) sends from a Linux client. */
 	a.createmode = NFS3_UNCHECKED;
+	a.sattr.set_size = true;
+	a.sattr.size = 0;
 	call_hdr(&w, xid, NFS3_PROG, NFS3_VERS, NFS3_PROC_CREATE);
 	nfs3_args_build(&w, &a);
 	rpc_rm_marker(out, w.off);
 	return w.off + 4;
 }
 
+static size_t
+race_call(const struct nfs3_args *a, uint32_t xid, uint8_t *out)
+{
+	struct wcur w = wcur_init(out + 4, 1024);
+
+	call_hdr(&w, xid, NFS3_PROG, NFS3_VERS, a->proc);
+	nfs3_args_build(&w, a);
+	rpc_rm_marker(out, w.off);
+	return w.off + 4;
+}
+
+/*
+ * The READDIRPLUS side of "race".  A handle names one object, so every
+ * entry that carries it must report that object's fileid; a handle seen
+ * with two fileids came from an entry whose handle and attributes were
+ * taken from different objects.
+ */
+struct race_seen {
+	struct nfs3_fh fh;
+	uint64_t fileid;
+	bool bad;
+};
+
+static unsigned
+race_note(struct race_seen *seen, size_t *n, const struct nfs3_dirent *e)
+{
+	size_t i;
+
+	for (i = 0; i < *n; i++) {
+		if (seen[i].fh.len == e->fh.len &&
+		    memcmp(seen[i].fh.data, e->fh.data, e->fh.len) == 0) {
+			if (seen[i].fileid != e->attr.a.fileid &&
+			    !seen[i].bad) {
+				seen[i].bad = true;
+				return 1;
+			}
+			return 0;
+		}
+	}
+	if (*n < 4096) {
+		seen[*n].fh = e->fh;
+		seen[*n].fileid = e->attr.a.fileid;
+		seen[*n].bad = false;
+		(*n)++;
+	}
+	return 0;
+}
+
+static size_t
+race_list(const struct nfs3_fh *dir, uint32_t xid, uint8_t *out)
+{
+	static struct nfs3_args a;
+
+	memset(&a, 0, sizeof(a));
+	a.proc = NFS3_PROC_READDIRPLUS;
+	a.fh = *dir;
+	a.count = 8192;
+	a.maxcount = 32768;
+	return race_call(&a, xid, out);
+}
+
 static int
 cmd_race(char **args, int nargs)
 {
-	static uint8_t buf[2048], rep[4096];
+	static uint8_t buf[2048], rep[70000];
+	static struct race_seen seen[4096];
+	static struct nfs3_dirent ents[64];
+	static struct nfs3_res res;
 	uint64_t end;
-	unsigned step = 0, inflight = 0, creates = 0, renames = 0,
-		 hist[4] = {0};
+	unsigned step = 0, inflight = 0, listing = 0, creates = 0, renames = 0,
+		 lists = 0, mismatch = 0, hist[4] = {0};
 	struct nfs3_fh dir;
+	size_t nseen = 0, i;
 	uint16_t port;
-	int a, b;
+	int a, b, c;
 
 	if (nargs < 2 || parse_fh(args[0], &dir) < 0) {
 		fprintf(stderr, "rpc_probe: race DIRFH SECONDS\n");
@@ -569,22 +640,30 @@ cmd_race(char **args, int nargs)
 	port = port_of(NFS3_PROG);
 	a = tcp_open(port);
 	b = tcp_open(port);
-	if (a < 0 || b < 0) {
+	c = tcp_open(port);
+	if (a < 0 || b < 0 || c < 0) {
 		fprintf(stderr, "rpc_probe: connect: %s\n", strerror(errno));
 		return 1;
 	}
 	end = now_ms() + 1000 * strtoull(args[1], NULL, 0);
-	send(b, buf, race_rename(&dir, 1, step, buf), 0);
+	/* Fresh xids throughout: the duplicate request cache must not answer.
+	 */
+	send(b, buf, race_rename(&dir, opt.xid++, step, buf), 0);
 	while (now_ms() < end) {
-		struct pollfd p[2] = {
-		    {.fd = a, .events = POLLIN}, {.fd = b, .events = POLLIN}};
+		struct pollfd p[3] = {{.fd = a, .events = POLLIN},
+		    {.fd = b, .events = POLLIN}, {.fd = c, .events = POLLIN}};
+		struct rpc_reply r;
 		int n;
 
 		while (inflight < 8) {
-			send(a, buf, race_create(&dir, 2, buf), 0);
+			send(a, buf, race_create(&dir, opt.xid++, buf), 0);
 			inflight++;
 		}
-		if (poll(p, 2, 1000) <= 0) {
+		while (listing < 4) {
+			send(c, buf, race_list(&dir, opt.xid++, buf), 0);
+			listing++;
+		}
+		if (poll(p, 3, 1000) <= 0) {
 			continue;
 		}
 		if (p[0].revents) {
@@ -598,18 +677,41 @@ cmd_race(char **args, int nargs)
 			hist[n == NFS3_OK ? 0 : n == NFS3ERR_EXIST ? 1 : 2]++;
 		}
 		if (p[1].revents) {
-			if (tcp_read_record(b, rep, sizeof(rep)) <= 0) {
+			n = tcp_read_record(b, rep, sizeof(rep));
+			if (n <= 0) {
 				break;
 			}
-			renames++;
+			renames += reply_word(rep, n, 0) == NFS3_OK;
 			step++;
-			send(b, buf, race_rename(&dir, 1, step, buf), 0);
+			send(
+			    b, buf, race_rename(&dir, opt.xid++, step, buf), 0);
+		}
+		if (p[2].revents) {
+			n = tcp_read_record(c, rep, sizeof(rep));
+			if (n <= 0) {
+				break;
+			}
+			listing--;
+			lists++;
+			if (rpc_reply_parse(rep, (size_t)n, &r) < 0 ||
+			    nfs3_res_parse(NFS3_PROC_READDIRPLUS, r.res,
+				r.res_len, &res, ents, 64) < 0) {
+				continue;
+			}
+			for (i = 0; i < res.nentries; i++) {
+				if (ents[i].has_fh && ents[i].attr.present) {
+					mismatch +=
+					    race_note(seen, &nseen, &ents[i]);
+				}
+			}
 		}
 	}
-	printf("creates %u ok %u exist %u other %u renames %u\n", creates,
-	    hist[0], hist[1], hist[2], renames);
+	printf("creates %u ok %u exist %u other %u renames %u lists %u "
+	       "mismatch %u\n",
+	    creates, hist[0], hist[1], hist[2], renames, lists, mismatch);
 	close(a);
 	close(b);
+	close(c);
 	return 0;
 }
 
@@ -752,7 +854,7 @@ cmd_load(char **args, int nargs)
 	for (i = 0; i < n; i++) {
 		fds[i] = tcp_open(port);
 		for (j = 0; fds[i] >= 0 && j < 16; j++) {
-			send(fds[i], req, load_call(&fh, 1, req), 0);
+			send(fds[i], req, load_call(&fh, opt.xid++, req), 0);
 		}
 		p[i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
 	}
@@ -769,7 +871,7 @@ cmd_load(char **args, int nargs)
 				continue;
 			}
 			done++;
-			send(fds[i], req, load_call(&fh, 1, req), 0);
+			send(fds[i], req, load_call(&fh, opt.xid++, req), 0);
 		}
 	}
 	for (i = 0; i < n; i++) {

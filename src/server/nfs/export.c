@@ -515,7 +515,7 @@ struct nfs_kh {
 	uint8_t room[NFS_FH_KMAX + 16];
 };
 
-int
+static int
 nfs_fh_build_at(const struct nfs_exports *ex, const struct nfs_export *e,
     int dirfd, const char *name, struct nfs3_fh *out)
 {

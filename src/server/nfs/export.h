@@ -143,13 +143,6 @@ int nfs_fh_build(const struct nfs_exports *ex, const struct nfs_export *e,
     int fd, struct nfs3_fh *out);
 
 /*
- * nfs_fh_build_at() - the handle of @name in directory @dirfd, without
- * following a final symlink.
- */
-int nfs_fh_build_at(const struct nfs_exports *ex, const struct nfs_export *e,
-    int dirfd, const char *name, struct nfs3_fh *out);
-
-/*
  * nfs_fh_open() - check @fh and open what it names with O_PATH.
  * Caller holds the lock.  *@e gets the export (borrowed), *@fd an owned
  * descriptor.

@@ -28,6 +28,7 @@ struct nfs_req {
 	struct nfs3_res res;
 	struct rpc_auth_sys cred;
 	bool creds_set;
+	bool existed;   /* CREATE found the file there: only its size changes */
 	struct wcur *w; /* the reply, positioned after the RPC header */
 	void *scratch;  /* owned; freed after the reply is built */
 	void *scratch2;
@@ -866,25 +867,34 @@ nfs_create_begin(struct nfs_req *q, struct nfs_export **e)
 	return dfd;
 }
 
-/* Finish: owner of the new object, its handle and attributes, dir wcc. */
+/*
+ * Finish: owner and mode of the new object, its handle and attributes,
+ * dir wcc.  @fd (taken) is the object, or -1 when the call that made it
+ * returned no descriptor (mkdirat, symlinkat, mknodat): then it is looked
+ * up by name.  What follows runs as the caller, so an object swapped in
+ * between gains that caller nothing.
+ */
 static void
-nfs_create_end(struct nfs_req *q, const struct nfs_export *e, int dfd, int r)
+nfs_create_end(
+    struct nfs_req *q, const struct nfs_export *e, int dfd, int fd, int r)
 {
 	const struct nfs3_sattr *s = &q->args.sattr;
 	struct stat st;
-	int fd;
 
 	if (r < 0) {
 		q->res.status = nfs_errno_stat(-r);
+		nfs_close(fd);
 		goto out;
 	}
-	fd = nfs_lookup_at(e, dfd, q->args.where.name);
+	if (fd < 0) {
+		fd = nfs_lookup_at(e, dfd, q->args.where.name);
+	}
 	if (fd < 0) {
 		q->res.status = nfs_errno_stat(-fd);
 		goto out;
 	}
 	if ((s->set_uid || s->set_gid) &&
-	    q->args.createmode != NFS3_EXCLUSIVE) {
+	    q->args.createmode != NFS3_EXCLUSIVE && !q->existed) {
 		if (nfs_creds_enter(q, e) < 0) {
 			q->res.status = NFS3ERR_PERM;
 		} else if (fchownat(fd, "", s->set_uid ? s->uid : (uid_t)-1,
@@ -902,7 +912,8 @@ nfs_create_end(struct nfs_req *q, const struct nfs_export *e, int dfd, int r)
 	 * alone because other services create files too.
 	 */
 	if (s->set_mode && q->args.createmode != NFS3_EXCLUSIVE &&
-	    q->args.proc != NFS3_PROC_SYMLINK && nfs_stat_fd(fd, &st) == 0 &&
+	    !q->existed && q->args.proc != NFS3_PROC_SYMLINK &&
+	    nfs_stat_fd(fd, &st) == 0 &&
 	    (st.st_mode & 07777) != (s->mode & 07777)) {
 		char path[64];
 
@@ -945,71 +956,106 @@ nfs_verf_times(const uint8_t *v, struct timespec ts[2])
 	    0};
 }
 
+/*
+ * Find or make the file of a CREATE (RFC 1813 §3.3.8) as the caller; its
+ * descriptor goes to *@fdp, also on failure.  The name is resolved once
+ * and everything is decided on the descriptor: a new file is made with
+ * O_EXCL, which never opens what is already there, and an existing one
+ * is opened with O_PATH, which runs no driver and cannot block, and must
+ * then be a regular file.  Checking the name first and opening it after
+ * let a rename in between hand a FIFO or a device node to a real open.
+ * Return: 0 or -errno (-EAGAIN, NFS3ERR_JUKEBOX, when the name keeps
+ * coming and going).
+ */
+static int
+nfs_create_file(struct nfs_req *q, int dfd, int *fdp)
+{
+	const char *name = q->args.where.name;
+	const struct nfs3_sattr *s = &q->args.sattr;
+	uint32_t how = q->args.createmode;
+	mode_t mode = how == NFS3_EXCLUSIVE ? 0600 : nfs_sattr_mode(s, 0644);
+	struct timespec ts[2];
+	struct stat st;
+	int fd = -1, tries, wfd, r;
+
+	nfs_verf_times(q->args.verf, ts);
+	for (tries = 0; tries < 4 && fd < 0; tries++) {
+		/* A new file may be opened for writing whatever its mode. */
+		fd = openat(dfd, name,
+		    O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_NONBLOCK |
+			O_NOCTTY | O_CLOEXEC,
+		    mode);
+		if (fd >= 0) {
+			*fdp = fd;
+			if (how == NFS3_EXCLUSIVE) {
+				return futimens(fd, ts) < 0 ? -errno : 0;
+			}
+			return s->set_size && s->size > 0 &&
+				ftruncate(fd, (off_t)s->size) < 0
+			    ? -errno
+			    : 0;
+		}
+		if (errno != EEXIST || how == NFS3_GUARDED) {
+			return -errno;
+		}
+		fd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 && errno != ENOENT) {
+			return -errno;
+		}
+		/* ENOENT: removed between the two opens; once more. */
+	}
+	if (fd < 0) {
+		return -EAGAIN;
+	}
+	*fdp = fd;
+	r = nfs_stat_fd(fd, &st);
+	if (r < 0) {
+		return r;
+	}
+	/* Over a FIFO, device, directory or symlink: EXIST, as in knfsd. */
+	if (!S_ISREG(st.st_mode)) {
+		return -EEXIST;
+	}
+	if (how == NFS3_EXCLUSIVE) {
+		/* A retransmission of our own create succeeds. */
+		return st.st_mtim.tv_sec == ts[1].tv_sec &&
+			st.st_atim.tv_sec == ts[0].tv_sec
+		    ? 0
+		    : -EEXIST;
+	}
+	/*
+	 * UNCHECKED over an existing file changes its size only, as knfsd
+	 * does: open(O_CREAT | O_TRUNC) by someone allowed to write another
+	 * user's file must not fail on a chmod it may not do.
+	 */
+	q->existed = true;
+	if (!s->set_size) {
+		return 0;
+	}
+	wfd = nfs_reopen(fd, O_WRONLY | O_NONBLOCK | O_NOCTTY);
+	if (wfd < 0) {
+		return wfd;
+	}
+	r = ftruncate(wfd, (off_t)s->size) < 0 ? -errno : 0;
+	close(wfd);
+	return r;
+}
+
 static void
 nfs_create(struct nfs_req *q)
 {
 	struct nfs_export *e;
-	struct timespec ts[2];
-	struct stat st;
-	int dfd = nfs_create_begin(q, &e), fd, r = 0, flags;
-	mode_t mode = nfs_sattr_mode(&q->args.sattr, 0644);
+	int dfd = nfs_create_begin(q, &e), fd = -1, r;
 
 	if (dfd < 0) {
 		return;
 	}
-	flags = O_CREAT | O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
-	if (q->args.createmode != NFS3_UNCHECKED) {
-		flags |= O_EXCL;
-	} else if (fstatat(dfd, q->args.where.name, &st, AT_SYMLINK_NOFOLLOW) ==
-		0 &&
-	    !S_ISREG(st.st_mode)) {
-		/*
-		 * UNCHECKED over an existing FIFO, device or symlink: do
-		 * not open it (knfsd answers EXIST as well).
-		 */
-		nfs_create_end(q, e, dfd, -EEXIST);
-		return;
-	}
-	if (q->args.createmode == NFS3_EXCLUSIVE) {
-		mode = 0600;
-	}
-	fd = nfs_creds_enter(q, e);
-	if (fd == 0) {
-		fd = openat(dfd, q->args.where.name, flags, mode);
-		r = fd < 0 ? -errno : 0;
-	} else {
-		r = fd;
-		fd = -1;
-	}
-	nfs_verf_times(q->args.verf, ts);
-	if (q->args.createmode == NFS3_EXCLUSIVE) {
-		if (fd >= 0) {
-			if (futimens(fd, ts) < 0) {
-				r = -errno;
-			}
-		} else if (r == -EEXIST &&
-		    fstatat(dfd, q->args.where.name, &st,
-			AT_SYMLINK_NOFOLLOW) == 0 &&
-		    S_ISREG(st.st_mode) && st.st_mtim.tv_sec == ts[1].tv_sec &&
-		    st.st_atim.tv_sec == ts[0].tv_sec) {
-			/* A retransmission of our own create: success. */
-			r = 0;
-		}
-	} else if (fd >= 0 && q->args.sattr.set_size) {
-		int wfd = nfs_reopen(fd, O_WRONLY);
-
-		if (wfd < 0) {
-			r = wfd;
-		} else {
-			if (ftruncate(wfd, (off_t)q->args.sattr.size) < 0) {
-				r = -errno;
-			}
-			close(wfd);
-		}
+	r = nfs_creds_enter(q, e);
+	if (r == 0) {
+		r = nfs_create_file(q, dfd, &fd);
 	}
 	nfs_creds_leave(q);
-	nfs_close(fd);
-	nfs_create_end(q, e, dfd, r);
+	nfs_create_end(q, e, dfd, fd, r);
 }
 
 static void
@@ -1028,7 +1074,7 @@ nfs_mkdir(struct nfs_req *q)
 		r = -errno;
 	}
 	nfs_creds_leave(q);
-	nfs_create_end(q, e, dfd, r);
+	nfs_create_end(q, e, dfd, -1, r);
 }
 
 static void
@@ -1051,7 +1097,7 @@ nfs_symlink(struct nfs_req *q)
 		r = -errno;
 	}
 	nfs_creds_leave(q);
-	nfs_create_end(q, e, dfd, r);
+	nfs_create_end(q, e, dfd, -1, r);
 }
 
 static void
@@ -1098,7 +1144,7 @@ nfs_mknod(struct nfs_req *q)
 		r = -errno;
 	}
 	nfs_creds_leave(q);
-	nfs_create_end(q, e, dfd, r);
+	nfs_create_end(q, e, dfd, -1, r);
 }
 
 static void
@@ -1249,6 +1295,30 @@ struct nfs_linux_dirent64 {
 
 #define NFS_DIRBUF (64 * 1024)
 
+/*
+ * The attributes and handle of a READDIRPLUS entry, both from one
+ * descriptor: resolving the name once for each let a rename in between
+ * pair one object's handle with another's attributes.  A mount point is
+ * not crossed (no attributes, no handle), as in LOOKUP.
+ */
+static void
+nfs_readdir_entry(struct nfs_req *q, const struct nfs_export *e, int dfd,
+    struct nfs3_dirent *de)
+{
+	struct stat st;
+	int fd = nfs_lookup_at(e, dfd, de->name);
+
+	if (fd < 0) {
+		return;
+	}
+	if (nfs_stat_fd(fd, &st) == 0) {
+		nfs_fattr(e, &st, &de->attr.a);
+		de->attr.present = true;
+		de->has_fh = nfs_fh_build(q->ex, e, fd, &de->fh) == 0;
+	}
+	close(fd);
+}
+
 static void
 nfs_readdir_common(struct nfs_req *q, bool plus)
 {
@@ -1335,17 +1405,7 @@ nfs_readdir_common(struct nfs_req *q, bool plus)
 			    .cookie = (uint64_t)d->d_off,
 			};
 			if (plus && !nfs_is_dot(d->d_name)) {
-				struct stat st;
-
-				if (fstatat(dfd, d->d_name, &st,
-					AT_SYMLINK_NOFOLLOW) == 0 &&
-				    st.st_dev == e->dev) {
-					nfs_fattr(e, &st, &de->attr.a);
-					de->attr.present = true;
-					de->has_fh =
-					    nfs_fh_build_at(q->ex, e, dfd,
-						d->d_name, &de->fh) == 0;
-				}
+				nfs_readdir_entry(q, e, dfd, de);
 			}
 			sz = nfs3_entry_size(plus, de, &dsz);
 			if (used + sz > limit || dirused + dsz > dirlimit) {
