@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "proto/mount/mnt.h"
+#include "proto/nfs3/nfs3.h"
 #include "proto/portmap/pmap.h"
 #include "server/nfs/portmap.h"
 
@@ -20,6 +22,7 @@ struct pmap_service {
 	struct pmap_mapping ours[PMAP_MAX_MAPPINGS];
 	size_t nours;
 	struct log_ctx log;
+	struct log_ratelimit rl;
 };
 
 static struct pmap_mapping *
@@ -88,13 +91,28 @@ pmap_table_unset(struct pmap_service *p, uint32_t prog, uint32_t vers)
 	return any;
 }
 
+/*
+ * May @req change the table for @prog?  Only root on this machine, as
+ * rpcbind allows: a loopback source and a reserved port, which only root
+ * can bind.  And never for what pinetboot itself serves, so no local
+ * program can point MOUNT or NFS at a server of its own.
+ */
+static bool
+pmap_may_change(const struct rpcsrv_req *req, uint32_t prog)
+{
+	bool loopback = (ntohl(req->peer.sin_addr.s_addr) >> 24) == 127;
+
+	return loopback && ntohs(req->peer.sin_port) < 1024 &&
+	    prog != PMAP_PROG && prog != MNT_PROG && prog != NFS3_PROG;
+}
+
 static void
 pmap_handle_call(void *arg, struct rpcsrv_req *req)
 {
 	struct pmap_service *p = arg;
 	const struct rpc_call *c = &req->call;
-	bool local = (ntohl(req->peer.sin_addr.s_addr) >> 24) == 127;
 	struct pmap_mapping m, *found;
+	char peer[48];
 	struct wcur w;
 
 	if (rpcsrv_reply_buf(req, 8192, &w) < 0) {
@@ -125,8 +143,20 @@ pmap_handle_call(void *arg, struct rpcsrv_req *req)
 		if (c->proc == PMAP_PROC_GETPORT) {
 			found = pmap_find_any_vers(p, &m);
 			wcur_be32(&w, found ? found->port : 0);
-		} else if (!local) {
+		} else if (!pmap_may_change(req, m.prog)) {
 			wcur_be32(&w, 0);
+			if (log_ratelimit_ok(&p->rl, loop_now_ms(p->loop))) {
+				rpcsrv_peer_str(req, peer, sizeof(peer));
+				log_warn(&p->log,
+				    "peer=%s event=set-refused proc=%s prog=%u "
+				    "vers=%u suppressed=%u note=\"only root on "
+				    "this machine may register, and not the "
+				    "programs pinetboot serves\"",
+				    peer,
+				    c->proc == PMAP_PROC_SET ? "SET" : "UNSET",
+				    m.prog, m.vers, p->rl.suppressed);
+				p->rl.suppressed = 0;
+			}
 		} else if (c->proc == PMAP_PROC_SET) {
 			wcur_be32(&w, pmap_table_set(p, &m));
 		} else {

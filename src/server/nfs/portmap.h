@@ -14,8 +14,10 @@
  * service registers its programs with that one instead and says so in the
  * log; nothing else changes for callers.
  *
- * SET and UNSET are taken only from loopback addresses.  CALLIT is
- * refused with PROC_UNAVAIL: it would make us an amplifier.
+ * SET and UNSET are taken only from root on this machine (a loopback
+ * address and a reserved port, as rpcbind), and never for the portmapper,
+ * MOUNT or NFS, which pinetboot serves itself.  CALLIT is refused with
+ * PROC_UNAVAIL: it would make us an amplifier.
  */
 
 #define PMAP_MAX_MAPPINGS 64
