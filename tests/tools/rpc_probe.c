@@ -3,11 +3,13 @@
  * do on purpose, from a source port and with AUTH_SYS ids of the test's
  * choosing.
  *
- *   rpc_probe [-p PORT|resv] [-t] [-n] [-u UID] [-g GID] [-G G1,G2..]
- *             [-x XID] SERVER COMMAND ARGS...
+ *   rpc_probe [-p PORT|resv] [-b ADDRS] [-t] [-n] [-u UID] [-g GID]
+ *             [-G G1,G2..] [-x XID] SERVER COMMAND ARGS...
  *
  *   -p   source port: a number, or "resv" for the first free one below
  *        1024 (needs root); default: whatever the kernel picks
+ *   -b   source addresses, comma-separated, taken in turn by each new
+ *        socket (the test puts them on the probe's interface)
  *   -t   TCP instead of UDP for single calls
  *   -n   AUTH_NONE instead of AUTH_SYS; -u/-g/-G: the AUTH_SYS ids
  *        (default uid 0, gid 0, no groups)
@@ -34,12 +36,19 @@
  *                           third lists the directory with READDIRPLUS
  *                           and checks each handle against its
  *                           attributes with GETATTR
- *   hold PORT N SECONDS     N connections that each send a record marker
- *                           announcing 1 MiB and then one byte every
- *                           5 s; prints how many the server closed
- *   noread PORT N SECONDS   N connections that pipeline NULL calls and
+ *   hold PORT N SECONDS [SIZE]
+ *                           N connections that each send a record marker
+ *                           announcing SIZE bytes (default 1 MiB) and
+ *                           then one byte every 5 s; prints how many
+ *                           the server accepted and closed
+ *   noread PORT N SECONDS [FH]
+ *                           N connections with a small receive buffer
+ *                           that pipeline NULL calls (with FH:
+ *                           READDIRPLUS of it for 1 MiB replies) and
  *                           never read a reply; prints how many the
  *                           server closed and the bytes sent
+ *   udpflood FH SECONDS     60 KiB FILE_SYNC WRITEs to FH over UDP as
+ *                           fast as they leave; prints how many
  *   load FH N SECONDS       N connections with 16 READDIRPLUS of FH each
  *                           in flight; prints calls done
  *   ping PORT SECONDS       a NULL call over UDP every 20 ms; prints the
@@ -61,7 +70,7 @@
 #include "proto/portmap/pmap.h"
 #include "proto/rpc/rpc.h"
 
-#define PROBE_MAXCONN 512
+#define PROBE_MAXCONN 2048
 
 static int failures;
 static struct in_addr server;
@@ -72,6 +81,8 @@ static struct {
 	bool tcp, none;
 	struct rpc_auth_sys cred;
 	uint32_t xid;
+	struct in_addr src[64];
+	unsigned nsrc, next_src;
 } opt = {.sport = -1};
 
 static void
@@ -104,6 +115,15 @@ sock_open(int type)
 	struct sockaddr_in me = {.sin_family = AF_INET};
 	int fd = socket(AF_INET, type, 0), one = 1, port;
 
+	if (fd >= 0 && opt.nsrc > 0) {
+		me.sin_addr = opt.src[opt.next_src++ % opt.nsrc];
+		if (opt.sport < 0 &&
+		    bind(fd, (struct sockaddr *)&me, sizeof(me)) < 0) {
+			fprintf(stderr, "rpc_probe: bind %s: %s\n",
+			    inet_ntoa(me.sin_addr), strerror(errno));
+			exit(2);
+		}
+	}
 	if (fd < 0 || opt.sport < 0) {
 		return fd;
 	}
@@ -734,29 +754,23 @@ closed_by_server(int fd)
 }
 
 static int
-cmd_hold(char **args, int nargs, bool noread)
+cmd_hold(char **args, int nargs)
 {
 	static int fds[PROBE_MAXCONN];
-	static uint8_t nulls[64 * 44];
 	uint16_t port;
-	uint64_t end, next_byte, sent = 0;
+	uint64_t end, next_byte;
+	uint32_t size;
 	int n, i, open = 0, closed = 0;
 
 	if (nargs < 3) {
-		fprintf(stderr, "rpc_probe: hold|noread PORT N SECONDS\n");
+		fprintf(stderr, "rpc_probe: hold PORT N SECONDS [SIZE]\n");
 		return 2;
 	}
 	port = (uint16_t)strtoul(args[0], NULL, 0);
 	n = atoi(args[1]);
 	n = n > PROBE_MAXCONN ? PROBE_MAXCONN : n;
 	end = now_ms() + 1000 * strtoull(args[2], NULL, 0);
-	for (i = 0; i < 64; i++) {
-		struct wcur w = wcur_init(nulls + i * 44 + 4, 40);
-
-		rpc_call_build(&w, 900 + (uint32_t)i, NFS3_PROG, NFS3_VERS,
-		    NFS3_PROC_NULL, RPC_AUTH_NONE, NULL, 0);
-		rpc_rm_marker(nulls + i * 44, w.off);
-	}
+	size = nargs > 3 ? (uint32_t)strtoul(args[3], NULL, 0) : 1u << 20;
 	for (i = 0; i < n; i++) {
 		uint8_t hdr[4];
 
@@ -766,14 +780,107 @@ cmd_hold(char **args, int nargs, bool noread)
 		}
 		open++;
 		fcntl(fds[i], F_SETFL, O_NONBLOCK);
-		if (!noread) {
-			/* A record that announces 1 MiB and never gets there.
-			 */
-			rpc_rm_marker(hdr, 1u << 20);
-			send(fds[i], hdr, 4, MSG_NOSIGNAL);
-		}
+		/* A record that is announced and never gets there. */
+		rpc_rm_marker(hdr, size);
+		send(fds[i], hdr, 4, MSG_NOSIGNAL);
 	}
 	next_byte = now_ms() + 5000;
+	while (now_ms() < end) {
+		bool tick = now_ms() >= next_byte;
+
+		for (i = 0; i < n; i++) {
+			if (fds[i] < 0) {
+				continue;
+			}
+			if (closed_by_server(fds[i])) {
+				close(fds[i]);
+				fds[i] = -1;
+				closed++;
+			} else if (tick) {
+				send(fds[i], "x", 1, MSG_NOSIGNAL);
+			}
+		}
+		if (tick) {
+			next_byte = now_ms() + 5000;
+		}
+		usleep(100000);
+	}
+	for (i = 0; i < n; i++) {
+		if (fds[i] >= 0) {
+			close(fds[i]);
+		}
+	}
+	printf("open %d closed %d\n", open, closed);
+	return 0;
+}
+
+/*
+ * The calls "noread" repeats: NULL, or READDIRPLUS of @fh asking for
+ * 1 MiB replies (what an allowed client can make the server build).
+ */
+static size_t
+noread_calls(const char *fh_hex, uint8_t *out, size_t cap)
+{
+	static struct nfs3_args a;
+	size_t len = 0;
+	uint32_t i;
+
+	memset(&a, 0, sizeof(a));
+	a.proc = NFS3_PROC_NULL;
+	if (fh_hex && parse_fh(fh_hex, &a.fh) == 0) {
+		a.proc = NFS3_PROC_READDIRPLUS;
+		a.count = 1u << 20;
+		a.maxcount = 1u << 20;
+	}
+	for (i = 0; len + 256 <= cap; i++) {
+		struct wcur w = wcur_init(out + len + 4, 252);
+
+		call_hdr(&w, 900 + i, NFS3_PROG, NFS3_VERS, a.proc);
+		if (a.proc != NFS3_PROC_NULL) {
+			nfs3_args_build(&w, &a);
+		}
+		rpc_rm_marker(out + len, w.off);
+		len += 4 + w.off;
+	}
+	return len;
+}
+
+static int
+cmd_noread(char **args, int nargs)
+{
+	static int fds[PROBE_MAXCONN];
+	static size_t at[PROBE_MAXCONN]; /* where in calls each stream is */
+	static uint8_t calls[8192];
+	size_t clen;
+	uint16_t port;
+	uint64_t end, sent = 0;
+	int n, i, open = 0, closed = 0;
+
+	if (nargs < 3) {
+		fprintf(stderr, "rpc_probe: noread PORT N SECONDS [FH]\n");
+		return 2;
+	}
+	port = (uint16_t)strtoul(args[0], NULL, 0);
+	n = atoi(args[1]);
+	n = n > PROBE_MAXCONN ? PROBE_MAXCONN : n;
+	end = now_ms() + 1000 * strtoull(args[2], NULL, 0);
+	clen = noread_calls(nargs > 3 ? args[3] : NULL, calls, sizeof(calls));
+	for (i = 0; i < n; i++) {
+		/*
+		 * A small receive window: the server's replies stop fitting
+		 * in the kernel's buffers at once.
+		 */
+		int small = 4096;
+
+		fds[i] = tcp_open(port);
+		if (fds[i] < 0) {
+			continue;
+		}
+		open++;
+		fcntl(fds[i], F_SETFL, O_NONBLOCK);
+		setsockopt(
+		    fds[i], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	}
 	while (now_ms() < end) {
 		for (i = 0; i < n; i++) {
 			ssize_t r;
@@ -781,27 +888,19 @@ cmd_hold(char **args, int nargs, bool noread)
 			if (fds[i] < 0) {
 				continue;
 			}
-			if (noread) {
-				r = send(fds[i], nulls, sizeof(nulls),
-				    MSG_NOSIGNAL | MSG_DONTWAIT);
-				sent += r > 0 ? (uint64_t)r : 0;
-				if (r < 0 && errno != EAGAIN) {
-					close(fds[i]);
-					fds[i] = -1;
-					closed++;
-				}
-			} else if (closed_by_server(fds[i])) {
+			/* Whole records: a short send resumes where it was. */
+			r = send(fds[i], calls + at[i], clen - at[i],
+			    MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (r > 0) {
+				sent += (uint64_t)r;
+				at[i] = (at[i] + (size_t)r) % clen;
+			} else if (r < 0 && errno != EAGAIN) {
 				close(fds[i]);
 				fds[i] = -1;
 				closed++;
-			} else if (now_ms() >= next_byte) {
-				send(fds[i], "x", 1, MSG_NOSIGNAL);
 			}
 		}
-		if (now_ms() >= next_byte) {
-			next_byte = now_ms() + 5000;
-		}
-		usleep(noread ? 10000 : 100000);
+		usleep(10000);
 	}
 	for (i = 0; i < n; i++) {
 		if (fds[i] >= 0) {
@@ -810,6 +909,42 @@ cmd_hold(char **args, int nargs, bool noread)
 	}
 	printf("open %d closed %d sent %llu\n", open, closed,
 	    (unsigned long long)sent);
+	return 0;
+}
+
+/* WRITE calls of 60 KiB with FILE_SYNC over UDP, as fast as they go. */
+static int
+cmd_udpflood(char **args, int nargs)
+{
+	static uint8_t data[60 * 1024], req[62 * 1024];
+	static struct nfs3_args a;
+	struct sockaddr_in sa = {
+	    .sin_family = AF_INET, .sin_port = htons(2049), .sin_addr = server};
+	uint64_t end, sent = 0;
+	int fd;
+
+	if (nargs < 2 || parse_fh(args[0], &a.fh) < 0) {
+		fprintf(stderr, "rpc_probe: udpflood FH SECONDS\n");
+		return 2;
+	}
+	a.proc = NFS3_PROC_WRITE;
+	a.data = data;
+	a.data_len = a.count = sizeof(data);
+	a.stable = NFS3_FILE_SYNC;
+	fd = sock_open(SOCK_DGRAM);
+	end = now_ms() + 1000 * strtoull(args[1], NULL, 0);
+	while (fd >= 0 && now_ms() < end) {
+		struct wcur w = wcur_init(req, sizeof(req));
+
+		call_hdr(&w, opt.xid++, NFS3_PROG, NFS3_VERS, a.proc);
+		nfs3_args_build(&w, &a);
+		a.offset = (a.offset + sizeof(data)) % (64u << 20);
+		if (sendto(fd, req, w.off, 0, (struct sockaddr *)&sa,
+			sizeof(sa)) > 0) {
+			sent++;
+		}
+	}
+	printf("sent %llu\n", (unsigned long long)sent);
 	return 0;
 }
 
@@ -1154,8 +1289,8 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: rpc_probe [-p PORT|resv] [-t] [-n] [-u UID] [-g GID] "
-	    "[-G G1,G2] [-x XID] SERVER COMMAND ARGS...\n");
+	    "usage: rpc_probe [-p PORT|resv] [-b ADDRS] [-t] [-n] [-u UID] "
+	    "[-g GID] [-G G1,G2] [-x XID] SERVER COMMAND ARGS...\n");
 	exit(2);
 }
 
@@ -1170,8 +1305,20 @@ main(int argc, char **argv)
 	strcpy(opt.cred.machine, "probe");
 	opt.cred.stamp = 1;
 	opt.xid = (uint32_t)getpid() * 7919u;
-	while ((c = getopt(argc, argv, "p:tnu:g:G:x:")) != -1) {
+	while ((c = getopt(argc, argv, "p:b:tnu:g:G:x:")) != -1) {
 		switch (c) {
+		case 'b':
+			for (tok = strtok_r(optarg, ",", &save);
+			     tok && opt.nsrc < 64;
+			     tok = strtok_r(NULL, ",", &save)) {
+				if (inet_pton(AF_INET, tok,
+					&opt.src[opt.nsrc]) != 1) {
+					usage();
+				}
+				opt.nsrc++;
+			}
+			save = NULL;
+			break;
 		case 'p':
 			opt.sport =
 			    strcmp(optarg, "resv") == 0 ? 0 : atoi(optarg);
@@ -1230,8 +1377,14 @@ main(int argc, char **argv)
 	if (strcmp(cmd, "race") == 0) {
 		return cmd_race(argv, argc);
 	}
-	if (strcmp(cmd, "hold") == 0 || strcmp(cmd, "noread") == 0) {
-		return cmd_hold(argv, argc, strcmp(cmd, "noread") == 0);
+	if (strcmp(cmd, "hold") == 0) {
+		return cmd_hold(argv, argc);
+	}
+	if (strcmp(cmd, "noread") == 0) {
+		return cmd_noread(argv, argc);
+	}
+	if (strcmp(cmd, "udpflood") == 0) {
+		return cmd_udpflood(argv, argc);
 	}
 	if (strcmp(cmd, "load") == 0) {
 		return cmd_load(argv, argc);

@@ -315,19 +315,41 @@ nfs_service_open(struct serve *s)
 {
 	const struct cfg *cfg = s->cfg;
 	struct nfs_service *n = calloc(1, sizeof(*n));
+	/*
+	 * A Linux client uses one connection per server (nconnect: up to
+	 * 16), so 32 from one address leave room for reconnects; 30 s for
+	 * a record or for a reply to start draining is generous even for a
+	 * 1 MiB WRITE on a congested link.  64 MiB of calls and replies in
+	 * memory is many times what the workers can have in progress.
+	 */
 	struct rpcsrv_limits lim = {
 	    .max_record = NFS_MAX_RECORD,
 	    .max_conns = cfg->nfs_max_conns,
+	    .max_conns_per_peer = 32,
 	    .max_inflight = 16,
 	    .max_queued = 8 * 1024 * 1024,
 	    .idle_ms = 6 * 60 * 1000,
+	    .record_ms = 30 * 1000,
+	    .stall_ms = 30 * 1000,
+	    .max_mem = 64 * 1024 * 1024,
+	    .max_udp_inflight = 64,
 	};
+	/*
+	 * Portmapper and MOUNT: a boot makes a few short calls (klibc and
+	 * the kernel open one connection at a time); they are answered on
+	 * the loop, so nothing stays in progress.
+	 */
 	struct rpcsrv_limits small = {
 	    .max_record = 8192,
 	    .max_conns = 64,
+	    .max_conns_per_peer = 8,
 	    .max_inflight = 4,
 	    .max_queued = 1024 * 1024,
 	    .idle_ms = 60 * 1000,
+	    .record_ms = 10 * 1000,
+	    .stall_ms = 10 * 1000,
+	    .max_mem = 4 * 1024 * 1024,
+	    .max_udp_inflight = 16,
 	};
 	struct nfs_cidr def = {
 	    .net.s_addr = s->addr.s_addr & s->netmask.s_addr,
