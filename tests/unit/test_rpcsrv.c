@@ -17,6 +17,12 @@
  * sweep.
  */
 
+static struct in_addr
+loopback(void)
+{
+	return (struct in_addr){htonl(INADDR_LOOPBACK)};
+}
+
 static void
 echo_call(void *arg, struct rpcsrv_req *req)
 {
@@ -78,7 +84,8 @@ TEST(rpcsrv_tcp_reply_limits_and_idle)
 	ssize_t n;
 
 	CHECK(l != NULL);
-	s = rpcsrv_open(l, "test", 0, &lim, echo_call, &calls, &err);
+	s = rpcsrv_open(
+	    l, "test", loopback(), 0, &lim, echo_call, &calls, &err);
 	CHECK(s != NULL);
 	if (!s) {
 		loop_close(l);
@@ -130,7 +137,8 @@ TEST(rpcsrv_udp_reply_and_garbage)
 	struct wcur w = wcur_init(call, sizeof(call));
 	int calls = 0, err = 0, fd;
 
-	s = rpcsrv_open(l, "test", 0, &lim, echo_call, &calls, &err);
+	s = rpcsrv_open(
+	    l, "test", loopback(), 0, &lim, echo_call, &calls, &err);
 	CHECK(s != NULL);
 	if (!s) {
 		loop_close(l);
@@ -211,7 +219,7 @@ TEST(rpcsrv_inflight_limit_holds_back_decoding)
 	uint8_t out[512], buf[512], *p = out;
 	int err = 0, fd, i, got = 0;
 
-	s = rpcsrv_open(l, "test", 0, &lim, hold_call, &h, &err);
+	s = rpcsrv_open(l, "test", loopback(), 0, &lim, hold_call, &h, &err);
 	CHECK(s != NULL);
 	if (!s) {
 		loop_close(l);
@@ -311,7 +319,8 @@ TEST(rpcsrv_per_peer_cap_eviction_and_slow_records)
 	struct rpcsrv *s;
 	int calls = 0, err = 0, slow, idle, again, fresh, late;
 
-	s = rpcsrv_open(l, "test", 0, &lim, echo_call, &calls, &err);
+	s = rpcsrv_open(
+	    l, "test", loopback(), 0, &lim, echo_call, &calls, &err);
 	CHECK(s != NULL);
 	if (!s) {
 		loop_close(l);
@@ -398,7 +407,7 @@ TEST(rpcsrv_peer_that_never_reads_is_closed)
 	struct rpcsrv *s;
 	int err = 0, fd, small = 4096, i;
 
-	s = rpcsrv_open(l, "test", 0, &lim, big_call, NULL, &err);
+	s = rpcsrv_open(l, "test", loopback(), 0, &lim, big_call, NULL, &err);
 	CHECK(s != NULL);
 	if (!s) {
 		loop_close(l);
@@ -437,7 +446,7 @@ TEST(rpcsrv_memory_budget)
 	int err = 0, hog, ok, small = 4096, i;
 	ssize_t n = 0;
 
-	s = rpcsrv_open(l, "test", 0, &lim, big_call, NULL, &err);
+	s = rpcsrv_open(l, "test", loopback(), 0, &lim, big_call, NULL, &err);
 	CHECK(s != NULL);
 	if (!s) {
 		loop_close(l);
@@ -485,7 +494,7 @@ TEST(rpcsrv_udp_inflight_bound)
 	uint8_t call[64];
 	int err = 0, fd, i;
 
-	s = rpcsrv_open(l, "test", 0, &lim, hold_call, &h, &err);
+	s = rpcsrv_open(l, "test", loopback(), 0, &lim, hold_call, &h, &err);
 	CHECK(s != NULL);
 	if (!s) {
 		loop_close(l);

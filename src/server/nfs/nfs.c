@@ -398,23 +398,24 @@ nfs_service_open(struct serve *s)
 	 * one by one; from the heap the memory is reused.
 	 */
 	mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
-	n->pmap = pmap_service_open(n->loop, cfg->nfs_portmap_port, &small, &r);
+	n->pmap = pmap_service_open(
+	    n->loop, s->addr, cfg->nfs_portmap_port, &small, &r);
 	if (!n->pmap) {
 		log_err(&n->log,
 		    "event=start-failed svc=portmap port=%u error=\"%s\"",
 		    cfg->nfs_portmap_port, strerror(-r));
 		goto fail;
 	}
-	n->mnt = rpcsrv_open(n->loop, "mount", cfg->nfs_mount_port, &small,
-	    mnt_service_handle_call, n, &r);
+	n->mnt = rpcsrv_open(n->loop, "mount", s->addr, cfg->nfs_mount_port,
+	    &small, mnt_service_handle_call, n, &r);
 	if (!n->mnt) {
 		log_err(&n->log,
 		    "event=start-failed svc=mount port=%u error=\"%s\"",
 		    cfg->nfs_mount_port, strerror(-r));
 		goto fail;
 	}
-	n->nfs = rpcsrv_open(
-	    n->loop, "nfs", cfg->nfs_port, &lim, nfs_handle_call, n, &r);
+	n->nfs = rpcsrv_open(n->loop, "nfs", s->addr, cfg->nfs_port, &lim,
+	    nfs_handle_call, n, &r);
 	if (!n->nfs) {
 		log_err(&n->log, "event=start-failed port=%u error=\"%s\"",
 		    cfg->nfs_port, strerror(-r));

@@ -15,6 +15,7 @@
 struct pmap_service {
 	struct loop *loop;
 	struct rpcsrv *srv; /* NULL when external */
+	struct rpcsrv *lo;  /* on 127.0.0.1, when srv is on another address */
 	uint16_t port;
 	struct pmap_mapping map[PMAP_MAX_MAPPINGS];
 	size_t n;
@@ -240,10 +241,11 @@ out:
 }
 
 struct pmap_service *
-pmap_service_open(
-    struct loop *l, uint16_t port, const struct rpcsrv_limits *lim, int *err)
+pmap_service_open(struct loop *l, struct in_addr addr, uint16_t port,
+    const struct rpcsrv_limits *lim, int *err)
 {
 	struct pmap_service *p = calloc(1, sizeof(*p));
+	struct in_addr lo = {htonl(INADDR_LOOPBACK)};
 
 	if (!p) {
 		*err = -ENOMEM;
@@ -252,7 +254,23 @@ pmap_service_open(
 	p->loop = l;
 	p->port = port;
 	p->log.svc = "portmap";
-	p->srv = rpcsrv_open(l, "portmap", port, lim, pmap_handle_call, p, err);
+	p->srv = rpcsrv_open(
+	    l, "portmap", addr, port, lim, pmap_handle_call, p, err);
+	if (p->srv && addr.s_addr != lo.s_addr &&
+	    addr.s_addr != htonl(INADDR_ANY)) {
+		int r;
+
+		/* Optional: a local portmapper may hold loopback alone. */
+		p->lo = rpcsrv_open(
+		    l, "portmap", lo, port, lim, pmap_handle_call, p, &r);
+		if (!p->lo) {
+			log_warn(&p->log,
+			    "event=no-loopback port=%u error=\"%s\" "
+			    "note=\"rpcinfo on this machine must ask the "
+			    "server address\"",
+			    port, strerror(-r));
+		}
+	}
 	if (!p->srv) {
 		if (*err != -EADDRINUSE) {
 			free(p);
@@ -330,6 +348,7 @@ pmap_service_close(struct pmap_service *p)
 	for (i = 0; i < p->nours; i++) {
 		(void)pmap_external_call(p->port, PMAP_PROC_UNSET, &p->ours[i]);
 	}
+	rpcsrv_close(p->lo);
 	rpcsrv_close(p->srv);
 	free(p);
 }

@@ -857,12 +857,12 @@ rpcsrv_sweep(struct loop *l, struct loop_timer *t)
 }
 
 static int
-rpcsrv_bind(int type, uint16_t port, uint16_t *bound)
+rpcsrv_bind(int type, struct in_addr addr, uint16_t port, uint16_t *bound)
 {
 	struct sockaddr_in sa = {
 	    .sin_family = AF_INET,
 	    .sin_port = htons(port),
-	    .sin_addr.s_addr = htonl(INADDR_ANY),
+	    .sin_addr = addr,
 	};
 	socklen_t slen = sizeof(sa);
 	int fd = socket(AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -890,7 +890,7 @@ rpcsrv_bind(int type, uint16_t port, uint16_t *bound)
 }
 
 struct rpcsrv *
-rpcsrv_open(struct loop *l, const char *svc, uint16_t port,
+rpcsrv_open(struct loop *l, const char *svc, struct in_addr addr, uint16_t port,
     const struct rpcsrv_limits *lim, rpcsrv_call_fn fn, void *arg, int *err)
 {
 	struct rpcsrv *s = calloc(1, sizeof(*s));
@@ -922,12 +922,12 @@ rpcsrv_open(struct loop *l, const char *svc, uint16_t port,
 	}
 	/* With port 0, find one free for both TCP and UDP. */
 	for (tries = 0; tries < 16; tries++) {
-		s->tcp_fd = rpcsrv_bind(SOCK_STREAM, port, &p1);
+		s->tcp_fd = rpcsrv_bind(SOCK_STREAM, addr, port, &p1);
 		if (s->tcp_fd < 0) {
 			*err = s->tcp_fd;
 			goto fail;
 		}
-		s->udp_fd = rpcsrv_bind(SOCK_DGRAM, p1, &p2);
+		s->udp_fd = rpcsrv_bind(SOCK_DGRAM, addr, p1, &p2);
 		if (s->udp_fd >= 0) {
 			break;
 		}

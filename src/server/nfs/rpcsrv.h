@@ -99,13 +99,15 @@ struct rpcsrv_limits {
 
 /*
  * rpcsrv_open() - listen on TCP and UDP @port (0: any free port, the same
- * for both) on INADDR_ANY.
+ * for both) of address @addr (the server's own, not every address of the
+ * machine).
  * @svc: "portmap", "mount", "nfs" for logs (static string).
  * Return: the server (free with rpcsrv_close()) or NULL with *@err set to
  * -errno (-EADDRINUSE when the port is taken).
  */
-struct rpcsrv *rpcsrv_open(struct loop *l, const char *svc, uint16_t port,
-    const struct rpcsrv_limits *lim, rpcsrv_call_fn fn, void *arg, int *err);
+struct rpcsrv *rpcsrv_open(struct loop *l, const char *svc, struct in_addr addr,
+    uint16_t port, const struct rpcsrv_limits *lim, rpcsrv_call_fn fn,
+    void *arg, int *err);
 void rpcsrv_close(struct rpcsrv *s);
 
 /* rpcsrv_port() - the port it listens on. */
