@@ -4,7 +4,7 @@
  * choosing.
  *
  *   rpc_probe [-p PORT|resv] [-b ADDRS] [-t] [-n] [-u UID] [-g GID]
- *             [-G G1,G2..] [-x XID] SERVER COMMAND ARGS...
+ *             [-G G1,G2..] [-x XID] [-w SECONDS] SERVER COMMAND ARGS...
  *
  *   -p   source port: a number, or "resv" for the first free one below
  *        1024 (needs root); default: whatever the kernel picks
@@ -14,6 +14,7 @@
  *   -n   AUTH_NONE instead of AUTH_SYS; -u/-g/-G: the AUTH_SYS ids
  *        (default uid 0, gid 0, no groups)
  *   -x   the xid of single calls (default: from the pid)
+ *   -w   seconds to wait for a reply (default 3)
  *
  * Commands (single calls print one result line; "none" when nothing
  * came back, "denied:N" for an AUTH_ERROR, "rpc:N" for an accepted
@@ -83,7 +84,8 @@ static struct {
 	uint32_t xid;
 	struct in_addr src[64];
 	unsigned nsrc, next_src;
-} opt = {.sport = -1};
+	int wait_ms;
+} opt = {.sport = -1, .wait_ms = 3000};
 
 static void
 check(const char *name, int ok, const char *why)
@@ -162,7 +164,7 @@ udp_xchg(int fd, uint16_t port, const uint8_t *req, size_t len, uint8_t *rep,
 
 	if (sendto(fd, req, len, 0, (struct sockaddr *)&sa, sizeof(sa)) ==
 		(ssize_t)len &&
-	    poll(&p, 1, 3000) == 1) {
+	    poll(&p, 1, opt.wait_ms) == 1) {
 		n = recv(fd, rep, cap, 0);
 	}
 	return (int)n;
@@ -205,7 +207,7 @@ read_exact(int fd, uint8_t *buf, size_t n)
 	while (have < n) {
 		ssize_t r;
 
-		if (poll(&p, 1, 3000) != 1) {
+		if (poll(&p, 1, opt.wait_ms) != 1) {
 			return -1;
 		}
 		r = recv(fd, buf + have, n - have, 0);
@@ -1290,7 +1292,8 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: rpc_probe [-p PORT|resv] [-b ADDRS] [-t] [-n] [-u UID] "
-	    "[-g GID] [-G G1,G2] [-x XID] SERVER COMMAND ARGS...\n");
+	    "[-g GID] [-G G1,G2] [-x XID] [-w SECONDS] SERVER COMMAND "
+	    "ARGS...\n");
 	exit(2);
 }
 
@@ -1305,7 +1308,7 @@ main(int argc, char **argv)
 	strcpy(opt.cred.machine, "probe");
 	opt.cred.stamp = 1;
 	opt.xid = (uint32_t)getpid() * 7919u;
-	while ((c = getopt(argc, argv, "p:b:tnu:g:G:x:")) != -1) {
+	while ((c = getopt(argc, argv, "p:b:tnu:g:G:x:w:")) != -1) {
 		switch (c) {
 		case 'b':
 			for (tok = strtok_r(optarg, ",", &save);
@@ -1345,6 +1348,9 @@ main(int argc, char **argv)
 			break;
 		case 'x':
 			opt.xid = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
+		case 'w':
+			opt.wait_ms = 1000 * atoi(optarg);
 			break;
 		default:
 			usage();

@@ -39,6 +39,7 @@ static void
 env_init(struct env *v, const char *opts)
 {
 	static const uint8_t key[NFS_KEY_SIZE] = {1, 2, 3};
+	const struct nfs_export_table *t;
 	struct nfs_export *e;
 	char msg[256];
 	int64_t id;
@@ -50,9 +51,11 @@ env_init(struct env *v, const char *opts)
 	id = nfs_exports_add(&v->ex, v->dir, opts ? opts : "allow=127.0.0.0/8",
 	    NULL, msg, sizeof(msg));
 	CHECK(id > 0);
-	e = nfs_export_find(&v->ex, (uint32_t)id, NULL);
+	t = nfs_exports_get(&v->ex);
+	e = nfs_export_find(t, (uint32_t)id, NULL);
 	CHECK(e != NULL);
 	CHECK(nfs_fh_build(&v->ex, e, e->root_fd, &v->root) == 0);
+	nfs_exports_put(t);
 	v->peer.s_addr = htonl(0x7f000001);
 }
 
@@ -297,6 +300,7 @@ TEST(nfs_rpc_level_errors)
 
 TEST(nfs_handles_forged_stale_and_disallowed)
 {
+	const struct nfs_export_table *t;
 	struct env v;
 	struct nfs3_args a;
 	struct nfs3_res r;
@@ -322,7 +326,9 @@ TEST(nfs_handles_forged_stale_and_disallowed)
 	CHECK_EQ(env_call(&v, &a, &r), NFS3ERR_ACCES);
 	v.peer.s_addr = htonl(0x7f000001);
 	/* A withdrawn export: STALE. */
-	CHECK_EQ(nfs_exports_del(&v.ex, v.ex.e[0]->id), 0);
+	t = nfs_exports_get(&v.ex);
+	CHECK_EQ(nfs_exports_del(&v.ex, t->e[0]->id), 0);
+	nfs_exports_put(t);
 	CHECK_EQ(env_call(&v, &a, &r), NFS3ERR_STALE);
 	env_fini(&v);
 }
@@ -802,7 +808,9 @@ TEST(nfs_exports_options_and_client_api)
 	static const uint8_t key[NFS_KEY_SIZE];
 	char msg[256], dir[300];
 	struct in_addr c = {htonl(0xc6120002)}, other = {htonl(0xc6120003)};
+	const struct nfs_export_table *t;
 	struct nfs_export *e;
+	struct stat st;
 	const char *rest;
 	int64_t id;
 
@@ -820,17 +828,26 @@ TEST(nfs_exports_options_and_client_api)
 	id = nfs_exports_add_client(&ex, dir, c);
 	CHECK(id > 0);
 	CHECK_EQ(nfs_exports_add_client(&ex, dir, c), -EEXIST);
-	e = nfs_export_find(&ex, (uint32_t)id, NULL);
+	t = nfs_exports_get(&ex);
+	e = nfs_export_find(t, (uint32_t)id, NULL);
 	CHECK(e && nfs_export_allows(e, c) && !nfs_export_allows(e, other));
 	CHECK(e && !e->ro && !e->root_squash && e->per_client);
 	/* Per-client exports take reserved source ports only. */
 	CHECK(e && nfs_export_port_ok(e, 1023) && !nfs_export_port_ok(e, 1024));
-	CHECK(nfs_export_find_for_mount(&ex, "/nonexistent", &rest) == NULL);
+	CHECK(nfs_export_find_for_mount(t, "/nonexistent", &rest) == NULL);
 	strcat(dir, "/sub/dir");
-	CHECK(nfs_export_find_for_mount(&ex, dir, &rest) == e);
+	CHECK(nfs_export_find_for_mount(t, dir, &rest) == e);
 	CHECK_STR(rest, "sub/dir");
+	/*
+	 * Withdrawn while a reader holds the table: gone for the next
+	 * reader at once, still open for this one until it lets go.
+	 */
 	CHECK_EQ(nfs_exports_del(&ex, (uint32_t)id), 0);
 	CHECK_EQ(nfs_exports_del(&ex, (uint32_t)id), -ENOENT);
+	CHECK_EQ(nfs_exports_count(&ex), 0);
+	CHECK(nfs_export_find(t, (uint32_t)id, NULL) == e);
+	CHECK(e && fstat(e->root_fd, &st) == 0 && S_ISDIR(st.st_mode));
+	nfs_exports_put(t);
 	nfs_exports_fini(&ex);
 }
 

@@ -96,6 +96,7 @@ mnt_mnt(struct nfs_service *n, struct rpcsrv_req *req, struct wcur *w)
 {
 	const struct rpc_call *c = &req->call;
 	static const uint32_t flavors[] = {RPC_AUTH_SYS};
+	const struct nfs_export_table *t;
 	char dir[MNT_PATH_MAX + 1], host[INET_ADDRSTRLEN], peer[48];
 	char esc[LOG_ESCAPE_MAX];
 	struct nfs_export *e;
@@ -116,8 +117,8 @@ mnt_mnt(struct nfs_service *n, struct rpcsrv_req *req, struct wcur *w)
 	}
 	inet_ntop(AF_INET, &req->peer.sin_addr, host, sizeof(host));
 	rpcsrv_peer_str(req, peer, sizeof(peer));
-	pthread_rwlock_rdlock(&n->ex.lock);
-	e = nfs_export_find_for_mount(&n->ex, dir, &rest);
+	t = nfs_exports_get(&n->ex);
+	e = nfs_export_find_for_mount(t, dir, &rest);
 	if (!e) {
 		stat = MNT3ERR_NOENT;
 	} else if (!nfs_export_allows(e, req->peer.sin_addr)) {
@@ -141,7 +142,7 @@ mnt_mnt(struct nfs_service *n, struct rpcsrv_req *req, struct wcur *w)
 			}
 		}
 	}
-	pthread_rwlock_unlock(&n->ex.lock);
+	nfs_exports_put(t);
 	serve_note_mount(n->serve, req->peer.sin_addr, dir, stat == MNT3_OK);
 	log_escape(esc, dir, strlen(dir));
 	if (stat == MNT3_OK) {
@@ -181,6 +182,7 @@ mnt_dump(struct nfs_service *n, struct rpcsrv_req *req, struct wcur *w)
 static void
 mnt_export(struct nfs_service *n, struct rpcsrv_req *req, struct wcur *w)
 {
+	const struct nfs_export_table *t;
 	struct mnt_export *rows;
 	const char *groups[NFS_EXPORT_MAX][NFS_ALLOW_MAX];
 	size_t i, j;
@@ -190,9 +192,9 @@ mnt_export(struct nfs_service *n, struct rpcsrv_req *req, struct wcur *w)
 		rpc_reply_build(w, req->call.xid, RPC_SYSTEM_ERR, 0, 0);
 		return;
 	}
-	pthread_rwlock_rdlock(&n->ex.lock);
-	for (i = 0; i < n->ex.n; i++) {
-		const struct nfs_export *e = n->ex.e[i];
+	t = nfs_exports_get(&n->ex);
+	for (i = 0; i < t->n; i++) {
+		const struct nfs_export *e = t->e[i];
 
 		for (j = 0; j < e->nallow; j++) {
 			groups[i][j] = e->groups[j];
@@ -201,12 +203,12 @@ mnt_export(struct nfs_service *n, struct rpcsrv_req *req, struct wcur *w)
 		    .dir = e->path, .groups = groups[i], .ngroups = e->nallow};
 	}
 	rpc_reply_build(w, req->call.xid, RPC_SUCCESS, 0, 0);
-	if (mnt_export_build(w, rows, n->ex.n) < 0) {
+	if (mnt_export_build(w, rows, t->n) < 0) {
 		*w = wcur_init(w->p, w->cap);
 		wcur_zero(w, 4);
 		rpc_reply_build(w, req->call.xid, RPC_SYSTEM_ERR, 0, 0);
 	}
-	pthread_rwlock_unlock(&n->ex.lock);
+	nfs_exports_put(t);
 	free(rows);
 }
 

@@ -454,7 +454,7 @@ nfs_service_open(struct serve *s)
 	    "workers=%u exports=%zu note=\"clients mount with nolock\"",
 	    rpcsrv_port(n->nfs), rpcsrv_port(n->mnt), cfg->nfs_portmap_port,
 	    pmap_service_is_external(n->pmap) ? " portmap=external" : "",
-	    n->nthreads, n->ex.n);
+	    n->nthreads, nfs_exports_count(&n->ex));
 	return n;
 fail:
 	nfs_service_close(n);

@@ -23,6 +23,7 @@
 /* One call in progress on a worker thread. */
 struct nfs_req {
 	struct nfs_exports *ex;
+	const struct nfs_export_table *t; /* referenced for the whole call */
 	const struct nfs_op_ctx *ctx;
 	struct nfs3_args args;
 	struct nfs3_res res;
@@ -281,7 +282,7 @@ nfs_wcc_before(int fd, struct nfs3_wcc *w)
 static int
 nfs_open(struct nfs_req *q, const struct nfs3_fh *fh, struct nfs_export **e)
 {
-	int fd, r = nfs_fh_open(q->ex, fh, e, &fd);
+	int fd, r = nfs_fh_open(q->ex, q->t, fh, e, &fd);
 
 	if (r < 0) {
 		q->res.status = nfs_errno_stat(-r);
@@ -1718,10 +1719,10 @@ nfs_ops_call(struct nfs_exports *ex, const struct nfs_op_ctx *ctx,
 		/* RFC 1813: a name over NFS3_NAME_MAX is NAMETOOLONG. */
 		q->res.status = NFS3ERR_NAMETOOLONG;
 	} else {
-		pthread_rwlock_rdlock(&ex->lock);
+		q->t = nfs_exports_get(ex);
 		nfs_ops[call->proc].fn(q);
 		nfs_creds_leave(q);
-		pthread_rwlock_unlock(&ex->lock);
+		nfs_exports_put(q->t);
 	}
 	if (call->proc == NFS3_PROC_READ && q->res.status != NFS3_OK) {
 		q->res.data_len = 0;
