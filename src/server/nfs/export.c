@@ -309,13 +309,18 @@ nfs_cidr_format(const struct nfs_cidr *c, char *dst, size_t cap)
 }
 
 bool
+nfs_cidr_contains(const struct nfs_cidr *c, struct in_addr a)
+{
+	return (a.s_addr & c->mask.s_addr) == c->net.s_addr;
+}
+
+bool
 nfs_export_allows(const struct nfs_export *e, struct in_addr peer)
 {
 	size_t i;
 
 	for (i = 0; i < e->nallow; i++) {
-		if ((peer.s_addr & e->allow[i].mask.s_addr) ==
-		    e->allow[i].net.s_addr) {
+		if (nfs_cidr_contains(&e->allow[i], peer)) {
 			return true;
 		}
 	}

@@ -148,6 +148,9 @@ struct nfs_export *nfs_export_find_for_mount(
 
 bool nfs_export_allows(const struct nfs_export *e, struct in_addr peer);
 
+/* nfs_cidr_contains() - is @a in @c? */
+bool nfs_cidr_contains(const struct nfs_cidr *c, struct in_addr a);
+
 /*
  * nfs_export_port_ok() - may a call from source port @port (host order)
  * use @e?  Only reserved ports (below 1024, which only root can bind)

@@ -160,22 +160,26 @@ mnt_mnt(struct nfs_service *n, struct rpcsrv_req *req, struct wcur *w)
 	    w, stat, fh.data, stat == MNT3_OK ? fh.len : 0, flavors, 1);
 }
 
+/* DUMP: the caller's own mounts; which Pi mounts what is no one else's. */
 static void
-mnt_dump(struct nfs_service *n, struct rpcsrv_req *req, struct wcur *w)
+mnt_dump(struct nfs_service *n, struct rpcsrv_req *req, const char *host,
+    struct wcur *w)
 {
 	struct mnt_body *b = calloc(n->nmounts + 1, sizeof(*b));
-	size_t i;
+	size_t i, nb = 0;
 
 	if (!b) {
 		rpc_reply_build(w, req->call.xid, RPC_SYSTEM_ERR, 0, 0);
 		return;
 	}
 	for (i = 0; i < n->nmounts; i++) {
-		b[i].host = n->mounts[i].host;
-		b[i].dir = n->mounts[i].dir;
+		if (strcmp(n->mounts[i].host, host) == 0) {
+			b[nb].host = n->mounts[i].host;
+			b[nb++].dir = n->mounts[i].dir;
+		}
 	}
 	rpc_reply_build(w, req->call.xid, RPC_SUCCESS, 0, 0);
-	mnt_dump_build(w, b, n->nmounts);
+	mnt_dump_build(w, b, nb);
 	free(b);
 }
 
@@ -185,25 +189,37 @@ mnt_export(struct nfs_service *n, struct rpcsrv_req *req, struct wcur *w)
 	const struct nfs_export_table *t;
 	struct mnt_export *rows;
 	const char *groups[NFS_EXPORT_MAX][NFS_ALLOW_MAX];
-	size_t i, j;
+	size_t i, j, nrows = 0;
 
 	rows = calloc(NFS_EXPORT_MAX, sizeof(*rows));
 	if (!rows) {
 		rpc_reply_build(w, req->call.xid, RPC_SYSTEM_ERR, 0, 0);
 		return;
 	}
+	/*
+	 * Only what the caller may mount, and of its groups only those the
+	 * caller is in: other clients' paths and addresses are theirs.
+	 */
 	t = nfs_exports_get(&n->ex);
 	for (i = 0; i < t->n; i++) {
 		const struct nfs_export *e = t->e[i];
+		size_t ng = 0;
 
 		for (j = 0; j < e->nallow; j++) {
-			groups[i][j] = e->groups[j];
+			if (nfs_cidr_contains(
+				&e->allow[j], req->peer.sin_addr)) {
+				groups[nrows][ng++] = e->groups[j];
+			}
 		}
-		rows[i] = (struct mnt_export){
-		    .dir = e->path, .groups = groups[i], .ngroups = e->nallow};
+		if (ng > 0) {
+			rows[nrows] = (struct mnt_export){.dir = e->path,
+			    .groups = groups[nrows],
+			    .ngroups = ng};
+			nrows++;
+		}
 	}
 	rpc_reply_build(w, req->call.xid, RPC_SUCCESS, 0, 0);
-	if (mnt_export_build(w, rows, t->n) < 0) {
+	if (mnt_export_build(w, rows, nrows) < 0) {
 		*w = wcur_init(w->p, w->cap);
 		wcur_zero(w, 4);
 		rpc_reply_build(w, req->call.xid, RPC_SYSTEM_ERR, 0, 0);
@@ -243,7 +259,20 @@ mnt_service_handle_call(void *arg, struct rpcsrv_req *req)
 			mnt_mnt(n, req, &w);
 			break;
 		case MNT_PROC_DUMP:
-			mnt_dump(n, req, &w);
+		case MNT_PROC_EXPORT:
+			/*
+			 * Lists go over TCP only: over UDP a forged source
+			 * would get them, a reflection of many times the
+			 * call's size.  showmount and libnfs use TCP.
+			 */
+			if (!req->tcp) {
+				rpc_reply_build(
+				    &w, c->xid, RPC_PROC_UNAVAIL, 0, 0);
+			} else if (c->proc == MNT_PROC_DUMP) {
+				mnt_dump(n, req, host, &w);
+			} else {
+				mnt_export(n, req, &w);
+			}
 			break;
 		case MNT_PROC_UMNT:
 			if (mnt_dirpath_parse(c->args, c->args_len, dir) < 0) {
@@ -257,9 +286,6 @@ mnt_service_handle_call(void *arg, struct rpcsrv_req *req)
 		case MNT_PROC_UMNTALL:
 			mnt_forget(n, host, NULL);
 			rpc_reply_build(&w, c->xid, RPC_SUCCESS, 0, 0);
-			break;
-		case MNT_PROC_EXPORT:
-			mnt_export(n, req, &w);
 			break;
 		default:
 			rpc_reply_build(&w, c->xid, RPC_PROC_UNAVAIL, 0, 0);
