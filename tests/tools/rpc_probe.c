@@ -254,6 +254,15 @@ call(uint16_t port, uint8_t *req, size_t len, uint8_t *rep, size_t cap)
 	if (fd >= 0 && send(fd, req, len + 4, 0) == (ssize_t)(len + 4)) {
 		n = tcp_read_record(fd, rep, cap);
 	}
+	if (fd >= 0 && opt.sport > 0) {
+		/*
+		 * End with a reset, so the same port can connect again at
+		 * once, as a Linux client reconnects after the server closed.
+		 */
+		struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
 	if (fd >= 0) {
 		close(fd);
 	}

@@ -26,10 +26,16 @@
 /* --- duplicate request cache --------------------------------------------- */
 
 /*
- * Keyed by client address, xid and procedure (not port: Linux retransmits
- * after reconnecting from a new one, reference §4.3), for the
- * non-idempotent procedures only.  A hit that is still running is
- * dropped; a finished one gets the original reply again.
+ * Keyed by transport, client address and port, xid and procedure, for the
+ * non-idempotent procedures only (reference §4.3).  The port and
+ * transport belong to the key so that the reply to one process's call
+ * never goes to another that sends the same xid from another port or over
+ * the other transport, without its own call being run.  Retransmissions
+ * still match: a UDP client resends from its socket, and the Linux client
+ * reconnects from the same source port (net/sunrpc/xprtsock.c keeps it
+ * for the server's cache; knfsd's cache keys on address and port too).
+ * A hit that is still running is dropped; a finished one gets the
+ * original reply again.
  */
 static struct nfs_drc_entry *
 nfs_drc_find(struct nfs_service *n, const struct rpcsrv_req *req)
@@ -40,7 +46,8 @@ nfs_drc_find(struct nfs_service *n, const struct rpcsrv_req *req)
 		struct nfs_drc_entry *d = &n->drc[i];
 
 		if (d->used && d->xid == req->call.xid &&
-		    d->proc == req->call.proc &&
+		    d->proc == req->call.proc && d->tcp == req->tcp &&
+		    d->port == req->peer.sin_port &&
 		    d->addr.s_addr == req->peer.sin_addr.s_addr) {
 			return d;
 		}
@@ -57,6 +64,8 @@ nfs_drc_start(struct nfs_service *n, const struct rpcsrv_req *req)
 	free(d->reply);
 	*d = (struct nfs_drc_entry){
 	    .addr = req->peer.sin_addr,
+	    .port = req->peer.sin_port,
+	    .tcp = req->tcp,
 	    .xid = req->call.xid,
 	    .proc = req->call.proc,
 	    .used = true,

@@ -31,6 +31,8 @@ struct nfs_proc_stats {
 
 struct nfs_drc_entry {
 	struct in_addr addr;
+	uint16_t port; /* network order */
+	bool tcp;
 	uint32_t xid, proc;
 	bool used, done;
 	uint8_t *reply; /* owned; NULL while in progress */
