@@ -10,12 +10,10 @@
 # must still answer afterwards.
 set -u
 source "$(dirname "$0")/../lib/netns.sh"
+source "$(dirname "$0")/../lib/nfs.sh"
 nn_init nfsrace
 
-S=$(nn_ns srv)
-A=$(nn_ns atk)
-nn_bridge "$S" br0 198.18.0.1/24
-nn_port "$S" br0 "$A" 198.18.0.3/24 >/dev/null
+nfs_lab atk
 EXP=$NN_TMP/exp
 mkdir -p "$EXP" "$NN_TMP/state"
 echo regular >"$EXP/r"
@@ -24,25 +22,13 @@ mknod "$EXP/d" c 1 3
 PROBE=$PNB_TOOLS/rpc_probe
 SECS=${PNB_RACE_SECONDS:-12}
 
-nn_spawn "$S" "$NN_TMP/srv.log" "$PNB_BIN" serve --dhcp off --tftp off \
-	--address 198.18.0.1 --state-dir "$NN_TMP/state" --export "$EXP" \
-	--log-level info
-SRV=$NN_LAST_PID
-if ! nn_wait_tcp "$S" 2049 || ! nn_wait_tcp "$S" 111; then
-	t_fail "server starts" "$(cat "$NN_TMP/srv.log")"
-	t_done
-	exit
-fi
+nfs_serve "$S" "$NN_TMP/state" --export "$EXP"
 read -r st root < <(ip netns exec "$A" "$PROBE" -p resv -n 198.18.0.1 mnt "$EXP")
 t_check "the client mounts" [ "$st" = 0 ]
 
-"$PNB_TOOLS/open_watch" $((SECS + 5)) "$EXP/f" "$EXP/d" >"$NN_TMP/watch" &
-WATCH=$!
-NN_PIDS+=("$WATCH")
-for i in $(seq 50); do
-	grep -q ready "$NN_TMP/watch" && break
-	sleep 0.1
-done
+nfs_helper "$NN_TMP/watch" ready \
+	"$PNB_TOOLS/open_watch" $((SECS + 5)) "$EXP/f" "$EXP/d"
+WATCH=$HELPER
 out=$(ip netns exec "$A" "$PROBE" -p resv 198.18.0.1 race "$root" "$SECS")
 echo "INFO: race: $out (load $(cut -d' ' -f1-3 /proc/loadavg))"
 creates=$(awk '{print $2}' <<<"$out")
@@ -58,7 +44,5 @@ out=$(ip netns exec "$A" timeout 10 "$PROBE" -p resv -t 198.18.0.1 getattr "$roo
 t_check "NFS still answers after the race ($out)" [ "$out" = 0 ]
 t_check "the FIFO and the device node are intact" \
 	bash -c "[ -p '$EXP/f' ] || [ -p '$EXP/x' ]; [ -c '$EXP/d' ] || [ -c '$EXP/x' ]"
-nn_stop "$SRV"
-t_check "server exits cleanly" \
-	bash -c "! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error' '$NN_TMP/srv.log'"
+nfs_stop
 t_done

@@ -10,12 +10,10 @@
 # keeps its source port so that the server's cache matches).
 set -u
 source "$(dirname "$0")/../lib/netns.sh"
+source "$(dirname "$0")/../lib/nfs.sh"
 nn_init nfsdrc
 
-S=$(nn_ns srv)
-C=$(nn_ns cli)
-nn_bridge "$S" br0 198.18.0.1/24
-nn_port "$S" br0 "$C" 198.18.0.2/24 >/dev/null
+nfs_lab cli
 EXP=$NN_TMP/exp
 mkdir -p "$EXP" "$NN_TMP/state"
 chmod 777 "$EXP"
@@ -24,15 +22,7 @@ NOBODY="setpriv --reuid=65534 --regid=65534 --clear-groups"
 
 # insecure: the unprivileged process below may call at all, so what is
 # tested is the cache, not the reserved-port check.
-nn_spawn "$S" "$NN_TMP/srv.log" "$PNB_BIN" serve --dhcp off --tftp off \
-	--address 198.18.0.1 --state-dir "$NN_TMP/state" \
-	--export "$EXP:insecure" --log-level info
-SRV=$NN_LAST_PID
-if ! nn_wait_tcp "$S" 2049 || ! nn_wait_tcp "$S" 111; then
-	t_fail "server starts" "$(cat "$NN_TMP/srv.log")"
-	t_done
-	exit
-fi
+nfs_serve "$S" "$NN_TMP/state" --export "$EXP:insecure"
 read -r _ root < <(ip netns exec "$C" "$PROBE" -p resv -t 198.18.0.1 mnt "$EXP")
 out=$(ip netns exec "$C" "$PROBE" -p 900 -x 4242 198.18.0.1 create "$root" first)
 t_check "root's CREATE over UDP from port 900 ($out)" [ "${out%% *}" = 0 ]
@@ -55,7 +45,5 @@ fh=${out#* }
 out=$(ip netns exec "$C" "$PROBE" -p 902 -t -x 4343 198.18.0.1 create "$root" second)
 t_check "resent over a new connection from port 902: the original reply" \
 	[ "$out" = "0 $fh" ]
-nn_stop "$SRV"
-t_check "server exits cleanly" \
-	bash -c "! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error' '$NN_TMP/srv.log'"
+nfs_stop
 t_done

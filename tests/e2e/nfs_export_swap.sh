@@ -6,12 +6,10 @@
 # portmapper, MOUNT and every other client stay answered meanwhile.
 set -u
 source "$(dirname "$0")/../lib/netns.sh"
+source "$(dirname "$0")/../lib/nfs.sh"
 nn_init nfsswap
 
-S=$(nn_ns srv)
-C=$(nn_ns cli)
-nn_bridge "$S" br0 198.18.0.1/24
-nn_port "$S" br0 "$C" 198.18.0.2/24 >/dev/null
+nfs_lab cli
 EXP=$NN_TMP/exp
 ST=$NN_TMP/state
 mkdir -p "$EXP" "$ST/clients"
@@ -19,26 +17,13 @@ echo data >"$EXP/locked"
 PROBE=$PNB_TOOLS/rpc_probe
 HOLD=8
 
-nn_spawn "$S" "$NN_TMP/srv.log" "$PNB_BIN" serve --dhcp off --tftp off \
-	--address 198.18.0.1 --state-dir "$ST" --export "$EXP" \
-	--log-level info
-SRV=$NN_LAST_PID
-if ! nn_wait_tcp "$S" 2049 || ! nn_wait_tcp "$S" 111; then
-	t_fail "server starts" "$(cat "$NN_TMP/srv.log")"
-	t_done
-	exit
-fi
+nfs_serve "$S" "$ST" --export "$EXP"
 read -r _ root < <(ip netns exec "$C" "$PROBE" -p resv -t 198.18.0.1 mnt "$EXP")
 read -r _ fh < <(ip netns exec "$C" "$PROBE" -p resv -t 198.18.0.1 lookup "$root" locked)
 t_check "handle of the file" [ -n "$fh" ]
 
-"$PNB_TOOLS/inode_hold" "$EXP/locked" "$HOLD" >"$NN_TMP/hold" &
-HOLDER=$!
-NN_PIDS+=("$HOLDER")
-for i in $(seq 50); do
-	grep -q held "$NN_TMP/hold" && break
-	sleep 0.1
-done
+nfs_helper "$NN_TMP/hold" held "$PNB_TOOLS/inode_hold" "$EXP/locked" "$HOLD"
+HOLDER=$HELPER
 # A WRITE that waits for the inode lock inside a worker.
 ip netns exec "$C" "$PROBE" -p resv -t -w 30 198.18.0.1 write "$fh" \
 	>"$NN_TMP/write" &
@@ -55,13 +40,11 @@ echo "INFO: portmapper NULL over UDP while the worker waits: $out" \
 max=$(awk '{print $2}' <<<"$out")
 lost=$(awk '{print $6}' <<<"$out")
 t_check "the export was added meanwhile" \
-	grep -q "event=export path=\"$ST/clients/pi9/root\"" "$NN_TMP/srv.log"
+	grep -q "event=export path=\"$ST/clients/pi9/root\"" "$NFS_LOG"
 t_check "the loop kept answering: every ping back, slowest ${max:-none} ms" \
 	[ "${lost:-1}" = 0 ] && [ "${max:-99999}" -lt 1500 ]
 wait "$HOLDER" "$WRITER"
 t_check "the WRITE completes once the lock is free ($(cat "$NN_TMP/write"))" \
 	[ "$(cat "$NN_TMP/write")" = 0 ]
-nn_stop "$SRV"
-t_check "server exits cleanly" \
-	bash -c "! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error' '$NN_TMP/srv.log'"
+nfs_stop
 t_done

@@ -9,14 +9,10 @@
 # with showmount too.
 set -u
 source "$(dirname "$0")/../lib/netns.sh"
+source "$(dirname "$0")/../lib/nfs.sh"
 nn_init nfsrefl
 
-S=$(nn_ns srv)
-C=$(nn_ns cli)
-A=$(nn_ns atk)
-nn_bridge "$S" br0 198.18.0.1/24
-nn_port "$S" br0 "$C" 198.18.0.2/24 >/dev/null
-nn_port "$S" br0 "$A" 198.18.0.3/24 >/dev/null
+nfs_lab cli atk
 mkdir -p "$NN_TMP/state"
 EXPORTS=()
 for i in $(seq -w 1 20); do
@@ -27,15 +23,7 @@ done
 FIRST=$NN_TMP/exports/pi-root-of-some-raspberry-pi-client-01
 PROBE=$PNB_TOOLS/rpc_probe
 
-nn_spawn "$S" "$NN_TMP/srv.log" "$PNB_BIN" serve --dhcp off --tftp off \
-	--address 198.18.0.1 --state-dir "$NN_TMP/state" "${EXPORTS[@]}" \
-	--log-level info
-SRV=$NN_LAST_PID
-if ! nn_wait_tcp "$S" 2049 || ! nn_wait_tcp "$S" 111; then
-	t_fail "server starts" "$(cat "$NN_TMP/srv.log")"
-	t_done
-	exit
-fi
+nfs_serve "$S" "$NN_TMP/state" "${EXPORTS[@]}"
 read -r st _ < <(ip netns exec "$C" "$PROBE" -p resv -t 198.18.0.1 mnt "$FIRST")
 t_check "the client mounts" [ "$st" = 0 ]
 
@@ -64,7 +52,5 @@ out=$(ip netns exec "$C" showmount -e 198.18.0.1 2>&1)
 t_check "showmount -e works for the client" grep -q "$FIRST" <<<"$out"
 out=$(ip netns exec "$C" showmount -a 198.18.0.1 2>&1)
 t_check "showmount -a works for the client" grep -q "198.18.0.2:$FIRST" <<<"$out"
-nn_stop "$SRV"
-t_check "server exits cleanly" \
-	bash -c "! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error' '$NN_TMP/srv.log'"
+nfs_stop
 t_done

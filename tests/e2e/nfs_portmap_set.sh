@@ -6,25 +6,15 @@
 # Also refused: the same calls from another host, reserved port or not.
 set -u
 source "$(dirname "$0")/../lib/netns.sh"
+source "$(dirname "$0")/../lib/nfs.sh"
 nn_init nfspm
 
-S=$(nn_ns srv)
-A=$(nn_ns atk)
-nn_bridge "$S" br0 198.18.0.1/24
-nn_port "$S" br0 "$A" 198.18.0.3/24 >/dev/null
+nfs_lab atk
 mkdir -p "$NN_TMP/exp" "$NN_TMP/state"
 PROBE=$PNB_TOOLS/rpc_probe
 NOBODY="setpriv --reuid=65534 --regid=65534 --clear-groups"
 
-nn_spawn "$S" "$NN_TMP/srv.log" "$PNB_BIN" serve --dhcp off --tftp off \
-	--address 198.18.0.1 --state-dir "$NN_TMP/state" \
-	--export "$NN_TMP/exp" --log-level info
-SRV=$NN_LAST_PID
-if ! nn_wait_tcp "$S" 2049 || ! nn_wait_tcp "$S" 111; then
-	t_fail "server starts" "$(cat "$NN_TMP/srv.log")"
-	t_done
-	exit
-fi
+nfs_serve "$S" "$NN_TMP/state" --export "$NN_TMP/exp"
 mnt_port() {
 	ip netns exec "$A" "$PROBE" 198.18.0.1 pmap-getport 100005 3 6
 }
@@ -68,8 +58,6 @@ out=$(rp pmap-unset 400000 1 6)
 t_check "root on the server withdraws it ($out)" [ "$out" = 1 ]
 
 sleep 0.2
-t_check "refusals are logged" grep -q 'event=set-refused' "$NN_TMP/srv.log"
-nn_stop "$SRV"
-t_check "server exits cleanly" \
-	bash -c "! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error' '$NN_TMP/srv.log'"
+t_check "refusals are logged" grep -q 'event=set-refused' "$NFS_LOG"
+nfs_stop
 t_done

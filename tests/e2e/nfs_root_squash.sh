@@ -9,12 +9,10 @@
 # nobody (as knfsd maps ids the kernel rejects), while uid 0 is root.
 set -u
 source "$(dirname "$0")/../lib/netns.sh"
+source "$(dirname "$0")/../lib/nfs.sh"
 nn_init nfssq
 
-S=$(nn_ns srv)
-A=$(nn_ns atk)
-nn_bridge "$S" br0 198.18.0.1/24
-nn_port "$S" br0 "$A" 198.18.0.3/24 >/dev/null
+nfs_lab atk
 SQ=$NN_TMP/squash
 NS=$NN_TMP/nosquash
 mkdir -p "$NN_TMP/state"
@@ -28,15 +26,8 @@ for d in "$SQ" "$NS"; do
 done
 PROBE=$PNB_TOOLS/rpc_probe
 
-nn_spawn "$S" "$NN_TMP/srv.log" "$PNB_BIN" serve --dhcp off --tftp off \
-	--address 198.18.0.1 --state-dir "$NN_TMP/state" \
-	--export "$SQ:rw,root_squash" --export "$NS:rw" --log-level info
-SRV=$NN_LAST_PID
-if ! nn_wait_tcp "$S" 2049 || ! nn_wait_tcp "$S" 111; then
-	t_fail "server starts" "$(cat "$NN_TMP/srv.log")"
-	t_done
-	exit
-fi
+nfs_serve "$S" "$NN_TMP/state" --export "$SQ:rw,root_squash" \
+	--export "$NS:rw"
 
 # p IDS CMD ARGS...: the probe as root on the second host, from a
 # reserved port, claiming the AUTH_SYS ids IDS ("-n" for AUTH_NONE).
@@ -100,7 +91,5 @@ t_check "no_root_squash: uid 0 creates a root-owned file" \
 
 [ "$(cat "$SQ/secret")" = "root only" ] && [ "$(cat "$NS/secret")" = "root only" ]
 t_check "the secret files are unchanged" [ $? -eq 0 ]
-nn_stop "$SRV"
-t_check "server exits cleanly" \
-	bash -c "! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error' '$NN_TMP/srv.log'"
+nfs_stop
 t_done

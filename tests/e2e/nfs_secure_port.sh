@@ -8,14 +8,10 @@
 # still work.
 set -u
 source "$(dirname "$0")/../lib/netns.sh"
+source "$(dirname "$0")/../lib/nfs.sh"
 nn_init nfssec
 
-S=$(nn_ns srv)
-C=$(nn_ns cli)
-A=$(nn_ns atk)
-nn_bridge "$S" br0 198.18.0.1/24
-nn_port "$S" br0 "$C" 198.18.0.2/24 >/dev/null
-nn_port "$S" br0 "$A" 198.18.0.3/24 >/dev/null
+nfs_lab cli atk
 SEC=$NN_TMP/sec
 INS=$NN_TMP/ins
 mkdir -p "$SEC" "$INS" "$NN_TMP/state"
@@ -25,15 +21,7 @@ PROBE=$PNB_TOOLS/rpc_probe
 # The attacker: nobody, who cannot bind a port below 1024.
 NOBODY="setpriv --reuid=65534 --regid=65534 --clear-groups"
 
-nn_spawn "$S" "$NN_TMP/srv.log" "$PNB_BIN" serve --dhcp off --tftp off \
-	--address 198.18.0.1 --state-dir "$NN_TMP/state" \
-	--export "$SEC" --export "$INS:insecure" --log-level info
-SRV=$NN_LAST_PID
-if ! nn_wait_tcp "$S" 2049 || ! nn_wait_tcp "$S" 111; then
-	t_fail "server starts" "$(cat "$NN_TMP/srv.log")"
-	t_done
-	exit
-fi
+nfs_serve "$S" "$NN_TMP/state" --export "$SEC" --export "$INS:insecure"
 
 # Root on the client mounts from a reserved port and gets a handle.
 read -r st fh < <(ip netns exec "$C" "$PROBE" -p resv 198.18.0.1 mnt "$SEC")
@@ -80,17 +68,15 @@ t_check "nfs-cat (libnfs, root) reads the secure export" [ "$out" = secret ]
 sleep 0.2
 t_check "a refused MNT is logged with its reason" grep -q \
 	'peer=198.18.0.3:[0-9]* event=mount-refused .*reason="source port' \
-	"$NN_TMP/srv.log"
+	"$NFS_LOG"
 t_check "a refused NFS call is logged" grep -q \
 	'peer=198.18.0.3:[0-9]* event=refused .*reason="source port' \
-	"$NN_TMP/srv.log"
+	"$NFS_LOG"
 for i in $(seq 20); do
 	ip netns exec "$A" $NOBODY "$PROBE" 198.18.0.1 getattr "$ffh" >/dev/null
 done
 sleep 0.2
-n=$(grep -c 'event=refused' "$NN_TMP/srv.log")
+n=$(grep -c 'event=refused' "$NFS_LOG")
 t_check "NFS refusals are rate-limited ($n lines for 28 calls)" [ "$n" -le 10 ]
-nn_stop "$SRV"
-t_check "server exits cleanly" \
-	bash -c "! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error' '$NN_TMP/srv.log'"
+nfs_stop
 t_done

@@ -50,8 +50,6 @@
  *                           server closed and the bytes sent
  *   udpflood FH SECONDS     60 KiB FILE_SYNC WRITEs to FH over UDP as
  *                           fast as they leave; prints how many
- *   load FH N SECONDS       N connections with 16 READDIRPLUS of FH each
- *                           in flight; prints calls done
  *   ping PORT SECONDS       a NULL call over UDP every 20 ms; prints the
  *                           largest and median answer time in ms
  */
@@ -764,36 +762,75 @@ closed_by_server(int fd)
 	}
 }
 
+/*
+ * The PORT N SECONDS arguments of hold and noread: N non-blocking
+ * connections to PORT in @fds (-1 where connect failed), each with a
+ * receive buffer of @rcvbuf bytes when that is not 0.  *@end gets when to
+ * stop.  Return: N, or -1 after printing @usage.
+ */
 static int
-cmd_hold(char **args, int nargs)
+open_conns(char **args, int nargs, const char *usage, int rcvbuf, int *fds,
+    uint64_t *end, int *open)
 {
-	static int fds[PROBE_MAXCONN];
 	uint16_t port;
-	uint64_t end, next_byte;
-	uint32_t size;
-	int n, i, open = 0, closed = 0;
+	int n, i;
 
 	if (nargs < 3) {
-		fprintf(stderr, "rpc_probe: hold PORT N SECONDS [SIZE]\n");
-		return 2;
+		fprintf(stderr, "rpc_probe: %s\n", usage);
+		return -1;
 	}
 	port = (uint16_t)strtoul(args[0], NULL, 0);
 	n = atoi(args[1]);
 	n = n > PROBE_MAXCONN ? PROBE_MAXCONN : n;
-	end = now_ms() + 1000 * strtoull(args[2], NULL, 0);
-	size = nargs > 3 ? (uint32_t)strtoul(args[3], NULL, 0) : 1u << 20;
+	*end = now_ms() + 1000 * strtoull(args[2], NULL, 0);
 	for (i = 0; i < n; i++) {
-		uint8_t hdr[4];
-
 		fds[i] = tcp_open(port);
 		if (fds[i] < 0) {
 			continue;
 		}
-		open++;
+		(*open)++;
 		fcntl(fds[i], F_SETFL, O_NONBLOCK);
-		/* A record that is announced and never gets there. */
-		rpc_rm_marker(hdr, size);
-		send(fds[i], hdr, 4, MSG_NOSIGNAL);
+		if (rcvbuf) {
+			setsockopt(fds[i], SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+			    sizeof(rcvbuf));
+		}
+	}
+	return n;
+}
+
+static void
+close_conns(int *fds, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (fds[i] >= 0) {
+			close(fds[i]);
+		}
+	}
+}
+
+static int
+cmd_hold(char **args, int nargs)
+{
+	static int fds[PROBE_MAXCONN];
+	uint64_t end, next_byte;
+	uint32_t size;
+	uint8_t hdr[4];
+	int n, i, open = 0, closed = 0;
+
+	n = open_conns(
+	    args, nargs, "hold PORT N SECONDS [SIZE]", 0, fds, &end, &open);
+	if (n < 0) {
+		return 2;
+	}
+	size = nargs > 3 ? (uint32_t)strtoul(args[3], NULL, 0) : 1u << 20;
+	/* A record that is announced and never gets there. */
+	rpc_rm_marker(hdr, size);
+	for (i = 0; i < n; i++) {
+		if (fds[i] >= 0) {
+			send(fds[i], hdr, 4, MSG_NOSIGNAL);
+		}
 	}
 	next_byte = now_ms() + 5000;
 	while (now_ms() < end) {
@@ -816,11 +853,7 @@ cmd_hold(char **args, int nargs)
 		}
 		usleep(100000);
 	}
-	for (i = 0; i < n; i++) {
-		if (fds[i] >= 0) {
-			close(fds[i]);
-		}
-	}
+	close_conns(fds, n);
 	printf("open %d closed %d\n", open, closed);
 	return 0;
 }
@@ -863,35 +896,19 @@ cmd_noread(char **args, int nargs)
 	static size_t at[PROBE_MAXCONN]; /* where in calls each stream is */
 	static uint8_t calls[8192];
 	size_t clen;
-	uint16_t port;
 	uint64_t end, sent = 0;
 	int n, i, open = 0, closed = 0;
 
-	if (nargs < 3) {
-		fprintf(stderr, "rpc_probe: noread PORT N SECONDS [FH]\n");
+	/*
+	 * A small receive window: the server's replies stop fitting in the
+	 * kernel's buffers at once.
+	 */
+	n = open_conns(
+	    args, nargs, "noread PORT N SECONDS [FH]", 4096, fds, &end, &open);
+	if (n < 0) {
 		return 2;
 	}
-	port = (uint16_t)strtoul(args[0], NULL, 0);
-	n = atoi(args[1]);
-	n = n > PROBE_MAXCONN ? PROBE_MAXCONN : n;
-	end = now_ms() + 1000 * strtoull(args[2], NULL, 0);
 	clen = noread_calls(nargs > 3 ? args[3] : NULL, calls, sizeof(calls));
-	for (i = 0; i < n; i++) {
-		/*
-		 * A small receive window: the server's replies stop fitting
-		 * in the kernel's buffers at once.
-		 */
-		int small = 4096;
-
-		fds[i] = tcp_open(port);
-		if (fds[i] < 0) {
-			continue;
-		}
-		open++;
-		fcntl(fds[i], F_SETFL, O_NONBLOCK);
-		setsockopt(
-		    fds[i], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-	}
 	while (now_ms() < end) {
 		for (i = 0; i < n; i++) {
 			ssize_t r;
@@ -913,11 +930,7 @@ cmd_noread(char **args, int nargs)
 		}
 		usleep(10000);
 	}
-	for (i = 0; i < n; i++) {
-		if (fds[i] >= 0) {
-			close(fds[i]);
-		}
-	}
+	close_conns(fds, n);
 	printf("open %d closed %d sent %llu\n", open, closed,
 	    (unsigned long long)sent);
 	return 0;
@@ -956,77 +969,6 @@ cmd_udpflood(char **args, int nargs)
 		}
 	}
 	printf("sent %llu\n", (unsigned long long)sent);
-	return 0;
-}
-
-static size_t
-load_call(const struct nfs3_fh *fh, uint32_t xid, uint8_t *out)
-{
-	static struct nfs3_args a;
-	struct wcur w = wcur_init(out + 4, 1024);
-
-	memset(&a, 0, sizeof(a));
-	a.proc = NFS3_PROC_READDIRPLUS;
-	a.fh = *fh;
-	a.count = 1u << 20;
-	a.maxcount = 1u << 20;
-	call_hdr(&w, xid, NFS3_PROG, NFS3_VERS, NFS3_PROC_READDIRPLUS);
-	nfs3_args_build(&w, &a);
-	rpc_rm_marker(out, w.off);
-	return w.off + 4;
-}
-
-static int
-cmd_load(char **args, int nargs)
-{
-	static int fds[PROBE_MAXCONN];
-	static uint8_t req[1100], rep[(1u << 20) + 4096];
-	struct pollfd p[PROBE_MAXCONN];
-	struct nfs3_fh fh;
-	uint64_t start = now_ms(), end;
-	unsigned done = 0;
-	uint16_t port;
-	int n, i, j;
-
-	if (nargs < 3 || parse_fh(args[0], &fh) < 0) {
-		fprintf(stderr, "rpc_probe: load FH N SECONDS\n");
-		return 2;
-	}
-	opt.tcp = true;
-	port = port_of(NFS3_PROG);
-	n = atoi(args[1]);
-	n = n > PROBE_MAXCONN ? PROBE_MAXCONN : n;
-	end = start + 1000 * strtoull(args[2], NULL, 0);
-	for (i = 0; i < n; i++) {
-		fds[i] = tcp_open(port);
-		for (j = 0; fds[i] >= 0 && j < 16; j++) {
-			send(fds[i], req, load_call(&fh, opt.xid++, req), 0);
-		}
-		p[i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
-	}
-	while (now_ms() < end) {
-		if (poll(p, (nfds_t)n, 1000) <= 0) {
-			continue;
-		}
-		for (i = 0; i < n; i++) {
-			if (!p[i].revents) {
-				continue;
-			}
-			if (tcp_read_record(fds[i], rep, sizeof(rep)) <= 0) {
-				p[i].fd = -1;
-				continue;
-			}
-			done++;
-			send(fds[i], req, load_call(&fh, opt.xid++, req), 0);
-		}
-	}
-	for (i = 0; i < n; i++) {
-		if (fds[i] >= 0) {
-			close(fds[i]);
-		}
-	}
-	printf("calls %u in %llu ms\n", done,
-	    (unsigned long long)(now_ms() - start));
 	return 0;
 }
 
@@ -1400,9 +1342,6 @@ main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "udpflood") == 0) {
 		return cmd_udpflood(argv, argc);
-	}
-	if (strcmp(cmd, "load") == 0) {
-		return cmd_load(argv, argc);
 	}
 	if (strcmp(cmd, "ping") == 0) {
 		return cmd_ping(argv, argc);

@@ -393,6 +393,24 @@ send_calls(int fd, int n)
 }
 
 /*
+ * A peer that never reads, from @src: a small receive buffer and
+ * @rounds bursts of 64 calls.  Return: its socket.
+ */
+static int
+hog(struct loop *l, struct rpcsrv *s, const char *src, int rounds)
+{
+	int fd = connect_from(src, rpcsrv_port(s)), small = 4096, i;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	loop_run_once(l, 20);
+	for (i = 0; i < rounds; i++) {
+		send_calls(fd, 64);
+		loop_run_once(l, 5);
+	}
+	return fd;
+}
+
+/*
  * A peer that never reads: its replies stall and it is closed after
  * stall_ms, and all the memory it held is given back.
  */
@@ -405,7 +423,7 @@ TEST(rpcsrv_peer_that_never_reads_is_closed)
 	    .stall_ms = 300};
 	struct loop *l = loop_open();
 	struct rpcsrv *s;
-	int err = 0, fd, small = 4096, i;
+	int err = 0, fd;
 
 	s = rpcsrv_open(l, "test", loopback(), 0, &lim, big_call, NULL, &err);
 	CHECK(s != NULL);
@@ -413,13 +431,7 @@ TEST(rpcsrv_peer_that_never_reads_is_closed)
 		loop_close(l);
 		return;
 	}
-	fd = connect_from("127.0.0.2", rpcsrv_port(s));
-	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-	loop_run_once(l, 20);
-	for (i = 0; i < 20; i++) {
-		send_calls(fd, 64);
-		loop_run_once(l, 5);
-	}
+	fd = hog(l, s, "127.0.0.2", 20);
 	CHECK(rpcsrv_mem(s) > 0);
 	CHECK(closed_after(l, fd, 2000));
 	CHECK_EQ(rpcsrv_stats(s)->peers_not_reading, 1);
@@ -443,7 +455,7 @@ TEST(rpcsrv_memory_budget)
 	struct loop *l = loop_open();
 	struct rpcsrv *s;
 	uint8_t buf[64 * 1024];
-	int err = 0, hog, ok, small = 4096, i;
+	int err = 0, fd, ok, i;
 	ssize_t n = 0;
 
 	s = rpcsrv_open(l, "test", loopback(), 0, &lim, big_call, NULL, &err);
@@ -452,15 +464,9 @@ TEST(rpcsrv_memory_budget)
 		loop_close(l);
 		return;
 	}
-	hog = connect_from("127.0.0.2", rpcsrv_port(s));
-	setsockopt(hog, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
 	ok = connect_from("127.0.0.3", rpcsrv_port(s));
-	loop_run_once(l, 20);
-	for (i = 0; i < 40; i++) {
-		send_calls(hog, 64);
-		loop_run_once(l, 5);
-	}
-	CHECK(closed_after(l, hog, 3000));
+	fd = hog(l, s, "127.0.0.2", 40);
+	CHECK(closed_after(l, fd, 3000));
 	CHECK_EQ(rpcsrv_stats(s)->peers_not_reading, 1);
 	/* The other client is served as before. */
 	send_calls(ok, 1);
@@ -472,7 +478,7 @@ TEST(rpcsrv_memory_budget)
 		n += r > 0 ? r : 0;
 	}
 	CHECK_EQ(n, 60 * 1024 + 4);
-	close(hog);
+	close(fd);
 	close(ok);
 	rpcsrv_close(s);
 	loop_close(l);
