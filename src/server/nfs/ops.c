@@ -100,6 +100,8 @@ nfs_errno_stat(int err)
 
 /* --- credentials --------------------------------------------------------- */
 
+static void nfs_creds_leave(struct nfs_req *q);
+
 /*
  * The id a caller's AUTH_SYS id acts as.  (uid_t)-1 is no id to the
  * kernel: setfsuid(-1) and setfsgid(-1) change nothing, which would leave
@@ -107,8 +109,6 @@ nfs_errno_stat(int err)
  * maps every id make_kuid() rejects to the export's anonymous id
  * (nfsd_setuser), it acts as nobody.  With root_squash, 0 does too.
  */
-static void nfs_creds_leave(struct nfs_req *q);
-
 static uint32_t
 nfs_map_id(const struct nfs_export *e, uint32_t id)
 {

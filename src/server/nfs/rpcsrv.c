@@ -46,8 +46,7 @@ struct rpcsrv_conn {
 	size_t queued; /* reply bytes and RPCSRV_OUT_COSTs not yet sent */
 	size_t mem;    /* memory held for this connection, see rpcsrv_mem_add */
 	uint32_t inflight;
-	uint64_t
-	    active_ms; /* accept, last complete call in or reply bytes out */
+	uint64_t active_ms; /* accepted, a whole call in, reply bytes out */
 	uint64_t record_ms; /* when the record coming in began; 0: none */
 	uint64_t sent_ms;   /* last progress of queued replies */
 	/*
