@@ -139,13 +139,21 @@ nfs_worker(void *arg)
 		}
 		pthread_mutex_unlock(&n->mu);
 
+		/*
+		 * READ data goes out with sendfile when the client keeps
+		 * other calls in flight on the connection: then the server's
+		 * CPU is what limits, and sendfile saves the copy.  A lone
+		 * READ is read into its reply and sent in one write instead:
+		 * header and data in one sendmsg reach a client waiting for
+		 * them sooner than a header followed by sendfile, whose rest
+		 * trails behind under the kernel's pacing (docs/nfs.md).
+		 */
 		ctx = (struct nfs_op_ctx){
 		    .peer = req->peer.sin_addr,
 		    .peer_port = ntohs(req->peer.sin_port),
 		    .headroom = 4,
 		    .max_reply = req->tcp ? NFS_MAX_RECORD : NFS_UDP_REPLY,
-		    /* READ data goes out with sendfile over TCP. */
-		    .tail = req->tcp ? &tail : NULL,
+		    .tail = req->tcp && req->conn_calls > 1 ? &tail : NULL,
 		    .port_refused = &port_refused,
 		};
 		tail.fd = -1;

@@ -521,10 +521,12 @@ rpcsrv_dispatch(struct rpcsrv *s, struct rpcsrv_conn *c,
 	req->rec = rec;
 	req->len = len;
 	req->start_us = loop_clock_us();
+	req->conn_calls = 1;
 	if (c) {
 		c->refs++;
 		c->inflight++;
 		c->active_ms = loop_now_ms(s->loop);
+		req->conn_calls = c->inflight;
 	} else {
 		s->udp_inflight++;
 	}

@@ -62,6 +62,12 @@ struct rpcsrv_req {
 	size_t charge; /* memory counted for the call while it is in progress */
 	struct rpc_call call; /* borrows from rec */
 	uint64_t start_us;
+	/*
+	 * Calls in progress on its connection when it arrived, itself
+	 * included (1 over UDP): more than one means the client keeps
+	 * several in flight.
+	 */
+	uint32_t conn_calls;
 	struct rpcsrv_req *next; /* free for the handler's queues */
 	void *priv;              /* the handler's */
 	uint8_t *reply;          /* owned once set; headroom 4 */
