@@ -5,6 +5,7 @@
 #
 # One call in flight (what a booting kernel does as it walks its root):
 #   lat      per-procedure latency, the median of thousands of calls each:
+#            NULL (the transport alone: no file system, no worker),
 #            GETATTR, LOOKUP, ACCESS, READ of 4 KiB and of 1 MiB
 #            (bench/nfs_bench.c "lat")
 #   cp-read  `nfs-cp` of a 256 MiB file to a new file in /dev/shm
@@ -120,7 +121,7 @@ rate() { # BYTES SECONDS -> MiB/s
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 declare -A R
-TESTS="GETATTR LOOKUP ACCESS READ4K READ1M cp-read cp-write ls-R meta read write walk"
+TESTS="NULL GETATTR LOOKUP ACCESS READ4K READ1M cp-read cp-write ls-R meta read write walk"
 # add SERVER TEST VALUE: a failed test counts 0 (and shows as 0.00x).
 add() {
 	[ -n "${3:-}" ] || echo "   $1 $2: FAILED" >&2
@@ -134,7 +135,7 @@ run_one() { # SERVER ROUND
 	while read -r name value; do
 		case $name in lat-*) lat[${name#lat-}]=$value ;; esac
 	done < <(bench "$ns" lat /big /meta)
-	for t in GETATTR LOOKUP ACCESS READ4K READ1M; do
+	for t in NULL GETATTR LOOKUP ACCESS READ4K READ1M; do
 		add "$s" "$t" "${lat[$t]:-}"
 	done
 	rm -f "/dev/shm/pnb-nfsbench-$$"
@@ -195,7 +196,7 @@ GAN_HWM=$(hwm "$GPID")
 # ratio TEST P G: how many times faster pinetboot is.
 ratio() {
 	case $1 in
-	GETATTR | LOOKUP | ACCESS | READ4K | READ1M) awk -v p="$2" -v g="$3" 'BEGIN {printf "%.2fx", (p > 0 ? g / p : 0)}' ;;
+	NULL | GETATTR | LOOKUP | ACCESS | READ4K | READ1M) awk -v p="$2" -v g="$3" 'BEGIN {printf "%.2fx", (p > 0 ? g / p : 0)}' ;;
 	*) awk -v p="$2" -v g="$3" 'BEGIN {printf "%.2fx", (g > 0 ? p / g : 0)}' ;;
 	esac
 }
@@ -209,7 +210,7 @@ target() {
 }
 unit() {
 	case $1 in
-	GETATTR | LOOKUP | ACCESS | READ4K | READ1M) echo "us" ;;
+	NULL | GETATTR | LOOKUP | ACCESS | READ4K | READ1M) echo "us" ;;
 	ls-R | meta | walk) echo "entries/s" ;;
 	*) echo "MiB/s" ;;
 	esac

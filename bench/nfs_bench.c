@@ -15,6 +15,7 @@
  *                                              doing a GETATTR, held open
  *   nfs_bench lat   SERVER EXPORT FILE DIR     single-call latency: one
  *                                              call in flight at a time,
+ *                                              NULL (the transport alone),
  *                                              GETATTR, ACCESS (of FILE),
  *                                              LOOKUP (of DIR's entries),
  *                                              READ 4 KiB and READ 1 MiB
@@ -366,6 +367,7 @@ bench_walk(struct nfs_context *nfs, const char *dir)
 /* One call at a time: the call's result, for the latency runs. */
 struct one {
 	int done, errors;
+	bool null; /* NULL has no result */
 	uint64_t bytes;
 };
 
@@ -376,8 +378,9 @@ one_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 
 	(void)rpc;
 	o->done = 1;
-	/* Every NFSv3 result begins with its nfsstat3. */
-	if (status != RPC_STATUS_SUCCESS || *(nfsstat3 *)data != NFS3_OK) {
+	/* Every NFSv3 result but NULL's begins with its nfsstat3. */
+	if (status != RPC_STATUS_SUCCESS ||
+	    (!o->null && *(nfsstat3 *)data != NFS3_OK)) {
 		o->errors++;
 		return;
 	}
@@ -394,7 +397,7 @@ cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-enum lat_kind { LAT_GETATTR, LAT_ACCESS, LAT_LOOKUP, LAT_READ };
+enum lat_kind { LAT_NULL, LAT_GETATTR, LAT_ACCESS, LAT_LOOKUP, LAT_READ };
 
 struct lat_target {
 	nfs_fh3 file, dir;
@@ -409,6 +412,8 @@ lat_send(struct rpc_context *rpc, const struct lat_target *tg,
     enum lat_kind kind, uint32_t count, long i, struct one *o)
 {
 	switch (kind) {
+	case LAT_NULL:
+		return rpc_nfs3_null_async(rpc, one_cb, o);
 	case LAT_GETATTR: {
 		GETATTR3args a = {.object = tg->file};
 
@@ -455,7 +460,8 @@ lat_run(struct rpc_context *rpc, const struct lat_target *tg, const char *name,
 		return 1;
 	}
 	for (i = -warm; i < n; i++) {
-		struct one o = {.bytes = kind == LAT_READ ? 0 : UINT64_MAX};
+		struct one o = {.bytes = kind == LAT_READ ? 0 : UINT64_MAX,
+		    .null = kind == LAT_NULL};
 		double t0 = now_s();
 
 		if (lat_send(rpc, tg, kind, count, i, &o) < 0) {
@@ -495,6 +501,7 @@ static const struct lat_proc {
 	uint32_t count;
 	long calls;
 } lat_procs[] = {
+    {"NULL", LAT_NULL, 0, 4000},
     {"GETATTR", LAT_GETATTR, 0, 4000},
     {"LOOKUP", LAT_LOOKUP, 0, 4000},
     {"ACCESS", LAT_ACCESS, 0, 4000},
