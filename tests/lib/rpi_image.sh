@@ -19,7 +19,7 @@
 
 rpi_root_tree() {
 	local r=$1 i
-	mkdir -p "$r"/{etc/ssh,etc/systemd/system/multi-user.target.wants,etc/NetworkManager/system-connections,lib/systemd/system,usr/lib,usr/bin,usr/sbin,usr/share/many,dev,run,tmp,home/pi,var/lib/dbus,var/log,boot/firmware,root}
+	mkdir -p "$r"/{proc,sys,opt,etc/ssh,etc/systemd/system/multi-user.target.wants,etc/NetworkManager/system-connections,lib/systemd/system,usr/lib,usr/bin,usr/sbin,usr/share/many,dev,run,tmp,home/pi,var/lib/dbus,var/log,boot/firmware,root}
 	cat >"$r/usr/lib/os-release" <<'OS'
 PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
 NAME="Debian GNU/Linux"
@@ -35,6 +35,7 @@ PARTUUID=6c586e13-01  /boot/firmware  vfat    defaults          0       2
 PARTUUID=6c586e13-02  /               ext4    defaults,noatime  0       1
 FSTAB
 	echo raspberrypi >"$r/etc/hostname"
+	printf 'nameserver 127.0.0.53\n' >"$r/etc/resolv.conf"
 	printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n\n127.0.1.1\traspberrypi\n' >"$r/etc/hosts"
 	echo 0123456789abcdef0123456789abcdef >"$r/etc/machine-id"
 	ln -s /etc/machine-id "$r/var/lib/dbus/machine-id"
@@ -58,7 +59,9 @@ FSTAB
 	cp /bin/busybox "$r/usr/bin/ping"
 	setcap cap_net_raw+ep "$r/usr/bin/ping"
 	setfattr -n user.pinetboot.note -v "kept" "$r/etc/hostname"
-	setfattr -n trusted.overlay.opaque -v y "$r/var/log"
+	# A trusted.* attribute (not trusted.overlay.*, which image layers
+	# reserve and import leaves out).
+	setfattr -n trusted.pinetboot.note -v y "$r/var/log"
 	# Holes: 8 MiB with data at 1 MiB and 5 MiB; a file that is all hole.
 	# (mkfs.ext4 -d 1.47.0 drops a trailing hole, so the file ends in
 	# data.)
@@ -174,3 +177,4 @@ rpi_build() {
 	dd if="$d/root.img" of="$d/disk.img" bs=1M seek=44 conv=notrunc,sparse status=none
 	rm -f "$d/boot.img" "$d/root.img"
 }
+

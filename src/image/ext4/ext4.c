@@ -207,7 +207,7 @@ struct ext4_xa {
 	int dirfd;
 	const char *name;
 	int err;
-	uint64_t count;
+	uint64_t count, markers;
 };
 
 static int
@@ -219,6 +219,15 @@ ext4_xattr_cb(char *name, char *value, size_t len, void *data)
 
 	/* Inline file data lives in this attribute; it is not metadata. */
 	if (!strcmp(name, "system.data")) {
+		return 0;
+	}
+	/*
+	 * The layer format's markers (docs/fleet.md): an image that carried
+	 * them could hide or expose files in the versions stacked on it.
+	 */
+	if (!strncmp(name, "user.overlay.", 13) ||
+	    !strncmp(name, "trusted.overlay.", 16)) {
+		a->markers++;
 		return 0;
 	}
 	if (a->fd >= 0) {
@@ -270,6 +279,7 @@ ext4_xattrs(struct ext4_x *x, ext2_ino_t ino, struct ext2_inode_large *in,
 		return ext4_fail(x, ec);
 	}
 	x->st->xattrs += a.count;
+	x->st->markers += a.markers;
 	return a.err;
 }
 
@@ -705,6 +715,11 @@ ext4_entry(struct ext4_x *x, int dirfd, const struct ext4_ent *e, int depth)
 		close(fd);
 		x->st->dirs++;
 		return r;
+	}
+	/* A whiteout of the layer format; see ext4_xattr_cb(). */
+	if (LINUX_S_ISCHR(mode) && ext4_rdev(&in) == makedev(0, 0)) {
+		x->st->markers++;
+		return 0;
 	}
 	/* A second name for an inode already extracted: a hard link. */
 	link = in.i_links_count > 1 ? ino_find(&x->links, e->ino) : NULL;

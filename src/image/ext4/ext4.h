@@ -33,6 +33,12 @@ struct ext4_progress {
 
 struct ext4_stats {
 	uint64_t files, dirs, symlinks, hardlinks, specials, xattrs;
+	/*
+	 * Overlay markers left out: user.overlay.* and trusted.overlay.*
+	 * attributes and 0/0 character devices (whiteouts), which the
+	 * layers of docs/fleet.md reserve.
+	 */
+	uint64_t markers;
 	uint64_t bytes;      /* file data written */
 	uint64_t used_bytes; /* in use on the file system, for progress */
 	long ext2_err;       /* errcode_t behind -PNB_EEXT4, or 0 */
