@@ -9,6 +9,7 @@
 #include "cli/progress.h"
 #include "core/err.h"
 #include "image/provision/prov.h"
+#include "image/provision/version.h"
 
 #define DEFAULT_STATE "/var/lib/pinetboot"
 
@@ -19,12 +20,16 @@ image_usage(FILE *f)
 	    "Usage: pinetboot image import FILE [--name NAME] [--state-dir "
 	    "DIR]\n"
 	    "       pinetboot image list [--state-dir DIR]\n"
+	    "       pinetboot image versions NAME [--state-dir DIR]\n"
 	    "       pinetboot image remove NAME [--state-dir DIR]\n"
 	    "\n"
-	    "Import a Raspberry Pi OS image (.img, .img.xz, .img.zst or a\n"
-	    "block device, read-only, no loop mounts) into\n"
-	    "STATE/images/NAME/{boot,root}, list imported images, or remove\n"
-	    "one that no client uses.\n"
+	    "An image is a list of immutable versions under\n"
+	    "STATE/images/NAME/v/N/{boot,root}.  import reads a Raspberry\n"
+	    "Pi OS image (.img, .img.xz, .img.zst or a block device,\n"
+	    "read-only, no loop mounts) as a new image, or as the next\n"
+	    "version of NAME when it exists.  versions lists an image's\n"
+	    "versions and the clients that use them; remove deletes an\n"
+	    "image no client uses.\n"
 	    "\n"
 	    "Options:\n"
 	    "  --name NAME       image name (default: from FILE)\n"
@@ -102,8 +107,19 @@ image_import(const char *state, int argc, char **argv, const char *name)
 		    stderr, "pinetboot image import: %s: %s\n", im.file, msg);
 		return 1;
 	}
-	printf("Imported %s as image '%s' into %s/images/%s\n", im.file,
-	    info.name, state, info.name);
+	if (info.markers) {
+		fprintf(stderr,
+		    "pinetboot image import: %s: warning: left out %llu "
+		    "overlay marker%s (user.overlay.* or trusted.overlay.* "
+		    "attributes, 0/0 character devices), which image layers "
+		    "reserve\n",
+		    im.file, (unsigned long long)info.markers,
+		    info.markers == 1 ? "" : "s");
+	}
+	printf("Imported %s as version %u of image '%s' into "
+	       "%s/images/%s/v/%u\n",
+	    im.file, info.version, info.name, state, info.name, info.version);
+	printf("  processor:   %s\n", info.arch[0] ? info.arch : "unknown");
 	printf("  OS:          %s\n", info.os);
 	printf("  partitions:  %s%s, disk %s\n", info.scheme,
 	    info.used_backup_gpt ? " (primary GPT damaged, backup used)" : "",
@@ -126,40 +142,37 @@ image_import(const char *state, int argc, char **argv, const char *name)
 static int
 image_list(const char *state)
 {
-	char dir[4096], path[4400], text[REC_MAX_BYTES + 1];
-	struct rec rec;
+	char dir[4096], msg[512];
+	struct prov_version *v = malloc(sizeof(*v));
 	struct dirent *e;
 	DIR *d;
 	int n = 0;
 
+	if (!v) {
+		return 1;
+	}
 	snprintf(dir, sizeof(dir), "%s/images", state);
 	d = opendir(dir);
-	printf(
-	    "%-32s %-40s %-15s %s\n", "NAME", "OS", "BOOT MOUNT", "IMPORTED");
+	printf("%-32s %-8s %-40s %-15s %s\n", "NAME", "VERSION", "OS",
+	    "BOOT MOUNT", "CREATED");
 	while (d && (e = readdir(d)) != NULL) {
-		char os[256] = "?", bm[64] = "?", when[64] = "?";
-		unsigned line;
-		size_t len;
-		FILE *f;
+		struct prov_img im;
 
-		if (e->d_name[0] == '.') {
+		if (e->d_name[0] == '.' ||
+		    prov_img_open(
+			&im, state, e->d_name, false, msg, sizeof(msg)) < 0) {
 			continue;
 		}
-		snprintf(
-		    path, sizeof(path), "%s/%.255s/image.conf", dir, e->d_name);
-		f = fopen(path, "r");
-		if (!f) {
-			continue;
+		if (prov_version_read(
+			&im, prov_img_newest(&im), v, msg, sizeof(msg)) == 0) {
+			printf("%-32s %-8u %-40s %-15s %s\n", e->d_name, v->n,
+			    v->os[0] ? v->os : "?",
+			    v->boot_mount[0] ? v->boot_mount : "?",
+			    v->created[0] ? v->created : "?");
+		} else {
+			printf("%-32s %-8s %s\n", e->d_name, "?", msg);
 		}
-		len = fread(text, 1, REC_MAX_BYTES, f);
-		fclose(f);
-		text[len] = '\0';
-		if (rec_parse(text, len, &rec, &line) == 0) {
-			rec_get(&rec, "os", os, sizeof(os));
-			rec_get(&rec, "boot_mount", bm, sizeof(bm));
-			rec_get(&rec, "imported", when, sizeof(when));
-		}
-		printf("%-32s %-40s %-15s %s\n", e->d_name, os, bm, when);
+		prov_img_close(&im);
 		n++;
 	}
 	if (d) {
@@ -169,7 +182,118 @@ image_list(const char *state)
 		printf("(no images; import one with 'pinetboot image import "
 		       "FILE')\n");
 	}
+	free(v);
 	return 0;
+}
+
+struct version_users {
+	unsigned *version;
+	char (*names)[REC_NAME_MAX + 1];
+	size_t n, cap;
+};
+
+static void
+collect_user(void *arg, const char *client, unsigned version)
+{
+	struct version_users *u = arg;
+
+	if (u->n == u->cap) {
+		size_t cap = u->cap ? 2 * u->cap : 16;
+		unsigned *v = realloc(u->version, cap * sizeof(*v));
+		char(*nm)[REC_NAME_MAX + 1];
+
+		if (!v) {
+			return;
+		}
+		u->version = v;
+		nm = realloc(u->names, cap * sizeof(*nm));
+		if (!nm) {
+			return;
+		}
+		u->names = nm;
+		u->cap = cap;
+	}
+	u->version[u->n] = version;
+	snprintf(u->names[u->n], sizeof(u->names[u->n]), "%s", client);
+	u->n++;
+}
+
+static int
+image_versions(const char *state, const char *name)
+{
+	struct version_users users = {0};
+	struct prov_version *v = malloc(sizeof(*v));
+	struct prov_img im;
+	uint64_t *boot = NULL, *root = NULL;
+	char msg[512], size[32];
+	size_t i, k;
+	int r;
+
+	if (!v) {
+		return 1;
+	}
+	r = prov_img_open(&im, state, name, false, msg, sizeof(msg));
+	if (r < 0) {
+		fprintf(stderr, "pinetboot image versions: %s\n", msg);
+		free(v);
+		return 1;
+	}
+	boot = calloc(im.n, sizeof(*boot));
+	root = calloc(im.n, sizeof(*root));
+	if (!boot || !root) {
+		r = -ENOMEM;
+		goto out;
+	}
+	prov_version_disk_use(&im, boot, root);
+	prov_image_clients(state, name, collect_user, &users);
+	printf("Image '%s': %zu version%s%s\n", name, im.n,
+	    im.n == 1 ? "" : "s",
+	    im.legacy ? " (stored before versions; moved to v/1 by the next "
+			"command that writes to it)"
+		      : "");
+	printf("%-7s %-6s %-6s %-20s %-7s %10s  %-20s %s\n", "VERSION", "KIND",
+	    "PARENT", "CREATED", "ARCH", "SIZE", "CLIENTS", "MADE BY");
+	for (i = 0; i < im.n; i++) {
+		char parent[16] = "-", who[256] = "", made[REC_MAX_VALUE + 64];
+		size_t o = 0;
+
+		if (prov_version_read(&im, im.v[i], v, msg, sizeof(msg)) < 0) {
+			printf("%-7u ?      %s\n", im.v[i], msg);
+			continue;
+		}
+		if (v->parent) {
+			snprintf(parent, sizeof(parent), "%u", v->parent);
+		}
+		for (k = 0; k < users.n; k++) {
+			if (users.version[k] == v->n && o < sizeof(who)) {
+				o += (size_t)snprintf(who + o, sizeof(who) - o,
+				    "%s%s", o ? "," : "", users.names[k]);
+			}
+		}
+		if (v->command[0]) {
+			snprintf(made, sizeof(made), "update: %s%s", v->command,
+			    v->flattened ? " (then flattened into a base)"
+					 : "");
+		} else {
+			snprintf(made, sizeof(made), "import of %s",
+			    v->source[0] ? v->source : "?");
+		}
+		printf("%-7u %-6s %-6s %-20s %-7s %10s  %-20s %s\n", v->n,
+		    v->base ? "base" : "delta", parent, v->created,
+		    v->arch[0] ? v->arch : "?",
+		    cli_human(boot[i] + root[i], size, sizeof(size)),
+		    o ? who : "-", made);
+	}
+	printf("SIZE: disk use of the version alone (each inode counted once, "
+	       "in the oldest version holding it).\n");
+out:
+	free(users.version);
+	free(users.names);
+	free(boot);
+	free(root);
+	free(v);
+	prov_img_close(&im);
+	return r < 0 ? 1 : 0;
 }
 
 int
@@ -214,6 +338,11 @@ cli_image(int argc, char **argv)
 	}
 	if (name) {
 		return cli_usage_error("image", "--name is for import");
+	}
+	if (!strcmp(sub, "versions")) {
+		return argc == 1
+		    ? image_versions(state, argv[0])
+		    : cli_usage_error("image", "versions needs the image NAME");
 	}
 	if (!strcmp(sub, "list")) {
 		return argc == 0 ? image_list(state)
