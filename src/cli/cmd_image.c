@@ -9,6 +9,7 @@
 #include "cli/progress.h"
 #include "core/err.h"
 #include "image/provision/prov.h"
+#include "image/provision/update.h"
 #include "image/provision/version.h"
 
 #define DEFAULT_STATE "/var/lib/pinetboot"
@@ -21,18 +22,25 @@ image_usage(FILE *f)
 	    "DIR]\n"
 	    "       pinetboot image list [--state-dir DIR]\n"
 	    "       pinetboot image versions NAME [--state-dir DIR]\n"
+	    "       pinetboot image update NAME [--from V] -- CMD [ARGS...]\n"
+	    "       pinetboot image shell NAME [--from V]\n"
 	    "       pinetboot image remove NAME [--state-dir DIR]\n"
 	    "\n"
 	    "An image is a list of immutable versions under\n"
 	    "STATE/images/NAME/v/N/{boot,root}.  import reads a Raspberry\n"
 	    "Pi OS image (.img, .img.xz, .img.zst or a block device,\n"
 	    "read-only, no loop mounts) as a new image, or as the next\n"
-	    "version of NAME when it exists.  versions lists an image's\n"
-	    "versions and the clients that use them; remove deletes an\n"
-	    "image no client uses.\n"
+	    "version of NAME when it exists.  update runs CMD inside a\n"
+	    "version (the newest, or V) with /proc, /dev, /sys and the\n"
+	    "host's resolv.conf, through QEMU for a foreign processor, and\n"
+	    "keeps what it changed as the next version; shell does the same\n"
+	    "with an interactive shell (leave it with 'exit 0' to keep the\n"
+	    "changes).  versions lists an image's versions and the clients\n"
+	    "that use them; remove deletes an image no client uses.\n"
 	    "\n"
 	    "Options:\n"
 	    "  --name NAME       image name (default: from FILE)\n"
+	    "  --from V          the version to start from (default: newest)\n"
 	    "  --state-dir DIR   state directory (default " DEFAULT_STATE ")\n"
 	    "  -h, --help        show this help\n");
 }
@@ -296,16 +304,84 @@ out:
 	return r < 0 ? 1 : 0;
 }
 
+static void
+update_note(void *arg, const char *line)
+{
+	fprintf(stderr, "pinetboot image %s: %s\n", (const char *)arg, line);
+}
+
+static int
+image_update(
+    const char *state, const char *sub, int argc, char **argv, const char *from)
+{
+	struct prov_update u = {.note = update_note, .note_arg = (void *)sub};
+	struct prov_update_info info;
+	struct cli_progress p;
+	char msg[1024], a[32], b[32];
+	bool shell = !strcmp(sub, "shell");
+	char *end;
+	int r;
+
+	if (argc < 1 || (shell && argc != 1) || (!shell && argc < 2)) {
+		return cli_usage_error("image",
+		    shell ? "shell needs the image NAME"
+			  : "update needs NAME -- CMD [ARGS...]");
+	}
+	u.image = argv[0];
+	u.argv = shell ? NULL : argv + 1;
+	if (from) {
+		unsigned long f = strtoul(from, &end, 10);
+
+		if (*end || f == 0 || f > PROV_VERSIONS_MAX) {
+			return cli_usage_error(
+			    "image", "--from needs a version number");
+		}
+		u.from = (unsigned)f;
+	}
+	cli_progress_start(&p);
+	u.prog = p.prog;
+	r = prov_image_update(state, &u, &info, msg, sizeof(msg));
+	cli_progress_stop(&p);
+	if (r < 0) {
+		fprintf(
+		    stderr, "pinetboot image %s: %s: %s\n", sub, u.image, msg);
+		return r == -EINTR ? 130 : 1;
+	}
+	if (info.status != 0) {
+		fprintf(stderr,
+		    "pinetboot image %s: %s: %s exited with status %d; no "
+		    "version made\n",
+		    sub, u.image, shell ? "the shell" : "the command",
+		    info.status);
+		return info.status;
+	}
+	if (info.empty) {
+		printf("The %s changed nothing in version %u of '%s'; no "
+		       "version made\n",
+		    shell ? "shell" : "command", info.from, u.image);
+		return 0;
+	}
+	printf("Made version %u of '%s' from version %u: %s, %llu changed "
+	       "object%s, %s of root and %s of boot files on disk\n",
+	    info.version, u.image, info.from,
+	    info.flattened ? "a base (the chain was flattened)" : "a delta",
+	    (unsigned long long)info.entries, info.entries == 1 ? "" : "s",
+	    cli_human(info.root_bytes, a, sizeof(a)),
+	    cli_human(info.boot_bytes, b, sizeof(b)));
+	return 0;
+}
+
 int
 cli_image(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"state-dir", required_argument, NULL, 's'},
 	    {"name", required_argument, NULL, 'n'},
+	    {"from", required_argument, NULL, 'f'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *state = DEFAULT_STATE, *name = NULL, *sub;
+	const char *state = DEFAULT_STATE, *name = NULL, *from = NULL, *sub;
 	char msg[1024];
 	int c, r;
 
@@ -318,6 +394,9 @@ cli_image(int argc, char **argv)
 			break;
 		case 'n':
 			name = optarg;
+			break;
+		case 'f':
+			from = optarg;
 			break;
 		case 'h':
 			image_usage(stdout);
@@ -338,6 +417,13 @@ cli_image(int argc, char **argv)
 	}
 	if (name) {
 		return cli_usage_error("image", "--name is for import");
+	}
+	if (!strcmp(sub, "update") || !strcmp(sub, "shell")) {
+		return image_update(state, sub, argc, argv, from);
+	}
+	if (from) {
+		return cli_usage_error(
+		    "image", "--from is for update and shell");
 	}
 	if (!strcmp(sub, "versions")) {
 		return argc == 1

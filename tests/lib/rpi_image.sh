@@ -29,6 +29,9 @@ VERSION_CODENAME=bookworm
 ID=debian
 OS
 	ln -s ../usr/lib/os-release "$r/etc/os-release"
+	# Merged /usr, as Debian 12 and Raspberry Pi OS Bookworm have it.
+	ln -s usr/bin "$r/bin"
+	ln -s usr/sbin "$r/sbin"
 	cat >"$r/etc/fstab" <<'FSTAB'
 proc            /proc           proc    defaults          0       0
 PARTUUID=6c586e13-01  /boot/firmware  vfat    defaults          0       2

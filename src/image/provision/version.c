@@ -299,7 +299,10 @@ put_value(char *out, size_t cap, const char *in)
 	for (i = 0; in[i] && n + 1 < cap && n < REC_MAX_VALUE; i++) {
 		unsigned char c = (unsigned char)in[i];
 
-		out[n++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+		/* A command's line breaks and tabs read as blanks. */
+		out[n++] = c == '\n' || c == '\t' ? ' '
+		    : c < 0x20 || c == 0x7f       ? '?'
+						  : (char)c;
 	}
 	out[n] = '\0';
 }
