@@ -61,6 +61,98 @@ struct ext4_list {
 	int err;
 };
 
+/*
+ * unix_io with a wait before every read, for a disk still being written:
+ * the manager is copied so that its other methods stay unix_io's, and
+ * installed on the channel once the file system is open (a channel's
+ * methods come from channel->manager, which leads back here).
+ */
+struct ext4_waitio {
+	struct struct_io_manager m; /* first: the channel points here */
+	const struct ext4_wait *wait;
+	uint64_t offset; /* of the file system on the disk */
+	int err;         /* what a wait failed with */
+};
+
+static errcode_t
+ext4_wait_read64(io_channel ch, unsigned long long blk, int count, void *data)
+{
+	struct ext4_waitio *w = (struct ext4_waitio *)ch->manager;
+	uint64_t bytes = count < 0 ? (uint64_t) - (int64_t)count
+				   : (uint64_t)count * (uint64_t)ch->block_size;
+	int r;
+
+	if (blk > UINT64_MAX / 65536) {
+		return EXT2_ET_BAD_BLOCK_NUM;
+	}
+	r = w->wait->fn(
+	    w->wait->arg, w->offset + blk * (uint64_t)ch->block_size + bytes);
+	if (r < 0) {
+		w->err = r;
+		return EIO;
+	}
+	return unix_io_manager->read_blk64(ch, blk, count, data);
+}
+
+static errcode_t
+ext4_wait_read(io_channel ch, unsigned long blk, int count, void *data)
+{
+	return ext4_wait_read64(ch, blk, count, data);
+}
+
+/*
+ * What ext2fs_open2() reads through plain unix_io before the waiting
+ * manager is in place: the superblock and the group descriptors after
+ * it (with meta_bg they are spread over the disk: everything).
+ * Return: the end of that region from @offset, or 0 when the superblock
+ * is unreadable (ext2fs_open2 will say why).
+ */
+static uint64_t
+ext4_open_region(const char *path, uint64_t offset, uint64_t size)
+{
+	uint8_t sb[1024];
+	uint64_t bs, blocks, per, first, groups, desc, gdt, rsv;
+	uint32_t incompat;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n =
+	    fd < 0 ? -1 : pread(fd, sb, sizeof(sb), (off_t)offset + 1024);
+
+	if (fd >= 0) {
+		close(fd);
+	}
+	if (n != (ssize_t)sizeof(sb) || !ext4_probe(sb, sizeof(sb)) ||
+	    sb[24] > 6) {
+		return 0;
+	}
+	bs = 1024ull << sb[24];
+	incompat = (uint32_t)sb[96] | (uint32_t)sb[97] << 8 |
+	    (uint32_t)sb[98] << 16 | (uint32_t)sb[99] << 24;
+	blocks = (uint64_t)sb[4] | (uint64_t)sb[5] << 8 |
+	    (uint64_t)sb[6] << 16 | (uint64_t)sb[7] << 24;
+	first = (uint64_t)sb[20] | (uint64_t)sb[21] << 8 |
+	    (uint64_t)sb[22] << 16 | (uint64_t)sb[23] << 24;
+	per = (uint64_t)sb[32] | (uint64_t)sb[33] << 8 |
+	    (uint64_t)sb[34] << 16 | (uint64_t)sb[35] << 24;
+	desc = 32;
+	if (incompat & EXT4_FEATURE_INCOMPAT_64BIT) {
+		blocks |=
+		    ((uint64_t)sb[0x150] | (uint64_t)sb[0x151] << 8 |
+			(uint64_t)sb[0x152] << 16 | (uint64_t)sb[0x153] << 24)
+		    << 32;
+		desc = (uint64_t)sb[0xfe] | (uint64_t)sb[0xff] << 8;
+	}
+	rsv = (uint64_t)sb[0xce] | (uint64_t)sb[0xcf] << 8;
+	if ((incompat & EXT2_FEATURE_INCOMPAT_META_BG) || per == 0 ||
+	    desc == 0 || blocks <= first) {
+		return size;
+	}
+	groups = (blocks - first + per - 1) / per;
+	gdt = (groups * desc + bs - 1) / bs;
+	return (first + 1 + gdt + rsv) * bs > size
+	    ? size
+	    : (first + 1 + gdt + rsv) * bs;
+}
+
 const char *
 ext4_strerror(long ec)
 {
@@ -819,9 +911,11 @@ ext4_dir(struct ext4_x *x, ext2_ino_t ino, int dirfd, int depth)
 
 int
 ext4_extract(const char *path, uint64_t offset, uint64_t size, int destfd,
-    const struct ext4_progress *prog, struct ext4_stats *st)
+    const struct ext4_progress *prog, const struct ext4_wait *wait,
+    struct ext4_stats *st)
 {
 	struct ext4_x x = {.prog = prog, .st = st, .rootfd = destfd};
+	struct ext4_waitio *w = NULL;
 	struct ext2_inode_large in;
 	char opts[64];
 	uint64_t fs_bytes;
@@ -829,6 +923,26 @@ ext4_extract(const char *path, uint64_t offset, uint64_t size, int destfd,
 	int r;
 
 	memset(st, 0, sizeof(*st));
+	if (wait) {
+		w = calloc(1, sizeof(*w));
+		if (!w) {
+			return -ENOMEM;
+		}
+		*w = (struct ext4_waitio){
+		    .m = *unix_io_manager, .wait = wait, .offset = offset};
+		w->m.read_blk = ext4_wait_read;
+		w->m.read_blk64 = ext4_wait_read64;
+		/* The superblock first, then what it says open reads. */
+		r = wait->fn(wait->arg, offset + 2048);
+		if (r == 0) {
+			r = wait->fn(wait->arg,
+			    offset + ext4_open_region(path, offset, size));
+		}
+		if (r < 0) {
+			free(w);
+			return r;
+		}
+	}
 	snprintf(opts, sizeof(opts), "offset=%" PRIu64, offset);
 	ec = ext2fs_open2(
 	    path, opts, EXT2_FLAG_64BITS, 0, 0, unix_io_manager, &x.fs);
@@ -836,6 +950,9 @@ ext4_extract(const char *path, uint64_t offset, uint64_t size, int destfd,
 		x.fs = NULL;
 		r = ext4_fail(&x, ec);
 		goto out;
+	}
+	if (w) {
+		x.fs->io->manager = &w->m;
 	}
 	fs_bytes = ext2fs_blocks_count(x.fs->super) * x.fs->blocksize;
 	if (fs_bytes > size) {
@@ -886,11 +1003,16 @@ ext4_extract(const char *path, uint64_t offset, uint64_t size, int destfd,
 		r = prog->fn(prog->arg, st->bytes);
 	}
 out:
+	/* A failed wait shows as EIO inside libext2fs: report the cause. */
+	if (r < 0 && w && w->err < 0) {
+		r = w->err;
+	}
 	free(x.buf);
 	ino_map_fini(&x.links);
 	ino_map_fini(&x.dirs);
 	if (x.fs) {
 		ext2fs_close_free(&x.fs);
 	}
+	free(w);
 	return r;
 }

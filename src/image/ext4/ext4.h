@@ -31,6 +31,16 @@ struct ext4_progress {
 	void *arg;
 };
 
+/*
+ * For a disk still being written (decompressed) while it is read: @fn
+ * returns once the first @end bytes of the disk are there, or a negative
+ * code that stops the extraction with it.
+ */
+struct ext4_wait {
+	int (*fn)(void *arg, uint64_t end);
+	void *arg;
+};
+
 struct ext4_stats {
 	uint64_t files, dirs, symlinks, hardlinks, specials, xattrs;
 	/*
@@ -49,6 +59,7 @@ struct ext4_stats {
  * ext4_extract() - copy the file system at byte @offset of @path (a disk
  * image or block device, opened read-only), @size bytes long, into the
  * empty directory @destfd (borrowed).
+ * @wait: NULL, or how to wait for bytes of @path not yet written.
  * @st: statistics and, on failure, the libext2fs code and the path.
  * Return: 0; -PNB_EEXT4 (st->ext2_err says which libext2fs error, see
  * ext4_strerror()); -PNB_ENAME; -PNB_EDIR_LOOP; -PNB_EPART_RANGE (the
@@ -57,7 +68,8 @@ struct ext4_stats {
  * -EMSGSIZE (deeper than 256 levels); or -errno from writing.
  */
 int ext4_extract(const char *path, uint64_t offset, uint64_t size, int destfd,
-    const struct ext4_progress *prog, struct ext4_stats *st);
+    const struct ext4_progress *prog, const struct ext4_wait *wait,
+    struct ext4_stats *st);
 
 /*
  * ext4_probe() - is there an ext2/3/4 superblock in @sb (the 1024 bytes

@@ -264,6 +264,12 @@ import_root_prog(void *arg, uint64_t done)
 	    : 0;
 }
 
+static int
+import_wait(void *arg, uint64_t end)
+{
+	return prov_src_wait(arg, end);
+}
+
 /* Pick "PRETTY_NAME" (or NAME) out of os-release text. */
 static void
 os_release_name(const char *text, char *out, size_t cap)
@@ -538,6 +544,7 @@ prov_image_import(const char *state, const struct prov_import *im,
 	struct ext4_stats est;
 	struct import_prog ip = {.up = &im->prog, .st = &est};
 	struct ext4_progress eprog = {.fn = import_root_prog, .arg = &ip};
+	struct ext4_wait ewait = {.fn = import_wait, .arg = &src};
 	struct import_target t = {.verfd = -1, .img = {.fd = -1}};
 	const struct part *boot = NULL, *root = NULL;
 	char dir[PATH_MAX], *text;
@@ -584,7 +591,8 @@ prov_image_import(const char *state, const struct prov_import *im,
 	}
 	info->threads = src.threads;
 	info->disk_bytes = src.size;
-	blk_fd_init(&dev, src.fd, src.size);
+	/* Reads wait for bytes still being decompressed. */
+	prov_src_blk_init(&dev, &src);
 	pt = calloc(1, sizeof(*pt));
 	if (!pt) {
 		r = -ENOMEM;
@@ -651,7 +659,14 @@ prov_image_import(const char *state, const struct prov_import *im,
 		goto out;
 	}
 	r = ext4_extract(src.path, root->start * PART_SECTOR,
-	    root->count * PART_SECTOR, rootfd, &eprog, &est);
+	    root->count * PART_SECTOR, rootfd, &eprog, &ewait, &est);
+	/* The rest of the stream is decoded and verified before we go on. */
+	if (r == 0) {
+		r = prov_src_finish(&src, msg, msglen);
+		if (r < 0) {
+			goto out;
+		}
+	}
 	if (r < 0) {
 		if (r == -PNB_EEXT4) {
 			snprintf(msg, msglen, "root partition%s%s: %s",
@@ -693,6 +708,13 @@ prov_image_import(const char *state, const struct prov_import *im,
 	r = import_target_commit(&t, im->name, info, msg, msglen);
 	done = r == 0;
 out:
+	/*
+	 * A read that met the decoder's failure: the decoder has stopped,
+	 * and its message says more than the reader's.
+	 */
+	if (r == -PNB_EXZ_DATA || r == -PNB_EXZ_SIZE) {
+		prov_src_finish(&src, msg, msglen);
+	}
 	if (r < 0 && !msg[0]) {
 		snprintf(msg, msglen, "%s", pnb_strerror(r));
 	}
