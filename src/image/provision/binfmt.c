@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "image/provision/tree.h"
 #include "image/provision/update.h"
 
 /*
@@ -225,17 +226,12 @@ write_at(int dirfd, const char *name, const char *text)
 static void
 remove_stale(int dirfd)
 {
-	int fd = dup(dirfd);
-	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	DIR *d = tree_dir_read(dirfd);
 	struct dirent *e;
 
 	if (!d) {
-		if (fd >= 0) {
-			close(fd);
-		}
 		return;
 	}
-	rewinddir(d);
 	while ((e = readdir(d)) != NULL) {
 		const char *dash = strrchr(e->d_name, '-');
 		long pid;
@@ -332,8 +328,7 @@ guard(const char *arch, pid_t owner, int life, int report)
 		}
 		mounted_status_on = true;
 	}
-	fd = dup(dirfd);
-	d = fd < 0 ? NULL : fdopendir(fd);
+	d = tree_dir_read(dirfd);
 	while (d && (e = readdir(d)) != NULL) {
 		if (e->d_name[0] != '.' && strcmp(e->d_name, "status") &&
 		    strcmp(e->d_name, "register") &&

@@ -116,18 +116,13 @@ merge_list(const int *fds, size_t nfds, struct merge_ent **out, size_t *n)
 
 	*n = 0;
 	for (k = 0; k < nfds && r == 0; k++) {
-		int fd = dup(fds[k]);
-		DIR *d = fd < 0 ? NULL : fdopendir(fd);
+		DIR *d = tree_dir_read(fds[k]);
 		struct dirent *de;
 
 		if (!d) {
 			r = -errno;
-			if (fd >= 0) {
-				close(fd);
-			}
 			break;
 		}
-		rewinddir(d);
 		while ((de = readdir(d)) != NULL) {
 			if (!strcmp(de->d_name, ".") ||
 			    !strcmp(de->d_name, "..")) {
@@ -316,22 +311,17 @@ merge_link_tree(const int *layers, size_t n, int dst,
 static int
 clean_dir(int fd, uint64_t *entries, int depth)
 {
-	int dfd = dup(fd), r = 0;
-	DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+	DIR *d = tree_dir_read(fd);
 	struct dirent *e;
+	int r = 0;
 
 	if (!d) {
-		r = -errno;
-		if (dfd >= 0) {
-			close(dfd);
-		}
-		return r;
+		return -errno;
 	}
 	if (depth > MERGE_DEPTH_MAX) {
 		closedir(d);
 		return -ELOOP;
 	}
-	rewinddir(d);
 	while (r == 0 && (e = readdir(d)) != NULL) {
 		struct stat s;
 

@@ -50,6 +50,26 @@ tree_openat2(int dirfd, const char *rel, uint64_t flags, uint64_t mode)
 	return fd < 0 ? -errno : (int)fd;
 }
 
+DIR *
+tree_dir_read(int fd)
+{
+	int dfd = dup(fd);
+	DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+
+	if (!d) {
+		int e = errno;
+
+		if (dfd >= 0) {
+			close(dfd);
+		}
+		errno = e;
+		return NULL;
+	}
+	/* A dup()ed fd shares its offset with the original: start over. */
+	rewinddir(d);
+	return d;
+}
+
 static int
 tree_rm_dir(int fd, int depth)
 {
@@ -638,20 +658,14 @@ tree_du_dir(int fd, struct tree_inoset *seen, int depth)
 	DIR *d;
 	struct dirent *e;
 	uint64_t total = 0;
-	int dup_fd;
 
 	if (depth > TREE_DEPTH_MAX) {
 		return 0;
 	}
-	dup_fd = dup(fd);
-	d = dup_fd < 0 ? NULL : fdopendir(dup_fd);
+	d = tree_dir_read(fd);
 	if (!d) {
-		if (dup_fd >= 0) {
-			close(dup_fd);
-		}
 		return 0;
 	}
-	rewinddir(d);
 	while ((e = readdir(d)) != NULL) {
 		struct stat s;
 

@@ -1,6 +1,7 @@
 #ifndef PNB_IMAGE_PROVISION_TREE_H
 #define PNB_IMAGE_PROVISION_TREE_H
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -63,6 +64,13 @@ bool tree_exists(int rootfd, const char *rel);
  * symlinks inside that root.  Return: fd or -errno.
  */
 int tree_open_dir(int rootfd, const char *rel);
+
+/*
+ * tree_dir_read() - a DIR stream over the directory @fd (borrowed: the
+ * stream reads a duplicate, from the start).  Return: owned stream (close
+ * with closedir()) or NULL with errno set.
+ */
+DIR *tree_dir_read(int fd);
 
 /*
  * tree_open_file() - open @rel inside @rootfd read-only (symlinks resolve
