@@ -838,7 +838,7 @@ void
 prov_image_clients(const char *state, const char *image,
     void (*fn)(void *arg, const char *client, unsigned version), void *arg)
 {
-	char dir[PATH_MAX], rel[REC_NAME_MAX + 32], *text;
+	char dir[PATH_MAX], rel[NAME_MAX + 32], *text;
 	struct dirent *e;
 	struct rec rec;
 	DIR *d;
