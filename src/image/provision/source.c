@@ -197,7 +197,7 @@ src_xz_threads(void)
 }
 
 static int
-src_unxz(struct prov_src *s, int in, struct src_out *o,
+src_unxz(int in, uint64_t in_size, struct src_out *o,
     const struct prov_progress *prog, char *msg, size_t msglen)
 {
 	lzma_stream st = LZMA_STREAM_INIT;
@@ -220,9 +220,6 @@ src_unxz(struct prov_src *s, int in, struct src_out *o,
 		r = -ENOMEM;
 		goto out;
 	}
-	if (s) {
-		s->threads = (int)mt.threads;
-	}
 	ret = lzma_stream_decoder_mt(&st, &mt);
 	if (ret != LZMA_OK) {
 		r = -ENOMEM;
@@ -244,7 +241,7 @@ src_unxz(struct prov_src *s, int in, struct src_out *o,
 			if (n == 0) {
 				act = LZMA_FINISH;
 			}
-			r = src_progress(prog, done, s->in_size);
+			r = src_progress(prog, done, in_size);
 			if (r < 0) {
 				goto out;
 			}
@@ -450,8 +447,8 @@ static void *
 src_stream_main(void *arg)
 {
 	struct prov_src_stream *st = arg;
-	int r =
-	    src_unxz(NULL, st->in, &st->out, NULL, st->msg, sizeof(st->msg));
+	int r = src_unxz(
+	    st->in, st->size, &st->out, NULL, st->msg, sizeof(st->msg));
 
 	if (r == 0 && st->out.off != st->size) {
 		r = -PNB_EXZ_DATA;
@@ -696,11 +693,7 @@ prov_src_open(struct prov_src *s, const char *file, const char *tmpdir,
 		}
 		return 0;
 	}
-	if (s->kind == PROV_SRC_XZ) {
-		r = src_unxz(s, in, &o, prog, msg, msglen);
-	} else {
-		r = src_unzstd(s, in, &o, prog, msg, msglen);
-	}
+	r = src_unzstd(s, in, &o, prog, msg, msglen);
 	if (r < 0) {
 		goto fail;
 	}
