@@ -283,6 +283,21 @@ guard(const char *arch, pid_t owner, int life, int report)
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGQUIT, SIG_IGN);
 	setsid();
+	/*
+	 * Nothing of the command's but the two pipes: an inherited fd of
+	 * the image directory would hold its lock until the guard ends.
+	 */
+	{
+		int lo = life < report ? life : report;
+		int hi = life < report ? report : life;
+
+		close_range(3, (unsigned)lo - 1, 0);
+		close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
+		close_range((unsigned)hi + 1, ~0u, 0);
+	}
+	if (chdir("/") < 0) {
+		_exit(1);
+	}
 	if (!r || !qemu) {
 		say(report, "error: no QEMU emulation is known for %s\n", arch);
 		_exit(1);
