@@ -157,7 +157,9 @@ merge_list(const int *fds, size_t nfds, struct merge_ent **out, size_t *n)
 		*n = 0;
 		return r;
 	}
-	qsort(e, *n, sizeof(*e), cmp_ent);
+	if (*n > 1) {
+		qsort(e, *n, sizeof(*e), cmp_ent);
+	}
 	*out = e;
 	return 0;
 }
