@@ -152,7 +152,8 @@ format-check:
 	echo "format-check: run 'make format'"; exit 1; fi
 
 # Codecs stay I/O-free: src/proto and src/image/{disk,fat} may include only
-# libc, their own headers and core/{cur,buf,err}.h.
+# libc, their own headers and core/{cur,buf,err}.h.  The layer library
+# depends on core alone, so servers and provisioning can both use it.
 lint:
 	@bad=$$(grep -nE '^#include "' $$(find src/proto src/image/disk \
 	    src/image/fat -name '*.[ch]' 2>/dev/null) /dev/null | \
@@ -161,6 +162,11 @@ lint:
 	    grep -vE '"[a-z0-9_]+\.h"'); \
 	if [ -n "$$bad" ]; then echo "$$bad"; \
 	echo "lint: codecs may include only core/cur.h, core/buf.h, core/err.h"; \
+	exit 1; fi
+	@bad=$$(grep -nE '^#include "' $$(find src/layer -name '*.[ch]' \
+	    2>/dev/null) /dev/null | grep -vE ':#include "(core|layer)/'); \
+	if [ -n "$$bad" ]; then echo "$$bad"; \
+	echo "lint: src/layer may include only core/ and layer/ headers"; \
 	exit 1; fi
 
 man: $(OUT)/pinetboot.8

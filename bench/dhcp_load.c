@@ -3,7 +3,8 @@
  *
  *   dhcp_load -i IF -s SERVER [-c CONC] [-t SECS] [-m MAX]   exchanges
  *   dhcp_load -i IF -s SERVER -p [-m COUNT]                   proxy latency
- *   dhcp_load -i IF -f COUNT [-r PPS]                         DISCOVER flood
+ *   dhcp_load -i IF -f COUNT [-r PPS] [-R]                    DISCOVER flood
+ *   dhcp_load -i IF -P COUNT [-t SECS] [-g TAG]               Pis at once
  *
  * Exchanges: CONC clients at a time, each with a fresh MAC, run DISCOVER,
  * OFFER, REQUEST, ACK over a packet socket (as clients without an address
@@ -12,7 +13,15 @@
  * sequential PXE DISCOVERs (Pi 4 style, so no BCM2837 delay) and the
  * median, p90 and p99 answer time.  Flood: COUNT DISCOVERs from random
  * MACs, at PPS packets per second or as fast as the socket takes them,
- * without waiting for anything.
+ * without waiting for anything; with -R each carries the BCM2837 ROM's
+ * fingerprint (xid 0x26f30339, PXEClient, option 97 with a serial four
+ * times), the requests a server binds an address for at OFFER time.
+ * Pis at once: COUNT DISCOVERs of the four Pi firmware kinds in turn
+ * (3B ROM, 3B+ ROM/bootcode, Pi 4 and Pi 5 EEPROM, laid out as reference
+ * §2.1 gives them, from Raspberry Pi MACs), all sent in one burst; for
+ * SECS each EEPROM client that gets an OFFER sends its REQUEST (no
+ * option 60), then it prints "pis sent N offers O acks A".  A capture
+ * (tests/tools/dhcp_cap) shows what came back and when.
  * Every loop is bounded by a count and a time.
  */
 #include <arpa/inet.h>
@@ -37,9 +46,19 @@
 
 #define CONC_MAX 1024
 
+/* What a request looks like: a plain client, or a Pi's firmware. */
+enum kind {
+	K_PLAIN,
+	K_ROM_3B,  /* BCM2837 ROM with the 44..44 GUID */
+	K_BCM2837, /* 3B+ ROM or bootcode.bin: the serial four times */
+	K_PI4,
+	K_PI5,
+};
+
 struct client {
 	uint8_t mac[6];
 	uint32_t xid;
+	enum kind kind;
 	int state; /* 0 idle, 1 discovering, 2 requesting */
 	uint32_t yiaddr, sid;
 	uint64_t sent_us;
@@ -67,11 +86,20 @@ put32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)v;
 }
 
-/* A request; @pxe adds the Pi 4 PXE options (proxy latency). */
+/*
+ * A request from @c.  Pi kinds carry their firmware's options in the
+ * order of reference §2.1 (53, 55, 93, 94, 97, 60); an EEPROM REQUEST has
+ * no option 60, as the Pi 4 sends it (raspberrypi/rpi-eeprom#82).
+ */
 static size_t
-build(uint8_t *b, const struct client *c, uint8_t type, bool pxe)
+build(uint8_t *b, const struct client *c, uint8_t type)
 {
-	size_t o;
+	static const uint8_t prl_rom[] = {0x2b, 0x3c, 0x43, 0x80, 0x81, 0x82,
+	    0x83, 0x84, 0x85, 0x86, 0x87, 0x42, 0x01, 0x03};
+	static const uint8_t prl_eeprom[] = {0x01, 0x03, 0x2b, 0x3c, 0x42, 0x43,
+	    0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87};
+	bool pi = c->kind != K_PLAIN;
+	size_t o, i;
 
 	memset(b, 0, 400);
 	b[0] = 1;
@@ -99,19 +127,40 @@ build(uint8_t *b, const struct client *c, uint8_t type, bool pxe)
 		put32(b + o, c->sid);
 		o += 4;
 	}
-	if (pxe) {
-		static const uint8_t opts[] = {0x37, 0x0e, 0x01, 0x03, 0x2b,
-		    0x3c, 0x42, 0x43, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86,
-		    0x87, 0x5d, 0x02, 0x00, 0x00, 0x5e, 0x03, 0x01, 0x02, 0x01,
-		    0x61, 0x11, 0x00, 'R', 'P', 'i', '4', 0x11, 0x31, 0xc0,
-		    0x00, 0x32, 0x01, 0x36, 0xc2, 0xef, 0xfd, 0xfe, 0x9f, 0x3c,
-		    0x20};
+	if (pi && type == DHCPDISCOVER) {
+		bool eeprom = c->kind == K_PI4 || c->kind == K_PI5;
+		/* The 3B ROM's list lacks the trailing 1, 3 (§2.1). */
+		size_t nprl = c->kind == K_ROM_3B ? 12 : 14;
 
-		memcpy(b + o, opts, sizeof(opts));
-		o += sizeof(opts);
+		b[o++] = 55;
+		b[o++] = (uint8_t)nprl;
+		memcpy(b + o, eeprom ? prl_eeprom : prl_rom, nprl);
+		o += nprl;
+		memcpy(b + o, "\x5d\x02\x00\x00\x5e\x03\x01\x02\x01", 9);
+		o += 9;
+		b[o++] = 97;
+		b[o++] = 17;
+		b[o++] = 0;
+		if (c->kind == K_ROM_3B) {
+			memset(b + o, 0x44, 16);
+		} else if (eeprom) {
+			/* "RPi4"/"RPi5", revision, MAC low 4, serial (§2.2). */
+			memcpy(b + o, c->kind == K_PI4 ? "RPi4" : "RPi5", 4);
+			memcpy(b + o + 4, "\x11\x31\xc0\x00", 4);
+			memcpy(b + o + 8, c->mac + 2, 4);
+			memcpy(b + o + 12, c->mac + 2, 4);
+		} else {
+			/* The serial as LE32, four times (§2.2). */
+			for (i = 0; i < 4; i++) {
+				memcpy(b + o + 4 * i, c->mac + 2, 4);
+			}
+		}
+		o += 16;
+		b[o++] = 60;
+		b[o++] = 32;
 		memcpy(b + o, "PXEClient:Arch:00000:UNDI:002001", 32);
 		o += 32;
-	} else {
+	} else if (!pi) {
 		b[o++] = 55;
 		b[o++] = 3;
 		b[o++] = 1;
@@ -119,7 +168,8 @@ build(uint8_t *b, const struct client *c, uint8_t type, bool pxe)
 		b[o++] = 6;
 	}
 	b[o++] = 255;
-	return o < 300 ? 300 : o;
+	/* The firmware sends 320 (3B ROM) or 322 bytes, unpadded (§2.1). */
+	return pi || o >= 300 ? o : 300;
 }
 
 static int
@@ -128,6 +178,7 @@ send_frame(const struct client *c, const uint8_t *bootp, size_t n, uint32_t src,
 {
 	uint8_t f[600];
 	size_t iplen = 28 + n;
+	bool rom = c->kind == K_ROM_3B || c->kind == K_BCM2837;
 	uint32_t sum;
 	uint16_t k;
 	struct sockaddr_ll sll = {
@@ -143,7 +194,8 @@ send_frame(const struct client *c, const uint8_t *bootp, size_t n, uint32_t src,
 	f[14] = 0x45;
 	f[16] = (uint8_t)(iplen >> 8);
 	f[17] = (uint8_t)iplen;
-	f[22] = 64;
+	/* BCM2837 code sends TTL 128 and no UDP checksum (§2.1). */
+	f[22] = rom ? 128 : 64;
 	f[23] = 17;
 	put32(f + 26, src);
 	put32(f + 30, dst);
@@ -157,8 +209,10 @@ send_frame(const struct client *c, const uint8_t *bootp, size_t n, uint32_t src,
 	memcpy(f + 42, bootp, n);
 	sum = csum_add(0, f + 26, 8) + 17 + 8 + (uint32_t)n;
 	k = csum_fold(csum_add(sum, f + 34, 8 + n));
-	f[40] = (uint8_t)(k >> 8);
-	f[41] = (uint8_t)(k ? k : 0xffff);
+	if (!rom) {
+		f[40] = (uint8_t)(k >> 8);
+		f[41] = (uint8_t)(k ? k : 0xffff);
+	}
 	memset(sll.sll_addr, 0xff, 6);
 	return sendto(
 		   g_fd, f, 42 + n, 0, (struct sockaddr *)&sll, sizeof(sll)) < 0
@@ -217,6 +271,7 @@ fresh(struct client *c, int idx)
 	c->mac[4] = (uint8_t)(n >> 8);
 	c->mac[5] = (uint8_t)n;
 	c->xid = (uint32_t)(n << 10) | (uint32_t)idx;
+	c->kind = K_PLAIN;
 	c->state = 0;
 }
 
@@ -274,8 +329,7 @@ run_exchanges(uint32_t server, int conc, int secs, long max)
 				fresh(c, i);
 				c->state = 1;
 				c->sent_us = t;
-				send_frame(c, b,
-				    build(b, c, DHCPDISCOVER, false), 0,
+				send_frame(c, b, build(b, c, DHCPDISCOVER), 0,
 				    0xffffffff);
 			}
 		}
@@ -296,14 +350,12 @@ run_exchanges(uint32_t server, int conc, int secs, long max)
 				c->yiaddr = m->yiaddr;
 				c->sid = sid;
 				c->state = 2;
-				send_frame(c, b,
-				    build(b, c, DHCPREQUEST, false), 0,
+				send_frame(c, b, build(b, c, DHCPREQUEST), 0,
 				    0xffffffff);
 			} else if (c->state == 2 && m->type == DHCPACK) {
 				done++;
-				send_frame(c, b,
-				    build(b, c, DHCPRELEASE, false), c->yiaddr,
-				    server);
+				send_frame(c, b, build(b, c, DHCPRELEASE),
+				    c->yiaddr, server);
 				c->state = 0;
 			} else if (c->state == 2 && m->type == DHCPNAK) {
 				naks++;
@@ -352,10 +404,10 @@ run_proxy_latency(uint32_t server, long count)
 		c.mac[0] = 0xdc;
 		c.mac[1] = 0xa6;
 		c.mac[2] = 0x32;
+		c.kind = K_PI4;
 		t0 = now_us();
 		deadline = t0 + 500000;
-		send_frame(
-		    &c, b, build(b, &c, DHCPDISCOVER, true), 0, 0xffffffff);
+		send_frame(&c, b, build(b, &c, DHCPDISCOVER), 0, 0xffffffff);
 		while (!got && now_us() < deadline) {
 			struct pollfd pfd = {.fd = g_fd, .events = POLLIN};
 			uint32_t sid;
@@ -390,7 +442,7 @@ run_proxy_latency(uint32_t server, long count)
 }
 
 static int
-run_flood(long count, long rate)
+run_flood(long count, long rate, bool rom)
 {
 	uint8_t b[600];
 	struct client c;
@@ -414,7 +466,11 @@ run_flood(long count, long rate)
 		fresh(&c, 0);
 		/* Random, but keeping the tag in byte 1 for the logs. */
 		c.mac[2] = (uint8_t)rand_r(&seed);
-		if (send_frame(&c, b, build(b, &c, DHCPDISCOVER, false), 0,
+		if (rom) {
+			c.kind = K_BCM2837;
+			c.xid = DHCP_PI_XID;
+		}
+		if (send_frame(&c, b, build(b, &c, DHCPDISCOVER), 0,
 			0xffffffff) == 0) {
 			sent++;
 		} else {
@@ -426,16 +482,93 @@ run_flood(long count, long rate)
 	return 0;
 }
 
+/* Pi @i of a burst: the four firmware kinds in turn, Raspberry Pi MACs. */
+static void
+pi_client(struct client *c, long i, unsigned *seed)
+{
+	static const uint8_t oui[4][3] = {{0xb8, 0x27, 0xeb},
+	    {0xb8, 0x27, 0xeb}, {0xdc, 0xa6, 0x32}, {0x2c, 0xcf, 0x67}};
+	static const enum kind kinds[4] = {K_ROM_3B, K_BCM2837, K_PI4, K_PI5};
+
+	memset(c, 0, sizeof(*c));
+	c->kind = kinds[i % 4];
+	memcpy(c->mac, oui[i % 4], 3);
+	c->mac[3] = (uint8_t)g_tag;
+	c->mac[4] = (uint8_t)(i >> 8);
+	c->mac[5] = (uint8_t)i;
+	c->xid = c->kind == K_PI4 || c->kind == K_PI5 ? (uint32_t)rand_r(seed)
+						      : DHCP_PI_XID;
+}
+
+static int
+run_pis(long count, int secs)
+{
+	struct client *cl = calloc((size_t)count, sizeof(*cl));
+	struct dhcp_msg *m = calloc(1, sizeof(*m));
+	uint8_t buf[2048], b[600];
+	uint64_t end = now_us() + (uint64_t)secs * 1000000;
+	unsigned seed = (unsigned)now_us();
+	long i, sent = 0, offers = 0, acks = 0;
+
+	if (!cl || !m) {
+		return 1;
+	}
+	for (i = 0; i < count; i++) {
+		pi_client(&cl[i], i, &seed);
+		cl[i].state = 1;
+		sent += send_frame(&cl[i], b, build(b, &cl[i], DHCPDISCOVER), 0,
+			    0xffffffff) == 0;
+	}
+	while (now_us() < end) {
+		struct pollfd pfd = {.fd = g_fd, .events = POLLIN};
+
+		poll(&pfd, 1, 50);
+		while (recv_reply(m, buf, sizeof(buf))) {
+			struct client *c = NULL;
+
+			for (i = 0; i < count && !c; i++) {
+				if (memcmp(cl[i].mac, m->chaddr, 6) == 0) {
+					c = &cl[i];
+				}
+			}
+			if (!c || m->xid != c->xid) {
+				continue;
+			}
+			if (m->type == DHCPOFFER && c->state == 1) {
+				offers++;
+				c->state = 3;
+				if (c->kind == K_PI4 || c->kind == K_PI5) {
+					/* The EEPROM REQUESTs (§2.6). */
+					c->yiaddr = m->yiaddr;
+					(void)dhcp_opt_addr(
+					    m, DHCP_OPT_SERVER_ID, &c->sid);
+					c->state = 2;
+					send_frame(c, b,
+					    build(b, c, DHCPREQUEST), 0,
+					    0xffffffff);
+				}
+			} else if (m->type == DHCPACK && c->state == 2) {
+				acks++;
+				c->state = 3;
+			}
+		}
+	}
+	printf("pis sent %ld offers %ld acks %ld\n", sent, offers, acks);
+	free(cl);
+	free(m);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	const char *ifname = NULL;
 	uint32_t server = 0;
 	int c, conc = 64, secs = 5;
-	long max = 10000000, flood = 0, rate = 0;
-	bool proxy = false;
+	long max = 10000000, flood = 0, rate = 0, pis = 0;
+	bool proxy = false, rom = false;
 
-	while ((c = getopt(argc, argv, "i:s:c:t:m:pf:g:r:")) != -1) {
+	while ((c = getopt(argc, argv, "i:s:c:t:m:pf:g:r:RP:")) != -1) {
 		switch (c) {
 		case 'i':
 			ifname = optarg;
@@ -470,6 +603,12 @@ main(int argc, char **argv)
 		case 'r':
 			rate = atol(optarg);
 			break;
+		case 'R':
+			rom = true;
+			break;
+		case 'P':
+			pis = atol(optarg);
+			break;
 		default:
 			fprintf(stderr,
 			    "see the comment at the top of "
@@ -491,7 +630,10 @@ main(int argc, char **argv)
 		return 2;
 	}
 	if (flood) {
-		return run_flood(flood, rate);
+		return run_flood(flood, rate, rom);
+	}
+	if (pis > 0 && pis <= 65536) {
+		return run_pis(pis, secs);
 	}
 	if (!server) {
 		fprintf(stderr, "dhcp_load: -s SERVER required\n");

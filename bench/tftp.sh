@@ -44,7 +44,8 @@ start_server() { # NAME
 	pinetboot)
 		nn_spawn "$S" "$log" taskset -c "$SCPU" "$PNB_BIN" serve \
 			--address 198.18.0.1 --dhcp off --nfs off \
-			--tftp-root "$ROOT" --log-level warn
+			--tftp-root "$ROOT" --tftp-max-per-client $((PAR + 50)) \
+			--log-level warn
 		;;
 	dnsmasq)
 		# --tftp-max: dnsmasq allows 50 transfers by default.

@@ -32,4 +32,13 @@ int cli_demo(int argc, char **argv);
 int cli_usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+struct cfg;
+
+/*
+ * cli_read_config() - apply the config file @path to @c (sections and
+ * keys of docs/config.md).
+ * Return: 0, or a negative code with @msg saying "FILE:LINE: why".
+ */
+int cli_read_config(const char *path, struct cfg *c, char *msg, size_t msglen);
+
 #endif

@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/exports.h"
 #include "cli/progress.h"
+#include "core/size.h"
 #include "image/provision/prov.h"
 #include "image/provision/tree.h"
 
@@ -99,6 +101,18 @@ client_du(const char *state, const char *name)
 	return n;
 }
 
+/* Roots without a static address follow DHCP: say so under the table. */
+static void
+client_list_unpinned(int n)
+{
+	if (n > 0) {
+		printf("\n%d of these %s no static address: exports then "
+		       "follow DHCP ('pinetboot client show NAME' says what "
+		       "that means)\n",
+		    n, n == 1 ? "has" : "have");
+	}
+}
+
 static int
 client_list(const char *state)
 {
@@ -106,7 +120,7 @@ client_list(const char *state)
 	struct rec rec;
 	struct dirent *e;
 	DIR *d;
-	int n = 0;
+	int n = 0, unpinned = 0;
 
 	snprintf(dir, sizeof(dir), "%s/clients", state);
 	d = opendir(dir);
@@ -137,8 +151,10 @@ client_list(const char *state)
 		last_boot(state, e->d_name, lb, sizeof(lb));
 		printf("%-20s %-8s %-17s %-15s %-24s %10s  %s\n", e->d_name,
 		    serial, mac[0] ? mac : "-", addr[0] ? addr : "-", image,
-		    cli_human(client_du(state, e->d_name), du, sizeof(du)), lb);
+		    size_human(client_du(state, e->d_name), du, sizeof(du)),
+		    lb);
 		n++;
+		unpinned += addr[0] == 0;
 	}
 	if (d) {
 		closedir(d);
@@ -146,7 +162,21 @@ client_list(const char *state)
 	if (n == 0) {
 		printf("(no clients; add one with 'pinetboot client add')\n");
 	}
+	client_list_unpinned(unpinned);
 	return 0;
+}
+
+/* Who may mount this client's root, from its record alone. */
+static void
+client_show_exports(const struct rec *rec)
+{
+	char addr[64] = "", mac[64] = "";
+
+	rec_get(rec, "address", addr, sizeof(addr));
+	rec_get(rec, "mac", mac, sizeof(mac));
+	printf("%-12s %s\n", "exports",
+	    cli_export_note(
+		addr[0] != 0, mac[0] != 0, CLI_EXPORT_MODE_UNKNOWN));
 }
 
 static int
@@ -177,9 +207,10 @@ client_show(const char *state, const char *name)
 		printf("%-12.*s %.*s\n", (int)rec.kv[i].klen, rec.kv[i].key,
 		    (int)rec.kv[i].vlen, rec.kv[i].value);
 	}
+	client_show_exports(&rec);
 	last_boot(state, name, lb, sizeof(lb));
 	printf("%-12s %s\n", "disk_use",
-	    cli_human(client_du(state, name), du, sizeof(du)));
+	    size_human(client_du(state, name), du, sizeof(du)));
 	printf("%-12s %s\n", "last_boot", lb);
 	snprintf(
 	    path, sizeof(path), "%s/clients/%s/boot/cmdline.txt", state, name);
@@ -232,13 +263,16 @@ client_add(const char *state, struct prov_client *c)
 {
 	struct prov_client_info info;
 	struct cli_progress p;
-	char msg[1024], a[32];
+	char msg[1024], a[32], what[REC_NAME_MAX + 16];
 	int r;
 
 	cli_progress_start(&p);
 	c->prog = p.prog;
 	r = prov_client_add(state, c, &info, msg, sizeof(msg));
 	cli_progress_stop(&p);
+	if (info.note[0]) {
+		fprintf(stderr, "pinetboot client add: note: %s\n", info.note);
+	}
 	if (p.interrupted || r == -EINTR) {
 		fprintf(stderr,
 		    "pinetboot client add: %s: interrupted; nothing was left "
@@ -257,7 +291,7 @@ client_add(const char *state, struct prov_client *c)
 	printf("  cmdline: %s", info.cmdline);
 	printf("  files:   %llu (%llu shared by reflink, %s copied)\n",
 	    (unsigned long long)info.files, (unsigned long long)info.reflinked,
-	    cli_human(info.copied_bytes, a, sizeof(a)));
+	    size_human(info.copied_bytes, a, sizeof(a)));
 	if (info.server_guessed) {
 		printf("  server:  %s (this host's address on the default "
 		       "route; use --server to choose)\n",
@@ -267,6 +301,8 @@ client_add(const char *state, struct prov_client *c)
 		       "server, and the boot files are not mounted; give "
 		       "--server\n");
 	}
+	snprintf(what, sizeof(what), "client '%s'", c->name);
+	cli_boot_warnings("client add", what, info.boot_dir);
 	return 0;
 }
 

@@ -1,5 +1,6 @@
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <limits.h>
 #include <errno.h>
 #include <getopt.h>
 #include <netinet/in.h>
@@ -12,13 +13,16 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/control.h"
+#include "cli/exports.h"
 #include "core/cfg.h"
 #include "core/cur.h"
+#include "image/provision/bootcheck.h"
 #include "proto/dhcp/dhcp.h"
 #include "server/serve.h"
 
@@ -364,6 +368,186 @@ doctor_clients(struct doctor *d, const char *state_dir)
 	}
 }
 
+/*
+ * The state directory holds every client's root, with the Pis'
+ * setuid-root programs, device nodes and users' homes: local users of
+ * this machine must not reach it (issue 10), and should one get in, its
+ * file system should not honour what they find.
+ */
+static void
+doctor_state_dir(struct doctor *d, const char *state_dir)
+{
+	static const char *const subs[] = {NULL, "clients", "images"};
+	bool open_found = false;
+	struct statvfs vfs;
+	size_t i;
+
+	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		char path[PATH_MAX];
+		struct stat st;
+		int n = snprintf(path, sizeof(path), "%s%s%s", state_dir,
+		    subs[i] ? "/" : "", subs[i] ? subs[i] : "");
+
+		if (n < 0 || (size_t)n >= sizeof(path) || stat(path, &st) < 0) {
+			if (!subs[i]) {
+				finding(d, "info",
+				    "state directory %s does not exist yet: "
+				    "pinetboot serve makes it, mode 0700",
+				    state_dir);
+				return;
+			}
+			continue;
+		}
+		if (st.st_mode & 077) {
+			open_found = true;
+			finding(d, "warn",
+			    "%s is mode %04o: local users can reach the "
+			    "client roots in it (setuid programs, device "
+			    "nodes, the Pis' users' homes): chmod 700 %s "
+			    "(pinetboot serve does it at start)",
+			    path, (unsigned)(st.st_mode & 07777), path);
+		}
+		if (st.st_uid != 0 && st.st_uid != geteuid()) {
+			open_found = true;
+			finding(d, "warn",
+			    "%s is owned by uid %u: that user can open it "
+			    "again and reach every client root: chown root "
+			    "%s",
+			    path, (unsigned)st.st_uid, path);
+		}
+	}
+	if (statvfs(state_dir, &vfs) == 0 &&
+	    (vfs.f_flag & (ST_NOSUID | ST_NODEV)) != (ST_NOSUID | ST_NODEV)) {
+		finding(d, "warn",
+		    "the file system holding %s is mounted without "
+		    "nosuid,nodev: should a local user get in, a client's "
+		    "setuid programs and device nodes work on this machine "
+		    "too; mount %s with nosuid,nodev (a bind mount of "
+		    "itself will do; docs/security.md)",
+		    state_dir, state_dir);
+		return;
+	}
+	if (!open_found) {
+		finding(d, "ok",
+		    "state directory %s is root's alone (0700, and its "
+		    "clients/ and images/) on a file system mounted "
+		    "nosuid,nodev",
+		    state_dir);
+	}
+}
+
+struct doctor_boot {
+	struct doctor *d;
+	const char *client;
+};
+
+static void
+doctor_boot_finding(void *arg, const struct prov_boot_finding *f)
+{
+	const struct doctor_boot *b = arg;
+	char text[1024];
+
+	prov_boot_describe(f, text, sizeof(text));
+	finding(b->d, "warn", "client %s: %s", b->client, text);
+}
+
+/*
+ * Boot trees that hold every file and still stop some Pis (reference §9
+ * items 2 and 3): no D0 overlay for a Pi 5, a file too large for a Pi
+ * 4's start4.elf.  Each Pi writes to its own boot tree (the boot mount),
+ * so a kernel or initramfs update there can bring either about.  The
+ * model is not known, so these are warnings.
+ */
+static void
+doctor_boot_limits(struct doctor *d, const char *state_dir)
+{
+	char dir[PATH_MAX], boot[PATH_MAX];
+	struct dirent *e;
+	DIR *dd;
+
+	dd = path_join(dir, sizeof(dir), state_dir, "clients", NULL)
+	    ? opendir(dir)
+	    : NULL;
+	while (dd && (e = readdir(dd))) {
+		struct doctor_boot b = {.d = d, .client = e->d_name};
+
+		if (e->d_name[0] != '.' &&
+		    path_join(boot, sizeof(boot), dir, e->d_name, "boot")) {
+			prov_boot_check_dir(boot, doctor_boot_finding, &b);
+		}
+	}
+	if (dd) {
+		closedir(dd);
+	}
+}
+
+/*
+ * Did the running server (its status JSON, @json, NUL-terminated) note in
+ * @name's timeline that it saw a REQUEST but not the ACK?  Client names
+ * are letters, digits, '.', '-' and '_', so no escape hides one.
+ */
+static bool
+doctor_ack_unseen(const char *json, const char *name)
+{
+	char key[REGISTRY_NAME_MAX + 16];
+	const char *c, *next;
+
+	if (!json) {
+		return false;
+	}
+	snprintf(key, sizeof(key), "{\"name\":\"%s\",", name);
+	c = strstr(json, key);
+	if (!c) {
+		return false;
+	}
+	next = strstr(c + 1, "{\"name\":");
+	c = strstr(c, "\"event\":\"ack-unseen\"");
+	return c && (!next || c < next);
+}
+
+/*
+ * Which clients have no static address, and what that means in this
+ * DHCP mode: without one, DHCP decides who may mount the root.
+ */
+static void
+doctor_exports(struct doctor *d, const struct cfg *c, const char *json)
+{
+	struct registry reg;
+	size_t i, unpinned = 0;
+
+	if (registry_load(c->state_dir, &reg, NULL, NULL) < 0) {
+		return;
+	}
+	for (i = 0; i < reg.n; i++) {
+		const struct registry_client *rc = &reg.clients[i];
+
+		if (rc->addr.s_addr) {
+			continue;
+		}
+		unpinned++;
+		finding(d, c->dhcp_mode == CFG_DHCP_SERVER ? "info" : "warn",
+		    "client %s: %s", rc->name,
+		    cli_export_note(false, rc->has_mac,
+			(enum cli_export_mode)c->dhcp_mode));
+		if (doctor_ack_unseen(json, rc->name)) {
+			finding(d, "warn",
+			    "client %s: the running server saw its DHCP "
+			    "REQUEST but not the ACK (sent to the Pi alone), "
+			    "so "
+			    "its root is not exported; set address = IP in "
+			    "%s/clients/%s/client.conf",
+			    rc->name, c->state_dir, rc->name);
+		}
+	}
+	if (reg.n) {
+		finding(d, unpinned ? "info" : "ok",
+		    "%zu of %zu clients have a static address (exports to "
+		    "that address only)",
+		    reg.n - unpinned, reg.n);
+	}
+	registry_fini(&reg);
+}
+
 /* How long other DHCP servers get to answer the probe. */
 #define DOCTOR_DHCP_WAIT_MS 3000
 
@@ -499,8 +683,9 @@ doctor_usage(void)
 	       "\n"
 	       "Check this machine and its network before a first boot: the\n"
 	       "address and interface, ports 67, 69, 111 and 2049, firewall\n"
-	       "rules, and each client's boot tree.  One line per finding,\n"
-	       "with the fix.  Exits 1 when something would stop a boot.\n");
+	       "rules, who can reach the state directory, and each client's\n"
+	       "boot tree.  One line per finding, with the fix.  Exits 1\n"
+	       "when something would stop a boot.\n");
 }
 
 int
@@ -574,10 +759,10 @@ cli_doctor(int argc, char **argv)
 		}
 	}
 
-	buf_init(&body, 1 << 20);
+	buf_init(&body, 16u << 20);
 	d.server_running = cli_control_request(s.cfg->state_dir, "GET",
-			       "/api/status", &body, &status) == 0;
-	buf_fini(&body);
+			       "/api/status", &body, &status) == 0 &&
+	    buf_add(&body, "", 1) == 0;
 	finding(&d, "info",
 	    d.server_running ? "a pinetboot server is running "
 			       "with state directory %s"
@@ -600,7 +785,12 @@ cli_doctor(int argc, char **argv)
 	if (resolved && s.cfg->dhcp_mode != CFG_DHCP_OFF) {
 		doctor_dhcp_servers(&d, &s);
 	}
+	doctor_state_dir(&d, s.cfg->state_dir);
 	doctor_clients(&d, s.cfg->state_dir);
+	doctor_boot_limits(&d, s.cfg->state_dir);
+	doctor_exports(&d, s.cfg,
+	    d.server_running && status == 200 ? (const char *)body.p : NULL);
+	buf_fini(&body);
 
 	printf("%d problem%s, %d warning%s\n", d.fails, d.fails == 1 ? "" : "s",
 	    d.warns, d.warns == 1 ? "" : "s");

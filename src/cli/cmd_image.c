@@ -1,12 +1,15 @@
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "cli/progress.h"
+#include "core/size.h"
+#include "core/cfg.h"
 #include "core/err.h"
 #include "image/provision/prov.h"
 #include "image/provision/update.h"
@@ -18,13 +21,13 @@ static void
 image_usage(FILE *f)
 {
 	fprintf(f,
-	    "Usage: pinetboot image import FILE [--name NAME] [--state-dir "
-	    "DIR]\n"
-	    "       pinetboot image list [--state-dir DIR]\n"
-	    "       pinetboot image versions NAME [--state-dir DIR]\n"
+	    "Usage: pinetboot image import FILE [--name NAME] [--max-size "
+	    "SIZE]\n"
+	    "       pinetboot image list\n"
+	    "       pinetboot image versions NAME\n"
 	    "       pinetboot image update NAME [--from V] -- CMD [ARGS...]\n"
 	    "       pinetboot image shell NAME [--from V]\n"
-	    "       pinetboot image remove NAME [--state-dir DIR]\n"
+	    "       pinetboot image remove NAME\n"
 	    "\n"
 	    "An image is a list of immutable versions under\n"
 	    "STATE/images/NAME/v/N/{boot,root}.  import reads a Raspberry\n"
@@ -41,6 +44,11 @@ image_usage(FILE *f)
 	    "Options:\n"
 	    "  --name NAME       image name (default: from FILE)\n"
 	    "  --from V          the version to start from (default: newest)\n"
+	    "  --max-size SIZE   most an import writes for the decompressed\n"
+	    "                    image and for each partition's files\n"
+	    "                    (default 64G; K, M, G, T suffixes)\n"
+	    "  --config FILE     read state_dir and [image] max_size from\n"
+	    "                    FILE (the config of pinetboot serve)\n"
 	    "  --state-dir DIR   state directory (default " DEFAULT_STATE ")\n"
 	    "  -h, --help        show this help\n");
 }
@@ -81,12 +89,14 @@ default_name(const char *file, char *out, size_t cap)
 }
 
 static int
-image_import(const char *state, int argc, char **argv, const char *name)
+image_import(const char *state, uint64_t max_bytes, int argc, char **argv,
+    const char *name)
 {
-	struct prov_import im = {.file = NULL};
+	struct prov_import im = {.max_bytes = max_bytes};
 	struct prov_image_info info;
 	struct cli_progress p;
 	char def[REC_NAME_MAX + 1], msg[1024], a[32], b[32];
+	char boot[PATH_MAX], what[REC_NAME_MAX + 16];
 	int r;
 
 	if (argc != 1) {
@@ -103,6 +113,10 @@ image_import(const char *state, int argc, char **argv, const char *name)
 	im.prog = p.prog;
 	r = prov_image_import(state, &im, &info, msg, sizeof(msg));
 	cli_progress_stop(&p);
+	if (info.note[0]) {
+		fprintf(
+		    stderr, "pinetboot image import: note: %s\n", info.note);
+	}
 	if (p.interrupted || r == -EINTR) {
 		fprintf(stderr,
 		    "pinetboot image import: %s: interrupted; nothing was "
@@ -131,26 +145,31 @@ image_import(const char *state, int argc, char **argv, const char *name)
 	printf("  OS:          %s\n", info.os);
 	printf("  partitions:  %s%s, disk %s\n", info.scheme,
 	    info.used_backup_gpt ? " (primary GPT damaged, backup used)" : "",
-	    cli_human(info.disk_bytes, a, sizeof(a)));
+	    size_human(info.disk_bytes, a, sizeof(a)));
 	printf("  boot files:  %s (mounted at %s on the client)\n",
-	    cli_human(info.boot_bytes, a, sizeof(a)), info.boot_mount);
+	    size_human(info.boot_bytes, a, sizeof(a)), info.boot_mount);
 	printf("  kernels:     %s\n", info.kernels);
 	printf("  models:      %s\n", info.models);
 	printf("  root:        %s in %llu files, %llu symlinks, %llu hard "
 	       "links, %llu special files, %llu xattrs\n",
-	    cli_human(info.root_bytes, b, sizeof(b)),
+	    size_human(info.root_bytes, b, sizeof(b)),
 	    (unsigned long long)info.files, (unsigned long long)info.symlinks,
 	    (unsigned long long)info.hardlinks,
 	    (unsigned long long)info.specials, (unsigned long long)info.xattrs);
 	printf("Next: pinetboot client add NAME --serial HEX8 --image %s\n",
 	    info.name);
+	snprintf(what, sizeof(what), "image '%s'", info.name);
+	if (snprintf(boot, sizeof(boot), "%s/images/%s/v/%u/boot", state,
+		info.name, info.version) < (int)sizeof(boot)) {
+		cli_boot_warnings("image import", what, boot);
+	}
 	return 0;
 }
 
 static int
 image_list(const char *state)
 {
-	char dir[4096], msg[512];
+	char dir[4096 + 16], msg[512];
 	struct prov_version *v = malloc(sizeof(*v));
 	struct dirent *e;
 	DIR *d;
@@ -289,7 +308,7 @@ image_versions(const char *state, const char *name)
 		printf("%-7u %-6s %-6s %-20s %-7s %10s  %-20s %s\n", v->n,
 		    v->base ? "base" : "delta", parent, v->created,
 		    v->arch[0] ? v->arch : "?",
-		    cli_human(boot[i] + root[i], size, sizeof(size)),
+		    size_human(boot[i] + root[i], size, sizeof(size)),
 		    o ? who : "-", made);
 	}
 	printf("SIZE: disk use of the version alone (each inode counted once, "
@@ -366,57 +385,20 @@ image_update(
 	    info.version, u.image, info.from,
 	    info.flattened ? "a base (the chain was flattened)" : "a delta",
 	    (unsigned long long)info.entries, info.entries == 1 ? "" : "s",
-	    cli_human(info.root_bytes, a, sizeof(a)),
-	    cli_human(info.boot_bytes, b, sizeof(b)));
+	    size_human(info.root_bytes, a, sizeof(a)),
+	    size_human(info.boot_bytes, b, sizeof(b)));
 	return 0;
 }
 
-int
-cli_image(int argc, char **argv)
+static int
+image_run(const char *state, uint64_t max_bytes, const char *sub, int argc,
+    char **argv, const char *name, const char *from)
 {
-	static const struct option opts[] = {
-	    {"state-dir", required_argument, NULL, 's'},
-	    {"name", required_argument, NULL, 'n'},
-	    {"from", required_argument, NULL, 'f'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	const char *state = DEFAULT_STATE, *name = NULL, *from = NULL, *sub;
 	char msg[1024];
-	int c, r;
+	int r;
 
-	/* GNU getopt permutes: options may come before or after SUB. */
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 's':
-			state = optarg;
-			break;
-		case 'n':
-			name = optarg;
-			break;
-		case 'f':
-			from = optarg;
-			break;
-		case 'h':
-			image_usage(stdout);
-			return 0;
-		default:
-			return cli_usage_error("image", "bad option");
-		}
-	}
-	if (optind >= argc) {
-		image_usage(stderr);
-		return 2;
-	}
-	sub = argv[optind];
-	argc -= optind + 1;
-	argv += optind + 1;
 	if (!strcmp(sub, "import")) {
-		return image_import(state, argc, argv, name);
-	}
-	if (name) {
-		return cli_usage_error("image", "--name is for import");
+		return image_import(state, max_bytes, argc, argv, name);
 	}
 	if (!strcmp(sub, "update") || !strcmp(sub, "shell")) {
 		return image_update(state, sub, argc, argv, from);
@@ -449,4 +431,82 @@ cli_image(int argc, char **argv)
 		return 0;
 	}
 	return cli_usage_error("image", "unknown subcommand '%s'", sub);
+}
+
+int
+cli_image(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"state-dir", required_argument, NULL, 's'},
+	    {"name", required_argument, NULL, 'n'},
+	    {"max-size", required_argument, NULL, 'm'},
+	    {"config", required_argument, NULL, 'c'},
+	    {"from", required_argument, NULL, 'f'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *state = NULL, *name = NULL, *max_size = NULL;
+	const char *config = NULL, *from = NULL, *sub;
+	struct cfg *cfg = NULL;
+	char msg[1024];
+	int c, r;
+
+	/* GNU getopt permutes: options may come before or after SUB. */
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			state = optarg;
+			break;
+		case 'n':
+			name = optarg;
+			break;
+		case 'm':
+			max_size = optarg;
+			break;
+		case 'c':
+			config = optarg;
+			break;
+		case 'f':
+			from = optarg;
+			break;
+		case 'h':
+			image_usage(stdout);
+			return 0;
+		default:
+			return cli_usage_error("image", "bad option");
+		}
+	}
+	if (optind >= argc) {
+		image_usage(stderr);
+		return 2;
+	}
+	sub = argv[optind];
+	argc -= optind + 1;
+	argv += optind + 1;
+	if (strcmp(sub, "import") != 0 && (name || max_size)) {
+		return cli_usage_error(
+		    "image", "--name and --max-size are for import");
+	}
+	/* Defaults, then the config file, then the command line. */
+	cfg = calloc(1, sizeof(*cfg));
+	if (!cfg) {
+		fprintf(stderr, "pinetboot image: out of memory\n");
+		return 1;
+	}
+	cfg_defaults(cfg);
+	if (config && cli_read_config(config, cfg, msg, sizeof(msg)) < 0) {
+		fprintf(stderr, "pinetboot image: %s\n", msg);
+		free(cfg);
+		return 2;
+	}
+	if (max_size &&
+	    cfg_set(cfg, "image", "max_size", max_size, msg, sizeof(msg)) < 0) {
+		free(cfg);
+		return cli_usage_error("image", "--max-size: %s", msg);
+	}
+	r = image_run(state ? state : cfg->state_dir, cfg->image_max_size, sub,
+	    argc, argv, name, from);
+	free(cfg);
+	return r;
 }

@@ -33,6 +33,10 @@ static const struct serve_opt serve_opts[] = {
     {"log", "server", "log", "TARGET", "stderr (default) or syslog"},
     {"http", "server", "http", "ADDR:PORT",
 	"status page, JSON and metrics (default off)"},
+    {"http-token", "server", "http_token_file", "FILE",
+	"token the TCP status port requires (Bearer; mode 0600)"},
+    {"http-show-ids", "server", "http_show_ids", "on|off",
+	"MACs and serials on the TCP status port too (default off)"},
     {"dhcp", "dhcp", "mode", "MODE", "off, proxy (default) or server"},
     {"dhcp-range", "dhcp", "range", "FIRST,LAST",
 	"address pool for --dhcp server"},
@@ -49,20 +53,26 @@ static const struct serve_opt serve_opts[] = {
 	"boot file for clients already running iPXE"},
     {"dhcp-port", "dhcp", "port", "N", "DHCP server port (default 67)"},
     {"dhcp-pi-delay", "dhcp", "pi_delay_ms", "MS",
-	"reply delay for Pi 2/3 boot ROMs, 0-2000 (default 1000)"},
+	"reply delay for Pi 2/3 boot ROMs, 0-2000 (default 2000)"},
+    {"dhcp-proxy-window", "dhcp", "proxy_window_s", "SECONDS",
+	"proxy mode: how long a boot it serves may move exports (300)"},
     {"dhcp-probe", "dhcp", "probe_ms", "MS",
-	"ARP conflict check before offering, 0 = off (default 200)"},
+	"ARP conflict check before offering, 0-1000, 0 = off "
+	"(default 200)"},
     {"tftp", "tftp", "enable", "on|off", "TFTP service (default on)"},
     {"tftp-root", "tftp", "root", "DIR", "TFTP root (default STATE/tftp)"},
     {"tftp-port", "tftp", "port", "N", "TFTP port (default 69)"},
     {"tftp-blksize-max", "tftp", "blksize_max", "N",
 	"largest block size granted (default 1468)"},
     {"tftp-timeout", "tftp", "timeout_ms", "MS",
-	"first retransmission timeout (default 1000)"},
+	"retransmission timeout before a round trip is measured "
+	"(default 200)"},
     {"tftp-retries", "tftp", "retries", "N",
-	"retransmissions before giving up (default 6)"},
+	"retransmissions before giving up (default 8)"},
     {"tftp-max-transfers", "tftp", "max_transfers", "N",
 	"simultaneous transfers (default 2000)"},
+    {"tftp-max-per-client", "tftp", "max_per_client", "N",
+	"simultaneous transfers from one address (default 16)"},
     {"nfs", "nfs", "enable", "on|off", "NFS service (default on)"},
     {"export", "nfs", "export", "DIR[:OPTS]",
 	"extra NFS export, OPTS: rw|ro,allow=CIDR,root_squash "
@@ -103,6 +113,14 @@ serve_usage(void)
 	    "the same keys as the config file (docs/config.md); the command\n"
 	    "line wins.  SIGHUP reloads the config, SIGTERM stops.\n"
 	    "\n"
+	    "A provisioned client's root is exported to one address: the\n"
+	    "static address in its client.conf if it has one, else the\n"
+	    "address pinetboot leases to it (--dhcp server), else the one\n"
+	    "the site's DHCP server ACKs during a boot pinetboot serves,\n"
+	    "if pinetboot sees that ACK (--dhcp proxy; often it does not:\n"
+	    "give such clients an address).  TFTP requests move nothing.\n"
+	    "See docs/security.md.\n"
+	    "\n"
 	    "  --config FILE             read settings from FILE\n");
 	for (i = 0; i < SERVE_NOPTS; i++) {
 		char left[64];
@@ -114,8 +132,8 @@ serve_usage(void)
 	printf("  -h, --help                show this help\n");
 }
 
-static int
-serve_read_file(const char *path, struct cfg *c, char *msg, size_t msglen)
+int
+cli_read_config(const char *path, struct cfg *c, char *msg, size_t msglen)
 {
 	/* A config file is a few hundred lines; refuse anything absurd. */
 	const size_t max = 1 << 20;
@@ -187,7 +205,7 @@ serve_load(void *arg, struct cfg *c, char *msg, size_t msglen)
 
 	cfg_defaults(c);
 	if (a->config) {
-		r = serve_read_file(a->config, c, msg, msglen);
+		r = cli_read_config(a->config, c, msg, msglen);
 		if (r < 0) {
 			return r;
 		}

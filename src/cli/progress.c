@@ -4,21 +4,8 @@
 #include <unistd.h>
 
 #include "cli/progress.h"
-
-const char *
-cli_human(uint64_t bytes, char *out, size_t cap)
-{
-	static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-	double v = (double)bytes;
-	int u = 0;
-
-	while (v >= 1024 && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(out, cap, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
-	return out;
-}
+#include "core/size.h"
+#include "image/provision/bootcheck.h"
 
 static double
 elapsed(const struct timespec *a, const struct timespec *b)
@@ -66,8 +53,8 @@ cli_progress_fn(void *arg, const char *phase, uint64_t done, uint64_t total)
 		return 0;
 	}
 	rate = t > 0.05 ? (double)done / t : 0;
-	cli_human(done, d, sizeof(d));
-	cli_human((uint64_t)rate, rs, sizeof(rs));
+	size_human(done, d, sizeof(d));
+	size_human((uint64_t)rate, rs, sizeof(rs));
 	if (total && done <= total) {
 		int pct = (int)(100.0 * (double)done / (double)total);
 		double eta = rate > 0 ? (double)(total - done) / rate : 0;
@@ -78,7 +65,7 @@ cli_progress_fn(void *arg, const char *phase, uint64_t done, uint64_t total)
 			bar[i] = i < fill ? '#' : ' ';
 		}
 		bar[30] = '\0';
-		cli_human(total, tot, sizeof(tot));
+		size_human(total, tot, sizeof(tot));
 		if (p->tty) {
 			fprintf(stderr,
 			    "\r%-10s [%s] %3d%% %s / %s  %s/s  ETA %d:%02d  ",
@@ -134,4 +121,27 @@ cli_progress_stop(struct cli_progress *p)
 		}
 	}
 	sigprocmask(SIG_SETMASK, &p->old, NULL);
+}
+
+struct boot_warn {
+	const char *cmd, *what;
+};
+
+static void
+cli_boot_warn(void *arg, const struct prov_boot_finding *f)
+{
+	const struct boot_warn *w = arg;
+	char text[1024];
+
+	prov_boot_describe(f, text, sizeof(text));
+	fprintf(
+	    stderr, "pinetboot %s: warning: %s: %s\n", w->cmd, w->what, text);
+}
+
+void
+cli_boot_warnings(const char *cmd, const char *what, const char *dir)
+{
+	struct boot_warn w = {.cmd = cmd, .what = what};
+
+	prov_boot_check_dir(dir, cli_boot_warn, &w);
 }

@@ -13,7 +13,8 @@
  * redrawn on a terminal, or a plain line every few seconds otherwise.
  * SIGINT, SIGTERM and SIGHUP are blocked while it is active and polled
  * from the callback, which then returns -EINTR: the operation unwinds
- * through its normal error path and removes its temporary files.
+ * through its normal error path and removes its temporary files.  Also
+ * the warnings about boot trees that image import and client add print.
  */
 struct cli_progress {
 	bool tty;
@@ -30,7 +31,11 @@ void cli_progress_start(struct cli_progress *p);
 /* cli_progress_stop() - end the bar line, restore the signal mask. */
 void cli_progress_stop(struct cli_progress *p);
 
-/* cli_human() - "12.3 MiB" into @out. */
-const char *cli_human(uint64_t bytes, char *out, size_t cap);
+/*
+ * cli_boot_warnings() - print "pinetboot CMD: warning: WHAT: ..." to
+ * stderr for each finding of prov_boot_check() in the boot tree @dir
+ * (borrowed strings).
+ */
+void cli_boot_warnings(const char *cmd, const char *what, const char *dir);
 
 #endif

@@ -7,6 +7,7 @@
 
 #include "core/cfg.h"
 #include "core/log.h"
+#include "core/size.h"
 
 enum cfg_type {
 	CFG_T_PATH, /* char[PATH_MAX] */
@@ -352,6 +353,24 @@ set_nfs_export(struct cfg *c, const struct cfg_key *k, const char *v, char *msg,
 	return 0;
 }
 
+static int
+set_image_max_size(struct cfg *c, const struct cfg_key *k, const char *v,
+    char *msg, size_t msglen)
+{
+	uint64_t n;
+
+	(void)k;
+	if (size_parse(v, &n) < 0 || n < (1u << 20)) {
+		cfg_msg(msg, msglen,
+		    "image.max_size: '%s' is not a size of at least 1M "
+		    "(bytes, or with K, M, G, T: 64G)",
+		    v);
+		return -EINVAL;
+	}
+	c->image_max_size = n;
+	return 0;
+}
+
 #define OFF(field) offsetof(struct cfg, field)
 
 static const struct cfg_key cfg_keys[] = {
@@ -361,6 +380,8 @@ static const struct cfg_key cfg_keys[] = {
     {"server", "log_level", CFG_T_CUSTOM, 0, 0, 0, set_log_level},
     {"server", "log", CFG_T_CUSTOM, 0, 0, 0, set_log_target},
     {"server", "http", CFG_T_CUSTOM, 0, 0, 0, set_http},
+    {"server", "http_token_file", CFG_T_PATH, OFF(http_token_file), 0, 0, NULL},
+    {"server", "http_show_ids", CFG_T_BOOL, OFF(http_show_ids), 0, 0, NULL},
 
     {"dhcp", "mode", CFG_T_CUSTOM, 0, 0, 0, set_dhcp_mode},
     {"dhcp", "range", CFG_T_CUSTOM, 0, 0, 0, set_dhcp_range},
@@ -374,7 +395,10 @@ static const struct cfg_key cfg_keys[] = {
     {"dhcp", "port", CFG_T_U16, OFF(dhcp_port), 1, 65535, NULL},
     {"dhcp", "proxy_port", CFG_T_U16, OFF(dhcp_proxy_port), 1, 65535, NULL},
     {"dhcp", "pi_delay_ms", CFG_T_U32, OFF(dhcp_pi_delay_ms), 0, 2000, NULL},
-    {"dhcp", "probe_ms", CFG_T_U32, OFF(dhcp_probe_ms), 0, 2000, NULL},
+    /* Reference §9 item 5: the 3B ROM's DHCP timer is about 1 s. */
+    {"dhcp", "probe_ms", CFG_T_U32, OFF(dhcp_probe_ms), 0, 1000, NULL},
+    {"dhcp", "proxy_window_s", CFG_T_U32, OFF(dhcp_proxy_window_s), 10, 3600,
+	NULL},
 
     {"tftp", "enable", CFG_T_BOOL, OFF(tftp_enable), 0, 0, NULL},
     {"tftp", "root", CFG_T_PATH, OFF(tftp_root), 0, 0, NULL},
@@ -384,6 +408,8 @@ static const struct cfg_key cfg_keys[] = {
     {"tftp", "timeout_ms", CFG_T_U32, OFF(tftp_timeout_ms), 10, 255000, NULL},
     {"tftp", "retries", CFG_T_U32, OFF(tftp_retries), 1, 100, NULL},
     {"tftp", "max_transfers", CFG_T_U32, OFF(tftp_max_transfers), 1, 100000,
+	NULL},
+    {"tftp", "max_per_client", CFG_T_U32, OFF(tftp_max_per_client), 1, 100000,
 	NULL},
     /* RFC 7440 allows 1..65535; more than 64 only floods a switch. */
     {"tftp", "windowsize_max", CFG_T_U16, OFF(tftp_windowsize_max), 1, 64,
@@ -396,6 +422,8 @@ static const struct cfg_key cfg_keys[] = {
     {"nfs", "portmap_port", CFG_T_U16, OFF(nfs_portmap_port), 1, 65535, NULL},
     {"nfs", "max_connections", CFG_T_U32, OFF(nfs_max_conns), 1, 100000, NULL},
     {"nfs", "workers", CFG_T_U32, OFF(nfs_workers), 1, 64, NULL},
+
+    {"image", "max_size", CFG_T_CUSTOM, 0, 0, 0, set_image_max_size},
 };
 
 void
@@ -409,22 +437,33 @@ cfg_defaults(struct cfg *c)
 	c->dhcp_lease_s = 86400;
 	c->dhcp_port = 67;
 	c->dhcp_proxy_port = 4011;
-	/* Reference §2.6: 1 s made BCM2837 ROMs stable (firmware#862). */
-	c->dhcp_pi_delay_ms = 1000;
+	/*
+	 * Reference §9 item 5: Raspberry Pi engineers recommend 2 s for
+	 * BCM2837 ROMs (firmware#934, #859); 1 s was stable in one report.
+	 */
+	c->dhcp_pi_delay_ms = 2000;
 	c->dhcp_probe_ms = 200;
+	/*
+	 * From the firmware's DISCOVER to the kernel's own DHCP: the kernel
+	 * and initramfs over TFTP, then the kernel's start; minutes for a
+	 * slow link or an emulated guest.
+	 */
+	c->dhcp_proxy_window_s = 300;
 	c->tftp_enable = true;
 	c->tftp_port = 69;
 	/* 1468 + 4 + 8 + 20 = 1500: one Ethernet frame (reference §3.1). */
 	c->tftp_blksize_max = 1468;
-	c->tftp_timeout_ms = 1000;
-	c->tftp_retries = 6;
+	c->tftp_timeout_ms = 200;
+	c->tftp_retries = 8;
 	c->tftp_max_transfers = 2000;
+	c->tftp_max_per_client = 16;
 	c->tftp_windowsize_max = 64;
 	c->nfs_enable = true;
 	c->nfs_port = 2049;
 	c->nfs_portmap_port = 111;
 	c->nfs_max_conns = 1024;
 	c->nfs_workers = 4;
+	c->image_max_size = CFG_IMAGE_MAX_SIZE_DEFAULT;
 }
 
 int
@@ -659,6 +698,12 @@ cfg_finish(struct cfg *c, char *msg, size_t msglen)
 			    inet_ntoa(c->dhcp_netmask));
 			return -EINVAL;
 		}
+	}
+	if (c->http_token_file[0] && !c->http[0]) {
+		cfg_msg(msg, msglen,
+		    "a token file (--http-token) protects the TCP status "
+		    "port: give --http ADDR:PORT too, or drop the token");
+		return -EINVAL;
 	}
 	if (!c->tftp_enable && !c->nfs_enable && c->dhcp_mode == CFG_DHCP_OFF &&
 	    !c->http[0]) {

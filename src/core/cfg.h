@@ -26,6 +26,14 @@ enum cfg_dhcp_mode {
 #define CFG_MAX_BOOTFILE 8
 #define CFG_MAX_EXPORTS  32
 
+/*
+ * The most an image import writes by default: the decompressed disk,
+ * and the files extracted from it.  Raspberry Pi OS images are 3 to 12
+ * GiB uncompressed; a block device read as an image (an SD card) holds
+ * what its owner put on it, so leave room.
+ */
+#define CFG_IMAGE_MAX_SIZE_DEFAULT (64ull << 30)
+
 /* PXE client architecture (RFC 4578 option 93) to boot file name. */
 struct cfg_boot_file {
 	int arch; /* -1: every architecture without its own entry */
@@ -45,6 +53,9 @@ struct cfg {
 	int log_level;
 	bool log_syslog;
 	char http[64]; /* ADDR:PORT, empty = off */
+	/* A read token for the TCP status port; empty = none. */
+	char http_token_file[PATH_MAX];
+	bool http_show_ids; /* MACs and serials on the TCP port too */
 
 	/* [dhcp] */
 	enum cfg_dhcp_mode dhcp_mode;
@@ -61,6 +72,8 @@ struct cfg {
 	uint16_t dhcp_proxy_port;  /* 4011 */
 	uint32_t dhcp_pi_delay_ms; /* reply delay for BCM2837 Pis */
 	uint32_t dhcp_probe_ms;    /* ARP conflict check wait, 0 = off */
+	/* Proxy mode: how long a boot pinetboot answered may move exports. */
+	uint32_t dhcp_proxy_window_s;
 
 	/* [tftp] */
 	bool tftp_enable;
@@ -71,6 +84,7 @@ struct cfg {
 	uint32_t tftp_timeout_ms; /* first retransmit timeout */
 	uint32_t tftp_retries;
 	uint32_t tftp_max_transfers;
+	uint32_t tftp_max_per_client; /* transfers from one address */
 	uint16_t tftp_windowsize_max;
 
 	/* [nfs] */
@@ -82,6 +96,9 @@ struct cfg {
 	uint16_t nfs_portmap_port; /* 111 */
 	uint32_t nfs_max_conns;
 	uint32_t nfs_workers;
+
+	/* [image]: read by `pinetboot image import`, not by serve */
+	uint64_t image_max_size; /* bytes an import may write, per stage */
 };
 
 /* cfg_defaults() - fill @c with the built-in defaults. */

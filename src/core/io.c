@@ -1,4 +1,8 @@
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/io.h"
@@ -20,4 +24,47 @@ io_pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off)
 		off += (uint64_t)w;
 	}
 	return 0;
+}
+
+int
+io_private_dir(const char *path, unsigned *was)
+{
+	char tmp[PATH_MAX];
+	size_t i, n = strlen(path);
+	struct stat st;
+	int fd, r = 0;
+
+	*was = 0;
+	if (n == 0 || n >= sizeof(tmp)) {
+		return -ENAMETOOLONG;
+	}
+	memcpy(tmp, path, n + 1);
+	for (i = 1; i < n; i++) {
+		if (tmp[i] != '/') {
+			continue;
+		}
+		tmp[i] = '\0';
+		if (mkdir(tmp, 0755) < 0 && errno != EEXIST) {
+			return -errno;
+		}
+		tmp[i] = '/';
+	}
+	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+		return -errno;
+	}
+	/* Checked and changed through one fd, so a swap cannot redirect it. */
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		return -errno;
+	}
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+	} else if (st.st_mode & 077) {
+		*was = st.st_mode & 07777;
+		if (fchmod(fd, 0700) < 0) {
+			r = -errno;
+		}
+	}
+	close(fd);
+	return r;
 }

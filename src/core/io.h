@@ -11,4 +11,17 @@
  */
 int io_pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off);
 
+/*
+ * io_private_dir() - make @path (borrowed) a directory that only its
+ * owner can enter: missing parents are made 0755, @path itself 0700, and
+ * an existing @path that grants its group or others anything is changed
+ * to 0700.  The state directory holds client roots with setuid programs,
+ * device nodes and users' homes under the Pis' uids; this is what keeps
+ * local users of the server out of them.
+ * @was: set to the permission bits found when @path was tightened, else
+ * to 0 (already private, or just made).
+ * Return: 0, -ENOTDIR when @path is not a directory, or -errno.
+ */
+int io_private_dir(const char *path, unsigned *was);
+
 #endif

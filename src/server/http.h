@@ -16,16 +16,23 @@
  *   POST /api/reload       re-read clients and config (control socket only)
  * It listens on an optional TCP address (--http) and always on a Unix
  * control socket in the state directory, which `pinetboot status` and
- * `pinetboot client` use.  Nothing it serves is secret, so the TCP side
- * needs no authentication; anything that changes state is refused there.
+ * `pinetboot client` use and whose file mode limits it to root.  The TCP
+ * side only answers requests for its own address (Host), refuses
+ * anything that changes state, and with a token (--http-token) serves
+ * nothing but the page itself, which holds no data, without it.
  */
 struct http_service;
 
 /* Called for POST /api/reload; returns 0 or a negative error. */
 typedef int (*http_reload_fn)(void *arg);
 
+/* The longest token accepted (RFC 6750 b64token characters). */
+#define HTTP_TOKEN_MAX 256
+
 struct http_service_config {
 	const char *tcp_listen; /* "ADDR:PORT" or empty/NULL for none */
+	const char *token;      /* required on TCP; empty/NULL for none */
+	bool show_ids;          /* MACs and serials on TCP too */
 	const char *unix_path;  /* control socket path, or NULL */
 	struct obs *obs;        /* borrowed; outlives the service */
 	http_reload_fn reload;
@@ -40,5 +47,20 @@ struct http_service_config {
 struct http_service *http_service_open(struct loop *l,
     const struct http_service_config *cfg, char *msg, size_t msglen);
 void http_service_close(struct http_service *h);
+
+/*
+ * http_service_set_token() - from now on require @token (copied; empty
+ * or NULL: none) on the TCP port.
+ */
+void http_service_set_token(struct http_service *h, const char *token);
+
+/*
+ * http_token_load() - read the token from @path: a regular file that only
+ * its owner (this user or root) may read or write, whose first line is
+ * 16 to HTTP_TOKEN_MAX characters of A-Z a-z 0-9 - . _ ~ + / (then '='
+ * padding allowed).  @out holds HTTP_TOKEN_MAX + 1 bytes.
+ * Return: 0, or a negative errno with @msg saying what to change.
+ */
+int http_token_load(const char *path, char *out, char *msg, size_t msglen);
 
 #endif

@@ -1,10 +1,12 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "server/obs.h"
 
 /* A boot that has shown nothing for this long is over. */
@@ -220,7 +222,6 @@ obs_new_boot(struct obs_client *c, int64_t now_ms)
 	c->boot_start_ms = now_ms;
 	c->boot_done_ms = 0;
 	c->nevents = 0;
-	c->event_head = 0;
 	c->last_error[0] = 0;
 	c->boots++;
 }
@@ -310,46 +311,59 @@ obs_bind_ip_name(struct obs *o, const char *name, struct in_addr ip)
 static struct obs_event *
 obs_push(struct obs_client *c)
 {
-	size_t idx;
+	size_t limit = c->name[0] ? OBS_EVENTS_MAX : OBS_STRANGER_EVENTS_MAX;
 
-	if (!c->events) {
-		c->events = calloc(OBS_EVENTS_MAX, sizeof(*c->events));
-		if (!c->events) {
+	if (c->nevents >= limit) {
+		return &c->events[limit - 1];
+	}
+	if (c->nevents == c->events_cap) {
+		size_t cap = c->events_cap ? c->events_cap * 2 : 8;
+		struct obs_event *p;
+
+		if (cap > limit) {
+			cap = limit;
+		}
+		p = realloc(c->events, cap * sizeof(*p));
+		if (!p) {
 			return NULL;
 		}
+		c->events = p;
+		c->events_cap = cap;
 	}
-	if (c->nevents < OBS_EVENTS_MAX) {
-		idx = (c->event_head + c->nevents) % OBS_EVENTS_MAX;
-		c->nevents++;
-	} else {
-		/* Keep the start of the boot visible: overwrite the tail. */
-		idx = (c->event_head + OBS_EVENTS_MAX - 1) % OBS_EVENTS_MAX;
-	}
-	return &c->events[idx];
+	return &c->events[c->nevents++];
 }
 
-void
-obs_event(struct obs *o, const uint8_t *mac, struct in_addr ip, int64_t now_ms,
-    enum obs_phase phase, enum obs_level level, const char *what,
-    const char *fmt, ...)
+/*
+ * Callers build details from wire strings passed through log_escape().
+ * A detail that still holds a byte outside printable ASCII (a terminal
+ * control sequence, a C1 control in 8-bit terminals) came from a caller
+ * that forgot: escape it whole rather than let it reach a terminal.
+ */
+static void
+obs_keep_printable(char *detail, size_t cap)
 {
-	struct obs_client *c = mac ? obs_find_mac(o, mac) : obs_find_ip(o, ip);
-	struct obs_event *e;
-	va_list ap;
+	char esc[LOG_ESCAPE_MAX];
+	size_t i, n = strlen(detail);
 
-	if (!c) {
-		c = obs_alloc(o);
-		if (!c) {
+	for (i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)detail[i];
+
+		if (ch < 0x20 || ch >= 0x7f) {
+			log_escape(esc, detail, n);
+			n = strlen(esc) < cap ? strlen(esc) : cap - 1;
+			memcpy(detail, esc, n);
+			detail[n] = 0;
 			return;
 		}
-		if (mac) {
-			memcpy(c->mac, mac, 6);
-			c->has_mac = true;
-		}
-		c->ip = ip;
-		c->state = OBS_STATE_DISCOVERED;
-		c->first_seen_ms = now_ms;
 	}
+}
+
+static void __attribute__((format(printf, 6, 0)))
+obs_vevent(struct obs_client *c, int64_t now_ms, enum obs_phase phase,
+    enum obs_level level, const char *what, const char *fmt, va_list ap)
+{
+	struct obs_event *e;
+
 	if (c->boot_start_ms == 0) {
 		obs_new_boot(c, now_ms);
 	}
@@ -362,9 +376,8 @@ obs_event(struct obs *o, const uint8_t *mac, struct in_addr ip, int64_t now_ms,
 	e->phase = phase;
 	e->level = level;
 	snprintf(e->what, sizeof(e->what), "%s", what);
-	va_start(ap, fmt);
 	vsnprintf(e->detail, sizeof(e->detail), fmt, ap);
-	va_end(ap);
+	obs_keep_printable(e->detail, sizeof(e->detail));
 
 	if (level == OBS_ERROR) {
 		snprintf(c->last_error, sizeof(c->last_error), "%s %s: %s",
@@ -388,12 +401,115 @@ obs_event(struct obs *o, const uint8_t *mac, struct in_addr ip, int64_t now_ms,
 }
 
 void
+obs_event(struct obs *o, const uint8_t *mac, struct in_addr ip, int64_t now_ms,
+    enum obs_phase phase, enum obs_level level, const char *what,
+    const char *fmt, ...)
+{
+	struct obs_client *c = mac ? obs_find_mac(o, mac) : obs_find_ip(o, ip);
+	va_list ap;
+
+	if (!c) {
+		c = obs_alloc(o);
+		if (!c) {
+			return;
+		}
+		if (mac) {
+			memcpy(c->mac, mac, 6);
+			c->has_mac = true;
+		}
+		c->ip = ip;
+		c->state = OBS_STATE_DISCOVERED;
+		c->first_seen_ms = now_ms;
+	}
+	va_start(ap, fmt);
+	obs_vevent(c, now_ms, phase, level, what, fmt, ap);
+	va_end(ap);
+}
+
+void
+obs_event_to(struct obs_client *c, int64_t now_ms, enum obs_phase phase,
+    enum obs_level level, const char *what, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	obs_vevent(c, now_ms, phase, level, what, fmt, ap);
+	va_end(ap);
+}
+
+void
 obs_nfs_op(struct obs *o, unsigned proc, uint64_t us)
 {
 	if (proc < OBS_NFS_PROCS) {
 		o->nfs_ops[proc]++;
 		o->nfs_op_us[proc] += us;
 	}
+}
+
+static bool
+obs_is_hex(char ch)
+{
+	return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
+	    (ch >= 'A' && ch <= 'F');
+}
+
+static bool
+obs_is_alnum(char ch)
+{
+	return obs_is_hex(ch) || (ch >= 'g' && ch <= 'z') ||
+	    (ch >= 'G' && ch <= 'Z');
+}
+
+/* Does @s start with a MAC, "dc:a6:32:01:36:c2" or "dc-a6-..."? */
+static bool
+obs_mac_at(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < 17; i++) {
+		if (i % 3 == 2 ? s[i] != s[2] || (s[i] != ':' && s[i] != '-')
+			       : !obs_is_hex(s[i])) {
+			return false;
+		}
+	}
+	return !obs_is_alnum(s[17]);
+}
+
+void
+obs_hide_ids(char *dst, size_t cap, const char *src)
+{
+	size_t i = 0, o = 0, n;
+	bool edge = true; /* the previous character is no letter or digit */
+
+	while (src[i] && o + 1 < cap) {
+		const char *mask = NULL;
+
+		if (edge && obs_mac_at(src + i)) {
+			mask = src[i + 2] == ':' ? "xx:xx:xx:xx:xx:xx"
+						 : "xx-xx-xx-xx-xx-xx";
+		} else if (edge) {
+			for (n = 0; n < 8 && obs_is_hex(src[i + n]); n++) {
+			}
+			if (n == 8 &&
+			    (src[i + 8] == '/' ||
+				(i >= 7 && !memcmp(src + i - 7, "serial=", 7) &&
+				    !obs_is_alnum(src[i + 8])))) {
+				mask = "xxxxxxxx";
+			}
+		}
+		if (mask) {
+			n = strlen(mask);
+			n = n < cap - 1 - o ? n : cap - 1 - o;
+			memcpy(dst + o, mask, n);
+			o += n;
+			i += strlen(mask);
+			edge = false;
+			continue;
+		}
+		edge = !obs_is_alnum(src[i]);
+		dst[o++] = src[i++];
+	}
+	dst[o] = 0;
 }
 
 /* JSON string with the escapes RFC 8259 §7 requires. */
@@ -416,20 +532,33 @@ obs_json_str(struct buf *out, const char *s)
 	return r ? r : buf_add(out, "\"", 1);
 }
 
+/* @src as a reader may see it, into @dst. */
+static void
+obs_shown(char *dst, size_t cap, const char *src, bool hide_ids)
+{
+	if (hide_ids) {
+		obs_hide_ids(dst, cap, src);
+	} else {
+		snprintf(dst, cap, "%s", src);
+	}
+}
+
 static const struct obs_event *
 obs_event_at(const struct obs_client *c, size_t i)
 {
-	return &c->events[(c->event_head + i) % OBS_EVENTS_MAX];
+	return &c->events[i];
 }
 
 static int
-obs_json_client(const struct obs_client *c, bool with_events, struct buf *out)
+obs_json_client(const struct obs_client *c, bool with_events, bool hide_ids,
+    struct buf *out)
 {
 	char mac[18] = "", ip[INET_ADDRSTRLEN] = "";
+	char text[OBS_TEXT_MAX + 48];
 	size_t i;
 	int r;
 
-	if (c->has_mac) {
+	if (c->has_mac && !hide_ids) {
 		obs_format_mac(mac, c->mac);
 	}
 	if (c->ip.s_addr) {
@@ -440,7 +569,7 @@ obs_json_client(const struct obs_client *c, bool with_events, struct buf *out)
 	r = r ? r : buf_add_str(out, ",\"mac\":");
 	r = r ? r : obs_json_str(out, mac);
 	r = r ? r : buf_add_str(out, ",\"serial\":");
-	r = r ? r : obs_json_str(out, c->serial);
+	r = r ? r : obs_json_str(out, hide_ids ? "" : c->serial);
 	r = r ? r : buf_add_str(out, ",\"model\":");
 	r = r ? r : obs_json_str(out, c->model);
 	r = r ? r : buf_add_str(out, ",\"address\":");
@@ -457,8 +586,9 @@ obs_json_client(const struct obs_client *c, bool with_events, struct buf *out)
 		    c->boot_done_ms
 			? (long long)(c->boot_done_ms - c->boot_start_ms)
 			: -1LL);
-	r = r ? r : obs_json_str(out, c->last_error);
-	if (!r && !c->name[0] && c->has_mac) {
+	obs_shown(text, sizeof(text), c->last_error, hide_ids);
+	r = r ? r : obs_json_str(out, text);
+	if (!r && !c->name[0] && c->has_mac && !hide_ids) {
 		char cmd[200];
 
 		snprintf(cmd, sizeof(cmd),
@@ -482,7 +612,8 @@ obs_json_client(const struct obs_client *c, bool with_events, struct buf *out)
 			    obs_level_name(e->level));
 			r = r ? r : obs_json_str(out, e->what);
 			r = r ? r : buf_add_str(out, ",\"detail\":");
-			r = r ? r : obs_json_str(out, e->detail);
+			obs_shown(text, sizeof(text), e->detail, hide_ids);
+			r = r ? r : obs_json_str(out, text);
 			r = r ? r : buf_add_str(out, "}");
 		}
 		r = r ? r : buf_add_str(out, "]");
@@ -490,27 +621,81 @@ obs_json_client(const struct obs_client *c, bool with_events, struct buf *out)
 	return r ? r : buf_add_str(out, "}");
 }
 
-int
-obs_render_json(
-    const struct obs *o, const char *name, int64_t now_ms, struct buf *out)
+enum {
+	OBS_RENDER_HEAD = 0,
+	OBS_RENDER_CLIENTS,
+	OBS_RENDER_DISCOVERED,
+	OBS_RENDER_TAIL,
+	OBS_RENDER_DONE,
+};
+
+/* Does @c belong in rendering @r? */
+static bool
+obs_render_wants(const struct obs_render *r, const struct obs_client *c)
 {
-	size_t i;
-	bool first = true;
-	int r;
+	return !r->name || !strcmp(c->name, r->name);
+}
 
-	r = buf_printf(out, "{\"now_ms\":%lld,\"uptime_ms\":%lld,\"clients\":[",
-	    (long long)now_ms, (long long)(now_ms - o->started_ms));
-	for (i = 0; r == 0 && i < o->nclients; i++) {
-		const struct obs_client *c = &o->clients[i];
+int
+obs_render_json_step(
+    const struct obs *o, struct obs_render *st, size_t budget, struct buf *out)
+{
+	size_t start = out->len;
+	int r = 0;
 
-		if (name && strcmp(c->name, name) != 0) {
+	if (st->stage == OBS_RENDER_HEAD) {
+		r = buf_printf(out,
+		    "{\"now_ms\":%lld,\"uptime_ms\":%lld,\"clients\":[",
+		    (long long)st->now_ms,
+		    (long long)(st->now_ms - o->started_ms));
+		st->stage = OBS_RENDER_CLIENTS;
+	}
+	while (r == 0 && st->stage == OBS_RENDER_CLIENTS) {
+		const struct obs_client *c;
+
+		if (st->next >= o->nclients) {
+			st->stage = OBS_RENDER_TAIL;
+			break;
+		}
+		if (out->len - start >= budget) {
+			return 0;
+		}
+		c = &o->clients[st->next++];
+		if (!obs_render_wants(st, c)) {
 			continue;
 		}
-		r = first ? 0 : buf_add_str(out, ",");
-		r = r ? r : obs_json_client(c, true, out);
-		first = false;
+		r = st->shown++ ? buf_add_str(out, ",") : 0;
+		r = r ? r : obs_json_client(c, true, st->hide_ids, out);
 	}
-	return r ? r : buf_add_str(out, "]}\n");
+	if (r == 0 && st->stage == OBS_RENDER_TAIL) {
+		r = buf_add_str(out, "]}\n");
+		st->stage = OBS_RENDER_DONE;
+	}
+	return r < 0 ? r : 1;
+}
+
+/* A whole rendering: @step until it is done. */
+static int
+obs_render_all(const struct obs *o, const char *name, bool hide_ids,
+    int64_t now_ms, struct buf *out,
+    int (*step)(const struct obs *, struct obs_render *, size_t, struct buf *))
+{
+	struct obs_render st = {
+	    .name = name, .hide_ids = hide_ids, .now_ms = now_ms};
+	int r;
+
+	do {
+		r = step(o, &st, SIZE_MAX, out);
+	} while (r == 0);
+	return r < 0 ? r : 0;
+}
+
+int
+obs_render_json(const struct obs *o, const char *name, bool hide_ids,
+    int64_t now_ms, struct buf *out)
+{
+	return obs_render_all(
+	    o, name, hide_ids, now_ms, out, obs_render_json_step);
 }
 
 static void
@@ -530,91 +715,123 @@ obs_age(char *dst, size_t cap, int64_t then_ms, int64_t now_ms)
 }
 
 static int
-obs_text_timeline(const struct obs_client *c, struct buf *out)
+obs_text_timeline(const struct obs_client *c, bool hide_ids, struct buf *out)
 {
+	char text[OBS_TEXT_MAX];
 	size_t i;
 	int r = 0;
 
 	for (i = 0; r == 0 && i < c->nevents; i++) {
 		const struct obs_event *e = obs_event_at(c, i);
 
+		obs_shown(text, sizeof(text), e->detail, hide_ids);
 		r = buf_printf(out, "  +%7.3fs  %-4s  %-5s  %-12s %s\n",
 		    (double)(e->wall_ms - c->boot_start_ms) / 1000.0,
 		    obs_phase_name(e->phase), obs_level_name(e->level), e->what,
-		    e->detail);
+		    text);
 	}
 	return r;
 }
 
-int
-obs_render_text(
-    const struct obs *o, const char *name, int64_t now_ms, struct buf *out)
+static int
+obs_text_client(
+    const struct obs_client *c, const struct obs_render *st, struct buf *out)
 {
-	char mac[18], ip[INET_ADDRSTRLEN], seen[24], dur[24];
-	size_t i, shown = 0;
-	int r = 0;
+	char mac[18] = "-", ip[INET_ADDRSTRLEN] = "-", seen[24], dur[24] = "-";
+	char err[OBS_TEXT_MAX + 48];
+	int r;
 
-	if (!name) {
-		r = buf_printf(out,
-		    "%-16s %-17s %-8s %-15s %-10s %-10s %-8s "
-		    "%s\n",
-		    "NAME", "MAC", "SERIAL", "ADDRESS", "STATE", "LAST BOOT",
-		    "DURATION", "LAST ERROR");
+	if (c->has_mac && !st->hide_ids) {
+		obs_format_mac(mac, c->mac);
 	}
-	for (i = 0; r == 0 && i < o->nclients; i++) {
-		const struct obs_client *c = &o->clients[i];
-
-		if (name && strcmp(c->name, name) != 0) {
-			continue;
-		}
-		shown++;
-		strcpy(mac, "-");
-		strcpy(ip, "-");
-		if (c->has_mac) {
-			obs_format_mac(mac, c->mac);
-		}
-		if (c->ip.s_addr) {
-			inet_ntop(AF_INET, &c->ip, ip, sizeof(ip));
-		}
-		obs_age(seen, sizeof(seen), c->boot_start_ms, now_ms);
-		if (c->boot_done_ms) {
-			snprintf(dur, sizeof(dur), "%.1fs",
-			    (double)(c->boot_done_ms - c->boot_start_ms) /
-				1000.0);
-		} else {
-			strcpy(dur, "-");
-		}
-		r = buf_printf(out,
-		    "%-16s %-17s %-8s %-15s %-10s %-10s %-8s "
-		    "%s\n",
-		    c->name[0] ? c->name : "(unknown)", mac,
-		    c->serial[0] ? c->serial : "-", ip,
-		    obs_state_name(c->state), seen, dur,
-		    c->last_error[0] ? c->last_error : "-");
-		if (r == 0 && name) {
-			r = obs_text_timeline(c, out);
-		}
+	if (c->ip.s_addr) {
+		inet_ntop(AF_INET, &c->ip, ip, sizeof(ip));
 	}
-	if (r == 0 && !name) {
-		for (i = 0; r == 0 && i < o->nclients; i++) {
-			const struct obs_client *c = &o->clients[i];
-
-			if (c->name[0] || !c->has_mac) {
-				continue;
-			}
-			r = buf_printf(out,
-			    "\ndiscovered %s%s%s, provision "
-			    "with:\n  pinetboot client add NAME%s%s --mac %s "
-			    "--image IMAGE\n",
-			    obs_format_mac(mac, c->mac), c->model[0] ? " " : "",
-			    c->model, c->serial[0] ? " --serial " : "",
-			    c->serial, mac);
-		}
+	obs_shown(err, sizeof(err), c->last_error, st->hide_ids);
+	obs_age(seen, sizeof(seen), c->boot_start_ms, st->now_ms);
+	if (c->boot_done_ms) {
+		snprintf(dur, sizeof(dur), "%.1fs",
+		    (double)(c->boot_done_ms - c->boot_start_ms) / 1000.0);
 	}
-	if (r == 0 && name && shown == 0) {
-		return -ENOENT;
+	r = buf_printf(out,
+	    "%-16s %-17s %-8s %-15s %-10s %-10s %-8s "
+	    "%s\n",
+	    c->name[0] ? c->name : "(unknown)", mac,
+	    c->serial[0] && !st->hide_ids ? c->serial : "-", ip,
+	    obs_state_name(c->state), seen, dur, err[0] ? err : "-");
+	if (r == 0 && st->name) {
+		r = obs_text_timeline(c, st->hide_ids, out);
 	}
 	return r;
+}
+
+/* A stranger that booted: the command that would provision it. */
+static int
+obs_text_discovered(const struct obs_client *c, struct buf *out)
+{
+	char mac[18];
+
+	return buf_printf(out,
+	    "\ndiscovered %s%s%s, provision "
+	    "with:\n  pinetboot client add NAME%s%s --mac %s "
+	    "--image IMAGE\n",
+	    obs_format_mac(mac, c->mac), c->model[0] ? " " : "", c->model,
+	    c->serial[0] ? " --serial " : "", c->serial, mac);
+}
+
+int
+obs_render_text_step(
+    const struct obs *o, struct obs_render *st, size_t budget, struct buf *out)
+{
+	size_t start = out->len;
+	int r = 0;
+
+	if (st->stage == OBS_RENDER_HEAD) {
+		r = st->name ? 0
+			     : buf_printf(out,
+				   "%-16s %-17s %-8s %-15s %-10s %-10s %-8s "
+				   "%s\n",
+				   "NAME", "MAC", "SERIAL", "ADDRESS", "STATE",
+				   "LAST BOOT", "DURATION", "LAST ERROR");
+		st->stage = OBS_RENDER_CLIENTS;
+	}
+	while (r == 0 && st->stage < OBS_RENDER_TAIL) {
+		const struct obs_client *c;
+
+		if (st->next >= o->nclients) {
+			/* Strangers and their provisioning hint, when asked. */
+			st->stage = st->stage == OBS_RENDER_CLIENTS &&
+				!st->name && !st->hide_ids
+			    ? OBS_RENDER_DISCOVERED
+			    : OBS_RENDER_TAIL;
+			st->next = 0;
+			continue;
+		}
+		if (out->len - start >= budget) {
+			return 0;
+		}
+		c = &o->clients[st->next++];
+		if (st->stage == OBS_RENDER_CLIENTS &&
+		    obs_render_wants(st, c)) {
+			st->shown++;
+			r = obs_text_client(c, st, out);
+		} else if (st->stage == OBS_RENDER_DISCOVERED && !c->name[0] &&
+		    c->has_mac) {
+			r = obs_text_discovered(c, out);
+		}
+	}
+	if (r == 0) {
+		st->stage = OBS_RENDER_DONE;
+	}
+	return r < 0 ? r : st->name && st->shown == 0 ? -ENOENT : 1;
+}
+
+int
+obs_render_text(const struct obs *o, const char *name, bool hide_ids,
+    int64_t now_ms, struct buf *out)
+{
+	return obs_render_all(
+	    o, name, hide_ids, now_ms, out, obs_render_text_step);
 }
 
 int

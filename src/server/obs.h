@@ -46,7 +46,12 @@ enum obs_state {
 };
 
 #define OBS_TEXT_MAX   160
-#define OBS_EVENTS_MAX 256 /* per client and boot */
+#define OBS_EVENTS_MAX 256 /* per provisioned client and boot */
+/*
+ * Strangers (DISCOVERs from MACs no client record names) get a short
+ * timeline: a flood of forged DISCOVERs must not cost 256 events each.
+ */
+#define OBS_STRANGER_EVENTS_MAX 16
 
 struct obs_event {
 	int64_t wall_ms;
@@ -68,9 +73,13 @@ struct obs_client {
 	int64_t boot_start_ms, boot_done_ms; /* 0 when not reached */
 	char last_error[OBS_TEXT_MAX + 48];
 	unsigned boots;
-	/* The current boot's events, oldest first, ring-buffered. */
+	/*
+	 * The current boot's events, oldest first; grown on demand up to
+	 * the limit, then the last one is overwritten so the start of the
+	 * boot stays visible.
+	 */
 	struct obs_event *events;
-	size_t nevents, event_head;
+	size_t nevents, events_cap;
 };
 
 /* Counters exported as Prometheus metrics. */
@@ -143,6 +152,11 @@ void obs_event(struct obs *o, const uint8_t *mac, struct in_addr ip,
     const char *what, const char *fmt, ...)
     __attribute__((format(printf, 8, 9)));
 
+/* obs_event_to() - the same, for client @c (borrowed, from obs_find_*()). */
+void obs_event_to(struct obs_client *c, int64_t now_ms, enum obs_phase phase,
+    enum obs_level level, const char *what, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
 /* obs_nfs_op() - count one NFS procedure call and its latency. */
 void obs_nfs_op(struct obs *o, unsigned proc, uint64_t us);
 
@@ -152,13 +166,51 @@ const char *obs_level_name(enum obs_level l);
 
 /*
  * Renderings of the store.  Each appends to @out and returns 0 or the
- * buf_add() error.  @name selects one client (NULL: all).
+ * buf_add() error.  @name selects one client (NULL: all).  @hide_ids
+ * leaves out MACs and serials, in their fields and in event details
+ * (obs_hide_ids()), and the provisioning hints built from them: for
+ * readers on the network, who need no hardware ids to watch boots.
  */
-int obs_render_json(
-    const struct obs *o, const char *name, int64_t now_ms, struct buf *out);
-int obs_render_text(
-    const struct obs *o, const char *name, int64_t now_ms, struct buf *out);
+int obs_render_json(const struct obs *o, const char *name, bool hide_ids,
+    int64_t now_ms, struct buf *out);
+int obs_render_text(const struct obs *o, const char *name, bool hide_ids,
+    int64_t now_ms, struct buf *out);
+
+/*
+ * The same in steps, so that no request holds the event loop for long
+ * (the HTTP side renders one step per wake-up as the socket drains).
+ * Set name, hide_ids and now_ms, zero the rest, and call a step function
+ * until it returns 1.  Each step appends one client more than @budget
+ * bytes at most.  The store may change between steps: a client evicted
+ * or moved meanwhile may be left out or shown twice, but the output
+ * stays well-formed.
+ */
+struct obs_render {
+	const char *name; /* one client (borrowed), or NULL for all */
+	bool hide_ids;
+	int64_t now_ms;
+	/* progress */
+	int stage;
+	size_t next, shown;
+};
+
+/*
+ * Return: 1 when the rendering is complete, 0 when there is more, or the
+ * buf_add() error; the text of one @name that matches no client is
+ * -ENOENT.
+ */
+int obs_render_json_step(
+    const struct obs *o, struct obs_render *st, size_t budget, struct buf *out);
+int obs_render_text_step(
+    const struct obs *o, struct obs_render *st, size_t budget, struct buf *out);
 int obs_render_metrics(const struct obs *o, int64_t now_ms, struct buf *out);
+
+/*
+ * obs_hide_ids() - @src with every MAC (colons or dashes) and every serial
+ * (eight hex digits starting a path, as a TFTP prefix, or after
+ * "serial=") masked, into @dst (@cap bytes, always terminated).
+ */
+void obs_hide_ids(char *dst, size_t cap, const char *src);
 
 /* obs_format_mac() - "dc:a6:32:01:36:c2" into @dst (18 bytes). */
 char *obs_format_mac(char *dst, const uint8_t mac[6]);

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/io.h"
 #include "core/log.h"
 #include "server/dhcp/dhcp.h"
 #include "server/http.h"
@@ -227,9 +228,6 @@ serve_watch_clients(struct serve *s)
 	if (n < 0 || (size_t)n >= sizeof(dir)) {
 		return -ENAMETOOLONG;
 	}
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-		return -errno;
-	}
 	fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (fd < 0) {
 		return -errno;
@@ -253,7 +251,7 @@ serve_reload(void *arg)
 {
 	struct serve *s = arg;
 	struct cfg *fresh = calloc(1, sizeof(*fresh));
-	char msg[512] = "";
+	char msg[512] = "", token[HTTP_TOKEN_MAX + 1];
 	int r;
 
 	if (!fresh) {
@@ -273,6 +271,20 @@ serve_reload(void *arg)
 		free(fresh);
 		return r;
 	}
+	token[0] = 0;
+	if (fresh->http_token_file[0]) {
+		r = http_token_load(
+		    fresh->http_token_file, token, msg, sizeof(msg));
+	}
+	if (r < 0) {
+		char esc[LOG_ESCAPE_MAX];
+
+		log_warn(&serve_log,
+		    "event=reload-failed keeping=old error=\"%s\"",
+		    log_escape(esc, msg, strlen(msg)));
+		free(fresh);
+		return r;
+	}
 	if (fresh->address.s_addr != s->cfg->address.s_addr ||
 	    strcmp(fresh->interface, s->cfg->interface) != 0 ||
 	    fresh->tftp_port != s->cfg->tftp_port ||
@@ -284,6 +296,7 @@ serve_reload(void *arg)
 		    "ports and which services run change only on restart\"");
 	}
 	loop_log_sink()->level = fresh->log_level;
+	http_service_set_token(s->http, token);
 	free(s->cfg);
 	s->cfg = fresh;
 	log_info(&serve_log, "event=reload result=ok");
@@ -323,26 +336,47 @@ serve_close_services(struct serve *s)
 	registry_fini(&s->registry);
 }
 
-/* The state directory holds leases, clients and the control socket. */
+/*
+ * The state directory holds leases, the control socket and every
+ * client's root, with the Pis' setuid programs, device nodes and users'
+ * homes: it and the trees under it are the owner's alone (issue 10).  A
+ * directory an older version or an operator left open is closed here,
+ * and the log says so.
+ */
+static int
+serve_private_dir(const char *state, const char *sub)
+{
+	char path[PATH_MAX];
+	unsigned was;
+	int n, r;
+
+	n = snprintf(path, sizeof(path), "%s%s%s", state, sub ? "/" : "",
+	    sub ? sub : "");
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		return -ENAMETOOLONG;
+	}
+	r = io_private_dir(path, &was);
+	if (r == 0 && was) {
+		log_warn(&serve_log,
+		    "event=state-dir-tightened path=%s mode=%04o now=0700 "
+		    "why=\"local users could reach the client roots\"",
+		    path, was);
+	}
+	return r;
+}
+
 static int
 serve_make_state_dir(const struct cfg *c)
 {
-	char path[PATH_MAX];
-	size_t i, n = strlen(c->state_dir);
+	static const char *const subs[] = {NULL, "clients", "images"};
+	size_t i;
+	int r;
 
-	if (n >= sizeof(path)) {
-		return -ENAMETOOLONG;
-	}
-	memcpy(path, c->state_dir, n + 1);
-	for (i = 1; i <= n; i++) {
-		if (path[i] != '/' && path[i] != 0) {
-			continue;
+	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		r = serve_private_dir(c->state_dir, subs[i]);
+		if (r < 0) {
+			return r;
 		}
-		path[i] = 0;
-		if (mkdir(path, 0755) < 0 && errno != EEXIST) {
-			return -errno;
-		}
-		path[i] = i < n ? '/' : 0;
 	}
 	return 0;
 }
@@ -352,18 +386,30 @@ serve_open_services(struct serve *s)
 {
 	struct http_service_config hc = {
 	    .tcp_listen = s->cfg->http,
+	    .show_ids = s->cfg->http_show_ids,
 	    .obs = s->obs,
 	    .reload = serve_reload,
 	    .reload_arg = s,
 	};
-	char sock[PATH_MAX], msg[512];
+	char sock[PATH_MAX], msg[512], token[HTTP_TOKEN_MAX + 1] = "";
 	int r;
 
+	if (s->cfg->http_token_file[0]) {
+		r = http_token_load(
+		    s->cfg->http_token_file, token, msg, sizeof(msg));
+		if (r < 0) {
+			log_err(&serve_log,
+			    "event=start-failed svc=http error=\"%s\"", msg);
+			return r;
+		}
+		hc.token = token;
+	}
 	r = serve_make_state_dir(s->cfg);
 	if (r < 0) {
 		log_err(&serve_log,
-		    "event=start-failed error=\"cannot create "
-		    "state directory %s: %s\"",
+		    "event=start-failed error=\"cannot create or "
+		    "secure state directory %s (or its clients/, images/): "
+		    "%s\"",
 		    s->cfg->state_dir, strerror(-r));
 		return r;
 	}
@@ -402,6 +448,8 @@ serve_open_services(struct serve *s)
 			return -EINVAL;
 		}
 		tftp_service_set_prefix_map(s->tftp, serve_tftp_prefix, s);
+		/* A Pi 2/3 ROM's TFTP request confirms its on-offer lease. */
+		tftp_service_set_request_hook(s->tftp, dhcp_serve_confirm, s);
 	}
 	/*
 	 * NFS runs even without --export: provisioned clients' roots are
@@ -416,6 +464,9 @@ serve_open_services(struct serve *s)
 	r = dhcp_serve_open(s);
 	if (r < 0) {
 		return r;
+	}
+	if (s->cfg->dhcp_mode == CFG_DHCP_PROXY) {
+		serve_clients_watch_open(s);
 	}
 	return serve_reload_clients(s);
 }

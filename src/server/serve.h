@@ -32,11 +32,15 @@ struct obs;
 struct dhcp_msg;
 struct dhcp_reply;
 struct tftp_record;
+struct dhcpwatch;
 
 /* A provisioned client's known address and the export made for it. */
 struct serve_addr {
 	char name[REGISTRY_NAME_MAX];
 	struct in_addr ip;
+	/* A client known by serial only: the MAC it was last seen with. */
+	uint8_t mac[6];
+	bool has_mac;
 	/* Exports of its root and of its boot tree (mounted at /boot/firmware
 	 * so kernel updates on the Pi land in what TFTP serves); 0: none. */
 	int64_t export_id, boot_export_id;
@@ -62,6 +66,8 @@ struct serve {
 	struct registry registry;
 	struct serve_addr *addrs; /* owned */
 	size_t naddrs;
+	/* Proxy mode: the DHCP a served boot does with the site's server. */
+	struct dhcpwatch *watch; /* owned; NULL in other modes */
 	int clients_watch_fd;
 	struct loop_timer clients_timer;
 
@@ -104,26 +110,38 @@ int serve_resolve_net(struct serve *s, char *msg, size_t msglen);
  */
 void serve_note_dhcp_request(
     struct serve *s, const struct dhcp_msg *m, int model);
-void serve_note_dhcp_reply(
-    struct serve *s, const struct dhcp_msg *req, const struct dhcp_reply *r);
+/*
+ * serve_note_dhcp_reply() - @r goes out for @req; @binding: it promises
+ * the client its address (an ACK, or a ROM's OFFER, which is its lease).
+ */
+void serve_note_dhcp_reply(struct serve *s, const struct dhcp_msg *req,
+    const struct dhcp_reply *r, bool binding);
 void serve_note_tftp(struct serve *s, const struct tftp_record *r);
 void serve_note_mount(
     struct serve *s, struct in_addr peer, const char *dir, bool ok);
 
 /*
- * serve_client_address() - provisioned client @rc is at @ip (static in its
- * record, from a DHCP lease or REQUEST, or from a TFTP request under its
- * prefix): bind it in the status view and export its root to @ip only.
+ * serve_client_bind() - provisioned client @rc is at @ip: bind it in the
+ * status view and export its root and boot tree to @ip only.  A static
+ * address in its record is final: any other @ip is logged and ignored.
+ * Every move goes to the log and the client's timeline with @why, a
+ * phrase that reads before the address ("pinetboot leased").
  */
-void serve_client_address(
-    struct serve *s, const struct registry_client *rc, struct in_addr ip);
+void serve_client_bind(struct serve *s, const struct registry_client *rc,
+    struct in_addr ip, const char *why);
+
+/*
+ * serve_clients_watch_open() - proxy mode: watch the DHCP of the boots
+ * pinetboot serves (server/dhcpwatch.h).  Without it (no CAP_NET_RAW)
+ * exports follow static addresses only, and the log says so.
+ */
+void serve_clients_watch_open(struct serve *s);
 
 /* serve_clients_resync() - after a registry reload: exports follow it. */
 void serve_clients_resync(struct serve *s);
 void serve_clients_fini(struct serve *s);
 
 /* The TFTP prefix map: a serial or MAC prefix to the client's boot tree. */
-int serve_tftp_prefix(
-    void *arg, int root_fd, const char *prefix, struct in_addr client);
+int serve_tftp_prefix(void *arg, const char *prefix);
 
 #endif

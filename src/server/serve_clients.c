@@ -1,6 +1,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,8 @@
 
 #include "core/log.h"
 #include "proto/dhcp/dhcp.h"
+#include "proto/tftp/pkt.h"
+#include "server/dhcpwatch.h"
 #include "server/nfs/nfs.h"
 #include "server/obs.h"
 #include "server/serve.h"
@@ -34,6 +37,87 @@ serve_addr_find(struct serve *s, const char *name)
 	return NULL;
 }
 
+/* The state kept for provisioned client @name, made on first use. */
+static struct serve_addr *
+serve_addr_get(struct serve *s, const char *name)
+{
+	struct serve_addr *a = serve_addr_find(s, name), *p;
+
+	if (a) {
+		return a;
+	}
+	if (s->naddrs == REGISTRY_MAX) {
+		return NULL;
+	}
+	p = realloc(s->addrs, (s->naddrs + 1) * sizeof(*p));
+	if (!p) {
+		return NULL;
+	}
+	s->addrs = p;
+	a = &s->addrs[s->naddrs++];
+	memset(a, 0, sizeof(*a));
+	snprintf(a->name, sizeof(a->name), "%s", name);
+	return a;
+}
+
+/*
+ * The provisioned client DHCP traffic from @mac belongs to: its record's
+ * MAC, or the MAC a client known only by serial was last seen booting
+ * with (serve_learn_mac()).  Return: borrowed, or NULL.
+ */
+static const struct registry_client *
+serve_client_for_mac(struct serve *s, const uint8_t mac[6])
+{
+	const struct registry_client *rc = registry_find_mac(&s->registry, mac);
+	size_t i, j;
+
+	for (i = 0; !rc && i < s->naddrs; i++) {
+		if (!s->addrs[i].has_mac || memcmp(s->addrs[i].mac, mac, 6)) {
+			continue;
+		}
+		for (j = 0; j < s->registry.n; j++) {
+			if (!s->registry.clients[j].has_mac &&
+			    !strcmp(s->registry.clients[j].name,
+				s->addrs[i].name)) {
+				rc = &s->registry.clients[j];
+			}
+		}
+	}
+	return rc;
+}
+
+/*
+ * A record with a serial and no MAC: the firmware's DISCOVER carries the
+ * serial in option 97 (reference §2.2), so the MAC of a boot pinetboot
+ * answers is the client's from then on.  The kernel's own DHCP that
+ * follows carries no serial, only that MAC.
+ */
+static void
+serve_learn_mac(struct serve *s, const struct dhcp_msg *m)
+{
+	const struct registry_client *rc;
+	struct serve_addr *a;
+	char prefix[9], mac[18];
+	uint32_t serial;
+
+	if (!dhcp_pi_serial(m, &serial)) {
+		return;
+	}
+	snprintf(prefix, sizeof(prefix), "%08x", serial);
+	rc = registry_find_prefix(&s->registry, prefix, 8);
+	if (!rc || rc->has_mac) {
+		return;
+	}
+	a = serve_addr_get(s, rc->name);
+	if (!a || (a->has_mac && !memcmp(a->mac, m->chaddr, 6))) {
+		return;
+	}
+	memcpy(a->mac, m->chaddr, 6);
+	a->has_mac = true;
+	log_info(&clients_log, "event=mac-learned client=%s mac=%s", rc->name,
+	    obs_format_mac(mac, m->chaddr));
+}
+
 static void
 serve_unexport(struct serve *s, struct serve_addr *a)
 {
@@ -49,7 +133,8 @@ serve_unexport(struct serve *s, struct serve_addr *a)
 
 /*
  * Export the client's root and boot tree to its address only, replacing
- * exports to an address it had before.
+ * exports to an address it had before.  A client whose MAC is known but
+ * whose address is not yet gets none.
  */
 static void
 serve_export_root(struct serve *s, struct serve_addr *a)
@@ -59,6 +144,9 @@ serve_export_root(struct serve *s, struct serve_addr *a)
 	int64_t id, boot_id;
 	size_t i;
 
+	if (a->ip.s_addr == 0) {
+		return;
+	}
 	for (i = 0; i < s->registry.n; i++) {
 		if (!strcmp(s->registry.clients[i].name, a->name)) {
 			rc = &s->registry.clients[i];
@@ -83,32 +171,64 @@ serve_export_root(struct serve *s, struct serve_addr *a)
 	    a->name, ip, rc->root_dir);
 }
 
+/* A line in the timeline of provisioned client @rc, if it is tracked. */
+static void __attribute__((format(printf, 5, 6)))
+serve_client_event(struct serve *s, const struct registry_client *rc,
+    enum obs_level level, const char *what, const char *fmt, ...)
+{
+	struct obs_client *c;
+	char detail[OBS_TEXT_MAX];
+	va_list ap;
+
+	if (!s->obs) {
+		return;
+	}
+	c = obs_find_name(s->obs, rc->name);
+	if (!c) {
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	obs_event_to(c, loop_wall_ms(), OBS_NFS, level, what, "%s", detail);
+}
+
 void
-serve_client_address(
-    struct serve *s, const struct registry_client *rc, struct in_addr ip)
+serve_client_bind(struct serve *s, const struct registry_client *rc,
+    struct in_addr ip, const char *why)
 {
 	struct serve_addr *a = serve_addr_find(s, rc->name);
+	char from[INET_ADDRSTRLEN] = "none", to[INET_ADDRSTRLEN];
 
 	if (ip.s_addr == 0) {
 		return;
 	}
-	if (a && a->ip.s_addr == ip.s_addr && a->export_id > 0) {
+	inet_ntop(AF_INET, &ip, to, sizeof(to));
+	if (rc->addr.s_addr && rc->addr.s_addr != ip.s_addr) {
+		char fixed[INET_ADDRSTRLEN];
+
+		/* The operator's word is final: nothing learned moves it. */
+		inet_ntop(AF_INET, &rc->addr, fixed, sizeof(fixed));
+		log_warn(&clients_log,
+		    "event=address-ignored client=%s static=%s seen=%s "
+		    "reason=\"%s\"",
+		    rc->name, fixed, to, why);
+		serve_client_event(s, rc, OBS_WARN, "address-ignored",
+		    "%s %s; exports stay at the static address %s", why, to,
+		    fixed);
+		return;
+	}
+	if (a && a->ip.s_addr == ip.s_addr && (a->export_id > 0 || !s->nfs)) {
 		return;
 	}
 	if (!a) {
-		struct serve_addr *p;
-
-		if (s->naddrs == REGISTRY_MAX) {
-			return;
-		}
-		p = realloc(s->addrs, (s->naddrs + 1) * sizeof(*p));
-		if (!p) {
-			return;
-		}
-		s->addrs = p;
-		a = &s->addrs[s->naddrs++];
-		memset(a, 0, sizeof(*a));
-		snprintf(a->name, sizeof(a->name), "%s", rc->name);
+		a = serve_addr_get(s, rc->name);
+	}
+	if (!a) {
+		return;
+	}
+	if (a->ip.s_addr) {
+		inet_ntop(AF_INET, &a->ip, from, sizeof(from));
 	}
 	a->ip = ip;
 	if (rc->has_mac) {
@@ -117,6 +237,12 @@ serve_client_address(
 		obs_bind_ip_name(s->obs, rc->name, ip);
 	}
 	serve_export_root(s, a);
+	log_info(&clients_log,
+	    "event=export-move client=%s from=%s to=%s reason=\"%s\"", rc->name,
+	    from, to, why);
+	serve_client_event(s, rc, OBS_OK, "export",
+	    "root and boot exported to %s only (was %s): %s %s", to, from, why,
+	    to);
 }
 
 void
@@ -147,36 +273,142 @@ serve_clients_resync(struct serve *s)
 		const struct registry_client *rc = &s->registry.clients[i];
 
 		if (rc->addr.s_addr) {
-			serve_client_address(s, rc, rc->addr);
+			serve_client_bind(s, rc, rc->addr,
+			    "client.conf has the static address");
 		}
+	}
+}
+
+static void
+serve_watch_bound(
+    void *arg, const uint8_t mac[6], uint32_t addr, uint32_t server)
+{
+	struct serve *s = arg;
+	const struct registry_client *rc = serve_client_for_mac(s, mac);
+	struct in_addr ip = {.s_addr = htonl(addr)};
+	struct in_addr sid = {.s_addr = htonl(server)};
+	char why[96], sv[INET_ADDRSTRLEN] = "the DHCP server";
+
+	if (!rc) {
+		return;
+	}
+	if (server) {
+		inet_ntop(AF_INET, &sid, sv, sizeof(sv));
+	}
+	snprintf(why, sizeof(why), "%s ACKed the REQUEST it saw for", sv);
+	serve_client_bind(s, rc, ip, why);
+}
+
+/*
+ * The provisioned client a watch report is about, with @addr as text
+ * in @want; NULL when the MAC is no longer a client's.
+ */
+static const struct registry_client *
+serve_watch_client(struct serve *s, const uint8_t mac[6], uint32_t addr,
+    char want[INET_ADDRSTRLEN])
+{
+	struct in_addr ip = {.s_addr = htonl(addr)};
+
+	inet_ntop(AF_INET, &ip, want, INET_ADDRSTRLEN);
+	return serve_client_for_mac(s, mac);
+}
+
+static void
+serve_watch_unseen(
+    void *arg, const uint8_t mac[6], uint32_t addr, uint32_t server)
+{
+	struct serve *s = arg;
+	char want[INET_ADDRSTRLEN];
+	const struct registry_client *rc =
+	    serve_watch_client(s, mac, addr, want);
+
+	(void)server;
+	/* A static address never waited for this ACK. */
+	if (!rc || rc->addr.s_addr) {
+		return;
+	}
+	log_warn(&clients_log,
+	    "event=ack-unseen client=%s addr=%s note=\"the DHCP server's "
+	    "ACK went to the client alone: exports not moved; set address "
+	    "in client.conf\"",
+	    rc->name, want);
+	serve_client_event(s, rc, OBS_WARN, "ack-unseen",
+	    "REQUEST for %s seen, its ACK not (sent to the client alone): "
+	    "exports not moved; set address = %s in client.conf",
+	    want, want);
+}
+
+static void
+serve_watch_naked(
+    void *arg, const uint8_t mac[6], uint32_t addr, uint32_t server)
+{
+	struct serve *s = arg;
+	char want[INET_ADDRSTRLEN];
+	const struct registry_client *rc =
+	    serve_watch_client(s, mac, addr, want);
+
+	(void)server;
+	if (!rc) {
+		return;
+	}
+	log_info(&clients_log, "event=request-naked client=%s addr=%s",
+	    rc->name, want);
+	serve_client_event(s, rc, OBS_INFO, "request-naked",
+	    "REQUEST for %s NAKed by the DHCP server: exports not moved", want);
+}
+
+static const struct dhcpwatch_ops serve_watch_ops = {
+    .bound = serve_watch_bound,
+    .unseen = serve_watch_unseen,
+    .naked = serve_watch_naked,
+};
+
+void
+serve_clients_watch_open(struct serve *s)
+{
+	char msg[256];
+	int r;
+
+	s->watch = dhcpwatch_new(REGISTRY_MAX, &serve_watch_ops, s);
+	r = s->watch
+	    ? dhcpwatch_open(s->watch, s->loop, s->ifindex, msg, sizeof(msg))
+	    : -ENOMEM;
+	if (r < 0) {
+		log_warn(&clients_log,
+		    "event=watch-unavailable error=\"%s\" note=\"proxy "
+		    "mode cannot see DHCP ACKs: exports follow static "
+		    "addresses only\"",
+		    s->watch ? msg : strerror(-r));
+		dhcpwatch_free(s->watch);
+		s->watch = NULL;
 	}
 }
 
 void
 serve_clients_fini(struct serve *s)
 {
+	dhcpwatch_free(s->watch);
+	s->watch = NULL;
 	free(s->addrs);
 	s->addrs = NULL;
 	s->naddrs = 0;
 }
 
 int
-serve_tftp_prefix(
-    void *arg, int root_fd, const char *prefix, struct in_addr client)
+serve_tftp_prefix(void *arg, const char *prefix)
 {
 	struct serve *s = arg;
 	const struct registry_client *rc;
 	int fd;
 
+	/*
+	 * Only the directory: a TFTP read is no evidence of who sent it, so
+	 * it moves no export and binds no address.
+	 */
 	rc = registry_find_prefix(&s->registry, prefix, strlen(prefix));
 	if (!rc) {
-		return tftp_prefix_default(NULL, root_fd, prefix, client);
+		return -ENOENT;
 	}
-	/*
-	 * A request under a client's serial or MAC tells us its address,
-	 * which is all proxy mode ever learns: export its root there.
-	 */
-	serve_client_address(s, rc, client);
 	fd = open(rc->boot_dir, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	return fd < 0 ? -errno : fd;
 }
@@ -187,11 +419,9 @@ serve_note_dhcp_request(
 {
 	enum dhcp_pi_model model = (enum dhcp_pi_model)model_num;
 	int64_t now = loop_wall_ms();
-	char serial[16] = "", cls[64] = "";
-	const struct registry_client *rc;
+	char serial[16] = "", cls[LOG_ESCAPE_MAX] = "";
 	const struct dhcp_opt *vc = &m->opt[DHCP_OPT_VENDOR_CLASS];
-	uint32_t v, want;
-	size_t n;
+	uint32_t v;
 	/* Unit tests and fuzzers run services without a status view. */
 	if (!s || !s->obs) {
 		return;
@@ -210,10 +440,9 @@ serve_note_dhcp_request(
 	if (dhcp_pi_serial(m, &v)) {
 		snprintf(serial, sizeof(serial), "%08x", v);
 	}
+	/* Option 60 is any bytes a host chose: escape it like a log value. */
 	if (vc->p && vc->len) {
-		n = vc->len < sizeof(cls) - 1 ? vc->len : sizeof(cls) - 1;
-		memcpy(cls, vc->p, n);
-		cls[n] = 0;
+		log_escape(cls, vc->p, vc->len);
 	}
 	obs_dhcp_seen(s->obs, m->chaddr, serial,
 	    model != DHCP_PI_NONE ? dhcp_pi_model_name(model)
@@ -229,23 +458,11 @@ serve_note_dhcp_request(
 		: dhcp_is_pxe(m)  ? "pxe"
 				  : "os",
 	    serial[0] ? " serial=" : "", serial, cls[0] ? " class=" : "", cls);
-	/* A REQUEST names the address it takes, from us or a router. */
-	rc = registry_find_mac(&s->registry, m->chaddr);
-	if (m->type == DHCPREQUEST &&
-	    dhcp_opt_addr(m, DHCP_OPT_REQUESTED_IP, &want)) {
-		struct in_addr ip = {.s_addr = htonl(want)};
-
-		if (rc) {
-			serve_client_address(s, rc, ip);
-		} else {
-			obs_bind_ip(s->obs, m->chaddr, ip);
-		}
-	}
 }
 
 void
-serve_note_dhcp_reply(
-    struct serve *s, const struct dhcp_msg *req, const struct dhcp_reply *r)
+serve_note_dhcp_reply(struct serve *s, const struct dhcp_msg *req,
+    const struct dhcp_reply *r, bool binding)
 {
 	int64_t now = loop_wall_ms();
 	const char *what = r->type == DHCPOFFER ? "offer"
@@ -261,6 +478,36 @@ serve_note_dhcp_reply(
 	}
 
 	s->obs->c.dhcp_replies++;
+	if (r->type != DHCPNAK) {
+		serve_learn_mac(s, req);
+	}
+	/*
+	 * Server mode: an ACK, or the OFFER that is the lease of a ROM that
+	 * never REQUESTs (reference §2.6), binds the address pinetboot
+	 * itself handed to that MAC.  Nothing else does: an OFFER the
+	 * client may still turn down promises nothing.
+	 */
+	if (binding && r->yiaddr && r->type != DHCPNAK &&
+	    s->cfg->dhcp_mode == CFG_DHCP_SERVER) {
+		rc = serve_client_for_mac(s, req->chaddr);
+		if (rc) {
+			serve_client_bind(s, rc, ya, "pinetboot leased");
+		} else {
+			obs_bind_ip(s->obs, req->chaddr, ya);
+		}
+	}
+	/*
+	 * Proxy mode: a reply to a provisioned Pi's firmware (or a PXE ROM)
+	 * means pinetboot serves this boot; the DHCP that follows may move
+	 * its exports for a while (serve_watch_bound()).
+	 */
+	if (s->watch && (r->type == DHCPOFFER || r->type == DHCPACK) &&
+	    s->cfg->dhcp_mode == CFG_DHCP_PROXY &&
+	    serve_client_for_mac(s, req->chaddr)) {
+		dhcpwatch_open_window(s->watch, req->chaddr,
+		    loop_now_ms(s->loop) +
+			(uint64_t)s->cfg->dhcp_proxy_window_s * 1000);
+	}
 	if (!obs_find_mac(s->obs, req->chaddr)) {
 		return;
 	}
@@ -276,14 +523,6 @@ serve_note_dhcp_reply(
 	    r->file          ? r->file
 		: r->pi_menu ? "\"Raspberry Pi Boot\""
 			     : "");
-	if (r->yiaddr && r->type != DHCPNAK) {
-		rc = registry_find_mac(&s->registry, req->chaddr);
-		if (rc) {
-			serve_client_address(s, rc, ya);
-		} else {
-			obs_bind_ip(s->obs, req->chaddr, ya);
-		}
-	}
 }
 
 /*
@@ -309,10 +548,39 @@ serve_miss_is_harmful(const char *file)
 	return false;
 }
 
+/*
+ * A TFTP record goes to the timeline of the client whose serial or MAC
+ * prefixes the file name (with the address it came from: the name, not
+ * the sender, says whose boot it is), else to whoever holds the address.
+ * Only the status view: TFTP binds no address and moves no export.
+ */
+static void __attribute__((format(printf, 5, 6)))
+serve_tftp_event(struct serve *s, const struct tftp_record *r,
+    enum obs_level level, const char *what, const char *fmt, ...)
+{
+	size_t plen = tftp_prefix_len(r->file);
+	const struct registry_client *rc =
+	    plen ? registry_find_prefix(&s->registry, r->file, plen) : NULL;
+	struct obs_client *c = rc ? obs_find_name(s->obs, rc->name) : NULL;
+	char detail[OBS_TEXT_MAX], from[INET_ADDRSTRLEN];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	if (c) {
+		inet_ntop(AF_INET, &r->addr, from, sizeof(from));
+		obs_event_to(c, loop_wall_ms(), OBS_TFTP, level, what,
+		    "%s from=%s", detail, from);
+	} else {
+		obs_event(s->obs, NULL, r->addr, loop_wall_ms(), OBS_TFTP,
+		    level, what, "%s", detail);
+	}
+}
+
 void
 serve_note_tftp(struct serve *s, const struct tftp_record *r)
 {
-	int64_t now = loop_wall_ms();
 	struct obs_counters *c;
 	const char *o = r->outcome ? r->outcome : "?";
 
@@ -325,25 +593,24 @@ serve_note_tftp(struct serve *s, const struct tftp_record *r)
 	c->tftp_bytes += r->bytes;
 	if (!strcmp(o, "done")) {
 		c->tftp_transfers++;
-		obs_event(s->obs, NULL, r->addr, now, OBS_TFTP, OBS_OK, "file",
+		serve_tftp_event(s, r, OBS_OK, "file",
 		    "file=\"%s\" bytes=%llu ms=%u blksize=%u", r->file,
 		    (unsigned long long)r->bytes, r->ms, r->blksize);
 	} else if (!strcmp(o, "early-terminate")) {
-		obs_event(s->obs, NULL, r->addr, now, OBS_TFTP, OBS_INFO,
-		    "probe", "file=\"%s\" size=%llu", r->file,
+		serve_tftp_event(s, r, OBS_INFO, "probe",
+		    "file=\"%s\" size=%llu", r->file,
 		    (unsigned long long)r->size);
 	} else if (!strcmp(o, "not-found")) {
 		bool harmful = serve_miss_is_harmful(r->file);
 
 		c->tftp_misses++;
-		obs_event(s->obs, NULL, r->addr, now, OBS_TFTP,
-		    harmful ? OBS_WARN : OBS_INFO, "miss", "file=\"%s\"%s",
-		    r->file,
+		serve_tftp_event(s, r, harmful ? OBS_WARN : OBS_INFO, "miss",
+		    "file=\"%s\"%s", r->file,
 		    harmful ? " (the firmware needs this file)"
 			    : " (normal for the firmware)");
 	} else {
 		c->tftp_errors++;
-		obs_event(s->obs, NULL, r->addr, now, OBS_TFTP, OBS_ERROR, o,
+		serve_tftp_event(s, r, OBS_ERROR, o,
 		    "file=\"%s\" bytes=%llu code=%u", r->file,
 		    (unsigned long long)r->bytes, r->code);
 	}
@@ -353,6 +620,7 @@ void
 serve_note_mount(struct serve *s, struct in_addr peer, const char *dir, bool ok)
 {
 	int64_t now = loop_wall_ms();
+	char esc[LOG_ESCAPE_MAX];
 	/* Unit tests and fuzzers run services without a status view. */
 	if (!s || !s->obs) {
 		return;
@@ -364,6 +632,7 @@ serve_note_mount(struct serve *s, struct in_addr peer, const char *dir, bool ok)
 		s->obs->c.nfs_mount_refused++;
 	}
 	obs_event(s->obs, NULL, peer, now, OBS_NFS, ok ? OBS_OK : OBS_ERROR,
-	    ok ? "mount" : "mount-refused", "export=\"%s\"%s", dir,
+	    ok ? "mount" : "mount-refused", "export=\"%s\"%s",
+	    log_escape(esc, dir, strlen(dir)),
 	    ok ? "" : " (not exported to this address)");
 }

@@ -20,8 +20,7 @@ dh_serve "$S" "$NN_TMP/pnb.log" "${ARGS[@]}" ||
 	{ cat "$NN_TMP/pnb.log"; t_fail "pinetboot starts"; exit 1; }
 
 dh_emu "dhcp storm: 100 mixed Pis within 1 s boot with own addresses" \
-	"$C" -i "$CIF" -n 100 -m mix -b 1 -S 1000 -s -t -q -U 198.18.0.1 \
-	-r 2000 -T 30
+	"$C" -i "$CIF" -n 100 -m mix -b 1 -S 1000 -s -t -q -U 198.18.0.1 -T 30
 
 # addrs LOG: "mac addr" per Pi, the last address each one was given.
 addrs() {
@@ -32,7 +31,7 @@ addrs() {
 # kill -9 in the middle of a storm of 40, then restart.
 log="$NN_TMP/crash.log"
 ip netns exec "$C" "$PNB_TOOLS/pi_emu" -i "$CIF" -n 40 -m mix -b 2 -S 800 \
-	-s -r 2000 -T 25 >"$log" 2>&1 &
+	-s -T 25 >"$log" 2>&1 &
 emu=$!
 sleep 1.2
 kill -KILL "$DH_PID"
@@ -54,7 +53,7 @@ wait "$DH_PID" 2>/dev/null
 dh_serve "$S" "$NN_TMP/pnb3.log" "${ARGS[@]}" ||
 	t_fail "pinetboot restarts after second kill -9"
 dh_emu "dhcp storm: the same 40 Pis again after kill -9" "$C" -i "$CIF" \
-	-n 40 -m mix -b 2 -s -r 2000 -T 20
+	-n 40 -m mix -b 2 -s -T 20
 addrs "$DH_EMU_LOG" >"$NN_TMP/after"
 if [ -s "$NN_TMP/before" ] && diff "$NN_TMP/before" "$NN_TMP/after"; then
 	t_pass "dhcp storm: every Pi kept its address across kill -9"
@@ -62,8 +61,7 @@ else
 	t_fail "dhcp storm: every Pi kept its address across kill -9"
 fi
 # New Pis get none of those addresses.
-dh_emu "dhcp storm: 30 new Pis" "$C" -i "$CIF" -n 30 -m mix -b 3 -s \
-	-r 2000 -T 20
+dh_emu "dhcp storm: 30 new Pis" "$C" -i "$CIF" -n 30 -m mix -b 3 -s -T 20
 addrs "$DH_EMU_LOG" >"$NN_TMP/new"
 clash=$(cat "$NN_TMP/before" "$NN_TMP/new" | awk '{print $2}' | sort |
 	uniq -d)

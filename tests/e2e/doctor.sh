@@ -32,6 +32,32 @@ t_check "incomplete client fails with the fix" \
 t_check "exit 1 when something would stop a boot" test "$rc" -eq 1
 rm -rf "$st/clients/bare"
 
+# Who can reach the state directory (issue 10, item 3).  mkdir -p above
+# made it 0755, as an older version did.
+t_check "an open state directory is a warning with the fix" \
+	grep -q "^warn  $st is mode 0755: local users can reach the client roots.*chmod 700 $st" <<<"$out"
+t_check "an open clients directory is a warning" \
+	grep -q "^warn  $st/clients is mode 0755" <<<"$out"
+chmod 700 "$st" "$st/clients"
+# doctor_tmpfs OPTS: doctor with a fresh state directory on a tmpfs
+# mounted with OPTS, in a private mount namespace.
+doctor_tmpfs() {
+	local m=$NN_TMP/mnt
+	mkdir -p "$m"
+	unshare -m sh -c 'mount -t tmpfs -o "$1,size=1m,mode=0700" pnbtest "$2" &&
+		mkdir -m 700 "$2/clients" "$2/images" &&
+		ip netns exec "$3" "$4" doctor --address 198.18.0.1 --dhcp off \
+			--state-dir "$2"' sh "$1" "$m" "$srv" "$PNB_BIN" 2>&1
+}
+out=$(doctor_tmpfs rw)
+t_check "a state file system without nosuid,nodev is a warning with the fix" \
+	grep -q "^warn  the file system holding $NN_TMP/mnt is mounted without nosuid,nodev.*mount $NN_TMP/mnt with nosuid,nodev" <<<"$out"
+out=$(doctor_tmpfs nosuid,nodev)
+t_check "a private state directory on a nosuid,nodev file system is ok" \
+	grep -q "^ok    state directory $NN_TMP/mnt is root's alone" <<<"$out"
+t_check "and raises no warning about it" \
+	bash -c '! grep -q "^warn.*$1" <<<"$2"' _ "$NN_TMP/mnt" "$out"
+
 # A foreign TFTP server holds port 69.
 nn_spawn "$srv" "$NN_TMP/dnsmasq.log" dnsmasq --no-daemon --port=0 \
 	--enable-tftp --tftp-root="$NN_TMP/tftp" --listen-address=198.18.0.1 \
@@ -85,4 +111,33 @@ t_check "address not on an interface is a failure with the fix" \
 	grep -q '^FAIL  address 198.18.0.77 is not on any interface' <<<"$out"
 ip netns exec "$srv" "$PNB_BIN" doctor --bogus >/dev/null 2>&1
 t_check "unknown option exits 2" test $? -eq 2
+
+# Clients without a static address: what their exports follow, by mode.
+printf 'serial = 1234abcd\nmac = dc:a6:32:00:00:01\naddress = 198.18.0.51\n' \
+	>"$st/clients/good/client.conf"
+mkdir -p "$st/clients/loose/boot" "$st/clients/serial/boot"
+printf 'serial = 1234abce\nmac = dc:a6:32:00:00:02\n' \
+	>"$st/clients/loose/client.conf"
+printf 'serial = 1234abcf\n' >"$st/clients/serial/client.conf"
+out=$(doctor --dhcp server)
+t_check "server mode: a client without address is named, with the reason" \
+	grep -q '^info  client loose: no static address: the exports follow the address pinetboot leases to this MAC.*set address = IP' <<<"$out"
+t_check "server mode: a serial-only client is told its serial is broadcast" \
+	grep -q '^info  client serial: no static address and no MAC: .*broadcasts' <<<"$out"
+lacks() { ! grep -q "$1" <<<"$2"; }
+t_check "the pinned client is not listed" lacks 'client good: no static' "$out"
+t_check "a summary counts the pinned clients" \
+	grep -q '^info  1 of 3 clients have a static address' <<<"$out"
+out=$(doctor --dhcp proxy)
+t_check "proxy mode: a client without address is a warning" \
+	grep -q '^warn  client loose: no static address: in proxy mode .*ACK.*set address = IP' <<<"$out"
+out=$("$PNB_BIN" client show loose --state-dir "$st")
+t_check "client show says what the missing address means" \
+	grep -q '^exports .*no static address: the exports follow DHCP' <<<"$out"
+out=$("$PNB_BIN" client show good --state-dir "$st")
+t_check "client show of a pinned client" \
+	grep -q '^exports .*exported to this address only' <<<"$out"
+out=$("$PNB_BIN" client list --state-dir "$st")
+t_check "client list counts the clients without address" \
+	grep -q '^2 of these have no static address' <<<"$out"
 t_done

@@ -16,12 +16,7 @@ rpi_extra_root() {
 	echo x >"$1/etc/evilXname"
 	echo y >"$1/etc/qq"
 }
-if ! rpi_build "$W" "-O ^metadata_csum" >"$W/build.log" 2>&1; then
-	cat "$W/build.log"
-	t_fail "build test image"
-	t_done
-	exit
-fi
+rpi_build_checked "$W" "-O ^metadata_csum"
 IMG=$W/disk.img
 BOOT=$((8192 * 512))
 ROOT=$((90112 * 512))

@@ -13,12 +13,7 @@ S=$W/state
 CMP=$PNB_TOOLS/treecmp
 P=$PNB_BIN
 
-if ! rpi_build "$W" >"$W/build.log" 2>&1; then
-	cat "$W/build.log"
-	t_fail "build test image"
-	t_done
-	exit
-fi
+rpi_build_checked "$W"
 t_pass "build Raspberry Pi OS-shaped image (sfdisk, mkfs.vfat, mtools, mkfs.ext4 -d)"
 xz -T2 --block-size=16MiB -1 -k "$W/disk.img"
 blocks=$(xz --robot -l "$W/disk.img.xz" | awk '$1 == "file" { print $3 }')

@@ -17,6 +17,9 @@ done
 t_check "unit runs the installed binary" \
 	grep -q '^ExecStart=/usr/bin/pinetboot serve' \
 	"$root/lib/systemd/system/pinetboot.service"
+t_check "unit keeps the state directory root's alone (0700)" \
+	grep -qx 'StateDirectoryMode=0700' \
+	"$root/lib/systemd/system/pinetboot.service"
 t_check "man page has a NAME section" \
 	grep -q '^\.SH NAME' "$root/usr/share/man/man8/pinetboot.8"
 # The installed config must be accepted: only an address is missing here.

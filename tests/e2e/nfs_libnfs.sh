@@ -44,7 +44,7 @@ ip netns exec "$C" $CLIENT all 198.18.0.1 "$EXP" ||
 
 # Raw RPC: UDP with the duplicate request cache, fragments, pipelining,
 # an oversized record, NFSACL, portmapper SET/CALLIT from afar.
-ip netns exec "$C" "$PNB_TOOLS/rpc_probe" 198.18.0.1 "$EXP" ||
+ip netns exec "$C" "$PNB_TOOLS/rpc_probe" -p resv 198.18.0.1 suite "$EXP" ||
 	t_fail "rpc probe" "exit status $?"
 
 # Debian's own RPC tools: rpcinfo (portmapper DUMP, NULL over UDP and TCP)

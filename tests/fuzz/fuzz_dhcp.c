@@ -4,7 +4,9 @@
  * dhcp_service_handle_packet() with a stubbed sender, as systemd's
  * fuzz-dhcp-server does.  The first input byte picks the mode and the
  * port; the rest is the UDP payload.  Replies the service builds are
- * parsed back, so a reply the codec cannot read is a crash too.
+ * parsed back, so a reply the codec cannot read is a crash too.  The
+ * same bytes then go to the ARP parser (answers to conflict probes), and
+ * their last four name an address a TFTP request came from.
  */
 #include <arpa/inet.h>
 #include <stdint.h>
@@ -34,9 +36,8 @@ fuzz_send(struct dhcp_service *svc, const struct dhcp_dest *dst,
 	struct dhcp_msg *m = calloc(1, sizeof(*m));
 
 	(void)svc;
-	(void)dst;
 	(void)arg;
-	if (m) {
+	if (m && dst->kind != DHCP_DEST_ARP) {
 		/* Our own replies must always parse. */
 		if (dhcp_parse(p, len, m) != 0 || m->op != DHCP_BOOTREPLY) {
 			abort();
@@ -123,5 +124,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sel = size ? data[0] : 0;
 	dhcp_service_handle_packet(g->svc[(sel >> 1) & 1], data, size,
 	    (sel & 4) ? 4011 : 67, 0xc6120063, 68);
+	dhcp_service_handle_arp(g->svc[0], data, size);
+	if (size >= 4) {
+		struct cur c = cur_init(data + size - 4, 4);
+
+		dhcp_service_confirm(g->svc[0], cur_be32(&c));
+	}
 	return 0;
 }

@@ -13,7 +13,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (r > 0) {
 		/* Everything returned must lie inside the input. */
 		if ((size_t)r > size || q.method < data ||
-		    q.target + q.target_len > data + size) {
+		    q.target + q.target_len > data + size ||
+		    (q.host &&
+			(q.host < data || q.host + q.host_len > data + size)) ||
+		    (q.authorization &&
+			(q.authorization < data ||
+			    q.authorization + q.authorization_len >
+				data + size))) {
 			__builtin_trap();
 		}
 		(void)http_target_is(&q, "/api/status");

@@ -81,6 +81,18 @@ drain(struct tftp_xfer *x, uint64_t now)
 	assert(n == 0);
 }
 
+/* The timeout stays between the floor and the cap, whatever the ACKs. */
+static void
+check_rto(const struct tftp_xfer *x)
+{
+	if (x->oack_vals.has_timeout) {
+		return;
+	}
+	assert(!x->rtt_seeded ||
+	    (x->rto_ms >= TFTP_RTO_MIN_MS && x->rto_ms <= TFTP_RTO_MAX_MS));
+	assert(x->cur_timeout_ms <= TFTP_RTO_MAX_MS);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -124,6 +136,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		assert(x.acked >= before);
 		tftp_xfer_tick(&x, now);
 		drain(&x, now);
+		check_rto(&x);
 	}
 	/* let it time out: it must end within its retries */
 	while (!tftp_xfer_is_over(&x)) {
@@ -132,6 +145,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		assert(wake != UINT64_MAX);
 		tftp_xfer_tick(&x, wake);
 		drain(&x, wake);
+		check_rto(&x);
 	}
+	/* only a peer that answered can time out; one that never did is
+	 * dropped as unanswered after TFTP_UNCONFIRMED_RETRIES */
+	assert(x.state != TFTP_XS_TIMEOUT || x.confirmed);
+	assert(x.state != TFTP_XS_UNANSWERED || !x.confirmed);
 	return 0;
 }

@@ -50,4 +50,18 @@ fill "$T/f16"
 mkfs.vfat -C -F 32 -s 1 -f 1 -n BOOTFS "$T/f32" 34000 >/dev/null
 fill "$T/f32"
 "$PACK" "$T/f32" "$C/fat/fat32.sp"
-ls -l "$C"/mbr "$C"/gpt "$C"/fat
+
+# The proxy-mode DHCP watch: a Pi 4's REQUEST to the site's server and
+# the ACK, NAK or a lone ACK, as IPv4 packets with length prefixes.
+FORGE=${PNB_TOOLS:-build/tools}/dhcp_forge
+mkdir -p "$C/dhcpwatch"
+rm -f "$C"/dhcpwatch/*
+pi=dc:a6:32:01:36:c2
+req=(-c $pi -x 1234 -t request -r 198.18.0.205 -s 198.18.0.254)
+reply=(-c $pi -x 1234 -s 198.18.0.254 -S 198.18.0.254)
+"$FORGE" -o "$C/dhcpwatch/request-ack" "${req[@]}"
+"$FORGE" -o "$C/dhcpwatch/request-ack" "${reply[@]}" -t ack -y 198.18.0.205
+"$FORGE" -o "$C/dhcpwatch/request-nak" "${req[@]}"
+"$FORGE" -o "$C/dhcpwatch/request-nak" "${reply[@]}" -t nak
+"$FORGE" -o "$C/dhcpwatch/lone-ack" "${reply[@]}" -t ack -y 198.18.0.205
+ls -l "$C"/mbr "$C"/gpt "$C"/fat "$C"/dhcpwatch

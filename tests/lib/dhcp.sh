@@ -52,14 +52,16 @@ dh_serve() {
 	nn_wait_udp "$ns" 67
 }
 
-# dh_udhcpc NS IF OUT: one busybox udhcpc run; OUT gets "ip serverid".
+# dh_udhcpc NS IF OUT [ARGS...]: one busybox udhcpc run (ARGS added to
+# its command line); OUT gets "ip serverid".
 dh_udhcpc() {
-	local script="$NN_TMP/udhcpc-$RANDOM.sh"
+	local ns=$1 ifc=$2 out=$3 script="$NN_TMP/udhcpc-$RANDOM.sh"
+	shift 3
 	printf '#!/bin/sh\n[ "$1" = bound ] && echo "$ip $serverid" > %s\nexit 0\n' \
-		"$3" >"$script"
+		"$out" >"$script"
 	chmod +x "$script"
-	ip netns exec "$1" busybox udhcpc -i "$2" -f -q -n -t 4 -T 1 \
-		-s "$script" >"$3.log" 2>&1
+	ip netns exec "$ns" busybox udhcpc -i "$ifc" -f -q -n -t 4 -T 1 \
+		-s "$script" "$@" >"$out.log" 2>&1
 }
 
 # dh_stop_clean PID NAME: SIGTERM, then PASS if the process exits 0 (an
@@ -88,4 +90,79 @@ dh_emu() {
 		t_fail "$name" "$(tail -1 "$log")"
 	fi
 	DH_EMU_LOG=$log
+}
+
+# dh_cap_start NS IF OUT: capture DHCP and ARP frames on IF (inside NS)
+# into OUT with tests/tools/dhcp_cap, for at most 120 s; sets DH_CAP_PID.
+dh_cap_start() {
+	local i
+	nn_spawn "$1" "$3" "$PNB_TOOLS/dhcp_cap" -i "$2" -t 120
+	DH_CAP_PID=$NN_LAST_PID
+	DH_CAP_OUT=$3
+	for i in $(seq 50); do
+		grep -q '^dhcp_cap: ready' "$3" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# dh_cap_stop: end the capture started by dh_cap_start; fails when the
+# capture lost frames (its socket overflowed).
+dh_cap_stop() {
+	sleep 0.2
+	nn_stop "$DH_CAP_PID"
+	! grep -q '^dhcp_cap: frames [0-9]* dropped [1-9]' "$DH_CAP_OUT"
+}
+
+# dh_cap_replies CAP: one line per DHCP reply the client side received:
+#   chaddr type eth_dst ip_dst flags yiaddr ip_src sport dport delay_ms
+# delay_ms is the time from that chaddr's first DISCOVER (as the capture
+# saw it leave) to the reply, -1 when no DISCOVER was captured.
+dh_cap_replies() {
+	awk '$1 == "dhcp" {
+		delete f
+		for (i = 2; i <= NF; i++) {
+			k = $i; sub(/=.*/, "", k)
+			v = $i; sub(/^[^=]*=/, "", v)
+			f[k] = v
+		}
+		if (f["dir"] == "out" && f["op"] == 1 && f["type"] == 1) {
+			if (!(f["chaddr"] in d))
+				d[f["chaddr"]] = f["t"]
+		} else if (f["dir"] == "in" && f["op"] == 2) {
+			ms = (f["chaddr"] in d) ? \
+			    int((f["t"] - d[f["chaddr"]]) * 1000 + 0.5) : -1
+			print f["chaddr"], f["type"], f["eth_dst"], f["ip_dst"],
+			    f["flags"], f["yiaddr"], f["ip_src"], f["sport"],
+			    f["dport"], ms
+		}
+	}' "$1"
+}
+
+# dh_cap_followups CAP: one line per ARP frame the client side received
+# at the Ethernet address of a client that sent a DISCOVER:
+#   mac op spa tpa after_discover_ms after_reply_ms
+# (after_reply_ms: since that client's last reply before it, -1 if none).
+dh_cap_followups() {
+	awk '{
+		delete f
+		for (i = 2; i <= NF; i++) {
+			k = $i; sub(/=.*/, "", k)
+			v = $i; sub(/^[^=]*=/, "", v)
+			f[k] = v
+		}
+	}
+	$1 == "dhcp" && f["dir"] == "out" && f["op"] == 1 && f["type"] == 1 {
+		if (!(f["chaddr"] in d))
+			d[f["chaddr"]] = f["t"]
+	}
+	$1 == "dhcp" && f["dir"] == "in" && f["op"] == 2 {
+		r[f["chaddr"]] = f["t"]
+	}
+	$1 == "arp" && f["dir"] == "in" && (f["eth_dst"] in d) {
+		m = f["eth_dst"]
+		print m, f["op"], f["spa"], f["tpa"],
+		    int((f["t"] - d[m]) * 1000 + 0.5),
+		    (m in r) ? int((f["t"] - r[m]) * 1000 + 0.5) : -1
+	}' "$1"
 }

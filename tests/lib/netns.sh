@@ -47,6 +47,11 @@ nn_veth() {
 # nn_bridge NS NAME ADDR/LEN: a bridge inside NS holding ADDR.
 nn_bridge() {
 	ip -n "$1" link add "$2" type bridge || return 1
+	# A bridge takes the lowest MAC of its ports unless given one, so a
+	# port added later would change it under every ARP cache in the lab.
+	ip -n "$1" link set "$2" address \
+		"$(printf '02:00:5e:%02x:%02x:%02x' $((RANDOM % 256)) \
+			$((RANDOM % 256)) $((RANDOM % 256)))"
 	ip -n "$1" link set "$2" type bridge forward_delay 0 stp_state 0
 	[ -n "${3:-}" ] && ip -n "$1" addr add "$3" dev "$2"
 	ip -n "$1" link set "$2" up

@@ -156,29 +156,46 @@ rpi_boot_tree() {
 }
 
 # rpi_build DIR [EXT4_OPTS]
+# The boot partition is RPI_BOOT_MB MiB (default 40: the root then starts
+# at sector 90112, which tests that damage the image rely on).
 rpi_build() {
-	local d=$1 extra=${2:-}
+	local d=$1 extra=${2:-} boot_mb=${RPI_BOOT_MB:-40}
 	rm -rf "$d/src-boot" "$d/src-root"
 	mkdir -p "$d/src-boot" "$d/src-root"
 	rpi_boot_tree "$d/src-boot"
 	rpi_root_tree "$d/src-root"
-	# A test may define rpi_extra_root to add files before mkfs.
+	# A test may define rpi_extra_root or rpi_extra_boot to add files
+	# before mkfs.
 	if declare -F rpi_extra_root >/dev/null; then
 		rpi_extra_root "$d/src-root"
 	fi
+	if declare -F rpi_extra_boot >/dev/null; then
+		rpi_extra_boot "$d/src-boot"
+	fi
 	rm -f "$d/boot.img" "$d/root.img" "$d/disk.img"
 	# FAT32 needs at least 65525 clusters: 40 MiB of 512-byte clusters.
-	mkfs.vfat -C -F 32 -s 1 -n bootfs "$d/boot.img" 40960 >/dev/null 2>&1
+	mkfs.vfat -C -F 32 -s 1 -n bootfs "$d/boot.img" $((boot_mb * 1024)) >/dev/null 2>&1
 	TZ=UTC MTOOLS_SKIP_CHECK=1 mcopy -s -m -i "$d/boot.img" "$d/src-boot"/* ::/
 	mkfs.ext4 -q -F -L rootfs -b 4096 -I 256 -O inline_data,metadata_csum,64bit $extra \
 		-d "$d/src-root" "$d/root.img" 64M
 	rpi_debugfs_nsec "$d/root.img"
-	truncate -s $((4 + 40 + 64))M "$d/disk.img"
-	printf 'label: dos\nlabel-id: 0x6c586e13\nstart=8192, size=81920, type=c\nstart=90112, size=131072, type=83\n' |
-		sfdisk -q "$d/disk.img"
+	truncate -s $((4 + boot_mb + 64))M "$d/disk.img"
+	printf 'label: dos\nlabel-id: 0x6c586e13\nstart=8192, size=%d, type=c\nstart=%d, size=131072, type=83\n' \
+		$((boot_mb * 2048)) $((8192 + boot_mb * 2048)) | sfdisk -q "$d/disk.img"
 	dd if="$d/boot.img" of="$d/disk.img" bs=1M seek=4 conv=notrunc,sparse status=none
-	dd if="$d/root.img" of="$d/disk.img" bs=1M seek=44 conv=notrunc,sparse status=none
+	dd if="$d/root.img" of="$d/disk.img" bs=1M seek=$((4 + boot_mb)) conv=notrunc,sparse status=none
 	rm -f "$d/boot.img" "$d/root.img"
+}
+
+# rpi_build_checked DIR [EXT4_OPTS]: rpi_build, or print its log, fail
+# the test and end the script (tests/lib/netns.sh must be sourced).
+rpi_build_checked() {
+	if ! rpi_build "$@" >"$1/build.log" 2>&1; then
+		cat "$1/build.log"
+		t_fail "build test image"
+		t_done
+		exit
+	fi
 }
 
 # rpi_build_large DIR: a disk of Raspberry Pi OS Lite's size for

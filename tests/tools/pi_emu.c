@@ -1,21 +1,31 @@
 /*
  * pi_emu: a Raspberry Pi network-boot firmware emulator for tests.
  *
- * Each emulated Pi speaks its model's DHCP exactly as the reference
- * (pi-netboot-reference.md §2.1, §2.2) describes it, from its own MAC over
- * a raw packet socket: the 3B ROM (xid 0x26f30339, GUID 44..44, 320-byte
- * BOOTP, UDP checksum 0, never a REQUEST), the 3B+ ROM and bootcode.bin
- * (same xid, serial GUID, 322 bytes), the Pi 4 and Pi 5 EEPROMs (random
- * xid, "RPi4"/"RPi5" GUID, REQUEST without option 60).  It checks every
- * reply for what the model needs, then fetches the model's TFTP file
- * sequence (§3.4) as a plain UDP TFTP client, with the model's options
- * and "Early terminate" probes.  -n N runs N Pis at once, one thread each.
+ * Each emulated Pi is what the network sees of a real one: its own MAC
+ * and, once DHCP gave it one, its own IPv4 address, with the small IP
+ * stack of its boot code behind them.  It answers ARP for its address
+ * (the 3B ROM only while it initialises, quirk 12), resolves the TFTP
+ * server with ARP, sends UDP with checksum 0 from BCM2837 code, and
+ * accepts DHCP replies only in the link-layer forms real Pis are known to
+ * take (reference §9 item 4).  Its TFTP client follows the firmware, not
+ * our server (§3.1, §9): the model's request ports, no retransmission of
+ * ACKs (a duplicate DATA is ACKed again), an RRQ repeated from the same
+ * port about every 2 s while the server is silent, and a missing block
+ * given up after 1 s (bootcode.bin) or 3 s (the others).  docs/testing.md
+ * has the table of behaviours per model with their sources.
  *
- * Lines starting "pi_emu:" report steps; the last line is a summary, and
- * the exit status is 0 only if every Pi booted.
+ * All Pis share one packet socket on the interface; a receive thread
+ * hands each frame to the Pi it is addressed to, and floods broadcasts to
+ * every Pi, as the switch port of a real Pi would.  Every Pi runs its
+ * boot code in a thread of its own.  -n N runs N Pis at once.
+ *
+ * Lines starting "pi_emu:" report steps; "pi_emu: result" gives each Pi's
+ * outcome and time from its first DISCOVER to its last file; the last
+ * line is a summary, and the exit status is 0 only if every Pi booted.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <linux/filter.h>
 #include <linux/if_packet.h>
@@ -50,6 +60,114 @@ enum model {
 static const char *const model_names[M_COUNT] = {
     "3b", "3b+", "bootcode", "pi4", "pi5"};
 
+enum port_rule {
+	PORTS_FIXED,     /* every RRQ from first_port */
+	PORTS_SEQUENCE,  /* first_port, first_port + 1, ... */
+	PORTS_EPHEMERAL, /* a new random port per RRQ */
+};
+
+/*
+ * What one piece of boot code does on the wire.  Sources are in
+ * docs/testing.md ("pi_emu") and in the comments on each table below.
+ */
+struct stage {
+	const char *name;
+	bool bcm2837;      /* UDP checksum 0, TTL 128, IP id 0 (§2.1) */
+	bool rom_timer;    /* the 3B ROM's DHCP timer (§9 item 5) */
+	bool arp_in_tftp;  /* answers ARP while it loads files */
+	bool requests;     /* REQUEST/ACK after the OFFER */
+	int dhcp_retry_ms; /* DISCOVER again after this */
+	int dhcp_tries;    /* DISCOVERs before it stops */
+	enum port_rule ports;
+	uint16_t first_port;
+	int patience_ms;  /* a missing block is given up after this */
+	int rrq_retry_ms; /* RRQ again, same port, while the server is silent */
+	bool tsize;
+	uint16_t blksize; /* asked for when above 512 */
+};
+
+/*
+ * The 3B ROM: 5 DISCOVERs 5 s apart (rpi-doc boot-net.adoc), both RRQs
+ * from port 49152 without options (firmware#745), ARP answered only while
+ * it initialises (quirk 12).  How long it waits for a block is not
+ * published: 3 s, as the EEPROM.
+ */
+static const struct stage st_3b_rom = {
+    .name = "rom",
+    .bcm2837 = true,
+    .rom_timer = true,
+    .dhcp_retry_ms = 5000,
+    .dhcp_tries = 5,
+    .ports = PORTS_FIXED,
+    .first_port = 49152,
+    .patience_ms = 3000,
+    .rrq_retry_ms = 2000,
+    .blksize = 512,
+};
+/* The 3B+ ROM: the 3B's bugs fixed; RRQs from 49153, then 49154
+ * (firmware#1041). */
+static const struct stage st_3bplus_rom = {
+    .name = "rom",
+    .bcm2837 = true,
+    .arp_in_tftp = true,
+    .dhcp_retry_ms = 5000,
+    .dhcp_tries = 5,
+    .ports = PORTS_SEQUENCE,
+    .first_port = 49153,
+    .patience_ms = 3000,
+    .rrq_retry_ms = 2000,
+    .blksize = 512,
+};
+/*
+ * bootcode.bin: tsize only, 512-byte blocks, ports 49153, 49154, ...
+ * (firmware#1041); gives up on a missing block after about 1 s and goes
+ * on to the next file (firmware#1025).  Its DISCOVER schedule is not
+ * published: the ROM's.
+ */
+static const struct stage st_bootcode = {
+    .name = "bootcode",
+    .bcm2837 = true,
+    .arp_in_tftp = true,
+    .dhcp_retry_ms = 5000,
+    .dhcp_tries = 5,
+    .ports = PORTS_SEQUENCE,
+    .first_port = 49153,
+    .patience_ms = 1000,
+    .rrq_retry_ms = 2000,
+    .tsize = true,
+    .blksize = 512,
+};
+/*
+ * The Pi 4 and Pi 5 EEPROM: DISCOVER every DHCP_REQ_TIMEOUT (4 s) within
+ * DHCP_TIMEOUT (45 s), REQUEST/ACK (rpi-doc eeprom-bootloader.adoc); a new
+ * ephemeral port per RRQ, the RRQ repeated from its port every 2 s while
+ * the server is silent (rpi-eeprom#74); tsize and blksize 1468
+ * (rpi-eeprom#857); no retry of a file that timed out (rpi-eeprom#687).
+ */
+static const struct stage st_eeprom = {
+    .name = "eeprom",
+    .arp_in_tftp = true,
+    .requests = true,
+    .dhcp_retry_ms = 4000,
+    .dhcp_tries = 45000 / 4000 + 1,
+    .ports = PORTS_EPHEMERAL,
+    .first_port = 49152,
+    .patience_ms = 3000,
+    .rrq_retry_ms = 2000,
+    .tsize = true,
+    .blksize = 1468,
+};
+
+/* §9 item 5: the 3B ROM's DHCP transaction timer. */
+#define ROM_DHCP_TIMER_MS 1000
+/* ARP for the TFTP server: tries, one second apart. */
+#define ARP_TRIES 3
+/* Frames a Pi's NIC holds before it drops (a FIFO, not a kernel queue). */
+#define INBOX_SLOTS 48
+#define FRAME_MAX   1536
+#define MAX_PIS     1000
+#define MAC_BUCKETS 4096
+
 struct opts {
 	const char *ifname;
 	int ifindex;
@@ -62,28 +180,80 @@ struct opts {
 	int timeout_s;
 	int min_delay_ms;   /* BCM2837 replies must not come sooner */
 	int spread_ms;      /* power-on spread */
-	uint32_t strict_ip; /* replies from this server: L2 unicast only */
-	int rom_retry_ms;
+	uint32_t strict_ip; /* address offers from it: Ethernet unicast */
+	const char *files;  /* compare fetched files with this tree */
 };
+
+struct frame {
+	uint16_t len;
+	/* Sent by this machine's kernel with the UDP checksum left to the
+	 * NIC (veth never fills it in): on a wire it would be right. */
+	bool csum_partial;
+	uint8_t b[FRAME_MAX];
+};
+
+/* One Pi's NIC receive FIFO, filled by the receive thread. */
+struct inbox {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned head, count;
+	uint64_t arrivals; /* every frame that reached this NIC */
+	uint64_t dropped;
+	bool gone; /* the Pi's boot code has stopped */
+	struct frame slot[INBOX_SLOTS];
+};
+
+struct lan;
 
 struct pi {
 	const struct opts *o;
+	struct lan *lan;
 	int idx;
 	enum model model;
+	const struct stage *st;
 	uint8_t mac[6];
 	uint32_t serial;
 	uint32_t xid;
-	int fd;
+	unsigned rng;
+
+	/* The boot code's IP stack.  ip and in_dhcp are read by the
+	 * receive thread (atomically) to skip frames the Pi would drop. */
+	uint32_t ip; /* 0 until DHCP */
+	bool in_dhcp;
+	bool arp_answers;
+	uint32_t srv_ip;
+	uint8_t srv_mac[6];
+	bool srv_mac_ok;
+	uint16_t ip_id;
+	uint16_t next_port, last_port;
+	struct inbox in;
+
 	/* results */
 	bool ok;
 	uint32_t addr;    /* address the firmware ended up with */
 	uint32_t tftp_ip; /* option 54 of the PXE reply */
 	int strays;
 	bool nak;
-	char why[200];
+	char why[240];
+	uint64_t t_discover, t_done;
+	unsigned forms_refused, rom_waits, arp_answered, arp_ignored;
+	unsigned dup_data, rrq_repeats, gave_up, csum_bad, readdressed;
+	bool silent; /* the last file got no answer at all */
+	char form_seen[80];
+};
+
+/* The wire all Pis share: one packet socket, frames routed by MAC. */
+struct lan {
+	int fd;
+	int ifindex;
+	struct pi *pis;
+	int n;
+	int buckets[MAC_BUCKETS]; /* index + 1 into pis, 0 empty */
+	volatile int stop;
 };
 
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
+static const uint8_t bcast_mac[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
 static uint64_t
 now_ms(void)
@@ -92,6 +262,13 @@ now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+fmt_ip(uint32_t a, char *b)
+{
+	sprintf(b, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255,
+	    a & 255);
 }
 
 static void
@@ -131,7 +308,547 @@ fail(struct pi *p, const char *fmt, ...)
 	return false;
 }
 
-/* ---- building requests (reference §2.1) ---- */
+static uint32_t
+get32(const uint8_t *b)
+{
+	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
+	    (uint32_t)b[2] << 8 | b[3];
+}
+
+static uint16_t
+get16(const uint8_t *b)
+{
+	return (uint16_t)(b[0] << 8 | b[1]);
+}
+
+static void
+put32(uint8_t *b, uint32_t v)
+{
+	b[0] = (uint8_t)(v >> 24);
+	b[1] = (uint8_t)(v >> 16);
+	b[2] = (uint8_t)(v >> 8);
+	b[3] = (uint8_t)v;
+}
+
+static void
+put16(uint8_t *b, uint16_t v)
+{
+	b[0] = (uint8_t)(v >> 8);
+	b[1] = (uint8_t)v;
+}
+
+static uint32_t
+pi_ip(const struct pi *p)
+{
+	return __atomic_load_n(&p->ip, __ATOMIC_RELAXED);
+}
+
+/* ---- the shared wire ---- */
+
+static size_t
+mac_hash(const uint8_t *m)
+{
+	uint32_t h = get32(m + 2) * 2654435761u ^ m[1];
+
+	return (h ^ (h >> 13)) % MAC_BUCKETS;
+}
+
+static struct pi *
+lan_find(struct lan *l, const uint8_t *mac)
+{
+	size_t h = mac_hash(mac), i;
+
+	for (i = 0; i < MAC_BUCKETS; i++) {
+		int v = l->buckets[(h + i) % MAC_BUCKETS];
+
+		if (v == 0) {
+			return NULL;
+		}
+		if (memcmp(l->pis[v - 1].mac, mac, 6) == 0) {
+			return &l->pis[v - 1];
+		}
+	}
+	return NULL;
+}
+
+static void
+lan_add(struct lan *l, struct pi *p)
+{
+	size_t h = mac_hash(p->mac);
+
+	while (l->buckets[h]) {
+		h = (h + 1) % MAC_BUCKETS;
+	}
+	l->buckets[h] = (int)(p - l->pis) + 1;
+}
+
+/*
+ * Would the boot code of @p look at this broadcast at all?  Its own ARP
+ * requests and replies, DHCP replies while it runs DHCP, IP to its
+ * address.  Everything else it reads and drops, so only its arrival is
+ * recorded (the 3B ROM's timer counts any frame).
+ */
+static bool
+pi_wants(const struct pi *p, const uint8_t *f, size_t len)
+{
+	uint32_t ip = pi_ip(p);
+	uint16_t type = get16(f + 12);
+
+	if (type == ETHERTYPE_ARP && len >= 42) {
+		return ip && get32(f + 38) == ip;
+	}
+	if (type == ETHERTYPE_IP && len >= 42 && f[23] == IPPROTO_UDP) {
+		size_t ihl = (size_t)(f[14] & 15) * 4;
+
+		if (14 + ihl + 8 > len) {
+			return false;
+		}
+		if (get16(f + 14 + ihl + 2) == 68) {
+			return __atomic_load_n(&p->in_dhcp, __ATOMIC_RELAXED);
+		}
+		return ip && get32(f + 30) == ip;
+	}
+	return false;
+}
+
+/* A frame reaches @p's NIC; @keep: into its FIFO, else only noted. */
+static void
+inbox_put(struct pi *p, const uint8_t *f, size_t len, bool partial, bool keep)
+{
+	struct inbox *in = &p->in;
+
+	pthread_mutex_lock(&in->mu);
+	in->arrivals++;
+	if (keep && !in->gone) {
+		if (in->count == INBOX_SLOTS) {
+			in->dropped++;
+		} else {
+			struct frame *s =
+			    &in->slot[(in->head + in->count) % INBOX_SLOTS];
+
+			s->len = (uint16_t)len;
+			s->csum_partial = partial;
+			memcpy(s->b, f, len);
+			in->count++;
+		}
+	}
+	pthread_cond_signal(&in->cv);
+	pthread_mutex_unlock(&in->mu);
+}
+
+/* A broadcast reaches every Pi but @from, as a switch floods it. */
+static void
+lan_flood(struct lan *l, const struct pi *from, const uint8_t *f, size_t len,
+    bool partial)
+{
+	int i;
+
+	for (i = 0; i < l->n; i++) {
+		struct pi *p = &l->pis[i];
+
+		if (p != from) {
+			inbox_put(p, f, len, partial, pi_wants(p, f, len));
+		}
+	}
+}
+
+static void *
+lan_rx(void *arg)
+{
+	struct lan *l = arg;
+
+	while (!l->stop) {
+		struct pollfd pfd = {.fd = l->fd, .events = POLLIN};
+		uint8_t f[FRAME_MAX];
+		int k;
+
+		if (poll(&pfd, 1, 100) <= 0) {
+			continue;
+		}
+		for (k = 0; k < 256; k++) {
+			union {
+				struct cmsghdr h;
+				uint8_t b[CMSG_SPACE(
+				    sizeof(struct tpacket_auxdata))];
+			} ctl;
+			struct iovec iov = {
+			    .iov_base = f, .iov_len = sizeof(f)};
+			struct msghdr m = {
+			    .msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = &ctl,
+			    .msg_controllen = sizeof(ctl),
+			};
+			ssize_t n = recvmsg(l->fd, &m, MSG_DONTWAIT);
+			struct cmsghdr *c;
+			bool partial = false;
+			struct pi *p;
+
+			if (n < 0) {
+				break;
+			}
+			if (n < 14) {
+				continue;
+			}
+			for (c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+				struct tpacket_auxdata aux;
+
+				if (c->cmsg_level == SOL_PACKET &&
+				    c->cmsg_type == PACKET_AUXDATA) {
+					memcpy(&aux, CMSG_DATA(c), sizeof(aux));
+					partial = aux.tp_status &
+					    TP_STATUS_CSUMNOTREADY;
+				}
+			}
+			if (memcmp(f, bcast_mac, 6) == 0) {
+				lan_flood(l, NULL, f, (size_t)n, partial);
+				continue;
+			}
+			p = lan_find(l, f);
+			if (p) {
+				inbox_put(p, f, (size_t)n, partial, true);
+			}
+		}
+	}
+	return NULL;
+}
+
+/*
+ * The socket all Pis send and receive through.  It takes IPv4 and ARP
+ * frames; frames it sent itself never come back to it, so broadcasts
+ * between Pis are flooded by lan_send().
+ */
+static int
+lan_open(struct lan *l, const struct opts *o)
+{
+	static struct sock_filter code[] = {
+	    {0x28, 0, 0, 12},
+	    {0x15, 1, 0, ETHERTYPE_IP},
+	    {0x15, 0, 1, ETHERTYPE_ARP},
+	    {0x6, 0, 0, 0xffff},
+	    {0x6, 0, 0, 0},
+	};
+	struct sock_fprog prog = {
+	    .len = sizeof(code) / sizeof(code[0]),
+	    .filter = code,
+	};
+	struct sockaddr_ll sll = {
+	    .sll_family = AF_PACKET,
+	    .sll_protocol = htons(ETH_P_ALL),
+	    .sll_ifindex = o->ifindex,
+	};
+	int rcv = 4 << 20, one = 1;
+
+	/* Protocol 0 receives nothing until bound, after the filter. */
+	l->fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+	if (l->fd < 0) {
+		return -errno;
+	}
+	(void)setsockopt(l->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv));
+	if (setsockopt(l->fd, SOL_PACKET, PACKET_AUXDATA, &one, sizeof(one)) <
+		0 ||
+	    setsockopt(
+		l->fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0 ||
+	    bind(l->fd, (struct sockaddr *)&sll, sizeof(sll)) < 0) {
+		int e = errno;
+
+		close(l->fd);
+		return -e;
+	}
+	l->ifindex = o->ifindex;
+	return 0;
+}
+
+static bool
+lan_send(struct pi *p, const uint8_t *f, size_t len)
+{
+	struct sockaddr_ll sll = {
+	    .sll_family = AF_PACKET,
+	    .sll_ifindex = p->lan->ifindex,
+	    .sll_halen = 6,
+	};
+
+	memcpy(sll.sll_addr, f, 6);
+	if (memcmp(f, bcast_mac, 6) == 0) {
+		lan_flood(p->lan, p, f, len, false);
+	}
+	if (sendto(p->lan->fd, f, len, 0, (struct sockaddr *)&sll,
+		sizeof(sll)) != (ssize_t)len) {
+		return fail(p, "send: %s", strerror(errno));
+	}
+	return true;
+}
+
+/*
+ * Wait for the next frame.  With @any, also return 2 when a frame that
+ * the Pi does not keep arrives (the 3B ROM's timer needs that).
+ * Return: 1 frame in @out, 2 (only with @any), 0 at @deadline.
+ */
+static int
+pi_wait(struct pi *p, uint64_t deadline, bool any, struct frame *out)
+{
+	struct inbox *in = &p->in;
+	uint64_t seen;
+	int r = 0;
+
+	pthread_mutex_lock(&in->mu);
+	seen = in->arrivals;
+	for (;;) {
+		struct timespec ts;
+		uint64_t now;
+
+		if (in->count) {
+			*out = in->slot[in->head];
+			in->head = (in->head + 1) % INBOX_SLOTS;
+			in->count--;
+			r = 1;
+			break;
+		}
+		if (any && in->arrivals != seen) {
+			r = 2;
+			break;
+		}
+		now = now_ms();
+		if (now >= deadline) {
+			break;
+		}
+		ts.tv_sec = (time_t)(deadline / 1000);
+		ts.tv_nsec = (long)(deadline % 1000) * 1000000;
+		pthread_cond_timedwait(&in->cv, &in->mu, &ts);
+	}
+	pthread_mutex_unlock(&in->mu);
+	return r;
+}
+
+/* ---- the boot code's IP stack ---- */
+
+static void
+eth_hdr(const struct pi *p, uint8_t *f, const uint8_t *dst, uint16_t type)
+{
+	memcpy(f, dst, 6);
+	memcpy(f + 6, p->mac, 6);
+	put16(f + 12, type);
+}
+
+static bool
+arp_send(struct pi *p, uint16_t op, const uint8_t *dst, const uint8_t *tha,
+    uint32_t tpa)
+{
+	uint8_t f[60] = {0};
+
+	eth_hdr(p, f, dst, ETHERTYPE_ARP);
+	put16(f + 14, 1);
+	put16(f + 16, ETHERTYPE_IP);
+	f[18] = 6;
+	f[19] = 4;
+	put16(f + 20, op);
+	memcpy(f + 22, p->mac, 6);
+	put32(f + 28, p->ip);
+	memcpy(f + 32, tha, 6);
+	put32(f + 38, tpa);
+	return lan_send(p, f, sizeof(f));
+}
+
+/* Ethernet + IPv4 + UDP around @n payload bytes, as the code sends it. */
+static size_t
+udp_frame(struct pi *p, uint8_t *f, const uint8_t *dst_mac, uint32_t dst,
+    uint16_t sport, uint16_t dport, const uint8_t *data, size_t n)
+{
+	size_t iplen = 20 + 8 + n;
+	uint16_t c;
+
+	eth_hdr(p, f, dst_mac, ETHERTYPE_IP);
+	memset(f + 14, 0, 28);
+	f[14] = 0x45;
+	put16(f + 16, (uint16_t)iplen);
+	/* IP id 0 and TTL 128 on BCM2837 code (§2.1, firmware#1041); the
+	 * EEPROM's are not recorded: a counter and 64. */
+	put16(f + 18, p->st->bcm2837 ? 0 : p->ip_id++);
+	f[22] = p->st->bcm2837 ? 128 : 64;
+	f[23] = IPPROTO_UDP;
+	put32(f + 26, p->ip);
+	put32(f + 30, dst);
+	c = csum_fold(csum_add(0, f + 14, 20));
+	put16(f + 24, c);
+	put16(f + 34, sport);
+	put16(f + 36, dport);
+	put16(f + 38, (uint16_t)(8 + n));
+	memcpy(f + 42, data, n);
+	if (!p->st->bcm2837) {
+		/* Computed; a zero sum goes out as 0xffff (RN-2711
+		 * 2020-12-11).  BCM2837 code sends 0: quirk 11. */
+		uint32_t sum = csum_add(0, f + 26, 8) + IPPROTO_UDP + 8 + n;
+
+		c = csum_fold(csum_add(sum, f + 34, 8 + n));
+		put16(f + 40, c ? c : 0xffff);
+	}
+	return 42 + n;
+}
+
+static bool
+udp_send(struct pi *p, const uint8_t *dst_mac, uint32_t dst, uint16_t sport,
+    uint16_t dport, const uint8_t *data, size_t n)
+{
+	uint8_t f[FRAME_MAX];
+
+	if (n > FRAME_MAX - 42) {
+		return fail(p, "datagram too large");
+	}
+	return lan_send(
+	    p, f, udp_frame(p, f, dst_mac, dst, sport, dport, data, n));
+}
+
+/* One UDP datagram as the boot code sees it. */
+struct dgram {
+	uint8_t l2dst[6];
+	uint32_t src, dst;
+	uint16_t sport, dport;
+	uint8_t data[FRAME_MAX];
+	size_t len;
+	uint64_t at_ms;
+};
+
+/* Answer or learn from an ARP frame. */
+static void
+arp_input(struct pi *p, const uint8_t *f, size_t len)
+{
+	uint16_t op;
+	uint32_t spa, tpa;
+
+	if (len < 42 || get16(f + 14) != 1 || get16(f + 16) != ETHERTYPE_IP ||
+	    f[18] != 6 || f[19] != 4) {
+		return;
+	}
+	op = get16(f + 20);
+	spa = get32(f + 28);
+	tpa = get32(f + 38);
+	if (p->srv_ip && spa == p->srv_ip && (op == 2 || tpa == p->ip)) {
+		memcpy(p->srv_mac, f + 22, 6);
+		p->srv_mac_ok = true;
+	}
+	if (op != 1 || !p->ip || tpa != p->ip) {
+		return;
+	}
+	if (!p->arp_answers) {
+		p->arp_ignored++;
+		return;
+	}
+	p->arp_answered++;
+	(void)arp_send(p, 2, f + 6, f + 22, spa);
+}
+
+/*
+ * Decode an IPv4/UDP frame for this Pi.  No fragments (the boot code
+ * reassembles nothing); a UDP checksum, when present, must be right
+ * (the Pi 4/5 bootloaders drop bad ones, §9; a Linux server never sends
+ * one, so the BCM2837 stages check too).
+ */
+static bool
+udp_input(struct pi *p, const struct frame *fr, struct dgram *d)
+{
+	const uint8_t *f = fr->b, *u;
+	size_t len = fr->len, ihl, iplen, ulen;
+
+	if (len < 42 || (f[14] >> 4) != 4 || f[23] != IPPROTO_UDP) {
+		return false;
+	}
+	ihl = (size_t)(f[14] & 15) * 4;
+	iplen = get16(f + 16);
+	if (ihl < 20 || iplen < ihl + 8 || 14 + iplen > len ||
+	    (get16(f + 20) & 0x3fff) != 0) {
+		return false;
+	}
+	u = f + 14 + ihl;
+	ulen = get16(u + 4);
+	if (ulen < 8 || ulen > iplen - ihl) {
+		return false;
+	}
+	if (get16(u + 6) != 0 && !fr->csum_partial) {
+		uint32_t sum = csum_add(0, f + 26, 8) + IPPROTO_UDP + ulen;
+
+		if (csum_fold(csum_add(sum, u, ulen)) != 0) {
+			p->csum_bad++;
+			return false;
+		}
+	}
+	memcpy(d->l2dst, f, 6);
+	d->src = get32(f + 26);
+	d->dst = get32(f + 30);
+	d->sport = get16(u);
+	d->dport = get16(u + 2);
+	d->len = ulen - 8;
+	memcpy(d->data, u + 8, d->len);
+	d->at_ms = now_ms();
+	return true;
+}
+
+/*
+ * Wait until @deadline for a UDP datagram to local @port, answering ARP
+ * on the way as the boot code's receive loop does.  With @any, return 2
+ * when any frame reaches the NIC.
+ * Return: 1 datagram in @d, 2 (only with @any), 0 at @deadline.
+ */
+static int
+pi_recv_udp(
+    struct pi *p, uint16_t port, uint64_t deadline, bool any, struct dgram *d)
+{
+	struct frame *fr = malloc(sizeof(*fr));
+	int r = 0;
+
+	if (!fr) {
+		return 0;
+	}
+	for (;;) {
+		int w = pi_wait(p, deadline, any, fr);
+
+		if (w != 1) {
+			r = w;
+			break;
+		}
+		if (get16(fr->b + 12) == ETHERTYPE_ARP) {
+			arp_input(p, fr->b, fr->len);
+		} else if (port && get16(fr->b + 12) == ETHERTYPE_IP &&
+		    udp_input(p, fr, d) && d->dport == port) {
+			r = 1;
+			break;
+		}
+		if (any) {
+			r = 2;
+			break;
+		}
+	}
+	free(fr);
+	return r;
+}
+
+/* Resolve the TFTP server's MAC (rpi-doc: "ARP to tftpboot server"). */
+static bool
+arp_resolve(struct pi *p)
+{
+	struct dgram *d = malloc(sizeof(*d));
+	int i;
+	char a[16];
+
+	for (i = 0; d && i < ARP_TRIES && !p->srv_mac_ok; i++) {
+		uint64_t until = now_ms() + 1000;
+
+		if (!arp_send(p, 1, bcast_mac, (const uint8_t *)"\0\0\0\0\0\0",
+			p->srv_ip)) {
+			break;
+		}
+		while (!p->srv_mac_ok && pi_recv_udp(p, 0, until, false, d)) {
+		}
+	}
+	free(d);
+	if (!p->srv_mac_ok) {
+		fmt_ip(p->srv_ip, a);
+		return fail(p, "%s: no ARP reply from the TFTP server %s",
+		    p->st->name, a);
+	}
+	return true;
+}
+
+/* ---- DHCP requests (reference §2.1) ---- */
 
 static size_t
 put(uint8_t *b, size_t off, const void *src, size_t n)
@@ -167,10 +884,7 @@ build_bootp(const struct pi *p, uint8_t *b, uint8_t type, bool phase_rom,
 	b[0] = 1;
 	b[1] = 1;
 	b[2] = 6;
-	b[4] = (uint8_t)(p->xid >> 24);
-	b[5] = (uint8_t)(p->xid >> 16);
-	b[6] = (uint8_t)(p->xid >> 8);
-	b[7] = (uint8_t)p->xid;
+	put32(b + 4, p->xid);
 	memcpy(b + 28, p->mac, 6);
 	o = put(b, 236, "\x63\x82\x53\x63", 4);
 	b[o++] = 53;
@@ -180,14 +894,12 @@ build_bootp(const struct pi *p, uint8_t *b, uint8_t type, bool phase_rom,
 		/* The EEPROM's REQUEST: 50 and 54, and no option 60. */
 		b[o++] = 50;
 		b[o++] = 4;
-		for (i = 0; i < 4; i++) {
-			b[o++] = (uint8_t)(want >> (24 - 8 * i));
-		}
+		put32(b + o, want);
+		o += 4;
 		b[o++] = 54;
 		b[o++] = 4;
-		for (i = 0; i < 4; i++) {
-			b[o++] = (uint8_t)(sid >> (24 - 8 * i));
-		}
+		put32(b + o, sid);
+		o += 4;
 	}
 	b[o++] = 55;
 	if (eeprom) {
@@ -236,168 +948,97 @@ build_bootp(const struct pi *p, uint8_t *b, uint8_t type, bool phase_rom,
 	return o;
 }
 
-/* Ethernet + IPv4 + UDP around a BOOTP payload, as the model sends it. */
-static size_t
-build_frame(const struct pi *p, uint8_t *f, const uint8_t *bootp, size_t n)
-{
-	size_t iplen = 20 + 8 + n;
-	uint16_t c;
-
-	memset(f, 0xff, 6);
-	memcpy(f + 6, p->mac, 6);
-	f[12] = 0x08;
-	f[13] = 0x00;
-	memset(f + 14, 0, 28);
-	f[14] = 0x45;
-	f[16] = (uint8_t)(iplen >> 8);
-	f[17] = (uint8_t)iplen;
-	/* TTL 128 on BCM2837 code (firmware#1041), 64 chosen for §8.1. */
-	f[22] = is_bcm2837(p->model) ? 128 : 64;
-	f[23] = 17;
-	memset(f + 30, 0xff, 4);
-	c = csum_fold(csum_add(0, f + 14, 20));
-	f[24] = (uint8_t)(c >> 8);
-	f[25] = (uint8_t)c;
-	f[35] = 68;
-	f[37] = 67;
-	f[38] = (uint8_t)((8 + n) >> 8);
-	f[39] = (uint8_t)(8 + n);
-	memcpy(f + 42, bootp, n);
-	if (!is_bcm2837(p->model)) {
-		/* EEPROM: computed; 0 is sent as 0xffff (RN-2711 2020-12-11).
-		 */
-		uint32_t sum = csum_add(0, f + 26, 8) + 17 + 8 + (uint32_t)n;
-
-		sum = csum_add(sum, f + 34, 8 + n);
-		c = csum_fold(sum);
-		if (c == 0) {
-			c = 0xffff;
-		}
-		f[40] = (uint8_t)(c >> 8);
-		f[41] = (uint8_t)c;
-	}
-	return 42 + n;
-}
-
 static bool
 send_req(
     struct pi *p, uint8_t type, bool phase_rom, uint32_t want, uint32_t sid)
 {
-	uint8_t bootp[600], frame[700];
+	uint8_t bootp[600];
 	size_t n = build_bootp(p, bootp, type, phase_rom, want, sid);
-	size_t fl = build_frame(p, frame, bootp, n);
-	struct sockaddr_ll sll = {
-	    .sll_family = AF_PACKET,
-	    .sll_ifindex = p->o->ifindex,
-	    .sll_halen = 6,
-	};
 
-	memset(sll.sll_addr, 0xff, 6);
-	if (sendto(p->fd, frame, fl, 0, (struct sockaddr *)&sll, sizeof(sll)) !=
-	    (ssize_t)fl) {
-		return fail(p, "send: %s", strerror(errno));
-	}
-	return true;
+	return udp_send(p, bcast_mac, INADDR_BROADCAST, 68, 67, bootp, n);
 }
 
-/* ---- receiving replies ---- */
-
-static int
-open_raw(const struct opts *o)
-{
-	/* ip, not a fragment, udp, destination port 68 */
-	static struct sock_filter code[] = {
-	    {0x28, 0, 0, 12},
-	    {0x15, 0, 8, 0x0800},
-	    {0x30, 0, 0, 23},
-	    {0x15, 0, 6, 17},
-	    {0x28, 0, 0, 20},
-	    {0x45, 4, 0, 0x1fff},
-	    {0xb1, 0, 0, 14},
-	    {0x48, 0, 0, 16},
-	    {0x15, 0, 1, 68},
-	    {0x6, 0, 0, 0xffff},
-	    {0x6, 0, 0, 0},
-	};
-	struct sock_fprog prog = {
-	    .len = sizeof(code) / sizeof(code[0]),
-	    .filter = code,
-	};
-	struct sockaddr_ll sll = {
-	    .sll_family = AF_PACKET,
-	    .sll_protocol = htons(ETH_P_IP),
-	    .sll_ifindex = o->ifindex,
-	};
-	int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_IP));
-
-	if (fd < 0) {
-		return -1;
-	}
-	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) <
-		0 ||
-	    bind(fd, (struct sockaddr *)&sll, sizeof(sll)) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
+/* ---- DHCP replies ---- */
 
 struct reply {
 	struct dhcp_msg m;
-	uint8_t buf[1600];
-	size_t len;
-	uint8_t l2dst[6];
-	uint32_t src_ip;
-	uint64_t at_ms;
+	struct dgram d;
 };
 
 /*
- * Wait until @deadline for a reply to us (xid and chaddr).  Replies with
- * our xid but another chaddr that were addressed to us at L2 or to
- * everyone are counted as strays: with one shared xid (the ROMs) a Pi
- * would take them for its own.
- * Return: 1 got one, 0 timeout.
+ * §9 item 4: the forms captures show every model taking.  A proxy reply
+ * (yiaddr 0) as Ethernet and IP broadcast with the broadcast flag; a
+ * reply with an address as Ethernet unicast to chaddr with IP unicast to
+ * that address, or as Ethernet and IP broadcast.  No capture shows a Pi
+ * taking anything else (Ethernet unicast carrying an IP broadcast, for
+ * one), so the emulated Pi drops it and says so if it never boots.
+ */
+static bool
+reply_form_ok(struct pi *p, const struct reply *r)
+{
+	bool l2_all = memcmp(r->d.l2dst, bcast_mac, 6) == 0;
+	bool l2_me = memcmp(r->d.l2dst, p->mac, 6) == 0;
+	bool ip_all = r->d.dst == INADDR_BROADCAST;
+	bool ok;
+
+	if (r->m.yiaddr == 0) {
+		ok = l2_all && ip_all && (r->m.flags & DHCP_FLAG_BROADCAST);
+	} else {
+		ok = (l2_me && r->d.dst == r->m.yiaddr) || (l2_all && ip_all);
+	}
+	if (!ok) {
+		char a[16];
+
+		p->forms_refused++;
+		fmt_ip(r->d.dst, a);
+		snprintf(p->form_seen, sizeof(p->form_seen),
+		    "Ethernet %s, IP to %s, flags %04x, yiaddr %s",
+		    l2_all      ? "broadcast"
+			: l2_me ? "unicast"
+				: "to another MAC",
+		    a, r->m.flags, r->m.yiaddr ? "set" : "0");
+	}
+	return ok;
+}
+
+/*
+ * Wait until @deadline for a reply to us (xid and chaddr) in a form the
+ * model takes.  Replies carrying an address for another chaddr with our
+ * xid that reach us are counted as strays: with one shared xid (the
+ * ROMs) a Pi might take them for its own.  A proxy reply names no one,
+ * so another Pi's costs nothing (§9 item 4).
+ * Return: 1 got one, 2 another frame arrived (only with @any), 0 timeout.
  */
 static int
-recv_reply(struct pi *p, uint64_t deadline, struct reply *r)
+recv_reply(struct pi *p, uint64_t deadline, bool any, struct reply *r)
 {
 	for (;;) {
-		uint64_t now = now_ms();
-		struct pollfd pfd = {.fd = p->fd, .events = POLLIN};
-		uint8_t f[1600];
-		ssize_t n;
-		size_t ihl;
-		bool to_us, to_all;
+		int w = pi_recv_udp(p, 68, deadline, any, &r->d);
 
-		if (now >= deadline) {
-			return 0;
+		if (w != 1) {
+			return w;
 		}
-		if (poll(&pfd, 1, (int)(deadline - now)) <= 0) {
-			continue;
-		}
-		n = recv(p->fd, f, sizeof(f), 0);
-		if (n < 42) {
-			continue;
-		}
-		ihl = (size_t)(f[14] & 15) * 4;
-		if ((size_t)n < 14 + ihl + 8 + 240) {
-			continue;
-		}
-		r->len = (size_t)n - 14 - ihl - 8;
-		memcpy(r->buf, f + 14 + ihl + 8, r->len);
-		memcpy(r->l2dst, f, 6);
-		r->src_ip = (uint32_t)f[26] << 24 | (uint32_t)f[27] << 16 |
-		    (uint32_t)f[28] << 8 | f[29];
-		r->at_ms = now_ms();
-		if (dhcp_parse(r->buf, r->len, &r->m) != 0 ||
+		if (dhcp_parse(r->d.data, r->d.len, &r->m) != 0 ||
 		    r->m.op != DHCP_BOOTREPLY || r->m.xid != p->xid) {
+			if (any) {
+				return 2;
+			}
 			continue;
 		}
-		to_us = memcmp(r->l2dst, p->mac, 6) == 0;
-		to_all = memcmp(r->l2dst, "\xff\xff\xff\xff\xff\xff", 6) == 0;
 		if (memcmp(r->m.chaddr, p->mac, 6) != 0) {
-			if (to_us || to_all) {
+			if (r->m.yiaddr &&
+			    (memcmp(r->d.l2dst, p->mac, 6) == 0 ||
+				memcmp(r->d.l2dst, bcast_mac, 6) == 0)) {
 				p->strays++;
+			}
+			if (any) {
+				return 2;
+			}
+			continue;
+		}
+		if (!reply_form_ok(p, r)) {
+			if (any) {
+				return 2;
 			}
 			continue;
 		}
@@ -453,10 +1094,10 @@ check_pxe_reply(struct pi *p, const struct reply *r, const uint8_t *sent97)
 		return fail(p, "reply header htype/hlen/hops %u/%u/%u",
 		    m->htype, m->hlen, m->hops);
 	}
-	if (r->len < DHCP_MIN_REPLY) {
-		return fail(p, "reply is %zu bytes, under 300", r->len);
+	if (r->d.len < DHCP_MIN_REPLY) {
+		return fail(p, "reply is %zu bytes, under 300", r->d.len);
 	}
-	if (!no_inner_pads(r->buf, r->len)) {
+	if (!no_inner_pads(r->d.data, r->d.len)) {
 		return fail(p, "pad option inside the option list");
 	}
 	if (!has_pi_menu(m)) {
@@ -475,19 +1116,8 @@ check_pxe_reply(struct pi *p, const struct reply *r, const uint8_t *sent97)
 	if (m->siaddr && m->siaddr != sid) {
 		return fail(p, "siaddr differs from option 54");
 	}
-	if (p->o->strict_ip && r->src_ip == p->o->strict_ip &&
-	    memcmp(r->l2dst, p->mac, 6) != 0) {
-		return fail(p, "reply not addressed to our MAC at L2");
-	}
 	p->tftp_ip = sid;
 	return true;
-}
-
-static void
-fmt_ip(uint32_t a, char *b)
-{
-	sprintf(b, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255,
-	    a & 255);
 }
 
 /* The value of option @code in a request we built. */
@@ -506,108 +1136,156 @@ find_opt(const uint8_t *b, size_t n, uint8_t code)
 }
 
 /*
- * One DISCOVER phase: send, retransmit, collect the PXE reply and (when
- * expected) an address.  Sets p->addr and p->tftp_ip.
+ * Take one reply into the collected state.  Return: false when it broke
+ * a rule the model needs (the Pi failed).
  */
 static bool
-dhcp_discover_phase(
-    struct pi *p, bool phase_rom, const char *label, uint32_t *addr_sid)
+dhcp_take(struct pi *p, const struct reply *r, const uint8_t *sent97,
+    const char *label, uint64_t start, bool *got_pxe, bool *got_addr,
+    uint32_t *addr_sid)
 {
+	char a[16];
+
+	if (r->m.type != DHCPOFFER) {
+		return true;
+	}
+	if (p->st == &st_bootcode && p->model == M_3B &&
+	    r->m.opt[DHCP_OPT_UUID].len == 17 &&
+	    r->m.opt[DHCP_OPT_UUID].p[1] == 0x44 &&
+	    r->m.opt[DHCP_OPT_UUID].p[2] == 0x44) {
+		/* A late answer to a ROM DISCOVER (same xid, the ROM's
+		 * GUID) reaching bootcode.bin: not ours. */
+		return true;
+	}
+	if (dhcp_has(&r->m, DHCP_OPT_VENDOR) && !*got_pxe) {
+		if (!check_pxe_reply(p, r, sent97)) {
+			return false;
+		}
+		if (p->o->min_delay_ms && is_bcm2837(p->model) &&
+		    r->d.at_ms - start < (uint64_t)p->o->min_delay_ms) {
+			return fail(p,
+			    "%s: reply after %llu ms, the BCM2837 delay is "
+			    "%d ms",
+			    label, (unsigned long long)(r->d.at_ms - start),
+			    p->o->min_delay_ms);
+		}
+		if (!p->o->server_mode && r->m.yiaddr) {
+			return fail(p, "proxy reply with yiaddr");
+		}
+		*got_pxe = true;
+		fmt_ip(r->d.src, a);
+		say(p, "%s pxe-reply ok from=%s after=%llums", label, a,
+		    (unsigned long long)(r->d.at_ms - start));
+	}
+	if (r->m.yiaddr && !*got_addr) {
+		if (!dhcp_has(&r->m, DHCP_OPT_LEASE_TIME) ||
+		    !dhcp_has(&r->m, DHCP_OPT_SUBNET_MASK)) {
+			return fail(
+			    p, "%s: address offer without lease/mask", label);
+		}
+		if (p->addr && r->m.yiaddr != p->addr) {
+			/* The firmware takes it; the address it had may now
+			 * go to another Pi, which the clash check catches. */
+			p->readdressed++;
+		}
+		if (p->o->strict_ip && r->d.src == p->o->strict_ip &&
+		    memcmp(r->d.l2dst, p->mac, 6) != 0) {
+			return fail(p,
+			    "%s: address offer not addressed to our "
+			    "MAC at L2",
+			    label);
+		}
+		*got_addr = true;
+		p->addr = r->m.yiaddr;
+		if (!dhcp_opt_addr(&r->m, DHCP_OPT_SERVER_ID, addr_sid)) {
+			*addr_sid = r->d.src;
+		}
+		fmt_ip(p->addr, a);
+		say(p, "%s address-offer ok addr=%s", label, a);
+	}
+	return true;
+}
+
+/*
+ * One DISCOVER phase: send, retransmit on the model's schedule, collect
+ * the PXE reply and the address (from us or a router).  The 3B ROM takes
+ * them only when a frame reaches it after its 1 s DHCP timer (§9 item 5,
+ * openSUSE/netboot-rpi3b); a reply that came sooner waits for one.
+ */
+static bool
+dhcp_discover_phase(struct pi *p, bool phase_rom, uint32_t *addr_sid)
+{
+	const struct stage *st = p->st;
+	const char *label = st->name;
 	uint8_t bootp[600];
 	const uint8_t *sent97;
-	uint64_t start = now_ms(), deadline = start + 1000u * p->o->timeout_s;
-	uint64_t next_tx = 0;
-	int retry = is_bcm2837(p->model) ? p->o->rom_retry_ms : 4000;
-	bool got_pxe = false, got_addr = false;
+	uint64_t limit = now_ms() + 1000u * (uint64_t)p->o->timeout_s;
+	bool got_pxe = false, got_addr = false, ok = false, waited;
 	struct reply *r = calloc(1, sizeof(*r));
-	char a[16];
-	bool ok = false;
+	int attempt;
 
+	if (!r) {
+		return fail(p, "out of memory");
+	}
 	sent97 = find_opt(
 	    bootp, build_bootp(p, bootp, DHCPDISCOVER, phase_rom, 0, 0), 97);
-	while (!(got_pxe && got_addr)) {
-		uint64_t now = now_ms();
+	__atomic_store_n(&p->in_dhcp, true, __ATOMIC_RELAXED);
+	for (attempt = 0; attempt < st->dhcp_tries; attempt++) {
+		uint64_t start = now_ms();
+		uint64_t next_tx = start + (uint64_t)st->dhcp_retry_ms;
 
-		if (now >= deadline) {
-			fail(p, "%s: no %s within %d s", label,
-			    got_pxe ? "address" : "PXE reply", p->o->timeout_s);
+		if (start >= limit) {
+			break;
+		}
+		if (!p->t_discover) {
+			p->t_discover = start;
+		}
+		if (!send_req(p, DHCPDISCOVER, phase_rom, 0, 0)) {
 			goto out;
 		}
-		if (now >= next_tx) {
-			if (!send_req(p, DHCPDISCOVER, phase_rom, 0, 0)) {
+		if (st->rom_timer) {
+			/* One transaction per DISCOVER. */
+			got_pxe = got_addr = false;
+		}
+		waited = false;
+		while (now_ms() < next_tx && now_ms() < limit) {
+			uint64_t until = next_tx < limit ? next_tx : limit;
+			int w = recv_reply(p, until, st->rom_timer, r);
+
+			if (w == 1 &&
+			    !dhcp_take(p, r, sent97, label, start, &got_pxe,
+				&got_addr, addr_sid)) {
 				goto out;
 			}
-			next_tx = now + (uint64_t)retry;
-		}
-		if (!recv_reply(
-			p, next_tx < deadline ? next_tx : deadline, r)) {
-			continue;
-		}
-		if (r->m.type != DHCPOFFER) {
-			continue;
-		}
-		if (!phase_rom && p->model == M_3B &&
-		    r->m.opt[DHCP_OPT_UUID].len == 17 &&
-		    r->m.opt[DHCP_OPT_UUID].p[1] == 0x44 &&
-		    r->m.opt[DHCP_OPT_UUID].p[2] == 0x44) {
-			/*
-			 * A late answer to a ROM retransmission (same xid, the
-			 * ROM's GUID) reaching bootcode.bin: not ours.
-			 */
-			continue;
-		}
-		if (dhcp_has(&r->m, DHCP_OPT_VENDOR) && !got_pxe) {
-			if (!check_pxe_reply(p, r, sent97)) {
+			if (!(got_pxe && got_addr)) {
+				continue;
+			}
+			if (!st->rom_timer ||
+			    now_ms() >= start + ROM_DHCP_TIMER_MS) {
+				ok = true;
 				goto out;
 			}
-			if (p->o->min_delay_ms && is_bcm2837(p->model) &&
-			    r->at_ms - start < (uint64_t)p->o->min_delay_ms) {
-				fail(p,
-				    "%s: reply after %llu ms, the BCM2837 "
-				    "delay is %d ms",
-				    label,
-				    (unsigned long long)(r->at_ms - start),
-				    p->o->min_delay_ms);
-				goto out;
-			}
-			got_pxe = true;
-			say(p, "%s pxe-reply ok from=%s after=%llums", label,
-			    (fmt_ip(r->src_ip, a), a),
-			    (unsigned long long)(r->at_ms - start));
-			if (!p->o->server_mode) {
-				/* Proxy: yiaddr must stay 0. */
-				if (r->m.yiaddr) {
-					fail(p, "proxy reply with yiaddr");
-					goto out;
-				}
-			}
-		}
-		if (r->m.yiaddr && !got_addr) {
-			if (!dhcp_has(&r->m, DHCP_OPT_LEASE_TIME) ||
-			    !dhcp_has(&r->m, DHCP_OPT_SUBNET_MASK)) {
-				fail(p, "%s: address offer without lease/mask",
-				    label);
-				goto out;
-			}
-			if (p->addr && p->o->server_mode &&
-			    r->m.yiaddr != p->addr) {
-				fail(p,
-				    "%s: offered another address than before",
-				    label);
-				goto out;
-			}
-			got_addr = true;
-			p->addr = r->m.yiaddr;
-			if (!dhcp_opt_addr(
-				&r->m, DHCP_OPT_SERVER_ID, addr_sid)) {
-				*addr_sid = r->src_ip;
-			}
-			say(p, "%s address-offer ok addr=%s", label,
-			    (fmt_ip(p->addr, a), a));
+			p->rom_waits += !waited;
+			waited = true;
 		}
 	}
-	ok = true;
+	if (p->forms_refused) {
+		fail(p,
+		    "%s: no %s within %d DISCOVERs; %u replies in a form no "
+		    "Pi is known to take (last: %s; reference §9 item 4)",
+		    label, got_pxe ? "address" : "PXE reply", attempt,
+		    p->forms_refused, p->form_seen);
+	} else {
+		fail(p, "%s: no %s within %d DISCOVERs (%d s)%s", label,
+		    got_pxe ? "address" : "PXE reply", attempt,
+		    (int)((now_ms() - p->t_discover) / 1000),
+		    st->rom_timer && got_pxe && got_addr
+			? "; the reply never had a frame after the ROM's "
+			  "1 s timer (§9 item 5)"
+			: "");
+	}
 out:
+	__atomic_store_n(&p->in_dhcp, false, __ATOMIC_RELAXED);
 	free(r);
 	return ok;
 }
@@ -616,20 +1294,25 @@ out:
 static bool
 dhcp_request_phase(struct pi *p, uint32_t sid)
 {
-	uint64_t start = now_ms(), deadline = start + 1000u * p->o->timeout_s;
+	uint64_t start = now_ms();
+	uint64_t deadline = start + 1000u * (uint64_t)p->o->timeout_s;
 	uint64_t next_tx = 0;
 	struct reply *r = calloc(1, sizeof(*r));
 	bool ok = false;
 
+	if (!r) {
+		return fail(p, "out of memory");
+	}
+	__atomic_store_n(&p->in_dhcp, true, __ATOMIC_RELAXED);
 	while (now_ms() < deadline) {
 		if (now_ms() >= next_tx) {
 			if (!send_req(p, DHCPREQUEST, false, p->addr, sid)) {
 				goto out;
 			}
-			next_tx = now_ms() + 4000;
+			next_tx = now_ms() + (uint64_t)p->st->dhcp_retry_ms;
 		}
 		if (!recv_reply(
-			p, next_tx < deadline ? next_tx : deadline, r)) {
+			p, next_tx < deadline ? next_tx : deadline, false, r)) {
 			continue;
 		}
 		if (r->m.type == DHCPNAK) {
@@ -649,10 +1332,25 @@ dhcp_request_phase(struct pi *p, uint32_t sid)
 		ok = true;
 		goto out;
 	}
-	fail(p, "no ACK to REQUEST within %d s", p->o->timeout_s);
+	fail(p, "no ACK to REQUEST within %d s%s", p->o->timeout_s,
+	    p->forms_refused ? " (replies in a form no Pi is known to take)"
+			     : "");
 out:
+	__atomic_store_n(&p->in_dhcp, false, __ATOMIC_RELAXED);
 	free(r);
 	return ok;
+}
+
+/* DHCP is done: the boot code's stack takes the address. */
+static void
+pi_configure(struct pi *p)
+{
+	__atomic_store_n(&p->ip, p->addr, __ATOMIC_RELAXED);
+	p->arp_answers = true;
+	if (p->srv_ip != p->tftp_ip) {
+		p->srv_mac_ok = false;
+	}
+	p->srv_ip = p->tftp_ip;
 }
 
 /* ---- TFTP (RFC 1350, 2347-2349) ---- */
@@ -715,92 +1413,175 @@ static const struct tftp_step seq_pi5[] = {
     {NULL, 0},
 };
 
+/* The source port of a new RRQ (§3.1). */
+static uint16_t
+tftp_port(struct pi *p)
+{
+	uint16_t port;
+
+	switch (p->st->ports) {
+	case PORTS_FIXED:
+		return p->st->first_port;
+	case PORTS_SEQUENCE:
+		port = p->next_port++;
+		if (p->next_port == 0) {
+			p->next_port = p->st->first_port;
+		}
+		return port;
+	case PORTS_EPHEMERAL:
+		break;
+	}
+	do {
+		port = (uint16_t)(49152 + rand_r(&p->rng) % 16384);
+	} while (port == p->last_port);
+	p->last_port = port;
+	return port;
+}
+
+/* Compare what arrived with the server's file, when -R names the tree. */
+static bool
+tftp_same_bytes(struct pi *p, const char *name, const uint8_t *got, size_t n)
+{
+	char path[600];
+	uint8_t *want;
+	struct stat sb;
+	bool same;
+	int fd;
+
+	if (!p->o->files) {
+		return true;
+	}
+	snprintf(path, sizeof(path), "%s/%s", p->o->files, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &sb) < 0 || (size_t)sb.st_size != n) {
+		if (fd >= 0) {
+			close(fd);
+		}
+		return fail(p, "tftp %s: %zu bytes, the file has %lld", name, n,
+		    fd < 0 ? -1LL : (long long)sb.st_size);
+	}
+	want = malloc(n ? n : 1);
+	same = want && read(fd, want, n) == (ssize_t)n &&
+	    memcmp(want, got, n) == 0;
+	free(want);
+	close(fd);
+	return same ? true
+		    : fail(p, "tftp %s: bytes differ from the file", name);
+}
+
+/* Does the server's tree have @name (only known with -R)? */
+static bool
+tftp_file_exists(const struct pi *p, const char *name)
+{
+	char path[600];
+	struct stat sb;
+
+	if (!p->o->files) {
+		return false;
+	}
+	snprintf(path, sizeof(path), "%s/%s", p->o->files, name);
+	return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+enum {
+	TG_FAILED = -1,
+	TG_MISSING = 0, /* ERROR 1, or nothing at all */
+	TG_OK = 1,
+	TG_TIMEOUT = 2, /* a block went missing: the code moves on */
+};
+
+static int
+tftp_gave_up(struct pi *p, const char *name, uint64_t block, bool answered)
+{
+	p->gave_up++;
+	p->silent = !answered;
+	say(p, "tftp %s: gave up waiting for %s %llu after %d ms", name,
+	    answered ? "block" : "an answer to the RRQ, block",
+	    (unsigned long long)block, p->st->patience_ms);
+	return answered || tftp_file_exists(p, name) ? TG_TIMEOUT : TG_MISSING;
+}
+
 /*
- * Fetch @name.  @with_opts: tsize (and blksize @blk when > 512).
- * Return: 1 fetched (or probed), 0 not found, -1 failure (why in p->why).
+ * Fetch (or with @probe, only open) @name the way the current stage does.
+ * Return: TG_OK, TG_MISSING, TG_TIMEOUT (the firmware gave up on a block
+ * and goes on as if the file were missing, firmware#1025, #1292), or
+ * TG_FAILED (a protocol rule broken; why in p->why).
  */
 static int
-tftp_get(struct pi *p, const char *name, bool with_opts, int blk, bool probe,
-    size_t *size)
+tftp_get(struct pi *p, const char *name, bool probe, size_t *size)
 {
-	struct sockaddr_in srv = {.sin_family = AF_INET, .sin_port = htons(69)};
-	struct sockaddr_in from;
-	socklen_t fl;
-	uint8_t pkt[1600], last[600];
-	size_t lastlen = 0, got = 0, tsize = (size_t)-1;
-	int fd, tries = 0, r = -1, blksize = 512;
-	uint16_t expect = 1;
-	bool have_tid = false;
-	struct sockaddr_in tid;
+	const struct stage *st = p->st;
+	uint16_t sport = tftp_port(p), tid = 0;
+	uint8_t rrq[600], ack[4] = {0, 4, 0, 0};
+	size_t rrqlen = 0, got = 0, tsize = (size_t)-1, cap = 0;
+	uint8_t *file = NULL;
+	uint64_t rrq_at, wait_from, expect = 1;
+	bool opts = st->tsize || st->blksize > 512, oack = false;
+	int blksize = 512, r = TG_FAILED;
+	struct dgram *d = malloc(sizeof(*d));
 
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		fail(p, "tftp socket: %s", strerror(errno));
-		return -1;
+	if (!d) {
+		fail(p, "out of memory");
+		return TG_FAILED;
 	}
-	srv.sin_addr.s_addr = htonl(p->tftp_ip);
-	lastlen = 0;
-	last[lastlen++] = 0;
-	last[lastlen++] = 1;
-	lastlen += (size_t)sprintf((char *)last + lastlen, "%s", name) + 1;
-	lastlen += (size_t)sprintf((char *)last + lastlen, "octet") + 1;
-	if (with_opts) {
-		lastlen += (size_t)sprintf((char *)last + lastlen, "tsize") + 1;
-		lastlen += (size_t)sprintf((char *)last + lastlen, "0") + 1;
-		if (blk > 512) {
-			lastlen +=
-			    (size_t)sprintf((char *)last + lastlen, "blksize") +
-			    1;
-			lastlen +=
-			    (size_t)sprintf((char *)last + lastlen, "%d", blk) +
-			    1;
-		}
+	rrq[rrqlen++] = 0;
+	rrq[rrqlen++] = 1;
+	rrqlen += (size_t)sprintf((char *)rrq + rrqlen, "%s", name) + 1;
+	rrqlen += (size_t)sprintf((char *)rrq + rrqlen, "octet") + 1;
+	if (st->tsize) {
+		rrqlen += (size_t)sprintf((char *)rrq + rrqlen, "tsize") + 1;
+		rrqlen += (size_t)sprintf((char *)rrq + rrqlen, "0") + 1;
 	}
-	if (sendto(fd, last, lastlen, 0, (struct sockaddr *)&srv, sizeof(srv)) <
-	    0) {
-		fail(p, "tftp send: %s", strerror(errno));
+	if (st->blksize > 512) {
+		rrqlen += (size_t)sprintf((char *)rrq + rrqlen, "blksize") + 1;
+		rrqlen +=
+		    (size_t)sprintf((char *)rrq + rrqlen, "%u", st->blksize) +
+		    1;
+	}
+	if (!st->arp_in_tftp) {
+		/* Quirk 12: from here on the 3B ROM answers no ARP. */
+		p->arp_answers = false;
+	}
+	if (!udp_send(p, p->srv_mac, p->srv_ip, sport, 69, rrq, rrqlen)) {
 		goto out;
 	}
+	rrq_at = wait_from = now_ms();
 	for (;;) {
-		struct pollfd pfd = {.fd = fd, .events = POLLIN};
-		ssize_t n;
-		uint16_t op;
+		uint64_t give_up = wait_from + (uint64_t)st->patience_ms;
+		uint64_t wake = give_up, now;
+		uint16_t op, block;
 
-		if (poll(&pfd, 1, 1000) <= 0) {
-			if (++tries > 5) {
-				fail(p, "tftp %s: timeout", name);
+		if (!tid && rrq_at + (uint64_t)st->rrq_retry_ms < wake) {
+			wake = rrq_at + (uint64_t)st->rrq_retry_ms;
+		}
+		if (pi_recv_udp(p, sport, wake, false, d) == 0) {
+			now = now_ms();
+			if (now >= give_up) {
+				r = tftp_gave_up(p, name, expect, tid != 0);
 				goto out;
 			}
-			sendto(fd, last, lastlen, 0,
-			    have_tid ? (struct sockaddr *)&tid
-				     : (struct sockaddr *)&srv,
-			    sizeof(srv));
+			/* §9: the RRQ again, from the same port. */
+			p->rrq_repeats++;
+			if (!udp_send(p, p->srv_mac, p->srv_ip, sport, 69, rrq,
+				rrqlen)) {
+				goto out;
+			}
+			rrq_at = now;
 			continue;
 		}
-		fl = sizeof(from);
-		n = recvfrom(
-		    fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&from, &fl);
-		if (n < 4) {
+		if (d->src != p->srv_ip || d->dst != p->ip || d->len < 4 ||
+		    (tid && d->sport != tid)) {
 			continue;
 		}
-		if (have_tid &&
-		    (from.sin_port != tid.sin_port ||
-			from.sin_addr.s_addr != tid.sin_addr.s_addr)) {
-			continue;
-		}
-		if (!have_tid) {
-			tid = from;
-			have_tid = true;
-		}
-		tries = 0;
-		op = (uint16_t)(pkt[0] << 8 | pkt[1]);
+		tid = d->sport;
+		op = get16(d->data);
+		block = get16(d->data + 2);
 		if (op == 5) {
-			uint16_t code = (uint16_t)(pkt[2] << 8 | pkt[3]);
-
-			if (code == 1) {
-				r = 0;
+			if (block == 1) {
+				r = TG_MISSING;
 			} else {
-				fail(p, "tftp %s: error %u", name, code);
+				fail(p, "tftp %s: error %u \"%.*s\"", name,
+				    block, (int)d->len - 4, d->data + 4);
 			}
 			goto out;
 		}
@@ -808,12 +1589,26 @@ tftp_get(struct pi *p, const char *name, bool with_opts, int blk, bool probe,
 			/* OACK: tsize and blksize, NUL-separated pairs. */
 			size_t i = 2;
 
-			while (i < (size_t)n) {
-				const char *k = (const char *)pkt + i;
-				size_t kl = strnlen(k, (size_t)n - i);
+			if (!opts) {
+				fail(p,
+				    "tftp %s: OACK to a request without "
+				    "options",
+				    name);
+				goto out;
+			}
+			if (oack || expect > 1) {
+				/* The server resent it: ACK it again. */
+				p->dup_data++;
+				(void)udp_send(p, p->srv_mac, p->srv_ip, sport,
+				    tid, ack, 4);
+				continue;
+			}
+			while (i < d->len) {
+				const char *k = (const char *)d->data + i;
+				size_t kl = strnlen(k, d->len - i);
 				const char *v = k + kl + 1;
 
-				if (i + kl + 1 >= (size_t)n) {
+				if (i + kl + 1 >= d->len) {
 					break;
 				}
 				if (!strcasecmp(k, "tsize")) {
@@ -821,77 +1616,128 @@ tftp_get(struct pi *p, const char *name, bool with_opts, int blk, bool probe,
 				} else if (!strcasecmp(k, "blksize")) {
 					blksize = atoi(v);
 				}
-				i += kl + 1 +
-				    strnlen(v, (size_t)n - i - kl - 1) + 1;
+				i += kl + 1 + strnlen(v, d->len - i - kl - 1) +
+				    1;
 			}
-			if (blksize > blk || blksize < 8) {
+			if (blksize < 8 ||
+			    blksize > (st->blksize > 512 ? st->blksize : 512)) {
 				fail(p, "tftp %s: blksize %d granted, asked %d",
-				    name, blksize, blk);
+				    name, blksize, st->blksize);
 				goto out;
 			}
+			if (st->tsize && tsize == (size_t)-1) {
+				fail(p, "tftp %s: OACK without tsize", name);
+				goto out;
+			}
+			oack = true;
 			if (probe) {
+				*size = tsize;
+				r = TG_OK;
 				goto early;
 			}
-			lastlen = 4;
-			last[0] = 0;
-			last[1] = 4;
-			last[2] = last[3] = 0;
-			sendto(fd, last, lastlen, 0, (struct sockaddr *)&tid,
-			    sizeof(tid));
+			ack[2] = ack[3] = 0;
+			if (!udp_send(
+				p, p->srv_mac, p->srv_ip, sport, tid, ack, 4)) {
+				goto out;
+			}
+			wait_from = now_ms();
 			continue;
 		}
-		if (op == 3) {
-			uint16_t block = (uint16_t)(pkt[2] << 8 | pkt[3]);
+		if (op != 3) {
+			continue;
+		}
+		if (opts && !oack) {
+			/* §9 item 1: a server that ignores the options
+			 * breaks the firmware. */
+			fail(p,
+			    "tftp %s: DATA without the OACK the options "
+			    "ask for",
+			    name);
+			goto out;
+		}
+		if (probe) {
+			*size = d->len - 4;
+			r = TG_OK;
+			goto early;
+		}
+		if (block == (uint16_t)expect) {
+			size_t n = d->len - 4;
 
-			if (probe) {
-				goto early;
+			if (n > (size_t)blksize) {
+				fail(p, "tftp %s: block of %zu bytes", name, n);
+				goto out;
 			}
-			if (block == expect) {
-				got += (size_t)n - 4;
-				expect++;
+			if (got + n > cap) {
+				size_t ncap = cap ? cap * 2 : 65536;
+				uint8_t *nf;
+
+				while (ncap < got + n) {
+					ncap *= 2;
+				}
+				nf = realloc(file, ncap);
+				if (!nf) {
+					fail(p, "out of memory");
+					goto out;
+				}
+				file = nf;
+				cap = ncap;
 			}
-			lastlen = 4;
-			last[0] = 0;
-			last[1] = 4;
-			last[2] = pkt[2];
-			last[3] = pkt[3];
-			sendto(fd, last, lastlen, 0, (struct sockaddr *)&tid,
-			    sizeof(tid));
-			if (block == (uint16_t)(expect - 1) &&
-			    (size_t)n - 4 < (size_t)blksize) {
+			memcpy(file + got, d->data + 4, n);
+			got += n;
+			expect++;
+			put16(ack + 2, block);
+			if (!udp_send(
+				p, p->srv_mac, p->srv_ip, sport, tid, ack, 4)) {
+				goto out;
+			}
+			wait_from = now_ms();
+			if (n < (size_t)blksize) {
 				if (tsize != (size_t)-1 && tsize != got) {
 					fail(p, "tftp %s: tsize %zu, got %zu",
 					    name, tsize, got);
 					goto out;
 				}
+				if (!tftp_same_bytes(p, name, file, got)) {
+					goto out;
+				}
 				*size = got;
-				r = 1;
+				r = TG_OK;
 				goto out;
 			}
+		} else if (block == (uint16_t)(expect - 1)) {
+			/* A resent block: ACK it again, nothing more. */
+			p->dup_data++;
+			put16(ack + 2, block);
+			(void)udp_send(
+			    p, p->srv_mac, p->srv_ip, sport, tid, ack, 4);
 		}
 	}
 early:
-	/* Probe done: "Early terminate", as bootcode and the EEPROM do. */
-	memcpy(pkt,
-	    "\x00\x05\x00\x00"
-	    "Early terminate",
-	    19);
-	pkt[19] = 0;
-	sendto(fd, pkt, 20, 0, (struct sockaddr *)&tid, sizeof(tid));
-	*size = tsize;
-	r = 1;
+	/* A probe: "Early terminate", as bootcode and the EEPROM close it
+	 * (§3.2 item 3). */
+	{
+		static const uint8_t et[] = "\x00\x05\x00\x00"
+					    "Early terminate";
+
+		(void)udp_send(
+		    p, p->srv_mac, p->srv_ip, sport, tid, et, sizeof(et));
+	}
 out:
-	close(fd);
+	free(file);
+	free(d);
 	return r;
 }
 
 static bool
-tftp_sequence(struct pi *p, const struct tftp_step *seq, bool opts, int blk)
+tftp_sequence(struct pi *p, const struct tftp_step *seq)
 {
 	char prefix[16] = "", path[128];
-	size_t size, files = 0, bytes = 0;
+	size_t size = 0, files = 0, bytes = 0;
 	int i;
 
+	if (!p->srv_mac_ok && !arp_resolve(p)) {
+		return false;
+	}
 	for (i = 0; seq[i].name; i++) {
 		const struct tftp_step *s = &seq[i];
 		int r;
@@ -903,45 +1749,85 @@ tftp_sequence(struct pi *p, const struct tftp_step *seq, bool opts, int blk)
 			snprintf(path, sizeof(path), "%s%s",
 			    (s->flags & F_ROOT) ? "" : prefix, s->name);
 		}
-		r = tftp_get(p, path, opts, blk, s->flags & F_PROBE, &size);
-		if (r < 0) {
+		r = tftp_get(p, path, s->flags & F_PROBE, &size);
+		if (r == TG_FAILED) {
 			return false;
+		}
+		if (r == TG_TIMEOUT) {
+			/* The firmware takes the file for missing and goes
+			 * on (firmware#1025, #1292): it boots without it, or
+			 * from the wrong directory. */
+			return fail(p,
+			    "tftp %s: %s gave up on a block after %d ms "
+			    "(the server must resend well within that)",
+			    path, p->st->name, p->st->patience_ms);
 		}
 		if (s->flags & F_PREFIX) {
 			/* §3.3: the prefix stays only if the probe found it. */
-			if (r == 1) {
+			if (r == TG_OK) {
 				snprintf(
 				    prefix, sizeof(prefix), "%08x/", p->serial);
 			}
-			say(p, "tftp prefix %s", r ? prefix : "(root)");
+			say(p, "tftp prefix %s",
+			    r == TG_OK ? prefix : "(root)");
 			continue;
 		}
-		if (r == 0 && (s->flags & F_REQ)) {
-			return fail(p, "tftp %s: not found", path);
+		if (r == TG_MISSING && (s->flags & F_REQ)) {
+			return fail(p, "tftp %s: %s", path,
+			    p->silent ? "no answer to the RRQ" : "not found");
 		}
-		if (r == 1 && !(s->flags & F_PROBE)) {
+		p->silent = false;
+		if (r == TG_OK && !(s->flags & F_PROBE)) {
 			files++;
 			bytes += size;
 		}
 	}
+	p->t_done = now_ms();
 	say(p, "tftp sequence ok files=%zu bytes=%zu", files, bytes);
 	return true;
 }
 
 /* ---- one Pi ---- */
 
-static void *
-pi_run(void *arg)
+/*
+ * Enter a boot stage: fresh code with a fresh IP stack (bootcode.bin asks
+ * DHCP again from 0.0.0.0), the same MAC.
+ */
+static void
+pi_stage(struct pi *p, const struct stage *st)
 {
-	struct pi *p = arg;
-	uint32_t sid = 0;
+	p->st = st;
+	__atomic_store_n(&p->ip, 0, __ATOMIC_RELAXED);
+	p->arp_answers = false;
+	p->srv_mac_ok = false;
+	p->next_port = st->first_port;
+}
+
+static bool
+pi_eeprom(struct pi *p, uint32_t *sid)
+{
 	int i;
 
-	p->fd = open_raw(p->o);
-	if (p->fd < 0) {
-		fail(p, "raw socket: %s (needs root)", strerror(errno));
-		return NULL;
+	for (i = 0;; i++) {
+		p->nak = false;
+		if (!dhcp_discover_phase(p, false, sid)) {
+			return false;
+		}
+		if (dhcp_request_phase(p, *sid)) {
+			return true;
+		}
+		if (!p->nak || i == 2) {
+			return p->nak ? fail(p, "three NAKs in a row") : false;
+		}
+		p->addr = 0;
 	}
+}
+
+static void
+pi_boot(struct pi *p)
+{
+	uint32_t sid = 0;
+
 	if (p->o->spread_ms) {
 		usleep((useconds_t)(rand_r(&(unsigned){p->idx * 7919u + 1}) %
 			   p->o->spread_ms) *
@@ -950,56 +1836,65 @@ pi_run(void *arg)
 	switch (p->model) {
 	case M_3B:
 	case M_3BPLUS:
-		if (!dhcp_discover_phase(p, true, "rom", &sid)) {
-			goto out;
+		pi_stage(p, p->model == M_3B ? &st_3b_rom : &st_3bplus_rom);
+		if (!dhcp_discover_phase(p, true, &sid)) {
+			return;
 		}
-		if (p->o->tftp && !tftp_sequence(p, seq_rom, false, 512)) {
-			goto out;
+		pi_configure(p);
+		if (p->o->tftp && !tftp_sequence(p, seq_rom)) {
+			return;
 		}
 		/* bootcode.bin DISCOVERs again with the same xid. */
 		/* fall through */
 	case M_BOOTCODE:
-		if (!dhcp_discover_phase(p, false, "bootcode", &sid)) {
-			goto out;
+		pi_stage(p, &st_bootcode);
+		if (!dhcp_discover_phase(p, false, &sid)) {
+			return;
 		}
-		if (p->o->tftp && !tftp_sequence(p, seq_bootcode, true, 512)) {
-			goto out;
+		pi_configure(p);
+		if (p->o->tftp && !tftp_sequence(p, seq_bootcode)) {
+			return;
 		}
 		break;
 	case M_PI4:
 	case M_PI5:
-		for (i = 0;; i++) {
-			p->nak = false;
-			if (!dhcp_discover_phase(p, false, "eeprom", &sid)) {
-				goto out;
-			}
-			if (dhcp_request_phase(p, sid)) {
-				break;
-			}
-			if (!p->nak || i == 2) {
-				if (p->nak) {
-					fail(p, "three NAKs in a row");
-				}
-				goto out;
-			}
-			p->addr = 0;
+		pi_stage(p, &st_eeprom);
+		if (!pi_eeprom(p, &sid)) {
+			return;
 		}
+		pi_configure(p);
 		if (p->o->tftp &&
-		    !tftp_sequence(
-			p, p->model == M_PI4 ? seq_pi4 : seq_pi5, true, 1468)) {
-			goto out;
+		    !tftp_sequence(p, p->model == M_PI4 ? seq_pi4 : seq_pi5)) {
+			return;
 		}
 		break;
 	default:
-		break;
+		return;
+	}
+	if (!p->t_done) {
+		p->t_done = now_ms();
 	}
 	if (p->strays) {
 		fail(p, "%d replies for other Pis reached this one", p->strays);
-		goto out;
+		return;
 	}
 	p->ok = true;
-out:
-	close(p->fd);
+}
+
+/*
+ * One Pi from power-on to the end of its firmware.  Linux would take the
+ * NIC over here; until then the Pi's frames stop being kept.
+ */
+static void *
+pi_run(void *arg)
+{
+	struct pi *p = arg;
+
+	pi_boot(p);
+	pthread_mutex_lock(&p->in.mu);
+	p->in.gone = true;
+	p->in.count = 0;
+	pthread_mutex_unlock(&p->in.mu);
 	return NULL;
 }
 
@@ -1021,6 +1916,7 @@ pi_setup(struct pi *p, const struct opts *o, int idx)
 	p->idx = idx;
 	p->model =
 	    o->model >= 0 ? (enum model)o->model : (enum model)(idx % M_COUNT);
+	p->st = is_bcm2837(p->model) ? &st_bootcode : &st_eeprom;
 	memcpy(p->mac, ouis[p->model], 3);
 	p->mac[3] = (uint8_t)o->base;
 	p->mac[4] = (uint8_t)(idx >> 8);
@@ -1029,6 +1925,7 @@ pi_setup(struct pi *p, const struct opts *o, int idx)
 	p->serial = 0x10000000u | (uint32_t)p->mac[3] << 16 |
 	    (uint32_t)p->mac[4] << 8 | p->mac[5];
 	p->xid = is_bcm2837(p->model) ? DHCP_PI_XID : (uint32_t)rand_r(&seed);
+	p->rng = seed;
 }
 
 static int
@@ -1096,7 +1993,7 @@ frame_out(
     const struct opts *o, const uint8_t mac[6], uint32_t serial, uint32_t xid)
 {
 	struct pi p;
-	uint8_t b[600], f[700];
+	uint8_t b[600], f[FRAME_MAX];
 	size_t n;
 
 	pi_setup(&p, o, 0);
@@ -1104,7 +2001,7 @@ frame_out(
 	p.serial = serial;
 	p.xid = xid;
 	n = build_bootp(&p, b, DHCPDISCOVER, true, 0, 0);
-	n = build_frame(&p, f, b, n);
+	n = udp_frame(&p, f, bcast_mac, INADDR_BROADCAST, 68, 67, b, n);
 	return fwrite(f, 1, n, stdout) == n ? 0 : 1;
 }
 
@@ -1115,33 +2012,97 @@ usage(void)
 	    "usage: pi_emu -i IF [-m 3b|3b+|bootcode|pi4|pi5|mix] [-n N] "
 	    "[-b BASE]\n"
 	    "              [-s] [-t] [-q] [-T SECS] [-d MS] [-S MS] [-U IP] "
-	    "[-r MS]\n"
+	    "[-R DIR]\n"
 	    "       pi_emu -D DIR             write each model's requests\n"
 	    "       pi_emu -F -m MODEL -a MAC -e SERIAL -x XID   one frame\n"
 	    "  -s  server mode: the PXE reply also carries the address\n"
 	    "  -t  fetch the model's TFTP file sequence\n"
+	    "  -T  give up on a DHCP phase after SECS (default 20)\n"
 	    "  -d  BCM2837 replies must come at least MS after DISCOVER\n"
 	    "  -S  power the Pis on within MS (storm)\n"
-	    "  -U  replies from IP must be Ethernet unicasts to the Pi\n"
-	    "  -r  BCM2837 DISCOVER retry interval (default 5000)\n");
+	    "  -U  address offers from IP must be Ethernet unicasts to the "
+	    "Pi\n"
+	    "  -R  every file fetched must equal DIR/NAME byte for byte\n");
 	exit(2);
+}
+
+/*
+ * Print each Pi's result and the totals; return how many booted.
+ * @t0: when the run started, for the time to the last file.
+ */
+static int
+report(const struct opts *o, struct pi *pis, uint64_t t0, bool *uniq)
+{
+	unsigned forms = 0, waits = 0, arp_a = 0, arp_i = 0, dups = 0;
+	unsigned repeats = 0, gaveup = 0, csum = 0, readdr = 0;
+	uint64_t dropped = 0, last = 0;
+	int i, j, ok = 0;
+
+	for (i = 0; i < o->n; i++) {
+		struct pi *p = &pis[i];
+
+		ok += p->ok;
+		printf("pi_emu: result pi%d %s %s ms=%llu\n", i,
+		    model_names[p->model], p->ok ? "ok" : "fail",
+		    (unsigned long long)(p->t_done && p->t_discover
+			    ? p->t_done - p->t_discover
+			    : 0));
+		forms += p->forms_refused;
+		waits += p->rom_waits;
+		arp_a += p->arp_answered;
+		arp_i += p->arp_ignored;
+		dups += p->dup_data;
+		repeats += p->rrq_repeats;
+		gaveup += p->gave_up;
+		csum += p->csum_bad;
+		readdr += p->readdressed;
+		dropped += p->in.dropped;
+		if (p->ok && p->t_done > last) {
+			last = p->t_done;
+		}
+	}
+	printf("pi_emu: last-file-ms=%llu\n",
+	    (unsigned long long)(last ? last - t0 : 0));
+	printf("pi_emu: wire replies-in-refused-forms=%u rom-timer-waits=%u "
+	       "arp-answered=%u arp-unanswered=%u duplicate-data=%u "
+	       "rrq-repeats=%u blocks-given-up=%u bad-checksums=%u "
+	       "nic-drops=%llu new-address-for-bootcode=%u\n",
+	    forms, waits, arp_a, arp_i, dups, repeats, gaveup, csum,
+	    (unsigned long long)dropped, readdr);
+	*uniq = true;
+	for (i = 0; o->server_mode && i < o->n; i++) {
+		for (j = i + 1; j < o->n; j++) {
+			char a[16];
+
+			if (pis[i].addr && pis[i].addr == pis[j].addr) {
+				fmt_ip(pis[i].addr, a);
+				printf("pi_emu: FAIL pi%d and pi%d share "
+				       "address %s\n",
+				    i, j, a);
+				*uniq = false;
+			}
+		}
+	}
+	return ok;
 }
 
 int
 main(int argc, char **argv)
 {
-	struct opts o = {
-	    .model = -1, .n = 1, .timeout_s = 20, .rom_retry_ms = 5000};
+	struct opts o = {.model = -1, .n = 1, .timeout_s = 20};
 	const char *dumpdir = NULL;
-	bool frame = false;
+	bool frame = false, uniq;
 	uint8_t mac[6] = {0};
 	uint32_t serial = 0, xid = 0;
-	struct pi *pis;
-	pthread_t *th;
-	int c, i, ok = 0, uniq = 1;
+	struct lan lan = {.fd = -1};
+	pthread_attr_t attr;
+	pthread_condattr_t ca;
+	pthread_t *th, rx;
+	int c, i, r, ok;
+	uint64_t t0;
 
 	while (
-	    (c = getopt(argc, argv, "i:m:n:b:stqT:d:S:U:r:D:Fa:e:x:")) != -1) {
+	    (c = getopt(argc, argv, "i:m:n:b:stqT:d:S:U:R:D:Fa:e:x:")) != -1) {
 		switch (c) {
 		case 'i':
 			o.ifname = optarg;
@@ -1182,8 +2143,8 @@ main(int argc, char **argv)
 			o.strict_ip = ntohl(a.s_addr);
 			break;
 		}
-		case 'r':
-			o.rom_retry_ms = atoi(optarg);
+		case 'R':
+			o.files = optarg;
 			break;
 		case 'D':
 			dumpdir = optarg;
@@ -1214,7 +2175,7 @@ main(int argc, char **argv)
 	if (frame) {
 		return frame_out(&o, mac, serial, xid);
 	}
-	if (!o.ifname || o.n < 1 || o.n > 1000) {
+	if (!o.ifname || o.n < 1 || o.n > MAX_PIS || o.timeout_s < 1) {
 		usage();
 	}
 	o.ifindex = (int)if_nametoindex(o.ifname);
@@ -1222,44 +2183,52 @@ main(int argc, char **argv)
 		fprintf(stderr, "pi_emu: no interface %s\n", o.ifname);
 		return 2;
 	}
-	pis = calloc((size_t)o.n, sizeof(*pis));
-	th = calloc((size_t)o.n, sizeof(*th));
-	if (!pis || !th) {
+	r = lan_open(&lan, &o);
+	if (r < 0) {
+		fprintf(stderr,
+		    "pi_emu: packet socket on %s: %s (needs root)\n", o.ifname,
+		    strerror(-r));
 		return 2;
 	}
+	lan.n = o.n;
+	lan.pis = calloc((size_t)o.n, sizeof(*lan.pis));
+	th = calloc((size_t)o.n, sizeof(*th));
+	if (!lan.pis || !th) {
+		return 2;
+	}
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	for (i = 0; i < o.n; i++) {
-		pi_setup(&pis[i], &o, i);
-		if (pthread_create(&th[i], NULL, pi_run, &pis[i]) != 0) {
+		pi_setup(&lan.pis[i], &o, i);
+		lan.pis[i].lan = &lan;
+		pthread_mutex_init(&lan.pis[i].in.mu, NULL);
+		pthread_cond_init(&lan.pis[i].in.cv, &ca);
+		lan_add(&lan, &lan.pis[i]);
+	}
+	if (pthread_create(&rx, NULL, lan_rx, &lan) != 0) {
+		fprintf(stderr, "pi_emu: cannot start the receive thread\n");
+		return 2;
+	}
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	t0 = now_ms();
+	for (i = 0; i < o.n; i++) {
+		if (pthread_create(&th[i], &attr, pi_run, &lan.pis[i]) != 0) {
 			fprintf(stderr, "pi_emu: cannot start thread %d\n", i);
 			return 2;
 		}
 	}
 	for (i = 0; i < o.n; i++) {
 		pthread_join(th[i], NULL);
-		ok += pis[i].ok;
 	}
-	if (o.server_mode) {
-		for (i = 0; i < o.n; i++) {
-			int j;
-
-			for (j = i + 1; j < o.n; j++) {
-				if (pis[i].addr && pis[i].addr == pis[j].addr) {
-					printf(
-					    "pi_emu: FAIL pi%d and pi%d share "
-					    "address %u.%u.%u.%u\n",
-					    i, j, pis[i].addr >> 24,
-					    (pis[i].addr >> 16) & 255,
-					    (pis[i].addr >> 8) & 255,
-					    pis[i].addr & 255);
-					uniq = 0;
-				}
-			}
-		}
-	}
+	lan.stop = 1;
+	pthread_join(rx, NULL);
+	ok = report(&o, lan.pis, t0, &uniq);
 	printf("pi_emu: booted %d/%d%s\n", ok, o.n,
 	    o.server_mode ? (uniq ? " addresses unique" : " ADDRESS CLASH")
 			  : "");
-	free(pis);
+	close(lan.fd);
+	free(lan.pis);
 	free(th);
 	return ok == o.n && uniq ? 0 : 1;
 }

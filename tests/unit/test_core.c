@@ -10,6 +10,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/size.h"
 #include "t.h"
 
 TEST(cur_reads_both_byte_orders)
@@ -332,6 +333,59 @@ TEST(cfg_example_file_parses)
 		fprintf(stderr, "%s\n", msg);
 	}
 	free(text);
+	free(c);
+}
+
+TEST(size_parse_suffixes_and_limits)
+{
+	uint64_t v = 7;
+	char h[32];
+
+	CHECK_EQ(size_parse("1048576", &v), 0);
+	CHECK_EQ(v, 1048576);
+	CHECK_EQ(size_parse("64G", &v), 0);
+	CHECK_EQ(v, 64ull << 30);
+	CHECK_EQ(size_parse("64GiB", &v), 0);
+	CHECK_EQ(v, 64ull << 30);
+	CHECK_EQ(size_parse("512m", &v), 0);
+	CHECK_EQ(v, 512ull << 20);
+	CHECK_EQ(size_parse("3T", &v), 0);
+	CHECK_EQ(v, 3ull << 40);
+	CHECK_EQ(size_parse("18446744073709551615", &v), 0);
+	CHECK(v == UINT64_MAX);
+	v = 7;
+	CHECK_EQ(size_parse("18446744073709551616", &v), -ERANGE);
+	CHECK_EQ(size_parse("16384P", &v), -ERANGE);
+	CHECK_EQ(size_parse("", &v), -EINVAL);
+	CHECK_EQ(size_parse("-1", &v), -EINVAL);
+	CHECK_EQ(size_parse(" 1G", &v), -EINVAL);
+	CHECK_EQ(size_parse("1 G", &v), -EINVAL);
+	CHECK_EQ(size_parse("1GB", &v), -EINVAL);
+	CHECK_EQ(size_parse("1X", &v), -EINVAL);
+	CHECK_EQ(size_parse("1Gi", &v), -EINVAL);
+	CHECK_EQ(v, 7);
+	CHECK_STR(size_human(0, h, sizeof(h)), "0 B");
+	CHECK_STR(size_human(113246208, h, sizeof(h)), "108.0 MiB");
+	CHECK_STR(size_human(64ull << 30, h, sizeof(h)), "64.0 GiB");
+}
+
+TEST(cfg_image_max_size)
+{
+	struct cfg *c = calloc(1, sizeof(*c));
+	char msg[256];
+
+	cfg_defaults(c);
+	CHECK(c->image_max_size == CFG_IMAGE_MAX_SIZE_DEFAULT);
+	CHECK_EQ(
+	    cfg_parse(c, "[image]\nmax_size = 8G\n", 22, msg, sizeof(msg)), 0);
+	CHECK(c->image_max_size == 8ull << 30);
+	CHECK_EQ(cfg_set(c, "image", "max_size", "1M", msg, sizeof(msg)), 0);
+	CHECK_EQ(cfg_set(c, "image", "max_size", "1023K", msg, sizeof(msg)),
+	    -EINVAL);
+	CHECK(strstr(msg, "at least 1M") != NULL);
+	CHECK_EQ(
+	    cfg_set(c, "image", "max_size", "lots", msg, sizeof(msg)), -EINVAL);
+	CHECK(c->image_max_size == 1u << 20);
 	free(c);
 }
 

@@ -1,9 +1,12 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <arpa/inet.h>
 #include <unistd.h>
@@ -27,6 +30,7 @@ struct env {
 	uint32_t xid;
 	uint32_t uid, gid;
 	struct in_addr peer;
+	uint16_t port;  /* the caller's source port; 0 (reserved) by default */
 	uint8_t *reply; /* the last reply; results borrow from it */
 	struct nfs3_dirent ents[512];
 };
@@ -35,6 +39,7 @@ static void
 env_init(struct env *v, const char *opts)
 {
 	static const uint8_t key[NFS_KEY_SIZE] = {1, 2, 3};
+	const struct nfs_export_table *t;
 	struct nfs_export *e;
 	char msg[256];
 	int64_t id;
@@ -46,9 +51,11 @@ env_init(struct env *v, const char *opts)
 	id = nfs_exports_add(&v->ex, v->dir, opts ? opts : "allow=127.0.0.0/8",
 	    NULL, msg, sizeof(msg));
 	CHECK(id > 0);
-	e = nfs_export_find(&v->ex, (uint32_t)id, NULL);
+	t = nfs_exports_get(&v->ex);
+	e = nfs_export_find(t, (uint32_t)id, NULL);
 	CHECK(e != NULL);
 	CHECK(nfs_fh_build(&v->ex, e, e->root_fd, &v->root) == 0);
+	nfs_exports_put(t);
 	v->peer.s_addr = htonl(0x7f000001);
 }
 
@@ -69,8 +76,10 @@ env_call(struct env *v, const struct nfs3_args *a, struct nfs3_res *res)
 	struct rpc_auth_sys cred = {.uid = v->uid, .gid = v->gid};
 	uint8_t credb[512];
 	struct wcur cw = wcur_init(credb, sizeof(credb));
-	struct nfs_op_ctx ctx = {
-	    .peer = v->peer, .headroom = 4, .max_reply = NFS3_IO_MAX + 4096};
+	struct nfs_op_ctx ctx = {.peer = v->peer,
+	    .peer_port = v->port,
+	    .headroom = 4,
+	    .max_reply = NFS3_IO_MAX + 4096};
 	struct rpc_call call;
 	struct rpc_reply rep;
 	size_t len;
@@ -291,6 +300,7 @@ TEST(nfs_rpc_level_errors)
 
 TEST(nfs_handles_forged_stale_and_disallowed)
 {
+	const struct nfs_export_table *t;
 	struct env v;
 	struct nfs3_args a;
 	struct nfs3_res r;
@@ -316,7 +326,9 @@ TEST(nfs_handles_forged_stale_and_disallowed)
 	CHECK_EQ(env_call(&v, &a, &r), NFS3ERR_ACCES);
 	v.peer.s_addr = htonl(0x7f000001);
 	/* A withdrawn export: STALE. */
-	CHECK_EQ(nfs_exports_del(&v.ex, v.ex.e[0]->id), 0);
+	t = nfs_exports_get(&v.ex);
+	CHECK_EQ(nfs_exports_del(&v.ex, t->e[0]->id), 0);
+	nfs_exports_put(t);
 	CHECK_EQ(env_call(&v, &a, &r), NFS3ERR_STALE);
 	env_fini(&v);
 }
@@ -717,6 +729,17 @@ TEST(nfs_credentials_and_export_options)
 	CHECK_EQ(r.access,
 	    NFS3_ACCESS_READ | NFS3_ACCESS_LOOKUP | NFS3_ACCESS_MODIFY |
 		NFS3_ACCESS_EXTEND | NFS3_ACCESS_DELETE);
+	/* From a port above 1023 only an "insecure" export answers. */
+	v.port = 40000;
+	a = args_of(NFS3_PROC_GETATTR, &v.root);
+	CHECK_EQ(env_call(&v, &a, &r), NFS3ERR_PERM);
+	v.port = 1023;
+	CHECK_EQ(env_call(&v, &a, &r), NFS3_OK);
+	env_fini(&v);
+	env_init(&v, "allow=127.0.0.1,insecure");
+	v.port = 40000;
+	a = args_of(NFS3_PROC_GETATTR, &v.root);
+	CHECK_EQ(env_call(&v, &a, &r), NFS3_OK);
 	env_fini(&v);
 
 	/* A read-only export answers ROFS to every change. */
@@ -730,13 +753,64 @@ TEST(nfs_credentials_and_export_options)
 	env_fini(&v);
 }
 
+/*
+ * A worker whose setfsuid() silently does nothing (here: CAP_SETUID gone
+ * from its effective set) must not run the call as root.
+ */
+static void *
+create_without_setuid(void *arg)
+{
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct d[2];
+	struct env *v = arg;
+	int *st = malloc(sizeof(*st));
+
+	/* capset() with pid 0 changes this thread only. */
+	if (!st || syscall(SYS_capget, &h, d) < 0) {
+		free(st);
+		return NULL;
+	}
+	d[CAP_SETUID / 32].effective &= ~(1u << (CAP_SETUID % 32));
+	if (syscall(SYS_capset, &h, d) < 0) {
+		free(st);
+		return NULL;
+	}
+	v->uid = 1000;
+	v->gid = 1000;
+	*st = create(v, &v->root, "as-root", NFS3_GUARDED, NULL);
+	return st;
+}
+
+TEST(nfs_creds_switch_is_verified)
+{
+	struct env v;
+	struct stat st;
+	pthread_t t;
+	int *status = NULL;
+	char p[512];
+
+	env_init(&v, NULL);
+	CHECK_EQ(pthread_create(&t, NULL, create_without_setuid, &v), 0);
+	pthread_join(t, (void **)&status);
+	CHECK(status != NULL);
+	if (status) {
+		CHECK_EQ(*status, NFS3ERR_PERM);
+	}
+	snprintf(p, sizeof(p), "%s/as-root", v.dir);
+	CHECK(stat(p, &st) < 0 && errno == ENOENT);
+	free(status);
+	env_fini(&v);
+}
+
 TEST(nfs_exports_options_and_client_api)
 {
 	struct nfs_exports ex;
 	static const uint8_t key[NFS_KEY_SIZE];
 	char msg[256], dir[300];
 	struct in_addr c = {htonl(0xc6120002)}, other = {htonl(0xc6120003)};
+	const struct nfs_export_table *t;
 	struct nfs_export *e;
+	struct stat st;
 	const char *rest;
 	int64_t id;
 
@@ -754,15 +828,26 @@ TEST(nfs_exports_options_and_client_api)
 	id = nfs_exports_add_client(&ex, dir, c);
 	CHECK(id > 0);
 	CHECK_EQ(nfs_exports_add_client(&ex, dir, c), -EEXIST);
-	e = nfs_export_find(&ex, (uint32_t)id, NULL);
+	t = nfs_exports_get(&ex);
+	e = nfs_export_find(t, (uint32_t)id, NULL);
 	CHECK(e && nfs_export_allows(e, c) && !nfs_export_allows(e, other));
 	CHECK(e && !e->ro && !e->root_squash && e->per_client);
-	CHECK(nfs_export_find_for_mount(&ex, "/nonexistent", &rest) == NULL);
+	/* Per-client exports take reserved source ports only. */
+	CHECK(e && nfs_export_port_ok(e, 1023) && !nfs_export_port_ok(e, 1024));
+	CHECK(nfs_export_find_for_mount(t, "/nonexistent", &rest) == NULL);
 	strcat(dir, "/sub/dir");
-	CHECK(nfs_export_find_for_mount(&ex, dir, &rest) == e);
+	CHECK(nfs_export_find_for_mount(t, dir, &rest) == e);
 	CHECK_STR(rest, "sub/dir");
+	/*
+	 * Withdrawn while a reader holds the table: gone for the next
+	 * reader at once, still open for this one until it lets go.
+	 */
 	CHECK_EQ(nfs_exports_del(&ex, (uint32_t)id), 0);
 	CHECK_EQ(nfs_exports_del(&ex, (uint32_t)id), -ENOENT);
+	CHECK_EQ(nfs_exports_count(&ex), 0);
+	CHECK(nfs_export_find(t, (uint32_t)id, NULL) == e);
+	CHECK(e && fstat(e->root_fd, &st) == 0 && S_ISDIR(st.st_mode));
+	nfs_exports_put(t);
 	nfs_exports_fini(&ex);
 }
 

@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "image/provision/bootcheck.h"
 #include "image/provision/merge.h"
 #include "image/provision/prov.h"
 #include "image/provision/tree.h"
@@ -163,6 +165,167 @@ TEST(names)
 	CHECK(!rec_name_ok("trailing."));
 	CHECK(!rec_name_ok("a1234567890123456789012345678901234567890123456789"
 			   "01234567890123"));
+}
+
+/*
+ * A Pi can build a tree of any depth, with the longest names, in its own
+ * root; `client remove` must still delete all of it and nothing else:
+ * 5,000 levels of 250-byte names (1.2 MB of path), with a file and two
+ * symlinks out of the tree (absolute and relative) every 50 levels.
+ */
+TEST(tree_rm_deep_long_names)
+{
+	char name[251], outside[PATH_MAX];
+	const char *dir = t_tmpdir();
+	int base = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd, i, made = 0;
+
+	memset(name, 'n', 250);
+	name[250] = '\0';
+	snprintf(outside, sizeof(outside), "%s/outside", dir);
+	CHECK(base >= 0);
+	CHECK_EQ(mkdirat(base, "outside", 0755), 0);
+	fd = openat(base, "outside/canary", O_WRONLY | O_CREAT, 0644);
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK_EQ(mkdirat(base, "victim", 0755), 0);
+	fd = openat(base, "victim", O_RDONLY | O_DIRECTORY);
+	for (i = 0; i < 5000 && fd >= 0; i++) {
+		int sub;
+
+		if (i % 50 == 49) {
+			int f = openat(fd, "f", O_WRONLY | O_CREAT, 0644);
+
+			if (f < 0 || symlinkat(outside, fd, "abs") < 0 ||
+			    symlinkat("../../outside", fd, "rel") < 0) {
+				break;
+			}
+			close(f);
+		}
+		if (mkdirat(fd, name, 0755) < 0) {
+			break;
+		}
+		sub = openat(fd, name, O_RDONLY | O_DIRECTORY);
+		close(fd);
+		fd = sub;
+		made++;
+	}
+	if (fd >= 0) {
+		close(fd);
+	}
+	CHECK_EQ(made, 5000);
+	CHECK_EQ(tree_rm(base, "victim"), 0);
+	CHECK(faccessat(base, "victim", F_OK, AT_SYMLINK_NOFOLLOW) < 0);
+	CHECK(faccessat(base, "outside/canary", F_OK, 0) == 0);
+	/* A symlink named as the tree is removed, not followed. */
+	CHECK_EQ(symlinkat(outside, base, "link"), 0);
+	CHECK_EQ(tree_rm(base, "link"), 0);
+	CHECK(faccessat(base, "outside/canary", F_OK, 0) == 0);
+	close(base);
+}
+
+TEST(boot_pi4_loads)
+{
+	CHECK(prov_boot_pi4_loads("kernel8.img"));
+	CHECK(prov_boot_pi4_loads("kernel7l.img"));
+	CHECK(prov_boot_pi4_loads("initramfs8"));
+	CHECK(prov_boot_pi4_loads("bcm2711-rpi-4-b.dtb"));
+	CHECK(prov_boot_pi4_loads("overlays/vc4-kms-v3d.dtbo"));
+	CHECK(prov_boot_pi4_loads("os/v2/kernel8.img"));
+	CHECK(prov_boot_pi4_loads("cmdline.txt"));
+	CHECK(!prov_boot_pi4_loads("kernel_2712.img"));
+	CHECK(!prov_boot_pi4_loads("initramfs_2712"));
+	CHECK(!prov_boot_pi4_loads("bcm2712-rpi-5-b.dtb"));
+	CHECK(!prov_boot_pi4_loads("bcm2710-rpi-3-b.dtb"));
+	CHECK(!prov_boot_pi4_loads("bcm2708-rpi-zero.dtb"));
+	CHECK(!prov_boot_pi4_loads("kernel.img"));
+	CHECK(!prov_boot_pi4_loads("os/kernel7.img"));
+	CHECK(!prov_boot_pi4_loads("initramfs7"));
+	CHECK(!prov_boot_pi4_loads("start4.elf"));
+	CHECK(!prov_boot_pi4_loads("fixup4cd.dat"));
+	CHECK(!prov_boot_pi4_loads("bootcode.bin"));
+}
+
+struct findings {
+	int n, d0, big;
+	char big_file[512];
+	uint64_t big_size;
+};
+
+static void
+collect(void *arg, const struct prov_boot_finding *f)
+{
+	struct findings *x = arg;
+	char text[1024];
+
+	x->n++;
+	prov_boot_describe(f, text, sizeof(text));
+	if (f->issue == PROV_BOOT_PI5_NO_D0_OVERLAY) {
+		x->d0++;
+		CHECK(strstr(text, "overlays/bcm2712d0.dtbo") != NULL);
+	} else {
+		x->big++;
+		snprintf(x->big_file, sizeof(x->big_file), "%s", f->file);
+		x->big_size = f->size;
+		CHECK(strstr(text, "67107839") != NULL);
+	}
+}
+
+/* Sparse files: the sizes cost no disk. */
+static void
+sized(int dirfd, const char *name, off_t size)
+{
+	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	CHECK(fd >= 0);
+	CHECK_EQ(ftruncate(fd, size), 0);
+	close(fd);
+}
+
+/*
+ * Reference §9: a Pi 5 tree needs overlays/bcm2712d0.dtbo; a Pi 4 file
+ * after start4.elf may be at most 67,107,839 bytes.
+ */
+TEST(boot_check_d0_overlay_and_pi4_size)
+{
+	const char *dir = t_tmpdir();
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct findings x = {0};
+
+	CHECK(fd >= 0);
+	sized(fd, "start4.elf", 2000000);
+	sized(fd, "bcm2711-rpi-4-b.dtb", 50000);
+	sized(fd, "kernel8.img", 9000000);
+	sized(fd, "initramfs8", 67107839);
+	CHECK_EQ(mkdirat(fd, "overlays", 0755), 0);
+	CHECK_EQ(prov_boot_check(fd, collect, &x), 0);
+
+	/* One byte more is one block past what start4.elf counts. */
+	sized(fd, "initramfs8", 67107840);
+	/* Files only a Pi 5 or a Pi 3 loads do not count. */
+	sized(fd, "initramfs_2712", 90000000);
+	sized(fd, "kernel7.img", 90000000);
+	CHECK_EQ(prov_boot_check(fd, collect, &x), 1);
+	CHECK_EQ(x.big, 1);
+	CHECK_STR(x.big_file, "initramfs8");
+	CHECK(x.big_size == 67107840);
+
+	/* Pi 5 files without the D0 overlay; then with it. */
+	x = (struct findings){0};
+	sized(fd, "bcm2712-rpi-5-b.dtb", 50000);
+	CHECK_EQ(prov_boot_check(fd, collect, &x), 2);
+	CHECK_EQ(x.d0, 1);
+	sized(fd, "overlays/bcm2712d0.dtbo", 2000);
+	x = (struct findings){0};
+	CHECK_EQ(prov_boot_check(fd, collect, &x), 1);
+	CHECK_EQ(x.d0, 0);
+
+	/* Without Pi 4 files, size is no Pi 4's problem. */
+	CHECK_EQ(unlinkat(fd, "start4.elf", 0), 0);
+	CHECK_EQ(unlinkat(fd, "bcm2711-rpi-4-b.dtb", 0), 0);
+	x = (struct findings){0};
+	CHECK_EQ(prov_boot_check(fd, collect, &x), 0);
+	close(fd);
 }
 
 /* An ELF header: class, data, machine, and e_flags for 32-bit ARM. */

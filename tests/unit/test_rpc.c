@@ -282,6 +282,45 @@ TEST(rpc_record_marking_limit)
 	rpc_rm_fini(&rm);
 }
 
+/*
+ * A header that announces 1 MiB reserves nothing: memory follows the
+ * bytes that came, and the whole record still arrives intact in pieces.
+ */
+TEST(rpc_record_memory_follows_the_bytes)
+{
+	static uint8_t body[(1u << 20) + 4];
+	struct rpc_rm rm;
+	size_t used, off, len;
+	uint8_t *rec;
+	int r = 0;
+
+	rpc_rm_marker(body, 1u << 20);
+	for (off = 4; off < sizeof(body); off++) {
+		body[off] = (uint8_t)(off * 7);
+	}
+	rpc_rm_init(&rm, (1u << 20) + 4096);
+	CHECK(!rpc_rm_in_record(&rm));
+	CHECK_EQ(rpc_rm_feed(&rm, body, 2, &used), 0);
+	CHECK(rpc_rm_in_record(&rm));
+	CHECK_EQ(rpc_rm_feed(&rm, body + 2, 12, &used), 0);
+	CHECK(rm.rec_cap <= RPC_RM_MIN_ALLOC);
+	for (off = 14; off < sizeof(body) && r == 0; off += used) {
+		size_t n =
+		    sizeof(body) - off < 65536 ? sizeof(body) - off : 65536;
+
+		r = rpc_rm_feed(&rm, body + off, n, &used);
+		CHECK(rm.rec_cap <= 2 * rm.rec_len ||
+		    rm.rec_cap <= RPC_RM_MIN_ALLOC);
+	}
+	CHECK_EQ(r, 1);
+	CHECK(!rpc_rm_in_record(&rm));
+	rec = rpc_rm_take(&rm, &len);
+	CHECK_EQ(len, 1u << 20);
+	CHECK(rec && memcmp(rec, body + 4, len) == 0);
+	free(rec);
+	rpc_rm_fini(&rm);
+}
+
 TEST(rpc_record_marker)
 {
 	uint8_t m[4];

@@ -17,6 +17,12 @@
  * sweep.
  */
 
+static struct in_addr
+loopback(void)
+{
+	return (struct in_addr){htonl(INADDR_LOOPBACK)};
+}
+
 static void
 echo_call(void *arg, struct rpcsrv_req *req)
 {
@@ -78,7 +84,8 @@ TEST(rpcsrv_tcp_reply_limits_and_idle)
 	ssize_t n;
 
 	CHECK(l != NULL);
-	s = rpcsrv_open(l, "test", 0, &lim, echo_call, &calls, &err);
+	s = rpcsrv_open(
+	    l, "test", loopback(), 0, &lim, echo_call, &calls, &err);
 	CHECK(s != NULL);
 	if (!s) {
 		loop_close(l);
@@ -130,7 +137,8 @@ TEST(rpcsrv_udp_reply_and_garbage)
 	struct wcur w = wcur_init(call, sizeof(call));
 	int calls = 0, err = 0, fd;
 
-	s = rpcsrv_open(l, "test", 0, &lim, echo_call, &calls, &err);
+	s = rpcsrv_open(
+	    l, "test", loopback(), 0, &lim, echo_call, &calls, &err);
 	CHECK(s != NULL);
 	if (!s) {
 		loop_close(l);
@@ -211,7 +219,7 @@ TEST(rpcsrv_inflight_limit_holds_back_decoding)
 	uint8_t out[512], buf[512], *p = out;
 	int err = 0, fd, i, got = 0;
 
-	s = rpcsrv_open(l, "test", 0, &lim, hold_call, &h, &err);
+	s = rpcsrv_open(l, "test", loopback(), 0, &lim, hold_call, &h, &err);
 	CHECK(s != NULL);
 	if (!s) {
 		loop_close(l);
@@ -253,6 +261,277 @@ TEST(rpcsrv_inflight_limit_holds_back_decoding)
 		}
 	}
 	CHECK_EQ(got, 5 * 28);
+	close(fd);
+	rpcsrv_close(s);
+	loop_close(l);
+}
+
+/* A TCP connection from @src (a 127/8 address) to @port. */
+static int
+connect_from(const char *src, uint16_t port)
+{
+	struct sockaddr_in me = {.sin_family = AF_INET};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+	    .sin_port = htons(port),
+	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+
+	inet_pton(AF_INET, src, &me.sin_addr);
+	bind(fd, (struct sockaddr *)&me, sizeof(me));
+	connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	return fd;
+}
+
+/* Run the loop for @ms and say whether the server closed @fd. */
+static bool
+closed_after(struct loop *l, int fd, int ms)
+{
+	uint8_t buf[4096];
+	int i;
+
+	for (i = 0; i < ms / 10; i++) {
+		ssize_t n;
+
+		loop_run_once(l, 10);
+		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN)) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * One address gets at most max_conns_per_peer; when all connections are
+ * taken a newcomer replaces the one whose record has been trickling in
+ * longest, not an idle client's; a record that does not complete within
+ * record_ms closes its connection.
+ */
+TEST(rpcsrv_per_peer_cap_eviction_and_slow_records)
+{
+	struct rpcsrv_limits lim = {.max_record = 256,
+	    .max_conns = 2,
+	    .max_conns_per_peer = 1,
+	    .max_inflight = 4,
+	    .max_queued = 4096,
+	    .record_ms = 400};
+	struct loop *l = loop_open();
+	struct rpcsrv *s;
+	int calls = 0, err = 0, slow, idle, again, fresh, late;
+
+	s = rpcsrv_open(
+	    l, "test", loopback(), 0, &lim, echo_call, &calls, &err);
+	CHECK(s != NULL);
+	if (!s) {
+		loop_close(l);
+		return;
+	}
+	slow = connect_from("127.0.0.2", rpcsrv_port(s));
+	loop_run_once(l, 20);
+	CHECK_EQ(send(slow, "\x80\x00", 2, 0), 2);
+	idle = connect_from("127.0.0.3", rpcsrv_port(s));
+	loop_run_once(l, 20);
+	again = connect_from("127.0.0.3", rpcsrv_port(s));
+	CHECK(closed_after(l, again, 200));
+	CHECK_EQ(rpcsrv_stats(s)->conns_refused, 1);
+	/* Full: the newcomer replaces the trickling record, not the idle. */
+	fresh = connect_from("127.0.0.4", rpcsrv_port(s));
+	CHECK(closed_after(l, slow, 200));
+	CHECK(!closed_after(l, idle, 50));
+	CHECK(!closed_after(l, fresh, 50));
+	CHECK_EQ(rpcsrv_stats(s)->conns_evicted, 1);
+	/* A record that begins and never ends is closed after record_ms. */
+	CHECK_EQ(send(fresh, "\x80\x00\x00\x10zz", 6, 0), 6);
+	CHECK(closed_after(l, fresh, 1500));
+	CHECK_EQ(rpcsrv_stats(s)->records_too_slow, 1);
+	CHECK(!closed_after(l, idle, 50));
+	/* With a free slot nobody is replaced. */
+	late = connect_from("127.0.0.5", rpcsrv_port(s));
+	CHECK(!closed_after(l, late, 100));
+	CHECK_EQ(rpcsrv_stats(s)->conns_evicted, 1);
+	close(slow);
+	close(idle);
+	close(again);
+	close(fresh);
+	close(late);
+	rpcsrv_close(s);
+	loop_close(l);
+}
+
+/* Replies of 60 KiB: a peer that does not read soon stalls them. */
+static void
+big_call(void *arg, struct rpcsrv_req *req)
+{
+	struct wcur w;
+
+	(void)arg;
+	if (rpcsrv_reply_buf(req, 60 * 1024, &w) < 0) {
+		rpcsrv_drop(req);
+		return;
+	}
+	rpc_reply_build(&w, req->call.xid, RPC_SUCCESS, 0, 0);
+	wcur_zero(&w, 60 * 1024 - 24);
+	rpcsrv_reply_done(req, &w);
+	rpcsrv_reply(req);
+}
+
+/* @n NULL calls in one buffer, sent whole; returns what send took. */
+static ssize_t
+send_calls(int fd, int n)
+{
+	static uint8_t out[64 * 44];
+	int i;
+
+	for (i = 0; i < n && i < 64; i++) {
+		struct wcur w = wcur_init(out + i * 44 + 4, 40);
+
+		rpc_call_build(
+		    &w, (uint32_t)i, 100003, 3, 0, RPC_AUTH_NONE, NULL, 0);
+		rpc_rm_marker(out + i * 44, w.off);
+	}
+	return send(fd, out, (size_t)(i * 44), MSG_DONTWAIT);
+}
+
+/*
+ * A peer that never reads, from @src: a small receive buffer and
+ * @rounds bursts of 64 calls.  Return: its socket.
+ */
+static int
+hog(struct loop *l, struct rpcsrv *s, const char *src, int rounds)
+{
+	int fd = connect_from(src, rpcsrv_port(s)), small = 4096, i;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	loop_run_once(l, 20);
+	for (i = 0; i < rounds; i++) {
+		send_calls(fd, 64);
+		loop_run_once(l, 5);
+	}
+	return fd;
+}
+
+/*
+ * A peer that never reads: its replies stall and it is closed after
+ * stall_ms, and all the memory it held is given back.
+ */
+TEST(rpcsrv_peer_that_never_reads_is_closed)
+{
+	struct rpcsrv_limits lim = {.max_record = 256,
+	    .max_conns = 4,
+	    .max_inflight = 4,
+	    .max_queued = 1024 * 1024,
+	    .stall_ms = 300};
+	struct loop *l = loop_open();
+	struct rpcsrv *s;
+	int err = 0, fd;
+
+	s = rpcsrv_open(l, "test", loopback(), 0, &lim, big_call, NULL, &err);
+	CHECK(s != NULL);
+	if (!s) {
+		loop_close(l);
+		return;
+	}
+	fd = hog(l, s, "127.0.0.2", 20);
+	CHECK(rpcsrv_mem(s) > 0);
+	CHECK(closed_after(l, fd, 2000));
+	CHECK_EQ(rpcsrv_stats(s)->peers_not_reading, 1);
+	CHECK_EQ(rpcsrv_mem(s), 0);
+	close(fd);
+	rpcsrv_close(s);
+	loop_close(l);
+}
+
+/*
+ * Over max_mem, peers whose replies make no progress for a second are
+ * closed even without a stall_ms, and the others are read again.
+ */
+TEST(rpcsrv_memory_budget)
+{
+	struct rpcsrv_limits lim = {.max_record = 256,
+	    .max_conns = 4,
+	    .max_inflight = 4,
+	    .max_queued = 4 * 1024 * 1024,
+	    .max_mem = 512 * 1024};
+	struct loop *l = loop_open();
+	struct rpcsrv *s;
+	uint8_t buf[64 * 1024];
+	int err = 0, fd, ok, i;
+	ssize_t n = 0;
+
+	s = rpcsrv_open(l, "test", loopback(), 0, &lim, big_call, NULL, &err);
+	CHECK(s != NULL);
+	if (!s) {
+		loop_close(l);
+		return;
+	}
+	ok = connect_from("127.0.0.3", rpcsrv_port(s));
+	fd = hog(l, s, "127.0.0.2", 40);
+	CHECK(closed_after(l, fd, 3000));
+	CHECK_EQ(rpcsrv_stats(s)->peers_not_reading, 1);
+	/* The other client is served as before. */
+	send_calls(ok, 1);
+	for (i = 0; i < 200 && n < 60 * 1024 + 4; i++) {
+		ssize_t r;
+
+		loop_run_once(l, 10);
+		r = recv(ok, buf, sizeof(buf), MSG_DONTWAIT);
+		n += r > 0 ? r : 0;
+	}
+	CHECK_EQ(n, 60 * 1024 + 4);
+	close(fd);
+	close(ok);
+	rpcsrv_close(s);
+	loop_close(l);
+}
+
+/* UDP: at most max_udp_inflight calls in progress; the rest wait. */
+TEST(rpcsrv_udp_inflight_bound)
+{
+	struct rpcsrv_limits lim = {.max_record = 256,
+	    .max_conns = 2,
+	    .max_inflight = 4,
+	    .max_queued = 4096,
+	    .max_udp_inflight = 2};
+	struct loop *l = loop_open();
+	struct held h = {0};
+	struct rpcsrv *s;
+	struct sockaddr_in sa = {
+	    .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	uint8_t call[64];
+	int err = 0, fd, i;
+
+	s = rpcsrv_open(l, "test", loopback(), 0, &lim, hold_call, &h, &err);
+	CHECK(s != NULL);
+	if (!s) {
+		loop_close(l);
+		return;
+	}
+	sa.sin_port = htons(rpcsrv_port(s));
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	for (i = 0; i < 5; i++) {
+		struct wcur w = wcur_init(call, sizeof(call));
+
+		rpc_call_build(&w, 300 + (uint32_t)i, 100003, 3, 0,
+		    RPC_AUTH_NONE, NULL, 0);
+		sendto(fd, call, w.off, 0, (struct sockaddr *)&sa, sizeof(sa));
+	}
+	for (i = 0; i < 20; i++) {
+		loop_run_once(l, 10);
+	}
+	CHECK_EQ(h.n, 2);
+	CHECK(rpcsrv_stats(s)->udp_paused >= 1);
+	release_all(&h, 0);
+	for (i = 0; i < 20; i++) {
+		loop_run_once(l, 10);
+	}
+	CHECK_EQ(h.n, 4);
+	release_all(&h, 2);
+	for (i = 0; i < 20; i++) {
+		loop_run_once(l, 10);
+	}
+	CHECK_EQ(h.n, 5);
+	release_all(&h, 4);
+	CHECK_EQ(rpcsrv_mem(s), 0);
 	close(fd);
 	rpcsrv_close(s);
 	loop_close(l);

@@ -539,37 +539,137 @@ TEST(xfer_lost_ack_backoff_and_timeout)
 	struct memfile m = {.p = f, .len = 2000};
 	struct tftp_xfer x;
 
-	CHECK_EQ(start(&x, &m, "octet", NULL, 100), 0);
-	CHECK_EQ(tftp_xfer_send(&x, pkt, sizeof(pkt), 100), 516);
-	CHECK_EQ(tftp_xfer_wake(&x), 1100);
-	tftp_xfer_tick(&x, 1099);
-	CHECK_EQ(tftp_xfer_send(&x, pkt, sizeof(pkt), 1099), 0);
-	/* timeouts 1 s, then 2, 4, 4 (capped at 4x) */
-	tftp_xfer_tick(&x, 1100);
-	CHECK_EQ(tftp_xfer_send(&x, pkt, sizeof(pkt), 1100), 516);
-	CHECK_EQ(pkt[3], 1);
-	CHECK_EQ(tftp_xfer_wake(&x), 3100);
-	tftp_xfer_tick(&x, 3100);
-	CHECK_EQ(tftp_xfer_send(&x, pkt, sizeof(pkt), 3100), 516);
-	CHECK_EQ(tftp_xfer_wake(&x), 7100);
-	/* an ACK resets the backoff */
-	CHECK_EQ(ack(&x, 1, 7000), 0);
-	CHECK_EQ(tftp_xfer_send(&x, pkt, sizeof(pkt), 7000), 516);
+	CHECK_EQ(start(&x, &m, "octet", NULL, 0), 0);
+	CHECK_EQ(tftp_xfer_send(&x, pkt, sizeof(pkt), 0), 516);
+	/* no round trip measured yet: the configured timeout */
+	CHECK_EQ(tftp_xfer_wake(&x), 1000);
+	CHECK_EQ(ack(&x, 1, 30), 0);
+	/* SRTT 30, RTTVAR 15: 30 + 60 is under the floor */
+	CHECK_EQ(x.rto_ms, TFTP_RTO_MIN_MS);
+	CHECK_EQ(tftp_xfer_send(&x, pkt, sizeof(pkt), 30), 516);
+	CHECK_EQ(tftp_xfer_wake(&x), 130);
+	tftp_xfer_tick(&x, 129);
+	CHECK_EQ(tftp_xfer_send(&x, pkt, sizeof(pkt), 129), 0);
+	/* timeouts 100, then half again each time: 151, 227, 341 */
+	tftp_xfer_tick(&x, 130);
+	CHECK_EQ(tftp_xfer_send(&x, pkt, sizeof(pkt), 130), 516);
 	CHECK_EQ(pkt[3], 2);
-	CHECK_EQ(tftp_xfer_wake(&x), 8000);
-	tftp_xfer_tick(&x, 8000);
-	CHECK_EQ(tftp_xfer_send(&x, pkt, sizeof(pkt), 8000), 516);
-	CHECK_EQ(pkt[3], 2);
-	tftp_xfer_tick(&x, 10000);
-	CHECK_EQ(tftp_xfer_send(&x, pkt, sizeof(pkt), 10000), 516);
-	tftp_xfer_tick(&x, 14000);
-	CHECK_EQ(tftp_xfer_send(&x, pkt, sizeof(pkt), 14000), 516);
-	CHECK_EQ(tftp_xfer_wake(&x), 18000);
-	CHECK_EQ(x.retransmits, 5);
-	/* retries = 3 resends of block 2 done: the next timeout ends it */
-	tftp_xfer_tick(&x, 18000);
+	CHECK_EQ(tftp_xfer_wake(&x), 281);
+	tftp_xfer_tick(&x, 281);
+	CHECK_EQ(tftp_xfer_send(&x, pkt, sizeof(pkt), 281), 516);
+	CHECK_EQ(tftp_xfer_wake(&x), 508);
+	tftp_xfer_tick(&x, 508);
+	CHECK_EQ(tftp_xfer_send(&x, pkt, sizeof(pkt), 508), 516);
+	CHECK_EQ(tftp_xfer_wake(&x), 849);
+	CHECK_EQ(x.retransmits, 3);
+	/* well inside the 1 s bootcode.bin waits: four sends by 508 ms */
+	tftp_xfer_tick(&x, 849);
 	CHECK_EQ(x.state, TFTP_XS_TIMEOUT);
-	CHECK_EQ(tftp_xfer_send(&x, pkt, sizeof(pkt), 18000), 0);
+	CHECK_EQ(tftp_xfer_send(&x, pkt, sizeof(pkt), 849), 0);
+	free(f);
+}
+
+TEST(xfer_rto_follows_measured_round_trips)
+{
+	uint8_t *f = pattern(200000), pkt[1600];
+	struct memfile m = {.p = f, .len = 200000};
+	struct tftp_xfer x;
+	uint64_t now;
+	uint16_t b;
+
+	CHECK_EQ(start(&x, &m, "octet", NULL, 0), 0);
+	CHECK_EQ(tftp_xfer_send(&x, pkt, sizeof(pkt), 0), 516);
+	CHECK_EQ(ack(&x, 1, 40), 0);
+	/* RFC 6298 §2.2: SRTT 40, RTTVAR 20, RTO 40 + 80 */
+	CHECK_EQ(x.srtt_x8 / 8, 40);
+	CHECK_EQ(x.rto_ms, 120);
+	CHECK_EQ(tftp_xfer_send(&x, pkt, sizeof(pkt), 40), 516);
+	CHECK_EQ(tftp_xfer_wake(&x), 160);
+	CHECK_EQ(ack(&x, 2, 340), 0);
+	/* §2.3: err 260; SRTT 40 + 260/8, RTTVAR 3/4 * 20 + 260/4 */
+	CHECK_EQ(x.srtt_x8, 580);
+	CHECK_EQ(x.rttvar_x4, 320);
+	CHECK_EQ(x.rto_ms, 72 + 320);
+	/* a steady 2 ms round trip brings it down to the floor */
+	now = 340;
+	for (b = 3; b < 60; b++) {
+		CHECK_EQ(tftp_xfer_send(&x, pkt, sizeof(pkt), now), 516);
+		now += 2;
+		CHECK_EQ(ack(&x, b, now), 0);
+	}
+	CHECK_EQ(x.rto_ms, TFTP_RTO_MIN_MS);
+	/* a huge sample is cut to the cap */
+	CHECK_EQ(tftp_xfer_send(&x, pkt, sizeof(pkt), now), 516);
+	CHECK_EQ(ack(&x, b, now + 100000), 0);
+	CHECK(x.rto_ms <= TFTP_RTO_MAX_MS);
+	free(f);
+}
+
+TEST(xfer_karn_no_sample_from_a_resent_block)
+{
+	uint8_t *f = pattern(5000), pkt[1600];
+	struct memfile m = {.p = f, .len = 5000};
+	struct tftp_xfer x;
+
+	CHECK_EQ(start(&x, &m, "octet", NULL, 0), 0);
+	CHECK_EQ(tftp_xfer_send(&x, pkt, sizeof(pkt), 0), 516);
+	tftp_xfer_tick(&x, 1000);
+	CHECK_EQ(tftp_xfer_send(&x, pkt, sizeof(pkt), 1000), 516);
+	CHECK_EQ(x.cur_timeout_ms, 1501);
+	/* the ACK may answer either copy: no sample, backoff kept (§5) */
+	CHECK_EQ(ack(&x, 1, 1010), 0);
+	CHECK(!x.rtt_seeded);
+	CHECK_EQ(tftp_xfer_send(&x, pkt, sizeof(pkt), 1010), 516);
+	CHECK_EQ(tftp_xfer_wake(&x), 1010 + 1501);
+	/* block 2 went once: its ACK is a sample and the timeout falls */
+	CHECK_EQ(ack(&x, 2, 1020), 0);
+	CHECK(x.rtt_seeded);
+	CHECK_EQ(x.srtt_x8 / 8, 10);
+	CHECK_EQ(x.cur_timeout_ms, TFTP_RTO_MIN_MS);
+	free(f);
+}
+
+TEST(xfer_unconfirmed_peer_gets_two_resends)
+{
+	static const char *const ts[] = {"tsize", "0", NULL};
+	uint8_t *f = pattern(5000), pkt[1600];
+	struct memfile m = {.p = f, .len = 5000};
+	struct tftp_xfer x;
+	int sends = 0, k;
+
+	/* DATA 1 (no options) and the OACK alike */
+	for (k = 0; k < 2; k++) {
+		uint64_t now = 0;
+
+		CHECK_EQ(start(&x, &m, "octet", k ? ts : NULL, 0), 0);
+		sends = 0;
+		while (!tftp_xfer_is_over(&x) && now < 60000) {
+			if (tftp_xfer_send(&x, pkt, sizeof(pkt), now) > 0) {
+				sends++;
+			}
+			now = tftp_xfer_wake(&x);
+			tftp_xfer_tick(&x, now);
+		}
+		CHECK_EQ(x.state, TFTP_XS_UNANSWERED);
+		CHECK_EQ(sends, 1 + TFTP_UNCONFIRMED_RETRIES);
+		CHECK_EQ(x.retransmits, TFTP_UNCONFIRMED_RETRIES);
+		CHECK_STR(tftp_xfer_state_name(x.state), "unanswered");
+	}
+	/* once the peer answered, the configured retries apply */
+	CHECK_EQ(start(&x, &m, "octet", NULL, 0), 0);
+	tftp_xfer_send(&x, pkt, sizeof(pkt), 0);
+	CHECK_EQ(ack(&x, 1, 1), 0);
+	sends = 0;
+	while (!tftp_xfer_is_over(&x)) {
+		uint64_t now = tftp_xfer_wake(&x);
+
+		if (tftp_xfer_send(&x, pkt, sizeof(pkt), now) > 0) {
+			sends++;
+		}
+		tftp_xfer_tick(&x, tftp_xfer_wake(&x));
+	}
+	CHECK_EQ(x.state, TFTP_XS_TIMEOUT);
+	CHECK_EQ(sends, 1 + 3);
 	free(f);
 }
 

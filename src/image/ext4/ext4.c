@@ -44,8 +44,9 @@ struct ext4_x {
 	int rootfd;
 	char path[PATH_MAX]; /* current directory, relative to the root */
 	size_t plen;
-	uint8_t *buf; /* EXT4_CHUNK bytes */
-	uint64_t limit;
+	uint8_t *buf;       /* EXT4_CHUNK bytes */
+	uint64_t limit;     /* twice the file system: cross-linked blocks */
+	uint64_t max_bytes; /* the caller's: an import limit, free space */
 	uint64_t last_report;
 };
 
@@ -416,6 +417,17 @@ ext4_meta(struct ext4_x *x, ext2_ino_t ino, struct ext2_inode_large *in, int fd,
 	return r < 0 ? -errno : 0;
 }
 
+/* Count @n bytes of file data written against both limits. */
+static int
+ext4_count(struct ext4_x *x, uint64_t n)
+{
+	x->st->bytes += n;
+	if (x->st->bytes > x->max_bytes) {
+		return -ENOSPC;
+	}
+	return x->st->bytes > x->limit ? -EFBIG : 0;
+}
+
 /*
  * Copy @len blocks from physical block @pblk to logical block @lblk of
  * @fd, clipped to @size bytes.  Blocks never mapped are never written, so
@@ -453,9 +465,9 @@ ext4_copy_run(struct ext4_x *x, int fd, uint64_t lblk, uint64_t pblk,
 		if (r < 0) {
 			return r;
 		}
-		x->st->bytes += bytes;
-		if (x->st->bytes > x->limit) {
-			return -EFBIG;
+		r = ext4_count(x, bytes);
+		if (r < 0) {
+			return r;
 		}
 		if (x->prog && x->st->bytes - x->last_report >= (8u << 20)) {
 			x->last_report = x->st->bytes;
@@ -594,7 +606,10 @@ ext4_file_data(
 		if (r < 0) {
 			return r;
 		}
-		x->st->bytes += n;
+		r = ext4_count(x, n);
+		if (r < 0) {
+			return r;
+		}
 	} else if (in->i_flags & EXT4_EXTENTS_FL) {
 		r = ext4_copy_extents(x, ino, in, fd, size);
 		if (r < 0) {
@@ -911,10 +926,11 @@ ext4_dir(struct ext4_x *x, ext2_ino_t ino, int dirfd, int depth)
 
 int
 ext4_extract(const char *path, uint64_t offset, uint64_t size, int destfd,
-    const struct ext4_progress *prog, const struct ext4_wait *wait,
-    struct ext4_stats *st)
+    uint64_t max_bytes, const struct ext4_progress *prog,
+    const struct ext4_wait *wait, struct ext4_stats *st)
 {
-	struct ext4_x x = {.prog = prog, .st = st, .rootfd = destfd};
+	struct ext4_x x = {
+	    .prog = prog, .st = st, .rootfd = destfd, .max_bytes = max_bytes};
 	struct ext4_waitio *w = NULL;
 	struct ext2_inode_large in;
 	char opts[64];
@@ -960,12 +976,15 @@ ext4_extract(const char *path, uint64_t offset, uint64_t size, int destfd,
 		goto out;
 	}
 	/*
-	 * For progress: blocks in use, less the inode tables and the
-	 * journal, which hold no file data.
+	 * Blocks in use, less the inode tables and the journal, which hold
+	 * no file data: for progress, and the room the files will need.
 	 */
 	{
-		uint64_t used = (ext2fs_blocks_count(x.fs->super) -
-				    ext2fs_free_blocks_count(x.fs->super)) *
+		uint64_t total = ext2fs_blocks_count(x.fs->super);
+		uint64_t free_blocks = ext2fs_free_blocks_count(x.fs->super);
+		/* A count past the total is a lie: take it as full. */
+		uint64_t used =
+		    (free_blocks > total ? total : total - free_blocks) *
 		    x.fs->blocksize;
 		uint64_t meta = (uint64_t)x.fs->group_desc_count *
 		    x.fs->inode_blocks_per_group * x.fs->blocksize;
@@ -978,6 +997,10 @@ ext4_extract(const char *path, uint64_t offset, uint64_t size, int destfd,
 		}
 		st->ext2_err = 0;
 		st->used_bytes = used > meta ? used - meta : used;
+	}
+	if (st->used_bytes > max_bytes) {
+		r = -ENOSPC;
+		goto out;
 	}
 	/* Cross-linked blocks could repeat data without end: cap it. */
 	x.limit = 2 * fs_bytes + (64u << 20);

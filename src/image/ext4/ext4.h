@@ -61,15 +61,21 @@ struct ext4_stats {
  * empty directory @destfd (borrowed).
  * @wait: NULL, or how to wait for bytes of @path not yet written.
  * @st: statistics and, on failure, the libext2fs code and the path.
+ * @max_bytes: the most file data the caller lets it write (an import
+ * limit, the free space).  When the file system says it holds more
+ * (st->used_bytes), nothing is written; when the data written goes past
+ * it anyway (the superblock lied), the extraction stops there.  Either
+ * way the result is -ENOSPC with st->bytes telling which (0 or more).
  * Return: 0; -PNB_EEXT4 (st->ext2_err says which libext2fs error, see
  * ext4_strerror()); -PNB_ENAME; -PNB_EDIR_LOOP; -PNB_EPART_RANGE (the
  * file system is bigger than its partition); -EFBIG (cross-linked blocks
- * would expand the data past twice the file system size); -ENAMETOOLONG;
- * -EMSGSIZE (deeper than 256 levels); or -errno from writing.
+ * would expand the data past twice the file system size); -ENOSPC (see
+ * @max_bytes); -ENAMETOOLONG; -EMSGSIZE (deeper than 256 levels); or
+ * -errno from writing.
  */
 int ext4_extract(const char *path, uint64_t offset, uint64_t size, int destfd,
-    const struct ext4_progress *prog, const struct ext4_wait *wait,
-    struct ext4_stats *st);
+    uint64_t max_bytes, const struct ext4_progress *prog,
+    const struct ext4_wait *wait, struct ext4_stats *st);
 
 /*
  * ext4_probe() - is there an ext2/3/4 superblock in @sb (the 1024 bytes

@@ -226,7 +226,7 @@ write_at(int dirfd, const char *name, const char *text)
 static void
 remove_stale(int dirfd)
 {
-	DIR *d = tree_dir_read(dirfd);
+	DIR *d = tree_dir_stream(dirfd);
 	struct dirent *e;
 
 	if (!d) {
@@ -343,7 +343,7 @@ guard(const char *arch, pid_t owner, int life, int report)
 		}
 		mounted_status_on = true;
 	}
-	d = tree_dir_read(dirfd);
+	d = tree_dir_stream(dirfd);
 	while (d && (e = readdir(d)) != NULL) {
 		if (e->d_name[0] != '.' && strcmp(e->d_name, "status") &&
 		    strcmp(e->d_name, "register") &&

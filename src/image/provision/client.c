@@ -293,18 +293,14 @@ mkdir_in(int rootfd, const char *parent, const char *name, mode_t mode)
 static int
 mask_unit(int rootfd, const char *unit)
 {
-	int fd = tree_open_dir(rootfd, "etc/systemd/system"), dfd;
+	int fd = tree_open_dir(rootfd, "etc/systemd/system");
 	DIR *d;
 	struct dirent *e;
 
 	if (fd < 0) {
 		return fd == -ENOENT ? 0 : fd;
 	}
-	dfd = dup(fd);
-	d = dfd < 0 ? NULL : fdopendir(dfd);
-	if (d) {
-		rewinddir(d);
-	}
+	d = tree_dir_stream(fd);
 	while (d && (e = readdir(d)) != NULL) {
 		size_t n = strlen(e->d_name);
 		int w;
@@ -379,18 +375,14 @@ edit_hosts(int rootfd, const char *hostname)
 static int
 remove_host_keys(int rootfd)
 {
-	int fd = tree_open_dir(rootfd, "etc/ssh"), dfd;
+	int fd = tree_open_dir(rootfd, "etc/ssh");
 	DIR *d;
 	struct dirent *e;
 
 	if (fd < 0) {
 		return 0;
 	}
-	dfd = dup(fd);
-	d = dfd < 0 ? NULL : fdopendir(dfd);
-	if (d) {
-		rewinddir(d);
-	}
+	d = tree_dir_stream(fd);
 	while (d && (e = readdir(d)) != NULL) {
 		if (!strncmp(e->d_name, "ssh_host_", 9)) {
 			unlinkat(fd, e->d_name, 0);
@@ -819,11 +811,9 @@ prov_client_add(const char *state, const struct prov_client *c,
 		}
 		x.keys = text;
 	}
-	snprintf(dir, sizeof(dir), "%s/clients", state);
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-		r = -errno;
-		snprintf(
-		    msg, msglen, "cannot create %s: %s", dir, strerror(-r));
+	r = prov_private_dir(state, "clients", dir, sizeof(dir), info->note,
+	    sizeof(info->note), msg, msglen);
+	if (r < 0) {
 		goto out;
 	}
 	prov_clean_stale(dir);
@@ -945,15 +935,79 @@ out:
 	return r;
 }
 
+static bool
+is_octal(char c)
+{
+	return c >= '0' && c <= '7';
+}
+
+/*
+ * The first mount point at or below @path (a real path), from
+ * /proc/self/mountinfo, into @out.  A removal must never reach into
+ * another file system, and finding one before anything is removed keeps
+ * the client or image whole; tree_rm() checks again on the way down for
+ * one mounted meanwhile.
+ */
+static bool
+mount_below(const char *path, char *out, size_t cap)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	size_t plen = strlen(path), n = 0;
+	char *line = NULL;
+	bool found = false;
+
+	if (!f) {
+		return false;
+	}
+	while (!found && getline(&line, &n, f) > 0) {
+		char mp[PATH_MAX], *src, *dst;
+
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1) {
+			continue;
+		}
+		/* proc_pid_mountinfo(5): space, tab, newline, \ as \ooo. */
+		for (src = dst = mp; *src; dst++) {
+			if (src[0] == '\\' && is_octal(src[1]) &&
+			    is_octal(src[2]) && is_octal(src[3])) {
+				*dst = (char)((src[1] - '0') << 6 |
+				    (src[2] - '0') << 3 | (src[3] - '0'));
+				src += 4;
+			} else {
+				*dst = *src++;
+			}
+		}
+		*dst = '\0';
+		if (!strncmp(mp, path, plen) &&
+		    (mp[plen] == '/' || mp[plen] == '\0')) {
+			snprintf(out, cap, "%s", mp);
+			found = true;
+		}
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
 /* Rename out of sight first, then delete: removal looks atomic. */
 static int
 remove_entry(const char *dir, const char *name, char *msg, size_t msglen)
 {
-	char tmp[REC_NAME_MAX + 40];
+	char tmp[REC_NAME_MAX + 40], path[PATH_MAX + 64], real[PATH_MAX];
+	char mnt[PATH_MAX];
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r;
 
 	if (fd < 0 || faccessat(fd, name, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
 		r = -ENOENT;
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (realpath(path, real) && mount_below(real, mnt, sizeof(mnt))) {
+		snprintf(msg, msglen,
+		    "a file system is mounted at %s, inside %s: unmount it "
+		    "first (findmnt -R %s lists all of them); nothing was "
+		    "removed",
+		    mnt, real, real);
+		r = -EBUSY;
 		goto out;
 	}
 	snprintf(tmp, sizeof(tmp), ".tmp-rm-%s-%ld", name, (long)getpid());
@@ -963,8 +1017,17 @@ remove_entry(const char *dir, const char *name, char *msg, size_t msglen)
 	}
 	r = tree_rm(fd, tmp);
 	if (r < 0) {
-		snprintf(
-		    msg, msglen, "removing %s/%s: %s", dir, tmp, strerror(-r));
+		snprintf(msg, msglen,
+		    "removing %s/%s: %s; the next command that adds to %s "
+		    "removes what is left",
+		    dir, tmp,
+		    r == -EXDEV
+			? "a file system was mounted inside it meanwhile: "
+			  "unmount it"
+			: r == -ESTALE ? "a directory in it moved during the "
+					 "removal (is a Pi still using it?)"
+				       : strerror(-r),
+		    dir);
 	}
 out:
 	if (fd >= 0) {

@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "core/io.h"
+#include "core/size.h"
 #include "image/disk/blk.h"
 #include "image/disk/part.h"
 #include "image/ext4/ext4.h"
@@ -49,27 +51,37 @@ prov_clean_stale(const char *dir)
 	closedir(d);
 }
 
-/* mkdir -p for the state directory layout. */
-static int
-mkdir_p(const char *path, mode_t mode)
+int
+prov_private_dir(const char *state, const char *sub, char *dir, size_t cap,
+    char *note, size_t notelen, char *msg, size_t msglen)
 {
-	char tmp[PATH_MAX];
-	size_t i, n = strlen(path);
+	const char *paths[2] = {state, dir};
+	size_t i, used = 0;
+	int r;
 
-	if (n == 0 || n >= sizeof(tmp)) {
+	note[0] = '\0';
+	if ((size_t)snprintf(dir, cap, "%s/%s", state, sub) >= cap) {
+		snprintf(msg, msglen, "the state directory path is too long");
 		return -ENAMETOOLONG;
 	}
-	memcpy(tmp, path, n + 1);
-	for (i = 1; i <= n; i++) {
-		if (tmp[i] == '/' || tmp[i] == '\0') {
-			char c = tmp[i];
+	for (i = 0; i < 2; i++) {
+		unsigned was;
 
-			tmp[i] = '\0';
-			if (mkdir(tmp, mode) < 0 && errno != EEXIST) {
-				return -errno;
-			}
-			tmp[i] = c;
+		r = io_private_dir(paths[i], &was);
+		if (r < 0) {
+			snprintf(msg, msglen, "cannot create %s: %s", paths[i],
+			    strerror(-r));
+			return r;
 		}
+		if (was && used < notelen) {
+			used += (size_t)snprintf(note + used, notelen - used,
+			    "%s%s was mode %04o", used ? "; " : "", paths[i],
+			    was);
+		}
+	}
+	if (used && used < notelen) {
+		snprintf(note + used, notelen - used,
+		    ", now 0700: local users could reach the client roots");
 	}
 	return 0;
 }
@@ -80,7 +92,7 @@ struct fatx {
 	struct fat_vol *v;
 	uint8_t *buf;
 	int out;
-	uint64_t bytes, limit, files;
+	uint64_t bytes, limit, max_bytes, files;
 	const struct prov_progress *prog;
 	char where[512];
 };
@@ -102,6 +114,9 @@ fatx_sink(void *arg, const uint8_t *p, size_t n)
 		p += w;
 		n -= (size_t)w;
 		x->bytes += (uint64_t)w;
+	}
+	if (x->bytes > x->max_bytes) {
+		return -ENOSPC;
 	}
 	/* Cross-linked files repeat data: bound the total. */
 	return x->bytes > x->limit ? -EFBIG : 0;
@@ -185,12 +200,65 @@ fatx_reject(void *arg, const struct fat_dirent *e, int err)
 	snprintf(x->where, sizeof(x->where), "%.200s/", e->name);
 }
 
+static uint64_t
+room_for(uint64_t cap, uint64_t free_bytes)
+{
+	return cap < free_bytes ? cap : free_bytes;
+}
+
+/*
+ * Why extracting @what stopped for want of room: the file system said it
+ * holds @claim bytes of files (0: unknown), @wrote were written, and the
+ * extraction was allowed the smaller of the import limit @cap and the
+ * @free_bytes of @dir.  Also for -ENOSPC and -EDQUOT from the writes.
+ */
+static void
+import_room_msg(char *msg, size_t msglen, const char *what, const char *dir,
+    uint64_t claim, uint64_t wrote, uint64_t cap, uint64_t free_bytes)
+{
+	uint64_t max = room_for(cap, free_bytes);
+	char a[32], b[32], c[32];
+
+	if (wrote == 0 && claim > max && claim > cap) {
+		snprintf(msg, msglen,
+		    "%s: its files take %s, more than the import limit of %s "
+		    "(--max-size, [image] max_size): raise it if that is "
+		    "right",
+		    what, size_human(claim, a, sizeof(a)),
+		    size_human(cap, b, sizeof(b)));
+	} else if (wrote == 0 && claim > max) {
+		snprintf(msg, msglen,
+		    "not enough space in %s: the %s's files need %s and %s "
+		    "are free; free some space, or put the state directory on "
+		    "a larger file system",
+		    dir, what, size_human(claim, a, sizeof(a)),
+		    size_human(free_bytes, b, sizeof(b)));
+	} else if (wrote > cap) {
+		snprintf(msg, msglen,
+		    "%s: the files expand past the import limit of %s%s%s: "
+		    "refusing a damaged or hostile image",
+		    what, size_human(cap, a, sizeof(a)),
+		    claim ? " though the file system says it holds " : "",
+		    claim ? size_human(claim, b, sizeof(b)) : "");
+	} else {
+		snprintf(msg, msglen,
+		    "%s: the file system of %s filled up after %s of files "
+		    "(%s were free when it began%s%s): free some "
+		    "space, or put the state directory on a larger file system",
+		    what, dir, size_human(wrote, a, sizeof(a)),
+		    size_human(free_bytes, b, sizeof(b)),
+		    claim ? "; the image says it holds " : "",
+		    claim ? size_human(claim, c, sizeof(c)) : "");
+	}
+}
+
 static int
-extract_fat(const struct blk *dev, int dirfd, const struct prov_progress *prog,
-    char *msg, size_t msglen)
+extract_fat(const struct blk *dev, int dirfd, uint64_t max_bytes,
+    const struct prov_progress *prog, uint64_t *wrote, char *msg, size_t msglen)
 {
 	struct fat_vol *v = calloc(1, sizeof(*v));
-	struct fatx x = {.v = v, .out = -1, .prog = prog};
+	struct fatx x = {
+	    .v = v, .out = -1, .prog = prog, .max_bytes = max_bytes};
 	struct fat_visitor vis = {.enter = fatx_enter,
 	    .file = fatx_file,
 	    .leave = fatx_leave,
@@ -199,6 +267,7 @@ extract_fat(const struct blk *dev, int dirfd, const struct prov_progress *prog,
 	unsigned i;
 	int r;
 
+	*wrote = 0;
 	for (i = 0; i < FAT_DEPTH_MAX + 2; i++) {
 		x.fds[i] = -1;
 	}
@@ -219,6 +288,7 @@ extract_fat(const struct blk *dev, int dirfd, const struct prov_progress *prog,
 		snprintf(msg, msglen, "boot partition, at %.200s: %s", x.where,
 		    pnb_strerror(r));
 	}
+	*wrote = x.bytes;
 	/* An error mid-walk leaves deeper directory fds open. */
 	for (i = 1; i < FAT_DEPTH_MAX + 2; i++) {
 		if (x.fds[i] >= 0) {
@@ -314,19 +384,14 @@ boot_summary(int bootfd, struct prov_image_info *info)
 	    {"bcm2712-", "Pi 5/500/CM5", "kernel_2712.img", "kernel8.img"},
 	};
 	bool have[5] = {false};
-	int fd = dup(bootfd);
-	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	DIR *d = tree_dir_stream(bootfd);
 	struct dirent *e;
 	size_t i, ko = 0, mo = 0;
 
 	info->kernels[0] = info->models[0] = '\0';
 	if (!d) {
-		if (fd >= 0) {
-			close(fd);
-		}
 		return;
 	}
-	rewinddir(d);
 	while ((e = readdir(d)) != NULL) {
 		size_t n = strlen(e->d_name);
 
@@ -548,6 +613,7 @@ prov_image_import(const char *state, const struct prov_import *im,
 	struct import_target t = {.verfd = -1, .img = {.fd = -1}};
 	const struct part *boot = NULL, *root = NULL;
 	char dir[PATH_MAX], *text;
+	uint64_t free_bytes, wrote;
 	int imgfd = -1, bootfd = -1, rootfd = -1, r;
 	bool done = false;
 	time_t now = time(NULL);
@@ -568,11 +634,9 @@ prov_image_import(const char *state, const struct prov_import *im,
 	gmtime_r(&now, &tm);
 	strftime(
 	    info->created, sizeof(info->created), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	snprintf(dir, sizeof(dir), "%s/images", state);
-	r = mkdir_p(dir, 0755);
+	r = prov_private_dir(state, "images", dir, sizeof(dir), info->note,
+	    sizeof(info->note), msg, msglen);
 	if (r < 0) {
-		snprintf(
-		    msg, msglen, "cannot create %s: %s", dir, strerror(-r));
 		return r;
 	}
 	prov_clean_stale(dir);
@@ -585,7 +649,8 @@ prov_image_import(const char *state, const struct prov_import *im,
 	if (r < 0) {
 		goto out;
 	}
-	r = prov_src_open(&src, im->file, dir, &im->prog, msg, msglen);
+	r = prov_src_open(
+	    &src, im->file, dir, im->max_bytes, &im->prog, msg, msglen);
 	if (r < 0) {
 		goto out;
 	}
@@ -652,14 +717,32 @@ prov_image_import(const char *state, const struct prov_import *im,
 		r = -errno;
 		goto out;
 	}
+	/*
+	 * What the file systems claim decides nothing on its own (issue
+	 * 10): each extraction may write the smaller of the import limit
+	 * and the space left, measured after what came before it.
+	 */
 	blk_sub_init(&sub, &subs, &dev, boot->start * PART_SECTOR,
 	    boot->count * PART_SECTOR);
-	r = extract_fat(&sub, bootfd, &im->prog, msg, msglen);
+	free_bytes = prov_free_bytes(dir);
+	r = extract_fat(&sub, bootfd, room_for(im->max_bytes, free_bytes),
+	    &im->prog, &wrote, msg, msglen);
+	if (r == -ENOSPC || r == -EDQUOT) {
+		import_room_msg(msg, msglen, "boot partition", dir, 0, wrote,
+		    im->max_bytes, free_bytes);
+	}
 	if (r < 0) {
 		goto out;
 	}
+	free_bytes = prov_free_bytes(dir);
 	r = ext4_extract(src.path, root->start * PART_SECTOR,
-	    root->count * PART_SECTOR, rootfd, &eprog, &ewait, &est);
+	    root->count * PART_SECTOR, rootfd,
+	    room_for(im->max_bytes, free_bytes), &eprog, &ewait, &est);
+	if (r == -ENOSPC || r == -EDQUOT) {
+		import_room_msg(msg, msglen, "root partition", dir,
+		    est.used_bytes, est.bytes, im->max_bytes, free_bytes);
+		goto out;
+	}
 	/* The rest of the stream is decoded and verified before we go on. */
 	if (r == 0) {
 		r = prov_src_finish(&src, msg, msglen);

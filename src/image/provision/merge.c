@@ -116,7 +116,7 @@ merge_list(const int *fds, size_t nfds, struct merge_ent **out, size_t *n)
 
 	*n = 0;
 	for (k = 0; k < nfds && r == 0; k++) {
-		DIR *d = tree_dir_read(fds[k]);
+		DIR *d = tree_dir_stream(fds[k]);
 		struct dirent *de;
 
 		if (!d) {
@@ -313,7 +313,7 @@ merge_link_tree(const int *layers, size_t n, int dst,
 static int
 clean_dir(int fd, uint64_t *entries, int depth)
 {
-	DIR *d = tree_dir_read(fd);
+	DIR *d = tree_dir_stream(fd);
 	struct dirent *e;
 	int r = 0;
 

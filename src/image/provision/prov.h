@@ -21,6 +21,11 @@
 struct prov_import {
 	const char *file; /* borrowed */
 	const char *name; /* borrowed */
+	/*
+	 * The most the import writes for the decompressed disk, and for the
+	 * files of each partition (cfg image.max_size).
+	 */
+	uint64_t max_bytes;
 	struct prov_progress prog;
 };
 
@@ -41,6 +46,7 @@ struct prov_image_info {
 	char created[32];
 	int threads;
 	bool used_backup_gpt;
+	char note[512]; /* directories made private on the way, or "" */
 };
 
 /*
@@ -74,6 +80,7 @@ struct prov_client_info {
 	unsigned version; /* the image version the trees came from */
 	bool server_guessed;
 	char server[64];
+	char note[512]; /* directories made private on the way, or "" */
 };
 
 /*
@@ -86,6 +93,16 @@ int prov_client_add(const char *state, const struct prov_client *c,
 /* prov_client_remove() - remove client @name atomically. */
 int prov_client_remove(
     const char *state, const char *name, char *msg, size_t msglen);
+
+/*
+ * prov_private_dir() - make @state and @state/@sub private (0700, see
+ * io_private_dir()) and write the latter's path to @dir (@cap bytes).
+ * @note: gets a sentence naming the directories that were open to others
+ * and were tightened, else "".
+ * Return: 0 or -errno with @msg saying what failed.
+ */
+int prov_private_dir(const char *state, const char *sub, char *dir, size_t cap,
+    char *note, size_t notelen, char *msg, size_t msglen);
 
 /*
  * prov_clean_stale() - remove temporaries in @dir (images/ or clients/)

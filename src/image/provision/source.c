@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/statvfs.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include "core/io.h"
 #include "core/err.h"
 #include "image/disk/blk.h"
+#include "core/size.h"
 #include "image/provision/source.h"
 
 #define SRC_IN_BUF  (1u << 20)
@@ -29,6 +31,9 @@ struct src_out {
 	int fd;
 	uint64_t off, limit;
 	struct prov_src_stream *stream; /* told of each write, or NULL */
+	uint64_t written;   /* bytes of data in the file, holes not counted */
+	bool limit_claimed; /* @limit is the container's claim, not the cap */
+	const char *dir;    /* where the file is, for messages */
 };
 
 /*
@@ -91,6 +96,7 @@ src_out_write(struct src_out *o, const uint8_t *p, size_t n)
 			if (r < 0) {
 				return r;
 			}
+			o->written += i - run;
 			in_run = false;
 		}
 		i += len;
@@ -100,9 +106,39 @@ src_out_write(struct src_out *o, const uint8_t *p, size_t n)
 		if (r < 0) {
 			return r;
 		}
+		o->written += n - run;
 	}
 	o->off += n;
 	return o->stream ? src_published(o->stream, o->off) : 0;
+}
+
+/* Why writing the decompressed disk failed, in words. */
+static void
+src_out_fail(
+    const struct src_out *o, const char *kind, int r, char *msg, size_t msglen)
+{
+	char a[32], b[32];
+
+	if (r == -PNB_EXZ_SIZE && o->limit_claimed) {
+		snprintf(msg, msglen,
+		    "the %s data expands beyond the %llu bytes its %s claims: "
+		    "refusing a decompression bomb",
+		    kind, (unsigned long long)o->limit,
+		    !strcmp(kind, "xz") ? "index" : "frame header");
+	} else if (r == -PNB_EXZ_SIZE) {
+		snprintf(msg, msglen,
+		    "the %s data expands past the import limit of %s "
+		    "(--max-size, [image] max_size): raise it if the image "
+		    "is really that large",
+		    kind, size_human(o->limit, a, sizeof(a)));
+	} else if (r == -ENOSPC || r == -EDQUOT) {
+		snprintf(msg, msglen,
+		    "the file system of %s filled up after %s of the "
+		    "decompressed image (%s written): free some space, or "
+		    "put the state directory on a larger file system",
+		    o->dir, size_human(o->off, a, sizeof(a)),
+		    size_human(o->written, b, sizeof(b)));
+	}
 }
 
 static int
@@ -249,14 +285,8 @@ src_unxz(int in, uint64_t in_size, struct src_out *o,
 		ret = lzma_code(&st, act);
 		if (st.avail_out == 0 || ret == LZMA_STREAM_END) {
 			r = src_out_write(o, ob, SRC_OUT_BUF - st.avail_out);
-			if (r == -PNB_EXZ_SIZE) {
-				snprintf(msg, msglen,
-				    "the xz data expands beyond the %llu "
-				    "bytes its index claims: refusing a "
-				    "decompression bomb",
-				    (unsigned long long)o->limit);
-			}
 			if (r < 0) {
+				src_out_fail(o, "xz", r, msg, msglen);
 				goto out;
 			}
 			st.next_out = ob;
@@ -367,11 +397,7 @@ src_unzstd(struct prov_src *s, int in, struct src_out *o,
 		}
 		r = src_out_write(o, ob, zo.pos);
 		if (r < 0) {
-			if (r == -PNB_EXZ_SIZE) {
-				snprintf(msg, msglen,
-				    "the zstd data expands past %llu bytes",
-				    (unsigned long long)o->limit);
-			}
+			src_out_fail(o, "zstd", r, msg, msglen);
 			goto out;
 		}
 		if (ret == 0) {
@@ -416,13 +442,19 @@ src_mem_available(void)
  * memfd: no disk writes for data that is thrown away, which would
  * otherwise compete with writing the extracted files.  Sparse either way.
  */
+static bool
+src_fits_memory(uint64_t claimed)
+{
+	return claimed && claimed <= src_mem_available() / 2;
+}
+
 static int
-src_tmpfile(const char *dir, uint64_t claimed)
+src_tmpfile(const char *dir, bool in_memory)
 {
 	char path[4096];
 	int fd;
 
-	if (claimed && claimed <= src_mem_available() / 2) {
+	if (in_memory) {
 		fd = memfd_create("pinetboot-disk", MFD_CLOEXEC);
 		if (fd >= 0) {
 			return fd;
@@ -610,14 +642,72 @@ prov_src_blk_init(struct blk *b, struct prov_src *s)
 	*b = (struct blk){.ops = &src_blk_ops, .ctx = s, .size = s->size};
 }
 
+uint64_t
+prov_free_bytes(const char *dir)
+{
+	struct statvfs v;
+
+	if (statvfs(dir, &v) < 0) {
+		return UINT64_MAX; /* unknown: the writes will tell */
+	}
+	return (uint64_t)v.f_bavail * v.f_frsize;
+}
+
+int
+prov_room(
+    const char *dir, uint64_t need, const char *what, char *msg, size_t msglen)
+{
+	uint64_t free_bytes = prov_free_bytes(dir);
+	char a[32], b[32];
+
+	if (need <= free_bytes) {
+		return 0;
+	}
+	snprintf(msg, msglen,
+	    "not enough space in %s: %s needs %s and %s are free; free some "
+	    "space, or put the state directory on a larger file system",
+	    dir, what, size_human(need, a, sizeof(a)),
+	    size_human(free_bytes, b, sizeof(b)));
+	return -ENOSPC;
+}
+
+/*
+ * The smallest size the container states before anything is decoded:
+ * the xz index's total, or the first zstd frame's content size (more
+ * frames can only add to it).  0 when it states none.
+ */
+static uint64_t
+src_claim_at_least(const struct prov_src *s, int in)
+{
+	uint8_t hdr[18];
+	ssize_t n;
+	unsigned long long fcs;
+
+	if (s->kind == PROV_SRC_XZ) {
+		return s->claimed;
+	}
+	n = pread(in, hdr, sizeof(hdr), 0);
+	if (n <= 0) {
+		return 0;
+	}
+	fcs = ZSTD_getFrameContentSize(hdr, (size_t)n);
+	return fcs == ZSTD_CONTENTSIZE_UNKNOWN || fcs == ZSTD_CONTENTSIZE_ERROR
+	    ? 0
+	    : fcs;
+}
+
 int
 prov_src_open(struct prov_src *s, const char *file, const char *tmpdir,
-    const struct prov_progress *prog, char *msg, size_t msglen)
+    uint64_t max_bytes, const struct prov_progress *prog, char *msg,
+    size_t msglen)
 {
 	static const uint8_t xz_magic[6] = {0xfd, '7', 'z', 'X', 'Z', 0};
 	static const uint8_t zstd_magic[4] = {0x28, 0xb5, 0x2f, 0xfd};
-	struct src_out o = {.fd = -1};
+	struct src_out o = {.fd = -1, .dir = tmpdir};
+	uint64_t need;
+	bool in_memory;
 	uint8_t magic[6] = {0};
+	char a[32], b[32];
 	struct stat st;
 	int in, r;
 
@@ -669,16 +759,29 @@ prov_src_open(struct prov_src *s, const char *file, const char *tmpdir,
 		}
 	}
 	s->fd = -1;
-	o.limit = s->claimed ? s->claimed : PROV_SRC_MAX_SIZE;
-	if (o.limit > PROV_SRC_MAX_SIZE) {
+	/* What the container claims decides nothing on its own (issue 10). */
+	need = src_claim_at_least(s, in);
+	if (need > max_bytes) {
 		r = -PNB_EXZ_SIZE;
 		snprintf(msg, msglen,
-		    "it claims %llu bytes uncompressed, more than the "
-		    "1 TiB limit",
-		    (unsigned long long)s->claimed);
+		    "it claims %s (%llu bytes) uncompressed, more than the "
+		    "import limit of %s (--max-size, [image] max_size): raise "
+		    "it if the image is really that large",
+		    size_human(need, a, sizeof(a)), (unsigned long long)need,
+		    size_human(max_bytes, b, sizeof(b)));
 		goto fail;
 	}
-	o.fd = src_tmpfile(tmpdir, s->claimed);
+	o.limit = s->claimed ? s->claimed : max_bytes;
+	o.limit_claimed = s->claimed != 0;
+	in_memory = src_fits_memory(s->claimed);
+	if (!in_memory) {
+		r = prov_room(
+		    tmpdir, need, "the decompressed image", msg, msglen);
+		if (r < 0) {
+			goto fail;
+		}
+	}
+	o.fd = src_tmpfile(tmpdir, in_memory);
 	if (o.fd < 0) {
 		r = o.fd;
 		snprintf(msg, msglen, "cannot make a temporary file in %s: %s",

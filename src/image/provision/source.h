@@ -47,20 +47,38 @@ struct prov_progress {
 	void *arg;
 };
 
-/* Largest disk accepted when the container states no size. */
-#define PROV_SRC_MAX_SIZE (1ull << 40)
-
 /*
  * prov_src_open() - open @file (borrowed) read-only, detect xz and zstd by
  * their magic, and decompress into a temporary file made in @tmpdir.
+ * The size the container claims bounds the output, but never on its own:
+ * a claim past @max_bytes is refused before anything is decoded, a claim
+ * past the free space of @tmpdir too (unless the disk fits in memory),
+ * and with no claim the output stops at @max_bytes.
  * @msg: on failure, a sentence saying what is wrong.
  * Return: 0; -PNB_EXZ_DATA (corrupt or truncated compressed data);
- * -PNB_EXZ_SIZE (the data expands beyond the size its index or frame
- * header claims, or past PROV_SRC_MAX_SIZE); -ENOMEM (a dictionary past
- * the memory limit); the progress callback's value; or -errno.
+ * -PNB_EXZ_SIZE (a claim past @max_bytes, or data beyond the claim or
+ * past @max_bytes); -ENOSPC (no room in @tmpdir, found before or while
+ * writing); -ENOMEM (a dictionary past the memory limit); the progress
+ * callback's value; or -errno.
  */
 int prov_src_open(struct prov_src *s, const char *file, const char *tmpdir,
-    const struct prov_progress *prog, char *msg, size_t msglen);
+    uint64_t max_bytes, const struct prov_progress *prog, char *msg,
+    size_t msglen);
+
+/*
+ * prov_free_bytes() - bytes an unprivileged user could still write to
+ * the file system of @dir (what df shows as available; root's reserve
+ * stays for the server's leases and logs), UINT64_MAX when unknown.
+ */
+uint64_t prov_free_bytes(const char *dir);
+
+/*
+ * prov_room() - is there room for @need bytes in @dir?  @what names the
+ * data for the message ("the decompressed image").
+ * Return: 0, or -ENOSPC with @msg saying how much is needed and free.
+ */
+int prov_room(
+    const char *dir, uint64_t need, const char *what, char *msg, size_t msglen);
 
 /*
  * prov_src_wait() - wait until the first @end bytes of the disk are there

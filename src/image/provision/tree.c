@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -51,71 +52,212 @@ tree_openat2(int dirfd, const char *rel, uint64_t flags, uint64_t mode)
 }
 
 DIR *
-tree_dir_read(int fd)
+tree_dir_stream(int dirfd)
 {
-	int dfd = dup(fd);
-	DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+	int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0), e;
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
 
 	if (!d) {
-		int e = errno;
-
-		if (dfd >= 0) {
-			close(dfd);
+		e = errno;
+		if (fd >= 0) {
+			close(fd);
 		}
 		errno = e;
 		return NULL;
 	}
-	/* A dup()ed fd shares its offset with the original: start over. */
 	rewinddir(d);
 	return d;
 }
 
+/* Where a directory is: its mount, device and inode. */
+struct tree_id {
+	uint64_t mnt;
+	dev_t dev;
+	ino_t ino;
+};
+
 static int
-tree_rm_dir(int fd, int depth)
+tree_id_of(int fd, struct tree_id *id)
 {
-	DIR *d;
+	struct statx sx;
+
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_INO | STATX_MNT_ID, &sx) < 0) {
+		return -errno;
+	}
+	*id = (struct tree_id){
+	    /* Kernels before 5.8 have no mount id: the device decides. */
+	    .mnt = (sx.stx_mask & STATX_MNT_ID) ? sx.stx_mnt_id : 0,
+	    .dev = makedev(sx.stx_dev_major, sx.stx_dev_minor),
+	    .ino = sx.stx_ino,
+	};
+	return 0;
+}
+
+/*
+ * Remove what can go from the directory @dir: every non-directory and
+ * every empty directory.  Stops at the first directory that is not
+ * empty and returns it opened in @sub (else -1), so the caller can go
+ * down into it; refuses one on another mount than @top's (-EXDEV).
+ */
+static int
+tree_rm_entries(int dir, const struct tree_id *top, int *sub)
+{
+	DIR *d = tree_dir_stream(dir);
 	struct dirent *e;
 	int r = 0;
 
-	if (depth > TREE_DEPTH_MAX) {
-		close(fd);
-		return -ELOOP;
-	}
-	d = fdopendir(fd);
+	*sub = -1;
 	if (!d) {
-		r = -errno;
-		close(fd);
-		return r;
+		return -errno;
 	}
-	while (r == 0 && (errno = 0, e = readdir(d)) != NULL) {
+	while ((errno = 0, e = readdir(d)) != NULL) {
+		struct tree_id id;
+
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) {
 			continue;
 		}
-		if (unlinkat(fd, e->d_name, 0) == 0) {
+		if (unlinkat(dir, e->d_name, 0) == 0) {
 			continue;
 		}
 		if (errno != EISDIR) {
 			r = -errno;
 			break;
 		}
-		{
-			int sub = openat(fd, e->d_name,
-			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-			r = sub < 0 ? -errno : tree_rm_dir(sub, depth + 1);
+		if (unlinkat(dir, e->d_name, AT_REMOVEDIR) == 0) {
+			continue;
 		}
-		if (r == 0 && unlinkat(fd, e->d_name, AT_REMOVEDIR) < 0) {
+		if (errno != ENOTEMPTY && errno != EEXIST) {
 			r = -errno;
+			break;
 		}
+		*sub = openat(dir, e->d_name,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (*sub < 0) {
+			r = -errno;
+			break;
+		}
+		r = tree_id_of(*sub, &id);
+		if (r == 0 &&
+		    (id.dev != top->dev || (top->mnt && id.mnt != top->mnt))) {
+			r = -EXDEV;
+		}
+		if (r < 0) {
+			close(*sub);
+			*sub = -1;
+		}
+		break;
+	}
+	if (!e && errno) {
+		r = -errno;
 	}
 	closedir(d);
+	return r;
+}
+
+/* Record where @cur is before going down from it. */
+static int
+tree_rm_down(struct tree_id **up, size_t *depth, size_t *cap, int cur)
+{
+	int r;
+
+	if (*depth == *cap) {
+		size_t c2 = *cap ? 2 * *cap : 64;
+		struct tree_id *g = realloc(*up, c2 * sizeof(*g));
+
+		if (!g) {
+			return -ENOMEM;
+		}
+		*up = g;
+		*cap = c2;
+	}
+	r = tree_id_of(cur, &(*up)[*depth]);
+	if (r == 0) {
+		(*depth)++;
+	}
+	return r;
+}
+
+/* Replace *@cur by its "..", which must be the directory @want. */
+static int
+tree_rm_up(int *cur, const struct tree_id *want)
+{
+	struct tree_id id;
+	int parent =
+	    openat(*cur, "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int r;
+
+	if (parent < 0) {
+		return -errno;
+	}
+	r = tree_id_of(parent, &id);
+	if (r == 0 && (id.dev != want->dev || id.ino != want->ino)) {
+		r = -ESTALE;
+	}
+	close(*cur);
+	*cur = parent;
+	return r;
+}
+
+/*
+ * Empty the directory @top (borrowed) without recursion: down with
+ * openat(), back up with "..", one directory fd at a time, so neither
+ * the depth of a tree nor the length of its paths is limited; a Pi can
+ * make both as large as it likes in its own root.  Each ".." must be the
+ * directory recorded on the way down: a directory moved while we are in
+ * it (the client renaming its own tree over NFS) stops the removal with
+ * -ESTALE rather than letting it go on outside the tree.  Symlinks are
+ * removed, never followed, and another file system mounted inside stops
+ * the removal with -EXDEV before anything on it is touched.  Going back
+ * up reads the parent again from its start; all that is left there is
+ * what was not removed yet.
+ */
+static int
+tree_rm_dir(int top)
+{
+	struct tree_id root, *up = NULL;
+	size_t depth = 0, cap = 0;
+	int cur, sub, r;
+
+	r = tree_id_of(top, &root);
+	if (r < 0) {
+		return r;
+	}
+	cur = fcntl(top, F_DUPFD_CLOEXEC, 0);
+	if (cur < 0) {
+		return -errno;
+	}
+	for (;;) {
+		r = tree_rm_entries(cur, &root, &sub);
+		if (r < 0) {
+			break;
+		}
+		if (sub >= 0) {
+			r = tree_rm_down(&up, &depth, &cap, cur);
+			if (r < 0) {
+				close(sub);
+				break;
+			}
+			close(cur);
+			cur = sub;
+			continue;
+		}
+		if (depth == 0) {
+			break;
+		}
+		r = tree_rm_up(&cur, &up[--depth]);
+		if (r < 0) {
+			break;
+		}
+	}
+	close(cur);
+	free(up);
 	return r;
 }
 
 int
 tree_rm(int dirfd, const char *name)
 {
-	int fd;
+	int fd, r;
 
 	if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT) {
 		return 0;
@@ -130,12 +272,10 @@ tree_rm(int dirfd, const char *name)
 	}
 	/* Read-only trees (mode 0555 directories) are still removable. */
 	fchmod(fd, 0700);
-	{
-		int r = tree_rm_dir(fd, 0);
-
-		if (r < 0) {
-			return r;
-		}
+	r = tree_rm_dir(fd);
+	close(fd);
+	if (r < 0) {
+		return r;
 	}
 	return unlinkat(dirfd, name, AT_REMOVEDIR) < 0 ? -errno : 0;
 }
@@ -405,23 +545,15 @@ tree_clone_dir(struct tree_ctx *c, int sdir, int ddir, int depth)
 {
 	DIR *d;
 	struct dirent *e;
-	int fd, r = 0;
+	int r = 0;
 
 	if (depth > TREE_DEPTH_MAX) {
 		return -ELOOP;
 	}
-	fd = dup(sdir);
-	if (fd < 0) {
+	d = tree_dir_stream(sdir);
+	if (!d) {
 		return -errno;
 	}
-	d = fdopendir(fd);
-	if (!d) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
-	/* A dup()ed fd shares its offset with the original: start over. */
-	rewinddir(d);
 	while (r == 0 && (e = readdir(d)) != NULL) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) {
 			continue;
@@ -662,7 +794,7 @@ tree_du_dir(int fd, struct tree_inoset *seen, int depth)
 	if (depth > TREE_DEPTH_MAX) {
 		return 0;
 	}
-	d = tree_dir_read(fd);
+	d = tree_dir_stream(fd);
 	if (!d) {
 		return 0;
 	}

@@ -66,11 +66,12 @@ bool tree_exists(int rootfd, const char *rel);
 int tree_open_dir(int rootfd, const char *rel);
 
 /*
- * tree_dir_read() - a DIR stream over the directory @fd (borrowed: the
- * stream reads a duplicate, from the start).  Return: owned stream (close
- * with closedir()) or NULL with errno set.
+ * tree_dir_stream() - a stream over the entries of the directory @dirfd
+ * (borrowed), from the first: it reads a duplicate of @dirfd, which
+ * shares the offset of any earlier reading.
+ * Return: owned stream (closedir()) or NULL with errno set.
  */
-DIR *tree_dir_read(int fd);
+DIR *tree_dir_stream(int dirfd);
 
 /*
  * tree_open_file() - open @rel inside @rootfd read-only (symlinks resolve

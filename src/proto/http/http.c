@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "core/cur.h"
@@ -71,12 +72,41 @@ http_parse_request_line(const uint8_t *l, size_t n, struct http_req *out)
 	return 0;
 }
 
+/* Header names are case-insensitive (RFC 9110 §5.1). */
+static bool
+http_name_is(const uint8_t *p, size_t n, const char *name)
+{
+	size_t i;
+
+	if (n != strlen(name)) {
+		return false;
+	}
+	for (i = 0; i < n; i++) {
+		if ((p[i] | 0x20) != name[i]) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Keep @v (@n bytes) in *@dst unless a value is there already. */
+static int
+http_keep(const uint8_t **dst, size_t *dlen, const uint8_t *v, size_t n)
+{
+	if (*dst) {
+		return -EBADMSG;
+	}
+	*dst = v;
+	*dlen = n;
+	return 0;
+}
+
 int
 http_parse_request(const uint8_t *buf, size_t len, struct http_req *out)
 {
 	struct cur c = cur_init(buf, len > HTTP_HEAD_MAX ? HTTP_HEAD_MAX : len);
-	const uint8_t *line;
-	size_t n, i;
+	const uint8_t *line, *v;
+	size_t n, i, name, vlen;
 	int r;
 
 	memset(out, 0, sizeof(*out));
@@ -103,12 +133,33 @@ http_parse_request(const uint8_t *buf, size_t len, struct http_req *out)
 		if (i == 0 || i >= n || line[i] != ':') {
 			return -EBADMSG;
 		}
+		name = i;
 		for (; i < n; i++) {
 			if (line[i] < 0x20 && line[i] != '\t') {
 				return -EBADMSG;
 			}
 		}
 		out->nheaders++;
+		/* field-value without the OWS around it */
+		v = line + name + 1;
+		vlen = n - name - 1;
+		while (vlen && (v[0] == ' ' || v[0] == '\t')) {
+			v++;
+			vlen--;
+		}
+		while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t')) {
+			vlen--;
+		}
+		r = 0;
+		if (http_name_is(line, name, "host")) {
+			r = http_keep(&out->host, &out->host_len, v, vlen);
+		} else if (http_name_is(line, name, "authorization")) {
+			r = http_keep(&out->authorization,
+			    &out->authorization_len, v, vlen);
+		}
+		if (r < 0) {
+			return r;
+		}
 	}
 }
 

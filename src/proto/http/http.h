@@ -6,8 +6,9 @@
 
 /*
  * The request head of HTTP/1.x (RFC 9112 §3), as far as a read-only status
- * endpoint needs it: method, target, version and the header count.  Header
- * values are not kept: nothing here depends on them.
+ * endpoint needs it: method, target, version, the header count, and the
+ * two headers it acts on: Host (checked against the server's address, to
+ * keep DNS rebinding out) and Authorization (the optional read token).
  */
 #define HTTP_HEAD_MAX    8192 /* larger heads are refused */
 #define HTTP_HEADERS_MAX 64
@@ -19,6 +20,11 @@ struct http_req {
 	size_t target_len;
 	int minor_version; /* 0 or 1 */
 	size_t nheaders;
+	/* Header values without surrounding whitespace; NULL when absent. */
+	const uint8_t *host;
+	size_t host_len;
+	const uint8_t *authorization;
+	size_t authorization_len;
 };
 
 /*
@@ -27,8 +33,9 @@ struct http_req {
  * @out: filled on success; borrows from @buf.
  *
  * Return: the length of the head including the blank line; -EAGAIN when
- * the head is not complete yet; -EBADMSG when it is malformed; -EMSGSIZE
- * when it exceeds HTTP_HEAD_MAX bytes or HTTP_HEADERS_MAX header lines.
+ * the head is not complete yet; -EBADMSG when it is malformed (including a
+ * second Host or Authorization header, RFC 9112 §3.2); -EMSGSIZE when it
+ * exceeds HTTP_HEAD_MAX bytes or HTTP_HEADERS_MAX header lines.
  */
 int http_parse_request(const uint8_t *buf, size_t len, struct http_req *out);
 

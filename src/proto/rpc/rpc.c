@@ -306,6 +306,38 @@ rpc_rm_fini(struct rpc_rm *rm)
 	rm->rec_cap = 0;
 }
 
+/*
+ * Room for @n more bytes that have arrived.  The buffer grows with what
+ * the peer has sent, never with what a fragment header claims: a marker
+ * announcing 1 MiB costs nothing until the bytes come.  Doubling keeps
+ * the copying linear; the fragment's end and the maximum cap it.
+ */
+static int
+rpc_rm_grow(struct rpc_rm *rm, size_t n)
+{
+	size_t want = rm->rec_len + n, cap = rm->rec_cap, end;
+	uint8_t *q;
+
+	if (want <= cap) {
+		return 0;
+	}
+	cap = cap < RPC_RM_MIN_ALLOC / 2 ? RPC_RM_MIN_ALLOC : cap * 2;
+	end = rm->rec_len + rm->frag_left;
+	if (cap > end) {
+		cap = end;
+	}
+	if (cap < want) {
+		cap = want;
+	}
+	q = realloc(rm->rec, cap);
+	if (!q) {
+		return -ENOMEM;
+	}
+	rm->rec = q;
+	rm->rec_cap = cap;
+	return 0;
+}
+
 int
 rpc_rm_feed(struct rpc_rm *rm, const uint8_t *data, size_t len, size_t *used)
 {
@@ -348,22 +380,6 @@ rpc_rm_feed(struct rpc_rm *rm, const uint8_t *data, size_t len, size_t *used)
 				r = -EMSGSIZE;
 				break;
 			}
-			/*
-			 * The fragment's size is known and within the limit:
-			 * make room once rather than growing byte by byte.
-			 */
-			if (rm->rec_len + rm->frag_left > rm->rec_cap) {
-				size_t cap = rm->rec_len + rm->frag_left;
-				uint8_t *q = realloc(rm->rec, cap ? cap : 1);
-
-				if (!q) {
-					rm->state = RPC_RM_BROKEN;
-					r = -ENOMEM;
-					break;
-				}
-				rm->rec = q;
-				rm->rec_cap = cap;
-			}
 			rm->state = RPC_RM_BODY;
 		}
 		if (rm->state == RPC_RM_BODY) {
@@ -371,6 +387,11 @@ rpc_rm_feed(struct rpc_rm *rm, const uint8_t *data, size_t len, size_t *used)
 
 			if (n > len - off) {
 				n = len - off;
+			}
+			if (n > 0 && rpc_rm_grow(rm, n) < 0) {
+				rm->state = RPC_RM_BROKEN;
+				r = -ENOMEM;
+				break;
 			}
 			if (n > 0) {
 				memcpy(rm->rec + rm->rec_len, data + off, n);
@@ -402,6 +423,11 @@ rpc_rm_take(struct rpc_rm *rm, size_t *len)
 		free(p);
 		p = NULL;
 		*len = 0;
+	} else if (rm->rec_cap > *len) {
+		/* Hand over what the record uses, not the doubling's slack. */
+		uint8_t *q = realloc(p, *len);
+
+		p = q ? q : p;
 	}
 	rm->rec = NULL;
 	rm->rec_len = 0;
@@ -409,6 +435,13 @@ rpc_rm_take(struct rpc_rm *rm, size_t *len)
 	rm->state = RPC_RM_HDR;
 	rm->last = false;
 	return p;
+}
+
+bool
+rpc_rm_in_record(const struct rpc_rm *rm)
+{
+	return rm->state == RPC_RM_BODY ||
+	    (rm->state == RPC_RM_HDR && (rm->hdr_have > 0 || rm->rec_len > 0));
 }
 
 void

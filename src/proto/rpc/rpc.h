@@ -220,8 +220,11 @@ int rpc_reply_parse(const uint8_t *buf, size_t len, struct rpc_reply *out);
  * The reassembler is a pure state machine: bytes in, whole records out.
  * It never reads a socket.  A record may span any number of fragments;
  * its total size is bounded by @max given at init, and a record that
- * would exceed it is refused before any of it is stored.
+ * would exceed it is refused before any of it is stored.  Memory follows
+ * the bytes that arrived (rec_cap is at most twice rec_len, or
+ * RPC_RM_MIN_ALLOC), never the length a fragment header announces.
  */
+#define RPC_RM_MIN_ALLOC 512
 enum rpc_rm_state {
 	RPC_RM_HDR = 0, /* reading a 4-byte fragment header */
 	RPC_RM_BODY,    /* reading fragment bytes */
@@ -261,6 +264,12 @@ int rpc_rm_feed(
  * complete or the record is empty (then *@len is 0).
  */
 uint8_t *rpc_rm_take(struct rpc_rm *rm, size_t *len);
+
+/*
+ * rpc_rm_in_record() - has a record begun (a byte of its first fragment
+ * header or more) and not yet been completed?
+ */
+bool rpc_rm_in_record(const struct rpc_rm *rm);
 
 /* rpc_rm_marker() - write the one-fragment marker for a @len-byte record. */
 void rpc_rm_marker(uint8_t out[4], size_t len);

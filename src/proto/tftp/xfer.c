@@ -105,6 +105,7 @@ tftp_xfer_start(struct tftp_xfer *x, const struct tftp_pkt *rrq,
 	if (o.has_timeout) {
 		x->timeout_ms = (uint32_t)o.timeout_s * 1000u;
 	}
+	x->rto_ms = x->timeout_ms;
 	x->cur_timeout_ms = x->timeout_ms;
 	x->oack =
 	    o.has_blksize || o.has_tsize || o.has_timeout || o.has_windowsize;
@@ -134,6 +135,49 @@ tftp_xfer_end(struct tftp_xfer *x, enum tftp_xfer_state s)
 	x->deadline_ms = UINT64_MAX;
 }
 
+/* The most the timeout backs off to; never below what was configured. */
+static uint32_t
+tftp_rto_cap(const struct tftp_xfer *x)
+{
+	return x->timeout_ms > TFTP_RTO_MAX_MS ? x->timeout_ms
+					       : TFTP_RTO_MAX_MS;
+}
+
+/*
+ * RFC 6298 §2 with a round-trip sample @r (ms): the first sets SRTT = R
+ * and RTTVAR = R/2, later ones move them by 1/8 and 1/4; RTO = SRTT +
+ * max(G, 4 * RTTVAR) with G = 1 ms, kept between the floor and the cap.
+ * A timeout the client asked for (RFC 2349) is not second-guessed.
+ */
+static void
+tftp_rtt_sample(struct tftp_xfer *x, uint64_t r)
+{
+	uint32_t rto, cap = tftp_rto_cap(x);
+
+	if (r > cap) {
+		r = cap;
+	}
+	if (!x->rtt_seeded) {
+		x->srtt_x8 = (uint32_t)r * 8;
+		x->rttvar_x4 = (uint32_t)r * 2;
+		x->rtt_seeded = true;
+	} else {
+		int64_t err = (int64_t)r - x->srtt_x8 / 8;
+		int64_t mag = err < 0 ? -err : err;
+
+		x->srtt_x8 = (uint32_t)((int64_t)x->srtt_x8 + err);
+		x->rttvar_x4 =
+		    (uint32_t)((int64_t)x->rttvar_x4 + mag - x->rttvar_x4 / 4);
+	}
+	rto = x->srtt_x8 / 8 + (x->rttvar_x4 > 1 ? x->rttvar_x4 : 1);
+	x->rto_ms = rto < TFTP_RTO_MIN_MS ? TFTP_RTO_MIN_MS
+	    : rto > cap                   ? cap
+					  : rto;
+	if (!x->oack_vals.has_timeout) {
+		x->cur_timeout_ms = x->rto_ms;
+	}
+}
+
 int
 tftp_xfer_recv(
     struct tftp_xfer *x, const uint8_t *pkt, size_t len, uint64_t now_ms)
@@ -142,7 +186,6 @@ tftp_xfer_recv(
 	uint64_t blk;
 	uint16_t delta;
 
-	(void)now_ms;
 	if (tftp_parse(pkt, len, &p) < 0) {
 		return -EBADMSG;
 	}
@@ -184,7 +227,13 @@ tftp_xfer_recv(
 		x->next = x->acked;
 	}
 	x->tries = 0;
-	x->cur_timeout_ms = x->timeout_ms;
+	x->confirmed = true;
+	/* RFC 6298 §5: a backed-off timeout stays until a fresh sample. */
+	if (x->timing && blk >= x->timed_blk) {
+		x->timing = false;
+		tftp_rtt_sample(
+		    x, now_ms > x->timed_at_ms ? now_ms - x->timed_at_ms : 0);
+	}
 	if (!x->netascii && blk >= 1) {
 		uint64_t upto = blk * x->blksize;
 
@@ -201,25 +250,38 @@ tftp_xfer_recv(
 void
 tftp_xfer_tick(struct tftp_xfer *x, uint64_t now_ms)
 {
-	uint32_t cap;
+	uint32_t limit = x->retries, cap = tftp_rto_cap(x), next;
 
 	if (x->state != TFTP_XS_SENDING || now_ms < x->deadline_ms) {
 		return;
 	}
-	if (x->tries >= x->retries) {
-		tftp_xfer_end(x, TFTP_XS_TIMEOUT);
+	if (!x->confirmed && limit > TFTP_UNCONFIRMED_RETRIES) {
+		limit = TFTP_UNCONFIRMED_RETRIES;
+	}
+	if (x->tries >= limit) {
+		tftp_xfer_end(
+		    x, x->confirmed ? TFTP_XS_TIMEOUT : TFTP_XS_UNANSWERED);
 		return;
 	}
 	x->tries++;
 	x->retransmits++;
 	x->next = x->acked;
 	x->deadline_ms = UINT64_MAX;
-	/* Back off, but not far: a Pi bootloader does not retry a whole
-	 * file, so a lost block must go out again soon (reference §3.2.6).
-	 * A timeout the client asked for (RFC 2349) is used as is. */
-	cap = x->oack_vals.has_timeout ? x->timeout_ms : x->timeout_ms * 4;
-	x->cur_timeout_ms =
-	    x->cur_timeout_ms * 2 < cap ? x->cur_timeout_ms * 2 : cap;
+	/* Karn: whatever was being timed has now gone twice. */
+	x->timing = false;
+	if (x->oack_vals.has_timeout) {
+		return;
+	}
+	/*
+	 * Back off by half again rather than RFC 6298's doubling: with a
+	 * 100 ms floor that puts five transmissions of a block inside the
+	 * 1 s bootcode.bin waits for it (reference §9), and a lock-step
+	 * transfer has one block in flight, so resending it adds no load
+	 * the transfer itself would not.  A window is resent whole, but
+	 * only to clients that asked for one.
+	 */
+	next = x->cur_timeout_ms + x->cur_timeout_ms / 2 + 1;
+	x->cur_timeout_ms = next < cap ? next : cap;
 }
 
 /*
@@ -358,6 +420,15 @@ tftp_xfer_send(struct tftp_xfer *x, uint8_t *buf, size_t cap, uint64_t now_ms)
 	w.off += (size_t)n;
 sent:
 	x->next = blk + 1;
+	if (blk >= x->hi) {
+		/* A first transmission: time it unless one is being timed. */
+		x->hi = blk + 1;
+		if (!x->timing) {
+			x->timing = true;
+			x->timed_blk = blk;
+			x->timed_at_ms = now_ms;
+		}
+	}
 	x->deadline_ms = now_ms + x->cur_timeout_ms;
 	return (int)w.off;
 }
@@ -376,6 +447,8 @@ tftp_xfer_state_name(enum tftp_xfer_state s)
 		return "timeout";
 	case TFTP_XS_FAILED:
 		return "failed";
+	case TFTP_XS_UNANSWERED:
+		return "unanswered";
 	}
 	return "?";
 }

@@ -27,13 +27,27 @@ enum tftp_xfer_state {
 	TFTP_XS_PEER_ERROR,  /* the client sent ERROR (code in peer_code) */
 	TFTP_XS_TIMEOUT,     /* retries exhausted */
 	TFTP_XS_FAILED,      /* we sent ERROR (read failure) */
+	TFTP_XS_UNANSWERED,  /* the peer never acknowledged anything */
 };
+
+/*
+ * Retransmission timeout (RFC 6298 style, per transfer).  The floor suits
+ * a LAN and lets a lost block go out again well inside the 1 s that
+ * bootcode.bin waits for it (reference §9); the cap bounds the backoff.
+ */
+#define TFTP_RTO_MIN_MS 100
+#define TFTP_RTO_MAX_MS 2000
+/*
+ * A peer that never acknowledged the OACK or block 1 may be a forged
+ * source address: resend to it only this often (issue 10, reflection).
+ */
+#define TFTP_UNCONFIRMED_RETRIES 2
 
 /* What the server allows; the machine never grants more. */
 struct tftp_xfer_cfg {
 	uint16_t blksize_max;    /* 8..65464: config and path MTU already */
 	uint16_t windowsize_max; /* 1..65535 (config: up to 64) */
-	uint32_t timeout_ms;     /* first retransmit timeout */
+	uint32_t timeout_ms;     /* retransmit timeout until an RTT sample */
 	uint32_t retries; /* retransmits of one packet before giving up */
 };
 
@@ -65,9 +79,21 @@ struct tftp_xfer {
 	 * netascii before the end of the file has been read).
 	 */
 	uint64_t acked, next, last;
-	uint64_t deadline_ms; /* UINT64_MAX: nothing outstanding */
-	uint32_t cur_timeout_ms;
+	uint64_t deadline_ms;    /* UINT64_MAX: nothing outstanding */
+	uint32_t cur_timeout_ms; /* rto_ms, backed off by timeouts */
 	uint32_t tries;
+	bool confirmed; /* the peer acknowledged something */
+
+	/*
+	 * Round-trip estimate (RFC 6298 §2) in ms, scaled as in Van
+	 * Jacobson's code: srtt_x8 = 8 * SRTT, rttvar_x4 = 4 * RTTVAR.  One
+	 * block at a time is timed, from its first transmission; a block
+	 * that was sent again gives no sample (Karn's rule, §3).
+	 */
+	uint32_t srtt_x8, rttvar_x4, rto_ms;
+	bool rtt_seeded, timing;
+	uint64_t timed_blk, timed_at_ms;
+	uint64_t hi; /* one past the highest block ever sent */
 
 	/* netascii: where the block after @acked starts in the file */
 	uint64_t na_off, na_next_off;
@@ -106,7 +132,9 @@ int tftp_xfer_start(struct tftp_xfer *x, const struct tftp_pkt *rrq,
     void *read_arg, uint64_t now_ms);
 
 /*
- * tftp_xfer_recv() - feed one packet that arrived from the client's TID.
+ * tftp_xfer_recv() - feed one packet that arrived from the client's TID at
+ * @now_ms; an ACK of a block timed since its first transmission updates
+ * the round-trip estimate and the retransmission timeout.
  * ACKs for blocks never sent and duplicate ACKs are ignored (never answered
  * with a resend: RFC 1123 §4.2.3.1, Sorcerer's Apprentice).  An ACK below
  * the last block of a window moves the window there (RFC 7440 §4).  An
@@ -120,8 +148,11 @@ int tftp_xfer_recv(
 
 /*
  * tftp_xfer_tick() - time has passed: past the deadline the unacked window
- * is resent from its first block, with the timeout doubled (at most four
- * times the first); after cfg->retries resends the transfer times out.
+ * is resent from its first block and the timeout backs off by half again,
+ * up to TFTP_RTO_MAX_MS (a timeout the client asked for is used as is);
+ * after cfg->retries resends the transfer times out, and a peer that never
+ * acknowledged anything gets only TFTP_UNCONFIRMED_RETRIES resends before
+ * the transfer ends UNANSWERED.
  */
 void tftp_xfer_tick(struct tftp_xfer *x, uint64_t now_ms);
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -31,10 +32,57 @@
  */
 #define DHCP_PENDING_MAX 1024
 #define DHCP_PKT_MAX     1500
+/*
+ * Admission to that table.  A MAC we know (one we hold an address or a
+ * reservation for, or whose earlier request was shed: a client that
+ * retransmits) may use all of it; MACs we do not know, which is what a
+ * flood from random MACs looks like, at most half, so a flood never keeps
+ * a known client from its delay or its conflict probe.  One relay, or one
+ * sending address, may hold DHCP_PENDING_PER_SOURCE entries at most
+ * (requests from 0.0.0.0 count per MAC: one each).
+ */
+#define DHCP_PENDING_UNKNOWN_MAX (DHCP_PENDING_MAX / 2)
+#define DHCP_PENDING_PER_SOURCE  32
+/*
+ * Unconfirmed on-offer bindings, with the ROM requests from unknown MACs
+ * waiting for one, may hold at most half the pool and at most this many:
+ * past that, DISCOVERs with the ROM's fingerprint from MACs we do not
+ * know are shed, and every other client still finds addresses.
+ */
+#define DHCP_ROM_UNCONFIRMED_MAX 512
+/*
+ * MACs whose request was shed, remembered in two generations of a Bloom
+ * filter (three bits per MAC, 2^21 bits per generation, 512 KiB in all),
+ * each DHCP_SEEN_GEN_MS long: a ROM retries its DISCOVER after 5 s, an
+ * EEPROM after 4 s, and a retry from a remembered MAC is a known client.
+ * Random MACs of a flood are not seen twice; a false positive lets one
+ * through as known: about 1 in 100,000 at 1,000 new MACs a second, 1.5 %
+ * at 25,000.
+ */
+#define DHCP_SEEN_BITS   (1u << 21)
+#define DHCP_SEEN_GEN_MS 8000
 /* Replies of one batch of requests, sent after one fdatasync. */
 #define DHCP_OUTBOX_MAX 64
 /* A packet batch read per wake-up before the outbox is flushed. */
 #define DHCP_BATCH 64
+/*
+ * Replies that leave from timers and promise a binding (a ROM's OFFER)
+ * wait this long for others to share their lease sync.
+ */
+#define DHCP_SYNC_WINDOW_MS 10
+/*
+ * An OFFER to a client that never REQUESTs (a Pi 2/3 ROM, bootcode.bin)
+ * is its lease, but binds the address only this long until the client is
+ * seen using it (a TFTP request from it, dhcp_service_confirm()); a real
+ * ROM asks for bootcode.bin at once.  Issue 10: DISCOVERs with the ROM's
+ * fingerprint from random MACs held every address for a full lease.
+ */
+#define DHCP_ROM_CONFIRM_S 10
+/*
+ * Permanent neighbour entries for the 3B ROM (quirk 12) at most: kernel
+ * state that DISCOVERs from random MACs could otherwise grow.
+ */
+#define DHCP_PIN_MAX 1024
 /* How long an offer holds its address for a client that will REQUEST. */
 #define DHCP_OFFER_HOLD_MS 30000
 /* An address found in use is skipped this long (RFC 2131 §3.1.5). */
@@ -43,9 +91,31 @@
 #define DHCP_PROBE_TRUST_MS 60000
 /* Conflicts in a row before a request is dropped. */
 #define DHCP_PROBE_ATTEMPTS 3
-#define DHCP_CLIENT_PORT    68
+/*
+ * How much longer than its model's own delay a reply may wait on conflict
+ * probes, retries after a conflict included: the 3B ROM's DHCP timer
+ * (reference §9 item 5).  Past it the request is dropped and the
+ * client's retransmission starts over.
+ */
+#define DHCP_PROBE_BUDGET_MS 1000
+#define DHCP_CLIENT_PORT     68
+/*
+ * Reference §9 item 5 (quirk 13): the BCM2837 ROM's DHCP timer runs about
+ * 1 s, and a received reply is only taken when another frame reaches the
+ * Pi after that timer (openSUSE/netboot-rpi3b); a frame 100 ms after an
+ * instant reply comes too early.  So a frame to the Pi's MAC goes out
+ * DHCP_FOLLOWUP_AFTER_MS after its DISCOVER arrived, and at least
+ * DHCP_FOLLOWUP_GAP_MS after the reply.  Bounded: when the table is full
+ * a reply goes without one (only the workaround is lost).
+ */
+#define DHCP_FOLLOWUP_AFTER_MS 1500
+#define DHCP_FOLLOWUP_GAP_MS   100
+#define DHCP_FOLLOWUP_MAX      1024
 
 #define DHCP_DEFAULT_MENU "Raspberry Pi Boot"
+
+static const uint8_t dhcp_ether_broadcast[6] = {
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
 struct dhcp_pending {
 	struct loop_timer timer;
@@ -58,8 +128,21 @@ struct dhcp_pending {
 	uint8_t mac[6];
 	uint16_t port, src_port;
 	uint32_t src_ip;
+	uint64_t arrived_ms; /* when the request first arrived */
+	uint64_t due_ms;     /* when the timer is armed for */
+	bool unknown;        /* from a MAC we did not know */
+	bool rom;            /* wants an on-offer binding */
+	uint32_t source;     /* giaddr or source address; 0 = none */
 	size_t len;
 	uint8_t pkt[DHCP_PKT_MAX];
+};
+
+/* A frame owed to a BCM2837 client after its reply (quirk 13). */
+struct dhcp_followup {
+	struct loop_timer timer;
+	struct dhcp_service *svc;
+	bool used;
+	uint8_t mac[6];
 };
 
 struct dhcp_out {
@@ -84,9 +167,18 @@ struct dhcp_service {
 	struct dhcp_client *clients; /* owned, DHCP_CLIENTS_MAX */
 	size_t nclients;
 	struct dhcp_pending *pending; /* owned, DHCP_PENDING_MAX */
-	size_t npending;
-	struct dhcp_out *outbox; /* owned, DHCP_OUTBOX_MAX */
+	size_t npending, npending_unknown, npending_unknown_rom;
+	uint8_t *seen_mem; /* owned: both generations */
+	uint8_t *seen[2];  /* into seen_mem: [0] current, [1] previous */
+	uint64_t seen_since_ms, seen_salt;
+	struct log_ratelimit rl_shed;
+	struct dhcp_followup *followups; /* owned, DHCP_FOLLOWUP_MAX */
+	struct dhcp_out *outbox;         /* owned, DHCP_OUTBOX_MAX */
 	size_t nout;
+	struct loop_timer flush_timer; /* replies queued by timers */
+	bool sync_owed;                /* a confirmation waits for a sync */
+	struct loop_timer sweep_timer; /* ends unconfirmed bindings */
+	size_t npinned;                /* permanent neighbour entries */
 	struct dhcp_stats stats;
 	struct log_ratelimit rl;
 	bool next_durable; /* the reply queued next promises a binding */
@@ -99,7 +191,9 @@ struct dhcp_req {
 	size_t rawlen;
 	uint16_t port, src_port;
 	uint32_t src_ip;
-	bool ready; /* delay and probe already done */
+	uint64_t arrived_ms; /* when the request first arrived */
+	uint64_t waited_ms;  /* how long it was held for delay and probes */
+	bool ready;          /* delay and probe already done */
 	uint8_t attempts;
 	struct log_ctx log;
 };
@@ -289,14 +383,72 @@ dhcp_service_set_send(struct dhcp_service *svc, dhcp_send_fn fn, void *arg)
 	svc->send_arg = arg;
 }
 
+void
+dhcp_service_set_lease_io(
+    struct dhcp_service *svc, const struct dhcp_lease_io *io)
+{
+	svc->leases.io = io;
+}
+
 /* ---- sending ---- */
 
+/* An ARP packet in an Ethernet frame to @mac, from either packet socket. */
+static int
+dhcp_send_arp(struct dhcp_service *svc, const uint8_t mac[6],
+    const uint8_t *arp, size_t len)
+{
+	int fd = svc->fd_arp >= 0 ? svc->fd_arp : svc->fd_pkt;
+	struct sockaddr_ll sll = {
+	    .sll_family = AF_PACKET,
+	    .sll_protocol = htons(ETH_P_ARP),
+	    .sll_ifindex = (int)svc->net.ifindex,
+	    .sll_halen = 6,
+	};
+
+	if (fd < 0) {
+		return -ENOTSOCK;
+	}
+	memcpy(sll.sll_addr, mac, 6);
+	if (sendto(fd, arp, len, 0, (struct sockaddr *)&sll, sizeof(sll)) < 0) {
+		return -errno;
+	}
+	return 0;
+}
+
 /*
- * The default sender.  DHCP_DEST_CHADDR goes out of a packet socket as an
- * Ethernet unicast to chaddr carrying an IP broadcast: the client needs
- * no address and no ARP to take it (RFC 2131 §4.1), and no other client
- * sees it.  That matters for Pi 2/3 ROMs, which all use xid 0x26f30339:
- * an Ethernet broadcast would reach every Pi booting at that moment.
+ * An ARP request from us (RFC 826) for @target, to @mac: a conflict probe
+ * when @mac is broadcast.  Lost ones cost only what they were for.
+ */
+static void
+dhcp_arp_request(
+    struct dhcp_service *svc, const uint8_t mac[6], uint32_t target)
+{
+	struct dhcp_dest dst = {.kind = DHCP_DEST_ARP};
+	uint8_t arp[28];
+	struct wcur w = wcur_init(arp, sizeof(arp));
+
+	wcur_be16(&w, 1);
+	wcur_be16(&w, ETH_P_IP);
+	wcur_u8(&w, 6);
+	wcur_u8(&w, 4);
+	wcur_be16(&w, 1);
+	wcur_bytes(&w, svc->net.mac, 6);
+	wcur_be32(&w, svc->net.addr);
+	wcur_zero(&w, 6);
+	wcur_be32(&w, target);
+	memcpy(dst.mac, mac, 6);
+	(void)svc->send(svc, &dst, arp, sizeof(arp), svc->send_arg);
+}
+
+/*
+ * The default sender.  Replies to clients without an address leave a
+ * packet socket, with the IP and UDP headers built here: a broadcast
+ * names our own address as the source whatever the interface's primary
+ * address is, and a unicast to yiaddr needs no neighbour entry for an
+ * address the client does not have yet (RFC 2131 §4.1: "unicasts ... to
+ * the client's hardware address and 'yiaddr' address").  Pi 2/3 ROMs
+ * all use xid 0x26f30339, but they leave the broadcast flag clear, so in
+ * server mode each one gets its reply at its own MAC only.
  */
 static int
 dhcp_send_real(struct dhcp_service *svc, const struct dhcp_dest *dst,
@@ -305,11 +457,16 @@ dhcp_send_real(struct dhcp_service *svc, const struct dhcp_dest *dst,
 	uint8_t frame[28 + DHCP_MAX_REPLY];
 	struct wcur w = wcur_init(frame, sizeof(frame));
 	uint8_t *ipcsum, *udpcsum;
+	bool unicast = dst->kind == DHCP_DEST_UNICAST;
 	uint32_t sum;
 	uint16_t c;
 
 	(void)arg;
+	if (dst->kind == DHCP_DEST_ARP) {
+		return dhcp_send_arp(svc, dst->mac, payload, len);
+	}
 	if (dst->kind == DHCP_DEST_UDP || svc->fd_pkt < 0) {
+		/* Without a packet socket every reply is a broadcast. */
 		struct sockaddr_in sin = {.sin_family = AF_INET};
 		int fd = dst->kind == DHCP_DEST_UDP ? dst->fd : svc->fd;
 
@@ -331,7 +488,7 @@ dhcp_send_real(struct dhcp_service *svc, const struct dhcp_dest *dst,
 	wcur_u8(&w, IPPROTO_UDP);
 	ipcsum = wcur_reserve(&w, 2);
 	wcur_be32(&w, svc->net.addr);
-	wcur_be32(&w, INADDR_BROADCAST);
+	wcur_be32(&w, unicast ? dst->ip : INADDR_BROADCAST);
 	wcur_be16(&w, dhcp_cfg(svc)->dhcp_port);
 	wcur_be16(&w, DHCP_CLIENT_PORT);
 	wcur_be16(&w, (uint16_t)(8 + len));
@@ -363,7 +520,11 @@ dhcp_send_real(struct dhcp_service *svc, const struct dhcp_dest *dst,
 		    .sll_halen = 6,
 		};
 
-		memcpy(sll.sll_addr, dst->mac, 6);
+		if (unicast) {
+			memcpy(sll.sll_addr, dst->mac, 6);
+		} else {
+			memset(sll.sll_addr, 0xff, 6);
+		}
 		if (sendto(svc->fd_pkt, frame, w.off, 0,
 			(struct sockaddr *)&sll, sizeof(sll)) < 0) {
 			return -errno;
@@ -405,16 +566,17 @@ dhcp_flush(struct dhcp_service *svc)
 	size_t i, ndurable = 0;
 	int r = 0;
 
-	if (svc->nout == 0) {
+	if (svc->nout == 0 && !svc->sync_owed) {
 		return;
 	}
 	dhcp_send_outbox(svc, false);
 	for (i = 0; i < svc->nout; i++) {
 		ndurable += svc->outbox[i].durable;
 	}
-	if (ndurable && svc->has_leases) {
+	if ((ndurable || svc->sync_owed) && svc->has_leases) {
 		r = dhcp_leases_sync(&svc->leases);
 	}
+	svc->sync_owed = false;
 	if (r < 0) {
 		/*
 		 * Not durable: no reply may promise it.  Clients retry, and
@@ -429,7 +591,39 @@ dhcp_flush(struct dhcp_service *svc)
 	svc->nout = 0;
 }
 
-/* Build @r into the outbox, addressed per RFC 2131 §4.1. */
+/*
+ * After a reply queued by a timer: what promises nothing leaves now; what
+ * promises a binding waits up to DHCP_SYNC_WINDOW_MS, so that the replies
+ * of a storm's timers share one fdatasync, as a batch read from the
+ * socket does, instead of one each.
+ */
+static void
+dhcp_flush_soon(struct dhcp_service *svc)
+{
+	size_t i, n = 0;
+
+	dhcp_send_outbox(svc, false);
+	for (i = 0; i < svc->nout; i++) {
+		if (svc->outbox[i].durable) {
+			if (n != i) {
+				svc->outbox[n] = svc->outbox[i];
+			}
+			n++;
+		}
+	}
+	svc->nout = n;
+	if (n && !loop_timer_is_armed(&svc->flush_timer) &&
+	    loop_timer_arm(svc->loop, &svc->flush_timer,
+		loop_now_ms(svc->loop) + DHCP_SYNC_WINDOW_MS) < 0) {
+		dhcp_flush(svc);
+	}
+}
+
+/*
+ * Build @r into the outbox, addressed per RFC 2131 §4.1 in the forms of
+ * reference §9 item 4: dnsmasq's, which every Pi model with a capture
+ * boots from.
+ */
 static void
 dhcp_queue(struct dhcp_service *svc, const struct dhcp_req *q,
     const struct dhcp_reply *r)
@@ -451,11 +645,10 @@ dhcp_queue(struct dhcp_service *svc, const struct dhcp_req *q,
 		return;
 	}
 	o->len = w.off;
-	serve_note_dhcp_reply(svc->serve, q->m, r);
+	serve_note_dhcp_reply(svc->serve, q->m, r, svc->next_durable);
 	o->durable = svc->next_durable;
 	svc->next_durable = false;
-	o->dst = (struct dhcp_dest){.kind = DHCP_DEST_CHADDR};
-	memcpy(o->dst.mac, q->m->chaddr, 6);
+	o->dst = (struct dhcp_dest){.kind = DHCP_DEST_BROADCAST};
 	if (q->port == dhcp_cfg(svc)->dhcp_proxy_port &&
 	    dhcp_cfg(svc)->dhcp_mode == CFG_DHCP_PROXY) {
 		/* PXE boot server (port 4011): the client has an address. */
@@ -475,6 +668,20 @@ dhcp_queue(struct dhcp_service *svc, const struct dhcp_req *q,
 		o->dst.ip = q->m->ciaddr;
 		o->dst.port = DHCP_CLIENT_PORT;
 		o->dst.fd = svc->fd;
+	} else if (r->type != DHCPNAK && r->yiaddr &&
+	    !(r->flags & DHCP_FLAG_BROADCAST)) {
+		/*
+		 * §4.1: the broadcast flag is clear (every Pi leaves it so):
+		 * Ethernet unicast to chaddr, IP unicast to yiaddr, as dnsmasq
+		 * does.  Everything else without an address to use is a
+		 * broadcast: proxy replies (flag set, yiaddr 0, as dnsmasq's;
+		 * they carry nothing client-specific, so a Pi 3 reading
+		 * another's loses nothing), NAKs (§4.1: always broadcast), and
+		 * replies to clients that set the flag.
+		 */
+		o->dst.kind = DHCP_DEST_UNICAST;
+		memcpy(o->dst.mac, q->m->chaddr, 6);
+		o->dst.ip = r->yiaddr;
 	}
 	svc->nout++;
 }
@@ -577,6 +784,101 @@ dhcp_fill_net(struct dhcp_service *svc, const struct dhcp_msg *m,
 	r->siaddr = svc->net.addr;
 }
 
+/* ---- MACs that retry after being shed ---- */
+
+static void
+dhcp_seen_index(
+    const struct dhcp_service *svc, const uint8_t mac[6], uint32_t ix[3])
+{
+	uint64_t h = svc->seen_salt ^ 0xcbf29ce484222325ull;
+	int i;
+
+	/* FNV-1a, salted per process, then a 64-bit finaliser. */
+	for (i = 0; i < 6; i++) {
+		h = (h ^ mac[i]) * 0x100000001b3ull;
+	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	ix[0] = (uint32_t)h & (DHCP_SEEN_BITS - 1);
+	ix[1] = (uint32_t)(h >> 21) & (DHCP_SEEN_BITS - 1);
+	ix[2] = (uint32_t)(h >> 42) & (DHCP_SEEN_BITS - 1);
+}
+
+/* Start a new generation every DHCP_SEEN_GEN_MS. */
+static void
+dhcp_seen_age(struct dhcp_service *svc)
+{
+	uint64_t now = loop_now_ms(svc->loop);
+
+	if (now - svc->seen_since_ms < DHCP_SEEN_GEN_MS) {
+		return;
+	}
+	if (now - svc->seen_since_ms >= 2 * DHCP_SEEN_GEN_MS) {
+		/* Both are stale. */
+		memset(svc->seen[1], 0, DHCP_SEEN_BITS / 8);
+	} else {
+		uint8_t *prev = svc->seen[1];
+
+		svc->seen[1] = svc->seen[0];
+		svc->seen[0] = prev;
+	}
+	memset(svc->seen[0], 0, DHCP_SEEN_BITS / 8);
+	svc->seen_since_ms = now;
+}
+
+static bool
+dhcp_seen_has(struct dhcp_service *svc, const uint8_t mac[6])
+{
+	uint32_t ix[3];
+	int g, k;
+
+	dhcp_seen_age(svc);
+	dhcp_seen_index(svc, mac, ix);
+	for (g = 0; g < 2; g++) {
+		const uint8_t *b = svc->seen[g];
+
+		for (k = 0; k < 3 && (b[ix[k] / 8] >> (ix[k] % 8) & 1); k++) {
+		}
+		if (k == 3) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static void
+dhcp_seen_add(struct dhcp_service *svc, const uint8_t mac[6])
+{
+	uint32_t ix[3];
+	int k;
+
+	dhcp_seen_age(svc);
+	dhcp_seen_index(svc, mac, ix);
+	for (k = 0; k < 3; k++) {
+		svc->seen[0][ix[k] / 8] |= (uint8_t)(1u << (ix[k] % 8));
+	}
+}
+
+/*
+ * Drop @q for lack of room, and remember its MAC: when the client
+ * retries, it is known.
+ */
+static void
+dhcp_shed(struct dhcp_service *svc, const struct dhcp_req *q, const char *why)
+{
+	dhcp_seen_add(svc, q->m->chaddr);
+	svc->stats.shed++;
+	if (log_ratelimit_ok(&svc->rl_shed, loop_now_ms(svc->loop))) {
+		log_warn(&q->log,
+		    "event=shed reason=%s suppressed=%u note=\"too many "
+		    "requests from unknown clients at once (a flood?); "
+		    "clients that retry are served\"",
+		    why, svc->rl_shed.suppressed);
+		svc->rl_shed.suppressed = 0;
+	}
+}
+
 /* ---- pending requests (delay, probe) ---- */
 
 static struct dhcp_pending *
@@ -603,13 +905,16 @@ dhcp_pending_fire(struct loop *l, struct loop_timer *t)
 {
 	struct dhcp_pending *p = t->arg;
 	struct dhcp_service *svc = p->svc;
-	struct dhcp_msg *m = calloc(1, sizeof(*m));
+	uint64_t now = loop_now_ms(svc->loop);
+	struct dhcp_msg *m;
 	struct dhcp_req q = {
 	    .raw = p->pkt,
 	    .rawlen = p->len,
 	    .port = p->port,
 	    .src_port = p->src_port,
 	    .src_ip = p->src_ip,
+	    .arrived_ms = p->arrived_ms,
+	    .waited_ms = p->due_ms - p->arrived_ms,
 	    .ready = true,
 	    .attempts = p->attempts,
 	    .log = {.svc = "dhcp", .id_key = "xid"},
@@ -617,9 +922,6 @@ dhcp_pending_fire(struct loop *l, struct loop_timer *t)
 	char a[16];
 
 	(void)l;
-	if (!m) {
-		goto out;
-	}
 	if (p->probing && svc->has_leases) {
 		struct dhcp_slot *s =
 		    dhcp_leases_find_addr(&svc->leases, p->probe_addr);
@@ -634,53 +936,82 @@ dhcp_pending_fire(struct loop *l, struct loop_timer *t)
 			if (s) {
 				(void)dhcp_leases_free(
 				    &svc->leases, s, DHCP_SLOT_DECLINED);
-				s->until_ms =
-				    loop_now_ms(svc->loop) + DHCP_QUARANTINE_MS;
+				s->until_ms = now + DHCP_QUARANTINE_MS;
 			}
+			/* Start over with another address. */
 			q.ready = false;
 			q.attempts++;
-		} else if (s) {
-			s->probed_ok_ms = loop_now_ms(svc->loop);
+		} else {
+			if (s) {
+				s->probed_ok_ms = now;
+			}
+			p->probing = false;
+			if (p->due_ms > now &&
+			    loop_timer_arm(svc->loop, &p->timer, p->due_ms) ==
+				0) {
+				/* Clean; the reply still owes its delay. */
+				return;
+			}
 		}
 	}
 	/* Free the entry first: handling may queue a new one for the MAC. */
 	p->used = false;
 	svc->npending--;
-	if (dhcp_parse(p->pkt, p->len, m) == 0) {
+	if (p->unknown) {
+		svc->npending_unknown--;
+		svc->npending_unknown_rom -= p->rom;
+	}
+	m = calloc(1, sizeof(*m));
+	if (m && dhcp_parse(p->pkt, p->len, m) == 0) {
 		q.m = m;
 		q.log.id = m->xid;
 		dhcp_fmt_mac(m->chaddr, q.log.peer);
 		dhcp_handle_msg(svc, &q);
-		dhcp_flush(svc);
+		dhcp_flush_soon(svc);
 	}
-out:
 	free(m);
 }
 
+static void
+dhcp_flush_fire(struct loop *l, struct loop_timer *t)
+{
+	(void)l;
+	dhcp_flush(t->arg);
+}
+
 /*
- * Park @q until @delay_ms passes; with @probe_addr, send an ARP probe
- * for it first.  Return: 1 parked, 0 already parked (a retransmission),
- * -1 no room.
+ * Park @q until @due_ms (loop time); with @probe_addr, send an ARP probe
+ * for it now.  Every parked request has its own timer, so probes run in
+ * parallel however many clients power on at once.  @known: the MAC is
+ * one we know (see DHCP_PENDING_UNKNOWN_MAX); @rom: the request wants an
+ * on-offer binding.
+ * Return: 1 parked, 0 already parked (a retransmission), -1 no room.
  */
 static int
 dhcp_pending_add(struct dhcp_service *svc, const struct dhcp_req *q,
-    uint32_t delay_ms, uint32_t probe_addr)
+    uint64_t due_ms, uint32_t probe_addr, bool known, bool rom)
 {
 	struct dhcp_pending *p = NULL;
-	size_t i;
+	uint32_t source = q->m->giaddr ? q->m->giaddr : q->src_ip;
+	size_t i, same_source = 0;
 
 	if (dhcp_pending_find(svc, q->m->chaddr)) {
 		/* A retransmission of a request already parked. */
 		return 0;
 	}
-	if (q->rawlen > DHCP_PKT_MAX || svc->npending == DHCP_PENDING_MAX) {
+	if (q->rawlen > DHCP_PKT_MAX || svc->npending == DHCP_PENDING_MAX ||
+	    (!known && svc->npending_unknown >= DHCP_PENDING_UNKNOWN_MAX)) {
 		return -1;
 	}
 	for (i = 0; i < DHCP_PENDING_MAX; i++) {
 		if (!svc->pending[i].used) {
-			p = &svc->pending[i];
-			break;
+			p = p ? p : &svc->pending[i];
+		} else if (source && svc->pending[i].source == source) {
+			same_source++;
 		}
+	}
+	if (same_source >= DHCP_PENDING_PER_SOURCE) {
+		return -1;
 	}
 	if (!p) {
 		return -1;
@@ -695,41 +1026,30 @@ dhcp_pending_add(struct dhcp_service *svc, const struct dhcp_req *q,
 	p->port = q->port;
 	p->src_port = q->src_port;
 	p->src_ip = q->src_ip;
+	p->arrived_ms = q->arrived_ms;
+	p->due_ms = due_ms;
+	p->unknown = !known;
+	p->rom = rom;
+	p->source = source;
 	p->len = q->rawlen;
 	memcpy(p->pkt, q->raw, q->rawlen);
 	loop_timer_init(&p->timer, dhcp_pending_fire, p);
-	if (loop_timer_arm(
-		svc->loop, &p->timer, loop_now_ms(svc->loop) + delay_ms) < 0) {
+	/* A probe is judged when its time is up, inside any delay. */
+	if (loop_timer_arm(svc->loop, &p->timer,
+		probe_addr
+		    ? loop_now_ms(svc->loop) + dhcp_cfg(svc)->dhcp_probe_ms
+		    : due_ms) < 0) {
 		p->used = false;
 		return -1;
 	}
 	svc->npending++;
-	if (probe_addr && svc->fd_arp >= 0) {
-		/* ARP request "who has probe_addr", from us (RFC 826). */
-		uint8_t arp[28];
-		struct wcur w = wcur_init(arp, sizeof(arp));
-		struct sockaddr_ll sll = {
-		    .sll_family = AF_PACKET,
-		    .sll_protocol = htons(ETH_P_ARP),
-		    .sll_ifindex = (int)svc->net.ifindex,
-		    .sll_halen = 6,
-		};
-
-		wcur_be16(&w, 1);
-		wcur_be16(&w, ETH_P_IP);
-		wcur_u8(&w, 6);
-		wcur_u8(&w, 4);
-		wcur_be16(&w, 1);
-		wcur_bytes(&w, svc->net.mac, 6);
-		wcur_be32(&w, svc->net.addr);
-		wcur_zero(&w, 6);
-		wcur_be32(&w, probe_addr);
-		memset(sll.sll_addr, 0xff, 6);
-		/* A lost probe only means the offer goes out unchecked. */
-		(void)sendto(svc->fd_arp, arp, sizeof(arp), 0,
-		    (struct sockaddr *)&sll, sizeof(sll));
+	if (!known) {
+		svc->npending_unknown++;
+		svc->npending_unknown_rom += rom;
 	}
 	if (probe_addr) {
+		/* "Who has probe_addr?"; only a reply from it matters. */
+		dhcp_arp_request(svc, dhcp_ether_broadcast, probe_addr);
 		svc->stats.probes++;
 	}
 	return 1;
@@ -767,6 +1087,58 @@ dhcp_service_handle_arp(
 	}
 }
 
+/* ---- the frame after a BCM2837 reply (quirk 13) ---- */
+
+static void
+dhcp_followup_fire(struct loop *l, struct loop_timer *t)
+{
+	struct dhcp_followup *f = t->arg;
+
+	(void)l;
+	f->used = false;
+	/*
+	 * Any frame to the Pi's MAC will do; an announcement of our own
+	 * address (RFC 5227 §2.3 form, unicast) changes nothing anywhere.
+	 */
+	dhcp_arp_request(f->svc, f->mac, f->svc->net.addr);
+	f->svc->stats.followups++;
+}
+
+/* Owe the BCM2837 client of @q a frame after its ROM's DHCP timer. */
+static void
+dhcp_followup_add(struct dhcp_service *svc, const struct dhcp_req *q)
+{
+	uint64_t now = loop_now_ms(svc->loop);
+	uint64_t at = q->arrived_ms + DHCP_FOLLOWUP_AFTER_MS;
+	struct dhcp_followup *f = NULL, *free_one = NULL;
+	size_t i;
+
+	if (at < now + DHCP_FOLLOWUP_GAP_MS) {
+		at = now + DHCP_FOLLOWUP_GAP_MS;
+	}
+	for (i = 0; i < DHCP_FOLLOWUP_MAX && !f; i++) {
+		struct dhcp_followup *e = &svc->followups[i];
+
+		if (e->used && memcmp(e->mac, q->m->chaddr, 6) == 0) {
+			f = e;
+		} else if (!e->used && !free_one) {
+			free_one = e;
+		}
+	}
+	if (!f) {
+		f = free_one;
+		if (!f) {
+			return;
+		}
+		*f = (struct dhcp_followup){.svc = svc, .used = true};
+		memcpy(f->mac, q->m->chaddr, 6);
+		loop_timer_init(&f->timer, dhcp_followup_fire, f);
+	}
+	if (loop_timer_arm(svc->loop, &f->timer, at) < 0) {
+		f->used = false;
+	}
+}
+
 /* ---- proxy mode ---- */
 
 static void
@@ -798,12 +1170,21 @@ dhcp_proxy(
 	r.ciaddr = boot_server ? m->ciaddr : 0;
 	if (!boot_server && !q->ready && c->dhcp_pi_delay_ms &&
 	    dhcp_is_bcm2837(m, model)) {
-		if (dhcp_pending_add(svc, q, c->dhcp_pi_delay_ms, 0) > 0) {
+		int pr = dhcp_pending_add(svc, q,
+		    q->arrived_ms + c->dhcp_pi_delay_ms, 0,
+		    dhcp_seen_has(svc, m->chaddr), false);
+
+		if (pr > 0) {
 			svc->stats.delayed++;
+		} else if (pr < 0) {
+			dhcp_shed(svc, q, "waiting-table-full");
 		}
 		return;
 	}
 	dhcp_queue(svc, q, &r);
+	if (!boot_server && dhcp_is_bcm2837(m, model)) {
+		dhcp_followup_add(svc, q);
+	}
 	svc->stats.proxy_replies++;
 	log_info(&q->log, "event=proxy-%s model=%s siaddr=%s",
 	    boot_server ? "ack" : "offer", dhcp_pi_model_name(model),
@@ -827,8 +1208,12 @@ dhcp_note_addr(
 /*
  * Quirk 12: the 3B ROM answers ARP only while it initialises, so when the
  * server's neighbour entry for it goes stale mid-transfer, TFTP stalls.
- * A permanent entry for the address it was offered keeps DATA flowing;
- * it is removed when the address goes to another client.
+ * An entry for the address it was offered lets DATA flow without asking;
+ * TFTP keeps it confirmed while the Pi ACKs (MSG_CONFIRM).  It is not
+ * permanent: a permanent entry outlived the lease and the process, so
+ * once the address belonged to another machine (the next boot, another
+ * DHCP server on the host) everything sent to it went to the old MAC.
+ * It is removed when the address goes to another client.
  * Only with real sockets (not in tests or fuzzing), and only on the
  * server's interface; a failure costs nothing but the workaround.
  */
@@ -843,6 +1228,11 @@ dhcp_pin_neigh(struct dhcp_service *svc, struct dhcp_slot *sl,
 	if (svc->fd < 0 || (!mac && !sl->neigh_pinned)) {
 		return;
 	}
+	if (mac && !sl->neigh_pinned && svc->npinned >= DHCP_PIN_MAX) {
+		log_debug(
+		    log, "event=neigh-pin-skipped pinned=%zu", svc->npinned);
+		return;
+	}
 	memset(&ar, 0, sizeof(ar));
 	sin->sin_family = AF_INET;
 	sin->sin_addr.s_addr = htonl(addr);
@@ -850,7 +1240,7 @@ dhcp_pin_neigh(struct dhcp_service *svc, struct dhcp_slot *sl,
 	if (mac) {
 		memcpy(ar.arp_ha.sa_data, mac, 6);
 	}
-	ar.arp_flags = ATF_COM | ATF_PERM;
+	ar.arp_flags = ATF_COM;
 	if (strlen(svc->net.ifname) >= sizeof(ar.arp_dev)) {
 		return;
 	}
@@ -860,7 +1250,61 @@ dhcp_pin_neigh(struct dhcp_service *svc, struct dhcp_slot *sl,
 		log_debug(log, "event=neigh-%s-failed error=\"%s\"",
 		    mac ? "pin" : "unpin", strerror(errno));
 	}
+	if (sl->neigh_pinned != (mac != NULL)) {
+		svc->npinned += mac ? 1 : (size_t)-1;
+	}
 	sl->neigh_pinned = mac != NULL;
+}
+
+static void dhcp_sweep_fire(struct loop *l, struct loop_timer *t);
+
+/* End unconfirmed on-offer bindings once a second while there are any. */
+static void
+dhcp_sweep_arm(struct dhcp_service *svc)
+{
+	if (svc->leases.tentative && !loop_timer_is_armed(&svc->sweep_timer)) {
+		(void)loop_timer_arm(svc->loop, &svc->sweep_timer,
+		    loop_now_ms(svc->loop) + 1000);
+	}
+}
+
+static void
+dhcp_sweep_expired(void *arg, struct dhcp_slot *s)
+{
+	char a[16], mb[18];
+
+	(void)arg;
+	/*
+	 * The pin (quirk 12) stays until the address goes to another
+	 * client, which replaces or drops it, so a flood's pins are bounded
+	 * by the addresses its bindings can hold at once.
+	 */
+	log_debug(&(struct log_ctx){.svc = "dhcp"},
+	    "event=unconfirmed-expired addr=%s mac=%s", dhcp_fmt_ip(s->addr, a),
+	    dhcp_fmt_mac(s->mac, mb));
+}
+
+static void
+dhcp_sweep_fire(struct loop *l, struct loop_timer *t)
+{
+	struct dhcp_service *svc = t->arg;
+
+	(void)l;
+	dhcp_leases_expire_tentative(
+	    &svc->leases, loop_wall_s(), dhcp_sweep_expired, svc);
+	dhcp_sweep_arm(svc);
+}
+
+/* Do unconfirmed on-offer bindings hold all the pool they may? */
+static bool
+dhcp_rom_quota_full(const struct dhcp_service *svc)
+{
+	size_t quota = svc->leases.count / 2;
+
+	if (quota > DHCP_ROM_UNCONFIRMED_MAX) {
+		quota = DHCP_ROM_UNCONFIRMED_MAX;
+	}
+	return svc->leases.tentative + svc->npending_unknown_rom >= quota;
 }
 
 static void
@@ -873,7 +1317,7 @@ dhcp_discover(
 	uint64_t now = loop_now_ms(svc->loop);
 	int64_t wall = loop_wall_s();
 	struct dhcp_slot *s = dhcp_leases_find_mac(t, m->chaddr);
-	bool rom = dhcp_never_requests(m, model), fresh = false;
+	bool rom = dhcp_never_requests(m, model), fresh = false, known;
 	uint32_t dns[CFG_MAX_DNS];
 	struct dhcp_reply r;
 	char a[16];
@@ -884,6 +1328,12 @@ dhcp_discover(
 	}
 	if (s && s->state == DHCP_SLOT_DECLINED) {
 		s = NULL;
+	}
+	known = s || dhcp_service_find_reservation(svc, m->chaddr) ||
+	    dhcp_seen_has(svc, m->chaddr);
+	if (!q->ready && rom && !known && dhcp_rom_quota_full(svc)) {
+		dhcp_shed(svc, q, "unconfirmed-rom-bindings");
+		return;
 	}
 	if (!s) {
 		s = dhcp_leases_alloc(t, m->chaddr, now, wall);
@@ -907,36 +1357,68 @@ dhcp_discover(
 		 */
 		bool probe = c->dhcp_probe_ms && !s->reserved && fresh &&
 		    (!s->probed_ok_ms ||
-			now - s->probed_ok_ms > DHCP_PROBE_TRUST_MS) &&
-		    svc->npending < DHCP_PENDING_MAX / 2;
-		uint32_t delay =
-		    dhcp_is_bcm2837(m, model) ? c->dhcp_pi_delay_ms : 0;
+			now - s->probed_ok_ms > DHCP_PROBE_TRUST_MS);
+		bool delay = dhcp_is_bcm2837(m, model) && c->dhcp_pi_delay_ms;
+		/*
+		 * The model's delay counts from the DISCOVER's arrival, so a
+		 * retry after a conflict does not serve it twice; a probe
+		 * overlaps it and only what it adds counts against the
+		 * budget.
+		 */
+		uint64_t due =
+		    q->arrived_ms + (delay ? c->dhcp_pi_delay_ms : 0);
 
 		if (q->attempts >= DHCP_PROBE_ATTEMPTS) {
 			return;
 		}
-		if (probe || delay) {
-			uint32_t wait = probe && c->dhcp_probe_ms > delay
-			    ? c->dhcp_probe_ms
-			    : delay;
-
-			int pr =
-			    dhcp_pending_add(svc, q, wait, probe ? s->addr : 0);
+		if (probe && now + c->dhcp_probe_ms > due) {
+			if (now + c->dhcp_probe_ms - due >
+			    DHCP_PROBE_BUDGET_MS) {
+				svc->stats.dropped++;
+				log_info(&q->log,
+				    "event=probe-budget-spent attempts=%u "
+				    "note=\"addresses in use; the client's "
+				    "retry starts over\"",
+				    q->attempts);
+				return;
+			}
+			due = now + c->dhcp_probe_ms;
+		}
+		if (due > now) {
+			int pr = dhcp_pending_add(
+			    svc, q, due, probe ? s->addr : 0, known, rom);
 
 			if (pr >= 0) {
 				svc->stats.delayed += pr > 0 && delay ? 1 : 0;
 				return;
 			}
-			if (delay) {
-				/* No room to wait: the ROM retries in 5 s. */
-				svc->stats.dropped++;
-				return;
-			}
+			/*
+			 * No room to wait: never an offer without its delay or
+			 * its probe.  The client retries (ROM 5 s, EEPROM 4 s)
+			 * and is known then.
+			 */
+			dhcp_shed(svc, q, "waiting-table-full");
+			return;
 		}
 	}
-	if (rom && dhcp_leases_bind(t, s, wall + c->dhcp_lease_s) < 0) {
-		log_err(&q->log, "event=lease-write-failed");
-		return;
+	if (rom) {
+		/*
+		 * A binding the client has been seen using, or a reserved
+		 * address, is a full lease; anything else stays on-offer until
+		 * the client shows up using it (DHCP_ROM_CONFIRM_S).
+		 */
+		bool confirmed = s->reserved ||
+		    (dhcp_slot_is_live(s, wall) && !s->tentative);
+		int err = confirmed
+		    ? dhcp_leases_bind(t, s, wall + c->dhcp_lease_s)
+		    : dhcp_leases_bind_tentative(
+			  t, s, wall + DHCP_ROM_CONFIRM_S);
+
+		if (err < 0) {
+			log_err(&q->log, "event=lease-write-failed");
+			return;
+		}
+		dhcp_sweep_arm(svc);
 	}
 	if (model == DHCP_PI_3B_ROM || model == DHCP_PI_BCM2837) {
 		dhcp_pin_neigh(svc, s, m->chaddr, &q->log);
@@ -951,15 +1433,22 @@ dhcp_discover(
 	(void)dhcp_fill_pxe(svc, m, model, &r);
 	svc->next_durable = rom;
 	dhcp_queue(svc, q, &r);
+	if (dhcp_is_bcm2837(m, model)) {
+		dhcp_followup_add(svc, q);
+	}
 	dhcp_note_addr(svc, m, s->addr);
 	svc->stats.offers++;
+	/* held_ms: what the server decided to wait (delay, probes). */
 	if (model != DHCP_PI_NONE || dhcp_is_pxe(m)) {
-		log_info(&q->log, "event=offer addr=%s model=%s%s",
+		log_info(&q->log, "event=offer addr=%s model=%s held_ms=%llu%s",
 		    dhcp_fmt_ip(s->addr, a), dhcp_pi_model_name(model),
-		    rom ? " bound=on-offer" : "");
+		    (unsigned long long)q->waited_ms,
+		    !rom               ? ""
+			: s->tentative ? " bound=on-offer-unconfirmed"
+				       : " bound=on-offer");
 	} else {
-		log_debug(
-		    &q->log, "event=offer addr=%s", dhcp_fmt_ip(s->addr, a));
+		log_debug(&q->log, "event=offer addr=%s held_ms=%llu",
+		    dhcp_fmt_ip(s->addr, a), (unsigned long long)q->waited_ms);
 	}
 }
 
@@ -1041,18 +1530,33 @@ dhcp_request(
 		dhcp_ack(svc, q, model, s);
 		return;
 	}
-	if (!s && dhcp_in_subnet(svc, want)) {
+	if (dhcp_in_subnet(svc, want)) {
+		struct dhcp_slot *f = dhcp_leases_find_addr(t, want);
+
+		/*
+		 * SELECTING an address we offered that a later DISCOVER has
+		 * taken over: when the pool is full of unanswered offers (a
+		 * flood from random MACs), each new DISCOVER gets the oldest
+		 * one, and a small pool cycles faster than a Pi 4 sends its
+		 * REQUEST.  The client that REQUESTs wins over an offer nobody
+		 * acknowledged; the other gets a NAK if it ever REQUESTs.
+		 */
+		bool selecting_lost_offer = has_sid && f && !f->reserved &&
+		    f->state == DHCP_SLOT_OFFERED &&
+		    (!s || s->state != DHCP_SLOT_BOUND);
 		/*
 		 * A client we have no record of: INIT-REBOOT or RENEWING
 		 * after our state was lost, or SELECTING an offer made just
 		 * before a restart (offers are not persisted).  Confirm the
 		 * address if it is a free pool address.
 		 */
-		struct dhcp_slot *f = dhcp_leases_find_addr(t, want);
-
-		if (f && !f->reserved &&
+		bool unknown_on_free = !s && f && !f->reserved &&
 		    (f->state == DHCP_SLOT_FREE ||
-			(f->state == DHCP_SLOT_RELEASED && !f->has_mac))) {
+			(f->state == DHCP_SLOT_RELEASED && !f->has_mac));
+
+		if (selecting_lost_offer || unknown_on_free) {
+			/* A pin (quirk 12) named the previous holder. */
+			dhcp_pin_neigh(svc, f, NULL, &q->log);
 			dhcp_leases_take(t, f, m->chaddr);
 			dhcp_ack(svc, q, model, f);
 			return;
@@ -1060,6 +1564,50 @@ dhcp_request(
 	}
 	dhcp_nak(svc, q,
 	    dhcp_in_subnet(svc, want) ? "address not yours" : "wrong network");
+}
+
+void
+dhcp_service_confirm(struct dhcp_service *svc, uint32_t addr)
+{
+	struct dhcp_slot *s;
+	char a[16];
+
+	if (!svc->has_leases) {
+		return;
+	}
+	s = dhcp_leases_find_addr(&svc->leases, addr);
+	if (!s || !s->tentative || s->state != DHCP_SLOT_BOUND) {
+		return;
+	}
+	if (dhcp_leases_bind(&svc->leases, s,
+		loop_wall_s() + dhcp_cfg(svc)->dhcp_lease_s) < 0) {
+		log_err(&(struct log_ctx){.svc = "dhcp"},
+		    "event=lease-write-failed addr=%s", dhcp_fmt_ip(addr, a));
+		return;
+	}
+	/* Durable soon, with whatever else needs a sync. */
+	svc->sync_owed = true;
+	if (!loop_timer_is_armed(&svc->flush_timer)) {
+		(void)loop_timer_arm(svc->loop, &svc->flush_timer,
+		    loop_now_ms(svc->loop) + DHCP_SYNC_WINDOW_MS);
+	}
+	{
+		struct log_ctx lc = {.svc = "dhcp"};
+
+		dhcp_fmt_mac(s->mac, lc.peer);
+		log_info(&lc, "event=confirmed addr=%s via=tftp",
+		    dhcp_fmt_ip(addr, a));
+	}
+}
+
+void
+dhcp_serve_confirm(void *arg, struct in_addr client)
+{
+	struct serve *s = arg;
+
+	if (s->dhcp) {
+		dhcp_service_confirm(s->dhcp, ntohl(client.s_addr));
+	}
 }
 
 static void
@@ -1176,6 +1724,7 @@ dhcp_handle_one(struct dhcp_service *svc, const uint8_t *buf, size_t len,
 	    .port = port,
 	    .src_port = src_port,
 	    .src_ip = src_ip,
+	    .arrived_ms = loop_now_ms(svc->loop),
 	    .log = {.svc = "dhcp", .id_key = "xid"},
 	};
 	int r;
@@ -1363,11 +1912,24 @@ dhcp_service_new(struct loop *l, struct cfg *const *cfgp,
 	    .fd_arp = -1,
 	    .send = dhcp_send_real,
 	};
+	loop_timer_init(&svc->flush_timer, dhcp_flush_fire, svc);
+	loop_timer_init(&svc->sweep_timer, dhcp_sweep_fire, svc);
 	svc->res = calloc(DHCP_RESERVE_MAX, sizeof(*svc->res));
 	svc->clients = calloc(DHCP_CLIENTS_MAX, sizeof(*svc->clients));
 	svc->pending = calloc(DHCP_PENDING_MAX, sizeof(*svc->pending));
+	svc->followups = calloc(DHCP_FOLLOWUP_MAX, sizeof(*svc->followups));
+	svc->seen_mem = calloc(2, DHCP_SEEN_BITS / 8);
+	svc->seen[0] = svc->seen_mem;
+	svc->seen[1] =
+	    svc->seen_mem ? svc->seen_mem + DHCP_SEEN_BITS / 8 : NULL;
+	svc->seen_since_ms = loop_now_ms(l);
+	if (getrandom(&svc->seen_salt, sizeof(svc->seen_salt), GRND_NONBLOCK) !=
+	    (ssize_t)sizeof(svc->seen_salt)) {
+		svc->seen_salt = loop_clock_us() ^ (uint64_t)getpid() << 32;
+	}
 	svc->outbox = calloc(DHCP_OUTBOX_MAX, sizeof(*svc->outbox));
-	if (!svc->res || !svc->clients || !svc->pending || !svc->outbox) {
+	if (!svc->res || !svc->clients || !svc->pending || !svc->followups ||
+	    !svc->seen_mem || !svc->outbox) {
 		snprintf(msg, msglen, "dhcp: out of memory");
 		r = -ENOMEM;
 		goto fail;
@@ -1522,6 +2084,19 @@ dhcp_service_close(struct dhcp_service *svc)
 			}
 		}
 	}
+	loop_timer_cancel(svc->loop, &svc->flush_timer);
+	loop_timer_cancel(svc->loop, &svc->sweep_timer);
+	if (svc->outbox) {
+		dhcp_flush(svc);
+	}
+	if (svc->followups) {
+		for (i = 0; i < DHCP_FOLLOWUP_MAX; i++) {
+			if (svc->followups[i].used) {
+				loop_timer_cancel(
+				    svc->loop, &svc->followups[i].timer);
+			}
+		}
+	}
 	if (svc->fd >= 0) {
 		loop_close_fd(svc->loop, svc->fd);
 	}
@@ -1541,6 +2116,8 @@ dhcp_service_close(struct dhcp_service *svc)
 	free(svc->res);
 	free(svc->clients);
 	free(svc->pending);
+	free(svc->followups);
+	free(svc->seen_mem);
 	free(svc->outbox);
 	free(svc);
 }

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <netinet/in.h>
+
 #include "core/cfg.h"
 #include "core/loop.h"
 #include "proto/dhcp/dhcp.h"
@@ -19,25 +21,42 @@
 struct dhcp_service;
 struct serve;
 
-/* Where replies go; see dhcp_service_set_send(). */
+/*
+ * Where replies go (RFC 2131 §4.1), in the two link-layer forms dnsmasq
+ * uses and every Pi model with a capture accepts (reference §9 item 4);
+ * see dhcp_service_set_send().
+ */
 enum dhcp_dest_kind {
-	/* Ethernet unicast to chaddr, IP 255.255.255.255, port 68. */
-	DHCP_DEST_CHADDR,
+	/* Ethernet ff:ff:ff:ff:ff:ff, IP 255.255.255.255, port 68. */
+	DHCP_DEST_BROADCAST,
+	/*
+	 * Ethernet unicast to @mac (chaddr), IP unicast to @ip (yiaddr),
+	 * port 68: a client without an address that left the broadcast flag
+	 * clear.  Sent from a packet socket, so no ARP is needed.
+	 */
+	DHCP_DEST_UNICAST,
 	/* Plain UDP to an address that has an IP stack (ciaddr, giaddr). */
 	DHCP_DEST_UDP,
+	/*
+	 * Not DHCP: an ARP packet (the payload, 28 bytes, RFC 826) in an
+	 * Ethernet frame to @mac: a conflict probe (to ff:ff:ff:ff:ff:ff) or
+	 * the frame that follows a BCM2837 reply (to the Pi).
+	 */
+	DHCP_DEST_ARP,
 };
 
 struct dhcp_dest {
 	enum dhcp_dest_kind kind;
-	uint8_t mac[6];
-	uint32_t ip; /* host order, DHCP_DEST_UDP */
+	uint8_t mac[6]; /* DHCP_DEST_UNICAST and DHCP_DEST_ARP */
+	uint32_t ip;    /* host order, DHCP_DEST_UNICAST and DHCP_DEST_UDP */
 	uint16_t port;
 	int fd; /* socket the request came in on, for DHCP_DEST_UDP */
 };
 
 /*
  * Send hook: the service's own sender writes to the sockets; the fuzz
- * target and unit tests install a stub.  @payload is the BOOTP message.
+ * target and unit tests install a stub.  @payload is the BOOTP message,
+ * or for DHCP_DEST_ARP the ARP packet.
  * Return: 0 or -errno.
  */
 typedef int (*dhcp_send_fn)(struct dhcp_service *svc,
@@ -115,6 +134,14 @@ void dhcp_service_close(struct dhcp_service *svc);
 void dhcp_service_set_send(
     struct dhcp_service *svc, dhcp_send_fn fn, void *arg);
 
+struct dhcp_lease_io;
+/*
+ * dhcp_service_set_lease_io() - replace the lease log's fsync calls
+ * (tests that count or fail them).  @io is borrowed for the service's life.
+ */
+void dhcp_service_set_lease_io(
+    struct dhcp_service *svc, const struct dhcp_lease_io *io);
+
 /*
  * dhcp_service_handle_packet() - process one UDP payload that arrived on
  * local port @port from @src_ip:@src_port (host order), as the socket
@@ -145,6 +172,20 @@ int dhcp_service_reserve(
  */
 void dhcp_service_clear_reservations(struct dhcp_service *svc);
 
+/*
+ * dhcp_service_confirm() - a client is using @addr (host order): a request
+ * came from it.  An on-offer binding of that address, made for a client
+ * that never REQUESTs (Pi 2/3 ROM, bootcode.bin) and held only briefly
+ * until now, becomes a full lease.  Anything else is left alone.
+ */
+void dhcp_service_confirm(struct dhcp_service *svc, uint32_t addr);
+
+/*
+ * dhcp_serve_confirm() - the TFTP service's request hook (@arg is the
+ * struct serve): every TFTP request confirms its source address.
+ */
+void dhcp_serve_confirm(void *arg, struct in_addr client);
+
 /* dhcp_service_find_reservation() - borrowed, or NULL. */
 const struct dhcp_reservation *dhcp_service_find_reservation(
     const struct dhcp_service *svc, const uint8_t mac[6]);
@@ -174,7 +215,7 @@ char *dhcp_client_tftp_prefix(const struct dhcp_service *svc,
 struct dhcp_stats {
 	uint64_t rx, dropped, malformed, offers, acks, naks, proxy_replies;
 	uint64_t declines, releases, informs, delayed, probes, conflicts;
-	uint64_t exhausted;
+	uint64_t exhausted, followups, shed;
 };
 const struct dhcp_stats *dhcp_service_stats(const struct dhcp_service *svc);
 

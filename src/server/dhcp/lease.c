@@ -12,6 +12,11 @@
 /* A log line is at most "B aa:bb:cc:dd:ee:ff 255.255.255.255 N\n". */
 #define LEASE_LINE_MAX 96
 
+static const struct dhcp_lease_io lease_io_libc = {
+    .fsync = fsync,
+    .fdatasync = fdatasync,
+};
+
 static size_t
 lease_hash(const struct dhcp_leases *t, const uint8_t mac[6])
 {
@@ -94,6 +99,16 @@ dhcp_slot_is_live(const struct dhcp_slot *s, int64_t now_wall)
 	return s->state == DHCP_SLOT_BOUND && s->expire_wall > now_wall;
 }
 
+/* @s is no longer an unconfirmed on-offer binding. */
+static void
+lease_untentative(struct dhcp_leases *t, struct dhcp_slot *s)
+{
+	if (s->tentative) {
+		s->tentative = false;
+		t->tentative--;
+	}
+}
+
 void
 dhcp_leases_take(
     struct dhcp_leases *t, struct dhcp_slot *s, const uint8_t mac[6])
@@ -103,7 +118,9 @@ dhcp_leases_take(
 	if (old == s) {
 		return;
 	}
+	lease_untentative(t, s);
 	if (old) {
+		lease_untentative(t, old);
 		lease_unlink(t, old);
 		if (old->state != DHCP_SLOT_DECLINED) {
 			old->state = DHCP_SLOT_FREE;
@@ -193,13 +210,27 @@ dhcp_leases_reserve(struct dhcp_leases *t, const uint8_t mac[6], uint32_t addr)
 }
 
 static int
+lease_open_log(struct dhcp_leases *t)
+{
+	t->fd = open(t->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	return t->fd < 0 ? -errno : 0;
+}
+
+static int
 lease_append(struct dhcp_leases *t, const char *line, size_t n)
 {
 	ssize_t w;
 
 	t->records++;
-	if (t->fd < 0) {
+	if (!t->path) {
 		return 0;
+	}
+	if (t->fd < 0) {
+		int r = lease_open_log(t);
+
+		if (r < 0) {
+			return r;
+		}
 	}
 	w = write(t->fd, line, n);
 	if (w < 0) {
@@ -228,6 +259,7 @@ dhcp_leases_bind(
 {
 	char line[LEASE_LINE_MAX];
 
+	lease_untentative(t, s);
 	if (s->state != DHCP_SLOT_BOUND) {
 		t->live++;
 	}
@@ -237,16 +269,44 @@ dhcp_leases_bind(
 }
 
 int
+dhcp_leases_bind_tentative(
+    struct dhcp_leases *t, struct dhcp_slot *s, int64_t expire_wall)
+{
+	int r = dhcp_leases_bind(t, s, expire_wall);
+
+	s->tentative = true;
+	t->tentative++;
+	return r;
+}
+
+void
+dhcp_leases_expire_tentative(struct dhcp_leases *t, int64_t now_wall,
+    void (*fn)(void *arg, struct dhcp_slot *s), void *arg)
+{
+	size_t i;
+
+	for (i = 0; i < t->nslot && t->tentative; i++) {
+		struct dhcp_slot *s = &t->slot[i];
+
+		if (s->tentative && s->expire_wall <= now_wall) {
+			fn(arg, s);
+			lease_untentative(t, s);
+		}
+	}
+}
+
+int
 dhcp_leases_free(struct dhcp_leases *t, struct dhcp_slot *s, uint8_t state)
 {
 	char line[LEASE_LINE_MAX];
 	bool was_bound = s->state == DHCP_SLOT_BOUND;
 
+	int r = 0;
+
 	if (was_bound && t->live) {
 		t->live--;
 	}
-	int r = 0;
-
+	lease_untentative(t, s);
 	s->state = state;
 	if (was_bound && s->has_mac) {
 		r = lease_append(t, line, (size_t)lease_fmt(line, 'F', s));
@@ -350,13 +410,6 @@ lease_load(struct dhcp_leases *t, int64_t now_wall)
 	return 0;
 }
 
-static int
-lease_open_log(struct dhcp_leases *t)
-{
-	t->fd = open(t->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-	return t->fd < 0 ? -errno : 0;
-}
-
 int
 dhcp_leases_init(struct dhcp_leases *t, uint32_t first, uint32_t last,
     const char *path, int64_t now_wall)
@@ -365,7 +418,7 @@ dhcp_leases_init(struct dhcp_leases *t, uint32_t first, uint32_t last,
 	size_t i;
 	int r;
 
-	*t = (struct dhcp_leases){.fd = -1};
+	*t = (struct dhcp_leases){.fd = -1, .io = &lease_io_libc};
 	if (last < first || n > DHCP_POOL_MAX) {
 		return -EMSGSIZE;
 	}
@@ -422,16 +475,16 @@ dhcp_leases_fini(struct dhcp_leases *t)
 }
 
 static int
-lease_fsync_dir(const char *path)
+lease_fsync_dir(const struct dhcp_leases *t)
 {
-	char *copy = strdup(path);
+	char *copy = strdup(t->path);
 	int fd, r = 0;
 
 	if (!copy) {
 		return -ENOMEM;
 	}
 	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) < 0) {
+	if (fd < 0 || t->io->fsync(fd) < 0) {
 		r = -errno;
 	}
 	if (fd >= 0) {
@@ -475,7 +528,7 @@ lease_compact(struct dhcp_leases *t)
 			n++;
 		}
 	}
-	if (fflush(f) != 0 || fsync(fileno(f)) < 0) {
+	if (fflush(f) != 0 || t->io->fsync(fileno(f)) < 0) {
 		r = -errno;
 		fclose(f);
 		goto out;
@@ -488,13 +541,30 @@ lease_compact(struct dhcp_leases *t)
 		r = -errno;
 		goto out;
 	}
-	r = lease_fsync_dir(t->path);
+	/*
+	 * From here on the path names the new file, so appends must go
+	 * there whatever happens to the directory fsync: the old descriptor
+	 * now writes into an unlinked file that no restart would read.
+	 */
+	close(t->fd);
+	t->fd = -1;
+	t->records = n;
+	t->dir_unsynced = true;
+	r = lease_open_log(t);
 	if (r < 0) {
 		return r;
 	}
-	close(t->fd);
-	t->records = n;
-	return lease_open_log(t);
+	/*
+	 * The lines synced before this compaction are in both files, so a
+	 * crash loses none of them whichever name the directory keeps; only
+	 * lines appended from now on need the rename to be durable, and
+	 * dhcp_leases_sync() retries the directory before it vouches for
+	 * them.
+	 */
+	if (lease_fsync_dir(t) == 0) {
+		t->dir_unsynced = false;
+	}
+	return 0;
 out:
 	unlink(tmp);
 	return r;
@@ -503,14 +573,30 @@ out:
 int
 dhcp_leases_sync(struct dhcp_leases *t)
 {
-	if (t->fd < 0) {
+	int r;
+
+	if (!t->path) {
 		return 0;
 	}
+	if (t->fd < 0) {
+		/* A reopen after compaction failed: try again. */
+		r = lease_open_log(t);
+		if (r < 0) {
+			return r;
+		}
+	}
 	if (t->dirty) {
-		if (fdatasync(t->fd) < 0) {
+		if (t->io->fdatasync(t->fd) < 0) {
 			return -errno;
 		}
 		t->dirty = false;
+	}
+	if (t->dir_unsynced) {
+		r = lease_fsync_dir(t);
+		if (r < 0) {
+			return r;
+		}
+		t->dir_unsynced = false;
 	}
 	if (t->records > 4 * t->live + 1024) {
 		return lease_compact(t);

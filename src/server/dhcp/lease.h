@@ -37,10 +37,21 @@ struct dhcp_slot {
 	bool has_mac;
 	bool reserved;         /* pinned to mac by a reservation */
 	bool neigh_pinned;     /* a permanent neighbour entry exists */
+	bool tentative;        /* bound at OFFER, not yet seen in use */
 	int32_t next;          /* hash chain by mac; -1 ends */
 	uint64_t until_ms;     /* offer hold or quarantine end (monotonic) */
 	int64_t expire_wall;   /* bound lease end, wall-clock seconds */
 	uint64_t probed_ok_ms; /* last conflict check that found nobody */
+};
+
+/*
+ * The calls of the log that fail for reasons outside our control (a full
+ * or failing disk).  The default calls libc; tests install a table that
+ * fails the Nth call, as sqlite's test VFS does.
+ */
+struct dhcp_lease_io {
+	int (*fsync)(int fd);
+	int (*fdatasync)(int fd);
 };
 
 struct dhcp_leases {
@@ -54,7 +65,10 @@ struct dhcp_leases {
 	int fd;          /* log, -1 = in memory only */
 	char *path;      /* owned; NULL = in memory only */
 	size_t records, live;
-	bool dirty; /* appended since the last sync */
+	size_t tentative;  /* slots with the flag set, expired ones included */
+	bool dirty;        /* appended since the last sync */
+	bool dir_unsynced; /* a rename the directory has not made durable */
+	const struct dhcp_lease_io *io; /* borrowed; set by init */
 };
 
 /* The largest pool: a bound on the table, checked at start. */
@@ -116,13 +130,33 @@ struct dhcp_slot *dhcp_leases_reserve(
 int dhcp_leases_bind(
     struct dhcp_leases *t, struct dhcp_slot *s, int64_t expire_wall);
 
+/*
+ * dhcp_leases_bind_tentative() - bind @s at OFFER time for a client that
+ * never REQUESTs (a Pi 2/3 ROM, bootcode.bin) until @expire_wall, a short
+ * time: until the client is seen using the address, when
+ * dhcp_leases_bind() makes it a full lease.  Logged like any binding.
+ * Return: as dhcp_leases_bind().
+ */
+int dhcp_leases_bind_tentative(
+    struct dhcp_leases *t, struct dhcp_slot *s, int64_t expire_wall);
+
+/*
+ * dhcp_leases_expire_tentative() - end every on-offer binding that
+ * expired by @now_wall unconfirmed, calling @fn(@arg, slot) first for
+ * each.  The slot goes back to the pool, its MAC keeping a claim as after
+ * any expiry.
+ */
+void dhcp_leases_expire_tentative(struct dhcp_leases *t, int64_t now_wall,
+    void (*fn)(void *arg, struct dhcp_slot *s), void *arg);
+
 /* dhcp_leases_free() - release or decline @s and log it. */
 int dhcp_leases_free(struct dhcp_leases *t, struct dhcp_slot *s, uint8_t state);
 
 /*
- * dhcp_leases_sync() - make every appended line durable (fdatasync), and
+ * dhcp_leases_sync() - make every appended line durable (fdatasync, and
+ * the directory when a compaction's rename is not yet durable), and
  * compact the log when it has grown.
- * Return: 0 or -errno.
+ * Return: 0 when every line appended so far is durable, or -errno.
  */
 int dhcp_leases_sync(struct dhcp_leases *t);
 

@@ -111,8 +111,6 @@ nfs_path_id(const char *s)
 int
 nfs_exports_init(struct nfs_exports *ex, const uint8_t *key)
 {
-	int r;
-
 	memset(ex, 0, sizeof(*ex));
 	memcpy(ex->key, key, NFS_KEY_SIZE);
 	if (getrandom(ex->write_verf, sizeof(ex->write_verf), 0) !=
@@ -122,14 +120,21 @@ nfs_exports_init(struct nfs_exports *ex, const uint8_t *key)
 	/* Cookie verifier: stable for the life of the export table. */
 	memcpy(ex->dir_verf, ex->write_verf, sizeof(ex->dir_verf));
 	ex->dir_verf[0] |= 1;
-	r = pthread_rwlock_init(&ex->lock, NULL);
-	return -r;
+	ex->cur = calloc(1, sizeof(*ex->cur));
+	if (!ex->cur) {
+		return -ENOMEM;
+	}
+	atomic_init(&ex->cur->refs, 1);
+	pthread_mutex_init(&ex->mu, NULL);
+	pthread_mutex_init(&ex->wmu, NULL);
+	return 0;
 }
 
+/* Drop one table's hold on @e; the last closes it. */
 static void
-nfs_export_free(struct nfs_export *e)
+nfs_export_unref(struct nfs_export *e)
 {
-	if (!e) {
+	if (!e || atomic_fetch_sub(&e->refs, 1) > 1) {
 		return;
 	}
 	if (e->root_fd >= 0) {
@@ -139,15 +144,88 @@ nfs_export_free(struct nfs_export *e)
 }
 
 void
-nfs_exports_fini(struct nfs_exports *ex)
+nfs_exports_put(const struct nfs_export_table *ct)
 {
+	/* The last holder frees it; nobody else can still see it. */
+	struct nfs_export_table *t = (struct nfs_export_table *)ct;
 	size_t i;
 
-	for (i = 0; i < ex->n; i++) {
-		nfs_export_free(ex->e[i]);
+	if (!t || atomic_fetch_sub(&t->refs, 1) > 1) {
+		return;
 	}
-	ex->n = 0;
-	pthread_rwlock_destroy(&ex->lock);
+	for (i = 0; i < t->n; i++) {
+		nfs_export_unref(t->e[i]);
+	}
+	free(t);
+}
+
+const struct nfs_export_table *
+nfs_exports_get(struct nfs_exports *ex)
+{
+	struct nfs_export_table *t;
+
+	pthread_mutex_lock(&ex->mu);
+	t = ex->cur;
+	atomic_fetch_add(&t->refs, 1);
+	pthread_mutex_unlock(&ex->mu);
+	return t;
+}
+
+size_t
+nfs_exports_count(struct nfs_exports *ex)
+{
+	const struct nfs_export_table *t = nfs_exports_get(ex);
+	size_t n = t->n;
+
+	nfs_exports_put(t);
+	return n;
+}
+
+/*
+ * A copy of the current table to change and publish; caller holds wmu,
+ * so the current table cannot change meanwhile.  Return: NULL on ENOMEM.
+ */
+static struct nfs_export_table *
+nfs_exports_copy(struct nfs_exports *ex)
+{
+	struct nfs_export_table *t = malloc(sizeof(*t));
+	size_t i;
+
+	if (!t) {
+		return NULL;
+	}
+	t->n = ex->cur->n;
+	atomic_init(&t->refs, 1);
+	for (i = 0; i < t->n; i++) {
+		t->e[i] = ex->cur->e[i];
+		atomic_fetch_add(&t->e[i]->refs, 1);
+	}
+	return t;
+}
+
+/* Make @t the current table; caller holds wmu. */
+static void
+nfs_exports_publish(struct nfs_exports *ex, struct nfs_export_table *t)
+{
+	struct nfs_export_table *old;
+
+	pthread_mutex_lock(&ex->mu);
+	old = ex->cur;
+	ex->cur = t;
+	pthread_mutex_unlock(&ex->mu);
+	nfs_exports_put(old);
+}
+
+void
+nfs_exports_fini(struct nfs_exports *ex)
+{
+	if (!ex->cur) {
+		return;
+	}
+	nfs_exports_put(ex->cur);
+	ex->cur = NULL;
+	pthread_mutex_destroy(&ex->mu);
+	pthread_mutex_destroy(&ex->wmu);
 }
 
 int
@@ -231,17 +309,28 @@ nfs_cidr_format(const struct nfs_cidr *c, char *dst, size_t cap)
 }
 
 bool
+nfs_cidr_contains(const struct nfs_cidr *c, struct in_addr a)
+{
+	return (a.s_addr & c->mask.s_addr) == c->net.s_addr;
+}
+
+bool
 nfs_export_allows(const struct nfs_export *e, struct in_addr peer)
 {
 	size_t i;
 
 	for (i = 0; i < e->nallow; i++) {
-		if ((peer.s_addr & e->allow[i].mask.s_addr) ==
-		    e->allow[i].net.s_addr) {
+		if (nfs_cidr_contains(&e->allow[i], peer)) {
 			return true;
 		}
 	}
 	return false;
+}
+
+bool
+nfs_export_port_ok(const struct nfs_export *e, uint16_t port)
+{
+	return e->insecure || port < 1024;
 }
 
 static int
@@ -266,6 +355,10 @@ nfs_export_opts(
 			e->root_squash = true;
 		} else if (strcmp(tok, "no_root_squash") == 0) {
 			e->root_squash = false;
+		} else if (strcmp(tok, "insecure") == 0) {
+			e->insecure = true;
+		} else if (strcmp(tok, "secure") == 0) {
+			e->insecure = false;
 		} else if (strncmp(tok, "allow=", 6) == 0) {
 			if (e->nallow == NFS_ALLOW_MAX) {
 				snprintf(msg, msglen,
@@ -284,7 +377,7 @@ nfs_export_opts(
 		} else {
 			snprintf(msg, msglen,
 			    "export %s: unknown option '%.64s' (use rw, ro, "
-			    "allow=CIDR, root_squash)",
+			    "allow=CIDR, root_squash, insecure)",
 			    e->path, tok);
 			return -EINVAL;
 		}
@@ -296,6 +389,7 @@ static int64_t
 nfs_exports_insert(
     struct nfs_exports *ex, struct nfs_export *e, char *msg, size_t msglen)
 {
+	struct nfs_export_table *t = NULL;
 	struct stat st;
 	size_t i;
 	int r;
@@ -306,12 +400,12 @@ nfs_exports_insert(
 	if (e->root_fd < 0) {
 		r = -errno;
 		snprintf(msg, msglen, "export %s: %s", e->path, strerror(-r));
-		nfs_export_free(e);
+		nfs_export_unref(e);
 		return r;
 	}
 	if (fstat(e->root_fd, &st) < 0) {
 		r = -errno;
-		nfs_export_free(e);
+		nfs_export_unref(e);
 		return r;
 	}
 	e->dev = st.st_dev;
@@ -320,24 +414,25 @@ nfs_exports_insert(
 		nfs_cidr_format(
 		    &e->allow[i], e->groups[i], sizeof(e->groups[i]));
 	}
-	pthread_rwlock_wrlock(&ex->lock);
-	for (i = 0; i < ex->n; i++) {
-		if (ex->e[i]->id == e->id) {
-			pthread_rwlock_unlock(&ex->lock);
-			snprintf(
-			    msg, msglen, "export %s: exported twice", e->path);
-			nfs_export_free(e);
-			return -EEXIST;
-		}
-	}
-	if (ex->n == NFS_EXPORT_MAX) {
-		pthread_rwlock_unlock(&ex->lock);
+	pthread_mutex_lock(&ex->wmu);
+	if (nfs_export_find(ex->cur, e->id, NULL)) {
+		snprintf(msg, msglen, "export %s: exported twice", e->path);
+		r = -EEXIST;
+	} else if (ex->cur->n == NFS_EXPORT_MAX) {
 		snprintf(msg, msglen, "more than %d exports", NFS_EXPORT_MAX);
-		nfs_export_free(e);
-		return -ENOSPC;
+		r = -ENOSPC;
+	} else {
+		t = nfs_exports_copy(ex);
+		r = t ? 0 : -ENOMEM;
 	}
-	ex->e[ex->n++] = e;
-	pthread_rwlock_unlock(&ex->lock);
+	if (r < 0) {
+		pthread_mutex_unlock(&ex->wmu);
+		nfs_export_unref(e);
+		return r;
+	}
+	t->e[t->n++] = e;
+	nfs_exports_publish(ex, t);
+	pthread_mutex_unlock(&ex->wmu);
 	return e->id;
 }
 
@@ -358,6 +453,7 @@ nfs_export_new(const char *path, char *msg, size_t msglen)
 		return NULL;
 	}
 	e->root_fd = -1;
+	atomic_init(&e->refs, 1);
 	memcpy(e->path, path, n + 1);
 	/* "/srv/root/" and "/srv/root" name the same export. */
 	while (n > 1 && e->path[n - 1] == '/') {
@@ -376,7 +472,7 @@ nfs_exports_add(struct nfs_exports *ex, const char *path, const char *opts,
 		return -EINVAL;
 	}
 	if (nfs_export_opts(e, opts ? opts : "", msg, msglen) < 0) {
-		nfs_export_free(e);
+		nfs_export_unref(e);
 		return -EINVAL;
 	}
 	if (e->nallow == 0 && def) {
@@ -406,30 +502,37 @@ nfs_exports_add_client(
 int
 nfs_exports_del(struct nfs_exports *ex, uint32_t id)
 {
+	struct nfs_export_table *t;
 	size_t i;
 
-	pthread_rwlock_wrlock(&ex->lock);
-	for (i = 0; i < ex->n; i++) {
-		if (ex->e[i]->id == id) {
-			nfs_export_free(ex->e[i]);
-			ex->e[i] = ex->e[--ex->n];
-			pthread_rwlock_unlock(&ex->lock);
-			return 0;
-		}
+	pthread_mutex_lock(&ex->wmu);
+	if (!nfs_export_find(ex->cur, id, NULL)) {
+		pthread_mutex_unlock(&ex->wmu);
+		return -ENOENT;
 	}
-	pthread_rwlock_unlock(&ex->lock);
-	return -ENOENT;
+	t = nfs_exports_copy(ex);
+	if (!t) {
+		pthread_mutex_unlock(&ex->wmu);
+		return -ENOMEM;
+	}
+	for (i = 0; t->e[i]->id != id; i++) {
+	}
+	nfs_export_unref(t->e[i]);
+	t->e[i] = t->e[--t->n];
+	nfs_exports_publish(ex, t);
+	pthread_mutex_unlock(&ex->wmu);
+	return 0;
 }
 
 struct nfs_export *
-nfs_export_find(struct nfs_exports *ex, uint32_t id, const char *path)
+nfs_export_find(const struct nfs_export_table *t, uint32_t id, const char *path)
 {
 	size_t i;
 
-	for (i = 0; i < ex->n; i++) {
-		if (path ? strcmp(ex->e[i]->path, path) == 0
-			 : ex->e[i]->id == id) {
-			return ex->e[i];
+	for (i = 0; i < t->n; i++) {
+		if (path ? strcmp(t->e[i]->path, path) == 0
+			 : t->e[i]->id == id) {
+			return t->e[i];
 		}
 	}
 	return NULL;
@@ -437,13 +540,13 @@ nfs_export_find(struct nfs_exports *ex, uint32_t id, const char *path)
 
 struct nfs_export *
 nfs_export_find_for_mount(
-    struct nfs_exports *ex, const char *dir, const char **rest)
+    const struct nfs_export_table *t, const char *dir, const char **rest)
 {
 	struct nfs_export *best = NULL;
 	size_t i, bestlen = 0;
 
-	for (i = 0; i < ex->n; i++) {
-		const char *p = ex->e[i]->path;
+	for (i = 0; i < t->n; i++) {
+		const char *p = t->e[i]->path;
 		size_t n = strlen(p);
 
 		if (strcmp(p, "/") == 0) {
@@ -453,7 +556,7 @@ nfs_export_find_for_mount(
 			continue;
 		}
 		if (!best || n > bestlen) {
-			best = ex->e[i];
+			best = t->e[i];
 			bestlen = n;
 		}
 	}
@@ -505,7 +608,7 @@ struct nfs_kh {
 	uint8_t room[NFS_FH_KMAX + 16];
 };
 
-int
+static int
 nfs_fh_build_at(const struct nfs_exports *ex, const struct nfs_export *e,
     int dirfd, const char *name, struct nfs3_fh *out)
 {
@@ -528,8 +631,8 @@ nfs_fh_build(const struct nfs_exports *ex, const struct nfs_export *e, int fd,
 }
 
 int
-nfs_fh_open(struct nfs_exports *ex, const struct nfs3_fh *fh,
-    struct nfs_export **ep, int *fdp)
+nfs_fh_open(const struct nfs_exports *ex, const struct nfs_export_table *t,
+    const struct nfs3_fh *fh, struct nfs_export **ep, int *fdp)
 {
 	const uint8_t *p = fh->data;
 	struct nfs_export *e;
@@ -558,7 +661,7 @@ nfs_fh_open(struct nfs_exports *ex, const struct nfs3_fh *fh,
 	}
 	id = (uint32_t)p[4] << 24 | (uint32_t)p[5] << 16 | (uint32_t)p[6] << 8 |
 	    p[7];
-	e = nfs_export_find(ex, id, NULL);
+	e = nfs_export_find(t, id, NULL);
 	if (!e) {
 		return -ESTALE;
 	}

@@ -3,6 +3,7 @@
 
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -24,8 +25,15 @@
  * reaches a file outside its export.
  *
  * The table is shared by the event loop (MOUNT, the client registry) and
- * the NFS worker threads: readers take the read lock for a whole call,
- * nfs_exports_add()/nfs_exports_del() take the write lock.
+ * the NFS worker threads.  A version of it is never changed once
+ * published: a change builds a new table and swaps the pointer, and each
+ * reader holds a reference to the version it started with for the whole
+ * call (read-copy-update, with reference counts instead of grace
+ * periods).  So the loop thread, which makes the changes, never waits for
+ * a worker inside a slow call, and a worker never waits for a change; a
+ * mutex is held only to swap the pointer or to take a reference.  An
+ * export withdrawn stays open until the last call that began before its
+ * withdrawal ends; calls that begin after it get NFS3ERR_STALE.
  */
 
 #define NFS_EXPORT_MAX 256
@@ -44,17 +52,26 @@ struct nfs_export {
 	dev_t dev;
 	ino_t ino;
 	bool ro, root_squash;
+	bool insecure; /* calls from ports >= 1024 too (knfsd's option) */
 	struct nfs_cidr allow[NFS_ALLOW_MAX];
 	size_t nallow;
 	char groups[NFS_ALLOW_MAX][32]; /* "198.18.0.0/24" for EXPORT */
 	uint64_t fsid;
-	bool per_client; /* added by the client registry */
+	bool per_client;  /* added by the client registry */
+	atomic_uint refs; /* tables that hold it */
+};
+
+/* One published version of the table; see above. */
+struct nfs_export_table {
+	atomic_uint refs;
+	size_t n;
+	struct nfs_export *e[NFS_EXPORT_MAX]; /* each counted in its refs */
 };
 
 struct nfs_exports {
-	pthread_rwlock_t lock;
-	struct nfs_export *e[NFS_EXPORT_MAX]; /* owned */
-	size_t n;
+	pthread_mutex_t mu;  /* held to load cur and reference it, or swap it */
+	pthread_mutex_t wmu; /* serialises changes */
+	struct nfs_export_table *cur; /* a counted reference */
 	uint8_t key[NFS_KEY_SIZE];
 	uint8_t write_verf[NFS3_VERF_SIZE]; /* new on every start */
 	uint8_t dir_verf[NFS3_VERF_SIZE];   /* READDIR cookie verifier */
@@ -78,9 +95,19 @@ void nfs_exports_fini(struct nfs_exports *ex);
 int nfs_key_load(const char *path, uint8_t *key);
 
 /*
+ * nfs_exports_get() - the current table, with a reference: exports found
+ * in it stay valid until nfs_exports_put().  Never waits for a change.
+ */
+const struct nfs_export_table *nfs_exports_get(struct nfs_exports *ex);
+void nfs_exports_put(const struct nfs_export_table *t);
+
+/* nfs_exports_count() - how many exports the current table has. */
+size_t nfs_exports_count(struct nfs_exports *ex);
+
+/*
  * nfs_exports_add() - export @path with @opts ("rw", "ro",
- * "allow=CIDR" (repeatable), "root_squash", comma-separated).  Without an
- * allow= the export is open to @def (the server's own subnet).
+ * "allow=CIDR" (repeatable), "root_squash", "insecure", comma-separated).
+ * Without an allow= the export is open to @def (the server's own subnet).
  * @msg: on failure, what is wrong.
  * Return: the export id (>0 as int64) or -EINVAL (bad options), -EEXIST
  * (path already exported), -ENOSPC (table full), -errno (path cannot be
@@ -105,21 +132,32 @@ int64_t nfs_exports_add_client(
 int nfs_exports_del(struct nfs_exports *ex, uint32_t id);
 
 /*
- * nfs_export_find() - the export with @id, or with exactly @path when
- * @path is non-NULL.  Caller holds the lock (either mode).
+ * nfs_export_find() - the export of table @t (borrowed, referenced by the
+ * caller) with @id, or with exactly @path when @path is non-NULL.
  */
 struct nfs_export *nfs_export_find(
-    struct nfs_exports *ex, uint32_t id, const char *path);
+    const struct nfs_export_table *t, uint32_t id, const char *path);
 
 /*
- * nfs_export_find_for_mount() - the export containing @dir (the export
- * itself or a directory below it); *@rest gets the part of @dir below the
- * export path ("" for the export itself).  Caller holds the lock.
+ * nfs_export_find_for_mount() - the export of @t containing @dir (the
+ * export itself or a directory below it); *@rest gets the part of @dir
+ * below the export path ("" for the export itself).
  */
 struct nfs_export *nfs_export_find_for_mount(
-    struct nfs_exports *ex, const char *dir, const char **rest);
+    const struct nfs_export_table *t, const char *dir, const char **rest);
 
 bool nfs_export_allows(const struct nfs_export *e, struct in_addr peer);
+
+/* nfs_cidr_contains() - is @a in @c? */
+bool nfs_cidr_contains(const struct nfs_cidr *c, struct in_addr a);
+
+/*
+ * nfs_export_port_ok() - may a call from source port @port (host order)
+ * use @e?  Only reserved ports (below 1024, which only root can bind)
+ * unless the export is "insecure", as knfsd's default "secure": so an
+ * unprivileged process on an allowed host cannot claim uid 0 in AUTH_SYS.
+ */
+bool nfs_export_port_ok(const struct nfs_export *e, uint16_t port);
 
 /* nfs_cidr_parse() - "A.B.C.D/N" or "A.B.C.D"; 0 or -EINVAL. */
 int nfs_cidr_parse(const char *s, struct nfs_cidr *out);
@@ -134,22 +172,15 @@ int nfs_fh_build(const struct nfs_exports *ex, const struct nfs_export *e,
     int fd, struct nfs3_fh *out);
 
 /*
- * nfs_fh_build_at() - the handle of @name in directory @dirfd, without
- * following a final symlink.
- */
-int nfs_fh_build_at(const struct nfs_exports *ex, const struct nfs_export *e,
-    int dirfd, const char *name, struct nfs3_fh *out);
-
-/*
- * nfs_fh_open() - check @fh and open what it names with O_PATH.
- * Caller holds the lock.  *@e gets the export (borrowed), *@fd an owned
- * descriptor.
+ * nfs_fh_open() - check @fh and open what it names with O_PATH, among
+ * the exports of @t (referenced by the caller).  *@e gets the export
+ * (borrowed from @t), *@fd an owned descriptor.
  * Return: 0, -EBADMSG (malformed or tag mismatch: NFS3ERR_BADHANDLE),
  * -ESTALE (export gone, file deleted, or on another file system), or
  * -errno.
  */
-int nfs_fh_open(struct nfs_exports *ex, const struct nfs3_fh *fh,
-    struct nfs_export **e, int *fd);
+int nfs_fh_open(const struct nfs_exports *ex, const struct nfs_export_table *t,
+    const struct nfs3_fh *fh, struct nfs_export **e, int *fd);
 
 /*
  * nfs_siphash() - SipHash-2-4 of @len bytes at @p with a 16-byte key

@@ -96,11 +96,12 @@ mnt_mnt(struct nfs_service *n, struct rpcsrv_req *req, struct wcur *w)
 {
 	const struct rpc_call *c = &req->call;
 	static const uint32_t flavors[] = {RPC_AUTH_SYS};
+	const struct nfs_export_table *t;
 	char dir[MNT_PATH_MAX + 1], host[INET_ADDRSTRLEN], peer[48];
 	char esc[LOG_ESCAPE_MAX];
 	struct nfs_export *e;
 	struct nfs3_fh fh = {0};
-	const char *rest;
+	const char *rest, *why = "";
 	uint32_t stat = MNT3_OK;
 	int fd, r;
 
@@ -116,12 +117,18 @@ mnt_mnt(struct nfs_service *n, struct rpcsrv_req *req, struct wcur *w)
 	}
 	inet_ntop(AF_INET, &req->peer.sin_addr, host, sizeof(host));
 	rpcsrv_peer_str(req, peer, sizeof(peer));
-	pthread_rwlock_rdlock(&n->ex.lock);
-	e = nfs_export_find_for_mount(&n->ex, dir, &rest);
+	t = nfs_exports_get(&n->ex);
+	e = nfs_export_find_for_mount(t, dir, &rest);
 	if (!e) {
 		stat = MNT3ERR_NOENT;
 	} else if (!nfs_export_allows(e, req->peer.sin_addr)) {
 		stat = MNT3ERR_ACCES;
+		why = " reason=\"address not allowed\"";
+	} else if (!nfs_export_port_ok(e, ntohs(req->peer.sin_port))) {
+		/* mountd refuses an "illegal port" with MNT3ERR_ACCES too. */
+		stat = MNT3ERR_ACCES;
+		why = " reason=\"source port not reserved\" note=\"export "
+		      "with insecure to allow it\"";
 	} else {
 		fd = mnt_open_below(e, rest);
 		if (fd < 0) {
@@ -135,72 +142,89 @@ mnt_mnt(struct nfs_service *n, struct rpcsrv_req *req, struct wcur *w)
 			}
 		}
 	}
-	pthread_rwlock_unlock(&n->ex.lock);
+	nfs_exports_put(t);
 	serve_note_mount(n->serve, req->peer.sin_addr, dir, stat == MNT3_OK);
 	log_escape(esc, dir, strlen(dir));
 	if (stat == MNT3_OK) {
 		mnt_record(n, host, dir);
 		log_info(&n->log, "peer=%s event=mount dir=\"%s\"", peer, esc);
-	} else {
+	} else if (log_ratelimit_ok(&n->mount_rl, loop_now_ms(n->loop))) {
 		log_warn(&n->log,
-		    "peer=%s event=mount-refused dir=\"%s\" stat=%u%s", peer,
-		    esc, stat,
-		    stat == MNT3ERR_ACCES ? " reason=\"address not allowed\""
-					  : "");
+		    "peer=%s event=mount-refused dir=\"%s\" stat=%u%s "
+		    "suppressed=%u",
+		    peer, esc, stat, why, n->mount_rl.suppressed);
+		n->mount_rl.suppressed = 0;
 	}
 	rpc_reply_build(w, c->xid, RPC_SUCCESS, 0, 0);
 	mnt_mnt_build(
 	    w, stat, fh.data, stat == MNT3_OK ? fh.len : 0, flavors, 1);
 }
 
+/* DUMP: the caller's own mounts; which Pi mounts what is no one else's. */
 static void
-mnt_dump(struct nfs_service *n, struct rpcsrv_req *req, struct wcur *w)
+mnt_dump(struct nfs_service *n, struct rpcsrv_req *req, const char *host,
+    struct wcur *w)
 {
 	struct mnt_body *b = calloc(n->nmounts + 1, sizeof(*b));
-	size_t i;
+	size_t i, nb = 0;
 
 	if (!b) {
 		rpc_reply_build(w, req->call.xid, RPC_SYSTEM_ERR, 0, 0);
 		return;
 	}
 	for (i = 0; i < n->nmounts; i++) {
-		b[i].host = n->mounts[i].host;
-		b[i].dir = n->mounts[i].dir;
+		if (strcmp(n->mounts[i].host, host) == 0) {
+			b[nb].host = n->mounts[i].host;
+			b[nb++].dir = n->mounts[i].dir;
+		}
 	}
 	rpc_reply_build(w, req->call.xid, RPC_SUCCESS, 0, 0);
-	mnt_dump_build(w, b, n->nmounts);
+	mnt_dump_build(w, b, nb);
 	free(b);
 }
 
 static void
 mnt_export(struct nfs_service *n, struct rpcsrv_req *req, struct wcur *w)
 {
+	const struct nfs_export_table *t;
 	struct mnt_export *rows;
 	const char *groups[NFS_EXPORT_MAX][NFS_ALLOW_MAX];
-	size_t i, j;
+	size_t i, j, nrows = 0;
 
 	rows = calloc(NFS_EXPORT_MAX, sizeof(*rows));
 	if (!rows) {
 		rpc_reply_build(w, req->call.xid, RPC_SYSTEM_ERR, 0, 0);
 		return;
 	}
-	pthread_rwlock_rdlock(&n->ex.lock);
-	for (i = 0; i < n->ex.n; i++) {
-		const struct nfs_export *e = n->ex.e[i];
+	/*
+	 * Only what the caller may mount, and of its groups only those the
+	 * caller is in: other clients' paths and addresses are theirs.
+	 */
+	t = nfs_exports_get(&n->ex);
+	for (i = 0; i < t->n; i++) {
+		const struct nfs_export *e = t->e[i];
+		size_t ng = 0;
 
 		for (j = 0; j < e->nallow; j++) {
-			groups[i][j] = e->groups[j];
+			if (nfs_cidr_contains(
+				&e->allow[j], req->peer.sin_addr)) {
+				groups[nrows][ng++] = e->groups[j];
+			}
 		}
-		rows[i] = (struct mnt_export){
-		    .dir = e->path, .groups = groups[i], .ngroups = e->nallow};
+		if (ng > 0) {
+			rows[nrows] = (struct mnt_export){.dir = e->path,
+			    .groups = groups[nrows],
+			    .ngroups = ng};
+			nrows++;
+		}
 	}
 	rpc_reply_build(w, req->call.xid, RPC_SUCCESS, 0, 0);
-	if (mnt_export_build(w, rows, n->ex.n) < 0) {
+	if (mnt_export_build(w, rows, nrows) < 0) {
 		*w = wcur_init(w->p, w->cap);
 		wcur_zero(w, 4);
 		rpc_reply_build(w, req->call.xid, RPC_SYSTEM_ERR, 0, 0);
 	}
-	pthread_rwlock_unlock(&n->ex.lock);
+	nfs_exports_put(t);
 	free(rows);
 }
 
@@ -235,7 +259,20 @@ mnt_service_handle_call(void *arg, struct rpcsrv_req *req)
 			mnt_mnt(n, req, &w);
 			break;
 		case MNT_PROC_DUMP:
-			mnt_dump(n, req, &w);
+		case MNT_PROC_EXPORT:
+			/*
+			 * Lists go over TCP only: over UDP a forged source
+			 * would get them, a reflection of many times the
+			 * call's size.  showmount and libnfs use TCP.
+			 */
+			if (!req->tcp) {
+				rpc_reply_build(
+				    &w, c->xid, RPC_PROC_UNAVAIL, 0, 0);
+			} else if (c->proc == MNT_PROC_DUMP) {
+				mnt_dump(n, req, host, &w);
+			} else {
+				mnt_export(n, req, &w);
+			}
 			break;
 		case MNT_PROC_UMNT:
 			if (mnt_dirpath_parse(c->args, c->args_len, dir) < 0) {
@@ -249,9 +286,6 @@ mnt_service_handle_call(void *arg, struct rpcsrv_req *req)
 		case MNT_PROC_UMNTALL:
 			mnt_forget(n, host, NULL);
 			rpc_reply_build(&w, c->xid, RPC_SUCCESS, 0, 0);
-			break;
-		case MNT_PROC_EXPORT:
-			mnt_export(n, req, &w);
 			break;
 		default:
 			rpc_reply_build(&w, c->xid, RPC_PROC_UNAVAIL, 0, 0);

@@ -26,10 +26,16 @@
 /* --- duplicate request cache --------------------------------------------- */
 
 /*
- * Keyed by client address, xid and procedure (not port: Linux retransmits
- * after reconnecting from a new one, reference §4.3), for the
- * non-idempotent procedures only.  A hit that is still running is
- * dropped; a finished one gets the original reply again.
+ * Keyed by transport, client address and port, xid and procedure, for the
+ * non-idempotent procedures only (reference §4.3).  The port and
+ * transport belong to the key so that the reply to one process's call
+ * never goes to another that sends the same xid from another port or over
+ * the other transport, without its own call being run.  Retransmissions
+ * still match: a UDP client resends from its socket, and the Linux client
+ * reconnects from the same source port (net/sunrpc/xprtsock.c keeps it
+ * for the server's cache; knfsd's cache keys on address and port too).
+ * A hit that is still running is dropped; a finished one gets the
+ * original reply again.
  */
 static struct nfs_drc_entry *
 nfs_drc_find(struct nfs_service *n, const struct rpcsrv_req *req)
@@ -40,7 +46,8 @@ nfs_drc_find(struct nfs_service *n, const struct rpcsrv_req *req)
 		struct nfs_drc_entry *d = &n->drc[i];
 
 		if (d->used && d->xid == req->call.xid &&
-		    d->proc == req->call.proc &&
+		    d->proc == req->call.proc && d->tcp == req->tcp &&
+		    d->port == req->peer.sin_port &&
 		    d->addr.s_addr == req->peer.sin_addr.s_addr) {
 			return d;
 		}
@@ -57,6 +64,8 @@ nfs_drc_start(struct nfs_service *n, const struct rpcsrv_req *req)
 	free(d->reply);
 	*d = (struct nfs_drc_entry){
 	    .addr = req->peer.sin_addr,
+	    .port = req->peer.sin_port,
+	    .tcp = req->tcp,
 	    .xid = req->call.xid,
 	    .proc = req->call.proc,
 	    .used = true,
@@ -84,6 +93,25 @@ nfs_drc_finish(struct nfs_service *n, const struct rpcsrv_req *req)
 
 /* --- workers ------------------------------------------------------------- */
 
+/* A call refused for its source port; n->mu held (workers log this). */
+static void
+nfs_log_port_refused(struct nfs_service *n, const struct rpcsrv_req *req)
+{
+	char peer[48];
+
+	if (!log_ratelimit_ok(&n->refuse_rl, loop_clock_us() / 1000)) {
+		return;
+	}
+	rpcsrv_peer_str(req, peer, sizeof(peer));
+	log_warn(&n->log,
+	    "peer=%s event=refused proc=%s reason=\"source port %u is not "
+	    "reserved\" suppressed=%u note=\"export with insecure to allow "
+	    "it\"",
+	    peer, nfs_proc_name(req->call.proc), ntohs(req->peer.sin_port),
+	    n->refuse_rl.suppressed);
+	n->refuse_rl.suppressed = 0;
+}
+
 static void *
 nfs_worker(void *arg)
 {
@@ -94,6 +122,7 @@ nfs_worker(void *arg)
 		struct rpcsrv_req *req;
 		struct nfs_op_ctx ctx;
 		struct nfs_file_tail tail;
+		bool port_refused = false;
 
 		pthread_mutex_lock(&n->mu);
 		while (!n->jobs_head && !n->stopping) {
@@ -112,10 +141,12 @@ nfs_worker(void *arg)
 
 		ctx = (struct nfs_op_ctx){
 		    .peer = req->peer.sin_addr,
+		    .peer_port = ntohs(req->peer.sin_port),
 		    .headroom = 4,
 		    .max_reply = req->tcp ? NFS_MAX_RECORD : NFS_UDP_REPLY,
 		    /* READ data goes out with sendfile over TCP. */
 		    .tail = req->tcp ? &tail : NULL,
+		    .port_refused = &port_refused,
 		};
 		tail.fd = -1;
 		req->reply = nfs_ops_call(
@@ -130,6 +161,9 @@ nfs_worker(void *arg)
 		}
 
 		pthread_mutex_lock(&n->mu);
+		if (port_refused) {
+			nfs_log_port_refused(n, req);
+		}
 		req->next = n->done;
 		n->done = req;
 		pthread_mutex_unlock(&n->mu);
@@ -290,19 +324,41 @@ nfs_service_open(struct serve *s)
 {
 	const struct cfg *cfg = s->cfg;
 	struct nfs_service *n = calloc(1, sizeof(*n));
+	/*
+	 * A Linux client uses one connection per server (nconnect: up to
+	 * 16), so 32 from one address leave room for reconnects; 30 s for
+	 * a record or for a reply to start draining is generous even for a
+	 * 1 MiB WRITE on a congested link.  64 MiB of calls and replies in
+	 * memory is many times what the workers can have in progress.
+	 */
 	struct rpcsrv_limits lim = {
 	    .max_record = NFS_MAX_RECORD,
 	    .max_conns = cfg->nfs_max_conns,
+	    .max_conns_per_peer = 32,
 	    .max_inflight = 16,
 	    .max_queued = 8 * 1024 * 1024,
 	    .idle_ms = 6 * 60 * 1000,
+	    .record_ms = 30 * 1000,
+	    .stall_ms = 30 * 1000,
+	    .max_mem = 64 * 1024 * 1024,
+	    .max_udp_inflight = 64,
 	};
+	/*
+	 * Portmapper and MOUNT: a boot makes a few short calls (klibc and
+	 * the kernel open one connection at a time); they are answered on
+	 * the loop, so nothing stays in progress.
+	 */
 	struct rpcsrv_limits small = {
 	    .max_record = 8192,
 	    .max_conns = 64,
+	    .max_conns_per_peer = 8,
 	    .max_inflight = 4,
 	    .max_queued = 1024 * 1024,
 	    .idle_ms = 60 * 1000,
+	    .record_ms = 10 * 1000,
+	    .stall_ms = 10 * 1000,
+	    .max_mem = 4 * 1024 * 1024,
+	    .max_udp_inflight = 16,
 	};
 	struct nfs_cidr def = {
 	    .net.s_addr = s->addr.s_addr & s->netmask.s_addr,
@@ -351,23 +407,24 @@ nfs_service_open(struct serve *s)
 	 * one by one; from the heap the memory is reused.
 	 */
 	mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
-	n->pmap = pmap_service_open(n->loop, cfg->nfs_portmap_port, &small, &r);
+	n->pmap = pmap_service_open(
+	    n->loop, s->addr, cfg->nfs_portmap_port, &small, &r);
 	if (!n->pmap) {
 		log_err(&n->log,
 		    "event=start-failed svc=portmap port=%u error=\"%s\"",
 		    cfg->nfs_portmap_port, strerror(-r));
 		goto fail;
 	}
-	n->mnt = rpcsrv_open(n->loop, "mount", cfg->nfs_mount_port, &small,
-	    mnt_service_handle_call, n, &r);
+	n->mnt = rpcsrv_open(n->loop, "mount", s->addr, cfg->nfs_mount_port,
+	    &small, mnt_service_handle_call, n, &r);
 	if (!n->mnt) {
 		log_err(&n->log,
 		    "event=start-failed svc=mount port=%u error=\"%s\"",
 		    cfg->nfs_mount_port, strerror(-r));
 		goto fail;
 	}
-	n->nfs = rpcsrv_open(
-	    n->loop, "nfs", cfg->nfs_port, &lim, nfs_handle_call, n, &r);
+	n->nfs = rpcsrv_open(n->loop, "nfs", s->addr, cfg->nfs_port, &lim,
+	    nfs_handle_call, n, &r);
 	if (!n->nfs) {
 		log_err(&n->log, "event=start-failed port=%u error=\"%s\"",
 		    cfg->nfs_port, strerror(-r));
@@ -406,7 +463,7 @@ nfs_service_open(struct serve *s)
 	    "workers=%u exports=%zu note=\"clients mount with nolock\"",
 	    rpcsrv_port(n->nfs), rpcsrv_port(n->mnt), cfg->nfs_portmap_port,
 	    pmap_service_is_external(n->pmap) ? " portmap=external" : "",
-	    n->nthreads, n->ex.n);
+	    n->nthreads, nfs_exports_count(&n->ex));
 	return n;
 fail:
 	nfs_service_close(n);

@@ -31,6 +31,8 @@ struct nfs_proc_stats {
 
 struct nfs_drc_entry {
 	struct in_addr addr;
+	uint16_t port; /* network order */
+	bool tcp;
 	uint32_t xid, proc;
 	bool used, done;
 	uint8_t *reply; /* owned; NULL while in progress */
@@ -66,6 +68,8 @@ struct nfs_service {
 
 	struct nfs_proc_stats stats[NFS3_NPROC];
 	struct log_ctx log;
+	struct log_ratelimit refuse_rl; /* NFS calls; under mu */
+	struct log_ratelimit mount_rl;  /* refused MNTs; loop thread */
 };
 
 /*

@@ -23,11 +23,13 @@
 /* One call in progress on a worker thread. */
 struct nfs_req {
 	struct nfs_exports *ex;
+	const struct nfs_export_table *t; /* referenced for the whole call */
 	const struct nfs_op_ctx *ctx;
 	struct nfs3_args args;
 	struct nfs3_res res;
 	struct rpc_auth_sys cred;
 	bool creds_set;
+	bool existed;   /* CREATE found the file there: only its size changes */
 	struct wcur *w; /* the reply, positioned after the RPC header */
 	void *scratch;  /* owned; freed after the reply is built */
 	void *scratch2;
@@ -98,40 +100,69 @@ nfs_errno_stat(int err)
 
 /* --- credentials --------------------------------------------------------- */
 
+static void nfs_creds_leave(struct nfs_req *q);
+
+/*
+ * The id a caller's AUTH_SYS id acts as.  (uid_t)-1 is no id to the
+ * kernel: setfsuid(-1) and setfsgid(-1) change nothing, which would leave
+ * the worker at fsuid 0, and setgroups() refuses it.  Like knfsd, which
+ * maps every id make_kuid() rejects to the export's anonymous id
+ * (nfsd_setuser), it acts as nobody.  With root_squash, 0 does too.
+ */
+static uint32_t
+nfs_map_id(const struct nfs_export *e, uint32_t id)
+{
+	if (id == UINT32_MAX || (e->root_squash && id == 0)) {
+		return NFS_NOBODY;
+	}
+	return id;
+}
+
 /*
  * Act as the caller for the file-system calls that follow.  Only this
  * thread changes: setfsuid, setfsgid and the raw setgroups system call
  * are per-thread (glibc's setgroups() would change every thread).  A
  * non-zero fsuid drops CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_CHOWN and
- * friends from this thread; going back to 0 restores them.
+ * friends from this thread's effective set; going back to 0 restores
+ * them.  setfsuid() and setfsgid() report no failure, so each is called
+ * again and must return the id just set; a switch that did not happen
+ * fails the call rather than run it as root.
+ * Return: 0, or -EPERM (NFS3ERR_PERM) with the thread back at root.
  */
-static void
+static int
 nfs_creds_enter(struct nfs_req *q, const struct nfs_export *e)
 {
-	uint32_t uid = q->cred.uid, gid = q->cred.gid;
+	uint32_t uid = nfs_map_id(e, q->cred.uid);
+	uint32_t gid = nfs_map_id(e, q->cred.gid);
 	gid_t groups[RPC_AUTH_SYS_NGIDS];
 	uint32_t i;
 
-	if (e->root_squash && uid == 0) {
-		uid = NFS_NOBODY;
-	}
-	if (e->root_squash && gid == 0) {
-		gid = NFS_NOBODY;
-	}
 	/*
 	 * Root keeps acting as root: the thread already is, and every
 	 * credential change costs a few microseconds in the kernel.
 	 */
 	if (uid == 0 && gid == 0) {
-		return;
+		return 0;
 	}
 	for (i = 0; i < q->cred.ngids; i++) {
-		groups[i] = q->cred.gids[i];
+		groups[i] = nfs_map_id(e, q->cred.gids[i]);
 	}
-	syscall(SYS_setgroups, (size_t)q->cred.ngids, groups);
-	setfsgid(gid);
-	setfsuid(uid);
 	q->creds_set = true;
+	if (syscall(SYS_setgroups, (size_t)q->cred.ngids, groups) < 0) {
+		goto fail;
+	}
+	setfsgid(gid);
+	if ((uint32_t)setfsgid(gid) != gid) {
+		goto fail;
+	}
+	setfsuid(uid);
+	if ((uint32_t)setfsuid(uid) != uid) {
+		goto fail;
+	}
+	return 0;
+fail:
+	nfs_creds_leave(q);
+	return -EPERM;
 }
 
 static void
@@ -156,12 +187,7 @@ static bool
 nfs_is_owner(
     const struct nfs_req *q, const struct nfs_export *e, const struct stat *st)
 {
-	uint32_t uid = q->cred.uid;
-
-	if (e->root_squash && uid == 0) {
-		uid = NFS_NOBODY;
-	}
-	return st->st_uid == uid;
+	return st->st_uid == nfs_map_id(e, q->cred.uid);
 }
 
 /* --- attributes ---------------------------------------------------------- */
@@ -249,12 +275,14 @@ nfs_wcc_before(int fd, struct nfs3_wcc *w)
 
 /*
  * Open @fh as O_PATH; on failure set the result status.  The export must
- * let the caller's address in, on every call and not only at MNT.
+ * let the caller's address in, on every call and not only at MNT, and
+ * from a reserved port unless it is "insecure": knfsd answers
+ * NFS3ERR_PERM to such a call (fs/nfsd/nfsfh.c), so we do too.
  */
 static int
 nfs_open(struct nfs_req *q, const struct nfs3_fh *fh, struct nfs_export **e)
 {
-	int fd, r = nfs_fh_open(q->ex, fh, e, &fd);
+	int fd, r = nfs_fh_open(q->ex, q->t, fh, e, &fd);
 
 	if (r < 0) {
 		q->res.status = nfs_errno_stat(-r);
@@ -263,6 +291,14 @@ nfs_open(struct nfs_req *q, const struct nfs3_fh *fh, struct nfs_export **e)
 	if (!nfs_export_allows(*e, q->ctx->peer)) {
 		close(fd);
 		q->res.status = NFS3ERR_ACCES;
+		return -1;
+	}
+	if (!nfs_export_port_ok(*e, q->ctx->peer_port)) {
+		close(fd);
+		q->res.status = NFS3ERR_PERM;
+		if (q->ctx->port_refused) {
+			*q->ctx->port_refused = true;
+		}
 		return -1;
 	}
 	return fd;
@@ -385,7 +421,10 @@ nfs_apply_sattr(struct nfs_req *q, const struct nfs_export *e, int fd,
 		if (wfd == -EACCES && nfs_is_owner(q, e, st)) {
 			nfs_creds_leave(q);
 			wfd = nfs_reopen(fd, O_WRONLY);
-			nfs_creds_enter(q, e);
+			if (nfs_creds_enter(q, e) < 0) {
+				nfs_close(wfd);
+				return -EPERM;
+			}
 		}
 		if (wfd < 0) {
 			return wfd;
@@ -462,8 +501,10 @@ nfs_setattr(struct nfs_req *q)
 	if (nfs_check_ro(q, e) < 0) {
 		goto out;
 	}
-	nfs_creds_enter(q, e);
-	r = nfs_apply_sattr(q, e, fd, &st, &q->args.sattr);
+	r = nfs_creds_enter(q, e);
+	if (r == 0) {
+		r = nfs_apply_sattr(q, e, fd, &st, &q->args.sattr);
+	}
 	nfs_creds_leave(q);
 	q->res.status = nfs_errno_stat(-r);
 out:
@@ -512,8 +553,10 @@ nfs_lookup(struct nfs_req *q)
 	}
 	q->res.status = nfs_name_check(q->args.where.name);
 	if (q->res.status == NFS3_OK) {
-		nfs_creds_enter(q, e);
-		fd = nfs_lookup_at(e, dfd, q->args.where.name);
+		fd = nfs_creds_enter(q, e);
+		if (fd == 0) {
+			fd = nfs_lookup_at(e, dfd, q->args.where.name);
+		}
 		nfs_creds_leave(q);
 		if (fd < 0) {
 			q->res.status = nfs_errno_stat(-fd);
@@ -534,14 +577,13 @@ static uint32_t
 nfs_access_bits(
     const struct nfs_req *q, const struct nfs_export *e, const struct stat *st)
 {
-	uint32_t uid = q->cred.uid, bits, out = 0, i;
-	bool isdir = S_ISDIR(st->st_mode), ingroup = st->st_gid == q->cred.gid;
+	uint32_t uid = nfs_map_id(e, q->cred.uid), bits, out = 0, i;
+	bool isdir = S_ISDIR(st->st_mode);
+	bool ingroup = st->st_gid == nfs_map_id(e, q->cred.gid);
 
-	if (e->root_squash && uid == 0) {
-		uid = NFS_NOBODY;
-	}
 	for (i = 0; i < q->cred.ngids; i++) {
-		ingroup = ingroup || q->cred.gids[i] == st->st_gid;
+		ingroup =
+		    ingroup || nfs_map_id(e, q->cred.gids[i]) == st->st_gid;
 	}
 	if (uid == 0) {
 		bits = 7;
@@ -661,8 +703,10 @@ nfs_read(struct nfs_req *q)
 		    S_ISDIR(st.st_mode) ? NFS3ERR_ISDIR : NFS3ERR_INVAL;
 		goto out;
 	}
-	nfs_creds_enter(q, e);
-	rfd = nfs_reopen(fd, O_RDONLY);
+	rfd = nfs_creds_enter(q, e);
+	if (rfd == 0) {
+		rfd = nfs_reopen(fd, O_RDONLY);
+	}
 	nfs_creds_leave(q);
 	if (rfd < 0) {
 		nfs_post(e, fd, &q->res.obj);
@@ -752,8 +796,10 @@ nfs_write(struct nfs_req *q)
 	if (nfs_check_ro(q, e) < 0) {
 		goto out;
 	}
-	nfs_creds_enter(q, e);
-	wfd = nfs_reopen(fd, O_WRONLY);
+	wfd = nfs_creds_enter(q, e);
+	if (wfd == 0) {
+		wfd = nfs_reopen(fd, O_WRONLY);
+	}
 	nfs_creds_leave(q);
 	if (wfd == -EACCES && nfs_is_owner(q, e, &st)) {
 		wfd = nfs_reopen(fd, O_WRONLY);
@@ -822,29 +868,39 @@ nfs_create_begin(struct nfs_req *q, struct nfs_export **e)
 	return dfd;
 }
 
-/* Finish: owner of the new object, its handle and attributes, dir wcc. */
+/*
+ * Finish: owner and mode of the new object, its handle and attributes,
+ * dir wcc.  @fd (taken) is the object, or -1 when the call that made it
+ * returned no descriptor (mkdirat, symlinkat, mknodat): then it is looked
+ * up by name.  What follows runs as the caller, so an object swapped in
+ * between gains that caller nothing.
+ */
 static void
-nfs_create_end(struct nfs_req *q, const struct nfs_export *e, int dfd, int r)
+nfs_create_end(
+    struct nfs_req *q, const struct nfs_export *e, int dfd, int fd, int r)
 {
 	const struct nfs3_sattr *s = &q->args.sattr;
 	struct stat st;
-	int fd;
 
 	if (r < 0) {
 		q->res.status = nfs_errno_stat(-r);
+		nfs_close(fd);
 		goto out;
 	}
-	fd = nfs_lookup_at(e, dfd, q->args.where.name);
+	if (fd < 0) {
+		fd = nfs_lookup_at(e, dfd, q->args.where.name);
+	}
 	if (fd < 0) {
 		q->res.status = nfs_errno_stat(-fd);
 		goto out;
 	}
 	if ((s->set_uid || s->set_gid) &&
-	    q->args.createmode != NFS3_EXCLUSIVE) {
-		nfs_creds_enter(q, e);
-		if (fchownat(fd, "", s->set_uid ? s->uid : (uid_t)-1,
-			s->set_gid ? s->gid : (gid_t)-1,
-			AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+	    q->args.createmode != NFS3_EXCLUSIVE && !q->existed) {
+		if (nfs_creds_enter(q, e) < 0) {
+			q->res.status = NFS3ERR_PERM;
+		} else if (fchownat(fd, "", s->set_uid ? s->uid : (uid_t)-1,
+			       s->set_gid ? s->gid : (gid_t)-1,
+			       AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
 			q->res.status = nfs_errno_stat(errno);
 		}
 		nfs_creds_leave(q);
@@ -857,13 +913,15 @@ nfs_create_end(struct nfs_req *q, const struct nfs_export *e, int dfd, int r)
 	 * alone because other services create files too.
 	 */
 	if (s->set_mode && q->args.createmode != NFS3_EXCLUSIVE &&
-	    q->args.proc != NFS3_PROC_SYMLINK && nfs_stat_fd(fd, &st) == 0 &&
+	    !q->existed && q->args.proc != NFS3_PROC_SYMLINK &&
+	    nfs_stat_fd(fd, &st) == 0 &&
 	    (st.st_mode & 07777) != (s->mode & 07777)) {
 		char path[64];
 
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-		nfs_creds_enter(q, e);
-		if (chmod(path, s->mode & 07777) < 0) {
+		if (nfs_creds_enter(q, e) < 0) {
+			q->res.status = NFS3ERR_PERM;
+		} else if (chmod(path, s->mode & 07777) < 0) {
 			q->res.status = nfs_errno_stat(errno);
 		}
 		nfs_creds_leave(q);
@@ -899,68 +957,106 @@ nfs_verf_times(const uint8_t *v, struct timespec ts[2])
 	    0};
 }
 
+/*
+ * Find or make the file of a CREATE (RFC 1813 §3.3.8) as the caller; its
+ * descriptor goes to *@fdp, also on failure.  The name is resolved once
+ * and everything is decided on the descriptor: a new file is made with
+ * O_EXCL, which never opens what is already there, and an existing one
+ * is opened with O_PATH, which runs no driver and cannot block, and must
+ * then be a regular file.  Checking the name first and opening it after
+ * let a rename in between hand a FIFO or a device node to a real open.
+ * Return: 0 or -errno (-EAGAIN, NFS3ERR_JUKEBOX, when the name keeps
+ * coming and going).
+ */
+static int
+nfs_create_file(struct nfs_req *q, int dfd, int *fdp)
+{
+	const char *name = q->args.where.name;
+	const struct nfs3_sattr *s = &q->args.sattr;
+	uint32_t how = q->args.createmode;
+	mode_t mode = how == NFS3_EXCLUSIVE ? 0600 : nfs_sattr_mode(s, 0644);
+	struct timespec ts[2];
+	struct stat st;
+	int fd = -1, tries, wfd, r;
+
+	nfs_verf_times(q->args.verf, ts);
+	for (tries = 0; tries < 4 && fd < 0; tries++) {
+		/* A new file may be opened for writing whatever its mode. */
+		fd = openat(dfd, name,
+		    O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_NONBLOCK |
+			O_NOCTTY | O_CLOEXEC,
+		    mode);
+		if (fd >= 0) {
+			*fdp = fd;
+			if (how == NFS3_EXCLUSIVE) {
+				return futimens(fd, ts) < 0 ? -errno : 0;
+			}
+			return s->set_size && s->size > 0 &&
+				ftruncate(fd, (off_t)s->size) < 0
+			    ? -errno
+			    : 0;
+		}
+		if (errno != EEXIST || how == NFS3_GUARDED) {
+			return -errno;
+		}
+		fd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 && errno != ENOENT) {
+			return -errno;
+		}
+		/* ENOENT: removed between the two opens; once more. */
+	}
+	if (fd < 0) {
+		return -EAGAIN;
+	}
+	*fdp = fd;
+	r = nfs_stat_fd(fd, &st);
+	if (r < 0) {
+		return r;
+	}
+	/* Over a FIFO, device, directory or symlink: EXIST, as in knfsd. */
+	if (!S_ISREG(st.st_mode)) {
+		return -EEXIST;
+	}
+	if (how == NFS3_EXCLUSIVE) {
+		/* A retransmission of our own create succeeds. */
+		return st.st_mtim.tv_sec == ts[1].tv_sec &&
+			st.st_atim.tv_sec == ts[0].tv_sec
+		    ? 0
+		    : -EEXIST;
+	}
+	/*
+	 * UNCHECKED over an existing file changes its size only, as knfsd
+	 * does: open(O_CREAT | O_TRUNC) by someone allowed to write another
+	 * user's file must not fail on a chmod it may not do.
+	 */
+	q->existed = true;
+	if (!s->set_size) {
+		return 0;
+	}
+	wfd = nfs_reopen(fd, O_WRONLY | O_NONBLOCK | O_NOCTTY);
+	if (wfd < 0) {
+		return wfd;
+	}
+	r = ftruncate(wfd, (off_t)s->size) < 0 ? -errno : 0;
+	close(wfd);
+	return r;
+}
+
 static void
 nfs_create(struct nfs_req *q)
 {
 	struct nfs_export *e;
-	struct timespec ts[2];
-	struct stat st;
-	int dfd = nfs_create_begin(q, &e), fd, r = 0, flags;
-	mode_t mode = nfs_sattr_mode(&q->args.sattr, 0644);
+	int dfd = nfs_create_begin(q, &e), fd = -1, r;
 
 	if (dfd < 0) {
 		return;
 	}
-	flags = O_CREAT | O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
-	if (q->args.createmode != NFS3_UNCHECKED) {
-		flags |= O_EXCL;
-	} else if (fstatat(dfd, q->args.where.name, &st, AT_SYMLINK_NOFOLLOW) ==
-		0 &&
-	    !S_ISREG(st.st_mode)) {
-		/*
-		 * UNCHECKED over an existing FIFO, device or symlink: do
-		 * not open it (knfsd answers EXIST as well).
-		 */
-		nfs_create_end(q, e, dfd, -EEXIST);
-		return;
-	}
-	if (q->args.createmode == NFS3_EXCLUSIVE) {
-		mode = 0600;
-	}
-	nfs_creds_enter(q, e);
-	fd = openat(dfd, q->args.where.name, flags, mode);
-	if (fd < 0) {
-		r = -errno;
-	}
-	nfs_verf_times(q->args.verf, ts);
-	if (q->args.createmode == NFS3_EXCLUSIVE) {
-		if (fd >= 0) {
-			if (futimens(fd, ts) < 0) {
-				r = -errno;
-			}
-		} else if (r == -EEXIST &&
-		    fstatat(dfd, q->args.where.name, &st,
-			AT_SYMLINK_NOFOLLOW) == 0 &&
-		    S_ISREG(st.st_mode) && st.st_mtim.tv_sec == ts[1].tv_sec &&
-		    st.st_atim.tv_sec == ts[0].tv_sec) {
-			/* A retransmission of our own create: success. */
-			r = 0;
-		}
-	} else if (fd >= 0 && q->args.sattr.set_size) {
-		int wfd = nfs_reopen(fd, O_WRONLY);
-
-		if (wfd < 0) {
-			r = wfd;
-		} else {
-			if (ftruncate(wfd, (off_t)q->args.sattr.size) < 0) {
-				r = -errno;
-			}
-			close(wfd);
-		}
+	r = nfs_creds_enter(q, e);
+	if (r == 0) {
+		r = nfs_create_file(q, dfd, &fd);
 	}
 	nfs_creds_leave(q);
-	nfs_close(fd);
-	nfs_create_end(q, e, dfd, r);
+	nfs_create_end(q, e, dfd, fd, r);
 }
 
 static void
@@ -972,13 +1068,14 @@ nfs_mkdir(struct nfs_req *q)
 	if (dfd < 0) {
 		return;
 	}
-	nfs_creds_enter(q, e);
-	if (mkdirat(dfd, q->args.where.name,
+	r = nfs_creds_enter(q, e);
+	if (r == 0 &&
+	    mkdirat(dfd, q->args.where.name,
 		nfs_sattr_mode(&q->args.sattr, 0755)) < 0) {
 		r = -errno;
 	}
 	nfs_creds_leave(q);
-	nfs_create_end(q, e, dfd, r);
+	nfs_create_end(q, e, dfd, -1, r);
 }
 
 static void
@@ -996,12 +1093,12 @@ nfs_symlink(struct nfs_req *q)
 		close(dfd);
 		return;
 	}
-	nfs_creds_enter(q, e);
-	if (symlinkat(q->args.path, dfd, q->args.where.name) < 0) {
+	r = nfs_creds_enter(q, e);
+	if (r == 0 && symlinkat(q->args.path, dfd, q->args.where.name) < 0) {
 		r = -errno;
 	}
 	nfs_creds_leave(q);
-	nfs_create_end(q, e, dfd, r);
+	nfs_create_end(q, e, dfd, -1, r);
 }
 
 static void
@@ -1041,13 +1138,14 @@ nfs_mknod(struct nfs_req *q)
 		close(dfd);
 		return;
 	}
-	nfs_creds_enter(q, e);
-	if (mknodat(dfd, q->args.where.name,
+	r = nfs_creds_enter(q, e);
+	if (r == 0 &&
+	    mknodat(dfd, q->args.where.name,
 		type | nfs_sattr_mode(&q->args.sattr, 0644), dev) < 0) {
 		r = -errno;
 	}
 	nfs_creds_leave(q);
-	nfs_create_end(q, e, dfd, r);
+	nfs_create_end(q, e, dfd, -1, r);
 }
 
 static void
@@ -1076,8 +1174,9 @@ nfs_remove_common(struct nfs_req *q, bool dir)
 	if (nfs_check_ro(q, e) < 0) {
 		goto out;
 	}
-	nfs_creds_enter(q, e);
-	if (unlinkat(dfd, name, dir ? AT_REMOVEDIR : 0) < 0) {
+	if (nfs_creds_enter(q, e) < 0) {
+		q->res.status = NFS3ERR_PERM;
+	} else if (unlinkat(dfd, name, dir ? AT_REMOVEDIR : 0) < 0) {
 		q->res.status = nfs_errno_stat(errno);
 	}
 	nfs_creds_leave(q);
@@ -1128,8 +1227,10 @@ nfs_rename(struct nfs_req *q)
 	if (q->res.status != NFS3_OK || nfs_check_ro(q, e) < 0) {
 		goto out;
 	}
-	nfs_creds_enter(q, e);
-	if (renameat(from, q->args.where.name, to, q->args.to.name) < 0) {
+	if (nfs_creds_enter(q, e) < 0) {
+		q->res.status = NFS3ERR_PERM;
+	} else if (renameat(from, q->args.where.name, to, q->args.to.name) <
+	    0) {
 		q->res.status = nfs_errno_stat(errno);
 	}
 	nfs_creds_leave(q);
@@ -1169,9 +1270,10 @@ nfs_link(struct nfs_req *q)
 		goto out;
 	}
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	nfs_creds_enter(q, e);
-	if (linkat(AT_FDCWD, path, dfd, q->args.where.name, AT_SYMLINK_FOLLOW) <
-	    0) {
+	if (nfs_creds_enter(q, e) < 0) {
+		q->res.status = NFS3ERR_PERM;
+	} else if (linkat(AT_FDCWD, path, dfd, q->args.where.name,
+		       AT_SYMLINK_FOLLOW) < 0) {
 		q->res.status = nfs_errno_stat(errno);
 	}
 	nfs_creds_leave(q);
@@ -1193,6 +1295,30 @@ struct nfs_linux_dirent64 {
 };
 
 #define NFS_DIRBUF (64 * 1024)
+
+/*
+ * The attributes and handle of a READDIRPLUS entry, both from one
+ * descriptor: resolving the name once for each let a rename in between
+ * pair one object's handle with another's attributes.  A mount point is
+ * not crossed (no attributes, no handle), as in LOOKUP.
+ */
+static void
+nfs_readdir_entry(struct nfs_req *q, const struct nfs_export *e, int dfd,
+    struct nfs3_dirent *de)
+{
+	struct stat st;
+	int fd = nfs_lookup_at(e, dfd, de->name);
+
+	if (fd < 0) {
+		return;
+	}
+	if (nfs_stat_fd(fd, &st) == 0) {
+		nfs_fattr(e, &st, &de->attr.a);
+		de->attr.present = true;
+		de->has_fh = nfs_fh_build(q->ex, e, fd, &de->fh) == 0;
+	}
+	close(fd);
+}
 
 static void
 nfs_readdir_common(struct nfs_req *q, bool plus)
@@ -1235,11 +1361,14 @@ nfs_readdir_common(struct nfs_req *q, bool plus)
 		q->res.status = NFS3ERR_JUKEBOX;
 		goto out;
 	}
-	nfs_creds_enter(q, e);
-	rfd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	rfd = nfs_creds_enter(q, e);
+	if (rfd == 0) {
+		rfd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		rfd = rfd < 0 ? -errno : rfd;
+	}
 	nfs_creds_leave(q);
 	if (rfd < 0) {
-		q->res.status = nfs_errno_stat(errno);
+		q->res.status = nfs_errno_stat(-rfd);
 		goto out;
 	}
 	if (lseek(rfd, (off_t)q->args.cookie, SEEK_SET) < 0) {
@@ -1277,17 +1406,7 @@ nfs_readdir_common(struct nfs_req *q, bool plus)
 			    .cookie = (uint64_t)d->d_off,
 			};
 			if (plus && !nfs_is_dot(d->d_name)) {
-				struct stat st;
-
-				if (fstatat(dfd, d->d_name, &st,
-					AT_SYMLINK_NOFOLLOW) == 0 &&
-				    st.st_dev == e->dev) {
-					nfs_fattr(e, &st, &de->attr.a);
-					de->attr.present = true;
-					de->has_fh =
-					    nfs_fh_build_at(q->ex, e, dfd,
-						d->d_name, &de->fh) == 0;
-				}
+				nfs_readdir_entry(q, e, dfd, de);
 			}
 			sz = nfs3_entry_size(plus, de, &dsz);
 			if (used + sz > limit || dirused + dsz > dirlimit) {
@@ -1600,10 +1719,10 @@ nfs_ops_call(struct nfs_exports *ex, const struct nfs_op_ctx *ctx,
 		/* RFC 1813: a name over NFS3_NAME_MAX is NAMETOOLONG. */
 		q->res.status = NFS3ERR_NAMETOOLONG;
 	} else {
-		pthread_rwlock_rdlock(&ex->lock);
+		q->t = nfs_exports_get(ex);
 		nfs_ops[call->proc].fn(q);
 		nfs_creds_leave(q);
-		pthread_rwlock_unlock(&ex->lock);
+		nfs_exports_put(q->t);
 	}
 	if (call->proc == NFS3_PROC_READ && q->res.status != NFS3_OK) {
 		q->res.data_len = 0;

@@ -30,6 +30,7 @@ struct nfs_file_tail {
 
 struct nfs_op_ctx {
 	struct in_addr peer;
+	uint16_t peer_port; /* host order: below 1024 is a reserved port */
 	size_t headroom; /* bytes to leave free before the reply (TCP marker) */
 	size_t max_reply; /* largest reply the transport can carry */
 	/*
@@ -38,6 +39,11 @@ struct nfs_op_ctx {
 	 * follows.  tail->fd is -1 when nothing does.
 	 */
 	struct nfs_file_tail *tail;
+	/*
+	 * When non-NULL, set to true if the call was refused because its
+	 * source port is not reserved, for the caller's (rate-limited) log.
+	 */
+	bool *port_refused;
 };
 
 /*

@@ -7,12 +7,15 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "proto/mount/mnt.h"
+#include "proto/nfs3/nfs3.h"
 #include "proto/portmap/pmap.h"
 #include "server/nfs/portmap.h"
 
 struct pmap_service {
 	struct loop *loop;
 	struct rpcsrv *srv; /* NULL when external */
+	struct rpcsrv *lo;  /* on 127.0.0.1, when srv is on another address */
 	uint16_t port;
 	struct pmap_mapping map[PMAP_MAX_MAPPINGS];
 	size_t n;
@@ -20,6 +23,7 @@ struct pmap_service {
 	struct pmap_mapping ours[PMAP_MAX_MAPPINGS];
 	size_t nours;
 	struct log_ctx log;
+	struct log_ratelimit rl;
 };
 
 static struct pmap_mapping *
@@ -88,13 +92,28 @@ pmap_table_unset(struct pmap_service *p, uint32_t prog, uint32_t vers)
 	return any;
 }
 
+/*
+ * May @req change the table for @prog?  Only root on this machine, as
+ * rpcbind allows: a loopback source and a reserved port, which only root
+ * can bind.  And never for what pinetboot itself serves, so no local
+ * program can point MOUNT or NFS at a server of its own.
+ */
+static bool
+pmap_may_change(const struct rpcsrv_req *req, uint32_t prog)
+{
+	bool loopback = (ntohl(req->peer.sin_addr.s_addr) >> 24) == 127;
+
+	return loopback && ntohs(req->peer.sin_port) < 1024 &&
+	    prog != PMAP_PROG && prog != MNT_PROG && prog != NFS3_PROG;
+}
+
 static void
 pmap_handle_call(void *arg, struct rpcsrv_req *req)
 {
 	struct pmap_service *p = arg;
 	const struct rpc_call *c = &req->call;
-	bool local = (ntohl(req->peer.sin_addr.s_addr) >> 24) == 127;
 	struct pmap_mapping m, *found;
+	char peer[48];
 	struct wcur w;
 
 	if (rpcsrv_reply_buf(req, 8192, &w) < 0) {
@@ -125,8 +144,20 @@ pmap_handle_call(void *arg, struct rpcsrv_req *req)
 		if (c->proc == PMAP_PROC_GETPORT) {
 			found = pmap_find_any_vers(p, &m);
 			wcur_be32(&w, found ? found->port : 0);
-		} else if (!local) {
+		} else if (!pmap_may_change(req, m.prog)) {
 			wcur_be32(&w, 0);
+			if (log_ratelimit_ok(&p->rl, loop_now_ms(p->loop))) {
+				rpcsrv_peer_str(req, peer, sizeof(peer));
+				log_warn(&p->log,
+				    "peer=%s event=set-refused proc=%s prog=%u "
+				    "vers=%u suppressed=%u note=\"only root on "
+				    "this machine may register, and not the "
+				    "programs pinetboot serves\"",
+				    peer,
+				    c->proc == PMAP_PROC_SET ? "SET" : "UNSET",
+				    m.prog, m.vers, p->rl.suppressed);
+				p->rl.suppressed = 0;
+			}
 		} else if (c->proc == PMAP_PROC_SET) {
 			wcur_be32(&w, pmap_table_set(p, &m));
 		} else {
@@ -210,10 +241,11 @@ out:
 }
 
 struct pmap_service *
-pmap_service_open(
-    struct loop *l, uint16_t port, const struct rpcsrv_limits *lim, int *err)
+pmap_service_open(struct loop *l, struct in_addr addr, uint16_t port,
+    const struct rpcsrv_limits *lim, int *err)
 {
 	struct pmap_service *p = calloc(1, sizeof(*p));
+	struct in_addr lo = {htonl(INADDR_LOOPBACK)};
 
 	if (!p) {
 		*err = -ENOMEM;
@@ -222,7 +254,23 @@ pmap_service_open(
 	p->loop = l;
 	p->port = port;
 	p->log.svc = "portmap";
-	p->srv = rpcsrv_open(l, "portmap", port, lim, pmap_handle_call, p, err);
+	p->srv = rpcsrv_open(
+	    l, "portmap", addr, port, lim, pmap_handle_call, p, err);
+	if (p->srv && addr.s_addr != lo.s_addr &&
+	    addr.s_addr != htonl(INADDR_ANY)) {
+		int r;
+
+		/* Optional: a local portmapper may hold loopback alone. */
+		p->lo = rpcsrv_open(
+		    l, "portmap", lo, port, lim, pmap_handle_call, p, &r);
+		if (!p->lo) {
+			log_warn(&p->log,
+			    "event=no-loopback port=%u error=\"%s\" "
+			    "note=\"rpcinfo on this machine must ask the "
+			    "server address\"",
+			    port, strerror(-r));
+		}
+	}
 	if (!p->srv) {
 		if (*err != -EADDRINUSE) {
 			free(p);
@@ -300,6 +348,7 @@ pmap_service_close(struct pmap_service *p)
 	for (i = 0; i < p->nours; i++) {
 		(void)pmap_external_call(p->port, PMAP_PROC_UNSET, &p->ours[i]);
 	}
+	rpcsrv_close(p->lo);
 	rpcsrv_close(p->srv);
 	free(p);
 }

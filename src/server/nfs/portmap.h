@@ -1,6 +1,7 @@
 #ifndef PNB_SERVER_NFS_PORTMAP_H
 #define PNB_SERVER_NFS_PORTMAP_H
 
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -14,8 +15,10 @@
  * service registers its programs with that one instead and says so in the
  * log; nothing else changes for callers.
  *
- * SET and UNSET are taken only from loopback addresses.  CALLIT is
- * refused with PROC_UNAVAIL: it would make us an amplifier.
+ * SET and UNSET are taken only from root on this machine (a loopback
+ * address and a reserved port, as rpcbind), and never for the portmapper,
+ * MOUNT or NFS, which pinetboot serves itself.  CALLIT is refused with
+ * PROC_UNAVAIL: it would make us an amplifier.
  */
 
 #define PMAP_MAX_MAPPINGS 64
@@ -23,12 +26,13 @@
 struct pmap_service;
 
 /*
- * pmap_service_open() - serve on @port, or fall back to registering with
- * the portmapper already there.
+ * pmap_service_open() - serve on @port of @addr and of 127.0.0.1 (for
+ * rpcinfo and registrations on this machine), or fall back to
+ * registering with the portmapper already there.
  * Return: the service (free with pmap_service_close()) or NULL with *@err.
  */
-struct pmap_service *pmap_service_open(
-    struct loop *l, uint16_t port, const struct rpcsrv_limits *lim, int *err);
+struct pmap_service *pmap_service_open(struct loop *l, struct in_addr addr,
+    uint16_t port, const struct rpcsrv_limits *lim, int *err);
 
 /*
  * pmap_service_close() - withdraw what this process registered (from the

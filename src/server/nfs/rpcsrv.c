@@ -1,4 +1,5 @@
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -14,6 +15,18 @@
 #define RPCSRV_UDP_MAX 65536
 #define RPCSRV_READ    65536
 
+/*
+ * What a queued reply costs beyond its bytes (its struct and two
+ * allocations), so that a flood of tiny replies is counted as what it
+ * holds, not as what it sends.
+ */
+#define RPCSRV_OUT_COST 128
+/* Over max_mem a connection holding less than this may still be read. */
+#define RPCSRV_MEM_FLOOR (64 * 1024)
+/* Over max_mem, replies stuck this long mean the peer does not read. */
+#define RPCSRV_PRESSURE_STALL_MS 1000
+#define RPCSRV_SWEEP_MS          30000
+
 struct rpcsrv_out {
 	struct rpcsrv_out *next;
 	uint8_t *p; /* owned */
@@ -23,25 +36,19 @@ struct rpcsrv_out {
 	size_t flen, fdone, pad, pdone;
 };
 
-static void
-rpcsrv_out_free(struct rpcsrv_out *o)
-{
-	if (o->fd >= 0) {
-		close(o->fd);
-	}
-	free(o->p);
-	free(o);
-}
-
 struct rpcsrv_conn {
 	struct rpcsrv *srv;
 	int fd;
 	struct sockaddr_in peer;
 	struct rpc_rm rm;
+	size_t rm_charged; /* rm.rec_cap as counted in mem */
 	struct rpcsrv_out *out_head, *out_tail;
-	size_t queued;
+	size_t queued; /* reply bytes and RPCSRV_OUT_COSTs not yet sent */
+	size_t mem;    /* memory held for this connection, see rpcsrv_mem_add */
 	uint32_t inflight;
-	uint64_t last_ms; /* last byte in or reply out */
+	uint64_t active_ms; /* accepted, a whole call in, reply bytes out */
+	uint64_t record_ms; /* when the record coming in began; 0: none */
+	uint64_t sent_ms;   /* last progress of queued replies */
 	/*
 	 * Bytes read but not fed yet because the connection had
 	 * max_inflight calls in progress: calls are not even decoded
@@ -67,16 +74,83 @@ struct rpcsrv {
 	struct rpcsrv_conn *conns;
 	uint32_t nconns;
 	uint8_t *udp_buf;
+	uint32_t udp_inflight;
+	bool udp_reading;
+	size_t mem;
+	bool over; /* mem went over max_mem and not yet back under 7/8 */
 	struct rpcsrv_stats stats;
 	struct log_ctx log;
 	struct log_ratelimit rl;
-	struct loop_timer sweep;
+	struct loop_timer sweep, resume;
 	uint32_t sweep_ms;
 };
 
-#define RPCSRV_SWEEP_MS 30000
-
 static void rpcsrv_conn_update(struct rpcsrv_conn *c);
+static void rpcsrv_udp_update(struct rpcsrv *s);
+
+/*
+ * Memory held for calls and replies: partial records, bytes read but not
+ * decoded, records of calls in progress, queued replies.  Counted for
+ * each connection (@c, NULL for UDP) and for the server.
+ */
+static void
+rpcsrv_mem_add(struct rpcsrv *s, struct rpcsrv_conn *c, size_t n)
+{
+	s->mem += n;
+	if (c) {
+		c->mem += n;
+	}
+	if (s->lim.max_mem && !s->over && s->mem >= s->lim.max_mem) {
+		s->over = true;
+		if (log_ratelimit_ok(&s->rl, loop_now_ms(s->loop))) {
+			log_warn(&s->log,
+			    "event=memory-pressure held=%zu max=%zu "
+			    "note=\"reading paused for the biggest holders; "
+			    "peers that do not read are closed\"",
+			    s->mem, s->lim.max_mem);
+		}
+		/* Find the peers that do not read now, not in 30 s. */
+		loop_timer_arm(s->loop, &s->sweep, loop_now_ms(s->loop));
+	}
+}
+
+static void
+rpcsrv_mem_sub(struct rpcsrv *s, struct rpcsrv_conn *c, size_t n)
+{
+	assert(s->mem >= n && (!c || c->mem >= n));
+	s->mem -= n;
+	if (c) {
+		c->mem -= n;
+	}
+	if (s->over && s->mem < s->lim.max_mem - s->lim.max_mem / 8) {
+		s->over = false;
+		/* From a timer: this runs inside paths that free things. */
+		loop_timer_arm(s->loop, &s->resume, loop_now_ms(s->loop));
+	}
+}
+
+/* Bring the count of @c's partial record in line with what it holds. */
+static void
+rpcsrv_rm_account(struct rpcsrv_conn *c)
+{
+	if (c->rm.rec_cap > c->rm_charged) {
+		rpcsrv_mem_add(c->srv, c, c->rm.rec_cap - c->rm_charged);
+	} else if (c->rm.rec_cap < c->rm_charged) {
+		rpcsrv_mem_sub(c->srv, c, c->rm_charged - c->rm.rec_cap);
+	}
+	c->rm_charged = c->rm.rec_cap;
+}
+
+static void
+rpcsrv_out_free(struct rpcsrv_conn *c, struct rpcsrv_out *o)
+{
+	rpcsrv_mem_sub(c->srv, c, o->len + RPCSRV_OUT_COST);
+	if (o->fd >= 0) {
+		close(o->fd);
+	}
+	free(o->p);
+	free(o);
+}
 
 static void
 rpcsrv_conn_unref(struct rpcsrv_conn *c)
@@ -88,9 +162,13 @@ rpcsrv_conn_unref(struct rpcsrv_conn *c)
 	}
 	while ((o = c->out_head)) {
 		c->out_head = o->next;
-		rpcsrv_out_free(o);
+		rpcsrv_out_free(c, o);
 	}
 	rpc_rm_fini(&c->rm);
+	rpcsrv_rm_account(c);
+	if (c->pend) {
+		rpcsrv_mem_sub(c->srv, c, c->pend_len);
+	}
 	free(c->pend);
 	free(c);
 }
@@ -119,6 +197,23 @@ rpcsrv_conn_close(struct rpcsrv_conn *c)
 	rpcsrv_conn_unref(c);
 }
 
+/* Close @c for a reason the peer caused; logged rate-limited. */
+static void
+rpcsrv_conn_drop(struct rpcsrv_conn *c, const char *why)
+{
+	struct rpcsrv *s = c->srv;
+	char a[INET_ADDRSTRLEN];
+
+	if (log_ratelimit_ok(&s->rl, loop_now_ms(s->loop))) {
+		inet_ntop(AF_INET, &c->peer.sin_addr, a, sizeof(a));
+		log_warn(&s->log,
+		    "peer=%s:%u event=close reason=\"%s\" suppressed=%u", a,
+		    ntohs(c->peer.sin_port), why, s->rl.suppressed);
+		s->rl.suppressed = 0;
+	}
+	rpcsrv_conn_close(c);
+}
+
 void
 rpcsrv_peer_str(const struct rpcsrv_req *req, char *dst, size_t cap)
 {
@@ -131,12 +226,20 @@ rpcsrv_peer_str(const struct rpcsrv_req *req, char *dst, size_t cap)
 static void
 rpcsrv_free_req(struct rpcsrv_req *req)
 {
+	struct rpcsrv *s = req->srv;
+
+	if (req->charge) {
+		rpcsrv_mem_sub(s, req->conn, req->charge);
+	}
 	if (req->conn) {
 		req->conn->inflight--;
 		if (!req->conn->dead) {
 			rpcsrv_conn_update(req->conn);
 		}
 		rpcsrv_conn_unref(req->conn);
+	} else {
+		s->udp_inflight--;
+		rpcsrv_udp_update(s);
 	}
 	if (req->file_fd >= 0) {
 		close(req->file_fd);
@@ -223,6 +326,7 @@ static int
 rpcsrv_conn_flush(struct rpcsrv_conn *c)
 {
 	struct rpcsrv_out *o;
+	uint64_t now = loop_now_ms(c->srv->loop);
 
 	while ((o = c->out_head)) {
 		ssize_t n = rpcsrv_out_send(c->fd, o);
@@ -234,6 +338,8 @@ rpcsrv_conn_flush(struct rpcsrv_conn *c)
 			rpcsrv_conn_close(c);
 			return -1;
 		}
+		c->sent_ms = now;
+		c->active_ms = now;
 		if (n > 0) {
 			c->queued -= (size_t)n;
 			continue;
@@ -242,7 +348,8 @@ rpcsrv_conn_flush(struct rpcsrv_conn *c)
 		if (!c->out_head) {
 			c->out_tail = NULL;
 		}
-		rpcsrv_out_free(o);
+		c->queued -= RPCSRV_OUT_COST;
+		rpcsrv_out_free(c, o);
 	}
 	return 0;
 }
@@ -293,11 +400,22 @@ rpcsrv_reply(struct rpcsrv_req *req)
 		c->out_tail->next = o;
 	} else {
 		c->out_head = o;
+		c->sent_ms = loop_now_ms(s->loop);
 	}
 	c->out_tail = o;
-	c->queued += o->len + o->flen + o->pad;
-	c->last_ms = loop_now_ms(s->loop);
+	c->queued += o->len + o->flen + o->pad + RPCSRV_OUT_COST;
+	rpcsrv_mem_add(s, c, o->len + RPCSRV_OUT_COST);
 	if (rpcsrv_conn_flush(c) == 0) {
+		if (c->out_tail == o && o->off == 0) {
+			/*
+			 * It waits for the peer: keep only its bytes, not
+			 * the room the handler allocated for the largest
+			 * reply it might have built.
+			 */
+			uint8_t *q = realloc(o->p, o->len);
+
+			o->p = q ? q : o->p;
+		}
 		rpcsrv_conn_update(c);
 	}
 	rpcsrv_free_req(req);
@@ -326,7 +444,12 @@ rpcsrv_dispatch(struct rpcsrv *s, struct rpcsrv_conn *c,
 	if (c) {
 		c->refs++;
 		c->inflight++;
+		c->active_ms = loop_now_ms(s->loop);
+	} else {
+		s->udp_inflight++;
 	}
+	req->charge = len;
+	rpcsrv_mem_add(s, c, req->charge);
 	r = rpc_call_parse(rec, len, &req->call);
 	if (r == -EPROTONOSUPPORT) {
 		struct wcur w;
@@ -377,37 +500,40 @@ rpcsrv_conn_feed(struct rpcsrv_conn *c, const uint8_t *data, size_t n)
 			}
 			memcpy(c->pend, data + off, n - off);
 			c->pend_len = n - off;
+			rpcsrv_mem_add(s, c, c->pend_len);
 			return;
 		}
 		r = rpc_rm_feed(&c->rm, data + off, n - off, &used);
 		off += used;
+		rpcsrv_rm_account(c);
 		if (r < 0) {
-			char a[INET_ADDRSTRLEN];
+			char why[64];
 
 			s->stats.records_too_big++;
-			inet_ntop(AF_INET, &c->peer.sin_addr, a, sizeof(a));
-			log_warn(&s->log,
-			    "peer=%s:%u event=close reason=\"record over %zu "
-			    "bytes\"",
-			    a, ntohs(c->peer.sin_port), s->lim.max_record);
-			rpcsrv_conn_close(c);
+			snprintf(why, sizeof(why), "record over %zu bytes",
+			    s->lim.max_record);
+			rpcsrv_conn_drop(c, why);
 			return;
 		}
 		if (r == 1) {
 			size_t len;
 			uint8_t *rec = rpc_rm_take(&c->rm, &len);
 
+			rpcsrv_rm_account(c);
+			c->record_ms = 0;
 			if (rec) {
 				rpcsrv_dispatch(s, c, &c->peer, rec, len);
 			}
 		}
+	}
+	if (!c->dead && c->record_ms == 0 && rpc_rm_in_record(&c->rm)) {
+		c->record_ms = loop_now_ms(s->loop);
 	}
 }
 
 static void
 rpcsrv_conn_read(struct rpcsrv_conn *c)
 {
-	struct rpcsrv *s = c->srv;
 	uint8_t buf[RPCSRV_READ];
 	ssize_t n;
 
@@ -419,7 +545,6 @@ rpcsrv_conn_read(struct rpcsrv_conn *c)
 	if (n < 0) {
 		return;
 	}
-	c->last_ms = loop_now_ms(s->loop);
 	c->refs++;
 	rpcsrv_conn_feed(c, buf, (size_t)n);
 	if (!c->dead) {
@@ -443,6 +568,7 @@ rpcsrv_conn_drain(struct loop *l, struct loop_timer *t)
 	(void)l;
 	c->pend = NULL;
 	c->pend_len = 0;
+	rpcsrv_mem_sub(c->srv, c, n);
 	c->refs++;
 	rpcsrv_conn_feed(c, p, n);
 	free(p);
@@ -471,13 +597,18 @@ rpcsrv_conn_io(struct loop *l, int fd, unsigned events, void *arg)
 	rpcsrv_conn_unref(c);
 }
 
-/* Read while under the limits, write while output is queued. */
+/*
+ * Read while under the limits, write while output is queued.  Over the
+ * memory budget only connections that hold almost nothing are read, so
+ * a client with one small call still gets it in.
+ */
 static void
 rpcsrv_conn_update(struct rpcsrv_conn *c)
 {
 	struct rpcsrv *s = c->srv;
-	bool room =
-	    c->inflight < s->lim.max_inflight && c->queued < s->lim.max_queued;
+	bool room = c->inflight < s->lim.max_inflight &&
+	    c->queued < s->lim.max_queued &&
+	    (!s->over || c->mem < RPCSRV_MEM_FLOOR);
 	bool rd = room && !c->pend;
 	bool wr = c->out_head != NULL;
 	unsigned ev = (rd ? LOOP_READ : 0) | (wr ? LOOP_WRITE : 0);
@@ -485,13 +616,116 @@ rpcsrv_conn_update(struct rpcsrv_conn *c)
 	if (room && c->pend && !loop_timer_is_armed(&c->drain)) {
 		loop_timer_arm(s->loop, &c->drain, loop_now_ms(s->loop));
 	}
-
 	if (rd == c->reading && wr == c->writing) {
 		return;
+	}
+	/*
+	 * A record held up because the server stopped reading gets its
+	 * time again: the deadline is for peers, not for our own limits.
+	 */
+	if (rd && !c->reading && c->record_ms) {
+		c->record_ms = loop_now_ms(s->loop);
 	}
 	c->reading = rd;
 	c->writing = wr;
 	loop_mod_fd(s->loop, c->fd, ev);
+}
+
+/* Read UDP while calls in progress and memory allow. */
+static void
+rpcsrv_udp_update(struct rpcsrv *s)
+{
+	bool rd = s->udp_inflight < s->lim.max_udp_inflight && !s->over;
+
+	if (rd == s->udp_reading || s->udp_fd < 0) {
+		return;
+	}
+	s->udp_reading = rd;
+	if (!rd) {
+		s->stats.udp_paused++;
+	}
+	loop_mod_fd(s->loop, s->udp_fd, rd ? LOOP_READ : 0);
+}
+
+/* Back under the memory budget: read everyone again. */
+static void
+rpcsrv_resume(struct loop *l, struct loop_timer *t)
+{
+	struct rpcsrv *s = t->arg;
+	struct rpcsrv_conn *c;
+
+	(void)l;
+	for (c = s->conns; c; c = c->next) {
+		rpcsrv_conn_update(c);
+	}
+	rpcsrv_udp_update(s);
+}
+
+/*
+ * Which connection to close for a newcomer when all are taken: the one
+ * whose record has been arriving longest (a trickle), else the one idle
+ * longest; never one with a call in progress or replies to send.
+ */
+static struct rpcsrv_conn *
+rpcsrv_victim(struct rpcsrv *s)
+{
+	struct rpcsrv_conn *c, *best = NULL;
+
+	for (c = s->conns; c; c = c->next) {
+		if (c->inflight || c->out_head || c->pend) {
+			continue;
+		}
+		if (!best || (c->record_ms && !best->record_ms) ||
+		    (!c->record_ms == !best->record_ms &&
+			(c->record_ms ? c->record_ms < best->record_ms
+				      : c->active_ms < best->active_ms))) {
+			best = c;
+		}
+	}
+	return best;
+}
+
+/* Is there room for one more connection from @peer? */
+static bool
+rpcsrv_admit(struct rpcsrv *s, const struct sockaddr_in *peer)
+{
+	struct rpcsrv_conn *c, *victim;
+	uint32_t mine = 0;
+	char a[INET_ADDRSTRLEN];
+	const char *why = NULL;
+
+	for (c = s->conns; c; c = c->next) {
+		mine += c->peer.sin_addr.s_addr == peer->sin_addr.s_addr;
+	}
+	if (mine >= s->lim.max_conns_per_peer) {
+		why = "connections from this address";
+	} else if (s->nconns >= s->lim.max_conns) {
+		victim = rpcsrv_victim(s);
+		if (victim) {
+			s->stats.conns_evicted++;
+			rpcsrv_conn_drop(victim,
+			    victim->record_ms ? "all connections taken; this "
+						"one's record was slowest"
+					      : "all connections taken; this "
+						"one was idle longest");
+			return true;
+		}
+		why = "connections, all busy";
+	}
+	if (!why) {
+		return true;
+	}
+	s->stats.conns_refused++;
+	if (log_ratelimit_ok(&s->rl, loop_now_ms(s->loop))) {
+		inet_ntop(AF_INET, &peer->sin_addr, a, sizeof(a));
+		log_warn(&s->log,
+		    "peer=%s:%u event=refuse reason=\"%u %s\" suppressed=%u", a,
+		    ntohs(peer->sin_port),
+		    mine >= s->lim.max_conns_per_peer ? mine : s->nconns, why,
+		    s->rl.suppressed);
+		s->rl.suppressed = 0;
+	}
+	return false;
 }
 
 static void
@@ -510,14 +744,7 @@ rpcsrv_accept(struct loop *l, int fd, unsigned events, void *arg)
 	if (cfd < 0) {
 		return;
 	}
-	if (s->nconns >= s->lim.max_conns) {
-		s->stats.conns_refused++;
-		if (log_ratelimit_ok(&s->rl, loop_now_ms(s->loop))) {
-			log_warn(&s->log,
-			    "event=refuse reason=\"max_connections %u "
-			    "reached\"",
-			    s->lim.max_conns);
-		}
+	if (!rpcsrv_admit(s, &peer)) {
 		close(cfd);
 		return;
 	}
@@ -534,7 +761,7 @@ rpcsrv_accept(struct loop *l, int fd, unsigned events, void *arg)
 	c->refs = 1;
 	c->reading = true;
 	loop_timer_init(&c->drain, rpcsrv_conn_drain, c);
-	c->last_ms = loop_now_ms(s->loop);
+	c->active_ms = loop_now_ms(s->loop);
 	rpc_rm_init(&c->rm, s->lim.max_record);
 	if (loop_add_fd(s->loop, cfd, LOOP_READ, rpcsrv_conn_io, c) < 0) {
 		rpc_rm_fini(&c->rm);
@@ -549,6 +776,8 @@ rpcsrv_accept(struct loop *l, int fd, unsigned events, void *arg)
 	s->conns = c;
 	s->nconns++;
 	s->stats.conns++;
+	/* Over the budget, a newcomer is read only while it holds little. */
+	rpcsrv_conn_update(c);
 }
 
 static void
@@ -560,7 +789,7 @@ rpcsrv_udp_read(struct loop *l, int fd, unsigned events, void *arg)
 	(void)l;
 	(void)events;
 	/* A bounded batch per wake-up so TCP clients get their turn. */
-	for (i = 0; i < 32; i++) {
+	for (i = 0; i < 32 && s->udp_reading; i++) {
 		struct sockaddr_in peer;
 		socklen_t plen = sizeof(peer);
 		ssize_t n = recvfrom(fd, s->udp_buf, RPCSRV_UDP_MAX,
@@ -576,20 +805,44 @@ rpcsrv_udp_read(struct loop *l, int fd, unsigned events, void *arg)
 		}
 		memcpy(rec, s->udp_buf, (size_t)n);
 		rpcsrv_dispatch(s, NULL, &peer, rec, (size_t)n);
+		rpcsrv_udp_update(s);
 	}
 }
 
+/*
+ * Close what holds resources without doing its part: records that do not
+ * arrive, replies nobody reads, connections gone quiet.  Under memory
+ * pressure replies stuck for a second are enough.
+ */
 static void
 rpcsrv_sweep(struct loop *l, struct loop_timer *t)
 {
 	struct rpcsrv *s = t->arg;
 	struct rpcsrv_conn *c, *next;
 	uint64_t now = loop_now_ms(l);
+	char why[96];
 
 	for (c = s->conns; c; c = next) {
 		next = c->next;
-		if (c->inflight == 0 && !c->out_head &&
-		    now - c->last_ms >= s->lim.idle_ms) {
+		if (s->lim.record_ms && c->record_ms && c->reading &&
+		    now - c->record_ms >= s->lim.record_ms) {
+			s->stats.records_too_slow++;
+			snprintf(why, sizeof(why),
+			    "record not complete %u ms after it began",
+			    s->lim.record_ms);
+			rpcsrv_conn_drop(c, why);
+		} else if (c->out_head &&
+		    ((s->lim.stall_ms && now - c->sent_ms >= s->lim.stall_ms) ||
+			(s->over &&
+			    now - c->sent_ms >= RPCSRV_PRESSURE_STALL_MS))) {
+			s->stats.peers_not_reading++;
+			snprintf(why, sizeof(why),
+			    "peer reads no replies (%zu bytes waiting)",
+			    c->queued);
+			rpcsrv_conn_drop(c, why);
+		} else if (s->lim.idle_ms && c->inflight == 0 && !c->out_head &&
+		    !c->record_ms && !c->pend &&
+		    now - c->active_ms >= s->lim.idle_ms) {
 			char a[INET_ADDRSTRLEN];
 
 			inet_ntop(AF_INET, &c->peer.sin_addr, a, sizeof(a));
@@ -598,16 +851,17 @@ rpcsrv_sweep(struct loop *l, struct loop_timer *t)
 			rpcsrv_conn_close(c);
 		}
 	}
-	loop_timer_arm(l, &s->sweep, now + s->sweep_ms);
+	loop_timer_arm(l, &s->sweep,
+	    now + (s->over ? RPCSRV_PRESSURE_STALL_MS : s->sweep_ms));
 }
 
 static int
-rpcsrv_bind(int type, uint16_t port, uint16_t *bound)
+rpcsrv_bind(int type, struct in_addr addr, uint16_t port, uint16_t *bound)
 {
 	struct sockaddr_in sa = {
 	    .sin_family = AF_INET,
 	    .sin_port = htons(port),
-	    .sin_addr.s_addr = htonl(INADDR_ANY),
+	    .sin_addr = addr,
 	};
 	socklen_t slen = sizeof(sa);
 	int fd = socket(AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -635,7 +889,7 @@ rpcsrv_bind(int type, uint16_t port, uint16_t *bound)
 }
 
 struct rpcsrv *
-rpcsrv_open(struct loop *l, const char *svc, uint16_t port,
+rpcsrv_open(struct loop *l, const char *svc, struct in_addr addr, uint16_t port,
     const struct rpcsrv_limits *lim, rpcsrv_call_fn fn, void *arg, int *err)
 {
 	struct rpcsrv *s = calloc(1, sizeof(*s));
@@ -649,6 +903,12 @@ rpcsrv_open(struct loop *l, const char *svc, uint16_t port,
 	s->loop = l;
 	s->svc = svc;
 	s->lim = *lim;
+	if (!s->lim.max_conns_per_peer) {
+		s->lim.max_conns_per_peer = s->lim.max_conns;
+	}
+	if (!s->lim.max_udp_inflight) {
+		s->lim.max_udp_inflight = UINT32_MAX;
+	}
 	s->fn = fn;
 	s->arg = arg;
 	s->tcp_fd = -1;
@@ -661,12 +921,12 @@ rpcsrv_open(struct loop *l, const char *svc, uint16_t port,
 	}
 	/* With port 0, find one free for both TCP and UDP. */
 	for (tries = 0; tries < 16; tries++) {
-		s->tcp_fd = rpcsrv_bind(SOCK_STREAM, port, &p1);
+		s->tcp_fd = rpcsrv_bind(SOCK_STREAM, addr, port, &p1);
 		if (s->tcp_fd < 0) {
 			*err = s->tcp_fd;
 			goto fail;
 		}
-		s->udp_fd = rpcsrv_bind(SOCK_DGRAM, p1, &p2);
+		s->udp_fd = rpcsrv_bind(SOCK_DGRAM, addr, p1, &p2);
 		if (s->udp_fd >= 0) {
 			break;
 		}
@@ -681,13 +941,22 @@ rpcsrv_open(struct loop *l, const char *svc, uint16_t port,
 		goto fail;
 	}
 	s->port = p1;
+	s->udp_reading = true;
 	loop_timer_init(&s->sweep, rpcsrv_sweep, s);
-	if (s->lim.idle_ms > 0) {
-		s->sweep_ms = s->lim.idle_ms < RPCSRV_SWEEP_MS
-		    ? s->lim.idle_ms
-		    : RPCSRV_SWEEP_MS;
-		loop_timer_arm(l, &s->sweep, loop_now_ms(l) + s->sweep_ms);
+	loop_timer_init(&s->resume, rpcsrv_resume, s);
+	/* Often enough that no deadline is overrun by more than half. */
+	s->sweep_ms = RPCSRV_SWEEP_MS;
+	if (s->lim.idle_ms && s->lim.idle_ms < s->sweep_ms) {
+		s->sweep_ms = s->lim.idle_ms;
 	}
+	if (s->lim.record_ms && s->lim.record_ms / 2 < s->sweep_ms) {
+		s->sweep_ms = s->lim.record_ms / 2;
+	}
+	if (s->lim.stall_ms && s->lim.stall_ms / 2 < s->sweep_ms) {
+		s->sweep_ms = s->lim.stall_ms / 2;
+	}
+	s->sweep_ms = s->sweep_ms ? s->sweep_ms : 1;
+	loop_timer_arm(l, &s->sweep, loop_now_ms(l) + s->sweep_ms);
 	if ((*err = loop_add_fd(l, s->tcp_fd, LOOP_READ, rpcsrv_accept, s)) <
 		0 ||
 	    (*err = loop_add_fd(l, s->udp_fd, LOOP_READ, rpcsrv_udp_read, s)) <
@@ -706,7 +975,23 @@ rpcsrv_close(struct rpcsrv *s)
 	if (!s) {
 		return;
 	}
+	if (s->stats.calls || s->stats.conns) {
+		log_info(&s->log,
+		    "event=transport-stats calls=%llu bad_calls=%llu "
+		    "conns=%llu refused=%llu evicted=%llu too_big=%llu "
+		    "too_slow=%llu not_reading=%llu udp_paused=%llu",
+		    (unsigned long long)s->stats.calls,
+		    (unsigned long long)s->stats.bad_calls,
+		    (unsigned long long)s->stats.conns,
+		    (unsigned long long)s->stats.conns_refused,
+		    (unsigned long long)s->stats.conns_evicted,
+		    (unsigned long long)s->stats.records_too_big,
+		    (unsigned long long)s->stats.records_too_slow,
+		    (unsigned long long)s->stats.peers_not_reading,
+		    (unsigned long long)s->stats.udp_paused);
+	}
 	loop_timer_cancel(s->loop, &s->sweep);
+	loop_timer_cancel(s->loop, &s->resume);
 	while (s->conns) {
 		rpcsrv_conn_close(s->conns);
 	}
@@ -730,4 +1015,10 @@ const struct rpcsrv_stats *
 rpcsrv_stats(const struct rpcsrv *s)
 {
 	return &s->stats;
+}
+
+size_t
+rpcsrv_mem(const struct rpcsrv *s)
+{
+	return s->mem;
 }

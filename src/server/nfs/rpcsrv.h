@@ -18,13 +18,31 @@
  * with its record marker in one write (klibc reads a reply with one
  * read(), quirk 24).
  *
- * Limits: at most max_conns connections; a record over max_record closes
- * the connection; a connection with max_inflight calls in progress or
- * more than max_queued reply bytes unsent is not read until it drains, so
- * a slow or half-open client holds a bounded amount of memory; one with
- * nothing in flight and no traffic for idle_ms is closed (as knfsd does
- * after six minutes; Linux clients reconnect transparently), so
- * half-open connections do not pin descriptors.
+ * Limits, so that no peer can hold what others need:
+ * - at most max_conns connections, max_conns_per_peer from one address;
+ *   when all are taken a new connection replaces the one whose record has
+ *   been arriving longest, else the longest idle one with nothing in
+ *   flight, else it is refused;
+ * - a record over max_record closes the connection; memory for a record
+ *   grows with the bytes that arrive, and a record not complete within
+ *   record_ms of its first byte closes the connection (a peer trickling a
+ *   byte a minute holds nothing for long);
+ * - a connection with max_inflight calls in progress or more than
+ *   max_queued reply bytes unsent is not read until it drains; one whose
+ *   replies make no progress for stall_ms does not read them and is
+ *   closed;
+ * - the memory held for calls and replies (partial records, calls in
+ *   progress, queued replies) is counted per connection and in all; over
+ *   max_mem, connections holding more than a small floor, and the UDP
+ *   socket, are not read until it is back under 7/8 of it, and
+ *   connections whose replies have made no progress for a second are
+ *   closed at once;
+ * - at most max_udp_inflight UDP calls are in progress; beyond that the
+ *   UDP socket is not read (its kernel buffer drops the excess, and UDP
+ *   clients retransmit);
+ * - one with nothing in flight and no complete call or reply for idle_ms
+ *   is closed (as knfsd does after six minutes; Linux clients reconnect
+ *   transparently), so half-open connections do not pin descriptors.
  */
 
 struct rpcsrv;
@@ -41,6 +59,7 @@ struct rpcsrv_req {
 	bool tcp;
 	uint8_t *rec; /* owned: the call record */
 	size_t len;
+	size_t charge; /* memory counted for the call while it is in progress */
 	struct rpc_call call; /* borrows from rec */
 	uint64_t start_us;
 	struct rpcsrv_req *next; /* free for the handler's queues */
@@ -67,20 +86,28 @@ typedef void (*rpcsrv_call_fn)(void *arg, struct rpcsrv_req *req);
 struct rpcsrv_limits {
 	size_t max_record;
 	uint32_t max_conns;
+	uint32_t max_conns_per_peer;
 	uint32_t max_inflight;
 	size_t max_queued;
-	uint32_t idle_ms; /* close connections idle this long; 0 = never */
+	uint32_t idle_ms;   /* close connections idle this long; 0 = never */
+	uint32_t record_ms; /* a record must be complete this long after it
+			       began; 0 = no deadline */
+	uint32_t stall_ms;  /* replies unsent this long; 0 = no limit */
+	size_t max_mem;     /* 0 = no limit */
+	uint32_t max_udp_inflight;
 };
 
 /*
  * rpcsrv_open() - listen on TCP and UDP @port (0: any free port, the same
- * for both) on INADDR_ANY.
+ * for both) of address @addr (the server's own, not every address of the
+ * machine).
  * @svc: "portmap", "mount", "nfs" for logs (static string).
  * Return: the server (free with rpcsrv_close()) or NULL with *@err set to
  * -errno (-EADDRINUSE when the port is taken).
  */
-struct rpcsrv *rpcsrv_open(struct loop *l, const char *svc, uint16_t port,
-    const struct rpcsrv_limits *lim, rpcsrv_call_fn fn, void *arg, int *err);
+struct rpcsrv *rpcsrv_open(struct loop *l, const char *svc, struct in_addr addr,
+    uint16_t port, const struct rpcsrv_limits *lim, rpcsrv_call_fn fn,
+    void *arg, int *err);
 void rpcsrv_close(struct rpcsrv *s);
 
 /* rpcsrv_port() - the port it listens on. */
@@ -112,7 +139,12 @@ void rpcsrv_peer_str(const struct rpcsrv_req *req, char *dst, size_t cap);
 /* Counters for metrics and tests. */
 struct rpcsrv_stats {
 	uint64_t calls, bad_calls, conns, conns_refused, records_too_big;
+	uint64_t conns_evicted; /* replaced by a new one when all were taken */
+	uint64_t records_too_slow, peers_not_reading, udp_paused;
 };
+
+/* rpcsrv_mem() - memory now held for calls and replies, in bytes. */
+size_t rpcsrv_mem(const struct rpcsrv *s);
 const struct rpcsrv_stats *rpcsrv_stats(const struct rpcsrv *s);
 
 #endif

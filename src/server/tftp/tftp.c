@@ -55,7 +55,8 @@
 
 struct tftp_conn {
 	struct tftp_service *svc;
-	struct tftp_conn *hnext;
+	struct tftp_conn *hnext; /* same (address, port) bucket */
+	struct tftp_conn *anext; /* same address bucket */
 	int sock, file;
 	struct sockaddr_in peer;
 	struct log_ctx log;
@@ -88,12 +89,15 @@ struct tftp_service {
 	struct mmsghdr *msgs; /* owned, nslots */
 	struct iovec *iovs;   /* owned, nslots */
 
-	struct tftp_conn *buckets[TFTP_BUCKETS];
+	struct tftp_conn *buckets[TFTP_BUCKETS];  /* by (address, port) */
+	struct tftp_conn *abuckets[TFTP_BUCKETS]; /* by address */
 	size_t active;
 	uint32_t next_id;
 
 	tftp_prefix_fn prefix_fn;
 	void *prefix_arg; /* borrowed */
+	tftp_request_fn request_fn;
+	void *request_arg; /* borrowed */
 
 	struct tftp_record ring[TFTP_RECORDS_MAX];
 	size_t ring_head, ring_count;
@@ -115,21 +119,20 @@ tftp_openat2(int dirfd, const char *path, int flags)
 	return r < 0 ? -errno : (int)r;
 }
 
-int
-tftp_prefix_default(
-    void *arg, int root_fd, const char *prefix, struct in_addr client)
-{
-	(void)arg;
-	(void)client;
-	return tftp_openat2(root_fd, prefix, O_PATH | O_DIRECTORY | O_CLOEXEC);
-}
-
 void
 tftp_service_set_prefix_map(
     struct tftp_service *t, tftp_prefix_fn fn, void *arg)
 {
-	t->prefix_fn = fn ? fn : tftp_prefix_default;
-	t->prefix_arg = fn ? arg : NULL;
+	t->prefix_fn = fn;
+	t->prefix_arg = arg;
+}
+
+void
+tftp_service_set_request_hook(
+    struct tftp_service *t, tftp_request_fn fn, void *arg)
+{
+	t->request_fn = fn;
+	t->request_arg = arg;
 }
 
 uint16_t
@@ -195,6 +198,27 @@ tftp_hash(struct in_addr a, uint16_t port)
 	uint32_t h = (a.s_addr * 2654435761u) ^ ((uint32_t)port * 40503u);
 
 	return (h ^ (h >> 16)) % TFTP_BUCKETS;
+}
+
+static size_t
+tftp_addr_hash(struct in_addr a)
+{
+	uint32_t h = a.s_addr * 2654435761u;
+
+	return (h ^ (h >> 16)) % TFTP_BUCKETS;
+}
+
+/* How many transfers @a has running. */
+static size_t
+tftp_count_from(const struct tftp_service *t, struct in_addr a)
+{
+	const struct tftp_conn *c = t->abuckets[tftp_addr_hash(a)];
+	size_t n = 0;
+
+	for (; c; c = c->anext) {
+		n += c->peer.sin_addr.s_addr == a.s_addr;
+	}
+	return n;
 }
 
 static struct tftp_conn **
@@ -282,6 +306,13 @@ tftp_conn_free(struct tftp_conn *c)
 	if (*pp == c) {
 		*pp = c->hnext;
 	}
+	for (pp = &t->abuckets[tftp_addr_hash(c->peer.sin_addr)]; *pp;
+	     pp = &(*pp)->anext) {
+		if (*pp == c) {
+			*pp = c->anext;
+			break;
+		}
+	}
 	loop_timer_cancel(t->loop, &c->timer);
 	loop_close_fd(t->loop, c->sock);
 	close(c->file);
@@ -318,10 +349,11 @@ tftp_conn_finish(struct tftp_conn *c, const char *outcome, const char *msg)
 	case TFTP_XS_DONE:
 		log_info(&c->log,
 		    "event=done file=\"%s\" bytes=%llu ms=%llu blksize=%u "
-		    "windowsize=%u retransmits=%llu",
+		    "windowsize=%u retransmits=%llu srtt_ms=%u rto_ms=%u",
 		    esc, (unsigned long long)c->x.bytes_sent,
 		    (unsigned long long)ms, c->x.blksize, c->x.windowsize,
-		    (unsigned long long)c->x.retransmits);
+		    (unsigned long long)c->x.retransmits, c->x.srtt_x8 / 8,
+		    c->x.rto_ms);
 		break;
 	case TFTP_XS_PEER_ERROR:
 		r.code = c->x.peer_code;
@@ -351,6 +383,14 @@ tftp_conn_finish(struct tftp_conn *c, const char *outcome, const char *msg)
 		    esc, (unsigned long long)c->x.bytes_sent,
 		    (unsigned long long)ms, c->x.retries);
 		break;
+	case TFTP_XS_UNANSWERED:
+		/* A vanished client, or a forged source address: debug
+		 * only, so a flood of forged requests does not flood the
+		 * log either. */
+		log_debug(&c->log,
+		    "event=unanswered file=\"%s\" ms=%llu retries=%u", esc,
+		    (unsigned long long)ms, TFTP_UNCONFIRMED_RETRIES);
+		break;
 	case TFTP_XS_FAILED:
 		r.code = c->x.err_code;
 		log_warn(&c->log,
@@ -359,8 +399,12 @@ tftp_conn_finish(struct tftp_conn *c, const char *outcome, const char *msg)
 		    c->x.err_msg ? c->x.err_msg : "?");
 		break;
 	case TFTP_XS_SENDING:
-		log_info(&c->log, "event=%s file=\"%s\" bytes=%llu ms=%llu",
-		    outcome, esc, (unsigned long long)c->x.bytes_sent,
+		/* An eviction is what a flood of forged requests causes:
+		 * debug, or the flood fills the log too. */
+		log_msg(strcmp(outcome, "evicted") ? LOG_LEVEL_INFO
+						   : LOG_LEVEL_DEBUG,
+		    &c->log, "event=%s file=\"%s\" bytes=%llu ms=%llu", outcome,
+		    esc, (unsigned long long)c->x.bytes_sent,
 		    (unsigned long long)ms);
 		break;
 	}
@@ -401,10 +445,13 @@ tftp_conn_read(void *arg, uint8_t *dst, size_t len, uint64_t off)
 
 /*
  * Drain what the machine wants to send, in one sendmmsg, and re-arm the
- * timer.  Return: 0, or -1 when the transfer ended and was freed.
+ * timer.  @confirm: the peer just acknowledged, so its neighbour entry is
+ * known good (MSG_CONFIRM): the kernel then never has to ARP it again,
+ * which a 3B ROM would not answer mid-transfer (reference quirk 12).
+ * Return: 0, or -1 when the transfer ended and was freed.
  */
 static int
-tftp_conn_pump(struct tftp_conn *c)
+tftp_conn_pump(struct tftp_conn *c, bool confirm)
 {
 	struct tftp_service *t = c->svc;
 	uint64_t now = loop_now_ms(t->loop), wake;
@@ -430,7 +477,7 @@ tftp_conn_pump(struct tftp_conn *c)
 	}
 	while (done < n) {
 		int r = sendmmsg(c->sock, t->msgs + done, (unsigned)(n - done),
-		    MSG_DONTWAIT);
+		    MSG_DONTWAIT | (confirm ? MSG_CONFIRM : 0));
 
 		if (r <= 0) {
 			/*
@@ -468,7 +515,7 @@ tftp_conn_handle_timer(struct loop *l, struct loop_timer *tm)
 	struct tftp_conn *c = tm->arg;
 
 	tftp_xfer_tick(&c->x, loop_now_ms(l));
-	(void)tftp_conn_pump(c);
+	(void)tftp_conn_pump(c, false);
 }
 
 /*
@@ -575,7 +622,7 @@ tftp_conn_handle_io(struct loop *l, int fd, unsigned events, void *arg)
 			loop_update_time(l);
 		}
 		if (tftp_conn_input(c, b, (size_t)n, &from) < 0 ||
-		    tftp_conn_pump(c) < 0) {
+		    tftp_conn_pump(c, true) < 0) {
 			return;
 		}
 	}
@@ -583,8 +630,63 @@ tftp_conn_handle_io(struct loop *l, int fd, unsigned events, void *arg)
 		loop_update_time(l);
 	}
 	if (i == 0) {
-		(void)tftp_conn_pump(c);
+		(void)tftp_conn_pump(c, false);
 	}
+}
+
+/*
+ * Read what the peer has already sent to an old transfer before a new
+ * request from its port replaces it: the 3B ROM's final ACK for
+ * bootcode.bin and its RRQ for bootsig.bin leave the same port back to
+ * back, and the ACK must end the first transfer as done, not replaced.
+ * Return: 0, or -1 when that ended the transfer and freed it.
+ */
+static int
+tftp_conn_drain(struct tftp_conn *c)
+{
+	int i;
+
+	for (i = 0; i < TFTP_SPIN_ROUNDS; i++) {
+		uint8_t b[516];
+		struct sockaddr_in from;
+		ssize_t n = tftp_conn_recv(c, b, sizeof(b), &from, 0);
+
+		if (n < 0) {
+			break;
+		}
+		if (tftp_conn_input(c, b, (size_t)n, &from) < 0 ||
+		    tftp_conn_pump(c, true) < 0) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Make room for a new transfer when all are taken: the oldest transfer
+ * whose peer has acknowledged nothing goes (a forged request, most
+ * likely; a real client answers its first packet within a round trip).
+ * Return: true when one was ended.
+ */
+static bool
+tftp_evict_unconfirmed(struct tftp_service *t)
+{
+	struct tftp_conn *oldest = NULL, *c;
+	size_t i;
+
+	for (i = 0; i < TFTP_BUCKETS; i++) {
+		for (c = t->buckets[i]; c; c = c->hnext) {
+			if (!c->x.confirmed &&
+			    (!oldest || c->start_ms < oldest->start_ms)) {
+				oldest = c;
+			}
+		}
+	}
+	if (!oldest) {
+		return false;
+	}
+	tftp_conn_finish(oldest, "evicted", NULL);
+	return true;
 }
 
 static unsigned
@@ -615,27 +717,36 @@ tftp_if_mtu(struct tftp_service *t, unsigned ifindex)
 
 /*
  * Resolve a normalised name: a per-client prefix goes through the prefix
- * map, the rest resolves beneath that directory (or the root).  Only
- * regular files are opened for reading; the O_PATH look first keeps us
- * from opening a device or FIFO at all.
+ * map, the rest resolves beneath that directory (or the root).  The name
+ * is resolved once, with O_PATH, so a device or FIFO is never opened;
+ * what is read is that same inode, reopened through /proc/self/fd after
+ * fstat said it is a regular file.  Resolving the name a second time
+ * would let a client that can rename files in its own boot tree swap a
+ * FIFO in between, and a blocking open of it would stop the whole loop
+ * (issue 10).  O_NONBLOCK and O_NOCTTY are there in case that reasoning
+ * ever breaks.
  * Return: an fd open for reading, or a negative errno: -ENOENT/-ENOTDIR
  * (not found), -EXDEV/-ELOOP/-EPERM/-EACCES (access violation).
  */
 static int
-tftp_resolve(struct tftp_service *t, const char *name, struct in_addr client,
-    struct stat *st)
+tftp_resolve(struct tftp_service *t, const char *name, struct stat *st)
 {
 	size_t plen = tftp_prefix_len(name);
-	int dirfd = t->root_fd, pfd = -1, fd = -1, r;
+	int dirfd = t->root_fd, pfd = -1, fd, r;
 	const char *rel = name;
-	struct stat st2;
+	char self[64];
 
 	if (plen) {
 		char prefix[24];
 
 		memcpy(prefix, name, plen);
 		prefix[plen] = 0;
-		dirfd = t->prefix_fn(t->prefix_arg, t->root_fd, prefix, client);
+		dirfd = t->prefix_fn ? t->prefix_fn(t->prefix_arg, prefix)
+				     : -ENOENT;
+		if (dirfd == -ENOENT) {
+			dirfd = tftp_openat2(t->root_fd, prefix,
+			    O_PATH | O_DIRECTORY | O_CLOEXEC);
+		}
 		if (dirfd < 0) {
 			return dirfd == -ENOTDIR ? -ENOENT : dirfd;
 		}
@@ -654,20 +765,9 @@ tftp_resolve(struct tftp_service *t, const char *name, struct in_addr client,
 		r = S_ISDIR(st->st_mode) ? -EISDIR : -EPERM;
 		goto out;
 	}
-	fd = tftp_openat2(dirfd, rel, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		r = fd;
-		goto out;
-	}
-	if (fstat(fd, &st2) < 0 || st2.st_ino != st->st_ino ||
-	    st2.st_dev != st->st_dev || !S_ISREG(st2.st_mode)) {
-		/* replaced between the two opens */
-		close(fd);
-		r = -EPERM;
-		goto out;
-	}
-	*st = st2;
-	r = fd;
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
+	fd = open(self, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	r = fd < 0 ? -errno : fd;
 out:
 	if (pfd >= 0) {
 		close(pfd);
@@ -796,6 +896,9 @@ tftp_handle_request(struct tftp_service *t, const uint8_t *b, size_t len,
 		    "write-refused", LOG_LEVEL_WARN);
 		return;
 	}
+	if (t->request_fn) {
+		t->request_fn(t->request_arg, peer->sin_addr);
+	}
 	r = tftp_normalize_name(p.file, p.file_len, name, sizeof(name));
 	if (r < 0) {
 		tftp_refuse(t, peer, pi, p.file, p.file_len, TFTP_EACCESS,
@@ -822,17 +925,31 @@ tftp_handle_request(struct tftp_service *t, const uint8_t *b, size_t len,
 		}
 		/*
 		 * Reference §3.2.1: any other RRQ from a port that still
-		 * has a transfer (the 3B ROM reuses 49152) replaces it.
+		 * has a transfer (the 3B ROM reuses 49152) replaces it,
+		 * once what the client sent it before is read.
 		 */
-		tftp_conn_finish(old, "replaced", NULL);
+		if (tftp_conn_drain(old) == 0) {
+			tftp_conn_finish(old, "replaced", NULL);
+		}
 	}
-	if (t->active >= cfg->tftp_max_transfers) {
+	/*
+	 * A forged source address must not take every slot, nor turn us
+	 * into an amplifier aimed at one victim (issue 10).
+	 */
+	if (tftp_count_from(t, peer->sin_addr) >= cfg->tftp_max_per_client) {
+		tftp_refuse(t, peer, pi, name, strlen(name), TFTP_EUNDEF,
+		    "server busy: too many transfers from this address", "busy",
+		    LOG_LEVEL_WARN);
+		return;
+	}
+	if (t->active >= cfg->tftp_max_transfers &&
+	    !tftp_evict_unconfirmed(t)) {
 		tftp_refuse(t, peer, pi, name, strlen(name), TFTP_EUNDEF,
 		    "server busy: too many transfers, try again", "busy",
 		    LOG_LEVEL_WARN);
 		return;
 	}
-	fd = tftp_resolve(t, name, peer->sin_addr, &st);
+	fd = tftp_resolve(t, name, &st);
 	if (fd < 0) {
 		tftp_refuse_errno(t, peer, pi, name, fd);
 		return;
@@ -922,6 +1039,8 @@ tftp_handle_request(struct tftp_service *t, const uint8_t *b, size_t len,
 	}
 	c->hnext = t->buckets[tftp_hash(peer->sin_addr, peer->sin_port)];
 	t->buckets[tftp_hash(peer->sin_addr, peer->sin_port)] = c;
+	c->anext = t->abuckets[tftp_addr_hash(peer->sin_addr)];
+	t->abuckets[tftp_addr_hash(peer->sin_addr)] = c;
 	t->active++;
 	if (log_enabled(LOG_LEVEL_DEBUG)) {
 		char esc[LOG_ESCAPE_MAX];
@@ -936,7 +1055,7 @@ tftp_handle_request(struct tftp_service *t, const uint8_t *b, size_t len,
 		    c->x.oack ? "yes" : "no");
 	}
 	tftp_warn_rollover(c);
-	(void)tftp_conn_pump(c);
+	(void)tftp_conn_pump(c, false);
 }
 
 static void
@@ -1016,7 +1135,6 @@ tftp_service_open(struct serve *s, char *msg, size_t msglen)
 	t->loop = s->loop;
 	t->sock = -1;
 	t->log = (struct log_ctx){.svc = "tftp"};
-	t->prefix_fn = tftp_prefix_default;
 	t->root_fd = open(cfg->tftp_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (t->root_fd < 0) {
 		snprintf(msg, msglen,

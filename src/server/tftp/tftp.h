@@ -33,26 +33,34 @@ void tftp_service_close(struct tftp_service *t);
 
 /*
  * Maps a per-client prefix (8 hex digits or a dashed MAC, see
- * tftp_prefix_len()) to the directory its files come from.
- * @prefix: borrowed, NUL-terminated.  @root_fd: the TFTP root (borrowed).
+ * tftp_prefix_len()) to the directory its files come from.  It only
+ * names a directory: who sent the request tells it nothing, because a
+ * TFTP request proves nothing about its sender.
+ * @prefix: borrowed, NUL-terminated.
  * Return: a directory fd (O_PATH is enough; the caller closes it), or
- * -ENOENT when the prefix has no directory (the request then gets
- * "file not found", which makes the Pi firmware drop the prefix), or
- * another negative errno.
+ * -ENOENT when the map has no directory for @prefix (ROOT/PREFIX is used
+ * then, if it exists; otherwise the request gets "file not found", which
+ * makes the Pi firmware drop the prefix), or another negative errno.
  */
-typedef int (*tftp_prefix_fn)(
-    void *arg, int root_fd, const char *prefix, struct in_addr client);
+typedef int (*tftp_prefix_fn)(void *arg, const char *prefix);
 
 /*
- * tftp_service_set_prefix_map() - replace the default mapping (the
- * directory of that name under the root).  @arg is borrowed.
+ * tftp_service_set_prefix_map() - consult @fn (NULL: none) before
+ * ROOT/PREFIX.  @arg is borrowed.
  */
 void tftp_service_set_prefix_map(
     struct tftp_service *t, tftp_prefix_fn fn, void *arg);
 
-/* tftp_prefix_default() - the default mapping: ROOT/PREFIX. */
-int tftp_prefix_default(
-    void *arg, int root_fd, const char *prefix, struct in_addr client);
+/*
+ * Told of every read request, with its source address, before it is
+ * answered: DHCP learns that a Pi 2/3 ROM uses the address it was offered
+ * (its OFFER was the whole DHCP exchange).
+ */
+typedef void (*tftp_request_fn)(void *arg, struct in_addr client);
+
+/* tftp_service_set_request_hook() - set it; @arg is borrowed. */
+void tftp_service_set_request_hook(
+    struct tftp_service *t, tftp_request_fn fn, void *arg);
 
 /* One finished (or refused) transfer, for the status view. */
 struct tftp_record {
