@@ -43,9 +43,21 @@ merge_is_whiteout(int dirfd, const char *name, const struct stat *s)
 	if (S_ISCHR(s->st_mode)) {
 		return s->st_rdev == makedev(0, 0);
 	}
-	/* The xattr form newer kernels accept in lower layers. */
+	/*
+	 * The xattr form, which counts only in a directory marked opaque
+	 * "x" (docs/fleet.md, Layer format).
+	 */
 	if (!S_ISREG(s->st_mode) || s->st_size != 0) {
 		return false;
+	}
+	{
+		char v[4];
+
+		if (fgetxattr(dirfd, "user.overlay.opaque", v, sizeof(v)) !=
+			1 ||
+		    v[0] != 'x') {
+			return false;
+		}
 	}
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d/%s", dirfd, name);
 	return lgetxattr(proc, "user.overlay.whiteout", NULL, 0) >= 0;
