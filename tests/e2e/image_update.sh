@@ -30,12 +30,7 @@ binfmt_state() {
 }
 host_mounts() { findmnt -rn -o TARGET | grep -F "$W" || true; }
 
-if ! rpi_build "$W" >"$W/build.log" 2>&1; then
-	cat "$W/build.log"
-	t_fail "build test image"
-	t_done
-	exit
-fi
+rpi_build_checked "$W"
 "$P" image import "$W/disk.img" --name os --state-dir "$S" >/dev/null 2>&1
 t_check "import version 1" test -d "$S/images/os/v/1/root"
 I=$S/images/os

@@ -26,12 +26,7 @@ rpi_extra_root() {
 	setfattr -n user.kept -v yes "$1/srv/opaque/file"
 	mknod "$1/srv/whiteout" c 0 0
 }
-if ! rpi_build "$W" >"$W/build.log" 2>&1; then
-	cat "$W/build.log"
-	t_fail "build test image"
-	t_done
-	exit
-fi
+rpi_build_checked "$W"
 ROOTFS="$W/disk.img?offset=$((90112 * 512))"
 t_check "the crafted image carries user.overlay.opaque" sh -c "debugfs -R 'ea_list /srv/opaque' '$ROOTFS' 2>/dev/null | grep -q 'user.overlay.opaque'"
 t_check "the crafted image carries a 0/0 device" sh -c "debugfs -R 'stat /srv/whiteout' '$ROOTFS' 2>/dev/null | grep -q 'Device major/minor number: 00:00'"
