@@ -13,6 +13,7 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib/netns.sh"
 . "$HERE/../lib/guest.sh"
+. "$HERE/../lib/a64_image.sh"
 nn_init a64
 
 ADDR=198.18.0.1
@@ -33,50 +34,14 @@ guest_initramfs arm64 "$W/boot/initramfs8" || {
 }
 printf 'arm_64bit=1\nauto_initramfs=1\ndtoverlay=vc4-kms-v3d\n' \
 	>"$W/boot/config.txt"
-printf 'console=serial0,115200 console=tty1 root=PARTUUID=a64a64a6-02 rootfstype=ext4 fsck.repair=yes rootwait quiet init=/usr/lib/raspberrypi-sys-mods/firstboot\n' \
-	>"$W/boot/cmdline.txt"
+echo "$A64_CMDLINE" >"$W/boot/cmdline.txt"
 : >"$W/boot/start4.elf"
 head -c 40000 /dev/urandom >"$W/boot/bcm2711-rpi-4-b.dtb"
-guest_rootfs arm64 "$W/root" || {
+a64_root "$W/root" pi4-arm || {
 	t_fail "arm64 root"
 	exit 1
 }
-printf 'proc /proc proc defaults 0 0\nPARTUUID=a64a64a6-01 /boot/firmware vfat defaults 0 2\nPARTUUID=a64a64a6-02 / ext4 defaults,noatime 0 1\n' \
-	>"$W/root/etc/fstab"
-echo raspberrypi >"$W/root/etc/hostname"
-printf '127.0.0.1 localhost\n127.0.1.1 raspberrypi\n' >"$W/root/etc/hosts"
-echo 0123456789abcdef0123456789abcdef >"$W/root/etc/machine-id"
-cat >"$W/root/pnb/run" <<'EOS'
-#!/bin/sh
-ok() { echo "PNB-PASS: $1"; }
-bad() { echo "PNB-FAIL: $1 ($2)"; }
-[ "$(uname -m)" = aarch64 ] && ok "arm64 kernel" || bad "arm64 kernel" "$(uname -m)"
-if grep -q '^[^ ]* / nfs .*vers=3' /proc/mounts; then
-	ok "root on nfs"
-else
-	bad "root on nfs" "$(grep ' / ' /proc/mounts)"
-fi
-[ "$(cat /etc/hostname)" = pi4-arm ] && ok "hostname from client add" ||
-	bad "hostname from client add" "$(cat /etc/hostname)"
-grep -q 'PARTUUID' /etc/fstab && bad "fstab without PARTUUID" \
-	"$(grep PARTUUID /etc/fstab)" || ok "fstab without PARTUUID"
-[ "$(cat /etc/machine-id)" != 0123456789abcdef0123456789abcdef ] &&
-	ok "fresh machine-id" || bad "fresh machine-id" "unchanged"
-grep -q 'nfsroot=' /proc/cmdline && ok "booted with the provisioned cmdline" ||
-	bad "booted with the provisioned cmdline" "$(cat /proc/cmdline)"
-echo written-on-the-pi >/root/pnb-wrote && ok "root is writable"
-EOS
-chmod 755 "$W/root/pnb/run"
-
-mkfs.vfat -C -F 32 -n bootfs "$W/boot.img" 65536 >/dev/null &&
-	MTOOLS_SKIP_CHECK=1 mcopy -s -m -i "$W/boot.img" "$W/boot"/* ::/ &&
-	mkfs.ext4 -q -F -L rootfs -d "$W/root" "$W/root.img" 48M &&
-	truncate -s 120M "$W/disk.img" &&
-	printf 'label: dos\nlabel-id: 0xa64a64a6\nstart=8192, size=131072, type=c\nstart=139264, size=98304, type=83\n' |
-	sfdisk -q "$W/disk.img" &&
-	dd if="$W/boot.img" of="$W/disk.img" bs=512 seek=8192 conv=notrunc,sparse status=none &&
-	dd if="$W/root.img" of="$W/disk.img" bs=512 seek=139264 conv=notrunc,sparse status=none &&
-	xz -T0 -c "$W/disk.img" >"$NN_TMP/pi-arm64.img.xz"
+a64_image "$NN_TMP/pi-arm64.img.xz" "$W/boot" "$W/root"
 t_check "arm64 Pi-shaped image built" test -s "$NN_TMP/pi-arm64.img.xz"
 rm -rf "$W"
 
