@@ -8,7 +8,10 @@
 # Pi's serial prefix, exactly as its firmware would; qemu-system-aarch64
 # (virt, cortex-a53) boots that kernel with that command line, takes its
 # address from `pinetboot serve --dhcp server` and mounts the provisioned
-# root over NFS from the nfsroot= that `client add` wrote.
+# root over NFS from the nfsroot= that `client add` wrote.  The guest's
+# traffic is captured and its NFS calls decoded (tests/tools/nfs_trace):
+# PNB_NFS_TRACE=FILE keeps that trace, which is how
+# scripts/record-nfs-trace makes the one the boot storm replays.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib/netns.sh"
@@ -94,6 +97,16 @@ path=${path%%,*}
 # the virt machine's.
 args=$(sed 's/console=serial0,115200/console=ttyAMA0/; s/console=tty1//' \
 	<<<"$cmdline")
+# Every frame on the guest's tap, whole.  --immediate-mode: with the
+# default block ring, frames in a block not yet handed to tcpdump are
+# lost when it stops, and the end of the boot with them.
+nn_spawn "$NS" "$NN_TMP/tcpdump.log" tcpdump -n -U --immediate-mode \
+	-s 0 -B 16384 -i "$TAP" -w "$NN_TMP/arm64-guest.pcap" ip
+CAP_PID=$NN_LAST_PID
+for i in $(seq 50); do
+	grep -q 'listening on' "$NN_TMP/tcpdump.log" && break
+	sleep 0.1
+done
 GUEST_KDIR=$fetched
 cp "$fetched/kernel8.img" "$fetched/vmlinuz"
 GUEST_INITRD=$fetched/initramfs8
@@ -104,6 +117,37 @@ guest_relay "$NN_TMP/console-arm64.log" "arm64 pi4" ||
 	tail -30 "$NN_TMP/console-arm64.log"
 echo "INFO: arm64 wall ${GUEST_WALL}s; uptime at mount" \
 	"$(guest_mark "$NN_TMP/console-arm64.log" mount)"
+nn_stop "$CAP_PID"
+t_check "capture of the guest's traffic, no frame dropped" \
+	grep -q '^0 packets dropped by kernel' "$NN_TMP/tcpdump.log"
+"$PNB_TOOLS/nfs_trace" -s "$ADDR" "$NN_TMP/arm64-guest.pcap" \
+	>"$NN_TMP/boot.trace" 2>"$NN_TMP/nfs_trace.log"
+t_check "the boot's NFS calls decode" test $? -eq 0
+head -5 "$NN_TMP/nfs_trace.log"
+t_check "every call of the boot answered in the capture" \
+	bash -c "! grep -q '=> none' '$NN_TMP/boot.trace'"
+# What the replay in the storm relies on: the kernel mounts the root the
+# cmdline named, and its MOUNT and NFS connections come from reserved
+# ports (its rpcbind client's do not).
+conn_of() {
+	awk -v p="$1" '$0 ~ p { print $2; exit }' "$NN_TMP/boot.trace"
+}
+class_of() {
+	awk -v c="$1" '$1 == "conn" && $2 == c { print $4 }' \
+		"$NN_TMP/boot.trace"
+}
+t_check "the kernel's MNT asked for the provisioned root" \
+	grep -q ' mnt3 MNT path=$ROOT auth=' "$NN_TMP/boot.trace"
+t_check "MNT from a reserved port" \
+	test "$(class_of "$(conn_of ' mnt3 MNT ')")" = resv
+t_check "NFS from a reserved port" \
+	test "$(class_of "$(conn_of ' nfs3 FSINFO ')")" = resv
+t_check "the portmapper asked from an ordinary port" \
+	test "$(class_of "$(conn_of ' pmap2 GETPORT ')")" = any
+echo "INFO: $(sed -n 3p "$NN_TMP/boot.trace" | sed 's/^# //')"
+if [ -n "${PNB_NFS_TRACE:-}" ]; then
+	cp "$NN_TMP/boot.trace" "$PNB_NFS_TRACE"
+fi
 t_check "the Pi's write landed in its provisioned root" \
 	grep -qx written-on-the-pi "$STATE/clients/pi4-arm/root/root/pnb-wrote"
 st=$("$PNB_BIN" status pi4-arm --json --state-dir "$STATE")
