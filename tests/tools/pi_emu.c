@@ -514,19 +514,24 @@ lan_rx(void *arg)
 }
 
 /*
- * The socket all Pis send and receive through.  It takes IPv4 and ARP
- * frames; frames it sent itself never come back to it, so broadcasts
- * between Pis are flooded by lan_send().
+ * The socket all Pis send and receive through.  It takes ARP and IPv4
+ * but TCP: boot code has no TCP, and the TCP of the kernels that follow
+ * it, on stacks of their own, would only cost copies here.  Frames it
+ * sent itself never come back to it, so broadcasts between Pis are
+ * flooded by lan_send().
  */
 static int
 lan_open(struct lan *l, const struct opts *o)
 {
 	static struct sock_filter code[] = {
-	    {0x28, 0, 0, 12},
-	    {0x15, 1, 0, ETHERTYPE_IP},
-	    {0x15, 0, 1, ETHERTYPE_ARP},
-	    {0x6, 0, 0, 0xffff},
-	    {0x6, 0, 0, 0},
+	    {0x28, 0, 0, 12},            /* ethertype */
+	    {0x15, 0, 3, ETHERTYPE_IP},  /* IPv4? else to 5 */
+	    {0x30, 0, 0, 23},            /* IP protocol */
+	    {0x15, 3, 0, IPPROTO_TCP},   /* TCP: drop */
+	    {0x6, 0, 0, 0xffff},         /* accept */
+	    {0x15, 0, 1, ETHERTYPE_ARP}, /* ARP? */
+	    {0x6, 0, 0, 0xffff},         /* accept */
+	    {0x6, 0, 0, 0},              /* drop */
 	};
 	struct sock_fprog prog = {
 	    .len = sizeof(code) / sizeof(code[0]),
