@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "core/cur.h"
+#include "nfs_status.h"
 #include "proto/mount/mnt.h"
 #include "proto/nfs3/nfs3.h"
 #include "proto/portmap/pmap.h"
@@ -370,6 +371,7 @@ nfs_args(struct trace *tr, struct call *c, const uint8_t *p, size_t n)
 		text_add(&c->args, " access=0x%02x", a.access);
 		break;
 	case NFS3_PROC_READ:
+	case NFS3_PROC_COMMIT:
 		add_fh(tr, c, "fh", &a.fh);
 		text_add(&c->args, " off=%llu count=%u",
 		    (unsigned long long)a.offset, a.count);
@@ -382,11 +384,6 @@ nfs_args(struct trace *tr, struct call *c, const uint8_t *p, size_t n)
 			text_add(&c->args, " data=");
 			text_hex(&c->args, a.data, a.data_len);
 		}
-		break;
-	case NFS3_PROC_COMMIT:
-		add_fh(tr, c, "fh", &a.fh);
-		text_add(&c->args, " off=%llu count=%u",
-		    (unsigned long long)a.offset, a.count);
 		break;
 	case NFS3_PROC_LOOKUP:
 	case NFS3_PROC_CREATE:
@@ -469,47 +466,6 @@ nfs_args(struct trace *tr, struct call *c, const uint8_t *p, size_t n)
 	return 0;
 }
 
-static const char *
-nfs_stat_name(uint32_t s)
-{
-	static const struct {
-		uint32_t v;
-		const char *n;
-	} t[] = {
-	    {NFS3_OK, "OK"},
-	    {NFS3ERR_PERM, "PERM"},
-	    {NFS3ERR_NOENT, "NOENT"},
-	    {NFS3ERR_IO, "IO"},
-	    {NFS3ERR_ACCES, "ACCES"},
-	    {NFS3ERR_EXIST, "EXIST"},
-	    {NFS3ERR_NOTDIR, "NOTDIR"},
-	    {NFS3ERR_ISDIR, "ISDIR"},
-	    {NFS3ERR_INVAL, "INVAL"},
-	    {NFS3ERR_NOSPC, "NOSPC"},
-	    {NFS3ERR_ROFS, "ROFS"},
-	    {NFS3ERR_NAMETOOLONG, "NAMETOOLONG"},
-	    {NFS3ERR_NOTEMPTY, "NOTEMPTY"},
-	    {NFS3ERR_STALE, "STALE"},
-	    {NFS3ERR_BADHANDLE, "BADHANDLE"},
-	    {NFS3ERR_NOT_SYNC, "NOT_SYNC"},
-	    {NFS3ERR_BAD_COOKIE, "BAD_COOKIE"},
-	    {NFS3ERR_NOTSUPP, "NOTSUPP"},
-	    {NFS3ERR_TOOSMALL, "TOOSMALL"},
-	    {NFS3ERR_SERVERFAULT, "SERVERFAULT"},
-	    {NFS3ERR_JUKEBOX, "JUKEBOX"},
-	};
-	static char other[16];
-	size_t i;
-
-	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		if (t[i].v == s) {
-			return t[i].n;
-		}
-	}
-	snprintf(other, sizeof(other), "%u", s);
-	return other;
-}
-
 /* The result of an NFS call; names what it hands out. */
 static int
 nfs_res(struct trace *tr, struct call *c, const uint8_t *p, size_t n)
@@ -524,7 +480,11 @@ nfs_res(struct trace *tr, struct call *c, const uint8_t *p, size_t n)
 	if (e < 0) {
 		return e;
 	}
-	text_add(&c->res, "%s", nfs_stat_name(r.status));
+	if (nfs_status_name(r.status)) {
+		text_add(&c->res, "%s", nfs_status_name(r.status));
+	} else {
+		text_add(&c->res, "%u", r.status);
+	}
 	if (r.status != NFS3_OK) {
 		return 0;
 	}

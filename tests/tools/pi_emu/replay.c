@@ -44,6 +44,7 @@
 #include <nfsc/libnfs-raw-nfs.h>
 #include <nfsc/libnfs-raw-portmap.h>
 
+#include "../nfs_status.h"
 #include "linux.h"
 
 #define FH_MAX 64
@@ -204,45 +205,6 @@ sattr_arg(const struct emu_tsattr *s, sattr3 *a)
 	a->mtime.set_mtime_u.mtime.nseconds = s->mtime_ns;
 }
 
-static const char *
-nfs_stat_name(uint32_t s)
-{
-	static const struct {
-		uint32_t v;
-		const char *n;
-	} t[] = {
-	    {NFS3_OK, "OK"},
-	    {NFS3ERR_PERM, "PERM"},
-	    {NFS3ERR_NOENT, "NOENT"},
-	    {NFS3ERR_IO, "IO"},
-	    {NFS3ERR_ACCES, "ACCES"},
-	    {NFS3ERR_EXIST, "EXIST"},
-	    {NFS3ERR_NOTDIR, "NOTDIR"},
-	    {NFS3ERR_ISDIR, "ISDIR"},
-	    {NFS3ERR_INVAL, "INVAL"},
-	    {NFS3ERR_NOSPC, "NOSPC"},
-	    {NFS3ERR_ROFS, "ROFS"},
-	    {NFS3ERR_NAMETOOLONG, "NAMETOOLONG"},
-	    {NFS3ERR_NOTEMPTY, "NOTEMPTY"},
-	    {NFS3ERR_STALE, "STALE"},
-	    {NFS3ERR_BADHANDLE, "BADHANDLE"},
-	    {NFS3ERR_NOT_SYNC, "NOT_SYNC"},
-	    {NFS3ERR_BAD_COOKIE, "BAD_COOKIE"},
-	    {NFS3ERR_NOTSUPP, "NOTSUPP"},
-	    {NFS3ERR_TOOSMALL, "TOOSMALL"},
-	    {NFS3ERR_SERVERFAULT, "SERVERFAULT"},
-	    {NFS3ERR_JUKEBOX, "JUKEBOX"},
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		if (t[i].v == s) {
-			return t[i].n;
-		}
-	}
-	return "another error";
-}
-
 /* ---- results ---- */
 
 /*
@@ -307,14 +269,15 @@ static bool
 check_status(struct replay *r, int i, uint32_t st)
 {
 	const struct emu_tcall *c = &r->t->calls[i];
-	char what[160];
+	const char *name = nfs_status_name(st);
+	char num[16];
 
-	if (strcmp(nfs_stat_name(st), c->status) == 0) {
+	snprintf(num, sizeof(num), "%u", st);
+	if (strcmp(name ? name : num, c->status) == 0) {
 		return true;
 	}
-	snprintf(what, sizeof(what), "answered %s (%u), the traced boot got %s",
-	    nfs_stat_name(st), st, c->status);
-	return call_fail(r, i, "%s", what);
+	return call_fail(r, i, "answered %s (%u), the traced boot got %s",
+	    name ? name : "an unknown status", st, c->status);
 }
 
 static void
