@@ -50,7 +50,9 @@
 # PNB_STORM_STACKS ("pinetboot dnsmasq"), PNB_STORM_NFS (1: the NFS half;
 # 0: firmware only, TFTP from one shared tree), PNB_STORM_TRACE (the
 # trace, tests/data/nfs/boot-arm64.trace), PNB_STORM_LOSS (percent of the
-# server's TFTP packets dropped at random by nftables, 0), PNB_STORM_LOGS
+# server's TFTP packets dropped at random by nftables, 0),
+# PNB_STORM_PI_DELAY (pinetboot's BCM2837 reply delay in ms, to see what
+# it costs; its default, 2000, otherwise), PNB_STORM_LOGS
 # (keep logs there).  tests/e2e/boot_storm.sh runs it as a test.  Needs
 # root; the NFS half needs the arm64 busybox of the guest cache
 # (PNB_GUEST_CACHE, fetched with apt-get download on first use).
@@ -67,6 +69,7 @@ MODES=${PNB_STORM_MODES:-server proxy}
 STACKS=${PNB_STORM_STACKS:-pinetboot dnsmasq}
 LOSS=${PNB_STORM_LOSS:-0}
 NFS=${PNB_STORM_NFS:-1}
+PI_DELAY=${PNB_STORM_PI_DELAY:-}
 # The most that fit: 128 clients fill pinetboot's export table, 200 Pis
 # (of the 230 addresses tests may use) for the firmware alone.
 if [ -z "$NPI" ]; then
@@ -240,7 +243,8 @@ stack_start() {
 	fi
 	case $1-$2 in
 	pinetboot-*)
-		local nfs=(--nfs off)
+		local nfs=(--nfs off) delay=()
+		[ -n "$PI_DELAY" ] && delay=(--dhcp-pi-delay "$PI_DELAY")
 		if [ "$NFS" = 1 ]; then
 			nfs=()
 		else
@@ -251,7 +255,7 @@ stack_start() {
 			--interface br0 --address "$ADDR" \
 			--state-dir "$STATE" --dhcp "$2" \
 			--dhcp-range 198.18.0.20,198.18.0.250 --tftp-root "$TFTP" \
-			"${nfs[@]}" --log-level warn
+			"${nfs[@]}" "${delay[@]}" --log-level warn
 		SRV_PID=$NN_LAST_PID
 		;;
 	dnsmasq-server)
@@ -359,7 +363,8 @@ storm() {
 
 echo "storm: $(date -u +%F), nproc $(nproc)," \
 	"$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)," \
-	"load average $(cut -d' ' -f1-3 /proc/loadavg), $NPI Pis, loss $LOSS %"
+	"load average $(cut -d' ' -f1-3 /proc/loadavg), $NPI Pis, loss $LOSS %" \
+	"${PI_DELAY:+, BCM2837 reply delay of pinetboot $PI_DELAY ms}"
 : >"$NN_TMP/results"
 for r in $(seq "$ROUNDS"); do
 	for mode in $MODES; do
