@@ -2179,7 +2179,10 @@ report(const struct opts *o, struct pi *pis, uint64_t t0, bool *uniq)
 			    ? p->t_done - p->t_discover
 			    : 0));
 		if (o->trace) {
-			printf(" mount_ms=%llu end_ms=%llu",
+			printf(" ack_ms=%llu mount_ms=%llu end_ms=%llu",
+			    (unsigned long long)(k->t_ack
+				    ? k->t_ack - p->t_discover
+				    : 0),
 			    (unsigned long long)(k->t_mnt
 				    ? k->t_mnt - p->t_discover
 				    : 0),
