@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "server/nfs/export.h"
+#include "server/nfs/fs.h"
 
 /*
  * Handle layout (at most NFS3_FH_MAX = 64 bytes):
@@ -23,7 +24,8 @@
 #define NFS_FH_VERSION 1
 #define NFS_FH_HDR     12
 #define NFS_FH_TAG     8
-#define NFS_FH_KMAX    (NFS3_FH_MAX - NFS_FH_HDR - NFS_FH_TAG)
+_Static_assert(NFS_FH_KMAX == NFS3_FH_MAX - NFS_FH_HDR - NFS_FH_TAG,
+    "a kernel handle fills what header and tag leave");
 
 static uint64_t
 rotl(uint64_t x, int b)
@@ -452,6 +454,7 @@ nfs_export_new(const char *path, char *msg, size_t msglen)
 		snprintf(msg, msglen, "out of memory");
 		return NULL;
 	}
+	e->fs = &nfs_fs_plain;
 	e->root_fd = -1;
 	atomic_init(&e->refs, 1);
 	memcpy(e->path, path, n + 1);
@@ -569,14 +572,14 @@ nfs_export_find_for_mount(
 	return best;
 }
 
-static int
-nfs_fh_pack(const struct nfs_exports *ex, const struct nfs_export *e,
-    struct file_handle *kh, struct nfs3_fh *out)
+int
+nfs_fh_seal(const struct nfs_exports *ex, const struct nfs_export *e,
+    const struct nfs_fh_key *k, struct nfs3_fh *out)
 {
 	uint8_t *p = out->data;
-	uint32_t t = (uint32_t)kh->handle_type;
+	uint32_t t = (uint32_t)k->type;
 	uint64_t tag;
-	size_t n = kh->handle_bytes;
+	size_t n = k->len;
 	int i;
 
 	if (n > NFS_FH_KMAX) {
@@ -594,7 +597,7 @@ nfs_fh_pack(const struct nfs_exports *ex, const struct nfs_export *e,
 	p[9] = (uint8_t)(t >> 16);
 	p[10] = (uint8_t)(t >> 8);
 	p[11] = (uint8_t)t;
-	memcpy(p + NFS_FH_HDR, kh->f_handle, n);
+	memcpy(p + NFS_FH_HDR, k->h, n);
 	tag = nfs_siphash(ex->key, p, NFS_FH_HDR + n);
 	for (i = 0; i < NFS_FH_TAG; i++) {
 		p[NFS_FH_HDR + n + (size_t)i] = (uint8_t)(tag >> (8 * i));
@@ -608,42 +611,37 @@ struct nfs_kh {
 	uint8_t room[NFS_FH_KMAX + 16];
 };
 
-static int
-nfs_fh_build_at(const struct nfs_exports *ex, const struct nfs_export *e,
-    int dirfd, const char *name, struct nfs3_fh *out)
-{
-	struct nfs_kh kh;
-	int mnt;
-
-	kh.h.handle_bytes = sizeof(kh.room);
-	if (name_to_handle_at(
-		dirfd, name, &kh.h, &mnt, name[0] ? 0 : AT_EMPTY_PATH) < 0) {
-		return errno == EOVERFLOW ? -EOVERFLOW : -errno;
-	}
-	return nfs_fh_pack(ex, e, &kh.h, out);
-}
-
 int
 nfs_fh_build(const struct nfs_exports *ex, const struct nfs_export *e, int fd,
     struct nfs3_fh *out)
 {
-	return nfs_fh_build_at(ex, e, fd, "", out);
+	struct nfs_fh_key k = {0};
+	struct nfs_kh kh;
+	int mnt;
+
+	kh.h.handle_bytes = sizeof(kh.room);
+	if (name_to_handle_at(fd, "", &kh.h, &mnt, AT_EMPTY_PATH) < 0) {
+		return errno == EOVERFLOW ? -EOVERFLOW : -errno;
+	}
+	if (kh.h.handle_bytes > NFS_FH_KMAX) {
+		return -EOVERFLOW;
+	}
+	k.len = (uint8_t)kh.h.handle_bytes;
+	k.type = kh.h.handle_type;
+	memcpy(k.h, kh.h.f_handle, k.len);
+	return nfs_fh_seal(ex, e, &k, out);
 }
 
 int
-nfs_fh_open(const struct nfs_exports *ex, const struct nfs_export_table *t,
-    const struct nfs3_fh *fh, struct nfs_export **ep, int *fdp)
+nfs_fh_unseal(const struct nfs_exports *ex, const struct nfs_export_table *t,
+    const struct nfs3_fh *fh, struct nfs_export **ep, struct nfs_fh_key *k)
 {
 	const uint8_t *p = fh->data;
-	struct nfs_export *e;
-	struct nfs_kh kh;
-	struct stat st;
 	uint64_t tag = 0;
 	uint32_t id;
 	size_t n;
-	int i, fd;
+	int i;
 
-	*fdp = -1;
 	*ep = NULL;
 	if (fh->len < NFS_FH_HDR + NFS_FH_TAG || p[0] != NFS_FH_VERSION) {
 		return -EBADMSG;
@@ -661,26 +659,14 @@ nfs_fh_open(const struct nfs_exports *ex, const struct nfs_export_table *t,
 	}
 	id = (uint32_t)p[4] << 24 | (uint32_t)p[5] << 16 | (uint32_t)p[6] << 8 |
 	    p[7];
-	e = nfs_export_find(t, id, NULL);
-	if (!e) {
+	*ep = nfs_export_find(t, id, NULL);
+	if (!*ep) {
 		return -ESTALE;
 	}
-	kh.h.handle_bytes = (unsigned)n;
-	kh.h.handle_type = (int)((uint32_t)p[8] << 24 | (uint32_t)p[9] << 16 |
+	k->kind = 0;
+	k->len = (uint8_t)n;
+	k->type = (int32_t)((uint32_t)p[8] << 24 | (uint32_t)p[9] << 16 |
 	    (uint32_t)p[10] << 8 | p[11]);
-	memcpy(kh.h.f_handle, p + NFS_FH_HDR, n);
-	fd = open_by_handle_at(e->root_fd, &kh.h, O_PATH | O_CLOEXEC);
-	if (fd < 0) {
-		int r = -errno;
-
-		return r == -ENOENT || r == -EINVAL ? -ESTALE : r;
-	}
-	/* A handle from another file system of the same server is stale. */
-	if (fstat(fd, &st) < 0 || st.st_dev != e->dev) {
-		close(fd);
-		return -ESTALE;
-	}
-	*ep = e;
-	*fdp = fd;
+	memcpy(k->h, p + NFS_FH_HDR, n);
 	return 0;
 }

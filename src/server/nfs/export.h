@@ -39,14 +39,27 @@
 #define NFS_EXPORT_MAX 256
 #define NFS_ALLOW_MAX  8
 #define NFS_KEY_SIZE   16
+/* Kernel handle bytes an NFS handle can carry (see export.c). */
+#define NFS_FH_KMAX 44
+
+struct nfs_fs;
+
+/* The part of a handle that names an object in its export. */
+struct nfs_fh_key {
+	uint8_t kind; /* 0: a kernel handle of a plain export */
+	uint8_t len;  /* bytes in h */
+	int32_t type; /* kernel handle type */
+	uint8_t h[NFS_FH_KMAX];
+};
 
 struct nfs_cidr {
 	struct in_addr net, mask;
 };
 
 struct nfs_export {
-	uint32_t id;     /* in every handle: hash of path */
-	char path[4096]; /* absolute, as configured */
+	const struct nfs_fs *fs; /* the file system behind it (fs.h) */
+	uint32_t id;             /* in every handle: hash of path */
+	char path[4096];         /* absolute, as configured */
 	int root_fd; /* owned, O_RDONLY|O_DIRECTORY: open_by_handle_at wants a
 			real fd */
 	dev_t dev;
@@ -163,24 +176,32 @@ bool nfs_export_port_ok(const struct nfs_export *e, uint16_t port);
 int nfs_cidr_parse(const char *s, struct nfs_cidr *out);
 
 /*
+ * nfs_fh_seal() - the NFS handle of @k (borrowed) in export @e: the
+ * export id and the key under a SipHash tag.
+ * Return: 0, or -EOVERFLOW when the key does not fit in 64 bytes.
+ */
+int nfs_fh_seal(const struct nfs_exports *ex, const struct nfs_export *e,
+    const struct nfs_fh_key *k, struct nfs3_fh *out);
+
+/*
+ * nfs_fh_unseal() - check @fh and find its export among those of @t
+ * (referenced by the caller): *@e (borrowed from @t) and *@k, for the
+ * export's backend to open.
+ * Return: 0, -EBADMSG (malformed or tag mismatch: NFS3ERR_BADHANDLE),
+ * -ESTALE (the export is gone).
+ */
+int nfs_fh_unseal(const struct nfs_exports *ex,
+    const struct nfs_export_table *t, const struct nfs3_fh *fh,
+    struct nfs_export **e, struct nfs_fh_key *k);
+
+/*
  * nfs_fh_build() - the handle of the file open at @fd (any kind, O_PATH
- * is fine) in export @e.
+ * is fine) in plain export @e.
  * Return: 0, -EOVERFLOW when the file system's handle is too large for
  * 64 bytes, or -errno from name_to_handle_at.
  */
 int nfs_fh_build(const struct nfs_exports *ex, const struct nfs_export *e,
     int fd, struct nfs3_fh *out);
-
-/*
- * nfs_fh_open() - check @fh and open what it names with O_PATH, among
- * the exports of @t (referenced by the caller).  *@e gets the export
- * (borrowed from @t), *@fd an owned descriptor.
- * Return: 0, -EBADMSG (malformed or tag mismatch: NFS3ERR_BADHANDLE),
- * -ESTALE (export gone, file deleted, or on another file system), or
- * -errno.
- */
-int nfs_fh_open(const struct nfs_exports *ex, const struct nfs_export_table *t,
-    const struct nfs3_fh *fh, struct nfs_export **e, int *fd);
 
 /*
  * nfs_siphash() - SipHash-2-4 of @len bytes at @p with a 16-byte key
