@@ -8,28 +8,19 @@
 #include <unistd.h>
 
 #include "proto/nfs3/nfs3.h"
-#include "server/nfs/fs.h"
-#include "server/nfs/ops.h"
+#include "server/nfs/ops_internal.h"
+
+/*
+ * The call entry, the procedures that read, and what every procedure
+ * uses: the caller's identity as the export maps it, attributes, and
+ * handles resolved and checked against the export.  ops_change.c has
+ * the procedures that change the tree.
+ */
 
 #define NFS_NOBODY 65534u
 
 /* RPC accepted header: xid, type, reply_stat, verf flavor+len, stat. */
 #define NFS_RPC_HDR 24
-
-/* One call in progress on a worker thread. */
-struct nfs_req {
-	struct nfs_exports *ex;
-	const struct nfs_export_table *t; /* referenced for the whole call */
-	const struct nfs_op_ctx *ctx;
-	struct nfs3_args args;
-	struct nfs3_res res;
-	struct rpc_auth_sys cred; /* as the call carries it */
-	struct nfs_call call;     /* what the backend sees, cred mapped */
-	bool mapped;              /* call.cred is set (first handle) */
-	struct wcur *w; /* the reply, positioned after the RPC header */
-	void *scratch;  /* owned; freed after the reply is built */
-	void *scratch2;
-};
 
 struct nfs_op {
 	const char *name;
@@ -178,13 +169,13 @@ nfs_fattr(
 	    (uint32_t)st->st_ctim.tv_sec, (uint32_t)st->st_ctim.tv_nsec};
 }
 
-static int
+int
 nfs_getattr_obj(struct nfs_req *q, const struct nfs_obj *o, struct stat *st)
 {
 	return o->e->fs->getattr(&q->call, o, st);
 }
 
-static void
+void
 nfs_post(struct nfs_req *q, const struct nfs_obj *o, struct nfs3_post_attr *p)
 {
 	struct stat st;
@@ -195,7 +186,7 @@ nfs_post(struct nfs_req *q, const struct nfs_obj *o, struct nfs3_post_attr *p)
 	}
 }
 
-static void
+void
 nfs_wcc_before(struct nfs_req *q, const struct nfs_obj *o, struct nfs3_wcc *w)
 {
 	struct stat st;
@@ -212,14 +203,14 @@ nfs_wcc_before(struct nfs_req *q, const struct nfs_obj *o, struct nfs3_wcc *w)
 
 /* --- handles and names --------------------------------------------------- */
 
-static void
+void
 nfs_obj_init(struct nfs_obj *o, struct nfs_export *e)
 {
 	*o = (struct nfs_obj){.e = e, .fd = -1};
 }
 
 /* Release @o; one that resolved nothing is fine. */
-static void
+void
 nfs_obj_close(struct nfs_obj *o)
 {
 	if (o->e) {
@@ -234,7 +225,7 @@ nfs_obj_close(struct nfs_obj *o)
  * and from a reserved port unless it is "insecure": knfsd answers
  * NFS3ERR_PERM to such a call (fs/nfsd/nfsfh.c), so we do too.
  */
-static int
+int
 nfs_resolve(struct nfs_req *q, const struct nfs3_fh *fh, struct nfs_obj *o)
 {
 	struct nfs_export *e;
@@ -268,7 +259,7 @@ nfs_resolve(struct nfs_req *q, const struct nfs3_fh *fh, struct nfs_obj *o)
 	return 0;
 }
 
-static int
+int
 nfs_resolve_dir(struct nfs_req *q, const struct nfs3_fh *fh, struct nfs_obj *o)
 {
 	struct stat st;
@@ -288,7 +279,7 @@ nfs_resolve_dir(struct nfs_req *q, const struct nfs3_fh *fh, struct nfs_obj *o)
  * A name for a new or existing directory entry: not empty, no '/', no
  * NUL (the decoder refused those).  Like knfsd we answer NFS3ERR_ACCES.
  */
-static uint32_t
+uint32_t
 nfs_name_check(const char *name)
 {
 	if (name[0] == 0 || strchr(name, '/')) {
@@ -297,21 +288,21 @@ nfs_name_check(const char *name)
 	return NFS3_OK;
 }
 
-static bool
+bool
 nfs_is_dot(const char *name)
 {
 	return strcmp(name, ".") == 0 || strcmp(name, "..") == 0;
 }
 
 /* Fill the handle and attributes of a new or found object. */
-static void
+void
 nfs_obj_res(struct nfs_req *q, const struct nfs_obj *o)
 {
 	q->res.has_fh = o->e->fs->handle(&q->call, o, &q->res.fh) == 0;
 	nfs_post(q, o, &q->res.obj);
 }
 
-static int
+int
 nfs_check_ro(struct nfs_req *q, const struct nfs_export *e)
 {
 	if (e->ro) {
@@ -341,36 +332,6 @@ nfs_getattr(struct nfs_req *q)
 	if (!q->res.obj.present) {
 		q->res.status = NFS3ERR_STALE;
 	}
-	nfs_obj_close(&o);
-}
-
-static void
-nfs_setattr(struct nfs_req *q)
-{
-	struct nfs_obj o;
-	struct stat st;
-
-	if (nfs_resolve(q, &q->args.fh, &o) < 0) {
-		return;
-	}
-	nfs_wcc_before(q, &o, &q->res.wcc);
-	if (nfs_getattr_obj(q, &o, &st) < 0) {
-		q->res.status = NFS3ERR_STALE;
-		goto out;
-	}
-	if (q->args.guard_check &&
-	    ((uint32_t)st.st_ctim.tv_sec != q->args.guard_ctime.sec ||
-		(uint32_t)st.st_ctim.tv_nsec != q->args.guard_ctime.nsec)) {
-		q->res.status = NFS3ERR_NOT_SYNC;
-		goto out;
-	}
-	if (nfs_check_ro(q, o.e) < 0) {
-		goto out;
-	}
-	q->res.status = nfs_errno_stat(
-	    -o.e->fs->setattr(&q->call, &o, &st, &q->args.sattr));
-out:
-	nfs_post(q, &o, &q->res.wcc.after);
 	nfs_obj_close(&o);
 }
 
@@ -512,7 +473,7 @@ nfs_io_max(const struct nfs_req *q)
  * Nothing but a regular file is ever opened for a client: a FIFO would
  * block the worker, a device node would run its driver's open.
  */
-static uint32_t
+uint32_t
 nfs_data_type(const struct stat *st)
 {
 	if (S_ISREG(st->st_mode)) {
@@ -605,290 +566,6 @@ nfs_read(struct nfs_req *q)
 	}
 	close(rfd);
 out:
-	nfs_obj_close(&o);
-}
-
-static void
-nfs_write(struct nfs_req *q)
-{
-	struct nfs_obj o;
-	struct stat st;
-	size_t done = 0;
-	int wfd = -1;
-
-	if (nfs_resolve(q, &q->args.fh, &o) < 0) {
-		return;
-	}
-	nfs_wcc_before(q, &o, &q->res.wcc);
-	if (nfs_getattr_obj(q, &o, &st) < 0) {
-		q->res.status = NFS3ERR_STALE;
-		goto out;
-	}
-	q->res.status = nfs_data_type(&st);
-	if (q->res.status != NFS3_OK || nfs_check_ro(q, o.e) < 0) {
-		goto out;
-	}
-	wfd = o.e->fs->open_data(&q->call, &o, O_WRONLY);
-	if (wfd < 0) {
-		q->res.status = nfs_errno_stat(-wfd);
-		goto out;
-	}
-	while (done < q->args.data_len) {
-		ssize_t n = pwrite(wfd, q->args.data + done,
-		    q->args.data_len - done, (off_t)(q->args.offset + done));
-
-		if (n < 0) {
-			if (errno == EINTR) {
-				continue;
-			}
-			break;
-		}
-		done += (size_t)n;
-	}
-	if (done == 0 && q->args.data_len > 0) {
-		q->res.status = nfs_errno_stat(errno);
-		goto out;
-	}
-	q->res.committed = NFS3_UNSTABLE;
-	if (q->args.stable != NFS3_UNSTABLE) {
-		if (fdatasync(wfd) < 0) {
-			q->res.status = nfs_errno_stat(errno);
-			goto out;
-		}
-		q->res.committed = NFS3_FILE_SYNC;
-	}
-	q->res.count = (uint32_t)done;
-	memcpy(q->res.verf, q->ex->write_verf, NFS3_VERF_SIZE);
-out:
-	nfs_post(q, &o, &q->res.wcc.after);
-	if (wfd >= 0) {
-		close(wfd);
-	}
-	nfs_obj_close(&o);
-}
-
-/*
- * CREATE, MKDIR, SYMLINK and MKNOD: the directory, its pre-op
- * attributes and the name checks, then the backend makes @nw, then the
- * new object's handle and attributes and the directory's wcc.
- */
-static void
-nfs_create_common(struct nfs_req *q, const struct nfs_new *nw)
-{
-	const char *name = q->args.where.name;
-	struct nfs_obj d, o;
-	int r;
-
-	if (nfs_resolve_dir(q, &q->args.where.dir, &d) < 0) {
-		return;
-	}
-	nfs_wcc_before(q, &d, &q->res.wcc);
-	q->res.status = nfs_name_check(name);
-	if (q->res.status == NFS3_OK && nfs_is_dot(name)) {
-		q->res.status = NFS3ERR_EXIST;
-	}
-	if (q->res.status == NFS3_OK) {
-		nfs_check_ro(q, d.e);
-	}
-	if (q->res.status == NFS3_OK && nw->type == 0) {
-		q->res.status = NFS3ERR_BADTYPE;
-	}
-	if (q->res.status == NFS3_OK && nw->type == S_IFLNK &&
-	    nw->target[0] == 0) {
-		q->res.status = NFS3ERR_INVAL;
-	}
-	if (q->res.status != NFS3_OK) {
-		goto out;
-	}
-	nfs_obj_init(&o, d.e);
-	r = d.e->fs->create(&q->call, &d, name, nw, &o);
-	if (r < 0) {
-		q->res.status = nfs_errno_stat(-r);
-		goto out;
-	}
-	nfs_obj_res(q, &o);
-	nfs_obj_close(&o);
-out:
-	nfs_post(q, &d, &q->res.wcc.after);
-	nfs_obj_close(&d);
-}
-
-static void
-nfs_create(struct nfs_req *q)
-{
-	struct nfs_new nw = {
-	    .type = S_IFREG,
-	    .how = q->args.createmode,
-	    .verf = q->args.verf,
-	    .sattr = &q->args.sattr,
-	};
-
-	nfs_create_common(q, &nw);
-}
-
-static void
-nfs_mkdir(struct nfs_req *q)
-{
-	struct nfs_new nw = {.type = S_IFDIR, .sattr = &q->args.sattr};
-
-	nfs_create_common(q, &nw);
-}
-
-static void
-nfs_symlink(struct nfs_req *q)
-{
-	struct nfs_new nw = {
-	    .type = S_IFLNK,
-	    .sattr = &q->args.sattr,
-	    .target = q->args.path,
-	};
-
-	nfs_create_common(q, &nw);
-}
-
-static void
-nfs_mknod(struct nfs_req *q)
-{
-	struct nfs_new nw = {.sattr = &q->args.sattr};
-
-	switch (q->args.ftype) {
-	case NF3CHR:
-		nw.type = S_IFCHR;
-		nw.rdev = makedev(q->args.rdev_major, q->args.rdev_minor);
-		break;
-	case NF3BLK:
-		nw.type = S_IFBLK;
-		nw.rdev = makedev(q->args.rdev_major, q->args.rdev_minor);
-		break;
-	case NF3SOCK:
-		nw.type = S_IFSOCK;
-		break;
-	case NF3FIFO:
-		nw.type = S_IFIFO;
-		break;
-	default:
-		/* nfs_create_common() answers NFS3ERR_BADTYPE. */
-		nw.type = 0;
-		break;
-	}
-	nfs_create_common(q, &nw);
-}
-
-static void
-nfs_remove_common(struct nfs_req *q, bool dir)
-{
-	const char *name = q->args.where.name;
-	struct nfs_obj d;
-
-	if (nfs_resolve_dir(q, &q->args.where.dir, &d) < 0) {
-		return;
-	}
-	nfs_wcc_before(q, &d, &q->res.wcc);
-	q->res.status = nfs_name_check(name);
-	if (q->res.status != NFS3_OK) {
-		goto out;
-	}
-	if (strcmp(name, ".") == 0) {
-		q->res.status = NFS3ERR_INVAL;
-		goto out;
-	}
-	if (strcmp(name, "..") == 0) {
-		q->res.status = dir ? NFS3ERR_NOTEMPTY : NFS3ERR_INVAL;
-		goto out;
-	}
-	if (nfs_check_ro(q, d.e) < 0) {
-		goto out;
-	}
-	q->res.status =
-	    nfs_errno_stat(-d.e->fs->remove(&q->call, &d, name, dir));
-out:
-	nfs_post(q, &d, &q->res.wcc.after);
-	nfs_obj_close(&d);
-}
-
-static void
-nfs_remove(struct nfs_req *q)
-{
-	nfs_remove_common(q, false);
-}
-
-static void
-nfs_rmdir(struct nfs_req *q)
-{
-	nfs_remove_common(q, true);
-}
-
-static void
-nfs_rename(struct nfs_req *q)
-{
-	struct nfs_obj from, to;
-
-	if (nfs_resolve_dir(q, &q->args.where.dir, &from) < 0) {
-		return;
-	}
-	nfs_wcc_before(q, &from, &q->res.wcc);
-	if (nfs_resolve_dir(q, &q->args.to.dir, &to) < 0) {
-		goto out;
-	}
-	nfs_wcc_before(q, &to, &q->res.wcc2);
-	if (from.e != to.e) {
-		q->res.status = NFS3ERR_XDEV;
-		goto out;
-	}
-	q->res.status = nfs_name_check(q->args.where.name);
-	if (q->res.status == NFS3_OK) {
-		q->res.status = nfs_name_check(q->args.to.name);
-	}
-	if (q->res.status == NFS3_OK &&
-	    (nfs_is_dot(q->args.where.name) || nfs_is_dot(q->args.to.name))) {
-		q->res.status = NFS3ERR_INVAL;
-	}
-	if (q->res.status != NFS3_OK || nfs_check_ro(q, from.e) < 0) {
-		goto out;
-	}
-	q->res.status = nfs_errno_stat(-from.e->fs->rename(
-	    &q->call, &from, q->args.where.name, &to, q->args.to.name));
-out:
-	nfs_post(q, &from, &q->res.wcc.after);
-	if (to.e) {
-		/* The target's attributes as its own export shows them. */
-		nfs_post(q, &to, &q->res.wcc2.after);
-		nfs_obj_close(&to);
-	}
-	nfs_obj_close(&from);
-}
-
-static void
-nfs_link(struct nfs_req *q)
-{
-	struct nfs_obj o, d;
-
-	if (nfs_resolve(q, &q->args.fh, &o) < 0) {
-		return;
-	}
-	if (nfs_resolve_dir(q, &q->args.where.dir, &d) < 0) {
-		goto out;
-	}
-	nfs_wcc_before(q, &d, &q->res.wcc);
-	if (o.e != d.e) {
-		q->res.status = NFS3ERR_XDEV;
-		goto out;
-	}
-	q->res.status = nfs_name_check(q->args.where.name);
-	if (q->res.status == NFS3_OK && nfs_is_dot(q->args.where.name)) {
-		q->res.status = NFS3ERR_EXIST;
-	}
-	if (q->res.status != NFS3_OK || nfs_check_ro(q, o.e) < 0) {
-		goto out;
-	}
-	q->res.status = nfs_errno_stat(
-	    -o.e->fs->link(&q->call, &o, &d, q->args.where.name));
-out:
-	nfs_post(q, &o, &q->res.obj);
-	if (d.e) {
-		nfs_post(q, &d, &q->res.wcc.after);
-		nfs_obj_close(&d);
-	}
 	nfs_obj_close(&o);
 }
 
@@ -1110,54 +787,29 @@ nfs_pathconf(struct nfs_req *q)
 	nfs_obj_close(&o);
 }
 
-static void
-nfs_commit(struct nfs_req *q)
-{
-	struct nfs_obj o;
-	struct stat st = {0};
-	int r;
-
-	if (nfs_resolve(q, &q->args.fh, &o) < 0) {
-		return;
-	}
-	nfs_wcc_before(q, &o, &q->res.wcc);
-	if (nfs_getattr_obj(q, &o, &st) < 0 || !S_ISREG(st.st_mode)) {
-		q->res.status = nfs_data_type(&st);
-		goto out;
-	}
-	r = o.e->fs->sync(&q->call, &o);
-	if (r < 0) {
-		q->res.status = nfs_errno_stat(-r);
-	}
-	memcpy(q->res.verf, q->ex->write_verf, NFS3_VERF_SIZE);
-out:
-	nfs_post(q, &o, &q->res.wcc.after);
-	nfs_obj_close(&o);
-}
-
 static const struct nfs_op nfs_ops[NFS3_NPROC] = {
     [NFS3_PROC_NULL] = {"NULL", nfs_null, true},
     [NFS3_PROC_GETATTR] = {"GETATTR", nfs_getattr, true},
-    [NFS3_PROC_SETATTR] = {"SETATTR", nfs_setattr, false},
+    [NFS3_PROC_SETATTR] = {"SETATTR", nfs_proc_setattr, false},
     [NFS3_PROC_LOOKUP] = {"LOOKUP", nfs_lookup, true},
     [NFS3_PROC_ACCESS] = {"ACCESS", nfs_access, true},
     [NFS3_PROC_READLINK] = {"READLINK", nfs_readlink, true},
     [NFS3_PROC_READ] = {"READ", nfs_read, true},
-    [NFS3_PROC_WRITE] = {"WRITE", nfs_write, true},
-    [NFS3_PROC_CREATE] = {"CREATE", nfs_create, false},
-    [NFS3_PROC_MKDIR] = {"MKDIR", nfs_mkdir, false},
-    [NFS3_PROC_SYMLINK] = {"SYMLINK", nfs_symlink, false},
-    [NFS3_PROC_MKNOD] = {"MKNOD", nfs_mknod, false},
-    [NFS3_PROC_REMOVE] = {"REMOVE", nfs_remove, false},
-    [NFS3_PROC_RMDIR] = {"RMDIR", nfs_rmdir, false},
-    [NFS3_PROC_RENAME] = {"RENAME", nfs_rename, false},
-    [NFS3_PROC_LINK] = {"LINK", nfs_link, false},
+    [NFS3_PROC_WRITE] = {"WRITE", nfs_proc_write, true},
+    [NFS3_PROC_CREATE] = {"CREATE", nfs_proc_create, false},
+    [NFS3_PROC_MKDIR] = {"MKDIR", nfs_proc_mkdir, false},
+    [NFS3_PROC_SYMLINK] = {"SYMLINK", nfs_proc_symlink, false},
+    [NFS3_PROC_MKNOD] = {"MKNOD", nfs_proc_mknod, false},
+    [NFS3_PROC_REMOVE] = {"REMOVE", nfs_proc_remove, false},
+    [NFS3_PROC_RMDIR] = {"RMDIR", nfs_proc_rmdir, false},
+    [NFS3_PROC_RENAME] = {"RENAME", nfs_proc_rename, false},
+    [NFS3_PROC_LINK] = {"LINK", nfs_proc_link, false},
     [NFS3_PROC_READDIR] = {"READDIR", nfs_readdir, true},
     [NFS3_PROC_READDIRPLUS] = {"READDIRPLUS", nfs_readdirplus, true},
     [NFS3_PROC_FSSTAT] = {"FSSTAT", nfs_fsstat, true},
     [NFS3_PROC_FSINFO] = {"FSINFO", nfs_fsinfo, true},
     [NFS3_PROC_PATHCONF] = {"PATHCONF", nfs_pathconf, true},
-    [NFS3_PROC_COMMIT] = {"COMMIT", nfs_commit, true},
+    [NFS3_PROC_COMMIT] = {"COMMIT", nfs_proc_commit, true},
 };
 
 const char *
