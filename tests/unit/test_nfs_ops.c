@@ -561,6 +561,16 @@ TEST(nfs_readdir_pages_with_cookies)
 		CHECK_EQ(total, 300);
 		CHECK(calls > 5);
 	}
+	/* A listing that fits ends in the reply that holds its last entry. */
+	for (plus = 0; plus < 2; plus++) {
+		a = args_of(
+		    plus ? NFS3_PROC_READDIRPLUS : NFS3_PROC_READDIR, &v.root);
+		a.count = 65536;
+		a.maxcount = 1 << 20;
+		CHECK_EQ(env_call(&v, &a, &r), NFS3_OK);
+		CHECK_EQ(r.nentries, 302);
+		CHECK(r.eof);
+	}
 	/* A stale cookie verifier is BAD_COOKIE. */
 	a = args_of(NFS3_PROC_READDIR, &v.root);
 	a.cookie = 5;

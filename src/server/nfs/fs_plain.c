@@ -277,7 +277,6 @@ plain_readdir(struct nfs_call *c, struct nfs_obj *dir, uint64_t cookie,
     int (*fn)(void *arg, const struct nfs_fs_dirent *d), void *arg)
 {
 	uint8_t *buf = malloc(PLAIN_DIRBUF);
-	bool taken = false;
 	int fd, r = 0;
 
 	if (!buf) {
@@ -322,16 +321,7 @@ plain_readdir(struct nfs_call *c, struct nfs_obj *dir, uint64_t cookie,
 			off += d->d_reclen;
 			if (fn(arg, &e) != 0) {
 				r = 2;
-			} else {
-				taken = true;
 			}
-		}
-		/*
-		 * A reply holds at most one read's worth; the client goes on
-		 * from the last cookie.
-		 */
-		if (r == 0 && taken) {
-			r = 2;
 		}
 	}
 out:
