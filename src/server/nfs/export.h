@@ -39,16 +39,24 @@
 #define NFS_EXPORT_MAX 256
 #define NFS_ALLOW_MAX  8
 #define NFS_KEY_SIZE   16
-/* Kernel handle bytes an NFS handle can carry (see export.c). */
-#define NFS_FH_KMAX 44
+/*
+ * Kernel handle bytes an NFS handle can carry (see export.c): 44 in a
+ * plain export's handle, 36 in a layered one's, which also carries the
+ * stack's verifier.
+ */
+#define NFS_FH_KMAX       44
+#define NFS_FH_KMAX_LAYER 36
+#define NFS_FH_VERF       8
 
 struct nfs_fs;
+struct lstack;
 
 /* The part of a handle that names an object in its export. */
 struct nfs_fh_key {
-	uint8_t kind; /* 0: a kernel handle of a plain export */
-	uint8_t len;  /* bytes in h */
-	int32_t type; /* kernel handle type */
+	uint8_t kind;              /* 0: plain; else the layer kind (layer.h) */
+	uint8_t len;               /* bytes in h */
+	int32_t type;              /* kernel handle type */
+	uint8_t verf[NFS_FH_VERF]; /* layered: the stack's verifier */
 	uint8_t h[NFS_FH_KMAX];
 };
 
@@ -61,7 +69,8 @@ struct nfs_export {
 	uint32_t id;             /* in every handle: hash of path */
 	char path[4096];         /* absolute, as configured */
 	int root_fd; /* owned, O_RDONLY|O_DIRECTORY: open_by_handle_at wants a
-			real fd */
+			real fd; -1 for a layered export */
+	struct lstack *stack; /* layered: a reference; NULL for plain */
 	dev_t dev;
 	ino_t ino;
 	bool ro, root_squash;
@@ -121,10 +130,14 @@ size_t nfs_exports_count(struct nfs_exports *ex);
  * nfs_exports_add() - export @path with @opts ("rw", "ro",
  * "allow=CIDR" (repeatable), "root_squash", "insecure", comma-separated).
  * Without an allow= the export is open to @def (the server's own subnet).
+ * With "lower=DIR" (repeatable, top first) and optionally "upper=DIR"
+ * and "work=DIR" (as overlayfs names them) @path is only a name: the
+ * export is the merged tree of those layers (src/layer), read-only
+ * without upper=.
  * @msg: on failure, what is wrong.
  * Return: the export id (>0 as int64) or -EINVAL (bad options), -EEXIST
  * (path already exported), -ENOSPC (table full), -errno (path cannot be
- * opened, or is not a directory: -ENOTDIR).
+ * opened, or is not a directory: -ENOTDIR; a layer cannot be opened).
  */
 int64_t nfs_exports_add(struct nfs_exports *ex, const char *path,
     const char *opts, const struct nfs_cidr *def, char *msg, size_t msglen);
@@ -136,6 +149,15 @@ int64_t nfs_exports_add(struct nfs_exports *ex, const char *path,
  */
 int64_t nfs_exports_add_client(
     struct nfs_exports *ex, const char *path, struct in_addr client);
+
+/*
+ * nfs_exports_add_layered() - as nfs_exports_add_client(), for a layered
+ * client: the export named @name is the merged tree of @stack, of which
+ * it takes a reference.
+ * Return: as nfs_exports_add().
+ */
+int64_t nfs_exports_add_layered(struct nfs_exports *ex, const char *name,
+    struct lstack *stack, struct in_addr client);
 
 /*
  * nfs_exports_del() - withdraw export @id; handles into it become
@@ -177,7 +199,8 @@ int nfs_cidr_parse(const char *s, struct nfs_cidr *out);
 
 /*
  * nfs_fh_seal() - the NFS handle of @k (borrowed) in export @e: the
- * export id and the key under a SipHash tag.
+ * export id, the key's kind and the key (with the stack verifier of a
+ * layered export) under a SipHash tag.
  * Return: 0, or -EOVERFLOW when the key does not fit in 64 bytes.
  */
 int nfs_fh_seal(const struct nfs_exports *ex, const struct nfs_export *e,

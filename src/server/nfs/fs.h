@@ -143,6 +143,9 @@ struct nfs_fs {
 /* The backend of directories on this machine (fs_plain.c). */
 extern const struct nfs_fs nfs_fs_plain;
 
+/* The backend of layered trees (fs_layer.c). */
+extern const struct nfs_fs nfs_fs_layer;
+
 /*
  * nfs_creds_leave() - fs_plain.c: back to the server's own identity if
  * @c switched away from it.  ops.c calls it after every call, so no
