@@ -20,6 +20,7 @@ mnt_errno_stat(int err)
 	case EACCES:
 	case EPERM:
 	case EXDEV:
+	case EINVAL: /* a layered tree's lookup refuses "." and ".." */
 		return MNT3ERR_ACCES;
 	case ENOTDIR:
 		return MNT3ERR_NOTDIR;
