@@ -178,6 +178,14 @@ int layer_dir_nonempty_raw(int dfd);
 /* layer_nlink_of() - the merged link count of @n. */
 uint32_t layer_nlink_of(struct layer_stack *st, const struct layer_node *n);
 
+/*
+ * layer_attr_raw() - layer_getattr() with one stat, and the top
+ * instance's own inode number in *@top (may be NULL): a version file
+ * whose top is its version inode has no copy yet.
+ */
+int layer_attr_raw(struct layer_stack *st, const struct layer_node *n,
+    struct stat *out, ino_t *top);
+
 /* --- copyup.c ----------------------------------------------------------- */
 
 /* layer_copy_attrs() - owner, mode, xattrs and times of @src onto @dst. */

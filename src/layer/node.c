@@ -518,35 +518,43 @@ fail:
 	return r;
 }
 
+/*
+ * The merged link count of @n, whose top instance's attributes are @s
+ * (n->fd's, or the top directory instance's).
+ */
+static uint32_t
+nlink_from(
+    struct layer_stack *st, const struct layer_node *n, const struct stat *s)
+{
+	struct layer_ix x;
+
+	if (n->type == S_IFDIR) {
+		/* A client-only directory's top instance is its own. */
+		return n->kind == LAYER_KIND_VERSION ? 1
+						     : (uint32_t)s->st_nlink;
+	}
+	if (n->kind == LAYER_KIND_CLIENT || !layer_map_find(st, n->ino, &x)) {
+		return (uint32_t)s->st_nlink;
+	}
+	return x.vis +
+	    (x.copy && s->st_nlink > 0 ? (uint32_t)s->st_nlink - 1 : 0);
+}
+
 uint32_t
 layer_nlink_of(struct layer_stack *st, const struct layer_node *n)
 {
-	struct layer_ix x;
 	struct stat s;
+	int fd = n->type == S_IFDIR ? layer_dir_top(n) : n->fd;
 
-	if (n->type == S_IFDIR) {
-		if (n->kind == LAYER_KIND_VERSION) {
-			return 1;
-		}
-		return layer_stat_fd(n->dirs[0], &s) == 0 ? (uint32_t)s.st_nlink
-							  : 1;
+	if (layer_stat_fd(fd, &s) < 0) {
+		return n->type == S_IFDIR ? 1 : 0;
 	}
-	if (layer_stat_fd(n->fd, &s) < 0) {
-		return 0;
-	}
-	if (n->kind == LAYER_KIND_CLIENT) {
-		return (uint32_t)s.st_nlink;
-	}
-	if (!layer_map_find(st, n->ino, &x)) {
-		return (uint32_t)s.st_nlink;
-	}
-	return x.vis +
-	    (x.copy && s.st_nlink > 0 ? (uint32_t)s.st_nlink - 1 : 0);
+	return nlink_from(st, n, &s);
 }
 
 int
-layer_getattr(
-    struct layer_stack *st, const struct layer_node *n, struct stat *out)
+layer_attr_raw(struct layer_stack *st, const struct layer_node *n,
+    struct stat *out, ino_t *top)
 {
 	int fd = n->type == S_IFDIR ? layer_dir_top(n) : n->fd;
 	int r = layer_stat_fd(fd, out);
@@ -554,9 +562,19 @@ layer_getattr(
 	if (r < 0) {
 		return r;
 	}
+	if (top) {
+		*top = out->st_ino;
+	}
+	out->st_nlink = nlink_from(st, n, out);
 	out->st_ino = n->ino;
-	out->st_nlink = layer_nlink_of(st, n);
 	return 0;
+}
+
+int
+layer_getattr(
+    struct layer_stack *st, const struct layer_node *n, struct stat *out)
+{
+	return layer_attr_raw(st, n, out, NULL);
 }
 
 ssize_t
