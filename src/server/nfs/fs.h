@@ -49,6 +49,7 @@ struct nfs_obj {
 	struct nfs_export *e;    /* borrowed from the call's table */
 	int fd;                  /* fs_plain.c: O_PATH, owned; else -1 */
 	struct layer_node *node; /* fs_layer.c: owned; else NULL */
+	mode_t type; /* S_IFMT bits when the backend knew them for free */
 };
 
 /* One entry of a listing; @name is valid during the callback only. */

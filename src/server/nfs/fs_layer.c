@@ -53,6 +53,7 @@ static int
 lfs_open(struct nfs_call *c, const struct nfs_fh_key *k, struct nfs_obj *o)
 {
 	struct layer_fh fh = {.kind = k->kind, .len = k->len, .type = k->type};
+	int r;
 
 	(void)c;
 	/*
@@ -65,7 +66,11 @@ lfs_open(struct nfs_call *c, const struct nfs_fh_key *k, struct nfs_obj *o)
 		return -ESTALE;
 	}
 	memcpy(fh.h, k->h, k->len);
-	return lfs_stale(layer_fh_open(lfs_st(o), &fh, &o->node));
+	r = lfs_stale(layer_fh_open(lfs_st(o), &fh, &o->node));
+	if (r == 0) {
+		o->type = o->node->type;
+	}
+	return r;
 }
 
 static void
@@ -108,10 +113,15 @@ lfs_lookup(struct nfs_call *c, struct nfs_obj *dir, const char *name,
     bool listed, struct nfs_obj *out)
 {
 	struct layer_cred lc;
+	int r;
 
 	lfs_cred(c, &lc);
-	return layer_lookup(
+	r = layer_lookup(
 	    lfs_st(dir), listed ? NULL : &lc, dir->node, name, &out->node);
+	if (r == 0) {
+		out->type = out->node->type;
+	}
+	return r;
 }
 
 static int

@@ -145,6 +145,7 @@ plain_open(struct nfs_call *c, const struct nfs_fh_key *k, struct nfs_obj *o)
 		return -ESTALE;
 	}
 	o->fd = fd;
+	o->type = st.st_mode & S_IFMT;
 	return 0;
 }
 

@@ -186,19 +186,25 @@ nfs_post(struct nfs_req *q, const struct nfs_obj *o, struct nfs3_post_attr *p)
 	}
 }
 
-void
-nfs_wcc_before(struct nfs_req *q, const struct nfs_obj *o, struct nfs3_wcc *w)
+int
+nfs_wcc_before(struct nfs_req *q, const struct nfs_obj *o, struct nfs3_wcc *w,
+    struct stat *out)
 {
 	struct stat st;
 
 	w->has_before = nfs_getattr_obj(q, o, &st) == 0;
-	if (w->has_before) {
-		w->before.size = (uint64_t)st.st_size;
-		w->before.mtime = (struct nfs3_time){
-		    (uint32_t)st.st_mtim.tv_sec, (uint32_t)st.st_mtim.tv_nsec};
-		w->before.ctime = (struct nfs3_time){
-		    (uint32_t)st.st_ctim.tv_sec, (uint32_t)st.st_ctim.tv_nsec};
+	if (!w->has_before) {
+		return -1;
 	}
+	w->before.size = (uint64_t)st.st_size;
+	w->before.mtime = (struct nfs3_time){
+	    (uint32_t)st.st_mtim.tv_sec, (uint32_t)st.st_mtim.tv_nsec};
+	w->before.ctime = (struct nfs3_time){
+	    (uint32_t)st.st_ctim.tv_sec, (uint32_t)st.st_ctim.tv_nsec};
+	if (out) {
+		*out = st;
+	}
+	return 0;
 }
 
 /* --- handles and names --------------------------------------------------- */
@@ -267,7 +273,13 @@ nfs_resolve_dir(struct nfs_req *q, const struct nfs3_fh *fh, struct nfs_obj *o)
 	if (nfs_resolve(q, fh, o) < 0) {
 		return -1;
 	}
-	if (nfs_getattr_obj(q, o, &st) < 0 || !S_ISDIR(st.st_mode)) {
+	/* The backend may know the type already; else it is a stat. */
+	if (o->type) {
+		st.st_mode = o->type;
+	} else if (nfs_getattr_obj(q, o, &st) < 0) {
+		st.st_mode = 0;
+	}
+	if (!S_ISDIR(st.st_mode)) {
 		nfs_obj_close(o);
 		q->res.status = NFS3ERR_NOTDIR;
 		return -1;

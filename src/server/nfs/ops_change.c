@@ -22,8 +22,7 @@ nfs_proc_setattr(struct nfs_req *q)
 	if (nfs_resolve(q, &q->args.fh, &o) < 0) {
 		return;
 	}
-	nfs_wcc_before(q, &o, &q->res.wcc);
-	if (nfs_getattr_obj(q, &o, &st) < 0) {
+	if (nfs_wcc_before(q, &o, &q->res.wcc, &st) < 0) {
 		q->res.status = NFS3ERR_STALE;
 		goto out;
 	}
@@ -54,8 +53,7 @@ nfs_proc_write(struct nfs_req *q)
 	if (nfs_resolve(q, &q->args.fh, &o) < 0) {
 		return;
 	}
-	nfs_wcc_before(q, &o, &q->res.wcc);
-	if (nfs_getattr_obj(q, &o, &st) < 0) {
+	if (nfs_wcc_before(q, &o, &q->res.wcc, &st) < 0) {
 		q->res.status = NFS3ERR_STALE;
 		goto out;
 	}
@@ -117,7 +115,7 @@ nfs_create_common(struct nfs_req *q, const struct nfs_new *nw)
 	if (nfs_resolve_dir(q, &q->args.where.dir, &d) < 0) {
 		return;
 	}
-	nfs_wcc_before(q, &d, &q->res.wcc);
+	nfs_wcc_before(q, &d, &q->res.wcc, NULL);
 	q->res.status = nfs_name_check(name);
 	if (q->res.status == NFS3_OK && nfs_is_dot(name)) {
 		q->res.status = NFS3ERR_EXIST;
@@ -218,7 +216,7 @@ nfs_remove_common(struct nfs_req *q, bool dir)
 	if (nfs_resolve_dir(q, &q->args.where.dir, &d) < 0) {
 		return;
 	}
-	nfs_wcc_before(q, &d, &q->res.wcc);
+	nfs_wcc_before(q, &d, &q->res.wcc, NULL);
 	q->res.status = nfs_name_check(name);
 	if (q->res.status != NFS3_OK) {
 		goto out;
@@ -261,11 +259,11 @@ nfs_proc_rename(struct nfs_req *q)
 	if (nfs_resolve_dir(q, &q->args.where.dir, &from) < 0) {
 		return;
 	}
-	nfs_wcc_before(q, &from, &q->res.wcc);
+	nfs_wcc_before(q, &from, &q->res.wcc, NULL);
 	if (nfs_resolve_dir(q, &q->args.to.dir, &to) < 0) {
 		goto out;
 	}
-	nfs_wcc_before(q, &to, &q->res.wcc2);
+	nfs_wcc_before(q, &to, &q->res.wcc2, NULL);
 	if (from.e != to.e) {
 		q->res.status = NFS3ERR_XDEV;
 		goto out;
@@ -304,7 +302,7 @@ nfs_proc_link(struct nfs_req *q)
 	if (nfs_resolve_dir(q, &q->args.where.dir, &d) < 0) {
 		goto out;
 	}
-	nfs_wcc_before(q, &d, &q->res.wcc);
+	nfs_wcc_before(q, &d, &q->res.wcc, NULL);
 	if (o.e != d.e) {
 		q->res.status = NFS3ERR_XDEV;
 		goto out;
@@ -337,8 +335,8 @@ nfs_proc_commit(struct nfs_req *q)
 	if (nfs_resolve(q, &q->args.fh, &o) < 0) {
 		return;
 	}
-	nfs_wcc_before(q, &o, &q->res.wcc);
-	if (nfs_getattr_obj(q, &o, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (nfs_wcc_before(q, &o, &q->res.wcc, &st) < 0 ||
+	    !S_ISREG(st.st_mode)) {
 		q->res.status = nfs_data_type(&st);
 		goto out;
 	}

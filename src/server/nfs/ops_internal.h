@@ -40,9 +40,13 @@ int nfs_getattr_obj(
 void nfs_post(
     struct nfs_req *q, const struct nfs_obj *o, struct nfs3_post_attr *p);
 
-/* nfs_wcc_before() - the pre-op part of @o's wcc data. */
-void nfs_wcc_before(
-    struct nfs_req *q, const struct nfs_obj *o, struct nfs3_wcc *w);
+/*
+ * nfs_wcc_before() - the pre-op part of @o's wcc data, and the
+ * attributes it came from in *@out (may be NULL).  Return: 0, or -1
+ * when they cannot be read.
+ */
+int nfs_wcc_before(struct nfs_req *q, const struct nfs_obj *o,
+    struct nfs3_wcc *w, struct stat *out);
 
 /* nfs_obj_init() - an object of @e that holds nothing yet. */
 void nfs_obj_init(struct nfs_obj *o, struct nfs_export *e);
