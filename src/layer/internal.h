@@ -139,6 +139,13 @@ int layer_name_check(const char *name);
 struct layer_node *layer_node_new(void);
 
 /*
+ * layer_node_set_fd() - make @fd (taken; -1 for none) @n's data
+ * descriptor, closing the one before unless it is the version file's
+ * (an uncopied version file's node holds one descriptor for both).
+ */
+void layer_node_set_fd(struct layer_node *n, int fd);
+
+/*
  * layer_set_version_file() - make @n version file @vfd (taken; @vs its
  * attributes), its data the client's copy if there is one.
  */

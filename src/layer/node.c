@@ -108,9 +108,7 @@ layer_node_free(struct layer_node *n)
 	if (!n) {
 		return;
 	}
-	if (n->fd >= 0) {
-		close(n->fd);
-	}
+	layer_node_set_fd(n, -1);
 	if (n->vfd >= 0) {
 		close(n->vfd);
 	}
@@ -218,8 +216,18 @@ layer_set_version_file(struct layer_stack *st, struct layer_node *n, int vfd,
 		n->fd = layer_openat(st->index, name, O_PATH);
 		return n->fd < 0 ? n->fd : 0;
 	}
-	n->fd = dup(vfd);
-	return n->fd < 0 ? -errno : 0;
+	/* Not copied: the data is the version file, one descriptor. */
+	n->fd = vfd;
+	return 0;
+}
+
+void
+layer_node_set_fd(struct layer_node *n, int fd)
+{
+	if (n->fd >= 0 && n->fd != n->vfd) {
+		close(n->fd);
+	}
+	n->fd = fd;
 }
 
 /* @name in @dirfd, O_PATH, and its attributes: an fd or -errno. */
@@ -282,9 +290,17 @@ add_dir_instance(struct layer_node *n, size_t i, int fd, const struct stat *s)
 	return 0;
 }
 
-int
-layer_lookup_raw(struct layer_stack *st, struct layer_node *dir,
-    const char *name, struct layer_node **out, struct stat *cst, bool *below)
+static uint32_t nlink_from(
+    struct layer_stack *st, const struct layer_node *n, const struct stat *s);
+
+/*
+ * layer_lookup_raw(), and with @top: the attributes of the instance the
+ * lookup found on top (the object's own, or a version file's, which a
+ * copy in the index replaces), as the lookup read them.
+ */
+static int
+lookup_in(struct layer_stack *st, struct layer_node *dir, const char *name,
+    struct layer_node **out, struct stat *cst, bool *below, struct stat *top)
 {
 	struct layer_node *n = NULL;
 	struct stat s;
@@ -332,6 +348,9 @@ layer_lookup_raw(struct layer_stack *st, struct layer_node *dir,
 				goto fail;
 			}
 			n->type = s.st_mode & S_IFMT;
+			if (top) {
+				*top = s;
+			}
 		}
 		if (!S_ISDIR(s.st_mode) && i > 0) {
 			r = layer_set_version_file(st, n, fd, &s);
@@ -369,11 +388,25 @@ layer_lookup_raw(struct layer_stack *st, struct layer_node *dir,
 	if (!n) {
 		return r;
 	}
+	/* A version file's data is its copy, when the client made one. */
+	if (top && n->vfd >= 0 && n->fd != n->vfd) {
+		r = layer_stat_fd(n->fd, top);
+		if (r < 0) {
+			goto fail;
+		}
+	}
 	*out = n;
 	return 0;
 fail:
 	layer_node_free(n);
 	return r;
+}
+
+int
+layer_lookup_raw(struct layer_stack *st, struct layer_node *dir,
+    const char *name, struct layer_node **out, struct stat *cst, bool *below)
+{
+	return lookup_in(st, dir, name, out, cst, below, NULL);
 }
 
 int
@@ -466,6 +499,32 @@ layer_lookup(struct layer_stack *st, const struct layer_cred *c,
 		return r;
 	}
 	return layer_lookup_raw(st, dir, name, out, NULL, NULL);
+}
+
+int
+layer_lookup_attr(struct layer_stack *st, struct layer_node *dir,
+    const char *name, struct layer_node **out, struct stat *attr)
+{
+	int r;
+
+	*out = NULL;
+	if (dir->type != S_IFDIR) {
+		return -ENOTDIR;
+	}
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+		r = layer_lookup(st, NULL, dir, name, out);
+		return r < 0 ? r : layer_getattr(st, *out, attr);
+	}
+	r = layer_name_check(name);
+	if (r == 0) {
+		r = lookup_in(st, dir, name, out, NULL, NULL, attr);
+	}
+	if (r < 0) {
+		return r;
+	}
+	attr->st_nlink = nlink_from(st, *out, attr);
+	attr->st_ino = (*out)->ino;
+	return 0;
 }
 
 int
