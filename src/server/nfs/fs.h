@@ -87,11 +87,19 @@ struct nfs_fs {
 	    struct nfs_call *c, const struct nfs_obj *o, struct stat *out);
 	/*
 	 * lookup() - @name ("." and ".." too; ".." of the root is the root)
-	 * in directory @dir.  @listed: READDIRPLUS, whose caller may read
-	 * @dir already, looks an entry up as the server.
+	 * in directory @dir, as the caller.
 	 */
 	int (*lookup)(struct nfs_call *c, struct nfs_obj *dir, const char *name,
-	    bool listed, struct nfs_obj *out);
+	    struct nfs_obj *out);
+	/*
+	 * entry() - an entry of a READDIRPLUS listing, whose caller may read
+	 * @dir already: looked up as the server, with its attributes, both
+	 * from one resolution (a rename in between must not pair one
+	 * object's handle with another's attributes), as cheaply as the
+	 * backend can.
+	 */
+	int (*entry)(struct nfs_call *c, struct nfs_obj *dir, const char *name,
+	    struct nfs_obj *out, struct stat *attr);
 	/*
 	 * open_data() - a descriptor of regular file @o for reading
 	 * (O_RDONLY) or writing (O_WRONLY): owned, or -errno.  The caller

@@ -110,14 +110,27 @@ lfs_getattr(struct nfs_call *c, const struct nfs_obj *o, struct stat *out)
 
 static int
 lfs_lookup(struct nfs_call *c, struct nfs_obj *dir, const char *name,
-    bool listed, struct nfs_obj *out)
+    struct nfs_obj *out)
 {
 	struct layer_cred lc;
 	int r;
 
 	lfs_cred(c, &lc);
-	r = layer_lookup(
-	    lfs_st(dir), listed ? NULL : &lc, dir->node, name, &out->node);
+	r = layer_lookup(lfs_st(dir), &lc, dir->node, name, &out->node);
+	if (r == 0) {
+		out->type = out->node->type;
+	}
+	return r;
+}
+
+static int
+lfs_entry(struct nfs_call *c, struct nfs_obj *dir, const char *name,
+    struct nfs_obj *out, struct stat *attr)
+{
+	int r =
+	    layer_lookup_attr(lfs_st(dir), dir->node, name, &out->node, attr);
+
+	(void)c;
 	if (r == 0) {
 		out->type = out->node->type;
 	}
@@ -429,6 +442,7 @@ const struct nfs_fs nfs_fs_layer = {
     .handle = lfs_handle,
     .getattr = lfs_getattr,
     .lookup = lfs_lookup,
+    .entry = lfs_entry,
     .open_data = lfs_open_data,
     .sync = lfs_sync,
     .readlink = lfs_readlink,

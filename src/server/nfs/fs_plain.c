@@ -203,9 +203,9 @@ plain_lookup_at(const struct nfs_export *e, int dirfd, const char *name)
 
 static int
 plain_lookup(struct nfs_call *c, struct nfs_obj *dir, const char *name,
-    bool listed, struct nfs_obj *out)
+    struct nfs_obj *out)
 {
-	int fd = listed ? 0 : plain_enter(c);
+	int fd = plain_enter(c);
 
 	if (fd == 0) {
 		fd = plain_lookup_at(dir->e, dir->fd, name);
@@ -215,6 +215,26 @@ plain_lookup(struct nfs_call *c, struct nfs_obj *dir, const char *name,
 		return fd;
 	}
 	out->fd = fd;
+	return 0;
+}
+
+static int
+plain_entry(struct nfs_call *c, struct nfs_obj *dir, const char *name,
+    struct nfs_obj *out, struct stat *attr)
+{
+	int fd = plain_lookup_at(dir->e, dir->fd, name), r;
+
+	(void)c;
+	if (fd < 0) {
+		return fd;
+	}
+	r = plain_stat_fd(fd, attr);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	out->fd = fd;
+	out->type = attr->st_mode & S_IFMT;
 	return 0;
 }
 
@@ -733,6 +753,7 @@ const struct nfs_fs nfs_fs_plain = {
     .handle = plain_handle,
     .getattr = plain_getattr,
     .lookup = plain_lookup,
+    .entry = plain_entry,
     .open_data = plain_open_data,
     .sync = plain_sync,
     .readlink = plain_readlink,

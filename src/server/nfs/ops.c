@@ -359,8 +359,7 @@ nfs_lookup(struct nfs_req *q)
 	q->res.status = nfs_name_check(q->args.where.name);
 	if (q->res.status == NFS3_OK) {
 		nfs_obj_init(&o, d.e);
-		r = d.e->fs->lookup(
-		    &q->call, &d, q->args.where.name, false, &o);
+		r = d.e->fs->lookup(&q->call, &d, q->args.where.name, &o);
 		if (r < 0) {
 			q->res.status = nfs_errno_stat(-r);
 		} else {
@@ -608,14 +607,12 @@ nfs_readdir_entry(struct nfs_listing *l, struct nfs3_dirent *de)
 	struct stat st;
 
 	nfs_obj_init(&o, l->dir->e);
-	if (fs->lookup(&q->call, l->dir, de->name, true, &o) < 0) {
+	if (fs->entry(&q->call, l->dir, de->name, &o, &st) < 0) {
 		return;
 	}
-	if (fs->getattr(&q->call, &o, &st) == 0) {
-		nfs_fattr(o.e, &st, &de->attr.a);
-		de->attr.present = true;
-		de->has_fh = fs->handle(&q->call, &o, &de->fh) == 0;
-	}
+	nfs_fattr(o.e, &st, &de->attr.a);
+	de->attr.present = true;
+	de->has_fh = fs->handle(&q->call, &o, &de->fh) == 0;
 	fs->close(&o);
 }
 
