@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "server/lstack.h"
@@ -9,6 +10,7 @@ int
 lstack_open(const struct layer_stack_conf *c, struct lstack **out)
 {
 	struct lstack *s = calloc(1, sizeof(*s));
+	struct stat st;
 	const char *top = c->client ? c->client : c->versions[0];
 	int r;
 
@@ -23,12 +25,17 @@ lstack_open(const struct layer_stack_conf *c, struct lstack **out)
 		return r;
 	}
 	s->statfd = openat(c->atfd, top, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (s->statfd < 0) {
+	if (s->statfd < 0 || fstat(s->statfd, &st) < 0) {
 		r = -errno;
+		if (s->statfd >= 0) {
+			close(s->statfd);
+		}
 		layer_stack_close(s->st);
 		free(s);
 		return r;
 	}
+	s->top_dev = st.st_dev;
+	s->top_ino = st.st_ino;
 	layer_stack_verifier(s->st, s->verf);
 	atomic_init(&s->refs, 1);
 	*out = s;

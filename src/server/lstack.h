@@ -3,6 +3,7 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "layer/layer.h"
 
@@ -19,6 +20,8 @@ struct lstack {
 	atomic_uint refs;
 	struct layer_stack *st;       /* owned */
 	int statfd;                   /* O_PATH of the top layer, for statfs */
+	dev_t top_dev;                /* the top layer directory's identity: */
+	ino_t top_ino;                /* a new one is another layer */
 	uint8_t verf[8];              /* layer_stack_verifier() */
 	struct layer_open_report rep; /* what opening found, for the log */
 };

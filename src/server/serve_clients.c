@@ -198,19 +198,43 @@ serve_tree_drop(struct serve_tree *t)
 	t->root = t->boot = NULL;
 }
 
+/* Is @ls's top layer still the directory at @tree of client @name? */
 static bool
-serve_tree_same(const struct serve_tree *t, const struct registry_client *rc)
+serve_tree_layer_same(const struct serve *s, const char *name, const char *tree,
+    const struct lstack *ls)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int n = snprintf(path, sizeof(path), "%s/clients/%s/layer/%s",
+	    s->cfg->state_dir, name, tree);
+
+	return ls && n > 0 && (size_t)n < sizeof(path) &&
+	    stat(path, &st) == 0 && st.st_dev == ls->top_dev &&
+	    st.st_ino == ls->top_ino;
+}
+
+/*
+ * The open trees @t still serve @rc: the same image and version stack,
+ * and the same client layer directories (a reset puts new ones in).
+ */
+static bool
+serve_tree_same(const struct serve *s, const struct serve_tree *t,
+    const struct registry_client *rc)
 {
 	return !strcmp(t->image, rc->image) && t->nlayers == rc->nlayers &&
-	    !memcmp(t->layers, rc->layers, rc->nlayers * sizeof(rc->layers[0]));
+	    !memcmp(
+		t->layers, rc->layers, rc->nlayers * sizeof(rc->layers[0])) &&
+	    serve_tree_layer_same(s, rc->name, "root", t->root) &&
+	    serve_tree_layer_same(s, rc->name, "boot", t->boot);
 }
 
 /*
  * After a registry reload: a stack for every layered client, the same
- * object as before while its image and version stack stay the same (a
- * second stack over one client layer must never be opened), a new one
- * when they changed; stacks of clients that are gone are dropped (an
- * export still holding one keeps it until its last call ends).
+ * object as before while its image, version stack and layer directories
+ * stay the same (a second stack over one client layer must never be
+ * opened), a new one when they changed (a move, a reset); stacks of
+ * clients that are gone are dropped (an export still holding one keeps
+ * it until its last call ends).
  */
 static void
 serve_trees_sync(struct serve *s)
@@ -239,7 +263,7 @@ serve_trees_sync(struct serve *s)
 			continue;
 		}
 		old = serve_tree_find(s, rc->name);
-		if (old && serve_tree_same(old, rc)) {
+		if (old && serve_tree_same(s, old, rc)) {
 			*t = *old;
 			old->root = old->boot = NULL;
 			n++;
@@ -250,7 +274,7 @@ serve_trees_sync(struct serve *s)
 		memcpy(t->layers, rc->layers, sizeof(t->layers));
 		t->nlayers = rc->nlayers;
 		if (old) {
-			/* Moved: the old stack's calls end before it closes. */
+			/* Moved or reset: the old stack's calls end first. */
 			serve_tree_drop(old);
 		}
 		t->root = serve_tree_open(s, rc, "root");

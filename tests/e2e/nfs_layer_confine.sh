@@ -18,7 +18,8 @@
 #    nothing and carry no marker;
 #  - TFTP serves each client's boot tree merged from the same stack as
 #    its NFS export (a change A makes over NFS is what TFTP sends next);
-#  - handles survive kill -9 and a restart.
+#  - handles survive kill -9 and a restart, and go stale when a reset
+#    gives the client a new layer.
 # B's layer and the version are compared, whole, before and after.
 set -u
 source "$(dirname "$0")/../lib/netns.sh"
@@ -206,6 +207,25 @@ check "after kill -9: READ of the copied-up file's handle" 0 pa read "$host"
 check "after kill -9: GETATTR of the handle of a renamed file" 0 \
 	pa getattr "$(fh pa lookup "$root" victim2)"
 check "after kill -9: B's handle is still not A's" 13 pa getattr "$rootb"
+
+# A reset puts new, empty layer directories in: the registry reload
+# opens a new stack, A's changes are gone and its handles are stale.
+mv "$STATE/clients/pia/layer" "$NN_TMP/pia-layer.old"
+layered_client "$STATE" pia os 1 serial=aaaaaaaa address=198.18.0.2
+# A record changed in place is read again on SIGHUP (or POST /api/reload).
+kill -HUP "$SRV"
+for _ in $(seq 50); do
+	[ "$(grep -c 'event=tree-open client=pia tree=root' "$NN_TMP/srv2.log")" -ge 2 ] &&
+		break
+	sleep 0.2
+done
+t_check "the registry reload opened A's new layer" \
+	test "$(grep -c 'event=tree-open client=pia tree=root' "$NN_TMP/srv2.log")" -ge 2
+check "after a reset: the old root handle is stale" 70 pa getattr "$root"
+check "after a reset: the old file handle is stale" 70 pa read "$host"
+root2=$(fh pa mnt "$RA")
+check "after a reset: the version's victim is back" 0 pa lookup "$root2" victim
+check "after a reset: B's root handle still works for B" 0 pb getattr "$rootb"
 layered_manifest "$VER" >"$NN_TMP/ver.after"
 t_check "the version is unchanged at the end" \
 	diff -u "$NN_TMP/ver.before" "$NN_TMP/ver.after"
