@@ -39,12 +39,12 @@ nfs_host() {
 	fi
 }
 
-# nfs_host_new DIR REL: where a test puts file REL (in the export's root
-# directory) of export DIR while the server runs, as a client would
-# have made it: DIR/REL, or in the client layer.
+# nfs_host_new DIR REL: where a test puts a new file REL of export DIR
+# while the server runs, as a client would have made it: DIR/REL, or in
+# the client layer (REL's directory made there too).
 nfs_host_new() {
 	if nfs_layered; then
-		mkdir -p "$1.up"
+		mkdir -p "$(dirname "$1.up/$2")"
 		echo "$1.up/$2"
 	else
 		echo "$1/$2"
