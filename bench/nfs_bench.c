@@ -5,6 +5,8 @@
  *
  *   nfs_bench read  SERVER EXPORT FILE         sequential read, MiB/s
  *   nfs_bench write SERVER EXPORT FILE MIB     sequential write + COMMIT
+ *   nfs_bench readall SERVER EXPORT DIR        every file of DIR read
+ *                                              whole, one after another
  *   nfs_bench meta  SERVER EXPORT DIR          READDIRPLUS, then GETATTR
  *                                              of every entry; entries/s
  *   nfs_bench walk  SERVER EXPORT DIR          READDIRPLUS pages, then
@@ -175,6 +177,65 @@ bench_rw(struct nfs_context *nfs, const char *path, bool wr, uint64_t size)
 	}
 	printf("RESULT %s %.1f MiB/s\n", wr ? "write" : "read",
 	    (double)size / (1 << 20) / t);
+	return 0;
+}
+
+/*
+ * Read every regular file of @dir whole, one file after another, as a
+ * booting client reads its boot-time files; prints the bytes and the
+ * rate.
+ */
+static int
+bench_readall(struct nfs_context *nfs, const char *dir)
+{
+	struct nfsdir *d;
+	struct nfsdirent *de;
+	struct nfs_stat_64 st;
+	struct nfsfh *fh;
+	char path[1024], *buf;
+	uint64_t total = 0;
+	double t0 = now_s(), t;
+	int r = 0;
+
+	buf = malloc(1 << 20);
+	if (!buf || nfs_opendir(nfs, dir, &d) < 0) {
+		fprintf(stderr, "%s: %s\n", dir, nfs_get_error(nfs));
+		free(buf);
+		return 1;
+	}
+	while (r == 0 && (de = nfs_readdir(nfs, d))) {
+		uint64_t off = 0;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, de->name);
+		if (de->name[0] == '.' || nfs_stat64(nfs, path, &st) < 0 ||
+		    (st.nfs_mode & S_IFMT) != S_IFREG) {
+			continue;
+		}
+		if (nfs_open(nfs, path, O_RDONLY, &fh) < 0) {
+			r = 1;
+			break;
+		}
+		while (off < st.nfs_size) {
+			int n = nfs_pread(nfs, fh, off, 1 << 20, buf);
+
+			if (n <= 0) {
+				r = 1;
+				break;
+			}
+			off += (uint64_t)n;
+		}
+		total += off;
+		nfs_close(nfs, fh);
+	}
+	nfs_closedir(nfs, d);
+	free(buf);
+	t = now_s() - t0;
+	if (r) {
+		fprintf(stderr, "%s: %s\n", path, nfs_get_error(nfs));
+		return 1;
+	}
+	printf("RESULT readall %.1f MiB/s (%" PRIu64 " bytes, %.2f s)\n",
+	    (double)total / (1 << 20) / t, total, t);
 	return 0;
 }
 
@@ -631,6 +692,8 @@ main(int argc, char **argv)
 	} else if (strcmp(argv[1], "write") == 0 && argc > 5) {
 		r = bench_rw(
 		    nfs, argv[4], true, (uint64_t)atoll(argv[5]) << 20);
+	} else if (strcmp(argv[1], "readall") == 0) {
+		r = bench_readall(nfs, argv[4]);
 	} else if (strcmp(argv[1], "meta") == 0) {
 		r = bench_meta(nfs, argv[4]);
 	} else if (strcmp(argv[1], "walk") == 0) {
