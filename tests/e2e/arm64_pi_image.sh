@@ -9,11 +9,19 @@
 # (virt, cortex-a53) boots that kernel with that command line, takes its
 # address from `pinetboot serve --dhcp server` and mounts the provisioned
 # root over NFS from the nfsroot= that `client add` wrote.
+#
+# PNB_PI_ROOT=layered (arm64_pi_image_layered.sh): the imported image is
+# made version 1 and the client a layered client on it, its changes from
+# `client add` in its client layer (tests/lib/layered.sh); the Pi then
+# fetches its merged boot tree over TFTP and boots its merged root over
+# NFS under the same names, and the version is compared whole after.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib/netns.sh"
 . "$HERE/../lib/guest.sh"
+. "$HERE/../lib/layered.sh"
 nn_init a64
+MODE=${PNB_PI_ROOT:-copy}
 
 ADDR=198.18.0.1
 SERIAL=6a64c0de
@@ -87,6 +95,20 @@ t_check "image import" test $? -eq 0
 	--image arm64os --server "$ADDR" --state-dir "$STATE" \
 	>"$NN_TMP/add.log" 2>&1
 t_check "client add" test $? -eq 0
+# pi_file TREE REL: where the server has REL of the client's TREE.
+pi_file() {
+	if [ "$MODE" = layered ]; then
+		layered_view "$STATE" pi4-arm "$1" "$2"
+	else
+		echo "$STATE/clients/pi4-arm/$1/$2"
+	fi
+}
+if [ "$MODE" = layered ]; then
+	layered_from_copy "$STATE" arm64os pi4-arm
+	t_check "layered client made from the copy" \
+		test -f "$STATE/clients/pi4-arm/layer/boot/cmdline.txt"
+	layered_manifest "$STATE/images/arm64os/v/1" >"$NN_TMP/ver.before"
+fi
 
 NS=$(nn_ns srv)
 CL=$(nn_ns fw)
@@ -111,8 +133,7 @@ for f in start4.elf config.txt cmdline.txt kernel8.img initramfs8; do
 	: >"$fetched/$f"
 	ip netns exec "$CL" curl -sf --tftp-blksize 1468 \
 		-o "$fetched/$f" "tftp://$ADDR/$SERIAL/$f"
-	t_check "tftp $SERIAL/$f" cmp -s "$fetched/$f" \
-		"$STATE/clients/pi4-arm/boot/$f"
+	t_check "tftp $SERIAL/$f" cmp -s "$fetched/$f" "$(pi_file boot "$f")"
 done
 cmdline=$(cat "$fetched/cmdline.txt")
 t_check "provisioned cmdline.txt has the NFS root" \
@@ -140,7 +161,14 @@ guest_relay "$NN_TMP/console-arm64.log" "arm64 pi4" ||
 echo "INFO: arm64 wall ${GUEST_WALL}s; uptime at mount" \
 	"$(guest_mark "$NN_TMP/console-arm64.log" mount)"
 t_check "the Pi's write landed in its provisioned root" \
-	grep -qx written-on-the-pi "$STATE/clients/pi4-arm/root/root/pnb-wrote"
+	grep -qx written-on-the-pi "$(pi_file root root/pnb-wrote)"
+if [ "$MODE" = layered ]; then
+	layered_manifest "$STATE/images/arm64os/v/1" >"$NN_TMP/ver.after"
+	t_check "the version is unchanged by the boot" \
+		cmp -s "$NN_TMP/ver.before" "$NN_TMP/ver.after"
+	t_check "the Pi's write is in its client layer" \
+		test -f "$STATE/clients/pi4-arm/layer/root/root/pnb-wrote"
+fi
 st=$("$PNB_BIN" status pi4-arm --json --state-dir "$STATE")
 t_check "status shows pi4-arm booted" grep -q '"state":"booted"' <<<"$st"
 nn_stop "$SPID"

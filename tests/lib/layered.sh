@@ -74,3 +74,78 @@ layered_manifest() {
 			echo "$p $rest $h $x"
 		done)
 }
+
+# layered_dirs_like VER LAYER REL: the directories of REL's parent in
+# LAYER, each made with the owner, mode and times of the version's.
+layered_dirs_like() {
+	local d=${3%/*} part= p
+	[ "$d" = "$3" ] && return 0
+	for p in ${d//\// }; do
+		part=${part:+$part/}$p
+		[ -d "$2/$part" ] && continue
+		mkdir "$2/$part" || return 1
+		chown --reference="$1/$part" "$2/$part"
+		chmod --reference="$1/$part" "$2/$part"
+		touch -h -r "$1/$part" "$2/$part"
+	done
+}
+
+# layered_from_copy STATE IMAGE NAME: turn copy client NAME (as `client
+# add` made it from IMAGE) into a layered client on version 1 of IMAGE:
+# the image's trees become version 1 (moved to v/1 as image versions lay
+# them out, unless they are there already), the files `client add`
+# changed or added go into the client layer and the ones it removed
+# become whiteouts, the record gets root_mode and version, and the copy
+# goes.  What `client add --root layered` does, done by hand.
+layered_from_copy() {
+	local state=$1 img=$2 name=$3 t line a b rel v c
+	v=$state/images/$img/v/1
+	c=$state/clients/$name
+	if [ ! -d "$v" ]; then
+		mkdir -p "$v" || return 1
+		mv "$state/images/$img/boot" "$state/images/$img/root" "$v/" ||
+			return 1
+		printf 'version = 1\nkind = base\n' >"$v/version.conf"
+	fi
+	mkdir -p "$c/layer/index/root" "$c/layer/index/boot"
+	chmod 700 "$c/layer/index" "$c/layer/index/root" "$c/layer/index/boot"
+	for t in root boot; do
+		mkdir -p "$c/layer/$t"
+		chown --reference="$v/$t" "$c/layer/$t"
+		chmod --reference="$v/$t" "$c/layer/$t"
+		diff -rq --no-dereference "$v/$t" "$c/$t" 2>/dev/null |
+			while IFS= read -r line; do
+				case $line in
+				"Files "*" differ")
+					a=${line#Files }
+					b=${a#* and }
+					rel=${b#"$c/$t/"}
+					rel=${rel% differ}
+					;;
+				"Only in $c/$t"*)
+					a=${line#Only in }
+					rel=${a%%: *}/${a#*: }
+					rel=${rel#"$c/$t"}
+					rel=${rel#/}
+					;;
+				"Only in $v/$t"*)
+					a=${line#Only in }
+					rel=${a%%: *}/${a#*: }
+					rel=${rel#"$v/$t"}
+					rel=${rel#/}
+					layered_dirs_like "$v/$t" "$c/layer/$t" "$rel" &&
+						mknod "$c/layer/$t/$rel" c 0 0
+					continue
+					;;
+				*)
+					echo "layered_from_copy: $line" >&2
+					continue
+					;;
+				esac
+				layered_dirs_like "$v/$t" "$c/layer/$t" "$rel" &&
+					cp -a "$c/$t/$rel" "$c/layer/$t/$rel"
+			done
+	done
+	printf 'root_mode = layered\nversion = 1\n' >>"$c/client.conf"
+	rm -rf "${c:?}/boot" "${c:?}/root"
+}
