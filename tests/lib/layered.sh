@@ -146,6 +146,8 @@ layered_from_copy() {
 					cp -a "$c/$t/$rel" "$c/layer/$t/$rel"
 			done
 	done
-	printf 'root_mode = layered\nversion = 1\n' >>"$c/client.conf"
+	echo "root_mode = layered" >>"$c/client.conf"
+	grep -q '^version = ' "$c/client.conf" ||
+		echo "version = 1" >>"$c/client.conf"
 	rm -rf "${c:?}/boot" "${c:?}/root"
 }
