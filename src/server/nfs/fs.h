@@ -106,8 +106,12 @@ struct nfs_fs {
 	 * checked that @o is a regular file.
 	 */
 	int (*open_data)(struct nfs_call *c, struct nfs_obj *o, int flags);
-	/* sync() - make @o's data stable (COMMIT). */
-	int (*sync)(struct nfs_call *c, struct nfs_obj *o);
+	/*
+	 * open_sync() - a descriptor of regular file @o to make its data
+	 * stable (COMMIT), opened as the server whatever the mode bits,
+	 * since syncing is harmless: owned, or -errno.
+	 */
+	int (*open_sync)(struct nfs_call *c, struct nfs_obj *o);
 	/* readlink() - the target into @buf: its length or -errno. */
 	ssize_t (*readlink)(
 	    struct nfs_call *c, struct nfs_obj *o, char *buf, size_t cap);

@@ -147,20 +147,10 @@ lfs_open_data(struct nfs_call *c, struct nfs_obj *o, int flags)
 }
 
 static int
-lfs_sync(struct nfs_call *c, struct nfs_obj *o)
+lfs_open_sync(struct nfs_call *c, struct nfs_obj *o)
 {
-	/* Syncing is harmless: as the server, whatever the mode bits. */
-	int fd = layer_open_data(lfs_st(o), NULL, o->node, O_RDONLY), r = 0;
-
 	(void)c;
-	if (fd < 0) {
-		return fd;
-	}
-	if (fsync(fd) < 0) {
-		r = -errno;
-	}
-	close(fd);
-	return r;
+	return layer_open_data(lfs_st(o), NULL, o->node, O_RDONLY);
 }
 
 static ssize_t
@@ -444,7 +434,7 @@ const struct nfs_fs nfs_fs_layer = {
     .lookup = lfs_lookup,
     .entry = lfs_entry,
     .open_data = lfs_open_data,
-    .sync = lfs_sync,
+    .open_sync = lfs_open_sync,
     .readlink = lfs_readlink,
     .readdir = lfs_readdir,
     .cookie_verf = lfs_cookie_verf,

@@ -256,20 +256,10 @@ plain_open_data(struct nfs_call *c, struct nfs_obj *o, int flags)
 }
 
 static int
-plain_sync(struct nfs_call *c, struct nfs_obj *o)
+plain_open_sync(struct nfs_call *c, struct nfs_obj *o)
 {
-	/* Syncing is harmless, so it runs as root whatever the mode bits. */
-	int fd = plain_reopen(o->fd, O_RDONLY), r = 0;
-
 	(void)c;
-	if (fd < 0) {
-		return fd;
-	}
-	if (fsync(fd) < 0) {
-		r = -errno;
-	}
-	close(fd);
-	return r;
+	return plain_reopen(o->fd, O_RDONLY);
 }
 
 static ssize_t
@@ -755,7 +745,7 @@ const struct nfs_fs nfs_fs_plain = {
     .lookup = plain_lookup,
     .entry = plain_entry,
     .open_data = plain_open_data,
-    .sync = plain_sync,
+    .open_sync = plain_open_sync,
     .readlink = plain_readlink,
     .readdir = plain_readdir,
     .cookie_verf = plain_cookie_verf,

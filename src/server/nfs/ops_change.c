@@ -330,7 +330,7 @@ nfs_proc_commit(struct nfs_req *q)
 {
 	struct nfs_obj o;
 	struct stat st = {0};
-	int r;
+	int fd;
 
 	if (nfs_resolve(q, &q->args.fh, &o) < 0) {
 		return;
@@ -340,9 +340,14 @@ nfs_proc_commit(struct nfs_req *q)
 		q->res.status = nfs_data_type(&st);
 		goto out;
 	}
-	r = o.e->fs->sync(&q->call, &o);
-	if (r < 0) {
-		q->res.status = nfs_errno_stat(-r);
+	fd = o.e->fs->open_sync(&q->call, &o);
+	if (fd < 0) {
+		q->res.status = nfs_errno_stat(-fd);
+	} else {
+		if (fsync(fd) < 0) {
+			q->res.status = nfs_errno_stat(errno);
+		}
+		close(fd);
 	}
 	memcpy(q->res.verf, q->ex->write_verf, NFS3_VERF_SIZE);
 out:
