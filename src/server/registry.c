@@ -48,6 +48,33 @@ registry_parse_mac(const char *s, size_t len, uint8_t mac[6])
 	return 0;
 }
 
+/*
+ * A small record file at @path below @dirfd, not through a symlink.
+ * Return: 0 with *@len bytes in @buf, -EMSGSIZE when it does not fit in
+ * @cap, -errno.
+ */
+static int
+registry_read_at(
+    int dirfd, const char *path, char *buf, size_t cap, size_t *len)
+{
+	ssize_t n;
+	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0) {
+		return -errno;
+	}
+	n = read(fd, buf, cap);
+	close(fd);
+	if (n < 0) {
+		return -errno;
+	}
+	if ((size_t)n == cap) {
+		return -EMSGSIZE;
+	}
+	*len = (size_t)n;
+	return 0;
+}
+
 /* A decimal number from 1 to @max, nothing else. */
 static int
 registry_number(const char *s, unsigned max, unsigned *out)
@@ -192,21 +219,15 @@ registry_read_version(int imgfd, unsigned n, bool *base, unsigned *parent)
 	char path[48], text[4096], v[32];
 	struct rec r;
 	unsigned line;
-	ssize_t len;
-	int fd;
+	size_t len;
+	int e;
 
 	snprintf(path, sizeof(path), "v/%u/version.conf", n);
-	fd = openat(imgfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		return -errno;
+	e = registry_read_at(imgfd, path, text, sizeof(text), &len);
+	if (e < 0) {
+		return e == -EMSGSIZE ? -EBADMSG : e;
 	}
-	len = read(fd, text, sizeof(text));
-	close(fd);
-	if (len < 0) {
-		return -errno;
-	}
-	if ((size_t)len == sizeof(text) ||
-	    rec_parse(text, (size_t)len, &r, &line) < 0) {
+	if (rec_parse(text, len, &r, &line) < 0) {
 		return -EBADMSG;
 	}
 	*base = !rec_get(&r, "kind", v, sizeof(v)) || strcmp(v, "delta") != 0;
@@ -282,24 +303,9 @@ registry_read_file(
     int dirfd, const char *name, char *buf, size_t cap, size_t *len)
 {
 	char path[REGISTRY_NAME_MAX + 16];
-	ssize_t n;
-	int fd;
 
 	snprintf(path, sizeof(path), "%.63s/client.conf", name);
-	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		return -errno;
-	}
-	n = read(fd, buf, cap);
-	close(fd);
-	if (n < 0) {
-		return -errno;
-	}
-	if ((size_t)n == cap) {
-		return -EMSGSIZE;
-	}
-	*len = (size_t)n;
-	return 0;
+	return registry_read_at(dirfd, path, buf, cap, len);
 }
 
 static int
