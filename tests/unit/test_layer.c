@@ -766,10 +766,10 @@ TEST(layer_lookup_with_attributes)
 
 	lt_init(&t, t_tmpdir(), 1);
 	lt_base_tree(&t);
+	/* g: a second version name of d/x. */
 	lt_path(p, sizeof(p), "%s/d/x", t.v[0]);
 	lt_path(q, sizeof(q), "%s/g", t.v[0]);
-	CHECK(link(p, q) == 0);
-	CHECK(lt_open(&t, true) == 0);
+	CHECK(link(p, q) == 0 && lt_open(&t, true) == 0);
 	/* A version file, a directory, then a copy, client links and
 	 * objects, a renamed version file. */
 	CHECK(attrs_agree(&t, "d/x"));

@@ -31,6 +31,23 @@ TEST(registry_parses_record)
 	CHECK_STR(c.image, "bookworm");
 }
 
+/* Every record of @bad is refused, with a reason. */
+static void
+all_rejected(const char *const *bad, size_t n)
+{
+	struct registry_client c;
+	char msg[128];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		msg[0] = 0;
+		CHECK_EQ(registry_parse_record(
+			     bad[i], strlen(bad[i]), &c, msg, sizeof(msg)),
+		    -EBADMSG);
+		CHECK(msg[0] != 0);
+	}
+}
+
 TEST(registry_rejects_bad_values)
 {
 	static const char *const bad[] = {
@@ -42,17 +59,8 @@ TEST(registry_rejects_bad_values)
 	    "novalue\n",
 	    "image = a/b\n",
 	};
-	struct registry_client c;
-	char msg[128];
-	size_t i;
 
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		msg[0] = 0;
-		CHECK_EQ(registry_parse_record(
-			     bad[i], strlen(bad[i]), &c, msg, sizeof(msg)),
-		    -EBADMSG);
-		CHECK(msg[0] != 0);
-	}
+	all_rejected(bad, sizeof(bad) / sizeof(bad[0]));
 }
 
 TEST(registry_loads_and_finds_by_prefix)
@@ -143,15 +151,8 @@ TEST(registry_layered_records)
 				  "version = 12\n";
 	struct registry_client c;
 	char msg[128];
-	size_t i;
 
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		msg[0] = 0;
-		CHECK_EQ(registry_parse_record(
-			     bad[i], strlen(bad[i]), &c, msg, sizeof(msg)),
-		    -EBADMSG);
-		CHECK(msg[0] != 0);
-	}
+	all_rejected(bad, sizeof(bad) / sizeof(bad[0]));
 	CHECK_EQ(registry_parse_record(copy, strlen(copy), &c, msg, 128), 0);
 	CHECK_EQ(c.root_mode, REGISTRY_ROOT_COPY);
 	CHECK_EQ(registry_parse_record(vol, strlen(vol), &c, msg, 128), 0);
