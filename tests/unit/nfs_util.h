@@ -38,7 +38,7 @@ struct env {
 	struct in_addr peer;
 	uint16_t port;  /* the caller's source port; 0 (reserved) by default */
 	uint8_t *reply; /* the last reply; results borrow from it */
-	struct nfs3_dirent ents[512];
+	struct nfs3_dirent ents[1100];
 };
 
 /* Export @path with @opts into @v->ex; @v->root gets its root handle. */

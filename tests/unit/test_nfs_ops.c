@@ -418,6 +418,22 @@ TEST(nfs_readdir_pages_with_cookies)
 		CHECK_EQ(r.nentries, 302);
 		CHECK(r.eof);
 	}
+	/* One READDIRPLUS lists at most 1,024 entries, whatever maxcount. */
+	for (i = 300; i < 1500; i++) {
+		snprintf(p, sizeof(p), "%s/file%04d", v.dir, i);
+		write_file(p, "");
+	}
+	a = args_of(NFS3_PROC_READDIRPLUS, &v.root);
+	a.count = 1 << 20;
+	a.maxcount = 1 << 20;
+	CHECK_EQ(env_call(&v, &a, &r), NFS3_OK);
+	CHECK_EQ(r.nentries, 1024);
+	CHECK(!r.eof);
+	a.cookie = r.entries[1023].cookie;
+	memcpy(a.verf, r.verf, 8);
+	CHECK_EQ(env_call(&v, &a, &r), NFS3_OK);
+	CHECK_EQ(r.nentries, 1502 - 1024);
+	CHECK(r.eof);
 	/* A stale cookie verifier is BAD_COOKIE. */
 	a = args_of(NFS3_PROC_READDIR, &v.root);
 	a.cookie = 5;

@@ -580,6 +580,15 @@ out:
 	nfs_obj_close(&o);
 }
 
+/*
+ * Entries in one READDIRPLUS reply at most.  Each costs a lookup and a
+ * stat, so this bounds how long one call of a few bytes holds a worker
+ * (a 1 MiB reply could list 6,000 entries); a client goes on from the
+ * last cookie, and a directory of up to this many entries still ends in
+ * one reply.
+ */
+#define NFS_READDIRPLUS_ENTRIES 1024
+
 /* A listing being put into a READDIR or READDIRPLUS reply. */
 struct nfs_listing {
 	struct nfs_req *q;
@@ -681,6 +690,9 @@ nfs_readdir_common(struct nfs_req *q, bool plus)
 		goto out;
 	}
 	l.maxents = l.limit / 24 + 1;
+	if (plus && l.maxents > NFS_READDIRPLUS_ENTRIES) {
+		l.maxents = NFS_READDIRPLUS_ENTRIES;
+	}
 	/* Each name costs at least its length in the reply and in count. */
 	l.namecap =
 	    (l.limit < l.dirlimit ? l.limit : l.dirlimit) + NFS3_NAME_MAX + 1;
