@@ -128,7 +128,7 @@ client_list(const char *state)
 	    "MAC", "ADDRESS", "IMAGE", "DISK", "LAST BOOT");
 	while (d && (e = readdir(d)) != NULL) {
 		char serial[16] = "?", mac[32] = "", addr[32] = "",
-		     image[80] = "?", du[32], lb[64];
+		     image[96] = "?", du[32], lb[64], ver[16];
 
 		if (e->d_name[0] == '.') {
 			continue;
@@ -142,6 +142,12 @@ client_list(const char *state)
 		rec_get(&rec, "mac", mac, sizeof(mac));
 		rec_get(&rec, "address", addr, sizeof(addr));
 		rec_get(&rec, "image", image, sizeof(image));
+		/* Records from before versions use version 1. */
+		if (!rec_get(&rec, "version", ver, sizeof(ver))) {
+			snprintf(ver, sizeof(ver), "1");
+		}
+		snprintf(image + strlen(image), sizeof(image) - strlen(image),
+		    "@%s", ver);
 		last_boot(state, e->d_name, lb, sizeof(lb));
 		printf("%-20s %-8s %-17s %-15s %-24s %10s  %s\n", e->d_name,
 		    serial, mac[0] ? mac : "-", addr[0] ? addr : "-", image,
@@ -278,7 +284,8 @@ client_add(const char *state, struct prov_client *c)
 		fprintf(stderr, "pinetboot client add: %s: %s\n", c->name, msg);
 		return 1;
 	}
-	printf("Added client '%s' from image '%s'\n", c->name, c->image);
+	printf("Added client '%s' from version %u of image '%s'\n", c->name,
+	    info.version, c->image);
 	printf("  boot:    %s\n", info.boot_dir);
 	printf("  root:    %s\n", info.root_dir);
 	printf("  cmdline: %s", info.cmdline);

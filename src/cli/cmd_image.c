@@ -12,6 +12,8 @@
 #include "core/cfg.h"
 #include "core/err.h"
 #include "image/provision/prov.h"
+#include "image/provision/update.h"
+#include "image/provision/version.h"
 
 #define DEFAULT_STATE "/var/lib/pinetboot"
 
@@ -22,15 +24,26 @@ image_usage(FILE *f)
 	    "Usage: pinetboot image import FILE [--name NAME] [--max-size "
 	    "SIZE]\n"
 	    "       pinetboot image list\n"
+	    "       pinetboot image versions NAME\n"
+	    "       pinetboot image update NAME [--from V] -- CMD [ARGS...]\n"
+	    "       pinetboot image shell NAME [--from V]\n"
 	    "       pinetboot image remove NAME\n"
 	    "\n"
-	    "Import a Raspberry Pi OS image (.img, .img.xz, .img.zst or a\n"
-	    "block device, read-only, no loop mounts) into\n"
-	    "STATE/images/NAME/{boot,root}, list imported images, or remove\n"
-	    "one that no client uses.\n"
+	    "An image is a list of immutable versions under\n"
+	    "STATE/images/NAME/v/N/{boot,root}.  import reads a Raspberry\n"
+	    "Pi OS image (.img, .img.xz, .img.zst or a block device,\n"
+	    "read-only, no loop mounts) as a new image, or as the next\n"
+	    "version of NAME when it exists.  update runs CMD inside a\n"
+	    "version (the newest, or V) with /proc, /dev, /sys and the\n"
+	    "host's resolv.conf, through QEMU for a foreign processor, and\n"
+	    "keeps what it changed as the next version; shell does the same\n"
+	    "with an interactive shell (leave it with 'exit 0' to keep the\n"
+	    "changes).  versions lists an image's versions and the clients\n"
+	    "that use them; remove deletes an image no client uses.\n"
 	    "\n"
 	    "Options:\n"
 	    "  --name NAME       image name (default: from FILE)\n"
+	    "  --from V          the version to start from (default: newest)\n"
 	    "  --max-size SIZE   most an import writes for the decompressed\n"
 	    "                    image and for each partition's files\n"
 	    "                    (default 64G; K, M, G, T suffixes)\n"
@@ -116,8 +129,19 @@ image_import(const char *state, uint64_t max_bytes, int argc, char **argv,
 		    stderr, "pinetboot image import: %s: %s\n", im.file, msg);
 		return 1;
 	}
-	printf("Imported %s as image '%s' into %s/images/%s\n", im.file,
-	    info.name, state, info.name);
+	if (info.markers) {
+		fprintf(stderr,
+		    "pinetboot image import: %s: warning: left out %llu "
+		    "overlay marker%s (user.overlay.* or trusted.overlay.* "
+		    "attributes, 0/0 character devices), which image layers "
+		    "reserve\n",
+		    im.file, (unsigned long long)info.markers,
+		    info.markers == 1 ? "" : "s");
+	}
+	printf("Imported %s as version %u of image '%s' into "
+	       "%s/images/%s/v/%u\n",
+	    im.file, info.version, info.name, state, info.name, info.version);
+	printf("  processor:   %s\n", info.arch[0] ? info.arch : "unknown");
 	printf("  OS:          %s\n", info.os);
 	printf("  partitions:  %s%s, disk %s\n", info.scheme,
 	    info.used_backup_gpt ? " (primary GPT damaged, backup used)" : "",
@@ -135,8 +159,8 @@ image_import(const char *state, uint64_t max_bytes, int argc, char **argv,
 	printf("Next: pinetboot client add NAME --serial HEX8 --image %s\n",
 	    info.name);
 	snprintf(what, sizeof(what), "image '%s'", info.name);
-	if (snprintf(boot, sizeof(boot), "%s/images/%s/boot", state,
-		info.name) < (int)sizeof(boot)) {
+	if (snprintf(boot, sizeof(boot), "%s/images/%s/v/%u/boot", state,
+		info.name, info.version) < (int)sizeof(boot)) {
 		cli_boot_warnings("image import", what, boot);
 	}
 	return 0;
@@ -145,40 +169,37 @@ image_import(const char *state, uint64_t max_bytes, int argc, char **argv,
 static int
 image_list(const char *state)
 {
-	char dir[4096], path[4400], text[REC_MAX_BYTES + 1];
-	struct rec rec;
+	char dir[4096 + 16], msg[512];
+	struct prov_version *v = malloc(sizeof(*v));
 	struct dirent *e;
 	DIR *d;
 	int n = 0;
 
+	if (!v) {
+		return 1;
+	}
 	snprintf(dir, sizeof(dir), "%s/images", state);
 	d = opendir(dir);
-	printf(
-	    "%-32s %-40s %-15s %s\n", "NAME", "OS", "BOOT MOUNT", "IMPORTED");
+	printf("%-32s %-8s %-40s %-15s %s\n", "NAME", "VERSION", "OS",
+	    "BOOT MOUNT", "CREATED");
 	while (d && (e = readdir(d)) != NULL) {
-		char os[256] = "?", bm[64] = "?", when[64] = "?";
-		unsigned line;
-		size_t len;
-		FILE *f;
+		struct prov_img im;
 
-		if (e->d_name[0] == '.') {
+		if (e->d_name[0] == '.' ||
+		    prov_img_open(
+			&im, state, e->d_name, false, msg, sizeof(msg)) < 0) {
 			continue;
 		}
-		snprintf(
-		    path, sizeof(path), "%s/%.255s/image.conf", dir, e->d_name);
-		f = fopen(path, "r");
-		if (!f) {
-			continue;
+		if (prov_version_read(
+			&im, prov_img_newest(&im), v, msg, sizeof(msg)) == 0) {
+			printf("%-32s %-8u %-40s %-15s %s\n", e->d_name, v->n,
+			    v->os[0] ? v->os : "?",
+			    v->boot_mount[0] ? v->boot_mount : "?",
+			    v->created[0] ? v->created : "?");
+		} else {
+			printf("%-32s %-8s %s\n", e->d_name, "?", msg);
 		}
-		len = fread(text, 1, REC_MAX_BYTES, f);
-		fclose(f);
-		text[len] = '\0';
-		if (rec_parse(text, len, &rec, &line) == 0) {
-			rec_get(&rec, "os", os, sizeof(os));
-			rec_get(&rec, "boot_mount", bm, sizeof(bm));
-			rec_get(&rec, "imported", when, sizeof(when));
-		}
-		printf("%-32s %-40s %-15s %s\n", e->d_name, os, bm, when);
+		prov_img_close(&im);
 		n++;
 	}
 	if (d) {
@@ -188,18 +209,208 @@ image_list(const char *state)
 		printf("(no images; import one with 'pinetboot image import "
 		       "FILE')\n");
 	}
+	free(v);
+	return 0;
+}
+
+struct version_users {
+	unsigned *version;
+	char (*names)[REC_NAME_MAX + 1];
+	size_t n, cap;
+};
+
+static void
+collect_user(void *arg, const char *client, unsigned version)
+{
+	struct version_users *u = arg;
+
+	if (u->n == u->cap) {
+		size_t cap = u->cap ? 2 * u->cap : 16;
+		unsigned *v = realloc(u->version, cap * sizeof(*v));
+		char(*nm)[REC_NAME_MAX + 1];
+
+		if (!v) {
+			return;
+		}
+		u->version = v;
+		nm = realloc(u->names, cap * sizeof(*nm));
+		if (!nm) {
+			return;
+		}
+		u->names = nm;
+		u->cap = cap;
+	}
+	u->version[u->n] = version;
+	snprintf(u->names[u->n], sizeof(u->names[u->n]), "%s", client);
+	u->n++;
+}
+
+static int
+image_versions(const char *state, const char *name)
+{
+	struct version_users users = {0};
+	struct prov_version *v = malloc(sizeof(*v));
+	struct prov_img im;
+	uint64_t *boot = NULL, *root = NULL;
+	char msg[512], size[32];
+	size_t i, k;
+	int r;
+
+	if (!v) {
+		return 1;
+	}
+	r = prov_img_open(&im, state, name, false, msg, sizeof(msg));
+	if (r < 0) {
+		fprintf(stderr, "pinetboot image versions: %s\n", msg);
+		free(v);
+		return 1;
+	}
+	boot = calloc(im.n, sizeof(*boot));
+	root = calloc(im.n, sizeof(*root));
+	if (!boot || !root) {
+		r = -ENOMEM;
+		goto out;
+	}
+	prov_version_disk_use(&im, boot, root);
+	prov_image_clients(state, name, collect_user, &users);
+	printf("Image '%s': %zu version%s%s\n", name, im.n,
+	    im.n == 1 ? "" : "s",
+	    im.legacy ? " (stored before versions; moved to v/1 by the next "
+			"command that writes to it)"
+		      : "");
+	printf("%-7s %-6s %-6s %-20s %-7s %10s  %-20s %s\n", "VERSION", "KIND",
+	    "PARENT", "CREATED", "ARCH", "SIZE", "CLIENTS", "MADE BY");
+	for (i = 0; i < im.n; i++) {
+		char parent[16] = "-", who[256] = "", made[REC_MAX_VALUE + 64];
+		size_t o = 0;
+
+		if (prov_version_read(&im, im.v[i], v, msg, sizeof(msg)) < 0) {
+			printf("%-7u ?      %s\n", im.v[i], msg);
+			continue;
+		}
+		if (v->parent) {
+			snprintf(parent, sizeof(parent), "%u", v->parent);
+		}
+		for (k = 0; k < users.n; k++) {
+			if (users.version[k] == v->n && o < sizeof(who)) {
+				o += (size_t)snprintf(who + o, sizeof(who) - o,
+				    "%s%s", o ? "," : "", users.names[k]);
+			}
+		}
+		if (v->command[0]) {
+			snprintf(made, sizeof(made), "update: %s%s", v->command,
+			    v->flattened ? " (then flattened into a base)"
+					 : "");
+		} else {
+			snprintf(made, sizeof(made), "import of %s",
+			    v->source[0] ? v->source : "?");
+		}
+		printf("%-7u %-6s %-6s %-20s %-7s %10s  %-20s %s\n", v->n,
+		    v->base ? "base" : "delta", parent, v->created,
+		    v->arch[0] ? v->arch : "?",
+		    size_human(boot[i] + root[i], size, sizeof(size)),
+		    o ? who : "-", made);
+	}
+	printf("SIZE: disk use of the version alone (each inode counted once, "
+	       "in the oldest version holding it).\n");
+out:
+	free(users.version);
+	free(users.names);
+	free(boot);
+	free(root);
+	free(v);
+	prov_img_close(&im);
+	return r < 0 ? 1 : 0;
+}
+
+static void
+update_note(void *arg, const char *line)
+{
+	fprintf(stderr, "pinetboot image %s: %s\n", (const char *)arg, line);
+}
+
+static int
+image_update(
+    const char *state, const char *sub, int argc, char **argv, const char *from)
+{
+	struct prov_update u = {.note = update_note, .note_arg = (void *)sub};
+	struct prov_update_info info;
+	struct cli_progress p;
+	char msg[1024], a[32], b[32];
+	bool shell = !strcmp(sub, "shell");
+	char *end;
+	int r;
+
+	if (argc < 1 || (shell && argc != 1) || (!shell && argc < 2)) {
+		return cli_usage_error("image",
+		    shell ? "shell needs the image NAME"
+			  : "update needs NAME -- CMD [ARGS...]");
+	}
+	u.image = argv[0];
+	u.argv = shell ? NULL : argv + 1;
+	if (from) {
+		unsigned long f = strtoul(from, &end, 10);
+
+		if (*end || f == 0 || f > PROV_VERSIONS_MAX) {
+			return cli_usage_error(
+			    "image", "--from needs a version number");
+		}
+		u.from = (unsigned)f;
+	}
+	cli_progress_start(&p);
+	u.prog = p.prog;
+	r = prov_image_update(state, &u, &info, msg, sizeof(msg));
+	cli_progress_stop(&p);
+	if (r < 0) {
+		fprintf(
+		    stderr, "pinetboot image %s: %s: %s\n", sub, u.image, msg);
+		return r == -EINTR ? 130 : 1;
+	}
+	if (info.status != 0) {
+		fprintf(stderr,
+		    "pinetboot image %s: %s: %s exited with status %d; no "
+		    "version made\n",
+		    sub, u.image, shell ? "the shell" : "the command",
+		    info.status);
+		return info.status;
+	}
+	if (info.empty) {
+		printf("The %s changed nothing in version %u of '%s'; no "
+		       "version made\n",
+		    shell ? "shell" : "command", info.from, u.image);
+		return 0;
+	}
+	printf("Made version %u of '%s' from version %u: %s, %llu changed "
+	       "object%s, %s of root and %s of boot files on disk\n",
+	    info.version, u.image, info.from,
+	    info.flattened ? "a base (the chain was flattened)" : "a delta",
+	    (unsigned long long)info.entries, info.entries == 1 ? "" : "s",
+	    size_human(info.root_bytes, a, sizeof(a)),
+	    size_human(info.boot_bytes, b, sizeof(b)));
 	return 0;
 }
 
 static int
 image_run(const char *state, uint64_t max_bytes, const char *sub, int argc,
-    char **argv, const char *name)
+    char **argv, const char *name, const char *from)
 {
 	char msg[1024];
 	int r;
 
 	if (!strcmp(sub, "import")) {
 		return image_import(state, max_bytes, argc, argv, name);
+	}
+	if (!strcmp(sub, "update") || !strcmp(sub, "shell")) {
+		return image_update(state, sub, argc, argv, from);
+	}
+	if (from) {
+		return cli_usage_error(
+		    "image", "--from is for update and shell");
+	}
+	if (!strcmp(sub, "versions")) {
+		return argc == 1
+		    ? image_versions(state, argv[0])
+		    : cli_usage_error("image", "versions needs the image NAME");
 	}
 	if (!strcmp(sub, "list")) {
 		return argc == 0 ? image_list(state)
@@ -230,11 +441,12 @@ cli_image(int argc, char **argv)
 	    {"name", required_argument, NULL, 'n'},
 	    {"max-size", required_argument, NULL, 'm'},
 	    {"config", required_argument, NULL, 'c'},
+	    {"from", required_argument, NULL, 'f'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *state = NULL, *name = NULL, *max_size = NULL;
-	const char *config = NULL, *sub;
+	const char *config = NULL, *from = NULL, *sub;
 	struct cfg *cfg = NULL;
 	char msg[1024];
 	int c, r;
@@ -254,6 +466,9 @@ cli_image(int argc, char **argv)
 			break;
 		case 'c':
 			config = optarg;
+			break;
+		case 'f':
+			from = optarg;
 			break;
 		case 'h':
 			image_usage(stdout);
@@ -291,7 +506,7 @@ cli_image(int argc, char **argv)
 		return cli_usage_error("image", "--max-size: %s", msg);
 	}
 	r = image_run(state ? state : cfg->state_dir, cfg->image_max_size, sub,
-	    argc, argv, name);
+	    argc, argv, name, from);
 	free(cfg);
 	return r;
 }

@@ -23,7 +23,7 @@ t_check "image import" "$P" image import "$W/disk.img" --name os --state-dir "$S
 t_check "client add" "$P" client add pi1 --serial 9ffefdef --image os \
 	--server 198.18.0.1 --state-dir "$S"
 C=$S/clients/pi1/root
-I=$S/images/os/root
+I=$S/images/os/v/1/root
 t_check "the client root holds a setuid-root program" [ "$(stat -c %a:%u "$C/usr/bin/su")" = 4755:0 ]
 t_check "and a character device open to all" [ "$(stat -c %a "$C/dev/null")" = 666 ]
 

@@ -29,7 +29,7 @@ t_check "summary lists kernels" grep -q 'kernels: *.*kernel8.img' <<<"$out"
 t_check "summary lists models" grep -q 'models: *Pi 3/Zero 2, Pi 4/400/CM4, Pi 5/500/CM5' <<<"$out"
 t_check "progress printed as plain lines off a terminal" grep -q '^decompress: ' "$W/err"
 
-I=$S/images/bookworm
+I=$S/images/bookworm/v/1
 "$CMP" -x lost+found "$W/src-root" "$I/root" >"$W/cmp" 2>&1
 t_check "root tree matches the source exactly ($(tail -1 "$W/cmp"))" grep -qx '0 differences' "$W/cmp"
 grep DIFF "$W/cmp" | head -20
@@ -53,7 +53,8 @@ t_check "owner 1000 kept" [ "$(stat -c %u:%g "$I/root/home/pi/notes.txt")" = 100
 t_check "nanoseconds kept" [ "$(stat -c %y "$I/root/home/pi/notes.txt")" = "$(stat -c %y "$W/src-root/home/pi/notes.txt")" ]
 t_check "slow symlink target" [ "$(readlink "$I/root/usr/bin/slowlink")" = "$(readlink "$W/src-root/usr/bin/slowlink")" ]
 t_check "3000-entry directory" [ "$(ls "$I/root/usr/share/many" | wc -l)" = 3000 ]
-t_check "image.conf records the boot mount" grep -qx 'boot_mount = /boot/firmware' "$I/image.conf"
+t_check "version.conf records the boot mount" grep -qx 'boot_mount = /boot/firmware' "$I/version.conf"
+t_check "version.conf records the processor" grep -qx 'arch = amd64' "$I/version.conf"
 
 # Two clients; the second costs no more than the first.
 echo "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2eTestKeyForPinetboot test@host" >"$W/key.pub"
@@ -126,6 +127,7 @@ t_check "client.conf serial" grep -qx 'serial = 9ffefdef' "$C/client.conf"
 t_check "client.conf mac" grep -qx 'mac = dc:a6:32:01:36:c2' "$C/client.conf"
 t_check "client.conf address" grep -qx 'address = 198.18.0.50' "$C/client.conf"
 t_check "client.conf image" grep -qx 'image = bookworm' "$C/client.conf"
+t_check "client.conf version" grep -qx 'version = 1' "$C/client.conf"
 t_check "client.conf options" grep -qx 'options = ssh,userconf' "$C/client.conf"
 
 "$P" client list --state-dir "$S" >"$W/list"
@@ -148,12 +150,12 @@ t_check "pi1 still there" [ -d "$C/root" ]
 # zstd and raw images give the same trees.
 zstd -q -T0 -k "$W/disk.img" -o "$W/disk.img.zst"
 t_check "import .img.zst" "$P" image import "$W/disk.img.zst" --state-dir "$S"
-"$CMP" -x lost+found "$W/src-root" "$S/images/disk/root" >"$W/cmp" 2>&1
+"$CMP" -x lost+found "$W/src-root" "$S/images/disk/v/1/root" >"$W/cmp" 2>&1
 t_check "zst root tree matches (name from file)" grep -qx '0 differences' "$W/cmp"
 t_check "import raw .img" "$P" image import "$W/disk.img" --name raw --state-dir "$S"
-"$CMP" -x lost+found "$W/src-root" "$S/images/raw/root" >"$W/cmp" 2>&1
+"$CMP" -x lost+found "$W/src-root" "$S/images/raw/v/1/root" >"$W/cmp" 2>&1
 t_check "raw root tree matches" grep -qx '0 differences' "$W/cmp"
-t_check "import under an existing name refused" sh -c "! '$P' image import '$W/disk.img' --name raw --state-dir '$S' 2>&1 | grep -q nothing; ! '$P' image import '$W/disk.img' --name raw --state-dir '$S' >/dev/null 2>&1"
+t_check "import under an existing name makes its next version" sh -c "'$P' image import '$W/disk.img' --name raw --state-dir '$S' | grep -q 'as version 2 of image .raw.'"
 t_check "image remove" "$P" image remove raw --state-dir "$S"
 t_check "image remove bookworm once unused" "$P" image remove bookworm --state-dir "$S"
 

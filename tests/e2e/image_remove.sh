@@ -42,7 +42,7 @@ perl -e '
 		    die "level $i: $!";
 	}
 	link($img, "hard") or die "hard link: $!";
-' "$C/home/pi" 5000 "$W/outside" "$S/images/os/root/etc/hostname"
+' "$C/home/pi" 5000 "$W/outside" "$S/images/os/v/1/root/etc/hostname"
 rc=$?
 t_check "a 5000-level tree with 250-byte names built in the client root" [ "$rc" -eq 0 ]
 depth=$(find "$C/home/pi" -type d -printf '%d\n' | sort -n | tail -1)
@@ -56,7 +56,7 @@ t_check "client remove exits 0 ($(((t1 - t0) / 1000000)) ms)" [ "$rc" -eq 0 ]
 [ "$rc" -eq 0 ] || cat "$W/out"
 t_check "nothing of the client is left" [ -z "$(ls -A "$S/clients")" ]
 t_check "the directory a symlink pointed to is untouched" [ "$(cat "$W/outside/canary")" = keep ]
-t_check "the image's hard-linked file is untouched" [ "$(cat "$S/images/os/root/etc/hostname")" = raspberrypi ]
+t_check "the image's hard-linked file is untouched" [ "$(cat "$S/images/os/v/1/root/etc/hostname")" = raspberrypi ]
 
 # A file system mounted inside a client (an operator's bind mount, say):
 # refused before anything is removed, in a private mount namespace.

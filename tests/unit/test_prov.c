@@ -5,11 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "image/provision/bootcheck.h"
+#include "image/provision/merge.h"
 #include "image/provision/prov.h"
 #include "image/provision/tree.h"
+#include "image/provision/version.h"
 #include "t.h"
 
 TEST(cmdline_bookworm)
@@ -322,4 +326,165 @@ TEST(boot_check_d0_overlay_and_pi4_size)
 	x = (struct findings){0};
 	CHECK_EQ(prov_boot_check(fd, collect, &x), 0);
 	close(fd);
+}
+
+/* An ELF header: class, data, machine, and e_flags for 32-bit ARM. */
+static void
+elf_header(
+    uint8_t *h, unsigned cls, unsigned data, unsigned machine, uint32_t flags)
+{
+	memset(h, 0, 64);
+	memcpy(h, "\177ELF", 4);
+	h[4] = (uint8_t)cls;
+	h[5] = (uint8_t)data;
+	h[6] = 1;
+	h[16] = 2; /* ET_EXEC */
+	h[18] = (uint8_t)machine;
+	h[19] = (uint8_t)(machine >> 8);
+	h[36] = (uint8_t)flags;
+	h[37] = (uint8_t)(flags >> 8);
+	h[38] = (uint8_t)(flags >> 16);
+	h[39] = (uint8_t)(flags >> 24);
+}
+
+TEST(elf_arch)
+{
+	uint8_t h[64];
+
+	elf_header(h, 2, 1, 183, 0);
+	CHECK_STR(prov_elf_arch(h, sizeof(h)), "arm64");
+	elf_header(h, 2, 1, 62, 0);
+	CHECK_STR(prov_elf_arch(h, sizeof(h)), "amd64");
+	elf_header(h, 2, 1, 243, 0);
+	CHECK_STR(prov_elf_arch(h, sizeof(h)), "riscv64");
+	/* Raspberry Pi OS 32-bit: EABI5 with the hard-float flag. */
+	elf_header(h, 1, 1, 40, 0x05000400);
+	CHECK_STR(prov_elf_arch(h, sizeof(h)), "armhf");
+	elf_header(h, 1, 1, 40, 0x05000200);
+	CHECK_STR(prov_elf_arch(h, sizeof(h)), "armel");
+	elf_header(h, 1, 1, 3, 0);
+	CHECK_STR(prov_elf_arch(h, sizeof(h)), "i386");
+	/* Big-endian, unknown machine, a wrong class, too short, not ELF. */
+	elf_header(h, 2, 2, 183, 0);
+	CHECK(prov_elf_arch(h, sizeof(h)) == NULL);
+	elf_header(h, 2, 1, 21, 0);
+	CHECK(prov_elf_arch(h, sizeof(h)) == NULL);
+	elf_header(h, 3, 1, 183, 0);
+	CHECK(prov_elf_arch(h, sizeof(h)) == NULL);
+	elf_header(h, 2, 1, 183, 0);
+	CHECK(prov_elf_arch(h, 51) == NULL);
+	h[0] = '#';
+	CHECK(prov_elf_arch(h, sizeof(h)) == NULL);
+}
+
+static int
+mk(int dir, const char *path, const char *text)
+{
+	int fd = openat(dir, path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	if (fd < 0) {
+		return -1;
+	}
+	if (text && write(fd, text, strlen(text)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return close(fd);
+}
+
+static char *
+slurp(int dir, const char *path)
+{
+	static char buf[64];
+	int fd = openat(dir, path, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0) {
+		return NULL;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	return buf;
+}
+
+/*
+ * A delta over a base, as overlayfs leaves them: a whiteout hides a base
+ * file, an opaque directory hides the base directory's entries, a file
+ * replaces a base directory, a directory merges; files come through as
+ * hard links.
+ */
+TEST(merge_flatten)
+{
+	char tmpl[] = "/tmp/pnb-merge-XXXXXX";
+	char *t = mkdtemp(tmpl);
+	int top, base, out, root, layers[2];
+	struct merge_stats st;
+	struct stat a, b;
+
+	CHECK(t != NULL);
+	root = open(t, O_RDONLY | O_DIRECTORY);
+	CHECK(mkdirat(root, "top", 0755) == 0);
+	CHECK(mkdirat(root, "base", 0755) == 0);
+	CHECK(mkdirat(root, "out", 0755) == 0);
+	top = openat(root, "top", O_RDONLY | O_DIRECTORY);
+	base = openat(root, "base", O_RDONLY | O_DIRECTORY);
+	out = openat(root, "out", O_RDONLY | O_DIRECTORY);
+	/* base: gone, kept, o/{x,y}, m/{a}, f/, link1 = link2 */
+	CHECK(mk(base, "gone", "g") == 0);
+	CHECK(mk(base, "kept", "k") == 0);
+	CHECK(mkdirat(base, "o", 0755) == 0);
+	CHECK(mk(base, "o/x", "x") == 0);
+	CHECK(mk(base, "o/y", "y") == 0);
+	CHECK(mkdirat(base, "m", 0700) == 0);
+	CHECK(mk(base, "m/a", "a") == 0);
+	CHECK(mkdirat(base, "f", 0755) == 0);
+	CHECK(mk(base, "f/under", "u") == 0);
+	CHECK(mk(base, "link1", "l") == 0);
+	CHECK(linkat(base, "link1", base, "link2", 0) == 0);
+	/* top: whiteout gone, opaque o/{z}, m/{b}, f is a file, kept new */
+	CHECK(mknodat(top, "gone", S_IFCHR | 0600, makedev(0, 0)) == 0);
+	CHECK(mkdirat(top, "o", 0755) == 0);
+	{
+		int o = openat(top, "o", O_RDONLY | O_DIRECTORY);
+
+		CHECK(fsetxattr(o, "user.overlay.opaque", "y", 1, 0) == 0);
+		close(o);
+	}
+	CHECK(mk(top, "o/z", "z") == 0);
+	CHECK(mkdirat(top, "m", 0750) == 0);
+	CHECK(mk(top, "m/b", "b") == 0);
+	CHECK(mk(top, "f", "file now") == 0);
+	CHECK(mk(top, "kept", "changed") == 0);
+	layers[0] = top;
+	layers[1] = base;
+	CHECK_EQ(merge_link_tree(layers, 2, out, NULL, &st), 0);
+	CHECK(faccessat(out, "gone", F_OK, AT_SYMLINK_NOFOLLOW) < 0);
+	CHECK_STR(slurp(out, "kept"), "changed");
+	CHECK(faccessat(out, "o/x", F_OK, 0) < 0);
+	CHECK(faccessat(out, "o/y", F_OK, 0) < 0);
+	CHECK_STR(slurp(out, "o/z"), "z");
+	CHECK_STR(slurp(out, "m/a"), "a");
+	CHECK_STR(slurp(out, "m/b"), "b");
+	CHECK_STR(slurp(out, "f"), "file now");
+	CHECK(fstatat(out, "m", &a, 0) == 0 && (a.st_mode & 07777) == 0750);
+	CHECK(fstatat(out, "link1", &a, 0) == 0);
+	CHECK(fstatat(base, "link2", &b, 0) == 0);
+	CHECK(a.st_ino == b.st_ino);
+	CHECK(fstatat(out, "link2", &a, 0) == 0 && a.st_ino == b.st_ino);
+	{
+		int o = openat(out, "o", O_RDONLY | O_DIRECTORY);
+
+		CHECK(!merge_is_opaque(o));
+		close(o);
+	}
+	/* No layers is a caller's bug. */
+	CHECK_EQ(merge_link_tree(layers, 0, out, NULL, &st), -EINVAL);
+	close(top);
+	close(base);
+	close(out);
+	CHECK(tree_rm(root, "top") == 0 && tree_rm(root, "base") == 0 &&
+	    tree_rm(root, "out") == 0);
+	close(root);
+	rmdir(t);
 }

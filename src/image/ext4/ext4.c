@@ -62,6 +62,98 @@ struct ext4_list {
 	int err;
 };
 
+/*
+ * unix_io with a wait before every read, for a disk still being written:
+ * the manager is copied so that its other methods stay unix_io's, and
+ * installed on the channel once the file system is open (a channel's
+ * methods come from channel->manager, which leads back here).
+ */
+struct ext4_waitio {
+	struct struct_io_manager m; /* first: the channel points here */
+	const struct ext4_wait *wait;
+	uint64_t offset; /* of the file system on the disk */
+	int err;         /* what a wait failed with */
+};
+
+static errcode_t
+ext4_wait_read64(io_channel ch, unsigned long long blk, int count, void *data)
+{
+	struct ext4_waitio *w = (struct ext4_waitio *)ch->manager;
+	uint64_t bytes = count < 0 ? (uint64_t) - (int64_t)count
+				   : (uint64_t)count * (uint64_t)ch->block_size;
+	int r;
+
+	if (blk > UINT64_MAX / 65536) {
+		return EXT2_ET_BAD_BLOCK_NUM;
+	}
+	r = w->wait->fn(
+	    w->wait->arg, w->offset + blk * (uint64_t)ch->block_size + bytes);
+	if (r < 0) {
+		w->err = r;
+		return EIO;
+	}
+	return unix_io_manager->read_blk64(ch, blk, count, data);
+}
+
+static errcode_t
+ext4_wait_read(io_channel ch, unsigned long blk, int count, void *data)
+{
+	return ext4_wait_read64(ch, blk, count, data);
+}
+
+/*
+ * What ext2fs_open2() reads through plain unix_io before the waiting
+ * manager is in place: the superblock and the group descriptors after
+ * it (with meta_bg they are spread over the disk: everything).
+ * Return: the end of that region from @offset, or 0 when the superblock
+ * is unreadable (ext2fs_open2 will say why).
+ */
+static uint64_t
+ext4_open_region(const char *path, uint64_t offset, uint64_t size)
+{
+	uint8_t sb[1024];
+	uint64_t bs, blocks, per, first, groups, desc, gdt, rsv;
+	uint32_t incompat;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n =
+	    fd < 0 ? -1 : pread(fd, sb, sizeof(sb), (off_t)offset + 1024);
+
+	if (fd >= 0) {
+		close(fd);
+	}
+	if (n != (ssize_t)sizeof(sb) || !ext4_probe(sb, sizeof(sb)) ||
+	    sb[24] > 6) {
+		return 0;
+	}
+	bs = 1024ull << sb[24];
+	incompat = (uint32_t)sb[96] | (uint32_t)sb[97] << 8 |
+	    (uint32_t)sb[98] << 16 | (uint32_t)sb[99] << 24;
+	blocks = (uint64_t)sb[4] | (uint64_t)sb[5] << 8 |
+	    (uint64_t)sb[6] << 16 | (uint64_t)sb[7] << 24;
+	first = (uint64_t)sb[20] | (uint64_t)sb[21] << 8 |
+	    (uint64_t)sb[22] << 16 | (uint64_t)sb[23] << 24;
+	per = (uint64_t)sb[32] | (uint64_t)sb[33] << 8 |
+	    (uint64_t)sb[34] << 16 | (uint64_t)sb[35] << 24;
+	desc = 32;
+	if (incompat & EXT4_FEATURE_INCOMPAT_64BIT) {
+		blocks |=
+		    ((uint64_t)sb[0x150] | (uint64_t)sb[0x151] << 8 |
+			(uint64_t)sb[0x152] << 16 | (uint64_t)sb[0x153] << 24)
+		    << 32;
+		desc = (uint64_t)sb[0xfe] | (uint64_t)sb[0xff] << 8;
+	}
+	rsv = (uint64_t)sb[0xce] | (uint64_t)sb[0xcf] << 8;
+	if ((incompat & EXT2_FEATURE_INCOMPAT_META_BG) || per == 0 ||
+	    desc == 0 || blocks <= first) {
+		return size;
+	}
+	groups = (blocks - first + per - 1) / per;
+	gdt = (groups * desc + bs - 1) / bs;
+	return (first + 1 + gdt + rsv) * bs > size
+	    ? size
+	    : (first + 1 + gdt + rsv) * bs;
+}
+
 const char *
 ext4_strerror(long ec)
 {
@@ -208,7 +300,7 @@ struct ext4_xa {
 	int dirfd;
 	const char *name;
 	int err;
-	uint64_t count;
+	uint64_t count, markers;
 };
 
 static int
@@ -220,6 +312,15 @@ ext4_xattr_cb(char *name, char *value, size_t len, void *data)
 
 	/* Inline file data lives in this attribute; it is not metadata. */
 	if (!strcmp(name, "system.data")) {
+		return 0;
+	}
+	/*
+	 * The layer format's markers (docs/fleet.md): an image that carried
+	 * them could hide or expose files in the versions stacked on it.
+	 */
+	if (!strncmp(name, "user.overlay.", 13) ||
+	    !strncmp(name, "trusted.overlay.", 16)) {
+		a->markers++;
 		return 0;
 	}
 	if (a->fd >= 0) {
@@ -271,6 +372,7 @@ ext4_xattrs(struct ext4_x *x, ext2_ino_t ino, struct ext2_inode_large *in,
 		return ext4_fail(x, ec);
 	}
 	x->st->xattrs += a.count;
+	x->st->markers += a.markers;
 	return a.err;
 }
 
@@ -721,6 +823,11 @@ ext4_entry(struct ext4_x *x, int dirfd, const struct ext4_ent *e, int depth)
 		x->st->dirs++;
 		return r;
 	}
+	/* A whiteout of the layer format; see ext4_xattr_cb(). */
+	if (LINUX_S_ISCHR(mode) && ext4_rdev(&in) == makedev(0, 0)) {
+		x->st->markers++;
+		return 0;
+	}
 	/* A second name for an inode already extracted: a hard link. */
 	link = in.i_links_count > 1 ? ino_find(&x->links, e->ino) : NULL;
 	if (link) {
@@ -819,10 +926,12 @@ ext4_dir(struct ext4_x *x, ext2_ino_t ino, int dirfd, int depth)
 
 int
 ext4_extract(const char *path, uint64_t offset, uint64_t size, int destfd,
-    uint64_t max_bytes, const struct ext4_progress *prog, struct ext4_stats *st)
+    uint64_t max_bytes, const struct ext4_progress *prog,
+    const struct ext4_wait *wait, struct ext4_stats *st)
 {
 	struct ext4_x x = {
 	    .prog = prog, .st = st, .rootfd = destfd, .max_bytes = max_bytes};
+	struct ext4_waitio *w = NULL;
 	struct ext2_inode_large in;
 	char opts[64];
 	uint64_t fs_bytes;
@@ -830,6 +939,26 @@ ext4_extract(const char *path, uint64_t offset, uint64_t size, int destfd,
 	int r;
 
 	memset(st, 0, sizeof(*st));
+	if (wait) {
+		w = calloc(1, sizeof(*w));
+		if (!w) {
+			return -ENOMEM;
+		}
+		*w = (struct ext4_waitio){
+		    .m = *unix_io_manager, .wait = wait, .offset = offset};
+		w->m.read_blk = ext4_wait_read;
+		w->m.read_blk64 = ext4_wait_read64;
+		/* The superblock first, then what it says open reads. */
+		r = wait->fn(wait->arg, offset + 2048);
+		if (r == 0) {
+			r = wait->fn(wait->arg,
+			    offset + ext4_open_region(path, offset, size));
+		}
+		if (r < 0) {
+			free(w);
+			return r;
+		}
+	}
 	snprintf(opts, sizeof(opts), "offset=%" PRIu64, offset);
 	ec = ext2fs_open2(
 	    path, opts, EXT2_FLAG_64BITS, 0, 0, unix_io_manager, &x.fs);
@@ -837,6 +966,9 @@ ext4_extract(const char *path, uint64_t offset, uint64_t size, int destfd,
 		x.fs = NULL;
 		r = ext4_fail(&x, ec);
 		goto out;
+	}
+	if (w) {
+		x.fs->io->manager = &w->m;
 	}
 	fs_bytes = ext2fs_blocks_count(x.fs->super) * x.fs->blocksize;
 	if (fs_bytes > size) {
@@ -894,11 +1026,16 @@ ext4_extract(const char *path, uint64_t offset, uint64_t size, int destfd,
 		r = prog->fn(prog->arg, st->bytes);
 	}
 out:
+	/* A failed wait shows as EIO inside libext2fs: report the cause. */
+	if (r < 0 && w && w->err < 0) {
+		r = w->err;
+	}
 	free(x.buf);
 	ino_map_fini(&x.links);
 	ino_map_fini(&x.dirs);
 	if (x.fs) {
 		ext2fs_close_free(&x.fs);
 	}
+	free(w);
 	return r;
 }

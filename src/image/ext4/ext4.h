@@ -31,8 +31,24 @@ struct ext4_progress {
 	void *arg;
 };
 
+/*
+ * For a disk still being written (decompressed) while it is read: @fn
+ * returns once the first @end bytes of the disk are there, or a negative
+ * code that stops the extraction with it.
+ */
+struct ext4_wait {
+	int (*fn)(void *arg, uint64_t end);
+	void *arg;
+};
+
 struct ext4_stats {
 	uint64_t files, dirs, symlinks, hardlinks, specials, xattrs;
+	/*
+	 * Overlay markers left out: user.overlay.* and trusted.overlay.*
+	 * attributes and 0/0 character devices (whiteouts), which the
+	 * layers of docs/fleet.md reserve.
+	 */
+	uint64_t markers;
 	uint64_t bytes;      /* file data written */
 	uint64_t used_bytes; /* in use on the file system, for progress */
 	long ext2_err;       /* errcode_t behind -PNB_EEXT4, or 0 */
@@ -43,6 +59,7 @@ struct ext4_stats {
  * ext4_extract() - copy the file system at byte @offset of @path (a disk
  * image or block device, opened read-only), @size bytes long, into the
  * empty directory @destfd (borrowed).
+ * @wait: NULL, or how to wait for bytes of @path not yet written.
  * @st: statistics and, on failure, the libext2fs code and the path.
  * @max_bytes: the most file data the caller lets it write (an import
  * limit, the free space).  When the file system says it holds more
@@ -58,7 +75,7 @@ struct ext4_stats {
  */
 int ext4_extract(const char *path, uint64_t offset, uint64_t size, int destfd,
     uint64_t max_bytes, const struct ext4_progress *prog,
-    struct ext4_stats *st);
+    const struct ext4_wait *wait, struct ext4_stats *st);
 
 /*
  * ext4_probe() - is there an ext2/3/4 superblock in @sb (the 1024 bytes

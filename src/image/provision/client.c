@@ -15,6 +15,7 @@
 
 #include "image/provision/prov.h"
 #include "image/provision/tree.h"
+#include "image/provision/version.h"
 
 /*
  * Units that only make sense on an SD card: the first-boot resize of the
@@ -196,7 +197,7 @@ static int
 scan_clients(const char *state, const char *image, const char *serial,
     const char *mac, const char *address, char *msg, size_t msglen)
 {
-	char dir[PATH_MAX], path[PATH_MAX + 64], *text;
+	char dir[PATH_MAX], path[PATH_MAX + 64], *text = NULL;
 	struct rec rec;
 	DIR *d;
 	struct dirent *e;
@@ -463,6 +464,7 @@ struct edit_ctx {
 	char root_path[PATH_MAX], boot_path[PATH_MAX];
 	const char *keys;
 	size_t keys_len;
+	unsigned version;
 	struct prov_client_info *info;
 };
 
@@ -700,6 +702,7 @@ write_client_conf(int dirfd, const struct prov_client *c, const char *serial,
 	    "address = %s\n"
 	    "hostname = %s\n"
 	    "image = %s\n"
+	    "version = %u\n"
 	    "server = %s\n"
 	    "boot_dir = %s\n"
 	    "root_dir = %s\n"
@@ -707,8 +710,8 @@ write_client_conf(int dirfd, const struct prov_client *c, const char *serial,
 	    "options = %s\n"
 	    "created = %s\n",
 	    c->name, serial, mac, c->address ? c->address : "", x->hostname,
-	    c->image, x->server ? x->server : "", x->boot_path, x->root_path,
-	    x->boot_mount, opts, when);
+	    c->image, x->version, x->server ? x->server : "", x->boot_path,
+	    x->root_path, x->boot_mount, opts, when);
 	if (n < 0 || (size_t)n >= sizeof(text)) {
 		return -EMSGSIZE;
 	}
@@ -720,9 +723,9 @@ prov_client_add(const char *state, const struct prov_client *c,
     struct prov_client_info *info, char *msg, size_t msglen)
 {
 	char serial[9], mac[18] = "", dir[PATH_MAX], real[PATH_MAX];
-	char path[PATH_MAX + 64], tmp[REC_NAME_MAX + 32], *text = NULL;
+	char tmp[REC_NAME_MAX + 32], *text = NULL;
 	char boot_mount[64] = "/boot/firmware";
-	struct rec rec;
+	struct prov_view *view = NULL;
 	struct edit_ctx x = {.c = c, .info = info};
 	struct tree_stats ts;
 	struct in_addr a;
@@ -779,20 +782,28 @@ prov_client_add(const char *state, const struct prov_client *c,
 		snprintf(msg, msglen, "--image NAME is required");
 		return -EINVAL;
 	}
-	snprintf(
-	    path, sizeof(path), "%s/images/%s/image.conf", state, c->image);
-	r = read_rec_file(path, &text, &rec);
+	/* A delta is read through a flattened copy of hard links. */
+	view = malloc(sizeof(*view));
+	r = view
+	    ? prov_view_open(view, state, c->image, 0, &c->prog, msg, msglen)
+	    : -ENOMEM;
 	if (r < 0) {
-		free(text);
-		snprintf(msg, msglen,
-		    "image '%s' is not imported (see 'pinetboot image list')",
-		    c->image);
-		return r == -ENOENT ? -ENOENT : r;
+		if (r == -ENOENT && !strncmp(msg, "no image", 8)) {
+			snprintf(msg, msglen,
+			    "image '%s' is not imported (see 'pinetboot image "
+			    "list')",
+			    c->image);
+		}
+		free(view);
+		return r;
 	}
-	rec_get(&rec, "boot_mount", boot_mount, sizeof(boot_mount));
-	free(text);
-	text = NULL;
+	if (view->v.boot_mount[0]) {
+		snprintf(
+		    boot_mount, sizeof(boot_mount), "%s", view->v.boot_mount);
+	}
 	x.boot_mount = boot_mount;
+	x.version = view->v.n;
+	info->version = view->v.n;
 	if (c->ssh_key) {
 		text = (char *)read_keys(c->ssh_key, &x.keys_len, msg, msglen);
 		if (!text) {
@@ -851,11 +862,9 @@ prov_client_add(const char *state, const struct prov_client *c,
 	made_tmp = true;
 	tmpfd =
 	    openat(cfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	snprintf(path, sizeof(path), "%s/images/%s/boot", state, c->image);
-	sb = open(path, O_RDONLY | O_DIRECTORY | O_NOATIME | O_CLOEXEC);
-	snprintf(path, sizeof(path), "%s/images/%s/root", state, c->image);
-	sr = open(path, O_RDONLY | O_DIRECTORY | O_NOATIME | O_CLOEXEC);
-	if (tmpfd < 0 || sb < 0 || sr < 0 || mkdirat(tmpfd, "boot", 0755) < 0 ||
+	sb = view->boot;
+	sr = view->root;
+	if (tmpfd < 0 || mkdirat(tmpfd, "boot", 0755) < 0 ||
 	    mkdirat(tmpfd, "root", 0755) < 0) {
 		r = -errno;
 		goto out;
@@ -906,12 +915,8 @@ out:
 		snprintf(msg, msglen, "%s", strerror(-r));
 	}
 	free(text);
-	if (sb >= 0) {
-		close(sb);
-	}
-	if (sr >= 0) {
-		close(sr);
-	}
+	prov_view_close(view);
+	free(view);
 	if (db >= 0) {
 		close(db);
 	}

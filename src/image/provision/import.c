@@ -20,6 +20,7 @@
 #include "image/fat/fat.h"
 #include "image/provision/prov.h"
 #include "image/provision/tree.h"
+#include "image/provision/version.h"
 
 void
 prov_clean_stale(const char *dir)
@@ -333,6 +334,12 @@ import_root_prog(void *arg, uint64_t done)
 	    : 0;
 }
 
+static int
+import_wait(void *arg, uint64_t end)
+{
+	return prov_src_wait(arg, end);
+}
+
 /* Pick "PRETTY_NAME" (or NAME) out of os-release text. */
 static void
 os_release_name(const char *text, char *out, size_t cap)
@@ -455,36 +462,140 @@ detect_boot_mount(int rootfd, char *out, size_t cap)
 }
 
 static int
-write_image_conf(
-    int dirfd, const struct prov_image_info *info, const char *file)
+write_version(int dirfd, const struct prov_image_info *info, const char *file)
 {
-	char text[4096], when[32];
-	time_t now = time(NULL);
-	struct tm tm;
-	int n;
+	struct prov_version *v = calloc(1, sizeof(*v));
+	int r;
 
-	gmtime_r(&now, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	n = snprintf(text, sizeof(text),
-	    "# pinetboot image record, written by `pinetboot image import`\n"
-	    "name = %s\n"
-	    "source = %s\n"
-	    "imported = %s\n"
-	    "os = %s\n"
-	    "boot_mount = %s\n"
-	    "partition_table = %s\n"
-	    "disk_id = %08" PRIx32 "\n"
-	    "kernels = %s\n"
-	    "models = %s\n"
-	    "boot_bytes = %" PRIu64 "\n"
-	    "root_bytes = %" PRIu64 "\n",
-	    info->name, file, when, info->os, info->boot_mount, info->scheme,
-	    info->disk_id, info->kernels, info->models, info->boot_bytes,
-	    info->root_bytes);
-	if (n < 0 || (size_t)n >= sizeof(text)) {
-		return -EMSGSIZE;
+	if (!v) {
+		return -ENOMEM;
 	}
-	return tree_write_file(dirfd, "image.conf", text, (size_t)n, 0644);
+	snprintf(v->created, sizeof(v->created), "%s", info->created);
+	v->n = info->version;
+	v->base = true;
+	snprintf(v->source, sizeof(v->source), "%s", file);
+	snprintf(v->arch, sizeof(v->arch), "%s", info->arch);
+	snprintf(v->os, sizeof(v->os), "%s", info->os);
+	snprintf(v->boot_mount, sizeof(v->boot_mount), "%s", info->boot_mount);
+	snprintf(v->kernels, sizeof(v->kernels), "%s", info->kernels);
+	snprintf(v->models, sizeof(v->models), "%s", info->models);
+	snprintf(v->scheme, sizeof(v->scheme), "%s", info->scheme);
+	v->disk_id = info->disk_id;
+	v->boot_bytes = info->boot_bytes;
+	v->root_bytes = info->root_disk_bytes;
+	r = prov_version_write(dirfd, v);
+	free(v);
+	return r;
+}
+
+/*
+ * Where the new version is built: for a new image, the whole image in
+ * images/.tmp-NAME-PID (renamed to images/NAME); for the next version of
+ * an existing one, images/NAME/.tmp-v-PID (renamed to v/N) under the
+ * image's lock.
+ */
+struct import_target {
+	struct prov_img img;
+	bool existing;
+	char tmp[REC_NAME_MAX + 32];
+	int parentfd; /* where tmp lives: images/ or images/NAME */
+	int verfd;    /* the version directory being built */
+};
+
+static int
+import_target_open(struct import_target *t, const char *state, int imgfd,
+    const char *name, struct prov_image_info *info, char *msg, size_t msglen)
+{
+	int r;
+
+	t->existing = faccessat(imgfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+	if (t->existing) {
+		r = prov_img_open(&t->img, state, name, true, msg, msglen);
+		if (r < 0) {
+			return r;
+		}
+		info->version = prov_img_newest(&t->img) + 1;
+		t->parentfd = t->img.fd;
+		snprintf(t->tmp, sizeof(t->tmp), ".tmp-v-%ld", (long)getpid());
+	} else {
+		info->version = 1;
+		t->parentfd = imgfd;
+		snprintf(t->tmp, sizeof(t->tmp), ".tmp-%s-%ld", name,
+		    (long)getpid());
+	}
+	tree_rm(t->parentfd, t->tmp);
+	if (mkdirat(t->parentfd, t->tmp, 0755) < 0) {
+		return -errno;
+	}
+	if (!t->existing) {
+		char v[REC_NAME_MAX + 48];
+
+		snprintf(v, sizeof(v), "%s/v", t->tmp);
+		if (mkdirat(t->parentfd, v, 0755) < 0) {
+			return -errno;
+		}
+		snprintf(v, sizeof(v), "%s/v/1", t->tmp);
+		if (mkdirat(t->parentfd, v, 0755) < 0) {
+			return -errno;
+		}
+		t->verfd = openat(t->parentfd, v,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	} else {
+		t->verfd = openat(t->parentfd, t->tmp,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	}
+	return t->verfd < 0 ? -errno : 0;
+}
+
+static int
+import_target_commit(struct import_target *t, const char *name,
+    const struct prov_image_info *info, char *msg, size_t msglen)
+{
+	int r;
+
+	if (t->existing) {
+		r = prov_version_commit(&t->img, t->tmp, info->version);
+	} else {
+		char text[256];
+		int tfd = openat(t->parentfd, t->tmp,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int n = snprintf(text, sizeof(text),
+		    "# pinetboot image record; its versions are under v/\n"
+		    "name = %s\n"
+		    "created = %s\n",
+		    name, info->created);
+
+		r = tfd < 0
+		    ? -errno
+		    : tree_write_file(tfd, "image.conf", text, (size_t)n, 0644);
+		if (tfd >= 0) {
+			close(tfd);
+		}
+		/* No fsync, as in prov_client_add(). */
+		if (r == 0 &&
+		    renameat(t->parentfd, t->tmp, t->parentfd, name) < 0) {
+			r = errno == ENOTEMPTY ? -EEXIST : -errno;
+		}
+	}
+	if (r == -EEXIST) {
+		snprintf(msg, msglen,
+		    "another command made image '%s' version %u meanwhile; "
+		    "import again",
+		    name, info->version);
+	}
+	return r;
+}
+
+static void
+import_target_close(struct import_target *t, bool keep)
+{
+	if (t->verfd >= 0) {
+		close(t->verfd);
+	}
+	if (!keep && t->tmp[0]) {
+		tree_rm(t->parentfd, t->tmp);
+	}
+	prov_img_close(&t->img);
 }
 
 int
@@ -498,11 +609,15 @@ prov_image_import(const char *state, const struct prov_import *im,
 	struct ext4_stats est;
 	struct import_prog ip = {.up = &im->prog, .st = &est};
 	struct ext4_progress eprog = {.fn = import_root_prog, .arg = &ip};
+	struct ext4_wait ewait = {.fn = import_wait, .arg = &src};
+	struct import_target t = {.verfd = -1, .img = {.fd = -1}};
 	const struct part *boot = NULL, *root = NULL;
-	char dir[PATH_MAX], tmp[REC_NAME_MAX + 32], *text;
+	char dir[PATH_MAX], *text;
 	uint64_t free_bytes, wrote;
-	int imgfd = -1, tmpfd = -1, bootfd = -1, rootfd = -1, r;
-	bool made_tmp = false;
+	int imgfd = -1, bootfd = -1, rootfd = -1, r;
+	bool done = false;
+	time_t now = time(NULL);
+	struct tm tm;
 	size_t i;
 
 	memset(info, 0, sizeof(*info));
@@ -516,6 +631,9 @@ prov_image_import(const char *state, const struct prov_import *im,
 		return -EINVAL;
 	}
 	snprintf(info->name, sizeof(info->name), "%s", im->name);
+	gmtime_r(&now, &tm);
+	strftime(
+	    info->created, sizeof(info->created), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	r = prov_private_dir(state, "images", dir, sizeof(dir), info->note,
 	    sizeof(info->note), msg, msglen);
 	if (r < 0) {
@@ -527,25 +645,8 @@ prov_image_import(const char *state, const struct prov_import *im,
 		r = -errno;
 		goto out;
 	}
-	if (faccessat(imgfd, im->name, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
-		snprintf(msg, msglen,
-		    "an image named '%s' already exists; remove it first "
-		    "with 'pinetboot image remove %s' or pick another --name",
-		    im->name, im->name);
-		r = -EEXIST;
-		goto out;
-	}
-	snprintf(tmp, sizeof(tmp), ".tmp-%s-%ld", im->name, (long)getpid());
-	tree_rm(imgfd, tmp);
-	if (mkdirat(imgfd, tmp, 0755) < 0) {
-		r = -errno;
-		goto out;
-	}
-	made_tmp = true;
-	tmpfd =
-	    openat(imgfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (tmpfd < 0) {
-		r = -errno;
+	r = import_target_open(&t, state, imgfd, im->name, info, msg, msglen);
+	if (r < 0) {
 		goto out;
 	}
 	r = prov_src_open(
@@ -555,7 +656,8 @@ prov_image_import(const char *state, const struct prov_import *im,
 	}
 	info->threads = src.threads;
 	info->disk_bytes = src.size;
-	blk_fd_init(&dev, src.fd, src.size);
+	/* Reads wait for bytes still being decompressed. */
+	prov_src_blk_init(&dev, &src);
 	pt = calloc(1, sizeof(*pt));
 	if (!pt) {
 		r = -ENOMEM;
@@ -602,15 +704,15 @@ prov_image_import(const char *state, const struct prov_import *im,
 		r = -ENOENT;
 		goto out;
 	}
-	if (mkdirat(tmpfd, "boot", 0755) < 0 ||
-	    mkdirat(tmpfd, "root", 0755) < 0) {
+	if (mkdirat(t.verfd, "boot", 0755) < 0 ||
+	    mkdirat(t.verfd, "root", 0755) < 0) {
 		r = -errno;
 		goto out;
 	}
 	bootfd = openat(
-	    tmpfd, "boot", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	    t.verfd, "boot", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	rootfd = openat(
-	    tmpfd, "root", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	    t.verfd, "root", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (bootfd < 0 || rootfd < 0) {
 		r = -errno;
 		goto out;
@@ -635,11 +737,18 @@ prov_image_import(const char *state, const struct prov_import *im,
 	free_bytes = prov_free_bytes(dir);
 	r = ext4_extract(src.path, root->start * PART_SECTOR,
 	    root->count * PART_SECTOR, rootfd,
-	    room_for(im->max_bytes, free_bytes), &eprog, &est);
+	    room_for(im->max_bytes, free_bytes), &eprog, &ewait, &est);
 	if (r == -ENOSPC || r == -EDQUOT) {
 		import_room_msg(msg, msglen, "root partition", dir,
 		    est.used_bytes, est.bytes, im->max_bytes, free_bytes);
 		goto out;
+	}
+	/* The rest of the stream is decoded and verified before we go on. */
+	if (r == 0) {
+		r = prov_src_finish(&src, msg, msglen);
+		if (r < 0) {
+			goto out;
+		}
 	}
 	if (r < 0) {
 		if (r == -PNB_EEXT4) {
@@ -662,7 +771,9 @@ prov_image_import(const char *state, const struct prov_import *im,
 	info->hardlinks = est.hardlinks;
 	info->specials = est.specials;
 	info->xattrs = est.xattrs;
+	info->markers = est.markers;
 	info->boot_bytes = tree_du(bootfd);
+	info->root_disk_bytes = tree_du(rootfd);
 	text = tree_read_file(rootfd, "etc/os-release", 65536, NULL);
 	if (!text) {
 		text =
@@ -672,17 +783,21 @@ prov_image_import(const char *state, const struct prov_import *im,
 	free(text);
 	detect_boot_mount(rootfd, info->boot_mount, sizeof(info->boot_mount));
 	boot_summary(bootfd, info);
-	r = write_image_conf(tmpfd, info, im->file);
+	prov_arch_detect(rootfd, info->arch, sizeof(info->arch));
+	r = write_version(t.verfd, info, im->file);
 	if (r < 0) {
 		goto out;
 	}
-	/* No fsync, as in prov_client_add(). */
-	if (renameat(imgfd, tmp, imgfd, im->name) < 0) {
-		r = -errno;
-		goto out;
-	}
-	made_tmp = false;
+	r = import_target_commit(&t, im->name, info, msg, msglen);
+	done = r == 0;
 out:
+	/*
+	 * A read that met the decoder's failure: the decoder has stopped,
+	 * and its message says more than the reader's.
+	 */
+	if (r == -PNB_EXZ_DATA || r == -PNB_EXZ_SIZE) {
+		prov_src_finish(&src, msg, msglen);
+	}
 	if (r < 0 && !msg[0]) {
 		snprintf(msg, msglen, "%s", pnb_strerror(r));
 	}
@@ -692,14 +807,9 @@ out:
 	if (rootfd >= 0) {
 		close(rootfd);
 	}
-	if (tmpfd >= 0) {
-		close(tmpfd);
-	}
 	prov_src_close(&src);
 	free(pt);
-	if (made_tmp) {
-		tree_rm(imgfd, tmp);
-	}
+	import_target_close(&t, done);
 	if (imgfd >= 0) {
 		close(imgfd);
 	}

@@ -39,6 +39,11 @@ struct prov_image_info {
 	uint32_t disk_id;
 	uint64_t boot_bytes, root_bytes, disk_bytes;
 	uint64_t files, symlinks, hardlinks, specials, xattrs;
+	uint64_t markers;         /* overlay markers left out */
+	uint64_t root_disk_bytes; /* the root tree's disk use */
+	unsigned version;         /* the version made */
+	char arch[16];            /* from the root's ELF binaries */
+	char created[32];
 	int threads;
 	bool used_backup_gpt;
 	char note[512]; /* directories made private on the way, or "" */
@@ -72,6 +77,7 @@ struct prov_client_info {
 	char root_dir[4096], boot_dir[4096];
 	char cmdline[1024];
 	uint64_t files, reflinked, copied_bytes;
+	unsigned version; /* the image version the trees came from */
 	bool server_guessed;
 	char server[64];
 	char note[512]; /* directories made private on the way, or "" */

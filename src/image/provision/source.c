@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <lzma.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,11 +11,13 @@
 #include <sys/mman.h>
 #include <sys/statvfs.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zstd.h>
 
 #include "core/io.h"
 #include "core/err.h"
+#include "image/disk/blk.h"
 #include "core/size.h"
 #include "image/provision/source.h"
 
@@ -27,10 +30,42 @@
 struct src_out {
 	int fd;
 	uint64_t off, limit;
+	struct prov_src_stream *stream; /* told of each write, or NULL */
 	uint64_t written;   /* bytes of data in the file, holes not counted */
 	bool limit_claimed; /* @limit is the container's claim, not the cap */
 	const char *dir;    /* where the file is, for messages */
 };
+
+/*
+ * The decoder thread and its readers share the count of bytes written
+ * (only ever growing), the end state and a stop request.
+ */
+struct prov_src_stream {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	uint64_t written;
+	bool done, stop, joined;
+	int err;
+	int in;
+	struct src_out out;
+	const struct prov_progress *prog;
+	uint64_t size;
+	char msg[512];
+};
+
+static int
+src_published(struct prov_src_stream *st, uint64_t written)
+{
+	bool stop;
+
+	pthread_mutex_lock(&st->lock);
+	st->written = written;
+	stop = st->stop;
+	pthread_cond_broadcast(&st->cond);
+	pthread_mutex_unlock(&st->lock);
+	return stop ? -ECANCELED : 0;
+}
 
 static bool
 src_is_zero(const uint8_t *p, size_t n)
@@ -74,7 +109,7 @@ src_out_write(struct src_out *o, const uint8_t *p, size_t n)
 		o->written += n - run;
 	}
 	o->off += n;
-	return 0;
+	return o->stream ? src_published(o->stream, o->off) : 0;
 }
 
 /* Why writing the decompressed disk failed, in words. */
@@ -189,19 +224,24 @@ out:
 	return r;
 }
 
+static uint32_t
+src_xz_threads(void)
+{
+	uint32_t cpus = lzma_cputhreads();
+
+	return cpus == 0 ? 1 : cpus > 8 ? 8 : cpus;
+}
+
 static int
-src_unxz(struct prov_src *s, int in, struct src_out *o,
+src_unxz(int in, uint64_t in_size, struct src_out *o,
     const struct prov_progress *prog, char *msg, size_t msglen)
 {
 	lzma_stream st = LZMA_STREAM_INIT;
 	uint8_t *ib = malloc(SRC_IN_BUF), *ob = malloc(SRC_OUT_BUF);
-	uint32_t cpus = lzma_cputhreads();
 	uint64_t mem = lzma_physmem();
 	lzma_mt mt = {
 	    .flags = LZMA_CONCATENATED,
-	    .threads = cpus == 0 ? 1
-		: cpus > 8       ? 8
-				 : cpus,
+	    .threads = src_xz_threads(),
 	    /* xz's own default budget for threads: a quarter of RAM. */
 	    .memlimit_threading = mem ? mem / 4 : (512u << 20),
 	    /* Refuse dictionaries no real image needs (xz -9 uses 64 MiB). */
@@ -216,7 +256,6 @@ src_unxz(struct prov_src *s, int in, struct src_out *o,
 		r = -ENOMEM;
 		goto out;
 	}
-	s->threads = (int)mt.threads;
 	ret = lzma_stream_decoder_mt(&st, &mt);
 	if (ret != LZMA_OK) {
 		r = -ENOMEM;
@@ -238,7 +277,7 @@ src_unxz(struct prov_src *s, int in, struct src_out *o,
 			if (n == 0) {
 				act = LZMA_FINISH;
 			}
-			r = src_progress(prog, done, s->in_size);
+			r = src_progress(prog, done, in_size);
 			if (r < 0) {
 				goto out;
 			}
@@ -436,6 +475,173 @@ src_tmpfile(const char *dir, bool in_memory)
 	return fd;
 }
 
+static void *
+src_stream_main(void *arg)
+{
+	struct prov_src_stream *st = arg;
+	int r = src_unxz(
+	    st->in, st->size, &st->out, NULL, st->msg, sizeof(st->msg));
+
+	if (r == 0 && st->out.off != st->size) {
+		r = -PNB_EXZ_DATA;
+		snprintf(st->msg, sizeof(st->msg),
+		    "the xz data ends after %llu of the %llu bytes its index "
+		    "claims",
+		    (unsigned long long)st->out.off,
+		    (unsigned long long)st->size);
+	}
+	close(st->in);
+	pthread_mutex_lock(&st->lock);
+	st->err = r;
+	st->done = true;
+	pthread_cond_broadcast(&st->cond);
+	pthread_mutex_unlock(&st->lock);
+	return NULL;
+}
+
+/*
+ * Decode @in into @o->fd on a thread of its own.  The disk is sized to
+ * the claimed length first, so its size is known to the partition
+ * readers; their reads wait for the bytes in prov_src_wait().
+ */
+static int
+src_stream_start(struct prov_src *s, int in, struct src_out *o,
+    const struct prov_progress *prog)
+{
+	struct prov_src_stream *st = calloc(1, sizeof(*st));
+	pthread_condattr_t ca;
+	int r;
+
+	if (!st) {
+		return -ENOMEM;
+	}
+	if (ftruncate(o->fd, (off_t)s->claimed) < 0) {
+		r = -errno;
+		free(st);
+		return r;
+	}
+	pthread_mutex_init(&st->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&st->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	st->in = in;
+	st->out = *o;
+	st->out.stream = st;
+	st->prog = prog;
+	st->size = s->claimed;
+	s->threads = (int)src_xz_threads();
+	r = -pthread_create(&st->thread, NULL, src_stream_main, st);
+	if (r < 0) {
+		pthread_cond_destroy(&st->cond);
+		pthread_mutex_destroy(&st->lock);
+		free(st);
+		return r;
+	}
+	s->stream = st;
+	s->fd = o->fd;
+	s->size = s->claimed;
+	snprintf(s->path, sizeof(s->path), "/proc/self/fd/%d", o->fd);
+	return 0;
+}
+
+int
+prov_src_wait(struct prov_src *s, uint64_t end)
+{
+	struct prov_src_stream *st = s->stream;
+	int r = 0;
+
+	if (!st) {
+		return 0;
+	}
+	pthread_mutex_lock(&st->lock);
+	while (st->written < end && !st->done) {
+		struct timespec until;
+
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += 1;
+		if (pthread_cond_timedwait(&st->cond, &st->lock, &until) ==
+		    ETIMEDOUT) {
+			uint64_t done = st->written;
+
+			/* A long wait: show it, and let an interrupt in. */
+			pthread_mutex_unlock(&st->lock);
+			r = src_progress(st->prog, done, st->size);
+			pthread_mutex_lock(&st->lock);
+			if (r < 0) {
+				break;
+			}
+		}
+	}
+	if (r == 0 && st->written < end) {
+		r = st->err < 0 ? st->err : -PNB_EXZ_DATA;
+	}
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+static void
+src_stream_join(struct prov_src_stream *st)
+{
+	if (!st->joined) {
+		pthread_join(st->thread, NULL);
+		st->joined = true;
+	}
+}
+
+int
+prov_src_finish(struct prov_src *s, char *msg, size_t msglen)
+{
+	struct prov_src_stream *st = s->stream;
+	int r;
+
+	if (!st) {
+		return 0;
+	}
+	/* What is left of the stream after the last read, with progress. */
+	r = prov_src_wait(s, st->size);
+	if (r == 0) {
+		r = src_progress(st->prog, st->size, st->size);
+	}
+	if (r < 0 && r != -PNB_EXZ_DATA && r != -PNB_EXZ_SIZE) {
+		return r; /* interrupted: prov_src_close() stops the decoder */
+	}
+	src_stream_join(st);
+	if (st->err < 0) {
+		snprintf(msg, msglen, "%s",
+		    st->msg[0] ? st->msg : pnb_strerror(st->err));
+	}
+	return st->err;
+}
+
+static int64_t
+src_blk_read(const struct blk *b, void *dst, size_t len, uint64_t off)
+{
+	struct prov_src *s = b->ctx;
+	ssize_t n;
+	int r;
+
+	if (off > INT64_MAX || len > UINT64_MAX - off) {
+		return -EINVAL;
+	}
+	r = prov_src_wait(s, off + len);
+	if (r < 0) {
+		return r;
+	}
+	do {
+		n = pread(s->fd, dst, len, (off_t)off);
+	} while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : (int64_t)n;
+}
+
+static const struct blk_ops src_blk_ops = {.read = src_blk_read};
+
+void
+prov_src_blk_init(struct blk *b, struct prov_src *s)
+{
+	*b = (struct blk){.ops = &src_blk_ops, .ctx = s, .size = s->size};
+}
+
 uint64_t
 prov_free_bytes(const char *dir)
 {
@@ -583,10 +789,14 @@ prov_src_open(struct prov_src *s, const char *file, const char *tmpdir,
 		goto fail;
 	}
 	if (s->kind == PROV_SRC_XZ) {
-		r = src_unxz(s, in, &o, prog, msg, msglen);
-	} else {
-		r = src_unzstd(s, in, &o, prog, msg, msglen);
+		/* The index gave the size: decode while the caller reads. */
+		r = src_stream_start(s, in, &o, prog);
+		if (r < 0) {
+			goto fail;
+		}
+		return 0;
 	}
+	r = src_unzstd(s, in, &o, prog, msg, msglen);
 	if (r < 0) {
 		goto fail;
 	}
@@ -614,6 +824,18 @@ fail:
 void
 prov_src_close(struct prov_src *s)
 {
+	struct prov_src_stream *st = s->stream;
+
+	if (st) {
+		pthread_mutex_lock(&st->lock);
+		st->stop = true;
+		pthread_mutex_unlock(&st->lock);
+		src_stream_join(st);
+		pthread_cond_destroy(&st->cond);
+		pthread_mutex_destroy(&st->lock);
+		free(st);
+		s->stream = NULL;
+	}
 	if (s->fd >= 0) {
 		close(s->fd);
 	}

@@ -20,6 +20,8 @@ enum prov_src_kind {
 	PROV_SRC_ZSTD,
 };
 
+struct prov_src_stream;
+
 struct prov_src {
 	enum prov_src_kind kind;
 	int fd;           /* the disk: the original, or the temp file */
@@ -28,6 +30,12 @@ struct prov_src {
 	uint64_t in_size; /* bytes of the file given */
 	uint64_t claimed; /* uncompressed size the container states, or 0 */
 	int threads;      /* decoder threads used */
+	/*
+	 * An .xz file (whose index states the size) is decoded by a thread
+	 * while the caller already reads: reads of bytes not yet decoded
+	 * wait in prov_src_wait().  NULL when the disk is complete.
+	 */
+	struct prov_src_stream *stream;
 };
 
 struct prov_progress {
@@ -72,7 +80,34 @@ uint64_t prov_free_bytes(const char *dir);
 int prov_room(
     const char *dir, uint64_t need, const char *what, char *msg, size_t msglen);
 
-/* prov_src_close() - close the fds; the temp file vanishes with them. */
+/*
+ * prov_src_wait() - wait until the first @end bytes of the disk are there
+ * (at once for a complete disk).  Calls the progress callback of
+ * prov_src_open() with phase "decompress" when it waits long.
+ * Return: 0; the decoder's error (see prov_src_open(); the message comes
+ * from prov_src_finish()); or the progress callback's value.
+ */
+int prov_src_wait(struct prov_src *s, uint64_t end);
+
+/*
+ * prov_src_finish() - wait for the decoder to reach the end of the
+ * stream and verify it (checksums, the claimed size).
+ * Return: 0, or the decoder's error with @msg saying what is wrong.
+ */
+int prov_src_finish(struct prov_src *s, char *msg, size_t msglen);
+
+struct blk;
+
+/*
+ * prov_src_blk_init() - @b reads the disk of @s (borrowed), waiting for
+ * bytes still being decoded.
+ */
+void prov_src_blk_init(struct blk *b, struct prov_src *s);
+
+/*
+ * prov_src_close() - stop a decoder still running, close the fds; the
+ * temp file vanishes with them.
+ */
 void prov_src_close(struct prov_src *s);
 
 #endif

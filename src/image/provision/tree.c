@@ -336,8 +336,8 @@ tree_xattrs(int sfd, int sdir, int dfd, int ddir, const char *name)
 }
 
 /* Owner, mode, xattrs, times; see ext4_meta() for why in this order. */
-static int
-tree_meta(const struct stat *s, int sfd, int sdir, int dfd, int ddir,
+int
+tree_meta_copy(const struct stat *s, int sfd, int sdir, int dfd, int ddir,
     const char *name)
 {
 	struct timespec ts[2] = {s->st_atim, s->st_mtim};
@@ -427,7 +427,7 @@ tree_file(struct tree_ctx *c, int sdir, int ddir, const char *name,
 		r = tree_copy_data(sfd, dfd, s->st_size, c->st);
 	}
 	if (r == 0) {
-		r = tree_meta(s, sfd, sdir, dfd, ddir, name);
+		r = tree_meta_copy(s, sfd, sdir, dfd, ddir, name);
 	}
 	close(sfd);
 	close(dfd);
@@ -484,7 +484,7 @@ tree_entry(struct tree_ctx *c, int sdir, int ddir, const char *name, int depth)
 			r = tree_clone_dir(c, sfd, dfd, depth + 1);
 		}
 		if (r == 0) {
-			r = tree_meta(&s, sfd, sdir, dfd, ddir, name);
+			r = tree_meta_copy(&s, sfd, sdir, dfd, ddir, name);
 		}
 		if (sfd >= 0) {
 			close(sfd);
@@ -505,13 +505,13 @@ tree_entry(struct tree_ctx *c, int sdir, int ddir, const char *name, int depth)
 		t[len] = '\0';
 		r = symlinkat(t, ddir, name) < 0 ? -errno : 0;
 		if (r == 0) {
-			r = tree_meta(&s, -1, sdir, -1, ddir, name);
+			r = tree_meta_copy(&s, -1, sdir, -1, ddir, name);
 		}
 	} else {
 		r = mknodat(
 			ddir, name, (s.st_mode & S_IFMT) | 0600, s.st_rdev) < 0
 		    ? -errno
-		    : tree_meta(&s, -1, sdir, -1, ddir, name);
+		    : tree_meta_copy(&s, -1, sdir, -1, ddir, name);
 	}
 	if (r == 0 && !S_ISDIR(s.st_mode) && s.st_nlink > 1) {
 		if (c->nlinks == c->caplinks) {
@@ -583,13 +583,19 @@ tree_clone(
 	r = tree_clone_dir(&c, src, dst, 0);
 	if (r == 0) {
 		/* The root's own metadata: through its fds directly. */
-		r = tree_meta(&s, src, -1, dst, -1, NULL);
+		r = tree_meta_copy(&s, src, -1, dst, -1, NULL);
 	}
 	for (i = 0; i < c.nlinks; i++) {
 		free(c.links[i].path);
 	}
 	free(c.links);
 	return r;
+}
+
+int
+tree_open_file(int rootfd, const char *rel)
+{
+	return tree_openat2(rootfd, rel, O_RDONLY | O_NOATIME, 0);
 }
 
 int
@@ -718,13 +724,68 @@ tree_write_file(
 	return r;
 }
 
-struct du_seen {
+struct tree_ino {
 	dev_t dev;
 	ino_t ino;
+	bool used;
 };
 
+static size_t
+tree_ino_hash(dev_t dev, ino_t ino)
+{
+	return (size_t)(((uint64_t)ino ^ ((uint64_t)dev << 40)) *
+	    0x9e3779b97f4a7c15ull);
+}
+
+/* Add an inode; true when it was new.  On ENOMEM it counts as new. */
+static bool
+tree_inoset_add(struct tree_inoset *s, dev_t dev, ino_t ino)
+{
+	size_t i;
+
+	if (2 * (s->n + 1) > s->cap) {
+		struct tree_inoset g = {.cap = s->cap ? 2 * s->cap : 1024};
+
+		g.slot = calloc(g.cap, sizeof(*g.slot));
+		if (!g.slot) {
+			return true;
+		}
+		for (i = 0; i < s->cap; i++) {
+			if (s->slot[i].used) {
+				size_t j = tree_ino_hash(
+					       s->slot[i].dev, s->slot[i].ino) &
+				    (g.cap - 1);
+
+				while (g.slot[j].used) {
+					j = (j + 1) & (g.cap - 1);
+				}
+				g.slot[j] = s->slot[i];
+			}
+		}
+		free(s->slot);
+		g.n = s->n;
+		*s = g;
+	}
+	for (i = tree_ino_hash(dev, ino) & (s->cap - 1); s->slot[i].used;
+	     i = (i + 1) & (s->cap - 1)) {
+		if (s->slot[i].ino == ino && s->slot[i].dev == dev) {
+			return false;
+		}
+	}
+	s->slot[i] = (struct tree_ino){.dev = dev, .ino = ino, .used = true};
+	s->n++;
+	return true;
+}
+
+void
+tree_inoset_fini(struct tree_inoset *s)
+{
+	free(s->slot);
+	*s = (struct tree_inoset){0};
+}
+
 static uint64_t
-tree_du_dir(int fd, struct du_seen **seen, size_t *n, size_t *cap, int depth)
+tree_du_dir(int fd, struct tree_inoset *seen, int depth)
 {
 	DIR *d;
 	struct dirent *e;
@@ -739,35 +800,15 @@ tree_du_dir(int fd, struct du_seen **seen, size_t *n, size_t *cap, int depth)
 	}
 	while ((e = readdir(d)) != NULL) {
 		struct stat s;
-		size_t i;
 
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
 		    fstatat(fd, e->d_name, &s, AT_SYMLINK_NOFOLLOW) < 0) {
 			continue;
 		}
-		if (s.st_nlink > 1 && !S_ISDIR(s.st_mode)) {
-			for (i = 0; i < *n; i++) {
-				if ((*seen)[i].ino == s.st_ino &&
-				    (*seen)[i].dev == s.st_dev) {
-					break;
-				}
-			}
-			if (i < *n) {
-				continue;
-			}
-			if (*n == *cap) {
-				size_t c2 = *cap ? 2 * *cap : 256;
-				struct du_seen *g =
-				    realloc(*seen, c2 * sizeof(*g));
-
-				if (!g) {
-					continue;
-				}
-				*seen = g;
-				*cap = c2;
-			}
-			(*seen)[(*n)++] =
-			    (struct du_seen){.dev = s.st_dev, .ino = s.st_ino};
+		/* An inode with one link has only this name. */
+		if ((s.st_nlink > 1 || S_ISDIR(s.st_mode)) &&
+		    !tree_inoset_add(seen, s.st_dev, s.st_ino)) {
+			continue;
 		}
 		total += (uint64_t)s.st_blocks * 512;
 		if (S_ISDIR(s.st_mode)) {
@@ -775,8 +816,7 @@ tree_du_dir(int fd, struct du_seen **seen, size_t *n, size_t *cap, int depth)
 			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
 			if (sub >= 0) {
-				total +=
-				    tree_du_dir(sub, seen, n, cap, depth + 1);
+				total += tree_du_dir(sub, seen, depth + 1);
 				close(sub);
 			}
 		}
@@ -786,12 +826,24 @@ tree_du_dir(int fd, struct du_seen **seen, size_t *n, size_t *cap, int depth)
 }
 
 uint64_t
+tree_du_new(int dirfd, struct tree_inoset *seen)
+{
+	struct stat s;
+	uint64_t t = 0;
+
+	if (fstat(dirfd, &s) == 0 &&
+	    tree_inoset_add(seen, s.st_dev, s.st_ino)) {
+		t = (uint64_t)s.st_blocks * 512;
+	}
+	return t + tree_du_dir(dirfd, seen, 0);
+}
+
+uint64_t
 tree_du(int dirfd)
 {
-	struct du_seen *seen = NULL;
-	size_t n = 0, cap = 0;
-	uint64_t t = tree_du_dir(dirfd, &seen, &n, &cap, 0);
+	struct tree_inoset seen = {0};
+	uint64_t t = tree_du_dir(dirfd, &seen, 0);
 
-	free(seen);
+	tree_inoset_fini(&seen);
 	return t;
 }

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "image/provision/source.h"
 
@@ -71,6 +72,36 @@ int tree_open_dir(int rootfd, const char *rel);
  * Return: owned stream (closedir()) or NULL with errno set.
  */
 DIR *tree_dir_stream(int dirfd);
+
+/*
+ * tree_open_file() - open @rel inside @rootfd read-only (symlinks resolve
+ * inside that root).  Return: fd or -errno.
+ */
+int tree_open_file(int rootfd, const char *rel);
+
+/*
+ * tree_meta_copy() - give @name in @ddir (or the fd @dfd when >= 0) the
+ * owner, mode, extended attributes and times of @s, the stat of @name in
+ * @sdir (or of the fd @sfd when >= 0).  Return: 0 or -errno.
+ */
+int tree_meta_copy(const struct stat *s, int sfd, int sdir, int dfd, int ddir,
+    const char *name);
+
+/* A set of inodes (device and number), for counting each once. */
+struct tree_inoset {
+	struct tree_ino *slot;
+	size_t cap, n;
+};
+
+/* tree_inoset_fini() - free the set's memory. */
+void tree_inoset_fini(struct tree_inoset *s);
+
+/*
+ * tree_du_new() - bytes allocated below @dirfd by inodes not yet in
+ * @seen, which then holds them too: walked over several trees in turn,
+ * each inode is counted once, in the first tree that holds it.
+ */
+uint64_t tree_du_new(int dirfd, struct tree_inoset *seen);
 
 /* tree_du() - bytes allocated below @dirfd, each inode counted once. */
 uint64_t tree_du(int dirfd);

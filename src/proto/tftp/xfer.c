@@ -227,6 +227,14 @@ tftp_xfer_recv(
 		x->next = x->acked;
 	}
 	x->tries = 0;
+	/*
+	 * The wait after the last resend to an unconfirmed peer is no
+	 * backoff: once the peer answers, the next block is resent on the
+	 * capped timeout again, inside bootcode.bin's second.
+	 */
+	if (!x->confirmed && x->cur_timeout_ms > tftp_rto_cap(x)) {
+		x->cur_timeout_ms = tftp_rto_cap(x);
+	}
 	x->confirmed = true;
 	/* RFC 6298 §5: a backed-off timeout stays until a fresh sample. */
 	if (x->timing && blk >= x->timed_blk) {
@@ -282,6 +290,10 @@ tftp_xfer_tick(struct tftp_xfer *x, uint64_t now_ms)
 	 */
 	next = x->cur_timeout_ms + x->cur_timeout_ms / 2 + 1;
 	x->cur_timeout_ms = next < cap ? next : cap;
+	if (!x->confirmed && x->tries == limit &&
+	    x->cur_timeout_ms < TFTP_UNCONFIRMED_WAIT_MS) {
+		x->cur_timeout_ms = TFTP_UNCONFIRMED_WAIT_MS;
+	}
 }
 
 /*

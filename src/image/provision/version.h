@@ -1,0 +1,189 @@
+#ifndef PNB_IMAGE_PROVISION_VERSION_H
+#define PNB_IMAGE_PROVISION_VERSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/rec.h"
+#include "image/provision/source.h"
+
+/*
+ * Images as lists of immutable versions (docs/fleet.md, On disk):
+ *
+ *     STATE/images/NAME/image.conf          name, created
+ *     STATE/images/NAME/v/N/version.conf    version N's record
+ *     STATE/images/NAME/v/N/{boot,root}     its layers
+ *
+ * A version is a base (complete trees) or a delta over its parent in the
+ * kernel overlayfs format with `userxattr` (whiteouts are 0/0 character
+ * devices, opaque directories carry user.overlay.opaque = y).  New
+ * versions are built in STATE/images/NAME/.tmp-*-PID and renamed to v/N
+ * whole; v/N is never written again.
+ *
+ * An image from before versions (STATE/images/NAME/{boot,root,
+ * image.conf}) reads as version 1; the first command that writes to the
+ * image moves its trees to v/1 (through v.mig, so a crash at any step
+ * leaves trees that the next command finds and moves on).
+ */
+
+/* Layers in one version's stack before a new version is flattened. */
+#define PROV_CHAIN_MAX 8
+/* Versions an image may hold. */
+#define PROV_VERSIONS_MAX 100000u
+
+struct prov_version {
+	unsigned n;      /* version number, from 1 */
+	unsigned parent; /* the version it was made from, or 0 */
+	bool base;       /* complete trees (else a delta over parent) */
+	bool flattened;  /* a base made by flattening a chain */
+	unsigned chain;  /* layers in its stack: 1 for a base */
+	char created[32];
+	char source[REC_MAX_VALUE + 1];  /* import: the file */
+	char command[REC_MAX_VALUE + 1]; /* update: the command */
+	char arch[16];                   /* from the root's ELF binaries */
+	char os[128];
+	char boot_mount[32];
+	char kernels[512];
+	char models[256];
+	char scheme[8]; /* import: mbr or gpt; else empty */
+	uint32_t disk_id;
+	uint64_t boot_bytes, root_bytes; /* this version's own disk use */
+};
+
+struct prov_img {
+	char name[REC_NAME_MAX + 1];
+	int fd;      /* STATE/images/NAME */
+	bool legacy; /* trees not yet under v/ (read-only use) */
+	bool locked;
+	unsigned *v; /* version numbers, ascending */
+	size_t n;
+};
+
+/*
+ * prov_img_open() - open image @name under @state.
+ * @write: take the image's lock (flock on its directory; -EBUSY when
+ * another command holds it), remove temporaries of dead runs and finish
+ * or make the move of a legacy image to v/1.
+ * @msg: on failure, what is wrong.
+ * Return: 0; -ENOENT (no such image); -EINVAL (bad name); -EBUSY; -errno.
+ * The image is closed with prov_img_close() after success only.
+ */
+int prov_img_open(struct prov_img *im, const char *state, const char *name,
+    bool write, char *msg, size_t msglen);
+
+/* prov_img_close() - release the lock, the fd and the list. */
+void prov_img_close(struct prov_img *im);
+
+/* prov_img_newest() - the highest version number (0 when none). */
+unsigned prov_img_newest(const struct prov_img *im);
+
+/*
+ * prov_version_read() - read version @n's record into @v, with @v->chain
+ * worked out from the parents.
+ * Return: 0; -ENOENT (no such version); -EBADMSG (a damaged record or a
+ * parent chain that loops or names no base); -errno.
+ */
+int prov_version_read(const struct prov_img *im, unsigned n,
+    struct prov_version *v, char *msg, size_t msglen);
+
+/*
+ * prov_version_layers() - the layer stack of version @n, top first:
+ * @out[0] is @n, then its parent, down to a base.  @cap at least
+ * PROV_CHAIN_MAX.
+ * Return: the number of layers, or a negative code as prov_version_read().
+ */
+int prov_version_layers(const struct prov_img *im, unsigned n, unsigned *out,
+    size_t cap, char *msg, size_t msglen);
+
+/*
+ * prov_version_path() - the path of version @n's @tree ("boot" or "root")
+ * relative to the image directory, into @out.
+ */
+void prov_version_path(const struct prov_img *im, unsigned n, const char *tree,
+    char *out, size_t cap);
+
+/*
+ * prov_version_write() - write @v as version.conf into @dirfd (a version
+ * being built).  Return: 0 or -errno.
+ */
+int prov_version_write(int dirfd, const struct prov_version *v);
+
+/*
+ * prov_version_commit() - rename the finished version in @tmp (relative
+ * to the image directory) to v/@n.
+ * Return: 0; -EEXIST when v/@n appeared meanwhile; -errno.
+ */
+int prov_version_commit(struct prov_img *im, const char *tmp, unsigned n);
+
+/*
+ * prov_version_disk_use() - disk bytes of each version's own layers in
+ * @boot and @root (arrays of im->n, in the order of im->v): each inode is
+ * counted once, in the oldest version holding it, so hard links that a
+ * flattened base shares with older versions cost it nothing.
+ */
+void prov_version_disk_use(
+    const struct prov_img *im, uint64_t *boot, uint64_t *root);
+
+/*
+ * A version's complete trees to read: its own for a base, else a
+ * flattened copy of hard links in STATE/images/NAME/.tmp-view-PID,
+ * removed by prov_view_close().
+ */
+struct prov_view {
+	struct prov_img img;
+	struct prov_version v;
+	int boot, root; /* the trees, read-only by agreement */
+	char tmp[48];
+};
+
+/*
+ * prov_view_open() - open version @n (0: the newest) of image @name.
+ * Return: 0 or a negative code with @msg saying what is wrong.
+ */
+int prov_view_open(struct prov_view *w, const char *state, const char *name,
+    unsigned n, const struct prov_progress *prog, char *msg, size_t msglen);
+
+/* prov_view_close() - close the trees and remove a flattened copy. */
+void prov_view_close(struct prov_view *w);
+
+/*
+ * prov_version_flatten() - build in @dst/{boot,root} (empty or missing
+ * directories of @dstfd) the merged trees of @top's layers (fds of the
+ * new delta, or -1 for none) over version @below's stack.
+ * Return: 0, the progress callback's value, or -errno.
+ */
+int prov_version_flatten(const struct prov_img *im, int top_boot, int top_root,
+    unsigned below, int dstfd, const struct prov_progress *prog, char *msg,
+    size_t msglen);
+
+/*
+ * prov_image_clients() - call @fn for every client record naming image
+ * @image, with the version it uses (its `version` key; 1 for records from
+ * before versions).
+ */
+void prov_image_clients(const char *state, const char *image,
+    void (*fn)(void *arg, const char *client, unsigned version), void *arg);
+
+/*
+ * prov_arch_detect() - the Debian architecture of the root tree @rootfd
+ * from the ELF header of /usr/bin/dpkg, /bin/sh or /bin/busybox (symlinks
+ * resolved inside the tree), into @out ("" when none is found).
+ */
+void prov_arch_detect(int rootfd, char *out, size_t cap);
+
+/*
+ * prov_elf_arch() - the Debian architecture name of an ELF header.
+ * @p, @len: the first bytes of a file (borrowed; 52 suffice).
+ * Return: static name ("arm64", "armhf", "armel", "amd64", "i386",
+ * "riscv64"), or NULL when not ELF or not one of these.  Pure.
+ */
+const char *prov_elf_arch(const uint8_t *p, size_t len);
+
+/*
+ * prov_native_arch() - the Debian architecture this host runs natively.
+ * Return: static name, or NULL when unknown.
+ */
+const char *prov_native_arch(void);
+
+#endif
