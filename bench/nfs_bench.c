@@ -533,8 +533,8 @@ lat_run(struct rpc_context *rpc, const struct lat_target *tg, const char *name,
 		return 1;
 	}
 	for (i = -warm; i < n; i++) {
-		struct one o = {.read = kind == LAT_READ,
-		    .null = kind == LAT_NULL};
+		struct one o = {
+		    .read = kind == LAT_READ, .null = kind == LAT_NULL};
 		double t0 = now_s();
 
 		if (lat_send(rpc, tg, kind, count, i, &o) < 0) {
@@ -873,8 +873,8 @@ main(int argc, char **argv)
 
 	if (argc < 5) {
 		fprintf(stderr,
-		    "usage: nfs_bench read|write|meta|walk|lat|call|hold SERVER "
-		    "EXPORT ARG [ARG...]\n");
+		    "usage: nfs_bench read|write|meta|walk|lat|call|pair|hold "
+		    "SERVER EXPORT ARG [ARG...]\n");
 		return 2;
 	}
 	if (strcmp(argv[1], "pair") == 0 && argc > 6) {
