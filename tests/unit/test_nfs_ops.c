@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -722,6 +723,115 @@ TEST(nfs_exports_options_and_client_api)
 	CHECK(e && fstat(e->root_fd, &st) == 0 && S_ISDIR(st.st_mode));
 	nfs_exports_put(t);
 	nfs_exports_fini(&ex);
+}
+
+/*
+ * The table at its size: NFS_EXPORT_MAX per-client exports (more than
+ * the 128 clients the first table held), each found by id, by path, by
+ * its client's address, and usable by that client alone; one more is
+ * refused with a message that names the limit.
+ */
+TEST(nfs_exports_thousands)
+{
+	enum { N = NFS_EXPORT_MAX };
+	struct env v;
+	struct rlimit rl = {N + 256, N + 256};
+	const struct nfs_export_table *t;
+	struct nfs_export *e, *found[4];
+	struct nfs3_fh fh;
+	struct nfs3_args a;
+	struct nfs3_res r;
+	char p[512], more[512], msg[512];
+	const char *rest;
+	uint32_t *ids = calloc(N, sizeof(*ids));
+	size_t i, bad = 0;
+	struct in_addr wide = {htonl(0xc6130001)};
+	int64_t id;
+
+	/* Each plain export holds its directory open. */
+	CHECK(ids != NULL);
+	if (!ids ||
+	    (setrlimit(RLIMIT_NOFILE, &rl) < 0 &&
+		(getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < N + 64))) {
+		CHECK(!"RLIMIT_NOFILE allows an open directory per export");
+		free(ids);
+		return;
+	}
+	env_start(&v, t_tmpdir(), "c");
+	CHECK(mkdir(v.dir, 0755) == 0);
+	for (i = 0; i < N; i++) {
+		struct in_addr c = {htonl(0xc6120000u + (uint32_t)i + 1)};
+
+		snprintf(p, sizeof(p), "%s/%zu", v.dir, i);
+		id = mkdir(p, 0755) == 0 ? nfs_exports_add_client(&v.ex, p, c)
+					 : -errno;
+		bad += id <= 0;
+		ids[i] = id > 0 ? (uint32_t)id : 0;
+	}
+	CHECK_EQ(bad, 0);
+	CHECK_EQ(nfs_exports_count(&v.ex), N);
+	snprintf(more, sizeof(more), "%s/one-more", v.dir);
+	CHECK(mkdir(more, 0755) == 0);
+	CHECK_EQ(nfs_exports_add(&v.ex, more, "allow=198.19.0.0/16", NULL, msg,
+		     sizeof(msg)),
+	    -ENOSPC);
+	snprintf(p, sizeof(p), "(%d exports", NFS_EXPORT_MAX);
+	CHECK(strstr(msg, p) != NULL);
+	CHECK(strstr(msg, "client remove") != NULL);
+	CHECK(strstr(nfs_exports_strerror(-ENOSPC), "client remove") != NULL);
+
+	t = nfs_exports_get(&v.ex);
+	for (i = 0, bad = 0; i < N; i++) {
+		struct in_addr c = {htonl(0xc6120000u + (uint32_t)i + 1)};
+
+		snprintf(p, sizeof(p), "%s/%zu/boot/../x", v.dir, i);
+		e = nfs_export_find(t, ids[i], NULL);
+		bad += !e || nfs_export_find(t, 0, e->path) != e ||
+		    nfs_export_find_for_mount(t, p, &rest) != e ||
+		    strcmp(rest, "boot/../x") != 0 ||
+		    nfs_export_find_for_peer(t, c, found, 4) != 1 ||
+		    found[0] != e;
+	}
+	CHECK_EQ(bad, 0);
+	/* An address that no export is open to sees none. */
+	CHECK_EQ(nfs_export_find_for_peer(t, wide, found, 4), 0);
+	CHECK(nfs_export_find_for_mount(t, "/nonexistent", &rest) == NULL);
+	snprintf(p, sizeof(p), "%s/1x", v.dir);
+	CHECK(nfs_export_find_for_mount(t, p, &rest) == NULL);
+
+	/* The 200th client reads its own root; the 199th may not. */
+	e = nfs_export_find(t, ids[199], NULL);
+	CHECK(e && e->fs->mount(&v.ex, e, "", &fh) == 0);
+	nfs_exports_put(t);
+	v.peer.s_addr = htonl(0xc6120000u + 200);
+	a = args_of(NFS3_PROC_GETATTR, &fh);
+	CHECK_EQ(env_call(&v, &a, &r), NFS3_OK);
+	CHECK_EQ(r.obj.a.type, NF3DIR);
+	v.peer.s_addr = htonl(0xc6120000u + 199);
+	CHECK(env_call(&v, &a, &r) != NFS3_OK);
+
+	/* Half withdrawn: the rest still found, the others gone. */
+	for (i = 0; i < N; i += 2) {
+		CHECK_EQ(nfs_exports_del(&v.ex, ids[i]), 0);
+	}
+	CHECK_EQ(nfs_exports_add(&v.ex, more, "allow=198.19.0.0/16", NULL, msg,
+		     sizeof(msg)) > 0,
+	    1);
+	t = nfs_exports_get(&v.ex);
+	for (i = 0, bad = 0; i < N; i++) {
+		struct in_addr c = {htonl(0xc6120000u + (uint32_t)i + 1)};
+		size_t want = i % 2;
+
+		bad += (nfs_export_find(t, ids[i], NULL) != NULL) != want ||
+		    nfs_export_find_for_peer(t, c, found, 4) != want;
+	}
+	CHECK_EQ(bad, 0);
+	/* A subnet export is found for any address in it. */
+	CHECK_EQ(nfs_export_find_for_peer(t, wide, found, 4), 1);
+	CHECK(strcmp(found[0]->path, more) == 0);
+	nfs_exports_put(t);
+	env_fini(&v);
+	free(ids);
 }
 
 TEST(nfs_errno_mapping)

@@ -9,12 +9,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/io.h"
 #include "core/log.h"
 #include "proto/mount/mnt.h"
 #include "proto/portmap/pmap.h"
 #include "server/nfs/nfs.h"
 #include "server/nfs/ops.h"
 #include "server/obs.h"
+#include "server/registry.h"
+
+_Static_assert(NFS_EXPORT_MAX >= 2 * REGISTRY_MAX + 256,
+    "the export table holds every client's root and boot tree");
 
 #define NFSACL_PROG 100227
 
@@ -403,6 +408,11 @@ nfs_service_open(struct serve *s)
 	pthread_mutex_init(&n->mu, NULL);
 	pthread_cond_init(&n->cv, NULL);
 	nfs_load_key(n, key);
+	/*
+	 * A plain export holds its directory open, and every connection is
+	 * a socket: MOUNT's and the portmapper's, 64 each, and NFS's.
+	 */
+	io_nofile_reserve(NFS_EXPORT_MAX + (size_t)cfg->nfs_max_conns + 2 * 64);
 	r = nfs_exports_init(&n->ex, key);
 	if (r < 0) {
 		log_err(
@@ -570,7 +580,7 @@ nfs_service_export_client(
 	if (id < 0) {
 		log_warn(&n->log,
 		    "event=export-failed path=\"%s\" client=%s error=\"%s\"",
-		    path, a, strerror((int)-id));
+		    path, a, nfs_exports_strerror(id));
 	} else {
 		log_info(
 		    &n->log, "event=export path=\"%s\" client=%s", path, a);
@@ -590,7 +600,7 @@ nfs_service_export_layered(struct nfs_service *n, const char *name,
 		log_warn(&n->log,
 		    "event=export-failed path=\"%s\" client=%s layered=yes "
 		    "error=\"%s\"",
-		    name, a, strerror((int)-id));
+		    name, a, nfs_exports_strerror(id));
 	} else {
 		log_info(&n->log,
 		    "event=export path=\"%s\" client=%s layered=yes", name, a);
