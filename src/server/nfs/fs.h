@@ -50,6 +50,15 @@ struct nfs_obj {
 	int fd;                  /* fs_plain.c: O_PATH, owned; else -1 */
 	struct layer_node *node; /* fs_layer.c: owned; else NULL */
 	mode_t type; /* S_IFMT bits when the backend knew them for free */
+	/*
+	 * The attributes the backend read while resolving the object, if
+	 * it did (have_st).  A procedure that changes nothing answers with
+	 * them instead of asking again (nfs_attr_resolved()); after a
+	 * change they are stale, so wcc and post-op attributes of changes
+	 * never use them.
+	 */
+	bool have_st;
+	struct stat st;
 };
 
 /* One entry of a listing; @name is valid during the callback only. */

@@ -146,6 +146,8 @@ plain_open(struct nfs_call *c, const struct nfs_fh_key *k, struct nfs_obj *o)
 	}
 	o->fd = fd;
 	o->type = st.st_mode & S_IFMT;
+	o->st = st;
+	o->have_st = true;
 	return 0;
 }
 
