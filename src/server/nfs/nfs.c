@@ -175,9 +175,15 @@ nfs_worker(void *arg)
 		/*
 		 * Straight to the client: waking the loop to send it would
 		 * put two more context switches on the path of every call.
-		 * The loop still frees the request and sends any rest.
+		 * The loop still frees the request and sends any rest.  Not
+		 * so for the calls the duplicate request cache covers: their
+		 * entry must hold the reply before the client can have it,
+		 * or a retransmission sent as soon as the reply arrives finds
+		 * the call still running and is dropped.
 		 */
-		rpcsrv_reply_send(req);
+		if (nfs_proc_is_idempotent(req->call.proc)) {
+			rpcsrv_reply_send(req);
+		}
 		req->end_us = loop_clock_us();
 
 		pthread_mutex_lock(&n->mu);
