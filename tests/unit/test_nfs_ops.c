@@ -1,3 +1,4 @@
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -15,6 +16,7 @@
 #include "proto/nfs3/nfs3.h"
 #include "proto/rpc/rpc.h"
 #include "server/nfs/export.h"
+#include "server/nfs/fs.h"
 #include "server/nfs/ops.h"
 #include "nfs_util.h"
 #include "t.h"
@@ -832,6 +834,140 @@ TEST(nfs_exports_thousands)
 	nfs_exports_put(t);
 	env_fini(&v);
 	free(ids);
+}
+
+/* Open descriptors of this process. */
+static size_t
+open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	size_t n = 0;
+
+	while (d && (de = readdir(d))) {
+		n += de->d_name[0] != '.';
+	}
+	if (d) {
+		closedir(d);
+	}
+	return n;
+}
+
+struct fdcache_peer {
+	struct env *v;
+	struct nfs3_fh fh;
+	pthread_barrier_t called, checked;
+	int status;
+};
+
+/* Another worker: resolves the handle, then holds it until told. */
+static void *
+fdcache_peer_run(void *arg)
+{
+	struct fdcache_peer *p = arg;
+	struct nfs3_args a = args_of(NFS3_PROC_GETATTR, &p->fh);
+	struct nfs3_res r;
+
+	p->status = env_call(p->v, &a, &r);
+	pthread_barrier_wait(&p->called);
+	pthread_barrier_wait(&p->checked);
+	nfs_fdcache_flush();
+	return NULL;
+}
+
+/*
+ * The worker's descriptor cache: hits follow renames and hard links, a
+ * removed file or directory is stale at once (also while another worker
+ * still holds its descriptor), it never holds more than its slots, and
+ * a flush closes every descriptor it opened.
+ */
+TEST(nfs_fdcache_removed_renamed_bounded)
+{
+	struct env v;
+	struct nfs3_args a;
+	struct nfs3_res r;
+	struct nfs3_fh fh[40], dir;
+	struct fdcache_peer peer;
+	pthread_t th;
+	char p[512], q[512];
+	size_t i, base, bad = 0;
+	uint64_t fileid;
+
+	env_init(&v, NULL);
+	for (i = 0; i < 40; i++) {
+		snprintf(p, sizeof(p), "%s/f%zu", v.dir, i);
+		write_file(p, "x");
+		CHECK_EQ(lookup(&v, &v.root, p + strlen(v.dir) + 1, &fh[i]),
+		    NFS3_OK);
+	}
+	nfs_fdcache_flush();
+	base = open_fds();
+	for (i = 0; i < 80; i++) {
+		a = args_of(NFS3_PROC_GETATTR, &fh[i % 40]);
+		bad += env_call(&v, &a, &r) != NFS3_OK;
+	}
+	CHECK_EQ(bad, 0);
+	CHECK_EQ(nfs_fdcache_held(), NFS_FDCACHE_SLOTS);
+	CHECK_EQ(open_fds(), base + NFS_FDCACHE_SLOTS);
+
+	/* Renamed: the same object through the cached descriptor. */
+	a = args_of(NFS3_PROC_GETATTR, &fh[39]);
+	CHECK_EQ(env_call(&v, &a, &r), NFS3_OK);
+	fileid = r.obj.a.fileid;
+	snprintf(p, sizeof(p), "%s/f39", v.dir);
+	snprintf(q, sizeof(q), "%s/g39", v.dir);
+	CHECK(rename(p, q) == 0);
+	CHECK_EQ(env_call(&v, &a, &r), NFS3_OK);
+	CHECK_EQ(r.obj.a.fileid, fileid);
+	/* Removed: stale, though the cache held it open. */
+	CHECK(unlink(q) == 0);
+	CHECK_EQ(env_call(&v, &a, &r), NFS3ERR_STALE);
+	CHECK_EQ(env_call(&v, &a, &r), NFS3ERR_STALE);
+	/* One of two links removed: the file is still there. */
+	a = args_of(NFS3_PROC_GETATTR, &fh[38]);
+	CHECK_EQ(env_call(&v, &a, &r), NFS3_OK);
+	snprintf(p, sizeof(p), "%s/f38", v.dir);
+	snprintf(q, sizeof(q), "%s/h38", v.dir);
+	CHECK(link(p, q) == 0);
+	CHECK(unlink(p) == 0);
+	CHECK_EQ(env_call(&v, &a, &r), NFS3_OK);
+	CHECK_EQ(r.obj.a.nlink, 1);
+	/* A directory removed: stale. */
+	snprintf(p, sizeof(p), "%s/d", v.dir);
+	CHECK(mkdir(p, 0755) == 0);
+	CHECK_EQ(lookup(&v, &v.root, "d", &dir), NFS3_OK);
+	a = args_of(NFS3_PROC_GETATTR, &dir);
+	CHECK_EQ(env_call(&v, &a, &r), NFS3_OK);
+	CHECK(rmdir(p) == 0);
+	CHECK_EQ(env_call(&v, &a, &r), NFS3ERR_STALE);
+
+	/*
+	 * Removed while another worker's cache keeps the inode alive, so
+	 * that open_by_handle_at() still finds it here: stale all the same.
+	 */
+	memset(&peer, 0, sizeof(peer));
+	peer.v = &v;
+	peer.fh = fh[37];
+	CHECK(pthread_barrier_init(&peer.called, NULL, 2) == 0);
+	CHECK(pthread_barrier_init(&peer.checked, NULL, 2) == 0);
+	nfs_fdcache_flush();
+	CHECK(pthread_create(&th, NULL, fdcache_peer_run, &peer) == 0);
+	pthread_barrier_wait(&peer.called);
+	CHECK_EQ(peer.status, NFS3_OK);
+	snprintf(p, sizeof(p), "%s/f37", v.dir);
+	CHECK(unlink(p) == 0);
+	a = args_of(NFS3_PROC_GETATTR, &fh[37]);
+	CHECK_EQ(env_call(&v, &a, &r), NFS3ERR_STALE);
+	pthread_barrier_wait(&peer.checked);
+	pthread_join(th, NULL);
+	pthread_barrier_destroy(&peer.called);
+	pthread_barrier_destroy(&peer.checked);
+
+	/* No descriptor outlives a flush. */
+	nfs_fdcache_flush();
+	CHECK_EQ(nfs_fdcache_held(), 0);
+	CHECK_EQ(open_fds(), base);
+	env_fini(&v);
 }
 
 TEST(nfs_errno_mapping)

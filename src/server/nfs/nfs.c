@@ -7,12 +7,14 @@
 #include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/io.h"
 #include "core/log.h"
 #include "proto/mount/mnt.h"
 #include "proto/portmap/pmap.h"
+#include "server/nfs/fs.h"
 #include "server/nfs/nfs.h"
 #include "server/nfs/ops.h"
 #include "server/obs.h"
@@ -117,6 +119,32 @@ nfs_log_port_refused(struct nfs_service *n, const struct rpcsrv_req *req)
 	n->refuse_rl.suppressed = 0;
 }
 
+/*
+ * Wait for work, with n->mu held.  A worker that holds descriptors in
+ * its cache (fs.h) closes them once it has been idle NFS_FDCACHE_IDLE_MS,
+ * so an idle server holds no removed file open.
+ */
+static void
+nfs_worker_wait(struct nfs_service *n)
+{
+	struct timespec until;
+
+	if (nfs_fdcache_held() == 0) {
+		pthread_cond_wait(&n->cv, &n->mu);
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += NFS_FDCACHE_IDLE_MS / 1000;
+	until.tv_nsec += (NFS_FDCACHE_IDLE_MS % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	if (pthread_cond_timedwait(&n->cv, &n->mu, &until) == ETIMEDOUT) {
+		nfs_fdcache_flush();
+	}
+}
+
 static void *
 nfs_worker(void *arg)
 {
@@ -131,10 +159,11 @@ nfs_worker(void *arg)
 
 		pthread_mutex_lock(&n->mu);
 		while (!n->jobs_head && !n->stopping) {
-			pthread_cond_wait(&n->cv, &n->mu);
+			nfs_worker_wait(n);
 		}
 		if (n->stopping) {
 			pthread_mutex_unlock(&n->mu);
+			nfs_fdcache_flush();
 			break;
 		}
 		req = n->jobs_head;
@@ -415,10 +444,12 @@ nfs_service_open(struct serve *s)
 	pthread_cond_init(&n->cv, NULL);
 	nfs_load_key(n, key);
 	/*
-	 * A plain export holds its directory open, and every connection is
-	 * a socket: MOUNT's and the portmapper's, 64 each, and NFS's.
+	 * A plain export holds its directory open, every connection is a
+	 * socket (MOUNT's and the portmapper's, 64 each, and NFS's), and
+	 * each worker caches descriptors.
 	 */
-	io_nofile_reserve(NFS_EXPORT_MAX + (size_t)cfg->nfs_max_conns + 2 * 64);
+	io_nofile_reserve(NFS_EXPORT_MAX + (size_t)cfg->nfs_max_conns + 2 * 64 +
+	    (size_t)cfg->nfs_workers * NFS_FDCACHE_SLOTS);
 	r = nfs_exports_init(&n->ex, key);
 	if (r < 0) {
 		log_err(
