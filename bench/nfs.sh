@@ -45,8 +45,13 @@
 # and write and the walk, export after export; medians of ROUNDS and the
 # ratio layered/plain of the time each takes (target <= 1.1).
 #
-# Usage: bench/nfs.sh [ROUNDS] [layered]   (as root, after make; 5 rounds
-# against Ganesha, 3 layered unless ROUNDS says otherwise)
+# bench/nfs.sh ROUNDS lat: only the single-call latencies above, many
+# rounds cheaply; with PNB_OTHER=BINARY a second pinetboot build (say,
+# the one before a change) takes its turn as a third server, and each
+# call's line gives before/after as well as both against Ganesha.
+#
+# Usage: bench/nfs.sh [ROUNDS] [layered|lat]   (as root, after make; 5
+# rounds against Ganesha, 3 layered unless ROUNDS says otherwise)
 set -u
 MODE=${2:-ganesha}
 ROUNDS=${1:-5}
@@ -205,6 +210,83 @@ bench() {
 	ip netns exec "$1" taskset -c 1 "$BENCH" "$2" 198.18.0.1 "$T" "${@:3}" |
 		awk '/^RESULT/ {print $2, $3}'
 }
+if [ "$MODE" = lat ]; then
+	# One call in flight only, the servers in turn, the first one
+	# rotating from round to round; with PNB_OTHER (another pinetboot
+	# binary, such as the build before a change) that one too, from its
+	# own pair of namespaces, so before and after meet the same load.
+	servers="pnb gan"
+	if [ -n "${PNB_OTHER:-}" ]; then
+		Q=$(nn_ns q)
+		QC=$(nn_ns qc)
+		nn_bridge "$Q" br0 198.18.0.1/24
+		nn_port "$Q" br0 "$QC" 198.18.0.2/24 >/dev/null
+		mkdir -p "$NN_TMP/state-other"
+		nn_spawn "$Q" "$NN_TMP/other.log" taskset -c 0 "$PNB_OTHER" \
+			serve --dhcp off --tftp off --address 198.18.0.1 \
+			--state-dir "$NN_TMP/state-other" --export "$T" \
+			--log-level info
+		nn_wait_tcp "$Q" 2049 ||
+			{ echo "$PNB_OTHER did not start"; exit 1; }
+		servers="pnb other gan"
+	fi
+	declare -A L
+	LAT="NULL GETATTR LOOKUP ACCESS READ4K READ1M"
+	echo "== $(uname -n), $(nproc) CPUs, $(uname -r); load: $(cut -d' ' -f1-3 /proc/loadavg)"
+	read -ra order <<<"$servers"
+	for i in $(seq "$ROUNDS"); do
+		echo "== round $i (${order[*]}), load $(cut -d' ' -f1-3 /proc/loadavg)"
+		for s in "${order[@]}"; do
+			ns=$PC
+			[ "$s" = gan ] && ns=$GC
+			[ "$s" = other ] && ns=$QC
+			line="   $s:"
+			while read -r name value; do
+				case $name in lat-*) ;; *) continue ;; esac
+				L[$s.${name#lat-}]+="$value "
+				line+=" ${name#lat-}=$value"
+			done < <(bench "$ns" lat /big /meta)
+			echo "$line"
+		done
+		order=("${order[@]:1}" "${order[0]}")
+	done
+	# ratio A B CALL: B's time over A's, per round and the median.
+	ratios() {
+		paste -d' ' <(tr ' ' '\n' <<<"${L[$2.$3]}" | grep .) \
+			<(tr ' ' '\n' <<<"${L[$1.$3]}" | grep .) |
+			awk '{printf "%.2f\n", ($2 > 0 ? $1 / $2 : 0)}'
+	}
+	med() { tr ' ' '\n' <<<"${L[$1.$2]}" | grep . | median | xargs printf '%.1f'; }
+	# fmt RATIOS: "median x (each round's)".
+	fmt() { printf '%.2fx (%s)' "$(median <<<"$1")" "$(tr '\n' ' ' <<<"$1" | sed 's/ $//')"; }
+	echo
+	echo "Latency of one call, median of $ROUNDS rounds; ratios are the other server's time over pinetboot's (above 1.00x pinetboot is faster), the median of the rounds' ratios and then each round's."
+	echo
+	if [ -n "${PNB_OTHER:-}" ]; then
+		echo "| Call | pinetboot | $(basename "$PNB_OTHER") | Ganesha | vs Ganesha | $(basename "$PNB_OTHER") vs Ganesha | vs $(basename "$PNB_OTHER") |"
+		echo "|---|---|---|---|---|---|---|"
+	else
+		echo "| Call | pinetboot | Ganesha | vs Ganesha |"
+		echo "|---|---|---|---|"
+	fi
+	for t in $LAT; do
+		g=$(ratios pnb gan "$t")
+		row="| $t | $(med pnb "$t") us |"
+		if [ -n "${PNB_OTHER:-}" ]; then
+			o=$(ratios other gan "$t")
+			b=$(ratios pnb other "$t")
+			row+=" $(med other "$t") us |"
+		fi
+		row+=" $(med gan "$t") us | $(fmt "$g") |"
+		if [ -n "${PNB_OTHER:-}" ]; then
+			row+=" $(fmt "$o") | $(fmt "$b") |"
+		fi
+		echo "$row"
+	done
+	echo "load after the rounds: $(cut -d' ' -f1-3 /proc/loadavg)"
+	exit 0
+fi
+
 # timed NS CMD...: runs CMD in NS on CPU 1; prints seconds, or nothing
 # if CMD failed.
 timed() {
