@@ -895,13 +895,17 @@ tftp_warn_rollover(struct tftp_conn *c)
 		return;
 	}
 	log_escape(esc, c->name, strlen(c->name));
-	/* Reference §3.2.8: bootloaders before 2025-09-23 stop at block
-	 * 65535, so the largest file they load is 65535 * blksize - 1. */
+	/* Reference §3.2.8 and §9 correction 2: bootloaders before
+	 * 2025-09-23 stop at block 65535, and on a Pi 4 the kernel and
+	 * initramfs come through start4.elf, which truncated silently at
+	 * 65535 blocks; whether any start*.elf wraps is unverified, so an
+	 * EEPROM update alone is no remedy. */
 	log_warn(&c->log,
 	    "event=rollover-needed file=\"%s\" size=%llu blksize=%u "
-	    "blocks=%llu note=\"Pi bootloaders older than 2025-09-23 cannot "
-	    "roll the block counter over: update the bootloader EEPROM, or "
-	    "keep the file under %llu bytes at this block size\"",
+	    "blocks=%llu note=\"older Pi bootloaders and start*.elf "
+	    "cannot roll the block counter over and may load a truncated "
+	    "file: keep it under %llu bytes at this block size (for "
+	    "example a compressed kernel or a smaller initramfs)\"",
 	    esc, (unsigned long long)c->x.size, c->x.blksize,
 	    (unsigned long long)blocks,
 	    (unsigned long long)65535 * c->x.blksize);
