@@ -970,6 +970,63 @@ TEST(nfs_fdcache_removed_renamed_bounded)
 	env_fini(&v);
 }
 
+/*
+ * MNT paths through the hashed index: the longest export that is the
+ * path or one of its parents wins, as a walk over every path did; "/"
+ * holds whatever no other export does.
+ */
+TEST(nfs_export_find_for_mount_nested)
+{
+	static const uint8_t key[NFS_KEY_SIZE];
+	struct nfs_exports ex;
+	const struct nfs_export_table *t;
+	struct nfs_export *a, *ab, *root;
+	char base[300], p[400], msg[256];
+	const char *rest;
+	int64_t ida, idab, idroot;
+
+	snprintf(base, sizeof(base), "%s", t_tmpdir());
+	CHECK_EQ(nfs_exports_init(&ex, key), 0);
+	snprintf(p, sizeof(p), "%s/a", base);
+	CHECK(mkdir(p, 0755) == 0);
+	ida = nfs_exports_add(&ex, p, "", NULL, msg, sizeof(msg));
+	snprintf(p, sizeof(p), "%s/a/b", base);
+	CHECK(mkdir(p, 0755) == 0);
+	idab = nfs_exports_add(&ex, p, "", NULL, msg, sizeof(msg));
+	t = nfs_exports_get(&ex);
+	a = nfs_export_find(t, (uint32_t)ida, NULL);
+	ab = nfs_export_find(t, (uint32_t)idab, NULL);
+	CHECK(a && ab && a != ab);
+	snprintf(p, sizeof(p), "%s/a/b/c/d", base);
+	CHECK(nfs_export_find_for_mount(t, p, &rest) == ab);
+	CHECK_STR(rest, "c/d");
+	snprintf(p, sizeof(p), "%s/a/bc", base);
+	CHECK(nfs_export_find_for_mount(t, p, &rest) == a);
+	CHECK_STR(rest, "bc");
+	snprintf(p, sizeof(p), "%s/a/", base);
+	CHECK(nfs_export_find_for_mount(t, p, &rest) == a);
+	CHECK_STR(rest, "");
+	snprintf(p, sizeof(p), "%s/ab", base);
+	CHECK(nfs_export_find_for_mount(t, p, &rest) == NULL);
+	CHECK(nfs_export_find_for_mount(t, "relative/a", &rest) == NULL);
+	nfs_exports_put(t);
+
+	idroot = nfs_exports_add(&ex, "/", "", NULL, msg, sizeof(msg));
+	t = nfs_exports_get(&ex);
+	root = nfs_export_find(t, (uint32_t)idroot, NULL);
+	CHECK(root != NULL && nfs_export_find(t, 0, "/") == root);
+	snprintf(p, sizeof(p), "%s/ab", base);
+	CHECK(nfs_export_find_for_mount(t, p, &rest) == root);
+	CHECK_STR(rest, p + 1);
+	CHECK(nfs_export_find_for_mount(t, "/", &rest) == root);
+	CHECK_STR(rest, "");
+	snprintf(p, sizeof(p), "%s/a/b", base);
+	CHECK(nfs_export_find_for_mount(t, p, &rest) == ab);
+	CHECK_STR(rest, "");
+	nfs_exports_put(t);
+	nfs_exports_fini(&ex);
+}
+
 TEST(nfs_errno_mapping)
 {
 	CHECK_EQ(nfs_errno_stat(0), NFS3_OK);
