@@ -26,6 +26,15 @@
  *                                              and their ratio
  *   nfs_bench hold  SERVER EXPORT N SECONDS    N mounted clients, each
  *                                              doing a GETATTR, held open
+ *   nfs_bench lat   SERVER EXPORT FILE DIR     single-call latency: one
+ *                                              call in flight at a time,
+ *                                              NULL (the transport alone),
+ *                                              GETATTR, ACCESS (of FILE),
+ *                                              LOOKUP (of DIR's entries),
+ *                                              READ 4 KiB and READ 1 MiB
+ *                                              (of FILE); median and 90th
+ *                                              percentile per procedure
+ *   nfs_bench lat   ... FILE DIR PROC [CALLS]  the same for one procedure
  *
  * Reads and writes keep up to 8 calls of 1 MiB (or the server's rtmax/
  * wtmax if smaller) in flight, as the Linux client does with its
@@ -427,23 +436,216 @@ bench_walk(struct nfs_context *nfs, const char *dir)
 	return 0;
 }
 
-/* One call at a time: its status, set by the callback. */
+/* One call at a time: its status, set by the callback; a READ's bytes. */
 struct one {
 	int done, errors;
+	bool null; /* NULL has no result */
+	bool read; /* add up the bytes of READ results */
+	uint64_t bytes;
 };
 
 static void
 one_cb(struct rpc_context *rpc, int status, void *data, void *priv)
 {
 	struct one *o = priv;
-	/* Every NFS v3 result starts with its nfsstat3. */
-	const nfsstat3 *st = data;
 
 	(void)rpc;
 	o->done = 1;
-	if (status != RPC_STATUS_SUCCESS || *st != NFS3_OK) {
+	/* Every NFSv3 result but NULL's begins with its nfsstat3. */
+	if (status != RPC_STATUS_SUCCESS ||
+	    (!o->null && *(nfsstat3 *)data != NFS3_OK)) {
 		o->errors++;
+		return;
 	}
+	if (o->read) {
+		o->bytes += ((READ3res *)data)->READ3res_u.resok.count;
+	}
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+enum lat_kind { LAT_NULL, LAT_GETATTR, LAT_ACCESS, LAT_LOOKUP, LAT_READ };
+
+struct lat_target {
+	nfs_fh3 file, dir;
+	char **names;
+	size_t nnames;
+	uint64_t size;
+};
+
+/* Send call @i of @kind; the reply lands in @o. */
+static int
+lat_send(struct rpc_context *rpc, const struct lat_target *tg,
+    enum lat_kind kind, uint32_t count, long i, struct one *o)
+{
+	switch (kind) {
+	case LAT_NULL:
+		return rpc_nfs3_null_async(rpc, one_cb, o);
+	case LAT_GETATTR: {
+		GETATTR3args a = {.object = tg->file};
+
+		return rpc_nfs3_getattr_async(rpc, one_cb, &a, o);
+	}
+	case LAT_ACCESS: {
+		ACCESS3args a = {.object = tg->file, .access = 0x1f};
+
+		return rpc_nfs3_access_async(rpc, one_cb, &a, o);
+	}
+	case LAT_LOOKUP: {
+		LOOKUP3args a = {
+		    .what = {.dir = tg->dir,
+			.name = tg->names[(size_t)i % tg->nnames]}};
+
+		return rpc_nfs3_lookup_async(rpc, one_cb, &a, o);
+	}
+	case LAT_READ: {
+		/* Walk the file so every READ is of other pages. */
+		uint64_t slots = tg->size / count;
+		READ3args a = {.file = tg->file,
+		    .offset = ((uint64_t)i % (slots ? slots : 1)) * count,
+		    .count = count};
+
+		return rpc_nfs3_read_async(rpc, one_cb, &a, o);
+	}
+	}
+	return -1;
+}
+
+/*
+ * @n calls of @kind, one in flight at a time, after a few unmeasured
+ * ones; prints the median and 90th percentile in microseconds.
+ */
+static int
+lat_run(struct rpc_context *rpc, const struct lat_target *tg, const char *name,
+    enum lat_kind kind, uint32_t count, long n)
+{
+	double *us = calloc((size_t)n, sizeof(*us));
+	uint64_t bytes = 0;
+	long i, warm = n / 10 + 1;
+
+	if (!us) {
+		return 1;
+	}
+	for (i = -warm; i < n; i++) {
+		struct one o = {
+		    .read = kind == LAT_READ, .null = kind == LAT_NULL};
+		double t0 = now_s();
+
+		if (lat_send(rpc, tg, kind, count, i, &o) < 0) {
+			o.errors++;
+		}
+		while (!o.done && !o.errors) {
+			if (rpc_pump(rpc) < 0) {
+				o.errors++;
+			}
+		}
+		if (o.errors) {
+			fprintf(stderr, "%s: call %ld failed: %s\n", name, i,
+			    rpc_get_error(rpc));
+			free(us);
+			return 1;
+		}
+		if (i >= 0) {
+			us[i] = (now_s() - t0) * 1e6;
+			bytes += kind == LAT_READ ? o.bytes : 0;
+		}
+	}
+	qsort(us, (size_t)n, sizeof(*us), cmp_double);
+	printf("RESULT lat-%s %.1f us (p90 %.1f us, %ld calls", name, us[n / 2],
+	    us[n * 9 / 10], n);
+	if (kind == LAT_READ) {
+		printf(", %" PRIu64 " bytes each", bytes / (uint64_t)n);
+	}
+	printf(")\n");
+	free(us);
+	return 0;
+}
+
+/* The procedures measured, in order, and how many calls of each. */
+static const struct lat_proc {
+	const char *name;
+	enum lat_kind kind;
+	uint32_t count;
+	long calls;
+} lat_procs[] = {
+    {"NULL", LAT_NULL, 0, 4000},
+    {"GETATTR", LAT_GETATTR, 0, 4000},
+    {"LOOKUP", LAT_LOOKUP, 0, 4000},
+    {"ACCESS", LAT_ACCESS, 0, 4000},
+    {"READ4K", LAT_READ, 4096, 4000},
+    {"READ1M", LAT_READ, 1 << 20, 400},
+};
+
+/* @only: one procedure by name, or NULL for all; @calls: 0 for each's own. */
+static int
+bench_lat(struct nfs_context *nfs, const char *file, const char *dir,
+    const char *only, long calls)
+{
+	struct rpc_context *rpc = nfs_get_rpc_context(nfs);
+	struct lat_target tg = {0};
+	struct nfsfh *ffh = NULL, *dfh = NULL;
+	struct nfsdir *d = NULL;
+	struct nfsdirent *de;
+	struct nfs_stat_64 st;
+	struct bench_fh *bf;
+	int r = 1;
+	size_t i;
+
+	if (nfs_stat64(nfs, file, &st) < 0 ||
+	    nfs_open(nfs, file, O_RDONLY, &ffh) < 0 ||
+	    nfs_open(nfs, dir, O_RDONLY, &dfh) < 0 ||
+	    nfs_opendir(nfs, dir, &d) < 0) {
+		fprintf(stderr, "lat: %s\n", nfs_get_error(nfs));
+		goto out;
+	}
+	tg.size = st.nfs_size;
+	bf = (struct bench_fh *)nfs_get_fh(ffh);
+	tg.file.data.data_len = (u_int)bf->len;
+	tg.file.data.data_val = bf->val;
+	bf = (struct bench_fh *)nfs_get_fh(dfh);
+	tg.dir.data.data_len = (u_int)bf->len;
+	tg.dir.data.data_val = bf->val;
+	tg.names = calloc(1000, sizeof(*tg.names));
+	while (tg.names && tg.nnames < 1000 && (de = nfs_readdir(nfs, d))) {
+		if (de->name[0] != '.') {
+			tg.names[tg.nnames++] = strdup(de->name);
+		}
+	}
+	if (tg.nnames == 0) {
+		fprintf(stderr, "lat: %s has no entries\n", dir);
+		goto out;
+	}
+	printf("RESULT readmax %" PRIu64 " bytes\n", nfs_get_readmax(nfs));
+	r = 0;
+	for (i = 0; i < sizeof(lat_procs) / sizeof(lat_procs[0]) && !r; i++) {
+		const struct lat_proc *lp = &lat_procs[i];
+
+		if (!only || strcmp(only, lp->name) == 0) {
+			r = lat_run(rpc, &tg, lp->name, lp->kind, lp->count,
+			    calls > 0 ? calls : lp->calls);
+		}
+	}
+out:
+	for (i = 0; i < tg.nnames; i++) {
+		free(tg.names[i]);
+	}
+	free(tg.names);
+	if (d) {
+		nfs_closedir(nfs, d);
+	}
+	if (dfh) {
+		nfs_close(nfs, dfh);
+	}
+	if (ffh) {
+		nfs_close(nfs, ffh);
+	}
+	return r;
 }
 
 /*
@@ -671,8 +873,8 @@ main(int argc, char **argv)
 
 	if (argc < 5) {
 		fprintf(stderr,
-		    "usage: nfs_bench read|write|meta|walk|call|hold SERVER "
-		    "EXPORT ARG [ARG...]\n");
+		    "usage: nfs_bench read|write|meta|walk|lat|call|pair|hold "
+		    "SERVER EXPORT ARG [ARG...]\n");
 		return 2;
 	}
 	if (strcmp(argv[1], "pair") == 0 && argc > 6) {
@@ -698,6 +900,9 @@ main(int argc, char **argv)
 		r = bench_meta(nfs, argv[4]);
 	} else if (strcmp(argv[1], "walk") == 0) {
 		r = bench_walk(nfs, argv[4]);
+	} else if (strcmp(argv[1], "lat") == 0 && argc > 5) {
+		r = bench_lat(nfs, argv[4], argv[5], argc > 6 ? argv[6] : NULL,
+		    argc > 7 ? atol(argv[7]) : 0);
 	} else if (strcmp(argv[1], "call") == 0 && argc > 5) {
 		r = bench_call(
 		    nfs, argv[4], argv[5], argc > 6 ? atof(argv[6]) : 2.0);

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -67,4 +68,18 @@ io_private_dir(const char *path, unsigned *was)
 	}
 	close(fd);
 	return r;
+}
+
+void
+io_nofile_reserve(size_t more)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max) {
+		return;
+	}
+	rl.rlim_cur =
+	    more < rl.rlim_max - rl.rlim_cur ? rl.rlim_cur + more : rl.rlim_max;
+	/* Only ever more than before: a failure leaves what was there. */
+	(void)setrlimit(RLIMIT_NOFILE, &rl);
 }

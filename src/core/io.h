@@ -24,4 +24,13 @@ int io_pwrite_all(int fd, const uint8_t *p, size_t n, uint64_t off);
  */
 int io_private_dir(const char *path, unsigned *was);
 
+/*
+ * io_nofile_reserve() - raise the soft limit on open files by @more, up
+ * to the hard limit: each service asks for what it may hold open (TFTP's
+ * transfers, NFS exports and connections), so their needs add up.  The
+ * default soft limit of 1024 exists for select(), which pinetboot does
+ * not use.
+ */
+void io_nofile_reserve(size_t more);
+
 #endif

@@ -353,7 +353,7 @@ serve_export_root(struct serve *s, struct serve_addr *a)
 		log_warn(&clients_log,
 		    "event=export-failed client=%s addr=%s "
 		    "error=\"%s\"",
-		    a->name, ip, strerror((int)-(id < 0 ? id : boot_id)));
+		    a->name, ip, nfs_exports_strerror(id < 0 ? id : boot_id));
 	}
 	a->export_id = id > 0 ? id : 0;
 	a->boot_export_id = boot_id > 0 ? boot_id : 0;

@@ -1,3 +1,4 @@
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -5,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -14,6 +16,7 @@
 #include "proto/nfs3/nfs3.h"
 #include "proto/rpc/rpc.h"
 #include "server/nfs/export.h"
+#include "server/nfs/fs.h"
 #include "server/nfs/ops.h"
 #include "nfs_util.h"
 #include "t.h"
@@ -720,6 +723,306 @@ TEST(nfs_exports_options_and_client_api)
 	CHECK_EQ(nfs_exports_count(&ex), 0);
 	CHECK(nfs_export_find(t, (uint32_t)id, NULL) == e);
 	CHECK(e && fstat(e->root_fd, &st) == 0 && S_ISDIR(st.st_mode));
+	nfs_exports_put(t);
+	nfs_exports_fini(&ex);
+}
+
+/*
+ * The table at its size: NFS_EXPORT_MAX per-client exports (more than
+ * the 128 clients the first table held), each found by id, by path, by
+ * its client's address, and usable by that client alone; one more is
+ * refused with a message that names the limit.
+ */
+TEST(nfs_exports_thousands)
+{
+	enum { N = NFS_EXPORT_MAX };
+	struct env v;
+	struct rlimit rl = {N + 256, N + 256};
+	const struct nfs_export_table *t;
+	struct nfs_export *e, *found[4];
+	struct nfs3_fh fh;
+	struct nfs3_args a;
+	struct nfs3_res r;
+	char p[512], more[512], msg[512];
+	const char *rest;
+	uint32_t *ids = calloc(N, sizeof(*ids));
+	size_t i, bad = 0;
+	struct in_addr wide = {htonl(0xc6130001)};
+	int64_t id;
+
+	/* Each plain export holds its directory open. */
+	CHECK(ids != NULL);
+	if (!ids ||
+	    (setrlimit(RLIMIT_NOFILE, &rl) < 0 &&
+		(getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < N + 64))) {
+		CHECK(!"RLIMIT_NOFILE allows an open directory per export");
+		free(ids);
+		return;
+	}
+	env_start(&v, t_tmpdir(), "c");
+	CHECK(mkdir(v.dir, 0755) == 0);
+	for (i = 0; i < N; i++) {
+		struct in_addr c = {htonl(0xc6120000u + (uint32_t)i + 1)};
+
+		snprintf(p, sizeof(p), "%s/%zu", v.dir, i);
+		id = mkdir(p, 0755) == 0 ? nfs_exports_add_client(&v.ex, p, c)
+					 : -errno;
+		bad += id <= 0;
+		ids[i] = id > 0 ? (uint32_t)id : 0;
+	}
+	CHECK_EQ(bad, 0);
+	CHECK_EQ(nfs_exports_count(&v.ex), N);
+	snprintf(more, sizeof(more), "%s/one-more", v.dir);
+	CHECK(mkdir(more, 0755) == 0);
+	CHECK_EQ(nfs_exports_add(&v.ex, more, "allow=198.19.0.0/16", NULL, msg,
+		     sizeof(msg)),
+	    -ENOSPC);
+	snprintf(p, sizeof(p), "(%d exports", NFS_EXPORT_MAX);
+	CHECK(strstr(msg, p) != NULL);
+	CHECK(strstr(msg, "client remove") != NULL);
+	CHECK(strstr(nfs_exports_strerror(-ENOSPC), "client remove") != NULL);
+
+	t = nfs_exports_get(&v.ex);
+	for (i = 0, bad = 0; i < N; i++) {
+		struct in_addr c = {htonl(0xc6120000u + (uint32_t)i + 1)};
+
+		snprintf(p, sizeof(p), "%s/%zu/boot/../x", v.dir, i);
+		e = nfs_export_find(t, ids[i], NULL);
+		bad += !e || nfs_export_find(t, 0, e->path) != e ||
+		    nfs_export_find_for_mount(t, p, &rest) != e ||
+		    strcmp(rest, "boot/../x") != 0 ||
+		    nfs_export_find_for_peer(t, c, found, 4) != 1 ||
+		    found[0] != e;
+	}
+	CHECK_EQ(bad, 0);
+	/* An address that no export is open to sees none. */
+	CHECK_EQ(nfs_export_find_for_peer(t, wide, found, 4), 0);
+	CHECK(nfs_export_find_for_mount(t, "/nonexistent", &rest) == NULL);
+	snprintf(p, sizeof(p), "%s/1x", v.dir);
+	CHECK(nfs_export_find_for_mount(t, p, &rest) == NULL);
+
+	/* The 200th client reads its own root; the 199th may not. */
+	e = nfs_export_find(t, ids[199], NULL);
+	CHECK(e && e->fs->mount(&v.ex, e, "", &fh) == 0);
+	nfs_exports_put(t);
+	v.peer.s_addr = htonl(0xc6120000u + 200);
+	a = args_of(NFS3_PROC_GETATTR, &fh);
+	CHECK_EQ(env_call(&v, &a, &r), NFS3_OK);
+	CHECK_EQ(r.obj.a.type, NF3DIR);
+	v.peer.s_addr = htonl(0xc6120000u + 199);
+	CHECK(env_call(&v, &a, &r) != NFS3_OK);
+
+	/* Half withdrawn: the rest still found, the others gone. */
+	for (i = 0; i < N; i += 2) {
+		CHECK_EQ(nfs_exports_del(&v.ex, ids[i]), 0);
+	}
+	CHECK_EQ(nfs_exports_add(&v.ex, more, "allow=198.19.0.0/16", NULL, msg,
+		     sizeof(msg)) > 0,
+	    1);
+	t = nfs_exports_get(&v.ex);
+	for (i = 0, bad = 0; i < N; i++) {
+		struct in_addr c = {htonl(0xc6120000u + (uint32_t)i + 1)};
+		size_t want = i % 2;
+
+		bad += (nfs_export_find(t, ids[i], NULL) != NULL) != want ||
+		    nfs_export_find_for_peer(t, c, found, 4) != want;
+	}
+	CHECK_EQ(bad, 0);
+	/* A subnet export is found for any address in it. */
+	CHECK_EQ(nfs_export_find_for_peer(t, wide, found, 4), 1);
+	CHECK(strcmp(found[0]->path, more) == 0);
+	nfs_exports_put(t);
+	env_fini(&v);
+	free(ids);
+}
+
+/* Open descriptors of this process. */
+static size_t
+open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	size_t n = 0;
+
+	while (d && (de = readdir(d))) {
+		n += de->d_name[0] != '.';
+	}
+	if (d) {
+		closedir(d);
+	}
+	return n;
+}
+
+struct fdcache_peer {
+	struct env *v;
+	struct nfs3_fh fh;
+	pthread_barrier_t called, checked;
+	int status;
+};
+
+/* Another worker: resolves the handle, then holds it until told. */
+static void *
+fdcache_peer_run(void *arg)
+{
+	struct fdcache_peer *p = arg;
+	struct nfs3_args a = args_of(NFS3_PROC_GETATTR, &p->fh);
+	struct nfs3_res r;
+
+	p->status = env_call(p->v, &a, &r);
+	pthread_barrier_wait(&p->called);
+	pthread_barrier_wait(&p->checked);
+	nfs_fdcache_flush();
+	return NULL;
+}
+
+/*
+ * The worker's descriptor cache: hits follow renames and hard links, a
+ * removed file or directory is stale at once (also while another worker
+ * still holds its descriptor), it never holds more than its slots, and
+ * a flush closes every descriptor it opened.
+ */
+TEST(nfs_fdcache_removed_renamed_bounded)
+{
+	struct env v;
+	struct nfs3_args a;
+	struct nfs3_res r;
+	struct nfs3_fh fh[40], dir;
+	struct fdcache_peer peer;
+	pthread_t th;
+	char p[512], q[512];
+	size_t i, base, bad = 0;
+	uint64_t fileid;
+
+	env_init(&v, NULL);
+	for (i = 0; i < 40; i++) {
+		snprintf(p, sizeof(p), "%s/f%zu", v.dir, i);
+		write_file(p, "x");
+		CHECK_EQ(lookup(&v, &v.root, p + strlen(v.dir) + 1, &fh[i]),
+		    NFS3_OK);
+	}
+	nfs_fdcache_flush();
+	base = open_fds();
+	for (i = 0; i < 80; i++) {
+		a = args_of(NFS3_PROC_GETATTR, &fh[i % 40]);
+		bad += env_call(&v, &a, &r) != NFS3_OK;
+	}
+	CHECK_EQ(bad, 0);
+	CHECK_EQ(nfs_fdcache_held(), NFS_FDCACHE_SLOTS);
+	CHECK_EQ(open_fds(), base + NFS_FDCACHE_SLOTS);
+
+	/* Renamed: the same object through the cached descriptor. */
+	a = args_of(NFS3_PROC_GETATTR, &fh[39]);
+	CHECK_EQ(env_call(&v, &a, &r), NFS3_OK);
+	fileid = r.obj.a.fileid;
+	snprintf(p, sizeof(p), "%s/f39", v.dir);
+	snprintf(q, sizeof(q), "%s/g39", v.dir);
+	CHECK(rename(p, q) == 0);
+	CHECK_EQ(env_call(&v, &a, &r), NFS3_OK);
+	CHECK_EQ(r.obj.a.fileid, fileid);
+	/* Removed: stale, though the cache held it open. */
+	CHECK(unlink(q) == 0);
+	CHECK_EQ(env_call(&v, &a, &r), NFS3ERR_STALE);
+	CHECK_EQ(env_call(&v, &a, &r), NFS3ERR_STALE);
+	/* One of two links removed: the file is still there. */
+	a = args_of(NFS3_PROC_GETATTR, &fh[38]);
+	CHECK_EQ(env_call(&v, &a, &r), NFS3_OK);
+	snprintf(p, sizeof(p), "%s/f38", v.dir);
+	snprintf(q, sizeof(q), "%s/h38", v.dir);
+	CHECK(link(p, q) == 0);
+	CHECK(unlink(p) == 0);
+	CHECK_EQ(env_call(&v, &a, &r), NFS3_OK);
+	CHECK_EQ(r.obj.a.nlink, 1);
+	/* A directory removed: stale. */
+	snprintf(p, sizeof(p), "%s/d", v.dir);
+	CHECK(mkdir(p, 0755) == 0);
+	CHECK_EQ(lookup(&v, &v.root, "d", &dir), NFS3_OK);
+	a = args_of(NFS3_PROC_GETATTR, &dir);
+	CHECK_EQ(env_call(&v, &a, &r), NFS3_OK);
+	CHECK(rmdir(p) == 0);
+	CHECK_EQ(env_call(&v, &a, &r), NFS3ERR_STALE);
+
+	/*
+	 * Removed while another worker's cache keeps the inode alive, so
+	 * that open_by_handle_at() still finds it here: stale all the same.
+	 */
+	memset(&peer, 0, sizeof(peer));
+	peer.v = &v;
+	peer.fh = fh[37];
+	CHECK(pthread_barrier_init(&peer.called, NULL, 2) == 0);
+	CHECK(pthread_barrier_init(&peer.checked, NULL, 2) == 0);
+	nfs_fdcache_flush();
+	CHECK(pthread_create(&th, NULL, fdcache_peer_run, &peer) == 0);
+	pthread_barrier_wait(&peer.called);
+	CHECK_EQ(peer.status, NFS3_OK);
+	snprintf(p, sizeof(p), "%s/f37", v.dir);
+	CHECK(unlink(p) == 0);
+	a = args_of(NFS3_PROC_GETATTR, &fh[37]);
+	CHECK_EQ(env_call(&v, &a, &r), NFS3ERR_STALE);
+	pthread_barrier_wait(&peer.checked);
+	pthread_join(th, NULL);
+	pthread_barrier_destroy(&peer.called);
+	pthread_barrier_destroy(&peer.checked);
+
+	/* No descriptor outlives a flush. */
+	nfs_fdcache_flush();
+	CHECK_EQ(nfs_fdcache_held(), 0);
+	CHECK_EQ(open_fds(), base);
+	env_fini(&v);
+}
+
+/*
+ * MNT paths through the hashed index: the longest export that is the
+ * path or one of its parents wins, as a walk over every path did; "/"
+ * holds whatever no other export does.
+ */
+TEST(nfs_export_find_for_mount_nested)
+{
+	static const uint8_t key[NFS_KEY_SIZE];
+	struct nfs_exports ex;
+	const struct nfs_export_table *t;
+	struct nfs_export *a, *ab, *root;
+	char base[300], p[400], msg[256];
+	const char *rest;
+	int64_t ida, idab, idroot;
+
+	snprintf(base, sizeof(base), "%s", t_tmpdir());
+	CHECK_EQ(nfs_exports_init(&ex, key), 0);
+	snprintf(p, sizeof(p), "%s/a", base);
+	CHECK(mkdir(p, 0755) == 0);
+	ida = nfs_exports_add(&ex, p, "", NULL, msg, sizeof(msg));
+	snprintf(p, sizeof(p), "%s/a/b", base);
+	CHECK(mkdir(p, 0755) == 0);
+	idab = nfs_exports_add(&ex, p, "", NULL, msg, sizeof(msg));
+	t = nfs_exports_get(&ex);
+	a = nfs_export_find(t, (uint32_t)ida, NULL);
+	ab = nfs_export_find(t, (uint32_t)idab, NULL);
+	CHECK(a && ab && a != ab);
+	snprintf(p, sizeof(p), "%s/a/b/c/d", base);
+	CHECK(nfs_export_find_for_mount(t, p, &rest) == ab);
+	CHECK_STR(rest, "c/d");
+	snprintf(p, sizeof(p), "%s/a/bc", base);
+	CHECK(nfs_export_find_for_mount(t, p, &rest) == a);
+	CHECK_STR(rest, "bc");
+	snprintf(p, sizeof(p), "%s/a/", base);
+	CHECK(nfs_export_find_for_mount(t, p, &rest) == a);
+	CHECK_STR(rest, "");
+	snprintf(p, sizeof(p), "%s/ab", base);
+	CHECK(nfs_export_find_for_mount(t, p, &rest) == NULL);
+	CHECK(nfs_export_find_for_mount(t, "relative/a", &rest) == NULL);
+	nfs_exports_put(t);
+
+	idroot = nfs_exports_add(&ex, "/", "", NULL, msg, sizeof(msg));
+	t = nfs_exports_get(&ex);
+	root = nfs_export_find(t, (uint32_t)idroot, NULL);
+	CHECK(root != NULL && nfs_export_find(t, 0, "/") == root);
+	snprintf(p, sizeof(p), "%s/ab", base);
+	CHECK(nfs_export_find_for_mount(t, p, &rest) == root);
+	CHECK_STR(rest, p + 1);
+	CHECK(nfs_export_find_for_mount(t, "/", &rest) == root);
+	CHECK_STR(rest, "");
+	snprintf(p, sizeof(p), "%s/a/b", base);
+	CHECK(nfs_export_find_for_mount(t, p, &rest) == ab);
+	CHECK_STR(rest, "");
 	nfs_exports_put(t);
 	nfs_exports_fini(&ex);
 }

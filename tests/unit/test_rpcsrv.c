@@ -1,6 +1,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -532,6 +535,228 @@ TEST(rpcsrv_udp_inflight_bound)
 	CHECK_EQ(h.n, 5);
 	release_all(&h, 4);
 	CHECK_EQ(rpcsrv_mem(s), 0);
+	close(fd);
+	rpcsrv_close(s);
+	loop_close(l);
+}
+
+/* rpcsrv_reply_send() from another thread, as an NFS worker calls it. */
+static void *
+send_from_thread(void *arg)
+{
+	static bool sent;
+
+	sent = rpcsrv_reply_send(arg);
+	return &sent;
+}
+
+static bool
+send_elsewhere(struct rpcsrv_req *req)
+{
+	pthread_t t;
+	void *sent = NULL;
+
+	if (pthread_create(&t, NULL, send_from_thread, req) != 0) {
+		return false;
+	}
+	pthread_join(t, &sent);
+	return *(bool *)sent;
+}
+
+/* A 24-byte accepted SUCCESS reply for @req. */
+static void
+small_reply(struct rpcsrv_req *req)
+{
+	struct wcur w;
+
+	if (rpcsrv_reply_buf(req, 64, &w) == 0) {
+		rpc_reply_build(&w, req->call.xid, RPC_SUCCESS, 0, 0);
+		rpcsrv_reply_done(req, &w);
+	}
+}
+
+/*
+ * A reply sent by a worker reaches the client at once, over TCP and
+ * UDP, and finishing the request on the loop does not send it again.
+ */
+TEST(rpcsrv_reply_send_from_a_worker)
+{
+	struct rpcsrv_limits lim = {.max_record = 256,
+	    .max_conns = 2,
+	    .max_inflight = 4,
+	    .max_queued = 4096};
+	struct loop *l = loop_open();
+	struct held h = {0};
+	struct rpcsrv *s;
+	struct sockaddr_in sa = {
+	    .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	uint8_t call[128], buf[256];
+	struct wcur w = wcur_init(call + 4, sizeof(call) - 4);
+	int err = 0, fd, u, i;
+
+	s = rpcsrv_open(l, "test", loopback(), 0, &lim, hold_call, &h, &err);
+	CHECK(s != NULL);
+	if (!s) {
+		loop_close(l);
+		return;
+	}
+	rpc_call_build(&w, 51, 100003, 3, 0, RPC_AUTH_NONE, NULL, 0);
+	rpc_rm_marker(call, w.off);
+	fd = connect_to(rpcsrv_port(s));
+	loop_run_once(l, 50);
+	CHECK_EQ(send(fd, call, w.off + 4, 0), (ssize_t)(w.off + 4));
+	sa.sin_port = htons(rpcsrv_port(s));
+	u = socket(AF_INET, SOCK_DGRAM, 0);
+	call[4 + 3] = 52;
+	CHECK_EQ(
+	    sendto(u, call + 4, w.off, 0, (struct sockaddr *)&sa, sizeof(sa)),
+	    (ssize_t)w.off);
+	for (i = 0; i < 50 && h.n < 2; i++) {
+		loop_run_once(l, 10);
+	}
+	CHECK_EQ(h.n, 2);
+	if (h.n < 2) {
+		release_all(&h, 0);
+		goto out;
+	}
+	small_reply(h.req[0]);
+	small_reply(h.req[1]);
+	/* Without running the loop. */
+	CHECK(send_elsewhere(h.req[0]));
+	CHECK(send_elsewhere(h.req[1]));
+	CHECK_EQ(recv(fd, buf, sizeof(buf), 0), 4 + 24);
+	CHECK_EQ(buf[7], 51);
+	CHECK_EQ(recv(u, buf, sizeof(buf), 0), 24);
+	CHECK_EQ(buf[3], 52);
+	rpcsrv_reply(h.req[0]);
+	rpcsrv_reply(h.req[1]);
+	h.n = 0;
+	for (i = 0; i < 10; i++) {
+		loop_run_once(l, 10);
+	}
+	CHECK_EQ(recv(fd, buf, sizeof(buf), MSG_DONTWAIT), -1);
+	CHECK_EQ(recv(u, buf, sizeof(buf), MSG_DONTWAIT), -1);
+	CHECK_EQ(rpcsrv_mem(s), 0);
+out:
+	close(fd);
+	close(u);
+	rpcsrv_close(s);
+	loop_close(l);
+}
+
+/* More than a socket's send buffer grows to (tcp_wmem: 4 MiB). */
+#define BIG_FILE (8 * 1024 * 1024 + 2)
+
+/*
+ * A worker's record that the socket takes only in part (the client does
+ * not read yet) stays whole: no other reply, neither another worker's
+ * nor one the loop sends, goes out until its rest (header, file data
+ * sent with sendfile, padding) has, and then the others follow.
+ */
+TEST(rpcsrv_reply_send_keeps_records_whole)
+{
+	struct rpcsrv_limits lim = {.max_record = 256,
+	    .max_conns = 2,
+	    .max_inflight = 4,
+	    .max_queued = 16 * 1024 * 1024};
+	struct loop *l = loop_open();
+	struct held h = {0};
+	struct rpcsrv *s;
+	struct sockaddr_in sa = {
+	    .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	static uint8_t stream[BIG_FILE + 4096], data[BIG_FILE];
+	uint8_t out[256], *p = out;
+	char path[4200];
+	size_t got = 0, off, len;
+	int err = 0, fd, ffd, i, rcvbuf = 256 * 1024;
+
+	s = rpcsrv_open(l, "test", loopback(), 0, &lim, hold_call, &h, &err);
+	CHECK(s != NULL);
+	if (!s) {
+		loop_close(l);
+		return;
+	}
+	for (i = 0; i < BIG_FILE; i++) {
+		data[i] = (uint8_t)(i * 7 + 1);
+	}
+	snprintf(path, sizeof(path), "%s/big", t_tmpdir());
+	ffd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	CHECK_EQ(write(ffd, data, BIG_FILE), BIG_FILE);
+	for (i = 0; i < 3; i++) {
+		struct wcur w = wcur_init(p + 4, 64);
+
+		rpc_call_build(
+		    &w, 60 + (uint32_t)i, 100003, 3, 0, RPC_AUTH_NONE, NULL, 0);
+		rpc_rm_marker(p, w.off);
+		p += 4 + w.off;
+	}
+	/* A fixed receive buffer, so the window stays small. */
+	sa.sin_port = htons(rpcsrv_port(s));
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	CHECK_EQ(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	loop_run_once(l, 50);
+	CHECK_EQ(send(fd, out, (size_t)(p - out), 0), (ssize_t)(p - out));
+	for (i = 0; i < 50 && h.n < 3; i++) {
+		loop_run_once(l, 10);
+	}
+	CHECK_EQ(h.n, 3);
+	if (h.n < 3) {
+		release_all(&h, 0);
+		goto out;
+	}
+	/* Call 60: a header, the whole file and 2 bytes of padding. */
+	small_reply(h.req[0]);
+	h.req[0]->file_fd = dup(ffd);
+	h.req[0]->file_off = 0;
+	h.req[0]->file_len = BIG_FILE;
+	h.req[0]->file_pad = 2;
+	small_reply(h.req[1]);
+	small_reply(h.req[2]);
+	CHECK(!send_elsewhere(h.req[0]));
+	CHECK(h.req[0]->sent_off > 0);
+	/* The client reads some of it, so the socket has room again. */
+	for (i = 0; i < 2000 && got < 2 * 1024 * 1024; i++) {
+		ssize_t n =
+		    recv(fd, stream + got, 2 * 1024 * 1024 - got, MSG_DONTWAIT);
+
+		got += n > 0 ? (size_t)n : 0;
+		usleep(n > 0 ? 0 : 1000);
+	}
+	CHECK_EQ(got, 2 * 1024 * 1024);
+	/* Its rest goes first: the other worker waits, the loop too. */
+	CHECK(!send_elsewhere(h.req[1]));
+	CHECK_EQ(h.req[1]->sent_off, 0);
+	rpcsrv_reply(h.req[2]);
+	rpcsrv_reply(h.req[1]);
+	rpcsrv_reply(h.req[0]);
+	h.n = 0;
+	for (i = 0; i < 2000 && got < sizeof(stream); i++) {
+		ssize_t n;
+
+		loop_run_once(l, 1);
+		n = recv(fd, stream + got, sizeof(stream) - got, MSG_DONTWAIT);
+		got += n > 0 ? (size_t)n : 0;
+	}
+	/* Three records: 60 whole, then 62 and 61 as the loop queued them. */
+	CHECK_EQ(got, 4 + 24 + BIG_FILE + 2 + 2 * (4 + 24));
+	len = (size_t)(stream[0] & 0x7f) << 24 | (size_t)stream[1] << 16 |
+	    (size_t)stream[2] << 8 | stream[3];
+	CHECK_EQ(stream[0] & 0x80, 0x80);
+	CHECK_EQ(len, 24 + BIG_FILE + 2);
+	CHECK_EQ(stream[4 + 3], 60);
+	CHECK_MEM(stream + 4 + 24, data, BIG_FILE);
+	CHECK_EQ(stream[4 + 24 + BIG_FILE], 0);
+	CHECK_EQ(stream[4 + 24 + BIG_FILE + 1], 0);
+	off = 4 + len;
+	CHECK_EQ(stream[off + 3], 24);
+	CHECK_EQ(stream[off + 4 + 3], 62);
+	off += 4 + 24;
+	CHECK_EQ(stream[off + 3], 24);
+	CHECK_EQ(stream[off + 4 + 3], 61);
+	CHECK_EQ(rpcsrv_mem(s), 0);
+out:
+	close(ffd);
 	close(fd);
 	rpcsrv_close(s);
 	loop_close(l);

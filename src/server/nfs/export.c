@@ -112,17 +112,185 @@ nfs_siphash(const uint8_t *key, const void *data, size_t len)
 	return v0 ^ v1 ^ v2 ^ v3;
 }
 
-/* FNV-1a: a stable export id from the path, so handles outlive restarts. */
+/*
+ * FNV-1a: a stable export id from the path, so handles outlive restarts.
+ * Byte by byte, so that one pass over a MOUNT path gives the id of each
+ * of its leading parts.
+ */
+#define NFS_FNV_BASIS 2166136261u
+#define NFS_STR_(x)   #x
+#define NFS_STR(x)    NFS_STR_(x)
+
+static uint32_t
+nfs_fnv_step(uint32_t h, char c)
+{
+	return (h ^ (uint8_t)c) * 16777619u;
+}
+
+static uint32_t
+nfs_fnv_id(uint32_t h)
+{
+	return h ? h : 1;
+}
+
 static uint32_t
 nfs_path_id(const char *s)
 {
-	uint32_t h = 2166136261u;
+	uint32_t h = NFS_FNV_BASIS;
 
 	while (*s) {
-		h ^= (uint8_t)*s++;
-		h *= 16777619u;
+		h = nfs_fnv_step(h, *s++);
 	}
-	return h ? h : 1;
+	return nfs_fnv_id(h);
+}
+
+/* The index slot of @x among 1 << @bits (Fibonacci hashing). */
+static uint32_t
+nfs_slot(uint32_t x, unsigned bits)
+{
+	return (uint32_t)(x * 2654435769u) >> (32 - bits);
+}
+
+/* The arrays of @t, without dropping its holds on its exports. */
+static void
+nfs_table_free(struct nfs_export_table *t)
+{
+	if (!t) {
+		return;
+	}
+	free(t->e);
+	free(t->by_id);
+	free(t->by_host);
+	free(t->hosts);
+	free(t->wide);
+	free(t);
+}
+
+/* Is @e open to single addresses only (a client's own export)? */
+static bool
+nfs_export_hosts_only(const struct nfs_export *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->nallow; i++) {
+		if (e->allow[i].mask.s_addr != 0xffffffffu) {
+			return false;
+		}
+	}
+	return e->nallow > 0;
+}
+
+/* Is allow entry @j of @e the same as an earlier one? */
+static bool
+nfs_allow_seen(const struct nfs_export *e, size_t j)
+{
+	size_t k;
+
+	for (k = 0; k < j; k++) {
+		if (e->allow[k].net.s_addr == e->allow[j].net.s_addr &&
+		    e->allow[k].mask.s_addr == e->allow[j].mask.s_addr) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Build the indexes of @t over its t->n exports.  Slots are at least
+ * twice the exports, so probes stay short.  Return: 0 or -ENOMEM.
+ */
+static int
+nfs_table_index(struct nfs_export_table *t)
+{
+	size_t i, j, nlinks = 0, nl = 0;
+	uint32_t s, mask;
+
+	t->bits = 4;
+	while (((size_t)1 << t->bits) < 2 * t->n) {
+		t->bits++;
+	}
+	mask = (1u << t->bits) - 1;
+	for (i = 0; i < t->n; i++) {
+		if (nfs_export_hosts_only(t->e[i])) {
+			nlinks += t->e[i]->nallow;
+		} else {
+			t->nwide++;
+		}
+	}
+	t->by_id = calloc((size_t)mask + 1, sizeof(*t->by_id));
+	t->by_host = calloc((size_t)mask + 1, sizeof(*t->by_host));
+	t->hosts = calloc(nlinks + 1, sizeof(*t->hosts));
+	t->wide = calloc(t->nwide + 1, sizeof(*t->wide));
+	if (!t->by_id || !t->by_host || !t->hosts || !t->wide) {
+		return -ENOMEM;
+	}
+	t->nwide = 0;
+	for (i = 0; i < t->n; i++) {
+		const struct nfs_export *e = t->e[i];
+
+		for (s = nfs_slot(e->id, t->bits); t->by_id[s];
+		     s = (s + 1) & mask) {
+		}
+		t->by_id[s] = (uint32_t)i + 1;
+		if (!nfs_export_hosts_only(e)) {
+			t->wide[t->nwide++] = (uint32_t)i;
+			continue;
+		}
+		for (j = 0; j < e->nallow; j++) {
+			if (nfs_allow_seen(e, j)) {
+				continue;
+			}
+			s = nfs_slot(e->allow[j].net.s_addr, t->bits);
+			t->hosts[nl] = (struct nfs_host_link){
+			    .addr = e->allow[j].net,
+			    .export = (uint32_t)i,
+			    .next = t->by_host[s],
+			};
+			t->by_host[s] = (uint32_t)++nl;
+		}
+	}
+	return 0;
+}
+
+/*
+ * A new version: the exports of @cur but the one with id @drop (0: none),
+ * each with one more hold, and @add (when not NULL) with the hold its
+ * caller passes on.  Return: NULL on ENOMEM.
+ */
+static struct nfs_export_table *
+nfs_table_derive(
+    const struct nfs_export_table *cur, uint32_t drop, struct nfs_export *add)
+{
+	struct nfs_export_table *t = calloc(1, sizeof(*t));
+	size_t i;
+
+	if (!t) {
+		return NULL;
+	}
+	atomic_init(&t->refs, 1);
+	t->e = calloc((cur ? cur->n : 0) + 1, sizeof(*t->e));
+	if (!t->e) {
+		nfs_table_free(t);
+		return NULL;
+	}
+	for (i = 0; cur && i < cur->n; i++) {
+		if (cur->e[i]->id != drop) {
+			t->e[t->n++] = cur->e[i];
+		}
+	}
+	if (add) {
+		t->e[t->n++] = add;
+	}
+	if (nfs_table_index(t) < 0) {
+		nfs_table_free(t);
+		return NULL;
+	}
+	for (i = 0; i < t->n; i++) {
+		if (t->e[i] != add) {
+			atomic_fetch_add(&t->e[i]->refs, 1);
+		}
+	}
+	return t;
 }
 
 int
@@ -137,11 +305,10 @@ nfs_exports_init(struct nfs_exports *ex, const uint8_t *key)
 	/* Cookie verifier: stable for the life of the export table. */
 	memcpy(ex->dir_verf, ex->write_verf, sizeof(ex->dir_verf));
 	ex->dir_verf[0] |= 1;
-	ex->cur = calloc(1, sizeof(*ex->cur));
+	ex->cur = nfs_table_derive(NULL, 0, NULL);
 	if (!ex->cur) {
 		return -ENOMEM;
 	}
-	atomic_init(&ex->cur->refs, 1);
 	pthread_mutex_init(&ex->mu, NULL);
 	pthread_mutex_init(&ex->wmu, NULL);
 	return 0;
@@ -174,7 +341,7 @@ nfs_exports_put(const struct nfs_export_table *ct)
 	for (i = 0; i < t->n; i++) {
 		nfs_export_unref(t->e[i]);
 	}
-	free(t);
+	nfs_table_free(t);
 }
 
 const struct nfs_export_table *
@@ -197,28 +364,6 @@ nfs_exports_count(struct nfs_exports *ex)
 
 	nfs_exports_put(t);
 	return n;
-}
-
-/*
- * A copy of the current table to change and publish; caller holds wmu,
- * so the current table cannot change meanwhile.  Return: NULL on ENOMEM.
- */
-static struct nfs_export_table *
-nfs_exports_copy(struct nfs_exports *ex)
-{
-	struct nfs_export_table *t = malloc(sizeof(*t));
-	size_t i;
-
-	if (!t) {
-		return NULL;
-	}
-	t->n = ex->cur->n;
-	atomic_init(&t->refs, 1);
-	for (i = 0; i < t->n; i++) {
-		t->e[i] = ex->cur->e[i];
-		atomic_fetch_add(&t->e[i]->refs, 1);
-	}
-	return t;
 }
 
 /* Make @t the current table; caller holds wmu. */
@@ -501,6 +646,7 @@ nfs_exports_insert(
     struct nfs_exports *ex, struct nfs_export *e, char *msg, size_t msglen)
 {
 	struct nfs_export_table *t = NULL;
+	const struct nfs_export *same;
 	struct stat st;
 	size_t i;
 	int r;
@@ -513,7 +659,7 @@ nfs_exports_insert(
 		if (e->root_fd < 0) {
 			r = -errno;
 			snprintf(msg, msglen, "export %s: %s", e->path,
-			    strerror(-r));
+			    nfs_exports_strerror(r));
 			nfs_export_unref(e);
 			return r;
 		}
@@ -530,14 +676,23 @@ nfs_exports_insert(
 		    &e->allow[i], e->groups[i], sizeof(e->groups[i]));
 	}
 	pthread_mutex_lock(&ex->wmu);
-	if (nfs_export_find(ex->cur, e->id, NULL)) {
+	same = nfs_export_find(ex->cur, e->id, NULL);
+	if (same && strcmp(same->path, e->path) == 0) {
 		snprintf(msg, msglen, "export %s: exported twice", e->path);
 		r = -EEXIST;
-	} else if (ex->cur->n == NFS_EXPORT_MAX) {
-		snprintf(msg, msglen, "more than %d exports", NFS_EXPORT_MAX);
+	} else if (same) {
+		/* Handles carry the id, so two exports cannot share one. */
+		snprintf(msg, msglen,
+		    "export %s: its id (a hash of the path) is that of export "
+		    "%s; export it under another path",
+		    e->path, same->path);
+		r = -EEXIST;
+	} else if (ex->cur->n >= NFS_EXPORT_MAX) {
+		snprintf(msg, msglen, "export %s: %s", e->path,
+		    nfs_exports_strerror(-ENOSPC));
 		r = -ENOSPC;
 	} else {
-		t = nfs_exports_copy(ex);
+		t = nfs_table_derive(ex->cur, 0, e);
 		r = t ? 0 : -ENOMEM;
 	}
 	if (r < 0) {
@@ -545,7 +700,6 @@ nfs_exports_insert(
 		nfs_export_unref(e);
 		return r;
 	}
-	t->e[t->n++] = e;
 	nfs_exports_publish(ex, t);
 	pthread_mutex_unlock(&ex->wmu);
 	return e->id;
@@ -557,12 +711,12 @@ nfs_export_new(const char *path, char *msg, size_t msglen)
 	struct nfs_export *e;
 	size_t n = strlen(path);
 
-	if (path[0] != '/' || n >= sizeof(e->path)) {
+	if (path[0] != '/' || n >= NFS_EXPORT_PATH_MAX) {
 		snprintf(msg, msglen, "export '%.128s' is not an absolute path",
 		    path);
 		return NULL;
 	}
-	e = calloc(1, sizeof(*e));
+	e = calloc(1, sizeof(*e) + n + 1);
 	if (!e) {
 		snprintf(msg, msglen, "out of memory");
 		return NULL;
@@ -640,62 +794,85 @@ int
 nfs_exports_del(struct nfs_exports *ex, uint32_t id)
 {
 	struct nfs_export_table *t;
-	size_t i;
 
 	pthread_mutex_lock(&ex->wmu);
 	if (!nfs_export_find(ex->cur, id, NULL)) {
 		pthread_mutex_unlock(&ex->wmu);
 		return -ENOENT;
 	}
-	t = nfs_exports_copy(ex);
+	t = nfs_table_derive(ex->cur, id, NULL);
 	if (!t) {
 		pthread_mutex_unlock(&ex->wmu);
 		return -ENOMEM;
 	}
-	for (i = 0; t->e[i]->id != id; i++) {
-	}
-	nfs_export_unref(t->e[i]);
-	t->e[i] = t->e[--t->n];
 	nfs_exports_publish(ex, t);
 	pthread_mutex_unlock(&ex->wmu);
 	return 0;
 }
 
-struct nfs_export *
-nfs_export_find(const struct nfs_export_table *t, uint32_t id, const char *path)
+static struct nfs_export *
+nfs_table_by_id(const struct nfs_export_table *t, uint32_t id)
 {
-	size_t i;
+	uint32_t mask = (1u << t->bits) - 1, s, i;
 
-	for (i = 0; i < t->n; i++) {
-		if (path ? strcmp(t->e[i]->path, path) == 0
-			 : t->e[i]->id == id) {
-			return t->e[i];
+	for (s = nfs_slot(id, t->bits); (i = t->by_id[s]) != 0;
+	     s = (s + 1) & mask) {
+		if (t->e[i - 1]->id == id) {
+			return t->e[i - 1];
 		}
 	}
 	return NULL;
 }
 
 struct nfs_export *
+nfs_export_find(const struct nfs_export_table *t, uint32_t id, const char *path)
+{
+	struct nfs_export *e;
+
+	if (!path) {
+		return nfs_table_by_id(t, id);
+	}
+	e = nfs_table_by_id(t, nfs_path_id(path));
+	return e && strcmp(e->path, path) == 0 ? e : NULL;
+}
+
+/* The export whose path is the first @len bytes of @dir, of id hash @h. */
+static struct nfs_export *
+nfs_table_by_prefix(
+    const struct nfs_export_table *t, uint32_t h, const char *dir, size_t len)
+{
+	struct nfs_export *e = nfs_table_by_id(t, nfs_fnv_id(h));
+
+	return e && strncmp(e->path, dir, len) == 0 && e->path[len] == 0 ? e
+									 : NULL;
+}
+
+struct nfs_export *
 nfs_export_find_for_mount(
     const struct nfs_export_table *t, const char *dir, const char **rest)
 {
-	struct nfs_export *best = NULL;
+	/* An export of "/" holds every path; one further down wins. */
+	struct nfs_export *best = nfs_export_find(t, 0, "/"), *e;
 	size_t i, bestlen = 0;
+	uint32_t h = NFS_FNV_BASIS;
 
-	for (i = 0; i < t->n; i++) {
-		const char *p = t->e[i]->path;
-		size_t n = strlen(p);
-
-		if (strcmp(p, "/") == 0) {
-			n = 0;
-		} else if (strncmp(dir, p, n) != 0 ||
-		    (dir[n] != 0 && dir[n] != '/')) {
-			continue;
+	/*
+	 * The ids of dir's leading parts ("/srv", "/srv/root", ...) come out
+	 * of one pass over it, each looked up in the index: the longest
+	 * found is the export, as with a walk over every export's path.
+	 */
+	for (i = 0;; i++) {
+		if (i > 0 && (dir[i] == '/' || dir[i] == 0)) {
+			e = nfs_table_by_prefix(t, h, dir, i);
+			if (e) {
+				best = e;
+				bestlen = i;
+			}
 		}
-		if (!best || n > bestlen) {
-			best = t->e[i];
-			bestlen = n;
+		if (dir[i] == 0) {
+			break;
 		}
+		h = nfs_fnv_step(h, dir[i]);
 	}
 	if (best) {
 		*rest = dir + bestlen;
@@ -704,6 +881,57 @@ nfs_export_find_for_mount(
 		}
 	}
 	return best;
+}
+
+size_t
+nfs_export_find_for_peer(const struct nfs_export_table *t, struct in_addr peer,
+    struct nfs_export **out, size_t cap)
+{
+	const struct nfs_host_link *l;
+	size_t n = 0;
+	uint32_t i;
+
+	for (i = t->by_host[nfs_slot(peer.s_addr, t->bits)]; i; i = l->next) {
+		l = &t->hosts[i - 1];
+		if (l->addr.s_addr != peer.s_addr) {
+			continue;
+		}
+		if (n < cap) {
+			out[n] = t->e[l->export];
+		}
+		n++;
+	}
+	for (i = 0; i < t->nwide; i++) {
+		if (nfs_export_allows(t->e[t->wide[i]], peer)) {
+			if (n < cap) {
+				out[n] = t->e[t->wide[i]];
+			}
+			n++;
+		}
+	}
+	return n;
+}
+
+const char *
+nfs_exports_strerror(int64_t r)
+{
+	switch (r) {
+	case -ENOSPC:
+		return "the export table is full (" NFS_STR(
+		    NFS_EXPORT_MAX) " exports, two per client: root and boot "
+				    "tree); remove "
+				    "clients that no longer boot (pinetboot "
+				    "client remove "
+				    "NAME) or serve the rest from a second "
+				    "pinetboot";
+	case -EMFILE:
+	case -ENFILE:
+		return "out of file descriptors (each plain export holds one "
+		       "open): raise the limit (ulimit -n, or LimitNOFILE= "
+		       "in the systemd unit)";
+	default:
+		return strerror((int)-r);
+	}
 }
 
 int

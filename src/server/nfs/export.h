@@ -34,11 +34,22 @@
  * mutex is held only to swap the pointer or to take a reference.  An
  * export withdrawn stays open until the last call that began before its
  * withdrawal ends; calls that begin after it get NFS3ERR_STALE.
+ *
+ * Each version carries hashed indexes (by export id, which is the hash of
+ * the path, and by the single client address of a per-client export), so
+ * a handle, a MOUNT path or a peer's EXPORT list costs the same with
+ * thousands of clients as with one; only a change, which rebuilds them
+ * in a new version, takes time in proportion to the number of exports.
  */
 
-#define NFS_EXPORT_MAX 256
-#define NFS_ALLOW_MAX  8
-#define NFS_KEY_SIZE   16
+/*
+ * Two exports (root and boot tree) for each of the client registry's
+ * 4096 clients (REGISTRY_MAX), and 256 configured with --export.
+ */
+#define NFS_EXPORT_MAX      8448
+#define NFS_EXPORT_PATH_MAX 4096
+#define NFS_ALLOW_MAX       8
+#define NFS_KEY_SIZE        16
 /*
  * Kernel handle bytes an NFS handle can carry (see export.c): 44 in a
  * plain export's handle, 36 in a layered one's, which also carries the
@@ -67,7 +78,6 @@ struct nfs_cidr {
 struct nfs_export {
 	const struct nfs_fs *fs; /* the file system behind it (fs.h) */
 	uint32_t id;             /* in every handle: hash of path */
-	char path[4096];         /* absolute, as configured */
 	int root_fd; /* owned, O_RDONLY|O_DIRECTORY: open_by_handle_at wants a
 			real fd; -1 for a layered export */
 	struct lstack *stack; /* layered: a reference; NULL for plain */
@@ -81,13 +91,27 @@ struct nfs_export {
 	uint64_t fsid;
 	bool per_client;  /* added by the client registry */
 	atomic_uint refs; /* tables that hold it */
+	char path[];      /* absolute, as configured, < NFS_EXPORT_PATH_MAX */
+};
+
+/* A client address in the table's index of per-client exports. */
+struct nfs_host_link {
+	struct in_addr addr;
+	uint32_t export; /* index in e */
+	uint32_t next;   /* the next link in the same slot + 1, or 0 */
 };
 
 /* One published version of the table; see above. */
 struct nfs_export_table {
 	atomic_uint refs;
 	size_t n;
-	struct nfs_export *e[NFS_EXPORT_MAX]; /* each counted in its refs */
+	struct nfs_export **e; /* n exports, each counted in its refs */
+	unsigned bits;         /* by_id and by_host have 1 << bits slots */
+	uint32_t *by_id;       /* open addressing: index in e + 1, 0: free */
+	uint32_t *by_host;     /* first link in hosts + 1, 0: none */
+	struct nfs_host_link *hosts; /* exports open to single addresses */
+	uint32_t *wide;              /* the others (subnets): index in e */
+	size_t nwide;
 };
 
 struct nfs_exports {
@@ -136,7 +160,8 @@ size_t nfs_exports_count(struct nfs_exports *ex);
  * without upper=.
  * @msg: on failure, what is wrong.
  * Return: the export id (>0 as int64) or -EINVAL (bad options), -EEXIST
- * (path already exported), -ENOSPC (table full), -errno (path cannot be
+ * (path already exported, or another path with the same id), -ENOSPC
+ * (NFS_EXPORT_MAX exports already), -errno (path cannot be
  * opened, or is not a directory: -ENOTDIR; a layer cannot be opened).
  */
 int64_t nfs_exports_add(struct nfs_exports *ex, const char *path,
@@ -180,6 +205,21 @@ struct nfs_export *nfs_export_find(
  */
 struct nfs_export *nfs_export_find_for_mount(
     const struct nfs_export_table *t, const char *dir, const char **rest);
+
+/*
+ * nfs_export_find_for_peer() - the exports of @t that @peer is allowed
+ * to mount, the first @cap of them into @out.
+ * Return: how many there are; more than @cap means some did not fit.
+ */
+size_t nfs_export_find_for_peer(const struct nfs_export_table *t,
+    struct in_addr peer, struct nfs_export **out, size_t cap);
+
+/*
+ * nfs_exports_strerror() - what an error of nfs_exports_add_client() or
+ * nfs_exports_add_layered() means and, for a full table or too few file
+ * descriptors, what to do.
+ */
+const char *nfs_exports_strerror(int64_t r);
 
 bool nfs_export_allows(const struct nfs_export *e, struct in_addr peer);
 

@@ -46,10 +46,20 @@ struct nfs_call {
 
 /* An object a handle or a name resolved to. */
 struct nfs_obj {
-	struct nfs_export *e;    /* borrowed from the call's table */
-	int fd;                  /* fs_plain.c: O_PATH, owned; else -1 */
+	struct nfs_export *e; /* borrowed from the call's table */
+	int fd;   /* fs_plain.c: O_PATH, owned or (slot) borrowed; else -1 */
+	int slot; /* fs_plain.c: the descriptor cache's entry it borrows + 1 */
 	struct layer_node *node; /* fs_layer.c: owned; else NULL */
 	mode_t type; /* S_IFMT bits when the backend knew them for free */
+	/*
+	 * The attributes the backend read while resolving the object, if
+	 * it did (have_st).  A procedure that changes nothing answers with
+	 * them instead of asking again (nfs_attr_resolved()); after a
+	 * change they are stale, so wcc and post-op attributes of changes
+	 * never use them.
+	 */
+	bool have_st;
+	struct stat st;
 };
 
 /* One entry of a listing; @name is valid during the callback only. */
@@ -165,5 +175,15 @@ extern const struct nfs_fs nfs_fs_layer;
  * worker keeps a caller's identity into the next call.
  */
 void nfs_creds_leave(struct nfs_call *c);
+
+/*
+ * nfs_fdcache_held() - fs_plain.c: how many descriptors this thread's
+ * cache holds.  nfs_fdcache_flush() closes them: a worker does so when it
+ * has been idle for NFS_FDCACHE_IDLE_MS and when it ends.
+ */
+#define NFS_FDCACHE_SLOTS   16
+#define NFS_FDCACHE_IDLE_MS 1000
+size_t nfs_fdcache_held(void);
+void nfs_fdcache_flush(void);
 
 #endif

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "server/nfs/fs.h"
@@ -114,6 +115,168 @@ plain_reopen(int fd, int flags)
 	return r < 0 ? -errno : r;
 }
 
+/* --- descriptor cache ---------------------------------------------------- */
+
+/*
+ * Each worker keeps the O_PATH descriptors of the objects it resolved
+ * last, so a client that asks about the same files and directories again
+ * (a booting kernel walks the same paths over and over) costs no
+ * open_by_handle_at() and close().  Per thread, so without a lock.
+ *
+ * An entry is keyed by the export's id and root (device and inode) as
+ * well as the kernel handle, so an export withdrawn and made again of
+ * another directory never meets the old descriptors; a handle reaches
+ * the cache only after its tag and export checks.  A hit is checked as a
+ * fresh open is: by fstat, on the export's device, and with a link left.
+ * A removed file's inode lives on while a descriptor holds it, where
+ * open_by_handle_at() would fail, so one without links is stale, and the
+ * entry is dropped.  Bounded: NFS_FDCACHE_SLOTS per worker; an entry
+ * unused for NFS_FDCACHE_IDLE_MS is closed at the worker's next call or
+ * when the worker has been idle that long, so a removed file's space is
+ * not held for longer than that.
+ */
+struct plain_fdent {
+	int fd1; /* the descriptor + 1; 0: free (thread storage starts zeroed)
+		  */
+	unsigned busy; /* objects of the current call that borrow it */
+	uint32_t export_id;
+	dev_t root_dev;
+	ino_t root_ino;
+	int32_t type;
+	uint8_t len;
+	uint8_t h[NFS_FH_KMAX];
+	uint64_t used_ms;
+};
+
+static _Thread_local struct plain_fdent plain_fdcache[NFS_FDCACHE_SLOTS];
+
+static uint64_t
+plain_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+plain_fdent_drop(struct plain_fdent *c)
+{
+	close(c->fd1 - 1);
+	c->fd1 = 0;
+}
+
+static bool
+plain_fdent_is(const struct plain_fdent *c, const struct nfs_export *e,
+    const struct nfs_fh_key *k)
+{
+	return c->fd1 && c->export_id == e->id && c->root_dev == e->dev &&
+	    c->root_ino == e->ino && c->type == k->type && c->len == k->len &&
+	    memcmp(c->h, k->h, k->len) == 0;
+}
+
+size_t
+nfs_fdcache_held(void)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < NFS_FDCACHE_SLOTS; i++) {
+		n += plain_fdcache[i].fd1 != 0;
+	}
+	return n;
+}
+
+void
+nfs_fdcache_flush(void)
+{
+	size_t i;
+
+	for (i = 0; i < NFS_FDCACHE_SLOTS; i++) {
+		if (plain_fdcache[i].fd1 && !plain_fdcache[i].busy) {
+			plain_fdent_drop(&plain_fdcache[i]);
+		}
+	}
+}
+
+/*
+ * The cached descriptor of @k in @e, its entry borrowed by @o, with its
+ * attributes in @st; or -1 (a miss, a stale entry dropped).  Entries idle
+ * too long are closed on the way.
+ */
+static int
+plain_fdcache_get(struct nfs_obj *o, const struct nfs_fh_key *k, uint64_t now,
+    struct stat *st)
+{
+	struct plain_fdent *c;
+	int hit = -1;
+	size_t i;
+
+	for (i = 0; i < NFS_FDCACHE_SLOTS; i++) {
+		c = &plain_fdcache[i];
+		if (plain_fdent_is(c, o->e, k)) {
+			hit = (int)i;
+		} else if (c->fd1 && !c->busy &&
+		    now - c->used_ms > NFS_FDCACHE_IDLE_MS) {
+			plain_fdent_drop(c);
+		}
+	}
+	if (hit < 0) {
+		return -1;
+	}
+	c = &plain_fdcache[hit];
+	if (fstat(c->fd1 - 1, st) < 0 || st->st_dev != o->e->dev ||
+	    st->st_nlink == 0) {
+		if (!c->busy) {
+			plain_fdent_drop(c);
+		}
+		return -1;
+	}
+	c->busy++;
+	c->used_ms = now;
+	o->slot = hit + 1;
+	return c->fd1 - 1;
+}
+
+/*
+ * Keep @fd, just opened for @k, in the cache and let @o borrow it: into a
+ * free entry, else the one unused longest that no object of this call
+ * borrows.  When every entry is borrowed @o keeps @fd as its own.
+ */
+static void
+plain_fdcache_put(
+    struct nfs_obj *o, const struct nfs_fh_key *k, int fd, uint64_t now)
+{
+	struct plain_fdent *c, *victim = NULL;
+	size_t i;
+
+	for (i = 0; i < NFS_FDCACHE_SLOTS; i++) {
+		c = &plain_fdcache[i];
+		if (!c->busy &&
+		    (!victim || !c->fd1 ||
+			(victim->fd1 && c->used_ms < victim->used_ms))) {
+			victim = c;
+		}
+	}
+	if (!victim) {
+		return;
+	}
+	if (victim->fd1) {
+		plain_fdent_drop(victim);
+	}
+	*victim = (struct plain_fdent){
+	    .fd1 = fd + 1,
+	    .busy = 1,
+	    .export_id = o->e->id,
+	    .root_dev = o->e->dev,
+	    .root_ino = o->e->ino,
+	    .type = k->type,
+	    .len = k->len,
+	    .used_ms = now,
+	};
+	memcpy(victim->h, k->h, k->len);
+	o->slot = (int)(victim - plain_fdcache) + 1;
+}
+
 /* --- objects and handles ------------------------------------------------- */
 
 static int
@@ -123,39 +286,55 @@ plain_open(struct nfs_call *c, const struct nfs_fh_key *k, struct nfs_obj *o)
 		struct file_handle h;
 		uint8_t room[NFS_FH_KMAX];
 	} kh;
+	uint64_t now = plain_now_ms();
 	struct stat st;
 	int fd;
 
 	(void)c;
-	if (k->kind != 0) {
+	if (k->kind != 0 || k->len > NFS_FH_KMAX) {
 		return -ESTALE;
 	}
-	kh.h.handle_bytes = k->len;
-	kh.h.handle_type = k->type;
-	memcpy(kh.h.f_handle, k->h, k->len);
-	fd = open_by_handle_at(o->e->root_fd, &kh.h, O_PATH | O_CLOEXEC);
+	fd = plain_fdcache_get(o, k, now, &st);
 	if (fd < 0) {
-		int r = -errno;
+		kh.h.handle_bytes = k->len;
+		kh.h.handle_type = k->type;
+		memcpy(kh.h.f_handle, k->h, k->len);
+		fd =
+		    open_by_handle_at(o->e->root_fd, &kh.h, O_PATH | O_CLOEXEC);
+		if (fd < 0) {
+			int r = -errno;
 
-		return r == -ENOENT || r == -EINVAL ? -ESTALE : r;
-	}
-	/* A handle from another file system of the same server is stale. */
-	if (fstat(fd, &st) < 0 || st.st_dev != o->e->dev) {
-		close(fd);
-		return -ESTALE;
+			return r == -ENOENT || r == -EINVAL ? -ESTALE : r;
+		}
+		/*
+		 * A handle of another file system of this server is stale,
+		 * and so is one of an object removed (no links left) that
+		 * another worker's cache keeps alive.
+		 */
+		if (fstat(fd, &st) < 0 || st.st_dev != o->e->dev ||
+		    st.st_nlink == 0) {
+			close(fd);
+			return -ESTALE;
+		}
+		plain_fdcache_put(o, k, fd, now);
 	}
 	o->fd = fd;
 	o->type = st.st_mode & S_IFMT;
+	o->st = st;
+	o->have_st = true;
 	return 0;
 }
 
 static void
 plain_close(struct nfs_obj *o)
 {
-	if (o->fd >= 0) {
+	if (o->slot > 0) {
+		plain_fdcache[o->slot - 1].busy--;
+		o->slot = 0;
+	} else if (o->fd >= 0) {
 		close(o->fd);
-		o->fd = -1;
 	}
+	o->fd = -1;
 }
 
 static int

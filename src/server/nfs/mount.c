@@ -160,36 +160,38 @@ static void
 mnt_export(struct nfs_service *n, struct rpcsrv_req *req, struct wcur *w)
 {
 	const struct nfs_export_table *t;
-	struct mnt_export *rows;
-	const char *groups[NFS_EXPORT_MAX][NFS_ALLOW_MAX];
-	size_t i, j, nrows = 0;
+	struct nfs_export **found = NULL;
+	struct mnt_export *rows = NULL;
+	const char **groups = NULL;
+	size_t i, j, nfound, nrows = 0;
 
-	rows = calloc(NFS_EXPORT_MAX, sizeof(*rows));
-	if (!rows) {
-		rpc_reply_build(w, req->call.xid, RPC_SYSTEM_ERR, 0, 0);
-		return;
-	}
 	/*
 	 * Only what the caller may mount, and of its groups only those the
 	 * caller is in: other clients' paths and addresses are theirs.
 	 */
 	t = nfs_exports_get(&n->ex);
-	for (i = 0; i < t->n; i++) {
-		const struct nfs_export *e = t->e[i];
+	nfound = nfs_export_find_for_peer(t, req->peer.sin_addr, NULL, 0);
+	found = calloc(nfound + 1, sizeof(*found));
+	rows = calloc(nfound + 1, sizeof(*rows));
+	groups = calloc((nfound + 1) * NFS_ALLOW_MAX, sizeof(*groups));
+	if (!found || !rows || !groups) {
+		rpc_reply_build(w, req->call.xid, RPC_SYSTEM_ERR, 0, 0);
+		goto out;
+	}
+	nfound = nfs_export_find_for_peer(t, req->peer.sin_addr, found, nfound);
+	for (i = 0; i < nfound; i++) {
+		const struct nfs_export *e = found[i];
+		const char **g = groups + nrows * NFS_ALLOW_MAX;
 		size_t ng = 0;
 
 		for (j = 0; j < e->nallow; j++) {
 			if (nfs_cidr_contains(
 				&e->allow[j], req->peer.sin_addr)) {
-				groups[nrows][ng++] = e->groups[j];
+				g[ng++] = e->groups[j];
 			}
 		}
-		if (ng > 0) {
-			rows[nrows] = (struct mnt_export){.dir = e->path,
-			    .groups = groups[nrows],
-			    .ngroups = ng};
-			nrows++;
-		}
+		rows[nrows++] = (struct mnt_export){
+		    .dir = e->path, .groups = g, .ngroups = ng};
 	}
 	rpc_reply_build(w, req->call.xid, RPC_SUCCESS, 0, 0);
 	if (mnt_export_build(w, rows, nrows) < 0) {
@@ -197,8 +199,11 @@ mnt_export(struct nfs_service *n, struct rpcsrv_req *req, struct wcur *w)
 		wcur_zero(w, 4);
 		rpc_reply_build(w, req->call.xid, RPC_SYSTEM_ERR, 0, 0);
 	}
+out:
 	nfs_exports_put(t);
+	free(groups);
 	free(rows);
+	free(found);
 }
 
 void

@@ -7,14 +7,21 @@
 #include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "core/io.h"
 #include "core/log.h"
 #include "proto/mount/mnt.h"
 #include "proto/portmap/pmap.h"
+#include "server/nfs/fs.h"
 #include "server/nfs/nfs.h"
 #include "server/nfs/ops.h"
 #include "server/obs.h"
+#include "server/registry.h"
+
+_Static_assert(NFS_EXPORT_MAX >= 2 * REGISTRY_MAX + 256,
+    "the export table holds every client's root and boot tree");
 
 #define NFSACL_PROG 100227
 
@@ -112,6 +119,32 @@ nfs_log_port_refused(struct nfs_service *n, const struct rpcsrv_req *req)
 	n->refuse_rl.suppressed = 0;
 }
 
+/*
+ * Wait for work, with n->mu held.  A worker that holds descriptors in
+ * its cache (fs.h) closes them once it has been idle NFS_FDCACHE_IDLE_MS,
+ * so an idle server holds no removed file open.
+ */
+static void
+nfs_worker_wait(struct nfs_service *n)
+{
+	struct timespec until;
+
+	if (nfs_fdcache_held() == 0) {
+		pthread_cond_wait(&n->cv, &n->mu);
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += NFS_FDCACHE_IDLE_MS / 1000;
+	until.tv_nsec += (NFS_FDCACHE_IDLE_MS % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	if (pthread_cond_timedwait(&n->cv, &n->mu, &until) == ETIMEDOUT) {
+		nfs_fdcache_flush();
+	}
+}
+
 static void *
 nfs_worker(void *arg)
 {
@@ -122,14 +155,15 @@ nfs_worker(void *arg)
 		struct rpcsrv_req *req;
 		struct nfs_op_ctx ctx;
 		struct nfs_file_tail tail;
-		bool port_refused = false;
+		bool port_refused = false, wake;
 
 		pthread_mutex_lock(&n->mu);
 		while (!n->jobs_head && !n->stopping) {
-			pthread_cond_wait(&n->cv, &n->mu);
+			nfs_worker_wait(n);
 		}
 		if (n->stopping) {
 			pthread_mutex_unlock(&n->mu);
+			nfs_fdcache_flush();
 			break;
 		}
 		req = n->jobs_head;
@@ -139,13 +173,21 @@ nfs_worker(void *arg)
 		}
 		pthread_mutex_unlock(&n->mu);
 
+		/*
+		 * READ data goes out with sendfile when the client keeps
+		 * other calls in flight on the connection: then the server's
+		 * CPU is what limits, and sendfile saves the copy.  A lone
+		 * READ is read into its reply and sent in one write instead:
+		 * header and data in one sendmsg reach a client waiting for
+		 * them sooner than a header followed by sendfile, whose rest
+		 * trails behind under the kernel's pacing (docs/nfs.md).
+		 */
 		ctx = (struct nfs_op_ctx){
 		    .peer = req->peer.sin_addr,
 		    .peer_port = ntohs(req->peer.sin_port),
 		    .headroom = 4,
 		    .max_reply = req->tcp ? NFS_MAX_RECORD : NFS_UDP_REPLY,
-		    /* READ data goes out with sendfile over TCP. */
-		    .tail = req->tcp ? &tail : NULL,
+		    .tail = req->tcp && req->conn_calls > 1 ? &tail : NULL,
 		    .port_refused = &port_refused,
 		};
 		tail.fd = -1;
@@ -159,15 +201,30 @@ nfs_worker(void *arg)
 			req->file_len = tail.len;
 			req->file_pad = tail.pad;
 		}
+		/*
+		 * Straight to the client: waking the loop to send it would
+		 * put two more context switches on the path of every call.
+		 * The loop still frees the request and sends any rest.  Not
+		 * so for the calls the duplicate request cache covers: their
+		 * entry must hold the reply before the client can have it,
+		 * or a retransmission sent as soon as the reply arrives finds
+		 * the call still running and is dropped.
+		 */
+		if (nfs_proc_is_idempotent(req->call.proc)) {
+			rpcsrv_reply_send(req);
+		}
+		req->end_us = loop_clock_us();
 
 		pthread_mutex_lock(&n->mu);
 		if (port_refused) {
 			nfs_log_port_refused(n, req);
 		}
+		/* One wake-up takes the whole list; more would be spent. */
+		wake = n->done == NULL;
 		req->next = n->done;
 		n->done = req;
 		pthread_mutex_unlock(&n->mu);
-		if (write(n->efd, &one, sizeof(one)) < 0) {
+		if (wake && write(n->efd, &one, sizeof(one)) < 0) {
 			/* The counter cannot overflow; nothing to do. */
 		}
 	}
@@ -179,11 +236,12 @@ nfs_handle_done(struct loop *l, int fd, unsigned events, void *arg)
 {
 	struct nfs_service *n = arg;
 	struct rpcsrv_req *req, *next;
-	uint64_t cnt;
+	uint64_t cnt, us;
 	uint64_t now = loop_clock_us();
 
 	(void)l;
 	(void)events;
+	/* Before taking the list: a worker that finds it empty wakes us. */
 	if (read(fd, &cnt, sizeof(cnt)) < 0) {
 		/* EAGAIN: another wake-up already took them. */
 	}
@@ -195,12 +253,13 @@ nfs_handle_done(struct loop *l, int fd, unsigned events, void *arg)
 		uint32_t proc = req->call.proc;
 
 		next = req->next;
+		/* From arrival until the worker was done and had sent. */
+		us = (req->end_us ? req->end_us : now) - req->start_us;
 		if (proc < NFS3_NPROC) {
 			n->stats[proc].calls++;
-			n->stats[proc].usec += now - req->start_us;
+			n->stats[proc].usec += us;
 			if (n->serve && n->serve->obs) {
-				obs_nfs_op(
-				    n->serve->obs, proc, now - req->start_us);
+				obs_nfs_op(n->serve->obs, proc, us);
 			}
 			if (req->status != 0) {
 				n->stats[proc].errors++;
@@ -224,8 +283,13 @@ nfs_queue(struct nfs_service *n, struct rpcsrv_req *req)
 		n->jobs_head = req;
 	}
 	n->jobs_tail = req;
-	pthread_cond_signal(&n->cv);
 	pthread_mutex_unlock(&n->mu);
+	/*
+	 * After unlocking: a worker woken while the loop still holds the
+	 * mutex runs at once, finds it taken and sleeps again, which costs
+	 * two more context switches per call on a busy core.
+	 */
+	pthread_cond_signal(&n->cv);
 }
 
 static void
@@ -379,6 +443,13 @@ nfs_service_open(struct serve *s)
 	pthread_mutex_init(&n->mu, NULL);
 	pthread_cond_init(&n->cv, NULL);
 	nfs_load_key(n, key);
+	/*
+	 * A plain export holds its directory open, every connection is a
+	 * socket (MOUNT's and the portmapper's, 64 each, and NFS's), and
+	 * each worker caches descriptors.
+	 */
+	io_nofile_reserve(NFS_EXPORT_MAX + (size_t)cfg->nfs_max_conns + 2 * 64 +
+	    (size_t)cfg->nfs_workers * NFS_FDCACHE_SLOTS);
 	r = nfs_exports_init(&n->ex, key);
 	if (r < 0) {
 		log_err(
@@ -404,9 +475,15 @@ nfs_service_open(struct serve *s)
 	/*
 	 * READ replies and WRITE records are up to 1 MiB.  Above glibc's
 	 * default threshold each would be a fresh mmap whose pages fault in
-	 * one by one; from the heap the memory is reused.
+	 * one by one; from the heap the memory is reused.  Setting that
+	 * threshold also freezes the trim threshold at its 128 KiB default,
+	 * so a freed 1 MiB buffer at the top of a heap went back to the
+	 * kernel and the next one faulted in again (a fifth of the server's
+	 * time in a profile of one 1 MiB READ after another); keeping up to
+	 * 4 MiB free per heap (the loop's and one per worker) avoids that.
 	 */
 	mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 4 * 1024 * 1024);
 	n->pmap = pmap_service_open(
 	    n->loop, s->addr, cfg->nfs_portmap_port, &small, &r);
 	if (!n->pmap) {
@@ -540,7 +617,7 @@ nfs_service_export_client(
 	if (id < 0) {
 		log_warn(&n->log,
 		    "event=export-failed path=\"%s\" client=%s error=\"%s\"",
-		    path, a, strerror((int)-id));
+		    path, a, nfs_exports_strerror(id));
 	} else {
 		log_info(
 		    &n->log, "event=export path=\"%s\" client=%s", path, a);
@@ -560,7 +637,7 @@ nfs_service_export_layered(struct nfs_service *n, const char *name,
 		log_warn(&n->log,
 		    "event=export-failed path=\"%s\" client=%s layered=yes "
 		    "error=\"%s\"",
-		    name, a, strerror((int)-id));
+		    name, a, nfs_exports_strerror(id));
 	} else {
 		log_info(&n->log,
 		    "event=export path=\"%s\" client=%s layered=yes", name, a);

@@ -186,6 +186,32 @@ nfs_post(struct nfs_req *q, const struct nfs_obj *o, struct nfs3_post_attr *p)
 	}
 }
 
+/*
+ * @o's attributes as read when it was resolved in this call, else read
+ * now: for procedures that change nothing (struct nfs_obj).
+ */
+static int
+nfs_attr_resolved(struct nfs_req *q, const struct nfs_obj *o, struct stat *st)
+{
+	if (o->have_st) {
+		*st = o->st;
+		return 0;
+	}
+	return nfs_getattr_obj(q, o, st);
+}
+
+static void
+nfs_post_resolved(
+    struct nfs_req *q, const struct nfs_obj *o, struct nfs3_post_attr *p)
+{
+	struct stat st;
+
+	p->present = nfs_attr_resolved(q, o, &st) == 0;
+	if (p->present) {
+		nfs_fattr(o->e, &st, &p->a);
+	}
+}
+
 int
 nfs_wcc_before(struct nfs_req *q, const struct nfs_obj *o, struct nfs3_wcc *w,
     struct stat *out)
@@ -340,7 +366,7 @@ nfs_getattr(struct nfs_req *q)
 	if (nfs_resolve(q, &q->args.fh, &o) < 0) {
 		return;
 	}
-	nfs_post(q, &o, &q->res.obj);
+	nfs_post_resolved(q, &o, &q->res.obj);
 	if (!q->res.obj.present) {
 		q->res.status = NFS3ERR_STALE;
 	}
@@ -370,7 +396,7 @@ nfs_lookup(struct nfs_req *q)
 			nfs_obj_close(&o);
 		}
 	}
-	nfs_post(q, &d, &q->res.dir);
+	nfs_post_resolved(q, &d, &q->res.dir);
 	nfs_obj_close(&d);
 }
 
@@ -427,7 +453,7 @@ nfs_access(struct nfs_req *q)
 	if (nfs_resolve(q, &q->args.fh, &o) < 0) {
 		return;
 	}
-	if (nfs_getattr_obj(q, &o, &st) < 0) {
+	if (nfs_attr_resolved(q, &o, &st) < 0) {
 		q->res.status = NFS3ERR_STALE;
 	} else {
 		q->res.access = q->args.access & nfs_access_bits(q, o.e, &st);
@@ -447,7 +473,7 @@ nfs_readlink(struct nfs_req *q)
 	if (nfs_resolve(q, &q->args.fh, &o) < 0) {
 		return;
 	}
-	nfs_post(q, &o, &q->res.obj);
+	nfs_post_resolved(q, &o, &q->res.obj);
 	if (!q->res.obj.present || q->res.obj.a.type != NF3LNK) {
 		q->res.status = NFS3ERR_INVAL;
 		goto out;
@@ -493,6 +519,24 @@ nfs_data_type(const struct stat *st)
 	return S_ISDIR(st->st_mode) ? NFS3ERR_ISDIR : NFS3ERR_INVAL;
 }
 
+/*
+ * READ's post-op attributes: those read at resolution, unless the data
+ * reaches past the size they give (the file grew meanwhile), when they
+ * are read again so that size and eof agree with the data sent.
+ */
+static void
+nfs_read_post(
+    struct nfs_req *q, const struct nfs_obj *o, const struct stat *st, size_t n)
+{
+	if (q->args.offset + n > (uint64_t)st->st_size) {
+		nfs_post(q, o, &q->res.obj);
+	} else {
+		nfs_fattr(o->e, st, &q->res.obj.a);
+	}
+	q->res.obj.present = true;
+	q->res.eof = q->args.offset + n >= q->res.obj.a.size;
+}
+
 static void
 nfs_read(struct nfs_req *q)
 {
@@ -506,18 +550,18 @@ nfs_read(struct nfs_req *q)
 	if (nfs_resolve(q, &q->args.fh, &o) < 0) {
 		return;
 	}
-	if (nfs_getattr_obj(q, &o, &st) < 0) {
+	if (nfs_attr_resolved(q, &o, &st) < 0) {
 		q->res.status = NFS3ERR_STALE;
 		goto out;
 	}
 	q->res.status = nfs_data_type(&st);
 	if (q->res.status != NFS3_OK) {
-		nfs_post(q, &o, &q->res.obj);
+		nfs_post_resolved(q, &o, &q->res.obj);
 		goto out;
 	}
 	rfd = o.e->fs->open_data(&q->call, &o, O_RDONLY);
 	if (rfd < 0) {
-		nfs_post(q, &o, &q->res.obj);
+		nfs_post_resolved(q, &o, &q->res.obj);
 		q->res.status = nfs_errno_stat(-rfd);
 		goto out;
 	}
@@ -530,20 +574,16 @@ nfs_read(struct nfs_req *q)
 		 * with sendfile once the header is out.  The transport pads
 		 * with zeros should the file shrink meanwhile.
 		 */
-		struct stat rst;
 		uint64_t avail = 0;
 
-		if (fstat(rfd, &rst) == 0 &&
-		    (uint64_t)rst.st_size > q->args.offset) {
-			avail = (uint64_t)rst.st_size - q->args.offset;
+		if ((uint64_t)st.st_size > q->args.offset) {
+			avail = (uint64_t)st.st_size - q->args.offset;
 		}
 		n = (ssize_t)(avail < count ? avail : count);
 		q->res.data = NULL;
 		q->res.data_len = (size_t)n;
 		q->res.count = (uint32_t)n;
-		nfs_post(q, &o, &q->res.obj);
-		q->res.obj.present = true;
-		q->res.eof = q->args.offset + (uint64_t)n >= q->res.obj.a.size;
+		nfs_read_post(q, &o, &st, (size_t)n);
 		*q->ctx->tail = (struct nfs_file_tail){
 		    .fd = n > 0 ? rfd : -1,
 		    .off = q->args.offset,
@@ -571,9 +611,7 @@ nfs_read(struct nfs_req *q)
 		q->res.data = NULL; /* in place */
 		q->res.data_len = (size_t)n;
 		q->res.count = (uint32_t)n;
-		nfs_post(q, &o, &q->res.obj);
-		q->res.obj.present = true;
-		q->res.eof = q->args.offset + (uint64_t)n >= q->res.obj.a.size;
+		nfs_read_post(q, &o, &st, (size_t)n);
 	}
 	close(rfd);
 out:

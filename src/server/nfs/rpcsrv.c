@@ -2,6 +2,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,20 @@ struct rpcsrv_conn {
 	uint8_t *pend; /* owned */
 	size_t pend_len;
 	struct loop_timer drain;
+	/*
+	 * Lets a worker send its reply itself (rpcsrv_reply_send) instead
+	 * of waking the loop for it.  Held by whoever sends on fd, and by
+	 * the loop when it makes out_head empty or not, sets partial, or
+	 * closes fd; so a worker sends only on an open socket, only when no
+	 * other record is on its way, and never into the middle of one.
+	 */
+	pthread_mutex_t wmu;
+	/*
+	 * A worker sent the first part of a record and the socket took no
+	 * more; nothing else may go out until the loop has queued the rest
+	 * at the head.
+	 */
+	bool partial;
 	unsigned refs;
 	bool dead, reading, writing;
 	struct rpcsrv_conn *prev, *next;
@@ -170,6 +185,7 @@ rpcsrv_conn_unref(struct rpcsrv_conn *c)
 		rpcsrv_mem_sub(c->srv, c, c->pend_len);
 	}
 	free(c->pend);
+	pthread_mutex_destroy(&c->wmu);
 	free(c);
 }
 
@@ -177,14 +193,19 @@ static void
 rpcsrv_conn_close(struct rpcsrv_conn *c)
 {
 	struct rpcsrv *s = c->srv;
+	int fd;
 
 	if (c->dead) {
 		return;
 	}
 	c->dead = true;
 	loop_timer_cancel(s->loop, &c->drain);
-	loop_close_fd(s->loop, c->fd);
+	/* Not while a worker sends on it: the number could be reused. */
+	pthread_mutex_lock(&c->wmu);
+	fd = c->fd;
 	c->fd = -1;
+	pthread_mutex_unlock(&c->wmu);
+	loop_close_fd(s->loop, fd);
 	if (c->prev) {
 		c->prev->next = c->next;
 	} else {
@@ -321,22 +342,45 @@ rpcsrv_out_send(int sock, struct rpcsrv_out *o)
 	return 0;
 }
 
+/*
+ * @o as the reply of @req (its bytes borrowed), marker written, from
+ * where rpcsrv_reply_send() left it.
+ */
+static void
+rpcsrv_out_describe(struct rpcsrv_out *o, struct rpcsrv_req *req)
+{
+	bool file = req->file_fd >= 0;
+
+	rpc_rm_marker(req->reply,
+	    req->reply_len - 4 + (file ? req->file_len + req->file_pad : 0));
+	*o = (struct rpcsrv_out){
+	    .p = req->reply,
+	    .len = req->reply_len,
+	    .off = req->sent_off,
+	    .fd = req->file_fd,
+	    .foff = file ? (off_t)(req->file_off + req->sent_file) : 0,
+	    .flen = file ? req->file_len : 0,
+	    .fdone = req->sent_file,
+	    .pad = file ? req->file_pad : 0,
+	    .pdone = req->sent_pad,
+	};
+}
+
 /* Write what is queued; returns -1 when the connection was closed. */
 static int
 rpcsrv_conn_flush(struct rpcsrv_conn *c)
 {
 	struct rpcsrv_out *o;
 	uint64_t now = loop_now_ms(c->srv->loop);
+	bool failed = false;
 
-	while ((o = c->out_head)) {
+	pthread_mutex_lock(&c->wmu);
+	while (!c->partial && (o = c->out_head)) {
 		ssize_t n = rpcsrv_out_send(c->fd, o);
 
 		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR) {
-				return 0;
-			}
-			rpcsrv_conn_close(c);
-			return -1;
+			failed = errno != EAGAIN && errno != EINTR;
+			break;
 		}
 		c->sent_ms = now;
 		c->active_ms = now;
@@ -351,7 +395,47 @@ rpcsrv_conn_flush(struct rpcsrv_conn *c)
 		c->queued -= RPCSRV_OUT_COST;
 		rpcsrv_out_free(c, o);
 	}
+	pthread_mutex_unlock(&c->wmu);
+	if (failed) {
+		rpcsrv_conn_close(c);
+		return -1;
+	}
 	return 0;
+}
+
+bool
+rpcsrv_reply_send(struct rpcsrv_req *req)
+{
+	struct rpcsrv_conn *c = req->conn;
+	struct rpcsrv_out o;
+	ssize_t n;
+
+	if (!req->reply || req->reply_len <= 4 || req->sent_all) {
+		return req->sent_all;
+	}
+	if (!req->tcp) {
+		/* A lost UDP reply is the client's retransmission to handle. */
+		(void)sendto(req->srv->udp_fd, req->reply + 4,
+		    req->reply_len - 4, MSG_DONTWAIT,
+		    (struct sockaddr *)&req->peer, sizeof(req->peer));
+		req->sent_all = true;
+		return true;
+	}
+	rpcsrv_out_describe(&o, req);
+	pthread_mutex_lock(&c->wmu);
+	if (c->fd >= 0 && !c->out_head && !c->partial) {
+		do {
+			n = rpcsrv_out_send(c->fd, &o);
+		} while (n > 0);
+		req->sent_off = o.off;
+		req->sent_file = o.fdone;
+		req->sent_pad = o.pdone;
+		req->sent_all = n == 0;
+		/* Whatever else is ready waits for the rest of this record. */
+		c->partial = !req->sent_all && o.off > 0;
+	}
+	pthread_mutex_unlock(&c->wmu);
+	return req->sent_all;
 }
 
 void
@@ -365,46 +449,42 @@ rpcsrv_reply(struct rpcsrv_req *req)
 		rpcsrv_free_req(req);
 		return;
 	}
-	if (!req->tcp) {
-		/* A lost UDP reply is the client's retransmission to handle. */
-		(void)sendto(s->udp_fd, req->reply + 4, req->reply_len - 4,
-		    MSG_DONTWAIT, (struct sockaddr *)&req->peer,
-		    sizeof(req->peer));
+	if (!req->tcp || c->dead || req->sent_all) {
+		rpcsrv_reply_send(req);
+		if (req->tcp && req->sent_all) {
+			c->sent_ms = c->active_ms = loop_now_ms(s->loop);
+		}
 		rpcsrv_free_req(req);
 		return;
 	}
-	if (c->dead) {
-		rpcsrv_free_req(req);
-		return;
-	}
-	rpc_rm_marker(req->reply,
-	    req->reply_len - 4 +
-		(req->file_fd >= 0 ? req->file_len + req->file_pad : 0));
 	o = calloc(1, sizeof(*o));
 	if (!o) {
 		rpcsrv_conn_close(c);
 		rpcsrv_free_req(req);
 		return;
 	}
-	o->p = req->reply;
-	o->len = req->reply_len;
-	o->fd = req->file_fd;
-	if (o->fd >= 0) {
-		o->foff = (off_t)req->file_off;
-		o->flen = req->file_len;
-		o->pad = req->file_pad;
-	}
+	rpcsrv_out_describe(o, req);
 	req->reply = NULL;
 	req->file_fd = -1;
-	if (c->out_tail) {
-		c->out_tail->next = o;
-	} else {
+	c->queued += o->len - o->off + o->flen - o->fdone + o->pad - o->pdone +
+	    RPCSRV_OUT_COST;
+	rpcsrv_mem_add(s, c, o->len + RPCSRV_OUT_COST);
+	pthread_mutex_lock(&c->wmu);
+	if (o->off > 0) {
+		/* The rest of the record a worker began goes first. */
+		o->next = c->out_head;
 		c->out_head = o;
+		c->out_tail = c->out_tail ? c->out_tail : o;
+		c->partial = false;
+		c->sent_ms = loop_now_ms(s->loop);
+	} else if (c->out_tail) {
+		c->out_tail->next = o;
+		c->out_tail = o;
+	} else {
+		c->out_head = c->out_tail = o;
 		c->sent_ms = loop_now_ms(s->loop);
 	}
-	c->out_tail = o;
-	c->queued += o->len + o->flen + o->pad + RPCSRV_OUT_COST;
-	rpcsrv_mem_add(s, c, o->len + RPCSRV_OUT_COST);
+	pthread_mutex_unlock(&c->wmu);
 	if (rpcsrv_conn_flush(c) == 0) {
 		if (c->out_tail == o && o->off == 0) {
 			/*
@@ -441,10 +521,12 @@ rpcsrv_dispatch(struct rpcsrv *s, struct rpcsrv_conn *c,
 	req->rec = rec;
 	req->len = len;
 	req->start_us = loop_clock_us();
+	req->conn_calls = 1;
 	if (c) {
 		c->refs++;
 		c->inflight++;
 		c->active_ms = loop_now_ms(s->loop);
+		req->conn_calls = c->inflight;
 	} else {
 		s->udp_inflight++;
 	}
@@ -760,12 +842,14 @@ rpcsrv_accept(struct loop *l, int fd, unsigned events, void *arg)
 	c->peer = peer;
 	c->refs = 1;
 	c->reading = true;
+	pthread_mutex_init(&c->wmu, NULL);
 	loop_timer_init(&c->drain, rpcsrv_conn_drain, c);
 	c->active_ms = loop_now_ms(s->loop);
 	rpc_rm_init(&c->rm, s->lim.max_record);
 	if (loop_add_fd(s->loop, cfd, LOOP_READ, rpcsrv_conn_io, c) < 0) {
 		rpc_rm_fini(&c->rm);
 		close(cfd);
+		pthread_mutex_destroy(&c->wmu);
 		free(c);
 		return;
 	}

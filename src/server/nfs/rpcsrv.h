@@ -62,6 +62,12 @@ struct rpcsrv_req {
 	size_t charge; /* memory counted for the call while it is in progress */
 	struct rpc_call call; /* borrows from rec */
 	uint64_t start_us;
+	/*
+	 * Calls in progress on its connection when it arrived, itself
+	 * included (1 over UDP): more than one means the client keeps
+	 * several in flight.
+	 */
+	uint32_t conn_calls;
 	struct rpcsrv_req *next; /* free for the handler's queues */
 	void *priv;              /* the handler's */
 	uint8_t *reply;          /* owned once set; headroom 4 */
@@ -74,7 +80,14 @@ struct rpcsrv_req {
 	int file_fd;
 	uint64_t file_off;
 	size_t file_len, file_pad;
-	int status; /* the handler's result code, for stats */
+	int status;      /* the handler's result code, for stats */
+	uint64_t end_us; /* the handler's: when its reply went out, for stats */
+	/*
+	 * What rpcsrv_reply_send() got out: bytes of the reply, of the
+	 * file part and of the padding, and whether that was all of it.
+	 */
+	size_t sent_off, sent_file, sent_pad;
+	bool sent_all;
 };
 
 /*
@@ -119,6 +132,18 @@ uint16_t rpcsrv_port(const struct rpcsrv *s);
  * reply is dropped silently.
  */
 void rpcsrv_reply(struct rpcsrv_req *req);
+
+/*
+ * rpcsrv_reply_send() - send the reply of @req now, from any thread, so
+ * that it does not wait for the loop thread to wake up: over UDP the
+ * datagram, over TCP as much of the record as the socket takes, if
+ * nothing else is queued on the connection.  The request stays the
+ * caller's: finish it with rpcsrv_reply() on the loop thread as usual,
+ * which sends only what is left (the rest of a record the socket did not
+ * take goes out before any other reply) and does the bookkeeping.
+ * Return: true when the whole reply went out.
+ */
+bool rpcsrv_reply_send(struct rpcsrv_req *req);
 
 /*
  * rpcsrv_reply_buf() - allocate the reply buffer of @req for at most

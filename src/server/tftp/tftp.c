@@ -8,13 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "core/cur.h"
+#include "core/io.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "proto/tftp/pkt.h"
@@ -1154,18 +1154,6 @@ tftp_handle_sock(struct loop *l, int fd, unsigned events, void *arg)
 	}
 }
 
-/* Enough descriptors for max_transfers sockets plus files. */
-static void
-tftp_raise_nofile(size_t need)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < need) {
-		rl.rlim_cur = need < rl.rlim_max ? need : rl.rlim_max;
-		(void)setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
-
 struct tftp_service *
 tftp_service_open(struct serve *s, char *msg, size_t msglen)
 {
@@ -1236,7 +1224,8 @@ tftp_service_open(struct serve *s, char *msg, size_t msglen)
 		snprintf(msg, msglen, "tftp: cannot watch the socket");
 		goto fail;
 	}
-	tftp_raise_nofile(2 * (size_t)cfg->tftp_max_transfers + 256);
+	/* A socket and a file for each transfer. */
+	io_nofile_reserve(2 * (size_t)cfg->tftp_max_transfers + 256);
 	for (i = 0; i < TFTP_BUCKETS; i++) {
 		t->buckets[i] = NULL;
 	}
