@@ -205,4 +205,17 @@ bool layer_cred_in_group(const struct layer_cred *c, gid_t gid);
 int layer_may_delete(
     const struct layer_cred *c, const struct stat *dst, const struct stat *vst);
 
+/* --- walk.c ------------------------------------------------------------- */
+
+/* layer_path_join() - "dir/name" ("name" when @dir is ""); owned. */
+char *layer_path_join(const char *dir, const char *name);
+
+/*
+ * layer_dir_names() - the names a merged directory lists, without "."
+ * and "..": *@names owned (free with layer_names_free()).
+ */
+int layer_dir_names(
+    struct layer_stack *st, struct layer_node *dir, char ***names, size_t *n);
+void layer_names_free(char **names, size_t n);
+
 #endif

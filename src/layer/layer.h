@@ -323,4 +323,61 @@ enum {
  */
 bool layer_may(const struct layer_cred *c, const struct stat *st, int mask);
 
+/* --- whole trees: for programs working on a stack at rest ------------- */
+
+#define LAYER_WALK_DEPTH 256 /* deeper directories: -ELOOP */
+#define LAYER_WALK_SKIP  1   /* from enter(): do not enter this directory */
+
+/* An object a walk visits; everything is borrowed for the call. */
+struct layer_walk_ent {
+	const char *path; /* from the root: "etc/hosts"; "" is the root */
+	const char *name; /* its last name ("" for the root) */
+	struct layer_node *node;
+	unsigned depth; /* 0 for where the walk started */
+};
+
+struct layer_walk_ops {
+	/*
+	 * Every object, a directory before what it holds.  Return 0 to go
+	 * on, LAYER_WALK_SKIP to leave a directory's content out, or a
+	 * negative code to stop the walk with it.
+	 */
+	int (*enter)(void *arg, const struct layer_walk_ent *e);
+	/* A directory after what it holds (NULL: nothing to do). */
+	int (*leave)(void *arg, const struct layer_walk_ent *e);
+};
+
+/*
+ * layer_walk() - visit the merged tree from @path ("" for the root; as
+ * layer_lookup_path()) depth first, as the server, in listing order.
+ * Objects removed while the walk runs are left out.
+ * Return: 0, a callback's negative code, -ELOOP (deeper than
+ * LAYER_WALK_DEPTH), -errno.
+ */
+int layer_walk(struct layer_stack *st, const char *path,
+    const struct layer_walk_ops *ops, void *arg);
+
+/*
+ * layer_node_instance() - the object on disk that shows for @n: for a
+ * non-directory the file holding its data and attributes (the client's
+ * copy in the index, a client-layer file, or the version's file), for a
+ * directory its top instance.
+ * @client: set to whether that object is the client's (its layer or its
+ * index: it changes) rather than a version's (it never does); may be NULL.
+ * Return: an owned fd (O_PATH for a non-directory, O_RDONLY for a
+ * directory), or -errno.
+ */
+int layer_node_instance(
+    struct layer_stack *st, const struct layer_node *n, bool *client);
+
+/*
+ * layer_node_copy_meta() - give the object open at @fd (O_PATH is fine)
+ * the owner, mode, extended attributes and, with @times, the access and
+ * modification times of @n's top instance.  The layer format's markers
+ * (*.overlay.*) and user.pnb.* are not copied.
+ * Return: 0 or -errno.
+ */
+int layer_node_copy_meta(
+    struct layer_stack *st, const struct layer_node *n, int fd, bool times);
+
 #endif
