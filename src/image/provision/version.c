@@ -682,62 +682,80 @@ prov_native_arch(void)
 }
 
 int
+prov_version_stack(const struct prov_img *im, unsigned n, const char *tree,
+    int top, const char *client, const char *index, bool read_only,
+    struct layer_stack **out, char *msg, size_t msglen)
+{
+	struct layer_stack_conf c = {
+	    .atfd = im->fd,
+	    .client = client,
+	    .index = index,
+	    .read_only = read_only,
+	};
+	unsigned layers[PROV_CHAIN_MAX];
+	char rel[PROV_CHAIN_MAX + 1][64];
+	int k, r;
+
+	*out = NULL;
+	k = prov_version_layers(im, n, layers, PROV_CHAIN_MAX, msg, msglen);
+	if (k < 0) {
+		return k;
+	}
+	if (top >= 0) {
+		snprintf(
+		    rel[c.nversions], sizeof(rel[0]), "/proc/self/fd/%d", top);
+		c.versions[c.nversions] = rel[c.nversions];
+		c.nversions++;
+	}
+	for (r = 0; r < k; r++) {
+		prov_version_path(
+		    im, layers[r], tree, rel[c.nversions], sizeof(rel[0]));
+		c.versions[c.nversions] = rel[c.nversions];
+		c.nversions++;
+	}
+	r = layer_stack_open(&c, out, NULL);
+	if (r < 0) {
+		snprintf(msg, msglen,
+		    "opening the %s layers of version %u of image '%s': %s",
+		    tree, n, im->name, strerror(-r));
+	}
+	return r;
+}
+
+int
 prov_version_flatten(const struct prov_img *im, int top_boot, int top_root,
     unsigned below, int dstfd, const struct prov_progress *prog, char *msg,
     size_t msglen)
 {
 	static const char *const trees[] = {"boot", "root"};
-	unsigned layers[PROV_CHAIN_MAX];
-	int fds[PROV_CHAIN_MAX + 1], n, r = 0;
-	size_t t, k, nfds = 0;
+	struct layer_stack *st = NULL;
+	size_t t;
+	int r = 0;
 
-	n = prov_version_layers(im, below, layers, PROV_CHAIN_MAX, msg, msglen);
-	if (n < 0) {
-		return n;
-	}
 	for (t = 0; t < 2 && r == 0; t++) {
-		struct merge_stats st;
-		int top = t == 0 ? top_boot : top_root, dst;
+		struct merge_stats ms;
+		int top = t == 0 ? top_boot : top_root, dst = -1;
 
-		nfds = 0;
-		if (top >= 0) {
-			fds[nfds++] = dup(top);
+		r = prov_version_stack(im, below, trees[t], top, NULL, NULL,
+		    true, &st, msg, msglen);
+		if (r < 0) {
+			return r;
 		}
-		for (k = 0; k < (size_t)n; k++) {
-			char rel[64];
-
-			prov_version_path(
-			    im, layers[k], trees[t], rel, sizeof(rel));
-			fds[nfds++] = openat(im->fd, rel,
-			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		}
-		for (k = 0; k < nfds; k++) {
-			if (fds[k] < 0) {
-				r = -errno;
-			}
-		}
-		if (r == 0 && mkdirat(dstfd, trees[t], 0755) < 0 &&
-		    errno != EEXIST) {
-			r = -errno;
-		}
-		dst = r < 0
-		    ? -1
-		    : openat(dstfd, trees[t],
-			  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (r == 0 && dst < 0) {
+		if (mkdirat(dstfd, trees[t], 0755) < 0 && errno != EEXIST) {
 			r = -errno;
 		}
 		if (r == 0) {
-			r = merge_link_tree(fds, nfds, dst, prog, &st);
+			dst = openat(dstfd, trees[t],
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			r = dst < 0 ? -errno : 0;
+		}
+		if (r == 0) {
+			r = merge_link_tree(st, dst, prog, &ms);
 		}
 		if (dst >= 0) {
 			close(dst);
 		}
-		for (k = 0; k < nfds; k++) {
-			if (fds[k] >= 0) {
-				close(fds[k]);
-			}
-		}
+		layer_stack_close(st);
 		if (r < 0 && !msg[0]) {
 			snprintf(msg, msglen,
 			    "flattening version %u of image '%s' (%s): %s",

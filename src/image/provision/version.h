@@ -7,6 +7,7 @@
 
 #include "core/rec.h"
 #include "image/provision/source.h"
+#include "layer/layer.h"
 
 /*
  * Images as lists of immutable versions (docs/fleet.md, On disk):
@@ -146,6 +147,19 @@ int prov_view_open(struct prov_view *w, const char *state, const char *name,
 
 /* prov_view_close() - close the trees and remove a flattened copy. */
 void prov_view_close(struct prov_view *w);
+
+/*
+ * prov_version_stack() - open the @tree ("boot" or "root") layers of
+ * version @n as a layer stack: @top (an fd of a directory, or -1) above
+ * the version's own layers, and above all the client layer @client with
+ * its index @index (paths, absolute or relative to the image directory;
+ * both NULL for none).  Read-only without a client, or with @read_only.
+ * Return: 0 and *@out owned (layer_stack_close()), or a negative code
+ * with @msg saying what is wrong.
+ */
+int prov_version_stack(const struct prov_img *im, unsigned n, const char *tree,
+    int top, const char *client, const char *index, bool read_only,
+    struct layer_stack **out, char *msg, size_t msglen);
 
 /*
  * prov_version_flatten() - build in @dst/{boot,root} (empty or missing
