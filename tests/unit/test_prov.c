@@ -151,6 +151,52 @@ TEST(record_limits)
 	free(big);
 }
 
+/* Record changes keep comments and order; new keys go last. */
+TEST(record_edit)
+{
+	static const char in[] = "# comment\nname = pi1\nversion=2\n"
+				 "next_version = 3\n\nimage = os\n";
+	const struct rec_change move[] = {
+	    {"version", "3"},
+	    {"next_version", NULL},
+	    {"previous_version", "2"},
+	    {"moved_at", "x"},
+	    {"moved_at", "2026-12-03T10:00:00Z"},
+	};
+	const struct rec_change bad_key[] = {{"Bad", "1"}};
+	const struct rec_change bad_value[] = {{"a", "two\nlines"}};
+	char many[64];
+	struct rec_change lots[REC_MAX_KEYS];
+	struct buf b;
+	size_t i;
+
+	buf_init(&b, REC_MAX_BYTES);
+	CHECK_EQ(rec_edit(in, strlen(in), move, 5, &b), 0);
+	CHECK_STR((const char *)b.p,
+	    "# comment\nname = pi1\nversion = 3\n\nimage = os\n"
+	    "previous_version = 2\nmoved_at = 2026-12-03T10:00:00Z\n");
+	buf_reset(&b);
+	/* Removing a key that is not there, nothing else: the same text. */
+	CHECK_EQ(rec_edit(in, strlen(in), move + 1, 1, &b), 0);
+	CHECK(strstr((const char *)b.p, "next_version") == NULL);
+	buf_reset(&b);
+	CHECK_EQ(rec_edit(in, strlen(in), bad_key, 1, &b), -EINVAL);
+	CHECK_EQ(rec_edit(in, strlen(in), bad_value, 1, &b), -EINVAL);
+	CHECK_EQ(rec_edit("no equals\n", 10, move, 1, &b), -EBADMSG);
+	/* A result over the key limit is refused, not written. */
+	for (i = 0; i < REC_MAX_KEYS; i++) {
+		snprintf(many, sizeof(many), "k%zu", i);
+		lots[i].key = strdup(many);
+		lots[i].value = "v";
+	}
+	buf_reset(&b);
+	CHECK_EQ(rec_edit(in, strlen(in), lots, REC_MAX_KEYS, &b), -EMSGSIZE);
+	for (i = 0; i < REC_MAX_KEYS; i++) {
+		free((char *)lots[i].key);
+	}
+	buf_fini(&b);
+}
+
 TEST(names)
 {
 	CHECK(rec_name_ok("bookworm"));
