@@ -8,26 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "image/provision/edit.h"
 #include "image/provision/prov.h"
 #include "image/provision/tree.h"
 #include "image/provision/version.h"
-
-/*
- * Units that only make sense on an SD card: the first-boot resize of the
- * root partition and swap files (swap over NFS is slow and risky).
- * Reference §5.2 and pi-gen's stage2/01-sys-tweaks on each branch.
- */
-static const char *const masked_units[] = {
-    "resize2fs_once.service",
-    "rpi-resize.service",
-    "dphys-swapfile.service",
-    "rpi-resize-swap-file.service",
-};
 
 static bool
 hex8_ok(const char *s, char out[9])
@@ -257,207 +245,6 @@ scan_clients(const char *state, const char *image, const char *serial,
 	return r;
 }
 
-static int
-symlink_in(int rootfd, const char *dir, const char *name, const char *target)
-{
-	int fd = tree_open_dir(rootfd, dir), r = 0;
-
-	if (fd < 0) {
-		return fd;
-	}
-	if (unlinkat(fd, name, 0) < 0 && errno != ENOENT) {
-		r = -errno;
-	} else if (symlinkat(target, fd, name) < 0) {
-		r = -errno;
-	}
-	close(fd);
-	return r;
-}
-
-static int
-mkdir_in(int rootfd, const char *parent, const char *name, mode_t mode)
-{
-	int fd = tree_open_dir(rootfd, parent), r = 0;
-
-	if (fd < 0) {
-		return fd;
-	}
-	if (mkdirat(fd, name, mode) < 0 && errno != EEXIST) {
-		r = -errno;
-	}
-	close(fd);
-	return r;
-}
-
-/* Remove the *.wants/ links to @unit and mask it. */
-static int
-mask_unit(int rootfd, const char *unit)
-{
-	int fd = tree_open_dir(rootfd, "etc/systemd/system");
-	DIR *d;
-	struct dirent *e;
-
-	if (fd < 0) {
-		return fd == -ENOENT ? 0 : fd;
-	}
-	d = tree_dir_stream(fd);
-	while (d && (e = readdir(d)) != NULL) {
-		size_t n = strlen(e->d_name);
-		int w;
-
-		if (n < 6 || strcmp(e->d_name + n - 6, ".wants") != 0) {
-			continue;
-		}
-		w = openat(fd, e->d_name,
-		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (w >= 0) {
-			unlinkat(w, unit, 0);
-			close(w);
-		}
-	}
-	if (d) {
-		closedir(d);
-	}
-	close(fd);
-	return symlink_in(rootfd, "etc/systemd/system", unit, "/dev/null");
-}
-
-static int
-edit_hosts(int rootfd, const char *hostname)
-{
-	char *old = tree_read_file(rootfd, "etc/hosts", 1u << 20, NULL);
-	char *out;
-	const char *p;
-	size_t o = 0, cap;
-	bool done = false;
-	int r;
-
-	if (!old) {
-		old = strdup("127.0.0.1\tlocalhost\n");
-		if (!old) {
-			return -ENOMEM;
-		}
-	}
-	cap = strlen(old) + strlen(hostname) + 64;
-	out = malloc(cap);
-	if (!out) {
-		free(old);
-		return -ENOMEM;
-	}
-	for (p = old; *p;) {
-		const char *nl = strchr(p, '\n');
-		size_t len = nl ? (size_t)(nl - p) : strlen(p);
-
-		if (len >= 9 && !strncmp(p, "127.0.1.1", 9) &&
-		    (p[9] == ' ' || p[9] == '\t')) {
-			if (!done) {
-				o += (size_t)snprintf(out + o, cap - o,
-				    "127.0.1.1\t%s\n", hostname);
-				done = true;
-			}
-		} else {
-			memcpy(out + o, p, len);
-			o += len;
-			out[o++] = '\n';
-		}
-		p += len + (nl ? 1 : 0);
-	}
-	if (!done) {
-		o += (size_t)snprintf(
-		    out + o, cap - o, "127.0.1.1\t%s\n", hostname);
-	}
-	r = tree_write_file(rootfd, "etc/hosts", out, o, 0644);
-	free(out);
-	free(old);
-	return r;
-}
-
-static int
-remove_host_keys(int rootfd)
-{
-	int fd = tree_open_dir(rootfd, "etc/ssh");
-	DIR *d;
-	struct dirent *e;
-
-	if (fd < 0) {
-		return 0;
-	}
-	d = tree_dir_stream(fd);
-	while (d && (e = readdir(d)) != NULL) {
-		if (!strncmp(e->d_name, "ssh_host_", 9)) {
-			unlinkat(fd, e->d_name, 0);
-		}
-	}
-	if (d) {
-		closedir(d);
-	}
-	close(fd);
-	return 0;
-}
-
-/* Install authorized keys for root, and for @user when the image has it. */
-static int
-install_keys(int rootfd, const char *keys, size_t len, const char *user)
-{
-	char *passwd = tree_read_file(rootfd, "etc/passwd", 1u << 20, NULL);
-	char home[PATH_MAX] = "root", rel[PATH_MAX + 32];
-	unsigned uid = 0, gid = 0;
-	int pass, r = 0;
-
-	for (pass = 0; pass < 2 && r == 0; pass++) {
-		if (pass == 1) {
-			char *p = passwd;
-			size_t ul;
-
-			if (!user || !passwd) {
-				break;
-			}
-			ul = strcspn(user, ":");
-			home[0] = '\0';
-			while (p && *p) {
-				char name[64], dir[PATH_MAX];
-
-				if (sscanf(p,
-					"%63[^:]:%*[^:]:%u:%u:%*[^:]:%4095[^:]",
-					name, &uid, &gid, dir) == 4 &&
-				    strlen(name) == ul &&
-				    !strncmp(name, user, ul) && dir[0] == '/') {
-					snprintf(
-					    home, sizeof(home), "%s", dir + 1);
-					break;
-				}
-				p = strchr(p, '\n');
-				p = p ? p + 1 : NULL;
-			}
-			if (!home[0]) {
-				break;
-			}
-		}
-		r = mkdir_in(rootfd, home, ".ssh", 0700);
-		if (r == 0) {
-			snprintf(
-			    rel, sizeof(rel), "%s/.ssh/authorized_keys", home);
-			r = tree_write_file(rootfd, rel, keys, len, 0600);
-		}
-		if (r == 0) {
-			int fd;
-
-			snprintf(rel, sizeof(rel), "%s/.ssh", home);
-			fd = tree_open_dir(rootfd, rel);
-			if (fd >= 0) {
-				if (fchown(fd, uid, gid) < 0 ||
-				    fchownat(fd, "authorized_keys", uid, gid,
-					AT_SYMLINK_NOFOLLOW) < 0) {
-					r = -errno;
-				}
-				close(fd);
-			}
-		}
-	}
-	free(passwd);
-	return r;
-}
-
 struct edit_ctx {
 	const struct prov_client *c;
 	const char *hostname, *server, *boot_mount;
@@ -472,170 +259,28 @@ static int
 apply_edits(
     struct edit_ctx *x, int bootfd, int rootfd, char *msg, size_t msglen)
 {
-	char *text, *fstab, id[33];
-	uint8_t rnd[16];
-	size_t i;
-	int r;
+	struct prov_identity id = {
+	    .hostname = x->hostname,
+	    .server = x->server,
+	    .root_path = x->root_path,
+	    .boot_path = x->boot_path,
+	    .boot_mount = x->boot_mount,
+	    .user = x->c->user,
+	    .keys = x->keys,
+	    .keys_len = x->keys_len,
+	    .ssh = x->c->ssh,
+	};
+	struct prov_tree bt, rt;
+	int r = prov_machine_id(id.machine_id);
 
-	/* boot: cmdline.txt for an NFS root (reference §4.1, §5.2). */
-	text = tree_read_file(bootfd, "cmdline.txt", 4096, NULL);
-	if (!text) {
-		snprintf(
-		    msg, msglen, "the image's boot files have no cmdline.txt");
-		return -ENOENT;
-	}
-	r = prov_edit_cmdline(text, x->server, x->root_path, x->info->cmdline,
-	    sizeof(x->info->cmdline));
-	free(text);
-	if (r == 0) {
-		r = tree_write_file(bootfd, "cmdline.txt", x->info->cmdline,
-		    strlen(x->info->cmdline), 0644);
-	}
-	if (r == 0 && x->c->ssh) {
-		r = tree_write_file(bootfd, "ssh", "", 0, 0644);
-	}
-	if (r == 0 && x->c->user) {
-		char line[512];
-		int n = snprintf(line, sizeof(line), "%s\n", x->c->user);
-
-		r = tree_write_file(
-		    bootfd, "userconf.txt", line, (size_t)n, 0600);
-	}
 	if (r < 0) {
-		snprintf(
-		    msg, msglen, "editing the boot files: %s", strerror(-r));
+		snprintf(msg, msglen, "no random bytes: %s", strerror(-r));
 		return r;
 	}
-	/* root: fstab without the SD card's / and boot mounts. */
-	text = tree_read_file(rootfd, "etc/fstab", 1u << 20, NULL);
-	fstab = prov_edit_fstab(text ? text : "proc /proc proc defaults 0 0\n",
-	    x->boot_mount, x->server, x->boot_path);
-	free(text);
-	r = fstab
-	    ? tree_write_file(rootfd, "etc/fstab", fstab, strlen(fstab), 0644)
-	    : -ENOMEM;
-	free(fstab);
-	if (r < 0) {
-		goto fail;
-	}
-	{
-		char line[300];
-		int n = snprintf(line, sizeof(line), "%s\n", x->hostname);
-
-		r = tree_write_file(
-		    rootfd, "etc/hostname", line, (size_t)n, 0644);
-	}
-	if (r == 0) {
-		r = edit_hosts(rootfd, x->hostname);
-	}
-	if (r < 0) {
-		goto fail;
-	}
-	/* A fresh machine-id, so no two clients share one. */
-	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
-		r = -EIO;
-		goto fail;
-	}
-	for (i = 0; i < 16; i++) {
-		snprintf(id + 2 * i, 3, "%02x", rnd[i]);
-	}
-	id[32] = '\n';
-	r = tree_write_file(rootfd, "etc/machine-id", id, 33, 0444);
-	if (r == 0) {
-		/* D-Bus keeps a copy unless it is a link (PiServer links). */
-		int dfd = tree_open_dir(rootfd, "var/lib/dbus");
-		struct stat ds;
-
-		if (dfd >= 0 &&
-		    fstatat(dfd, "machine-id", &ds, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    S_ISREG(ds.st_mode)) {
-			r = symlink_in(rootfd, "var/lib/dbus", "machine-id",
-			    "/etc/machine-id");
-		}
-		if (dfd >= 0) {
-			close(dfd);
-		}
-	}
-	if (r < 0) {
-		goto fail;
-	}
-	remove_host_keys(rootfd);
-	for (i = 0; i < sizeof(masked_units) / sizeof(masked_units[0]); i++) {
-		r = mask_unit(rootfd, masked_units[i]);
-		if (r < 0) {
-			goto fail;
-		}
-	}
-	if (x->c->ssh &&
-	    tree_exists(rootfd, "lib/systemd/system/ssh.service")) {
-		r = mkdir_in(rootfd, "etc/systemd/system",
-		    "multi-user.target.wants", 0755);
-		if (r == 0) {
-			r = symlink_in(rootfd,
-			    "etc/systemd/system/multi-user.target.wants",
-			    "ssh.service", "/lib/systemd/system/ssh.service");
-		}
-		if (r < 0) {
-			goto fail;
-		}
-	}
-	/*
-	 * The interface holding the root must never be deconfigured
-	 * (reference §5.2): NetworkManager leaves it alone and DNS comes from
-	 * the kernel's DHCP answer; dhcpcd ignores link changes.
-	 */
-	if (tree_exists(rootfd, "etc/NetworkManager")) {
-		static const char nm[] =
-		    "# pinetboot: the root file system is on NFS over eth0,\n"
-		    "# configured by the kernel (ip=dhcp); never touch it.\n"
-		    "[keyfile]\nunmanaged-devices=interface-name:eth0\n";
-
-		r = mkdir_in(rootfd, "etc/NetworkManager", "conf.d", 0755);
-		if (r == 0) {
-			r = tree_write_file(rootfd,
-			    "etc/NetworkManager/conf.d/"
-			    "90-pinetboot-nfsroot.conf",
-			    nm, sizeof(nm) - 1, 0644);
-		}
-		if (r == 0) {
-			r = symlink_in(
-			    rootfd, "etc", "resolv.conf", "/proc/net/pnp");
-		}
-		if (r < 0) {
-			goto fail;
-		}
-	}
-	text = tree_read_file(rootfd, "etc/dhcpcd.conf", 1u << 20, NULL);
-	if (text) {
-		static const char add[] =
-		    "\n# pinetboot: the root file system is on NFS over "
-		    "eth0\ninterface eth0\nnolink\n";
-		size_t n = strlen(text);
-		char *t = realloc(text, n + sizeof(add));
-
-		if (!t) {
-			free(text);
-			r = -ENOMEM;
-			goto fail;
-		}
-		memcpy(t + n, add, sizeof(add));
-		r = tree_write_file(
-		    rootfd, "etc/dhcpcd.conf", t, strlen(t), 0644);
-		free(t);
-		if (r < 0) {
-			goto fail;
-		}
-	}
-	if (x->keys) {
-		r = install_keys(rootfd, x->keys, x->keys_len, x->c->user);
-		if (r < 0) {
-			goto fail;
-		}
-	}
-	return 0;
-fail:
-	snprintf(msg, msglen, "editing the root file system: %s", strerror(-r));
-	return r;
+	prov_tree_plain(&bt, bootfd);
+	prov_tree_plain(&rt, rootfd);
+	return prov_identity_apply(&id, &bt, &rt, x->info->cmdline,
+	    sizeof(x->info->cmdline), msg, msglen);
 }
 
 static char *
