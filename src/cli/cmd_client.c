@@ -284,14 +284,29 @@ client_add(const char *state, struct prov_client *c)
 		fprintf(stderr, "pinetboot client add: %s: %s\n", c->name, msg);
 		return 1;
 	}
-	printf("Added client '%s' from version %u of image '%s'\n", c->name,
-	    info.version, c->image);
+	if (info.mode == PROV_ROOT_COPY) {
+		printf("Added client '%s' from version %u of image '%s' (a "
+		       "copy)\n",
+		    c->name, info.version, c->image);
+	} else {
+		printf("Added client '%s': a %s root over version %u of image "
+		       "'%s'\n",
+		    c->name, prov_root_mode_name(info.mode), info.version,
+		    c->image);
+	}
 	printf("  boot:    %s\n", info.boot_dir);
 	printf("  root:    %s\n", info.root_dir);
 	printf("  cmdline: %s", info.cmdline);
-	printf("  files:   %llu (%llu shared by reflink, %s copied)\n",
-	    (unsigned long long)info.files, (unsigned long long)info.reflinked,
-	    size_human(info.copied_bytes, a, sizeof(a)));
+	if (info.mode == PROV_ROOT_COPY) {
+		printf("  files:   %llu (%llu shared by reflink, %s copied)\n",
+		    (unsigned long long)info.files,
+		    (unsigned long long)info.reflinked,
+		    size_human(info.copied_bytes, a, sizeof(a)));
+	} else {
+		printf("  layer:   %s on disk (its identity files; the "
+		       "version's files are shared)\n",
+		    size_human(info.layer_bytes, a, sizeof(a)));
+	}
 	if (info.server_guessed) {
 		printf("  server:  %s (this host's address on the default "
 		       "route; use --server to choose)\n",
@@ -302,7 +317,9 @@ client_add(const char *state, struct prov_client *c)
 		       "--server\n");
 	}
 	snprintf(what, sizeof(what), "client '%s'", c->name);
-	cli_boot_warnings("client add", what, info.boot_dir);
+	if (info.boot_check[0]) {
+		cli_boot_warnings("client add", what, info.boot_check);
+	}
 	return 0;
 }
 
@@ -319,6 +336,7 @@ cli_client(int argc, char **argv)
 		O_USER,
 		O_ADDR,
 		O_SERVER,
+		O_ROOT,
 		O_YES,
 		O_STATE
 	};
@@ -333,6 +351,7 @@ cli_client(int argc, char **argv)
 	    {"user", required_argument, NULL, O_USER},
 	    {"address", required_argument, NULL, O_ADDR},
 	    {"server", required_argument, NULL, O_SERVER},
+	    {"root", required_argument, NULL, O_ROOT},
 	    {"yes", no_argument, NULL, O_YES},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -344,7 +363,7 @@ cli_client(int argc, char **argv)
 
 	optind = 1;
 	while ((o = getopt_long(argc, argv, "hy", opts, NULL)) != -1) {
-		add_opts = add_opts || (o >= O_SERIAL && o <= O_SERVER);
+		add_opts = add_opts || (o >= O_SERIAL && o <= O_ROOT);
 		switch (o) {
 		case O_STATE:
 			state = optarg;
@@ -375,6 +394,9 @@ cli_client(int argc, char **argv)
 			break;
 		case O_SERVER:
 			c.server = optarg;
+			break;
+		case O_ROOT:
+			c.root = optarg;
 			break;
 		case O_YES:
 		case 'y':

@@ -83,7 +83,7 @@ rm -rf "$W"
 "$PNB_BIN" image import "$NN_TMP/pi-arm64.img.xz" --name arm64os \
 	--state-dir "$STATE" >"$NN_TMP/import.log" 2>&1
 t_check "image import" test $? -eq 0
-"$PNB_BIN" client add pi4-arm --serial "$SERIAL" --mac "$MAC" \
+"$PNB_BIN" client add pi4-arm --root copy --serial "$SERIAL" --mac "$MAC" \
 	--image arm64os --server "$ADDR" --state-dir "$STATE" \
 	>"$NN_TMP/add.log" 2>&1
 t_check "client add" test $? -eq 0

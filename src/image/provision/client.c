@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "image/provision/edit.h"
+#include "image/provision/identity.h"
 #include "image/provision/prov.h"
 #include "image/provision/tree.h"
 #include "image/provision/version.h"
@@ -245,44 +246,6 @@ scan_clients(const char *state, const char *image, const char *serial,
 	return r;
 }
 
-struct edit_ctx {
-	const struct prov_client *c;
-	const char *hostname, *server, *boot_mount;
-	char root_path[PATH_MAX], boot_path[PATH_MAX];
-	const char *keys;
-	size_t keys_len;
-	unsigned version;
-	struct prov_client_info *info;
-};
-
-static int
-apply_edits(
-    struct edit_ctx *x, int bootfd, int rootfd, char *msg, size_t msglen)
-{
-	struct prov_identity id = {
-	    .hostname = x->hostname,
-	    .server = x->server,
-	    .root_path = x->root_path,
-	    .boot_path = x->boot_path,
-	    .boot_mount = x->boot_mount,
-	    .user = x->c->user,
-	    .keys = x->keys,
-	    .keys_len = x->keys_len,
-	    .ssh = x->c->ssh,
-	};
-	struct prov_tree bt, rt;
-	int r = prov_machine_id(id.machine_id);
-
-	if (r < 0) {
-		snprintf(msg, msglen, "no random bytes: %s", strerror(-r));
-		return r;
-	}
-	prov_tree_plain(&bt, bootfd);
-	prov_tree_plain(&rt, rootfd);
-	return prov_identity_apply(&id, &bt, &rt, x->info->cmdline,
-	    sizeof(x->info->cmdline), msg, msglen);
-}
-
 static char *
 read_keys(const char *path, size_t *len, char *msg, size_t msglen)
 {
@@ -325,10 +288,23 @@ read_keys(const char *path, size_t *len, char *msg, size_t msglen)
 	return buf;
 }
 
+/* What a new client is made of, worked out before anything is written. */
+struct add_ctx {
+	const struct prov_client *c;
+	char serial[9], mac[18];
+	enum prov_root_mode mode;
+	char image[REC_NAME_MAX + 1];
+	unsigned version;
+	char version_boot[64]; /* a base's boot layer in the image dir */
+	char boot_mount[64];
+	char root_path[PATH_MAX], boot_path[PATH_MAX];
+	struct prov_identity id;
+};
+
 static int
-write_client_conf(int dirfd, const struct prov_client *c, const char *serial,
-    const char *mac, const struct edit_ctx *x)
+write_client_conf(int dirfd, const struct add_ctx *x)
 {
+	const struct prov_client *c = x->c;
 	char text[16384], when[32], opts[64];
 	time_t now = time(NULL);
 	struct tm tm;
@@ -346,6 +322,7 @@ write_client_conf(int dirfd, const struct prov_client *c, const char *serial,
 	    "mac = %s\n"
 	    "address = %s\n"
 	    "hostname = %s\n"
+	    "root_mode = %s\n"
 	    "image = %s\n"
 	    "version = %u\n"
 	    "server = %s\n"
@@ -354,31 +331,54 @@ write_client_conf(int dirfd, const struct prov_client *c, const char *serial,
 	    "boot_mount = %s\n"
 	    "options = %s\n"
 	    "created = %s\n",
-	    c->name, serial, mac, c->address ? c->address : "", x->hostname,
-	    c->image, x->version, x->server ? x->server : "", x->boot_path,
-	    x->root_path, x->boot_mount, opts, when);
+	    c->name, x->serial, x->mac, c->address ? c->address : "",
+	    x->id.hostname, prov_root_mode_name(x->mode), x->image, x->version,
+	    x->id.server ? x->id.server : "", x->boot_path, x->root_path,
+	    x->boot_mount, opts, when);
 	if (n < 0 || (size_t)n >= sizeof(text)) {
 		return -EMSGSIZE;
 	}
 	return tree_write_file(dirfd, "client.conf", text, (size_t)n, 0644);
 }
 
-int
-prov_client_add(const char *state, const struct prov_client *c,
-    struct prov_client_info *info, char *msg, size_t msglen)
-{
-	char serial[9], mac[18] = "", dir[PATH_MAX], real[PATH_MAX];
-	char tmp[REC_NAME_MAX + 32], *text = NULL;
-	char boot_mount[64] = "/boot/firmware";
-	struct prov_view *view = NULL;
-	struct edit_ctx x = {.c = c, .info = info};
-	struct tree_stats ts;
-	struct in_addr a;
-	int cfd = -1, tmpfd = -1, sb = -1, sr = -1, db = -1, dr = -1, r;
-	bool made_tmp = false;
+static const char *const mode_names[] = {
+    [PROV_ROOT_LAYERED] = "layered",
+    [PROV_ROOT_VOLATILE] = "volatile",
+    [PROV_ROOT_COPY] = "copy",
+};
 
-	memset(info, 0, sizeof(*info));
-	msg[0] = '\0';
+const char *
+prov_root_mode_name(enum prov_root_mode m)
+{
+	return mode_names[m];
+}
+
+int
+prov_root_mode_parse(const char *s, enum prov_root_mode *out)
+{
+	size_t i;
+
+	/* Records from before root modes are copies. */
+	if (!s || !s[0]) {
+		*out = PROV_ROOT_COPY;
+		return 0;
+	}
+	for (i = 0; i < sizeof(mode_names) / sizeof(mode_names[0]); i++) {
+		if (strcmp(s, mode_names[i]) == 0) {
+			*out = (enum prov_root_mode)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int
+check_client(
+    const struct prov_client *c, struct add_ctx *x, char *msg, size_t msglen)
+{
+	struct in_addr a;
+	int r;
+
 	if (!rec_name_ok(c->name)) {
 		snprintf(msg, msglen,
 		    "'%s' is not a valid client name (a-z, 0-9, '.', '-', "
@@ -386,13 +386,13 @@ prov_client_add(const char *state, const struct prov_client *c,
 		    c->name);
 		return -EINVAL;
 	}
-	if (!c->serial || !hex8_ok(c->serial, serial)) {
+	if (!c->serial || !hex8_ok(c->serial, x->serial)) {
 		snprintf(msg, msglen,
 		    "--serial must be 8 hex digits (the low 32 bits of the "
 		    "Pi's serial number, as in its TFTP requests)");
 		return -EINVAL;
 	}
-	if (c->mac && !mac_ok(c->mac, mac)) {
+	if (c->mac && !mac_ok(c->mac, x->mac)) {
 		snprintf(msg, msglen,
 		    "--mac '%s' is not a MAC address "
 		    "(aa:bb:cc:dd:ee:ff)",
@@ -409,11 +409,11 @@ prov_client_add(const char *state, const struct prov_client *c,
 		    c->server);
 		return -EINVAL;
 	}
-	x.hostname = c->hostname ? c->hostname : c->name;
-	if (!hostname_ok(x.hostname)) {
+	x->id.hostname = c->hostname ? c->hostname : c->name;
+	if (!hostname_ok(x->id.hostname)) {
 		snprintf(msg, msglen,
 		    "'%s' is not a valid host name; give one with --hostname",
-		    x.hostname);
+		    x->id.hostname);
 		return -EINVAL;
 	}
 	if (c->user && !user_ok(c->user)) {
@@ -423,41 +423,214 @@ prov_client_add(const char *state, const struct prov_client *c,
 		    "-6', without ':' or spaces)");
 		return -EINVAL;
 	}
-	if (!c->image || !rec_name_ok(c->image)) {
-		snprintf(msg, msglen, "--image NAME is required");
+	if (prov_root_mode_parse(c->root ? c->root : "layered", &x->mode) < 0) {
+		snprintf(msg, msglen,
+		    "--root must be layered, volatile or copy, not '%s'",
+		    c->root);
 		return -EINVAL;
 	}
-	/* A delta is read through a flattened copy of hard links. */
-	view = malloc(sizeof(*view));
-	r = view
-	    ? prov_view_open(view, state, c->image, 0, &c->prog, msg, msglen)
-	    : -ENOMEM;
+	if (!c->image) {
+		snprintf(msg, msglen, "--image NAME[@VERSION] is required");
+		return -EINVAL;
+	}
+	r = prov_image_ref_parse(c->image, x->image, &x->version);
 	if (r < 0) {
-		if (r == -ENOENT && !strncmp(msg, "no image", 8)) {
-			snprintf(msg, msglen,
-			    "image '%s' is not imported (see 'pinetboot image "
-			    "list')",
-			    c->image);
-		}
+		snprintf(msg, msglen,
+		    "--image '%s' is not NAME or NAME@VERSION (a version is "
+		    "a number from 1)",
+		    c->image);
+	}
+	return r;
+}
+
+/* The version the client will use, and what it needs from its record. */
+static int
+pick_version(const char *state, struct add_ctx *x, char *msg, size_t msglen)
+{
+	struct prov_version *v = malloc(sizeof(*v));
+	struct prov_img im;
+	int r;
+
+	if (!v) {
+		return -ENOMEM;
+	}
+	r = prov_img_open(&im, state, x->image, false, msg, msglen);
+	if (r == -ENOENT) {
+		snprintf(msg, msglen,
+		    "image '%s' is not imported (see 'pinetboot image list')",
+		    x->image);
+	}
+	if (r < 0) {
+		free(v);
+		return r;
+	}
+	if (x->version == 0) {
+		x->version = prov_img_newest(&im);
+	}
+	r = prov_version_read(&im, x->version, v, msg, msglen);
+	if (r == -ENOENT) {
+		snprintf(msg, msglen,
+		    "image '%s' has no version %u (see 'pinetboot image "
+		    "versions %s')",
+		    x->image, x->version, x->image);
+	}
+	if (r == 0 && v->boot_mount[0]) {
+		snprintf(
+		    x->boot_mount, sizeof(x->boot_mount), "%s", v->boot_mount);
+	}
+	if (r == 0 && v->base) {
+		prov_version_path(&im, x->version, "boot", x->version_boot,
+		    sizeof(x->version_boot));
+	}
+	prov_img_close(&im);
+	free(v);
+	return r;
+}
+
+/* A --root copy client: full trees, as before versions. */
+static int
+add_copy(const char *state, struct add_ctx *x, int tmpfd,
+    struct prov_client_info *info, char *msg, size_t msglen)
+{
+	struct prov_view *view = malloc(sizeof(*view));
+	struct prov_tree bt, rt;
+	struct tree_stats ts;
+	int db = -1, dr = -1, r;
+
+	/* A delta is read through a flattened copy of hard links. */
+	r = view ? prov_view_open(view, state, x->image, x->version,
+		       &x->c->prog, msg, msglen)
+		 : -ENOMEM;
+	if (r < 0) {
 		free(view);
 		return r;
 	}
-	if (view->v.boot_mount[0]) {
-		snprintf(
-		    boot_mount, sizeof(boot_mount), "%s", view->v.boot_mount);
+	if (mkdirat(tmpfd, "boot", 0755) < 0 ||
+	    mkdirat(tmpfd, "root", 0755) < 0) {
+		r = -errno;
+		goto out;
 	}
-	x.boot_mount = boot_mount;
-	x.version = view->v.n;
-	info->version = view->v.n;
+	db = openat(
+	    tmpfd, "boot", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	dr = openat(
+	    tmpfd, "root", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (db < 0 || dr < 0) {
+		r = -errno;
+		goto out;
+	}
+	r = tree_clone(view->boot, db, &x->c->prog, &ts);
+	info->files += ts.files;
+	info->reflinked += ts.reflinked;
+	info->copied_bytes += ts.copied_bytes;
+	if (r == 0) {
+		r = tree_clone(view->root, dr, &x->c->prog, &ts);
+		info->files += ts.files;
+		info->reflinked += ts.reflinked;
+		info->copied_bytes += ts.copied_bytes;
+	}
+	if (r < 0) {
+		snprintf(msg, msglen, "copying image '%s': %s", x->image,
+		    strerror(-r));
+		goto out;
+	}
+	prov_tree_plain(&bt, db);
+	prov_tree_plain(&rt, dr);
+	r = prov_identity_apply(&x->id, &bt, &rt, info->cmdline,
+	    sizeof(info->cmdline), msg, msglen);
+out:
+	if (db >= 0) {
+		close(db);
+	}
+	if (dr >= 0) {
+		close(dr);
+	}
+	prov_view_close(view);
+	free(view);
+	return r;
+}
+
+/*
+ * A layered or volatile client: its identity edits go into an empty
+ * layer over the version, through the layer library, and the same edits
+ * are kept as identity/v/N for reset, volatile boots and moves.
+ */
+static int
+add_layered(const char *state, struct add_ctx *x, int tmpfd,
+    struct prov_client_info *info, char *msg, size_t msglen)
+{
+	struct prov_img im;
+	int lfd = -1, r;
+
+	r = prov_img_open(&im, state, x->image, false, msg, msglen);
+	if (r < 0) {
+		return r;
+	}
+	r = prov_layer_dir_make(tmpfd, "layer");
+	if (r == 0) {
+		lfd = openat(tmpfd, "layer",
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		r = lfd < 0 ? -errno : 0;
+	}
+	if (r == 0) {
+		r = prov_identity_build(&im, x->version, &x->id, lfd,
+		    info->cmdline, sizeof(info->cmdline), msg, msglen);
+	}
+	if (r == 0) {
+		r = prov_identity_make(
+		    tmpfd, &im, x->version, &x->id, msg, msglen);
+	}
+	if (r == 0) {
+		info->layer_bytes = tree_du(tmpfd);
+	}
+	if (lfd >= 0) {
+		close(lfd);
+	}
+	prov_img_close(&im);
+	return r;
+}
+
+int
+prov_client_add(const char *state, const struct prov_client *c,
+    struct prov_client_info *info, char *msg, size_t msglen)
+{
+	char dir[PATH_MAX], real[PATH_MAX];
+	char tmp[REC_NAME_MAX + 32], *keys = NULL;
+	struct add_ctx *x = calloc(1, sizeof(*x));
+	int cfd = -1, tmpfd = -1, r;
+	bool made_tmp = false;
+
+	memset(info, 0, sizeof(*info));
+	msg[0] = '\0';
+	if (!x) {
+		return -ENOMEM;
+	}
+	x->c = c;
+	snprintf(x->boot_mount, sizeof(x->boot_mount), "/boot/firmware");
+	r = check_client(c, x, msg, msglen);
+	if (r == 0) {
+		r = pick_version(state, x, msg, msglen);
+	}
+	if (r < 0) {
+		goto out;
+	}
+	info->version = x->version;
+	info->mode = x->mode;
+	x->id.boot_mount = x->boot_mount;
+	x->id.ssh = c->ssh;
+	x->id.user = c->user;
 	if (c->ssh_key) {
-		text = (char *)read_keys(c->ssh_key, &x.keys_len, msg, msglen);
-		if (!text) {
-			return -EINVAL;
+		keys = read_keys(c->ssh_key, &x->id.keys_len, msg, msglen);
+		if (!keys) {
+			r = -EINVAL;
+			goto out;
 		}
-		x.keys = text;
+		x->id.keys = keys;
 	}
-	r = prov_private_dir(state, "clients", dir, sizeof(dir), info->note,
-	    sizeof(info->note), msg, msglen);
+	r = prov_machine_id(x->id.machine_id);
+	if (r == 0) {
+		r = prov_private_dir(state, "clients", dir, sizeof(dir),
+		    info->note, sizeof(info->note), msg, msglen);
+	}
 	if (r < 0) {
 		goto out;
 	}
@@ -479,7 +652,8 @@ prov_client_add(const char *state, const struct prov_client *c,
 		r = -EEXIST;
 		goto out;
 	}
-	r = scan_clients(state, NULL, serial, mac, c->address, msg, msglen);
+	r = scan_clients(
+	    state, NULL, x->serial, x->mac, c->address, msg, msglen);
 	if (r < 0) {
 		goto out;
 	}
@@ -488,16 +662,25 @@ prov_client_add(const char *state, const struct prov_client *c,
 	} else if (guess_server(info->server, sizeof(info->server))) {
 		info->server_guessed = true;
 	}
-	x.server = info->server[0] ? info->server : NULL;
-	if (snprintf(x.root_path, sizeof(x.root_path), "%s/%s/root", real,
-		c->name) >= (int)sizeof(x.root_path) ||
-	    snprintf(x.boot_path, sizeof(x.boot_path), "%s/%s/boot", real,
-		c->name) >= (int)sizeof(x.boot_path)) {
+	x->id.server = info->server[0] ? info->server : NULL;
+	if (snprintf(x->root_path, sizeof(x->root_path), "%s/%s/root", real,
+		c->name) >= (int)sizeof(x->root_path) ||
+	    snprintf(x->boot_path, sizeof(x->boot_path), "%s/%s/boot", real,
+		c->name) >= (int)sizeof(x->boot_path)) {
 		r = -ENAMETOOLONG;
 		goto out;
 	}
-	snprintf(info->root_dir, sizeof(info->root_dir), "%s", x.root_path);
-	snprintf(info->boot_dir, sizeof(info->boot_dir), "%s", x.boot_path);
+	x->id.root_path = x->root_path;
+	x->id.boot_path = x->boot_path;
+	if (x->mode == PROV_ROOT_COPY) {
+		snprintf(info->boot_check, sizeof(info->boot_check), "%s",
+		    x->boot_path);
+	} else if (x->version_boot[0]) {
+		snprintf(info->boot_check, sizeof(info->boot_check),
+		    "%s/images/%s/%s", state, x->image, x->version_boot);
+	}
+	snprintf(info->root_dir, sizeof(info->root_dir), "%s", x->root_path);
+	snprintf(info->boot_dir, sizeof(info->boot_dir), "%s", x->boot_path);
 	snprintf(tmp, sizeof(tmp), ".tmp-%s-%ld", c->name, (long)getpid());
 	tree_rm(cfd, tmp);
 	if (mkdirat(cfd, tmp, 0755) < 0) {
@@ -507,39 +690,15 @@ prov_client_add(const char *state, const struct prov_client *c,
 	made_tmp = true;
 	tmpfd =
 	    openat(cfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	sb = view->boot;
-	sr = view->root;
-	if (tmpfd < 0 || mkdirat(tmpfd, "boot", 0755) < 0 ||
-	    mkdirat(tmpfd, "root", 0755) < 0) {
+	if (tmpfd < 0) {
 		r = -errno;
 		goto out;
 	}
-	db = openat(
-	    tmpfd, "boot", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	dr = openat(
-	    tmpfd, "root", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (db < 0 || dr < 0) {
-		r = -errno;
-		goto out;
-	}
-	r = tree_clone(sb, db, &c->prog, &ts);
-	info->files += ts.files;
-	info->reflinked += ts.reflinked;
-	info->copied_bytes += ts.copied_bytes;
+	r = x->mode == PROV_ROOT_COPY
+	    ? add_copy(state, x, tmpfd, info, msg, msglen)
+	    : add_layered(state, x, tmpfd, info, msg, msglen);
 	if (r == 0) {
-		r = tree_clone(sr, dr, &c->prog, &ts);
-		info->files += ts.files;
-		info->reflinked += ts.reflinked;
-		info->copied_bytes += ts.copied_bytes;
-	}
-	if (r < 0) {
-		snprintf(msg, msglen, "copying image '%s': %s", c->image,
-		    strerror(-r));
-		goto out;
-	}
-	r = apply_edits(&x, db, dr, msg, msglen);
-	if (r == 0) {
-		r = write_client_conf(tmpfd, c, serial, mac, &x);
+		r = write_client_conf(tmpfd, x);
 	}
 	if (r < 0) {
 		goto out;
@@ -559,15 +718,7 @@ out:
 	if (r < 0 && !msg[0]) {
 		snprintf(msg, msglen, "%s", strerror(-r));
 	}
-	free(text);
-	prov_view_close(view);
-	free(view);
-	if (db >= 0) {
-		close(db);
-	}
-	if (dr >= 0) {
-		close(dr);
-	}
+	free(keys);
 	if (tmpfd >= 0) {
 		close(tmpfd);
 	}
@@ -577,6 +728,7 @@ out:
 	if (cfd >= 0) {
 		close(cfd);
 	}
+	free(x);
 	return r;
 }
 

@@ -165,6 +165,31 @@ version_from_rec(const struct rec *r, struct prov_version *v)
 	rec_u64(r, "root_bytes", &v->root_bytes);
 }
 
+int
+prov_image_ref_parse(
+    const char *s, char name[REC_NAME_MAX + 1], unsigned *version)
+{
+	const char *at = strchr(s, '@');
+	size_t n = at ? (size_t)(at - s) : strlen(s);
+
+	*version = 0;
+	if (n == 0 || n > REC_NAME_MAX) {
+		return -EINVAL;
+	}
+	memcpy(name, s, n);
+	name[n] = '\0';
+	if (!rec_name_ok(name)) {
+		return -EINVAL;
+	}
+	if (at) {
+		*version = version_number(at + 1);
+		if (*version == 0 || *version > PROV_VERSIONS_MAX) {
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 void
 prov_version_path(const struct prov_img *im, unsigned n, const char *tree,
     char *out, size_t cap)

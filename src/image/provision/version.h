@@ -98,6 +98,15 @@ int prov_version_layers(const struct prov_img *im, unsigned n, unsigned *out,
     size_t cap, char *msg, size_t msglen);
 
 /*
+ * prov_image_ref_parse() - "NAME" or "NAME@VERSION" into @name and
+ * @version (0 when none is given).  Pure.
+ * Return: 0, or -EINVAL (a bad name, or a version that is not a number
+ * from 1 to PROV_VERSIONS_MAX).
+ */
+int prov_image_ref_parse(
+    const char *s, char name[REC_NAME_MAX + 1], unsigned *version);
+
+/*
  * prov_version_path() - the path of version @n's @tree ("boot" or "root")
  * relative to the image directory, into @out.
  */
