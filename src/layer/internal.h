@@ -218,4 +218,22 @@ int layer_dir_names(
     struct layer_stack *st, struct layer_node *dir, char ***names, size_t *n);
 void layer_names_free(char **names, size_t n);
 
+/* A growing list of names (owned strings). */
+struct layer_names {
+	char **v;
+	size_t n, cap;
+};
+
+/* layer_names_add() - append a copy of @name.  Return: 0 or -ENOMEM. */
+int layer_names_add(struct layer_names *l, const char *name);
+
+/* One entry as getdents64(2) returns it. */
+struct layer_dent64 {
+	uint64_t d_ino;
+	int64_t d_off;
+	unsigned short d_reclen;
+	unsigned char d_type;
+	char d_name[];
+};
+
 #endif

@@ -380,4 +380,79 @@ int layer_node_instance(
 int layer_node_copy_meta(
     struct layer_stack *st, const struct layer_node *n, int fd, bool times);
 
+/* --- changes: diffs, comparisons, conflicts ----------------------------- */
+
+/* A change at a path; everything is borrowed for the call. */
+struct layer_change {
+	const char *path; /* from the root, as layer_walk() */
+	char kind;        /* 'A' added, 'M' modified, 'D' deleted */
+	mode_t type;      /* S_IFMT of the object now ('D': of what went) */
+	mode_t old_type;  /* S_IFMT of what was there before ('A': 0) */
+};
+
+#define LAYER_SAME_TIMES 1 /* layer_same_object(): mtime counts too */
+
+/*
+ * layer_same_object() - do the objects open at @a and @b (O_PATH is
+ * fine) look the same: type, mode, owner, size, data, symlink target,
+ * device number and extended attributes (the layer's markers and
+ * user.pnb.* left out), and with LAYER_SAME_TIMES the modification time
+ * (not for directories, whose times follow their entries).
+ * Return: 1 the same, 0 not, -errno.
+ */
+int layer_same_object(int a, int b, unsigned flags);
+
+/*
+ * layer_diff() - what the client layer of @st changed against the
+ * versions under it, each path once, in no particular order: objects it
+ * made where the versions show nothing ('A', with everything inside a
+ * new directory), objects it replaced or changed ('M': data, owner,
+ * mode, mtime, attributes or type; a copy still the same as its
+ * version file is no change, nor a directory the client only made its
+ * own copy of), and names it removed ('D': a removed directory alone,
+ * not what it held; the names an opaque directory hides, one by one).
+ * Reads the index for files changed in place and finds their paths by
+ * reading the version layers' directories.
+ * Return: 0, a negative return of @fn (which stops it), -EINVAL (no
+ * client layer), -errno.
+ */
+int layer_diff(struct layer_stack *st,
+    int (*fn)(void *arg, const struct layer_change *c), void *arg);
+
+/*
+ * layer_compare() - what the merged tree of @b changed against that of
+ * @a (read-only stacks: two versions, usually of one image), each path
+ * once: 'A' only in @b, 'D' only in @a (a directory alone), 'M' changed
+ * (as layer_diff()).  Directories that merge the same instances on both
+ * sides are the same down to the last file and are not read, so two
+ * versions of one chain compare in the time of their deltas.
+ * Return: 0, a negative return of @fn, -errno.
+ */
+int layer_compare(struct layer_stack *a, struct layer_stack *b,
+    int (*fn)(void *arg, const struct layer_change *c), void *arg);
+
+/*
+ * layer_path_cmp() - the order of paths in which everything a directory
+ * holds comes right after it ("a", "a/b", "a-b"), for sorting the
+ * arrays layer_conflicts() takes.  Pure.
+ */
+int layer_path_cmp(const char *a, const char *b);
+
+/*
+ * layer_conflicts() - the changes of @client (a client's, against its
+ * version) that meet a change of @version (from the client's version to
+ * another): at the same path, at a directory above that the version
+ * replaced or removed, or, unless the client changed only a directory's
+ * own attributes, anywhere below.  Both arrays sorted by
+ * layer_path_cmp().  @fn (may be NULL) gets each such client change and
+ * one version change it meets.  Pure.
+ * Return: the number of conflicting client changes, or a negative
+ * return of @fn.
+ */
+int layer_conflicts(const struct layer_change *client, size_t nc,
+    const struct layer_change *version, size_t nv,
+    int (*fn)(
+	void *arg, const struct layer_change *c, const struct layer_change *v),
+    void *arg);
+
 #endif

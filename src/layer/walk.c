@@ -14,46 +14,34 @@
  * the merged tree, and the object on disk behind a merged node.
  */
 
-struct walk_names {
-	char **name; /* owned */
-	size_t n, cap;
-};
-
-static void
-names_fini(struct walk_names *l)
+int
+layer_names_add(struct layer_names *l, const char *name)
 {
-	size_t i;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 64;
+		char **g = realloc(l->v, cap * sizeof(*g));
 
-	for (i = 0; i < l->n; i++) {
-		free(l->name[i]);
+		if (!g) {
+			return -ENOMEM;
+		}
+		l->v = g;
+		l->cap = cap;
 	}
-	free(l->name);
+	l->v[l->n] = strdup(name);
+	if (!l->v[l->n]) {
+		return -ENOMEM;
+	}
+	l->n++;
+	return 0;
 }
 
 static int
 collect_name(void *arg, const struct layer_dirent *e)
 {
-	struct walk_names *l = arg;
-
 	if (strcmp(e->name, ".") == 0 || strcmp(e->name, "..") == 0) {
 		return 0;
 	}
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 64;
-		char **g = realloc(l->name, cap * sizeof(*g));
-
-		if (!g) {
-			return -ENOMEM;
-		}
-		l->name = g;
-		l->cap = cap;
-	}
-	l->name[l->n] = strdup(e->name);
-	if (!l->name[l->n]) {
-		return -ENOMEM;
-	}
-	l->n++;
-	return 0;
+	return layer_names_add(arg, e->name);
 }
 
 char *
@@ -77,16 +65,16 @@ int
 layer_dir_names(
     struct layer_stack *st, struct layer_node *dir, char ***names, size_t *n)
 {
-	struct walk_names l = {0};
+	struct layer_names l = {0};
 	int r = layer_readdir(st, NULL, dir, 0, collect_name, &l);
 
 	if (r < 0) {
-		names_fini(&l);
+		layer_names_free(l.v, l.n);
 		*names = NULL;
 		*n = 0;
 		return r;
 	}
-	*names = l.name;
+	*names = l.v;
 	*n = l.n;
 	return 0;
 }
@@ -94,9 +82,12 @@ layer_dir_names(
 void
 layer_names_free(char **names, size_t n)
 {
-	struct walk_names l = {.name = names, .n = n};
+	size_t i;
 
-	names_fini(&l);
+	for (i = 0; i < n; i++) {
+		free(names[i]);
+	}
+	free(names);
 }
 
 struct walk {
