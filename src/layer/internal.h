@@ -185,6 +185,12 @@ int layer_copy_meta(struct layer_stack *st, int src, int dst,
     const struct stat *sst, bool times);
 
 /*
+ * layer_copy_data() - the first @size bytes of @src into @dst (open
+ * fds): shared blocks where the file system can (FICLONE), holes kept.
+ */
+int layer_copy_data(struct layer_stack *st, int src, int dst, off_t size);
+
+/*
  * layer_up_dir() - make sure directory node @n has its client-layer
  * instance, its parents first.  Caller holds st->mut.
  */

@@ -455,4 +455,66 @@ int layer_conflicts(const struct layer_change *client, size_t nc,
 	void *arg, const struct layer_change *c, const struct layer_change *v),
     void *arg);
 
+/* --- client layers made anew: resets and moves ---------------------------- */
+
+/*
+ * layer_adopt() - make the non-directory open at @fd (O_PATH is fine; a
+ * client object of another stack on this file system, about to be
+ * thrown away with its layer) @name in @dir, linked, not copied.  The
+ * name must be free.  Return: 0, -EEXIST, -EISDIR, -EXDEV (another file
+ * system), -EPERM (a whiteout), -errno.
+ */
+int layer_adopt(
+    struct layer_stack *st, struct layer_node *dir, const char *name, int fd);
+
+/*
+ * layer_apply_tree() - put the objects of @src (a directory fd: a tree
+ * in the layer format, such as a client's identity files) into the
+ * merged tree of @st, as the server: each non-directory replaces what
+ * shows at its path (as a copy: @src stays apart from the layer), each
+ * whiteout removes what shows there (a directory with all it holds), a
+ * directory is made where none shows (with @src's attributes) and
+ * entered.  @skip (may be NULL) is asked first for each path and
+ * returns true to leave it, and what is below it, alone.
+ * Return: 0 or -errno.
+ */
+int layer_apply_tree(struct layer_stack *st, int src,
+    bool (*skip)(void *arg, const char *path), void *arg);
+
+/*
+ * layer_sync_path() - make @path in the merged tree of @dst what it is
+ * in @src's (both stacks on one file system; @src only read): removed
+ * when @src has nothing there, else the same objects, recursively, with
+ * the directories above made as @src has them.  Version files both
+ * sides show are left alone, the client's own objects of @src are
+ * linked (layer_adopt(): @src's layer is about to be thrown away), a
+ * version's that @dst does not show are copied.
+ * Return: 0 or -errno.
+ */
+int layer_sync_path(
+    struct layer_stack *dst, struct layer_stack *src, const char *path);
+
+struct layer_rebase_report {
+	size_t changes;          /* client changes carried across */
+	size_t identity_renewed; /* identity files of the new version put in */
+	size_t identity_kept;    /* identity paths the client had changed */
+};
+
+/*
+ * layer_rebase() - make the empty client layer of @dst (over the new
+ * version) what the client layer of @src (over its old version; only
+ * read) becomes when it moves (docs/fleet.md, Rebase): every change the
+ * client made (layer_diff()) is made again over the new version, its
+ * own objects linked, not copied; files it never touched show the new
+ * version.  @id_old and @id_new are the client's identity trees (layer
+ * format, as layer_apply_tree() takes) made for the old and the new
+ * version, or -1: an identity file the client did not change since it
+ * was made is not carried across, and the new version's identity files
+ * are put in wherever the client did not change the path.
+ * The caller builds @dst beside the old layer and swaps the two.
+ * Return: 0 or -errno; @rep (may be NULL) says what was done.
+ */
+int layer_rebase(struct layer_stack *dst, struct layer_stack *src, int id_old,
+    int id_new, struct layer_rebase_report *rep);
+
 #endif
