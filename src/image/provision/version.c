@@ -907,3 +907,99 @@ prov_image_clients(const char *state, const char *image,
 		closedir(d);
 	}
 }
+
+int
+prov_target_open(struct prov_target *t, const char *state, int imgfd,
+    const char *name, unsigned *version, char *msg, size_t msglen)
+{
+	int r;
+
+	t->existing = faccessat(imgfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+	if (t->existing) {
+		r = prov_img_open(&t->img, state, name, true, msg, msglen);
+		if (r < 0) {
+			return r;
+		}
+		*version = prov_img_newest(&t->img) + 1;
+		t->parentfd = t->img.fd;
+		snprintf(t->tmp, sizeof(t->tmp), ".tmp-v-%ld", (long)getpid());
+	} else {
+		*version = 1;
+		t->parentfd = imgfd;
+		snprintf(t->tmp, sizeof(t->tmp), ".tmp-%s-%ld", name,
+		    (long)getpid());
+	}
+	tree_rm(t->parentfd, t->tmp);
+	if (mkdirat(t->parentfd, t->tmp, 0755) < 0) {
+		return -errno;
+	}
+	if (!t->existing) {
+		char v[REC_NAME_MAX + 48];
+
+		snprintf(v, sizeof(v), "%s/v", t->tmp);
+		if (mkdirat(t->parentfd, v, 0755) < 0) {
+			return -errno;
+		}
+		snprintf(v, sizeof(v), "%s/v/1", t->tmp);
+		if (mkdirat(t->parentfd, v, 0755) < 0) {
+			return -errno;
+		}
+		t->verfd = openat(t->parentfd, v,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	} else {
+		t->verfd = openat(t->parentfd, t->tmp,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	}
+	return t->verfd < 0 ? -errno : 0;
+}
+
+int
+prov_target_commit(struct prov_target *t, const char *name, unsigned version,
+    const char *created, char *msg, size_t msglen)
+{
+	int r;
+
+	if (t->existing) {
+		r = prov_version_commit(&t->img, t->tmp, version);
+	} else {
+		char text[256];
+		int tfd = openat(t->parentfd, t->tmp,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int n = snprintf(text, sizeof(text),
+		    "# pinetboot image record; its versions are under v/\n"
+		    "name = %s\n"
+		    "created = %s\n",
+		    name, created);
+
+		r = tfd < 0
+		    ? -errno
+		    : tree_write_file(tfd, "image.conf", text, (size_t)n, 0644);
+		if (tfd >= 0) {
+			close(tfd);
+		}
+		/* No fsync, as in prov_client_add(). */
+		if (r == 0 &&
+		    renameat(t->parentfd, t->tmp, t->parentfd, name) < 0) {
+			r = errno == ENOTEMPTY ? -EEXIST : -errno;
+		}
+	}
+	if (r == -EEXIST) {
+		snprintf(msg, msglen,
+		    "another command made image '%s' version %u meanwhile; "
+		    "try again",
+		    name, version);
+	}
+	return r;
+}
+
+void
+prov_target_close(struct prov_target *t, bool keep)
+{
+	if (t->verfd >= 0) {
+		close(t->verfd);
+	}
+	if (!keep && t->tmp[0]) {
+		tree_rm(t->parentfd, t->tmp);
+	}
+	prov_img_close(&t->img);
+}

@@ -209,4 +209,38 @@ const char *prov_elf_arch(const uint8_t *p, size_t len);
  */
 const char *prov_native_arch(void);
 
+/*
+ * Where a new version is built: for a new image, the whole image in
+ * images/.tmp-NAME-PID (renamed to images/NAME); for the next version of
+ * an existing one, images/NAME/.tmp-v-PID (renamed to v/N) under the
+ * image's lock.
+ */
+struct prov_target {
+	struct prov_img img;
+	bool existing;
+	char tmp[REC_NAME_MAX + 32];
+	int parentfd; /* where tmp lives: images/ or images/NAME */
+	int verfd;    /* the version directory being built */
+};
+
+/*
+ * prov_target_open() - start version *@version of image @name (the next
+ * one, or 1 of a new image) in the images directory @imgfd.
+ * Return: 0 or a negative code (with @msg); close with
+ * prov_target_close() in either case.
+ */
+int prov_target_open(struct prov_target *t, const char *state, int imgfd,
+    const char *name, unsigned *version, char *msg, size_t msglen);
+
+/*
+ * prov_target_commit() - make the finished version visible in one
+ * rename (with image.conf, @created, for a new image).
+ * Return: 0, -EEXIST (another command made it meanwhile), -errno.
+ */
+int prov_target_commit(struct prov_target *t, const char *name,
+    unsigned version, const char *created, char *msg, size_t msglen);
+
+/* prov_target_close() - release; without @keep, remove the temporary. */
+void prov_target_close(struct prov_target *t, bool keep);
+
 #endif
