@@ -494,6 +494,17 @@ int layer_apply_tree(struct layer_stack *st, int src,
 int layer_sync_path(
     struct layer_stack *dst, struct layer_stack *src, const char *path);
 
+/*
+ * layer_change_is_identity() - is change @c of @st's client layer (from
+ * layer_diff()) the client's identity as it was made: the object at its
+ * path the same as in the identity tree @id (layer format; owner, mode,
+ * data, attributes, not times), or removed where @id has a whiteout?
+ * Such a change is no change of the client's own when it moves.
+ * Return: 1, 0 (not, or @id < 0, or a directory), -errno.
+ */
+int layer_change_is_identity(
+    struct layer_stack *st, int id, const struct layer_change *c);
+
 struct layer_rebase_report {
 	size_t changes;          /* client changes carried across */
 	size_t identity_renewed; /* identity files of the new version put in */

@@ -488,7 +488,6 @@ layer_sync_path(
 
 struct rebase {
 	struct layer_stack *dst, *src;
-	int id_old;
 	struct layer_change *ch; /* paths owned */
 	bool *identity;          /* ch[i] is an identity file as it was made */
 	size_t n, cap;
@@ -522,21 +521,18 @@ rb_cmp(const void *a, const void *b)
 	    ((const struct layer_change *)b)->path);
 }
 
-/*
- * Is the client's object at @c->path still the identity file made for
- * the old version (so the new version's identity file replaces it)?
- */
-static int
-identity_unchanged(struct rebase *rb, const struct layer_change *c)
+int
+layer_change_is_identity(
+    struct layer_stack *st, int id, const struct layer_change *c)
 {
 	struct layer_node *n = NULL;
 	struct stat s;
 	int fd, cfd, r;
 
-	if (rb->id_old < 0 || c->type == S_IFDIR) {
+	if (id < 0 || c->type == S_IFDIR) {
 		return 0;
 	}
-	fd = layer_openat(rb->id_old, c->path, O_PATH);
+	fd = layer_openat(id, c->path, O_PATH);
 	if (fd < 0) {
 		return fd == -ENOENT || fd == -ENOTDIR ? 0 : fd;
 	}
@@ -546,8 +542,8 @@ identity_unchanged(struct rebase *rb, const struct layer_change *c)
 	} else if (r == 0 && (S_ISDIR(s.st_mode) || layer_is_whiteout(&s))) {
 		r = 0;
 	} else if (r == 0) {
-		r = layer_lookup_path(rb->src, c->path, &n);
-		cfd = r < 0 ? r : layer_node_instance(rb->src, n, NULL);
+		r = layer_lookup_path(st, c->path, &n);
+		cfd = r < 0 ? r : layer_node_instance(st, n, NULL);
 		r = cfd < 0 ? cfd : layer_same_object(cfd, fd, 0);
 		if (cfd >= 0) {
 			close(cfd);
@@ -694,7 +690,7 @@ layer_rebase(struct layer_stack *dst, struct layer_stack *src, int id_old,
     int id_new, struct layer_rebase_report *rep)
 {
 	struct layer_rebase_report dummy;
-	struct rebase rb = {.dst = dst, .src = src, .id_old = id_old};
+	struct rebase rb = {.dst = dst, .src = src};
 	size_t i;
 	int r;
 
@@ -709,7 +705,7 @@ layer_rebase(struct layer_stack *dst, struct layer_stack *src, int id_old,
 		r = -ENOMEM;
 	}
 	for (i = 0; r == 0 && i < rb.n; i++) {
-		r = identity_unchanged(&rb, &rb.ch[i]);
+		r = layer_change_is_identity(src, id_old, &rb.ch[i]);
 		rb.identity[i] = r == 1;
 		r = r < 0 ? r : 0;
 		if (r == 0 && !rb.identity[i]) {
