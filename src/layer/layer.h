@@ -498,9 +498,10 @@ int layer_sync_path(
  * layer_change_is_identity() - is change @c of @st's client layer (from
  * layer_diff()) the client's identity as it was made: the object at its
  * path the same as in the identity tree @id (layer format; owner, mode,
- * data, attributes, not times), or removed where @id has a whiteout?
- * Such a change is no change of the client's own when it moves.
- * Return: 1, 0 (not, or @id < 0, or a directory), -errno.
+ * data, attributes, not times), removed where @id has a whiteout, or a
+ * directory added where @id made one?  Such a change is no change of the
+ * client's own when it moves.
+ * Return: 1, 0 (not, or @id < 0), -errno.
  */
 int layer_change_is_identity(
     struct layer_stack *st, int id, const struct layer_change *c);

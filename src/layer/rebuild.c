@@ -529,7 +529,7 @@ layer_change_is_identity(
 	struct stat s;
 	int fd, cfd, r;
 
-	if (id < 0 || c->type == S_IFDIR) {
+	if (id < 0 || (c->type == S_IFDIR && c->kind != 'A')) {
 		return 0;
 	}
 	fd = layer_openat(id, c->path, O_PATH);
@@ -537,7 +537,10 @@ layer_change_is_identity(
 		return fd == -ENOENT || fd == -ENOTDIR ? 0 : fd;
 	}
 	r = layer_stat_fd(fd, &s);
-	if (r == 0 && c->kind == 'D') {
+	if (r == 0 && c->type == S_IFDIR) {
+		/* A directory the identity made (its files judged alone). */
+		r = S_ISDIR(s.st_mode);
+	} else if (r == 0 && c->kind == 'D') {
 		r = layer_is_whiteout(&s);
 	} else if (r == 0 && (S_ISDIR(s.st_mode) || layer_is_whiteout(&s))) {
 		r = 0;
