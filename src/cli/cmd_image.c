@@ -214,25 +214,25 @@ image_list(const char *state)
 }
 
 struct version_users {
-	unsigned *version;
+	struct prov_image_user *u; /* client names in names[] */
 	char (*names)[REC_NAME_MAX + 1];
 	size_t n, cap;
 };
 
 static void
-collect_user(void *arg, const char *client, unsigned version)
+collect_user(void *arg, const struct prov_image_user *user)
 {
 	struct version_users *u = arg;
 
 	if (u->n == u->cap) {
 		size_t cap = u->cap ? 2 * u->cap : 16;
-		unsigned *v = realloc(u->version, cap * sizeof(*v));
+		struct prov_image_user *v = realloc(u->u, cap * sizeof(*v));
 		char(*nm)[REC_NAME_MAX + 1];
 
 		if (!v) {
 			return;
 		}
-		u->version = v;
+		u->u = v;
 		nm = realloc(u->names, cap * sizeof(*nm));
 		if (!nm) {
 			return;
@@ -240,8 +240,9 @@ collect_user(void *arg, const char *client, unsigned version)
 		u->names = nm;
 		u->cap = cap;
 	}
-	u->version[u->n] = version;
-	snprintf(u->names[u->n], sizeof(u->names[u->n]), "%s", client);
+	u->u[u->n] = *user;
+	snprintf(u->names[u->n], sizeof(u->names[u->n]), "%s", user->client);
+	u->u[u->n].client = NULL;
 	u->n++;
 }
 
@@ -292,7 +293,7 @@ image_versions(const char *state, const char *name)
 			snprintf(parent, sizeof(parent), "%u", v->parent);
 		}
 		for (k = 0; k < users.n; k++) {
-			if (users.version[k] == v->n && o < sizeof(who)) {
+			if (users.u[k].version == v->n && o < sizeof(who)) {
 				o += (size_t)snprintf(who + o, sizeof(who) - o,
 				    "%s%s", o ? "," : "", users.names[k]);
 			}
@@ -314,7 +315,7 @@ image_versions(const char *state, const char *name)
 	printf("SIZE: disk use of the version alone (each inode counted once, "
 	       "in the oldest version holding it).\n");
 out:
-	free(users.version);
+	free(users.u);
 	free(users.names);
 	free(boot);
 	free(root);

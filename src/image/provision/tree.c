@@ -365,8 +365,7 @@ tree_meta_copy(const struct stat *s, int sfd, int sdir, int dfd, int ddir,
 	return r < 0 ? -errno : 0;
 }
 
-/* Copy data region by region so holes stay holes. */
-static int
+int
 tree_copy_data(int sfd, int dfd, off_t size, struct tree_stats *st)
 {
 	off_t off = 0;

@@ -151,6 +151,7 @@ version_from_rec(const struct rec *r, struct prov_version *v)
 	}
 	rec_get(r, "source", v->source, sizeof(v->source));
 	rec_get(r, "command", v->command, sizeof(v->command));
+	rec_get(r, "promoted_from", v->promoted, sizeof(v->promoted));
 	rec_get(r, "arch", v->arch, sizeof(v->arch));
 	rec_get(r, "os", v->os, sizeof(v->os));
 	rec_get(r, "boot_mount", v->boot_mount, sizeof(v->boot_mount));
@@ -336,7 +337,7 @@ int
 prov_version_write(int dirfd, const struct prov_version *v)
 {
 	char *text = malloc(16384), src[REC_MAX_VALUE + 1];
-	char cmd[REC_MAX_VALUE + 1], disk[64] = "";
+	char cmd[REC_MAX_VALUE + 1], disk[64] = "", from[REC_MAX_VALUE + 32];
 	int n, r;
 
 	if (!text) {
@@ -344,6 +345,11 @@ prov_version_write(int dirfd, const struct prov_version *v)
 	}
 	put_value(src, sizeof(src), v->source);
 	put_value(cmd, sizeof(cmd), v->command);
+	from[0] = 0;
+	if (v->promoted[0]) {
+		snprintf(
+		    from, sizeof(from), "promoted_from = %s\n", v->promoted);
+	}
 	if (v->scheme[0]) {
 		snprintf(disk, sizeof(disk),
 		    "partition_table = %s\ndisk_id = %08" PRIx32 "\n",
@@ -359,6 +365,7 @@ prov_version_write(int dirfd, const struct prov_version *v)
 	    "created = %s\n"
 	    "source = %s\n"
 	    "command = %s\n"
+	    "%s"
 	    "arch = %s\n"
 	    "os = %s\n"
 	    "boot_mount = %s\n"
@@ -368,8 +375,8 @@ prov_version_write(int dirfd, const struct prov_version *v)
 	    "boot_bytes = %" PRIu64 "\n"
 	    "root_bytes = %" PRIu64 "\n",
 	    v->n, v->base ? "base" : "delta", "", v->parent,
-	    v->flattened ? "yes" : "no", v->created, src, cmd, v->arch, v->os,
-	    v->boot_mount, v->kernels, v->models, disk, v->boot_bytes,
+	    v->flattened ? "yes" : "no", v->created, src, cmd, from, v->arch,
+	    v->os, v->boot_mount, v->kernels, v->models, disk, v->boot_bytes,
 	    v->root_bytes);
 	if (n < 0 || n >= 16384) {
 		free(text);
@@ -879,7 +886,7 @@ prov_view_close(struct prov_view *w)
 
 void
 prov_image_clients(const char *state, const char *image,
-    void (*fn)(void *arg, const char *client, unsigned version), void *arg)
+    void (*fn)(void *arg, const struct prov_image_user *u), void *arg)
 {
 	char dir[PATH_MAX], rel[NAME_MAX + 32], *text;
 	struct dirent *e;
@@ -890,7 +897,6 @@ prov_image_clients(const char *state, const char *image,
 	d = opendir(dir);
 	while (d && (e = readdir(d)) != NULL) {
 		char v[REC_MAX_VALUE + 1];
-		unsigned n;
 
 		if (e->d_name[0] == '.' || strlen(e->d_name) > REC_NAME_MAX) {
 			continue;
@@ -898,8 +904,15 @@ prov_image_clients(const char *state, const char *image,
 		snprintf(rel, sizeof(rel), "%s/client.conf", e->d_name);
 		if (rec_read_at(dirfd(d), rel, &text, &rec) == 0 &&
 		    rec_get(&rec, "image", v, sizeof(v)) && !strcmp(v, image)) {
-			n = rec_unsigned(&rec, "version");
-			fn(arg, e->d_name, n ? n : 1);
+			struct prov_image_user u = {
+			    .client = e->d_name,
+			    .version = rec_unsigned(&rec, "version"),
+			    .next = rec_unsigned(&rec, "next_version"),
+			    .previous = rec_unsigned(&rec, "previous_version"),
+			};
+
+			u.version = u.version ? u.version : 1;
+			fn(arg, &u);
 		}
 		free(text);
 	}
@@ -1002,4 +1015,104 @@ prov_target_close(struct prov_target *t, bool keep)
 		tree_rm(t->parentfd, t->tmp);
 	}
 	prov_img_close(&t->img);
+}
+
+struct version_users {
+	unsigned n;
+	char list[512];
+	size_t used;
+};
+
+static void
+note_user(void *arg, const struct prov_image_user *u)
+{
+	struct version_users *vu = arg;
+	const char *how = u->version == vu->n ? "uses it"
+	    : u->next == vu->n                ? "moves to it"
+	    : u->previous == vu->n            ? "goes back to it on a rollback"
+					      : NULL;
+
+	if (how && vu->used < sizeof(vu->list)) {
+		vu->used += (size_t)snprintf(vu->list + vu->used,
+		    sizeof(vu->list) - vu->used, "%s%s (%s)",
+		    vu->used ? ", " : "", u->client, how);
+	}
+}
+
+int
+prov_version_remove(
+    const char *state, const char *name, unsigned n, char *msg, size_t msglen)
+{
+	struct version_users vu = {.n = n};
+	struct prov_version *v = malloc(sizeof(*v));
+	struct prov_img im;
+	char rel[32], tmp[64];
+	size_t i;
+	int r;
+
+	msg[0] = 0;
+	if (!v) {
+		return -ENOMEM;
+	}
+	r = prov_img_open(&im, state, name, true, msg, msglen);
+	if (r < 0) {
+		free(v);
+		return r;
+	}
+	r = prov_version_read(&im, n, v, msg, msglen);
+	if (r == -ENOENT) {
+		snprintf(msg, msglen, "image '%s' has no version %u", name, n);
+	}
+	if (r < 0) {
+		goto out;
+	}
+	prov_image_clients(state, name, note_user, &vu);
+	if (vu.used) {
+		snprintf(msg, msglen,
+		    "version %u of image '%s' is in use: %s; move those "
+		    "clients first ('pinetboot client set NAME --image "
+		    "%s@VERSION')",
+		    n, name, vu.list, name);
+		r = -EBUSY;
+		goto out;
+	}
+	for (i = 0; i < im.n; i++) {
+		if (im.v[i] != n && read_one(&im, im.v[i], v) == 0 &&
+		    !v->base && v->parent == n) {
+			snprintf(msg, msglen,
+			    "version %u of image '%s' is a delta over version "
+			    "%u: it needs it; remove version %u first",
+			    im.v[i], name, n, im.v[i]);
+			r = -EBUSY;
+			goto out;
+		}
+	}
+	if (im.n == 1) {
+		snprintf(msg, msglen,
+		    "version %u is the only version of image '%s': remove "
+		    "the image ('pinetboot image remove %s')",
+		    n, name, name);
+		r = -EBUSY;
+		goto out;
+	}
+	/* Out of sight first, then deleted: a kill leaves a temporary. */
+	snprintf(rel, sizeof(rel), "v/%u", n);
+	snprintf(tmp, sizeof(tmp), ".tmp-rm-v%u-%ld", n, (long)getpid());
+	if (renameat(im.fd, rel, im.fd, tmp) < 0) {
+		r = -errno;
+		snprintf(msg, msglen, "removing version %u of image '%s': %s",
+		    n, name, strerror(-r));
+		goto out;
+	}
+	r = tree_rm(im.fd, tmp);
+	if (r < 0) {
+		snprintf(msg, msglen,
+		    "removing %s of image '%s': %s; the next command that "
+		    "writes to the image removes what is left",
+		    tmp, name, strerror(-r));
+	}
+out:
+	prov_img_close(&im);
+	free(v);
+	return r;
 }

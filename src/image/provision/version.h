@@ -40,9 +40,10 @@ struct prov_version {
 	bool flattened;  /* a base made by flattening a chain */
 	unsigned chain;  /* layers in its stack: 1 for a base */
 	char created[32];
-	char source[REC_MAX_VALUE + 1];  /* import: the file */
-	char command[REC_MAX_VALUE + 1]; /* update: the command */
-	char arch[16];                   /* from the root's ELF binaries */
+	char source[REC_MAX_VALUE + 1];   /* import: the file */
+	char command[REC_MAX_VALUE + 1];  /* update: the command */
+	char promoted[REC_MAX_VALUE + 1]; /* promote: "CLIENT (IMAGE@V)" */
+	char arch[16];                    /* from the root's ELF binaries */
 	char os[128];
 	char boot_mount[32];
 	char kernels[512];
@@ -180,13 +181,21 @@ int prov_version_flatten(const struct prov_img *im, int top_boot, int top_root,
     unsigned below, int dstfd, const struct prov_progress *prog, char *msg,
     size_t msglen);
 
+/* A client of an image, as its record says (prov_image_clients()). */
+struct prov_image_user {
+	const char *client;
+	unsigned
+	    version;   /* the version it uses (1 in records before versions) */
+	unsigned next; /* a pending move, or 0 */
+	unsigned previous; /* where a rollback goes, or 0 */
+};
+
 /*
  * prov_image_clients() - call @fn for every client record naming image
- * @image, with the version it uses (its `version` key; 1 for records from
- * before versions).
+ * @image.
  */
 void prov_image_clients(const char *state, const char *image,
-    void (*fn)(void *arg, const char *client, unsigned version), void *arg);
+    void (*fn)(void *arg, const struct prov_image_user *u), void *arg);
 
 /*
  * prov_arch_detect() - the Debian architecture of the root tree @rootfd
@@ -208,6 +217,15 @@ const char *prov_elf_arch(const uint8_t *p, size_t len);
  * Return: static name, or NULL when unknown.
  */
 const char *prov_native_arch(void);
+
+/*
+ * prov_version_remove() - remove version @n of image @name, refused with
+ * -EBUSY (and @msg saying why) while a client uses it, moves to it or
+ * would go back to it, while a delta needs it, or when it is the
+ * image's only version.
+ */
+int prov_version_remove(
+    const char *state, const char *name, unsigned n, char *msg, size_t msglen);
 
 /*
  * Where a new version is built: for a new image, the whole image in
