@@ -670,11 +670,25 @@ prov_cl_boot_files(const char *state, const char *name, char ***names,
 	struct layer_node *root = NULL;
 	struct prov_img im;
 	struct prov_cl c;
+	char path[PATH_MAX];
 	int r;
 
 	*names = NULL;
 	*n = 0;
-	r = prov_cl_open(&c, state, name, false, msg, msglen);
+	snprintf(path, sizeof(path), "%s/clients/%s/client.conf", state, name);
+	if (rec_name_ok(name) && access(path, F_OK) < 0 && errno == ENOENT) {
+		/* No record: a directory looked at as trees of its own. */
+		memset(&c, 0, sizeof(c));
+		snprintf(path, sizeof(path), "%s/clients/%s", state, name);
+		c.fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		c.mode = PROV_ROOT_COPY;
+		r = c.fd < 0 ? -errno : 0;
+		if (r < 0) {
+			snprintf(msg, msglen, "%s: %s", path, strerror(-r));
+		}
+	} else {
+		r = prov_cl_open(&c, state, name, false, msg, msglen);
+	}
 	if (r < 0) {
 		return r;
 	}
