@@ -77,11 +77,15 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(OUT)/bench/%)
 # e2e tests): one program per file.
 TOOL_SRC := $(sort $(wildcard tests/tools/*.c))
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(OUT)/tools/%)
+# pi_emu's Linux half (the kernel's DHCP and the NFS replay) lives in
+# tests/tools/pi_emu/ and links into pi_emu alone.
+PI_EMU_SRC := $(sort $(wildcard tests/tools/pi_emu/*.c))
+PI_EMU_OBJ := $(PI_EMU_SRC:%.c=$(OUT)/obj/%.o)
 
 ALL_OBJ := $(LIB_OBJ) $(MAIN_OBJ) $(T_OBJ) \
 	$(UNIT_SRC:%.c=$(OUT)/obj/%.o) $(FUZZ_SRC:%.c=$(OUT)/obj/%.o) \
 	$(OUT)/obj/tests/fuzz/replay.o $(BENCH_SRC:%.c=$(OUT)/obj/%.o) \
-	$(TOOL_SRC:%.c=$(OUT)/obj/%.o)
+	$(TOOL_SRC:%.c=$(OUT)/obj/%.o) $(PI_EMU_OBJ)
 
 # Objects are kept, not deleted as intermediates, so rebuilds stay quick.
 .SECONDARY:
@@ -129,6 +133,11 @@ $(OUT)/fuzz/fuzz_%: $(OUT)/obj/tests/fuzz/fuzz_%.o $(OUT)/libpnb.a
 $(OUT)/tools/%: $(OUT)/obj/tests/tools/%.o $(OUT)/libpnb.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+
+$(OUT)/tools/pi_emu: $(OUT)/obj/tests/tools/pi_emu.o $(PI_EMU_OBJ) \
+    $(OUT)/libpnb.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS) -lnfs
 
 $(OUT)/bench/%: $(OUT)/obj/bench/%.o $(OUT)/libpnb.a
 	@mkdir -p $(dir $@)

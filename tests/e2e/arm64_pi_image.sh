@@ -8,11 +8,15 @@
 # Pi's serial prefix, exactly as its firmware would; qemu-system-aarch64
 # (virt, cortex-a53) boots that kernel with that command line, takes its
 # address from `pinetboot serve --dhcp server` and mounts the provisioned
-# root over NFS from the nfsroot= that `client add` wrote.
+# root over NFS from the nfsroot= that `client add` wrote.  The guest's
+# traffic is captured and its NFS calls decoded (tests/tools/nfs_trace):
+# PNB_NFS_TRACE=FILE keeps that trace, which is how
+# scripts/record-nfs-trace makes the one the boot storm replays.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib/netns.sh"
 . "$HERE/../lib/guest.sh"
+. "$HERE/../lib/a64_image.sh"
 nn_init a64
 
 ADDR=198.18.0.1
@@ -33,50 +37,14 @@ guest_initramfs arm64 "$W/boot/initramfs8" || {
 }
 printf 'arm_64bit=1\nauto_initramfs=1\ndtoverlay=vc4-kms-v3d\n' \
 	>"$W/boot/config.txt"
-printf 'console=serial0,115200 console=tty1 root=PARTUUID=a64a64a6-02 rootfstype=ext4 fsck.repair=yes rootwait quiet init=/usr/lib/raspberrypi-sys-mods/firstboot\n' \
-	>"$W/boot/cmdline.txt"
+echo "$A64_CMDLINE" >"$W/boot/cmdline.txt"
 : >"$W/boot/start4.elf"
 head -c 40000 /dev/urandom >"$W/boot/bcm2711-rpi-4-b.dtb"
-guest_rootfs arm64 "$W/root" || {
+a64_root "$W/root" pi4-arm || {
 	t_fail "arm64 root"
 	exit 1
 }
-printf 'proc /proc proc defaults 0 0\nPARTUUID=a64a64a6-01 /boot/firmware vfat defaults 0 2\nPARTUUID=a64a64a6-02 / ext4 defaults,noatime 0 1\n' \
-	>"$W/root/etc/fstab"
-echo raspberrypi >"$W/root/etc/hostname"
-printf '127.0.0.1 localhost\n127.0.1.1 raspberrypi\n' >"$W/root/etc/hosts"
-echo 0123456789abcdef0123456789abcdef >"$W/root/etc/machine-id"
-cat >"$W/root/pnb/run" <<'EOS'
-#!/bin/sh
-ok() { echo "PNB-PASS: $1"; }
-bad() { echo "PNB-FAIL: $1 ($2)"; }
-[ "$(uname -m)" = aarch64 ] && ok "arm64 kernel" || bad "arm64 kernel" "$(uname -m)"
-if grep -q '^[^ ]* / nfs .*vers=3' /proc/mounts; then
-	ok "root on nfs"
-else
-	bad "root on nfs" "$(grep ' / ' /proc/mounts)"
-fi
-[ "$(cat /etc/hostname)" = pi4-arm ] && ok "hostname from client add" ||
-	bad "hostname from client add" "$(cat /etc/hostname)"
-grep -q 'PARTUUID' /etc/fstab && bad "fstab without PARTUUID" \
-	"$(grep PARTUUID /etc/fstab)" || ok "fstab without PARTUUID"
-[ "$(cat /etc/machine-id)" != 0123456789abcdef0123456789abcdef ] &&
-	ok "fresh machine-id" || bad "fresh machine-id" "unchanged"
-grep -q 'nfsroot=' /proc/cmdline && ok "booted with the provisioned cmdline" ||
-	bad "booted with the provisioned cmdline" "$(cat /proc/cmdline)"
-echo written-on-the-pi >/root/pnb-wrote && ok "root is writable"
-EOS
-chmod 755 "$W/root/pnb/run"
-
-mkfs.vfat -C -F 32 -n bootfs "$W/boot.img" 65536 >/dev/null &&
-	MTOOLS_SKIP_CHECK=1 mcopy -s -m -i "$W/boot.img" "$W/boot"/* ::/ &&
-	mkfs.ext4 -q -F -L rootfs -d "$W/root" "$W/root.img" 48M &&
-	truncate -s 120M "$W/disk.img" &&
-	printf 'label: dos\nlabel-id: 0xa64a64a6\nstart=8192, size=131072, type=c\nstart=139264, size=98304, type=83\n' |
-	sfdisk -q "$W/disk.img" &&
-	dd if="$W/boot.img" of="$W/disk.img" bs=512 seek=8192 conv=notrunc,sparse status=none &&
-	dd if="$W/root.img" of="$W/disk.img" bs=512 seek=139264 conv=notrunc,sparse status=none &&
-	xz -T0 -c "$W/disk.img" >"$NN_TMP/pi-arm64.img.xz"
+a64_image "$NN_TMP/pi-arm64.img.xz" "$W/boot" "$W/root"
 t_check "arm64 Pi-shaped image built" test -s "$NN_TMP/pi-arm64.img.xz"
 rm -rf "$W"
 
@@ -129,6 +97,16 @@ path=${path%%,*}
 # the virt machine's.
 args=$(sed 's/console=serial0,115200/console=ttyAMA0/; s/console=tty1//' \
 	<<<"$cmdline")
+# Every frame on the guest's tap, whole.  --immediate-mode: with the
+# default block ring, frames in a block not yet handed to tcpdump are
+# lost when it stops, and the end of the boot with them.
+nn_spawn "$NS" "$NN_TMP/tcpdump.log" tcpdump -n -U --immediate-mode \
+	-s 0 -B 16384 -i "$TAP" -w "$NN_TMP/arm64-guest.pcap" ip
+CAP_PID=$NN_LAST_PID
+for i in $(seq 50); do
+	grep -q 'listening on' "$NN_TMP/tcpdump.log" && break
+	sleep 0.1
+done
 GUEST_KDIR=$fetched
 cp "$fetched/kernel8.img" "$fetched/vmlinuz"
 GUEST_INITRD=$fetched/initramfs8
@@ -139,6 +117,37 @@ guest_relay "$NN_TMP/console-arm64.log" "arm64 pi4" ||
 	tail -30 "$NN_TMP/console-arm64.log"
 echo "INFO: arm64 wall ${GUEST_WALL}s; uptime at mount" \
 	"$(guest_mark "$NN_TMP/console-arm64.log" mount)"
+nn_stop "$CAP_PID"
+t_check "capture of the guest's traffic, no frame dropped" \
+	grep -q '^0 packets dropped by kernel' "$NN_TMP/tcpdump.log"
+"$PNB_TOOLS/nfs_trace" -s "$ADDR" "$NN_TMP/arm64-guest.pcap" \
+	>"$NN_TMP/boot.trace" 2>"$NN_TMP/nfs_trace.log"
+t_check "the boot's NFS calls decode" test $? -eq 0
+head -5 "$NN_TMP/nfs_trace.log"
+t_check "every call of the boot answered in the capture" \
+	bash -c "! grep -q '=> none' '$NN_TMP/boot.trace'"
+# What the replay in the storm relies on: the kernel mounts the root the
+# cmdline named, and its MOUNT and NFS connections come from reserved
+# ports (its rpcbind client's do not).
+conn_of() {
+	awk -v p="$1" '$0 ~ p { print $2; exit }' "$NN_TMP/boot.trace"
+}
+class_of() {
+	awk -v c="$1" '$1 == "conn" && $2 == c { print $4 }' \
+		"$NN_TMP/boot.trace"
+}
+t_check "the kernel's MNT asked for the provisioned root" \
+	grep -q ' mnt3 MNT path=$ROOT auth=' "$NN_TMP/boot.trace"
+t_check "MNT from a reserved port" \
+	test "$(class_of "$(conn_of ' mnt3 MNT ')")" = resv
+t_check "NFS from a reserved port" \
+	test "$(class_of "$(conn_of ' nfs3 FSINFO ')")" = resv
+t_check "the portmapper asked from an ordinary port" \
+	test "$(class_of "$(conn_of ' pmap2 GETPORT ')")" = any
+echo "INFO: $(sed -n 3p "$NN_TMP/boot.trace" | sed 's/^# //')"
+if [ -n "${PNB_NFS_TRACE:-}" ]; then
+	cp "$NN_TMP/boot.trace" "$PNB_NFS_TRACE"
+fi
 t_check "the Pi's write landed in its provisioned root" \
 	grep -qx written-on-the-pi "$STATE/clients/pi4-arm/root/root/pnb-wrote"
 st=$("$PNB_BIN" status pi4-arm --json --state-dir "$STATE")

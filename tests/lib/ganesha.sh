@@ -15,6 +15,8 @@ GANESHA_MNT_PORT=20048
 # ganesha_start NS ADDR WORKDIR EXPORT-DIR...: starts ganesha.nfsd inside
 # NS bound to ADDR, exporting each EXPORT-DIR read-write with no root
 # squashing; waits until it listens.  Sets GANESHA_PID and GANESHA_LOG.
+# With GANESHA_CPUS set, it and its rpcbind run on those CPUs (taskset),
+# as benchmarks pin servers.
 ganesha_start() {
 	local ns=$1 addr=$2 work=$3 plugins dir id=0
 	shift 3
@@ -68,7 +70,9 @@ EOF
 	GANESHA_LOG=$work/ganesha.log
 	# sh stays the parent of both daemons, so SIGTERM to it (nn_stop)
 	# stops them both.
-	nn_spawn "$ns" "$work/ganesha.out" unshare -m --propagation private \
+	nn_spawn "$ns" "$work/ganesha.out" \
+		${GANESHA_CPUS:+taskset -c "$GANESHA_CPUS"} \
+		unshare -m --propagation private \
 		sh -c 'mount -t tmpfs pnb-run /run && mkdir -p /run/rpcbind ||
 			exit 1
 		rpcbind -f & r=$!

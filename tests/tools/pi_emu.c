@@ -19,9 +19,15 @@
  * every Pi, as the switch port of a real Pi would.  Every Pi runs its
  * boot code in a thread of its own.  -n N runs N Pis at once.
  *
+ * With -N TRACE, a Pi whose firmware loaded everything goes on as Linux
+ * would: its kernel takes the NIC, asks DHCP again (ip=dhcp), mounts the
+ * root that cmdline.txt names (nfsroot=) and replays the NFS calls of a
+ * traced boot (pi_emu/linux.h).
+ *
  * Lines starting "pi_emu:" report steps; "pi_emu: result" gives each Pi's
- * outcome and time from its first DISCOVER to its last file; the last
- * line is a summary, and the exit status is 0 only if every Pi booted.
+ * outcome and times from its first DISCOVER to its last file (and, with
+ * -N, to its root mount and to the end of the replay); the last line is a
+ * summary, and the exit status is 0 only if every Pi booted.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -46,6 +52,7 @@
 #include <unistd.h>
 
 #include "core/csum.h"
+#include "pi_emu/linux.h"
 #include "proto/dhcp/dhcp.h"
 
 enum model {
@@ -182,6 +189,8 @@ struct opts {
 	int spread_ms;      /* power-on spread */
 	uint32_t strict_ip; /* address offers from it: Ethernet unicast */
 	const char *files;  /* compare fetched files with this tree */
+	const struct emu_trace *trace; /* -N: the Linux half */
+	int kernel_s;                  /* -K: its time limit */
 };
 
 struct frame {
@@ -236,6 +245,10 @@ struct pi {
 	bool nak;
 	char why[240];
 	uint64_t t_discover, t_done;
+	char *cmdline; /* cmdline.txt as fetched, for the kernel */
+	char nfsroot[512];
+	struct emu_linux linux_k;
+	bool linux_ran;
 	unsigned forms_refused, rom_waits, arp_answered, arp_ignored;
 	unsigned dup_data, rrq_repeats, gave_up, csum_bad, readdressed;
 	bool silent; /* the last file got no answer at all */
@@ -514,19 +527,24 @@ lan_rx(void *arg)
 }
 
 /*
- * The socket all Pis send and receive through.  It takes IPv4 and ARP
- * frames; frames it sent itself never come back to it, so broadcasts
- * between Pis are flooded by lan_send().
+ * The socket all Pis send and receive through.  It takes ARP and IPv4
+ * but TCP: boot code has no TCP, and the TCP of the kernels that follow
+ * it, on stacks of their own, would only cost copies here.  Frames it
+ * sent itself never come back to it, so broadcasts between Pis are
+ * flooded by lan_send().
  */
 static int
 lan_open(struct lan *l, const struct opts *o)
 {
 	static struct sock_filter code[] = {
-	    {0x28, 0, 0, 12},
-	    {0x15, 1, 0, ETHERTYPE_IP},
-	    {0x15, 0, 1, ETHERTYPE_ARP},
-	    {0x6, 0, 0, 0xffff},
-	    {0x6, 0, 0, 0},
+	    {0x28, 0, 0, 12},            /* ethertype */
+	    {0x15, 0, 3, ETHERTYPE_IP},  /* IPv4? else to 5 */
+	    {0x30, 0, 0, 23},            /* IP protocol */
+	    {0x15, 3, 0, IPPROTO_TCP},   /* TCP: drop */
+	    {0x6, 0, 0, 0xffff},         /* accept */
+	    {0x15, 0, 1, ETHERTYPE_ARP}, /* ARP? */
+	    {0x6, 0, 0, 0xffff},         /* accept */
+	    {0x6, 0, 0, 0},              /* drop */
 	};
 	struct sock_fprog prog = {
 	    .len = sizeof(code) / sizeof(code[0]),
@@ -1483,6 +1501,19 @@ tftp_file_exists(const struct pi *p, const char *name)
 	return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
+/* The firmware hands cmdline.txt to the kernel: keep the last one. */
+static void
+keep_cmdline(struct pi *p, const char *name, const uint8_t *b, size_t n)
+{
+	size_t len = strlen(name);
+
+	if (len < 11 || strcmp(name + len - 11, "cmdline.txt") != 0) {
+		return;
+	}
+	free(p->cmdline);
+	p->cmdline = strndup((const char *)b, n);
+}
+
 enum {
 	TG_FAILED = -1,
 	TG_MISSING = 0, /* ERROR 1, or nothing at all */
@@ -1700,6 +1731,7 @@ tftp_get(struct pi *p, const char *name, bool probe, size_t *size)
 				if (!tftp_same_bytes(p, name, file, got)) {
 					goto out;
 				}
+				keep_cmdline(p, name, file, got);
 				*size = got;
 				r = TG_OK;
 				goto out;
@@ -1881,9 +1913,96 @@ pi_boot(struct pi *p)
 	p->ok = true;
 }
 
+/* The value of word @key= in a kernel command line, into @out. */
+static bool
+cmdline_word(const char *cl, const char *key, char *out, size_t cap)
+{
+	size_t klen = strlen(key);
+
+	while (*cl) {
+		size_t n = strcspn(cl, " \t\n");
+
+		if (n > klen && strncmp(cl, key, klen) == 0 &&
+		    cl[klen] == '=') {
+			snprintf(out, cap, "%.*s", (int)(n - klen - 1),
+			    cl + klen + 1);
+			return true;
+		}
+		cl += n;
+		cl += strspn(cl, " \t\n");
+	}
+	return false;
+}
+
 /*
- * One Pi from power-on to the end of its firmware.  Linux would take the
- * NIC over here; until then the Pi's frames stop being kept.
+ * Linux, booted from the files the firmware loaded: the kernel's DHCP,
+ * then the root that cmdline.txt names, mounted and used as in the trace.
+ */
+static bool
+pi_linux(struct pi *p)
+{
+	struct emu_linux *k = &p->linux_k;
+	char root[32], ip[64], nfsroot[600], *opts, *colon;
+	struct in_addr a;
+	char addr[16];
+
+	if (!p->cmdline) {
+		return fail(p, "linux: the firmware loaded no cmdline.txt");
+	}
+	if (!cmdline_word(p->cmdline, "root", root, sizeof(root)) ||
+	    strcmp(root, "/dev/nfs") != 0 ||
+	    !cmdline_word(p->cmdline, "nfsroot", nfsroot, sizeof(nfsroot))) {
+		return fail(p, "linux: cmdline.txt mounts no NFS root: %.120s",
+		    p->cmdline);
+	}
+	if (!cmdline_word(p->cmdline, "ip", ip, sizeof(ip)) ||
+	    strcmp(ip, "dhcp") != 0) {
+		return fail(p,
+		    "linux: cmdline.txt has no ip=dhcp (the only "
+		    "address method emulated)");
+	}
+	opts = strchr(nfsroot, ',');
+	if (opts) {
+		*opts++ = 0;
+	}
+	if (!opts || (!strstr(opts, "vers=3") && !strstr(opts, "v3"))) {
+		return fail(p,
+		    "linux: nfsroot= does not ask for NFSv3, the "
+		    "version the trace was made with");
+	}
+	colon = strchr(nfsroot, ':');
+	if (colon) {
+		*colon = 0;
+	}
+	if (!colon || inet_pton(AF_INET, nfsroot, &a) != 1) {
+		return fail(p, "linux: nfsroot= names no server address");
+	}
+	snprintf(p->nfsroot, sizeof(p->nfsroot), "%s", colon + 1);
+	*k = (struct emu_linux){
+	    .lower_ifindex = p->o->ifindex,
+	    .server = ntohl(a.s_addr),
+	    .root = p->nfsroot,
+	    .trace = p->o->trace,
+	    .check_files = access(p->nfsroot, R_OK | X_OK) == 0,
+	    .deadline = now_ms() + 1000u * (uint64_t)p->o->kernel_s,
+	    .seed = p->rng,
+	};
+	memcpy(k->mac, p->mac, 6);
+	p->linux_ran = true;
+	if (!emu_linux_boot(k)) {
+		return fail(p, "linux: %s", k->why);
+	}
+	fmt_ip(k->addr, addr);
+	say(p, "linux booted addr=%s mount-ms=%llu replay-ms=%llu calls=%u",
+	    addr, (unsigned long long)(k->t_mnt - p->t_discover),
+	    (unsigned long long)(k->t_end - p->t_discover), k->calls);
+	return true;
+}
+
+/*
+ * One Pi from power-on to the end of its firmware, and with -N on to the
+ * end of Linux's traced boot.  When the firmware stops, its frames stop
+ * being kept: the kernel has its own stack.
  */
 static void *
 pi_run(void *arg)
@@ -1895,6 +2014,9 @@ pi_run(void *arg)
 	p->in.gone = true;
 	p->in.count = 0;
 	pthread_mutex_unlock(&p->in.mu);
+	if (p->ok && p->o->trace) {
+		p->ok = pi_linux(p);
+	}
 	return NULL;
 }
 
@@ -2013,6 +2135,7 @@ usage(void)
 	    "[-b BASE]\n"
 	    "              [-s] [-t] [-q] [-T SECS] [-d MS] [-S MS] [-U IP] "
 	    "[-R DIR]\n"
+	    "              [-N TRACE] [-K SECS]\n"
 	    "       pi_emu -D DIR             write each model's requests\n"
 	    "       pi_emu -F -m MODEL -a MAC -e SERIAL -x XID   one frame\n"
 	    "  -s  server mode: the PXE reply also carries the address\n"
@@ -2022,7 +2145,11 @@ usage(void)
 	    "  -S  power the Pis on within MS (storm)\n"
 	    "  -U  address offers from IP must be Ethernet unicasts to the "
 	    "Pi\n"
-	    "  -R  every file fetched must equal DIR/NAME byte for byte\n");
+	    "  -R  every file fetched must equal DIR/NAME byte for byte\n"
+	    "  -N  then boot Linux: ip=dhcp, the nfsroot= of cmdline.txt, "
+	    "and the\n"
+	    "      NFS calls of the boot traced in TRACE (needs -t)\n"
+	    "  -K  give up on Linux SECS after it starts (default 60)\n");
 	exit(2);
 }
 
@@ -2035,18 +2162,49 @@ report(const struct opts *o, struct pi *pis, uint64_t t0, bool *uniq)
 {
 	unsigned forms = 0, waits = 0, arp_a = 0, arp_i = 0, dups = 0;
 	unsigned repeats = 0, gaveup = 0, csum = 0, readdr = 0;
-	uint64_t dropped = 0, last = 0;
+	uint64_t dropped = 0, last = 0, last_mnt = 0, last_end = 0;
+	unsigned dhcp = 0, retried = 0, calls = 0, skipped = 0, compared = 0;
+	unsigned newaddr = 0;
+	uint64_t rbytes = 0;
 	int i, j, ok = 0;
 
 	for (i = 0; i < o->n; i++) {
 		struct pi *p = &pis[i];
+		const struct emu_linux *k = &p->linux_k;
 
 		ok += p->ok;
-		printf("pi_emu: result pi%d %s %s ms=%llu\n", i,
+		printf("pi_emu: result pi%d %s %s ms=%llu", i,
 		    model_names[p->model], p->ok ? "ok" : "fail",
 		    (unsigned long long)(p->t_done && p->t_discover
 			    ? p->t_done - p->t_discover
 			    : 0));
+		if (o->trace) {
+			printf(" ack_ms=%llu mount_ms=%llu end_ms=%llu",
+			    (unsigned long long)(k->t_ack
+				    ? k->t_ack - p->t_discover
+				    : 0),
+			    (unsigned long long)(k->t_mnt
+				    ? k->t_mnt - p->t_discover
+				    : 0),
+			    (unsigned long long)(k->t_end
+				    ? k->t_end - p->t_discover
+				    : 0));
+			dhcp += k->dhcp_sends;
+			retried += k->mount_tries > 1;
+			calls += k->calls;
+			skipped += k->skipped;
+			compared += k->compared;
+			rbytes += k->read_bytes;
+			newaddr +=
+			    p->linux_ran && k->addr && k->addr != p->addr;
+			if (p->ok && k->t_mnt > last_mnt) {
+				last_mnt = k->t_mnt;
+			}
+			if (p->ok && k->t_end > last_end) {
+				last_end = k->t_end;
+			}
+		}
+		printf("\n");
 		forms += p->forms_refused;
 		waits += p->rom_waits;
 		arp_a += p->arp_answered;
@@ -2063,6 +2221,16 @@ report(const struct opts *o, struct pi *pis, uint64_t t0, bool *uniq)
 	}
 	printf("pi_emu: last-file-ms=%llu\n",
 	    (unsigned long long)(last ? last - t0 : 0));
+	if (o->trace) {
+		printf("pi_emu: last-mount-ms=%llu last-end-ms=%llu\n",
+		    (unsigned long long)(last_mnt ? last_mnt - t0 : 0),
+		    (unsigned long long)(last_end ? last_end - t0 : 0));
+		printf("pi_emu: linux dhcp-messages=%u mounts-retried=%u "
+		       "calls=%u calls-not-needed=%u reads-compared=%u "
+		       "read-bytes=%llu new-address-for-kernel=%u\n",
+		    dhcp, retried, calls, skipped, compared,
+		    (unsigned long long)rbytes, newaddr);
+	}
 	printf("pi_emu: wire replies-in-refused-forms=%u rom-timer-waits=%u "
 	       "arp-answered=%u arp-unanswered=%u duplicate-data=%u "
 	       "rrq-repeats=%u blocks-given-up=%u bad-checksums=%u "
@@ -2089,8 +2257,9 @@ report(const struct opts *o, struct pi *pis, uint64_t t0, bool *uniq)
 int
 main(int argc, char **argv)
 {
-	struct opts o = {.model = -1, .n = 1, .timeout_s = 20};
-	const char *dumpdir = NULL;
+	struct opts o = {.model = -1, .n = 1, .timeout_s = 20, .kernel_s = 60};
+	const char *dumpdir = NULL, *trace_path = NULL;
+	struct emu_trace *trace = NULL;
 	bool frame = false, uniq;
 	uint8_t mac[6] = {0};
 	uint32_t serial = 0, xid = 0;
@@ -2101,8 +2270,8 @@ main(int argc, char **argv)
 	int c, i, r, ok;
 	uint64_t t0;
 
-	while (
-	    (c = getopt(argc, argv, "i:m:n:b:stqT:d:S:U:R:D:Fa:e:x:")) != -1) {
+	while ((c = getopt(argc, argv, "i:m:n:b:stqT:d:S:U:R:N:K:D:Fa:e:x:")) !=
+	    -1) {
 		switch (c) {
 		case 'i':
 			o.ifname = optarg;
@@ -2146,6 +2315,12 @@ main(int argc, char **argv)
 		case 'R':
 			o.files = optarg;
 			break;
+		case 'N':
+			trace_path = optarg;
+			break;
+		case 'K':
+			o.kernel_s = atoi(optarg);
+			break;
 		case 'D':
 			dumpdir = optarg;
 			break;
@@ -2175,8 +2350,19 @@ main(int argc, char **argv)
 	if (frame) {
 		return frame_out(&o, mac, serial, xid);
 	}
-	if (!o.ifname || o.n < 1 || o.n > MAX_PIS || o.timeout_s < 1) {
+	if (!o.ifname || o.n < 1 || o.n > MAX_PIS || o.timeout_s < 1 ||
+	    o.kernel_s < 1 || (trace_path && !o.tftp)) {
 		usage();
+	}
+	if (trace_path) {
+		char err[512];
+
+		trace = emu_trace_load(trace_path, err, sizeof(err));
+		if (!trace) {
+			fprintf(stderr, "pi_emu: %s\n", err);
+			return 2;
+		}
+		o.trace = trace;
 	}
 	o.ifindex = (int)if_nametoindex(o.ifname);
 	if (!o.ifindex) {
@@ -2228,7 +2414,11 @@ main(int argc, char **argv)
 	    o.server_mode ? (uniq ? " addresses unique" : " ADDRESS CLASH")
 			  : "");
 	close(lan.fd);
+	for (i = 0; i < o.n; i++) {
+		free(lan.pis[i].cmdline);
+	}
 	free(lan.pis);
 	free(th);
+	emu_trace_free(trace);
 	return ok == o.n && uniq ? 0 : 1;
 }

@@ -673,6 +673,44 @@ TEST(xfer_unconfirmed_peer_gets_two_resends)
 	free(f);
 }
 
+/*
+ * The resends to an unconfirmed peer stay at two, but the transfer waits
+ * TFTP_UNCONFIRMED_WAIT_MS after the last of them: a busy client (one
+ * host fetching hundreds of files at once) that answers its first packet
+ * late must still get its file.
+ */
+TEST(xfer_unconfirmed_peer_may_answer_late)
+{
+	uint8_t *f = pattern(5000), pkt[1600];
+	struct memfile m = {.p = f, .len = 5000};
+	struct tftp_xfer x;
+	uint64_t now = 0, last = 0;
+	int sends = 0;
+
+	CHECK_EQ(start(&x, &m, "octet", NULL, 0), 0);
+	for (;;) {
+		if (tftp_xfer_send(&x, pkt, sizeof(pkt), now) > 0) {
+			sends++;
+			last = now;
+		}
+		if (sends == 1 + TFTP_UNCONFIRMED_RETRIES) {
+			break;
+		}
+		now = tftp_xfer_wake(&x);
+		tftp_xfer_tick(&x, now);
+	}
+	CHECK(!tftp_xfer_is_over(&x));
+	CHECK(tftp_xfer_wake(&x) >= last + TFTP_UNCONFIRMED_WAIT_MS);
+	/* no further packet goes out while it waits */
+	CHECK_EQ(tftp_xfer_send(&x, pkt, sizeof(pkt), last + 1), 0);
+	tftp_xfer_tick(&x, last + TFTP_UNCONFIRMED_WAIT_MS - 1);
+	CHECK(!tftp_xfer_is_over(&x));
+	CHECK_EQ(ack(&x, 1, last + TFTP_UNCONFIRMED_WAIT_MS - 1), 0);
+	CHECK_EQ(tftp_xfer_send(&x, pkt, sizeof(pkt), last + 2999), 516);
+	CHECK_EQ(pkt[3], 2);
+	free(f);
+}
+
 TEST(xfer_duplicate_ack_no_resend)
 {
 	uint8_t *f = pattern(5000), pkt[1600];

@@ -282,6 +282,10 @@ tftp_xfer_tick(struct tftp_xfer *x, uint64_t now_ms)
 	 */
 	next = x->cur_timeout_ms + x->cur_timeout_ms / 2 + 1;
 	x->cur_timeout_ms = next < cap ? next : cap;
+	if (!x->confirmed && x->tries == limit &&
+	    x->cur_timeout_ms < TFTP_UNCONFIRMED_WAIT_MS) {
+		x->cur_timeout_ms = TFTP_UNCONFIRMED_WAIT_MS;
+	}
 }
 
 /*

@@ -42,6 +42,13 @@ enum tftp_xfer_state {
  * source address: resend to it only this often (issue 10, reflection).
  */
 #define TFTP_UNCONFIRMED_RETRIES 2
+/*
+ * ...but wait this long after the last of those resends before giving
+ * up: it costs no packets, and a client that answers its first packet
+ * late (a loaded host, a Pi whose RRQ comes again after 2 s, reference
+ * §9) still gets its file.
+ */
+#define TFTP_UNCONFIRMED_WAIT_MS 3000
 
 /* What the server allows; the machine never grants more. */
 struct tftp_xfer_cfg {
