@@ -410,13 +410,54 @@ promote_enter(void *arg, const struct layer_walk_ent *e)
 	return r;
 }
 
+/* A directory client add made for identity files, which stayed out. */
+static bool
+identity_dir_left_empty(struct promote *p, const struct layer_walk_ent *e)
+{
+	struct layer_change lc = {
+	    .path = e->path, .kind = 'A', .type = S_IFDIR};
+	struct layer_node *n = NULL;
+	int fd = p->dirs[e->depth], r;
+	DIR *d;
+	struct dirent *de;
+	bool empty = true;
+
+	if (layer_change_is_identity(p->st, p->id, &lc) != 1) {
+		return false;
+	}
+	r = layer_lookup_path(p->vst, e->path, &n);
+	layer_node_free(n);
+	if (r != -ENOENT) {
+		return false; /* the version has it */
+	}
+	fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	d = fd < 0 ? NULL : fdopendir(fd);
+	while (d && empty && (de = readdir(d)) != NULL) {
+		empty = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..");
+	}
+	if (d) {
+		closedir(d);
+	} else if (fd >= 0) {
+		close(fd);
+	}
+	return d && empty;
+}
+
 static int
 promote_leave(void *arg, const struct layer_walk_ent *e)
 {
 	struct promote *p = arg;
-	int fd = p->dirs[e->depth];
-	int r = layer_node_copy_meta(p->st, e->node, fd, true);
+	int fd = p->dirs[e->depth], r = 0;
 
+	if (e->depth > 0 && identity_dir_left_empty(p, e)) {
+		close(fd);
+		p->dirs[e->depth] = -1;
+		return unlinkat(p->dirs[e->depth - 1], e->name, AT_REMOVEDIR) <
+			0
+		    ? -errno
+		    : 0;
+	}
+	r = layer_node_copy_meta(p->st, e->node, fd, true);
 	if (e->depth > 0) {
 		close(fd);
 		p->dirs[e->depth] = -1;
