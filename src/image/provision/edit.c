@@ -80,7 +80,7 @@ prov_edit_cmdline(
 static bool
 fstab_drop(const char *line, size_t len, const char *boot)
 {
-	char spec[256], mnt[256];
+	char spec[256], mnt[256], type[64] = "";
 	char tmp[1024];
 
 	if (len >= sizeof(tmp)) {
@@ -88,15 +88,21 @@ fstab_drop(const char *line, size_t len, const char *boot)
 	}
 	memcpy(tmp, line, len);
 	tmp[len] = '\0';
-	if (sscanf(tmp, "%255s %255s", spec, mnt) != 2 || spec[0] == '#') {
+	if (sscanf(tmp, "%255s %255s %63s", spec, mnt, type) < 2 ||
+	    spec[0] == '#') {
 		return false;
 	}
 	if (strcmp(mnt, "/") != 0 && strcmp(mnt, boot) != 0) {
 		return false;
 	}
+	/*
+	 * An NFS mount of them is an earlier client's (an image promoted
+	 * from a client): this client gets its own, appended below.
+	 */
 	return !strncmp(spec, "PARTUUID=", 9) || !strncmp(spec, "UUID=", 5) ||
 	    !strncmp(spec, "LABEL=", 6) || !strncmp(spec, "/dev/mmcblk", 11) ||
-	    !strncmp(spec, "/dev/sd", 7);
+	    !strncmp(spec, "/dev/sd", 7) || !strcmp(type, "nfs") ||
+	    !strcmp(type, "nfs4");
 }
 
 char *
