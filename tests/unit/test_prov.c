@@ -91,6 +91,53 @@ TEST(fstab_drops_sd_mounts)
 	CHECK(f != NULL);
 	CHECK_STR(f, "");
 	free(f);
+	/* Edited twice (an image promoted from a client): one boot mount. */
+	f = prov_edit_fstab("proc /proc proc defaults 0 0\n"
+			    "10.0.0.1:/srv/c/old/boot /boot/firmware nfs "
+			    "defaults,vers=3,proto=tcp,nolock 0 0\n"
+			    "srv:/data /data nfs defaults 0 0\n",
+	    "/boot/firmware", "10.0.0.1", "/srv/c/new/boot");
+	CHECK(f != NULL);
+	CHECK_STR(f,
+	    "proc /proc proc defaults 0 0\n"
+	    "srv:/data /data nfs defaults 0 0\n"
+	    "10.0.0.1:/srv/c/new/boot /boot/firmware nfs "
+	    "defaults,vers=3,proto=tcp,nolock 0 0\n");
+	free(f);
+}
+
+TEST(image_refs_and_root_modes)
+{
+	char name[REC_NAME_MAX + 1];
+	enum prov_root_mode m;
+	unsigned v;
+
+	CHECK_EQ(prov_image_ref_parse("bookworm", name, &v), 0);
+	CHECK_STR(name, "bookworm");
+	CHECK_EQ(v, 0);
+	CHECK_EQ(prov_image_ref_parse("os@12", name, &v), 0);
+	CHECK_STR(name, "os");
+	CHECK_EQ(v, 12);
+	CHECK_EQ(prov_image_ref_parse("os@0", name, &v), -EINVAL);
+	CHECK_EQ(prov_image_ref_parse("os@012", name, &v), -EINVAL);
+	CHECK_EQ(prov_image_ref_parse("os@1x", name, &v), -EINVAL);
+	CHECK_EQ(prov_image_ref_parse("os@", name, &v), -EINVAL);
+	CHECK_EQ(prov_image_ref_parse("@3", name, &v), -EINVAL);
+	CHECK_EQ(prov_image_ref_parse("Bad@3", name, &v), -EINVAL);
+	CHECK_EQ(prov_image_ref_parse("os@100001", name, &v), -EINVAL);
+	CHECK_EQ(prov_root_mode_parse("layered", &m), 0);
+	CHECK_EQ(m, PROV_ROOT_LAYERED);
+	CHECK_EQ(prov_root_mode_parse("volatile", &m), 0);
+	CHECK_EQ(m, PROV_ROOT_VOLATILE);
+	CHECK_EQ(prov_root_mode_parse("copy", &m), 0);
+	CHECK_EQ(m, PROV_ROOT_COPY);
+	/* Records from before root modes are copies. */
+	CHECK_EQ(prov_root_mode_parse(NULL, &m), 0);
+	CHECK_EQ(m, PROV_ROOT_COPY);
+	CHECK_EQ(prov_root_mode_parse("", &m), 0);
+	CHECK_EQ(m, PROV_ROOT_COPY);
+	CHECK_EQ(prov_root_mode_parse("overlay", &m), -EINVAL);
+	CHECK_STR(prov_root_mode_name(PROV_ROOT_VOLATILE), "volatile");
 }
 
 TEST(record_parse)
