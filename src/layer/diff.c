@@ -827,6 +827,53 @@ layer_path_cmp(const char *a, const char *b)
 	return ca < cb ? -1 : ca > cb;
 }
 
+int
+layer_changes_add(void *arg, const struct layer_change *c)
+{
+	struct layer_changes *l = arg;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 64;
+		struct layer_change *g = realloc(l->v, cap * sizeof(*g));
+
+		if (!g) {
+			return -ENOMEM;
+		}
+		l->v = g;
+		l->cap = cap;
+	}
+	l->v[l->n] = *c;
+	l->v[l->n].path = strdup(c->path);
+	return l->v[l->n++].path ? 0 : -ENOMEM;
+}
+
+static int
+change_cmp(const void *a, const void *b)
+{
+	return layer_path_cmp(((const struct layer_change *)a)->path,
+	    ((const struct layer_change *)b)->path);
+}
+
+void
+layer_changes_sort(struct layer_changes *l)
+{
+	if (l->n > 1) {
+		qsort(l->v, l->n, sizeof(*l->v), change_cmp);
+	}
+}
+
+void
+layer_changes_fini(struct layer_changes *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++) {
+		free((char *)l->v[i].path);
+	}
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
 /* Only a directory's own attributes: what it holds is not touched. */
 static bool
 attrs_only(const struct layer_change *c)

@@ -438,6 +438,25 @@ int layer_compare(struct layer_stack *a, struct layer_stack *b,
  */
 int layer_path_cmp(const char *a, const char *b);
 
+/* A list of changes kept (layer_changes_add()). */
+struct layer_changes {
+	struct layer_change *v; /* owned, with their paths */
+	size_t n, cap;
+};
+
+/*
+ * layer_changes_add() - a callback for layer_diff() and layer_compare()
+ * that keeps a copy of each change in the struct layer_changes @arg.
+ * Return: 0 or -ENOMEM.
+ */
+int layer_changes_add(void *arg, const struct layer_change *c);
+
+/* layer_changes_sort() - into layer_path_cmp() order. */
+void layer_changes_sort(struct layer_changes *l);
+
+/* layer_changes_fini() - free the list's memory. */
+void layer_changes_fini(struct layer_changes *l);
+
 /*
  * layer_conflicts() - the changes of @client (a client's, against its
  * version) that meet a change of @version (from the client's version to

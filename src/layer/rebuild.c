@@ -488,38 +488,10 @@ layer_sync_path(
 
 struct rebase {
 	struct layer_stack *dst, *src;
-	struct layer_change *ch; /* paths owned */
-	bool *identity;          /* ch[i] is an identity file as it was made */
-	size_t n, cap;
+	struct layer_changes ch;
+	bool *identity; /* ch.v[i] is an identity file as it was made */
 	struct layer_rebase_report *rep;
 };
-
-static int
-rb_collect(void *arg, const struct layer_change *c)
-{
-	struct rebase *rb = arg;
-
-	if (rb->n == rb->cap) {
-		size_t cap = rb->cap ? 2 * rb->cap : 64;
-		struct layer_change *g = realloc(rb->ch, cap * sizeof(*g));
-
-		if (!g) {
-			return -ENOMEM;
-		}
-		rb->ch = g;
-		rb->cap = cap;
-	}
-	rb->ch[rb->n] = *c;
-	rb->ch[rb->n].path = strdup(c->path);
-	return rb->ch[rb->n++].path ? 0 : -ENOMEM;
-}
-
-static int
-rb_cmp(const void *a, const void *b)
-{
-	return layer_path_cmp(((const struct layer_change *)a)->path,
-	    ((const struct layer_change *)b)->path);
-}
 
 int
 layer_change_is_identity(
@@ -670,15 +642,15 @@ rb_keep_client(void *arg, const char *path)
 	struct rebase *rb = arg;
 	size_t i;
 
-	for (i = 0; i < rb->n; i++) {
-		size_t len = strlen(rb->ch[i].path);
+	for (i = 0; i < rb->ch.n; i++) {
+		size_t len = strlen(rb->ch.v[i].path);
 
 		if (rb->identity[i]) {
 			continue;
 		}
-		if (strcmp(rb->ch[i].path, path) == 0 ||
-		    (rb->ch[i].kind == 'D' &&
-			strncmp(rb->ch[i].path, path, len) == 0 &&
+		if (strcmp(rb->ch.v[i].path, path) == 0 ||
+		    (rb->ch.v[i].kind == 'D' &&
+			strncmp(rb->ch.v[i].path, path, len) == 0 &&
 			path[len] == '/')) {
 			rb->rep->identity_kept++;
 			return true;
@@ -699,34 +671,32 @@ layer_rebase(struct layer_stack *dst, struct layer_stack *src, int id_old,
 
 	rb.rep = rep ? rep : &dummy;
 	*rb.rep = (struct layer_rebase_report){0};
-	r = layer_diff(src, rb_collect, &rb);
-	if (r == 0 && rb.n > 1) {
-		qsort(rb.ch, rb.n, sizeof(*rb.ch), rb_cmp);
-	}
-	rb.identity = calloc(rb.n ? rb.n : 1, sizeof(*rb.identity));
+	r = layer_diff(src, layer_changes_add, &rb.ch);
+	layer_changes_sort(&rb.ch);
+	rb.identity = calloc(rb.ch.n ? rb.ch.n : 1, sizeof(*rb.identity));
 	if (r == 0 && !rb.identity) {
 		r = -ENOMEM;
 	}
-	for (i = 0; r == 0 && i < rb.n; i++) {
-		r = layer_change_is_identity(src, id_old, &rb.ch[i]);
+	for (i = 0; r == 0 && i < rb.ch.n; i++) {
+		r = layer_change_is_identity(src, id_old, &rb.ch.v[i]);
 		rb.identity[i] = r == 1;
 		r = r < 0 ? r : 0;
 		if (r == 0 && !rb.identity[i]) {
 			rb.rep->changes++;
-			r = rb_replay(&rb, &rb.ch[i]);
+			r = rb_replay(&rb, &rb.ch.v[i]);
 		}
 	}
 	/* Directory times last, deepest first: filling them changed them. */
-	for (i = rb.n; r == 0 && i-- > 0;) {
+	for (i = rb.ch.n; r == 0 && i-- > 0;) {
 		struct layer_node *s = NULL, *d = NULL;
 
-		if (rb.identity[i] || rb.ch[i].kind == 'D' ||
-		    rb.ch[i].type != S_IFDIR) {
+		if (rb.identity[i] || rb.ch.v[i].kind == 'D' ||
+		    rb.ch.v[i].type != S_IFDIR) {
 			continue;
 		}
-		r = layer_lookup_path(src, rb.ch[i].path, &s);
+		r = layer_lookup_path(src, rb.ch.v[i].path, &s);
 		if (r == 0) {
-			r = layer_lookup_path(dst, rb.ch[i].path, &d);
+			r = layer_lookup_path(dst, rb.ch.v[i].path, &d);
 		}
 		if (r == 0) {
 			r = dir_attrs_from(dst, d, layer_dir_top(s), true);
@@ -737,10 +707,7 @@ layer_rebase(struct layer_stack *dst, struct layer_stack *src, int id_old,
 	if (r == 0 && id_new >= 0) {
 		r = layer_apply_tree(dst, id_new, rb_keep_client, &rb);
 	}
-	for (i = 0; i < rb.n; i++) {
-		free((char *)rb.ch[i].path);
-	}
-	free(rb.ch);
+	layer_changes_fini(&rb.ch);
 	free(rb.identity);
 	return r;
 }
