@@ -76,26 +76,12 @@ prov_cl_open(struct prov_cl *c, const char *state, const char *name, bool lock,
 	}
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	snprintf(path, sizeof(path), "%s/clients/%s", state, name);
-	c->fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (c->fd < 0) {
-		r = -errno;
-		snprintf(msg, msglen,
-		    r == -ENOENT ? "no client named '%s' (see 'pinetboot "
-				   "client list')"
-				 : "client '%s': %s",
-		    name, strerror(-r));
+	r = prov_entry_open(state, "client", name, lock, &c->fd, msg, msglen);
+	if (r < 0) {
+		prov_cl_close(c);
 		return r;
 	}
 	if (lock) {
-		if (flock(c->fd, LOCK_EX | LOCK_NB) < 0) {
-			r = errno == EWOULDBLOCK ? -EBUSY : -errno;
-			snprintf(msg, msglen,
-			    "client '%s' is being changed by another pinetboot "
-			    "command; try again when it is done",
-			    name);
-			prov_cl_close(c);
-			return r;
-		}
 		c->locked = true;
 		prov_clean_stale(path);
 		snprintf(
@@ -262,61 +248,17 @@ prov_tree_path(const struct prov_cl *c, const char *tree, const char *path,
 
 /* --- changes ------------------------------------------------------------ */
 
-struct change_list {
-	struct layer_change *v; /* paths owned */
-	size_t n, cap;
-};
-
-static int
-list_add(void *arg, const struct layer_change *c)
-{
-	struct change_list *l = arg;
-
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? 2 * l->cap : 64;
-		struct layer_change *g = realloc(l->v, cap * sizeof(*g));
-
-		if (!g) {
-			return -ENOMEM;
-		}
-		l->v = g;
-		l->cap = cap;
-	}
-	l->v[l->n] = *c;
-	l->v[l->n].path = strdup(c->path);
-	return l->v[l->n++].path ? 0 : -ENOMEM;
-}
-
-static int
-change_cmp(const void *a, const void *b)
-{
-	return layer_path_cmp(((const struct layer_change *)a)->path,
-	    ((const struct layer_change *)b)->path);
-}
-
-static void
-list_fini(struct change_list *l)
-{
-	size_t i;
-
-	for (i = 0; i < l->n; i++) {
-		free((char *)l->v[i].path);
-	}
-	free(l->v);
-	memset(l, 0, sizeof(*l));
-}
-
 struct prov_vdiff {
 	unsigned from, to;
-	struct change_list tree[2]; /* boot, root */
+	struct layer_changes tree[2]; /* boot, root */
 };
 
 void
 prov_vdiff_fini(struct prov_vdiff *v)
 {
 	if (v) {
-		list_fini(&v->tree[0]);
-		list_fini(&v->tree[1]);
+		layer_changes_fini(&v->tree[0]);
+		layer_changes_fini(&v->tree[1]);
 		free(v);
 	}
 }
@@ -342,12 +284,9 @@ vdiff_make(const struct prov_img *im, unsigned from, unsigned to,
 			    true, &b, msg, msglen);
 		}
 		if (r == 0) {
-			r = layer_compare(a, b, list_add, &v->tree[t]);
+			r = layer_compare(a, b, layer_changes_add, &v->tree[t]);
 		}
-		if (r == 0) {
-			qsort(v->tree[t].v, v->tree[t].n, sizeof(*v->tree[t].v),
-			    change_cmp);
-		}
+		layer_changes_sort(&v->tree[t]);
 		layer_stack_close(a);
 		layer_stack_close(b);
 	}
@@ -414,7 +353,7 @@ struct mark {
 	struct prov_changes *out;
 	const struct prov_cl *c;
 	const char *tree;
-	const struct change_list *own;
+	const struct layer_changes *own;
 	size_t *where; /* own.v[i] is out->v[where[i]] */
 };
 
@@ -459,7 +398,7 @@ prov_cl_changes(struct prov_cl *c, const struct prov_img *im, unsigned to,
 		}
 	}
 	for (t = 0; r == 0 && t < 2; t++) {
-		struct change_list all = {0}, own = {0};
+		struct layer_changes all = {0}, own = {0};
 		struct layer_stack *st = NULL;
 		struct mark m = {.out = out, .c = c, .tree = trees[t]};
 		int id = prov_cl_identity_fd(c, c->version, trees[t]);
@@ -467,11 +406,9 @@ prov_cl_changes(struct prov_cl *c, const struct prov_img *im, unsigned to,
 		r = prov_cl_stack(c, im, c->version, trees[t], "layer", true,
 		    &st, msg, msglen);
 		if (r == 0) {
-			r = layer_diff(st, list_add, &all);
+			r = layer_diff(st, layer_changes_add, &all);
 		}
-		if (r == 0) {
-			qsort(all.v, all.n, sizeof(*all.v), change_cmp);
-		}
+		layer_changes_sort(&all);
 		m.where = calloc(all.n ? all.n : 1, sizeof(*m.where));
 		if (r == 0 && !m.where) {
 			r = -ENOMEM;
@@ -485,7 +422,7 @@ prov_cl_changes(struct prov_cl *c, const struct prov_img *im, unsigned to,
 					    is_id == 1);
 			if (r == 0 && is_id == 0) {
 				m.where[own.n] = out->n - 1;
-				r = list_add(&own, &all.v[i]);
+				r = layer_changes_add(&own, &all.v[i]);
 			}
 		}
 		if (r == 0 && vd) {
@@ -498,8 +435,8 @@ prov_cl_changes(struct prov_cl *c, const struct prov_img *im, unsigned to,
 			close(id);
 		}
 		layer_stack_close(st);
-		list_fini(&all);
-		list_fini(&own);
+		layer_changes_fini(&all);
+		layer_changes_fini(&own);
 		free(m.where);
 	}
 	if (!vcache) {
@@ -518,16 +455,6 @@ prov_cl_changes(struct prov_cl *c, const struct prov_img *im, unsigned to,
 }
 
 /* --- moves --------------------------------------------------------------- */
-
-static void
-now_iso(char *out, size_t cap)
-{
-	time_t now = time(NULL);
-	struct tm tm;
-
-	gmtime_r(&now, &tm);
-	strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 int
 prov_cl_move(struct prov_cl *c, const struct prov_img *im,
@@ -566,7 +493,7 @@ prov_cl_move(struct prov_cl *c, const struct prov_img *im,
 	}
 	snprintf(to, sizeof(to), "%u", m->to);
 	snprintf(timeout, sizeof(timeout), "%u", m->health_timeout);
-	now_iso(when, sizeof(when));
+	prov_now_iso(when, sizeof(when));
 	/* The daemon only places files at the move: make them now. */
 	if (!cancel) {
 		r = prov_cl_prepare(c, im, m->to, msg, msglen);

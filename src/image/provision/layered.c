@@ -59,16 +59,6 @@ split_path(const struct prov_cl *c, const char *path, const char **tree,
 	return 0;
 }
 
-static void
-now_iso(char *out, size_t cap)
-{
-	time_t now = time(NULL);
-	struct tm tm;
-
-	gmtime_r(&now, &tm);
-	strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* --- reset ---------------------------------------------------------------- */
 
 /* One tree of the new layer: the identity, then the kept paths. */
@@ -172,7 +162,7 @@ prov_client_reset(const char *state, const char *name, const char *const *keep,
 		    name, strerror(-r));
 	}
 	if (r == 0) {
-		now_iso(when, sizeof(when));
+		prov_now_iso(when, sizeof(when));
 		r = prov_cl_update(&c, ch, 1, msg, msglen);
 		info->kept = nkeep;
 		info->version = c.version;
@@ -620,7 +610,7 @@ promote_record(const struct prov_cl *c, const struct prov_img *im, int verfd,
 		v->source[0] = 0;
 		snprintf(v->promoted, sizeof(v->promoted), "%s (%s@%u)",
 		    c->name, c->image, c->version);
-		now_iso(v->created, sizeof(v->created));
+		prov_now_iso(v->created, sizeof(v->created));
 		fd = openat(verfd, "boot", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		v->boot_bytes = fd < 0 ? 0 : tree_du(fd);
 		if (fd >= 0) {
@@ -700,7 +690,7 @@ prov_client_promote(const char *state, const char *name, const char *image,
 		    &c, &im, t.verfd, info->version, msg, msglen);
 	}
 	if (r == 0) {
-		now_iso(created, sizeof(created));
+		prov_now_iso(created, sizeof(created));
 		r = prov_target_commit(
 		    &t, image, info->version, created, msg, msglen);
 		done = r == 0;

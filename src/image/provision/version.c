@@ -106,8 +106,8 @@ list_versions(struct prov_img *im)
 	return 0;
 }
 
-static void
-now_iso(char *out, size_t cap)
+void
+prov_now_iso(char *out, size_t cap)
 {
 	time_t now = time(NULL);
 	struct tm tm;
@@ -471,6 +471,34 @@ out:
 }
 
 int
+prov_entry_open(const char *state, const char *kind, const char *name,
+    bool lock, int *fd, char *msg, size_t msglen)
+{
+	char dir[PATH_MAX];
+	int r;
+
+	snprintf(dir, sizeof(dir), "%s/%ss/%s", state, kind, name);
+	*fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (*fd < 0) {
+		r = -errno;
+		snprintf(msg, msglen,
+		    r == -ENOENT ? "no %s named '%s' (see 'pinetboot %s list')"
+				 : "cannot open %s '%s': %s",
+		    kind, name, r == -ENOENT ? kind : strerror(-r));
+		return r;
+	}
+	if (lock && flock(*fd, LOCK_EX | LOCK_NB) < 0) {
+		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		snprintf(msg, msglen,
+		    "%s '%s' is being changed by another pinetboot command; "
+		    "try again when it has finished",
+		    kind, name);
+		return r;
+	}
+	return 0;
+}
+
+int
 prov_img_open(struct prov_img *im, const char *state, const char *name,
     bool write, char *msg, size_t msglen)
 {
@@ -485,27 +513,11 @@ prov_img_open(struct prov_img *im, const char *state, const char *name,
 	}
 	snprintf(im->name, sizeof(im->name), "%s", name);
 	snprintf(dir, sizeof(dir), "%s/images/%s", state, name);
-	im->fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (im->fd < 0) {
-		r = -errno;
-		snprintf(msg, msglen,
-		    r == -ENOENT ? "no image named '%s' (see 'pinetboot image "
-				   "list')"
-				 : "cannot open image '%s': %s",
-		    name, strerror(-r));
-		return r;
+	r = prov_entry_open(state, "image", name, write, &im->fd, msg, msglen);
+	if (r < 0) {
+		goto fail;
 	}
-	if (write) {
-		if (flock(im->fd, LOCK_EX | LOCK_NB) < 0) {
-			r = errno == EWOULDBLOCK ? -EBUSY : -errno;
-			snprintf(msg, msglen,
-			    "image '%s' is being changed by another pinetboot "
-			    "command; try again when it has finished",
-			    name);
-			goto fail;
-		}
-		im->locked = true;
-	}
+	im->locked = write;
 	/* Only runs that are gone: safe without the lock. */
 	prov_clean_stale(dir);
 	im->legacy = !exists_at(im->fd, "v");
@@ -588,7 +600,7 @@ prov_version_commit(struct prov_img *im, const char *tmp, unsigned n)
 	if (r == 0 && !exists_at(im->fd, "image.conf")) {
 		char when[32];
 
-		now_iso(when, sizeof(when));
+		prov_now_iso(when, sizeof(when));
 		r = write_image_record(im->fd, im->name, when);
 	}
 	return r;

@@ -74,6 +74,18 @@ struct prov_img {
 int prov_img_open(struct prov_img *im, const char *state, const char *name,
     bool write, char *msg, size_t msglen);
 
+/*
+ * prov_entry_open() - open STATE/@kind + "s"/@name (@kind "image" or
+ * "client") into *@fd; with @lock, hold it (flock; -EBUSY while another
+ * command does).  On failure *@fd may still be open (close it).
+ * Return: 0, -ENOENT ("no image named ..."), -EBUSY, -errno; @msg says.
+ */
+int prov_entry_open(const char *state, const char *kind, const char *name,
+    bool lock, int *fd, char *msg, size_t msglen);
+
+/* prov_now_iso() - the time now, UTC, ISO 8601, into @out. */
+void prov_now_iso(char *out, size_t cap);
+
 /* prov_img_close() - release the lock, the fd and the list. */
 void prov_img_close(struct prov_img *im);
 
