@@ -15,13 +15,112 @@
 # config, log and pid files in the temp dir, and with an rpcbind in a
 # private mount namespace (its own /run) since it registers there.
 #
-# Usage: bench/nfs.sh [ROUNDS]   (as root, after make)
+# bench/nfs.sh ROUNDS layered: one pinetboot serving the same tree twice,
+# as a plain export and as a layered export (docs/fleet.md) whose
+# version layer is a copy of the tree under an empty client layer,
+# the cost of each procedure one call at a time, alternating call for
+# call between the two exports in one client (GETATTR, LOOKUP, READ and
+# WRITE of 4 KiB, READDIRPLUS of a 64 KiB page), then the streaming read
+# and write and the walk, export after export; medians of ROUNDS and the
+# ratio layered/plain of the time each takes (target <= 1.1).
+#
+# Usage: bench/nfs.sh [ROUNDS] [layered]   (as root, after make)
 set -u
 ROUNDS=${1:-3}
+MODE=${2:-ganesha}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 source "$ROOT/tests/lib/netns.sh"
 BENCH=${PNB_OUT:-$ROOT/build}/bench/nfs_bench
 nn_init nfsbench
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+if [ "$MODE" = layered ]; then
+	P=$(nn_ns p)
+	PC=$(nn_ns pc)
+	nn_bridge "$P" br0 198.18.0.1/24
+	nn_port "$P" br0 "$PC" 198.18.0.2/24 >/dev/null
+	T=$NN_TMP/tree
+	V=$NN_TMP/ver
+	L=$NN_TMP/layered
+	mkdir -p "$T/meta" "$NN_TMP/state" "$L.up" "$L.work"
+	echo "== preparing trees in $T and $V"
+	head -c $((256 << 20)) /dev/urandom >"$T/big"
+	head -c $((1 << 20)) /dev/urandom >"$T/w"
+	for i in $(seq -w 1 5000); do : >"$T/meta/f$i"; done
+	cp -a "$T" "$V"
+	chmod --reference="$V" "$L.up"
+	chmod 700 "$L.work"
+	nn_spawn "$P" "$NN_TMP/pnb.log" taskset -c 0 "$PNB_BIN" serve \
+		--dhcp off --tftp off --address 198.18.0.1 \
+		--state-dir "$NN_TMP/state" --export "$T" \
+		--export "$L:lower=$V,upper=$L.up,work=$L.work" \
+		--log-level info
+	nn_wait_tcp "$P" 2049 || { echo "pinetboot did not start"; exit 1; }
+	# one EXPORT ARGS...: a bench run against EXPORT; its value.
+	one() {
+		ip netns exec "$PC" taskset -c 1 "$BENCH" "$2" 198.18.0.1 \
+			"$1" "${@:3}" | awk '/^RESULT/ {print $3}'
+	}
+	# pair PROC PATH: "plain_us layered_us ratio", alternating call for
+	# call between the two exports for 3 s.
+	pair() {
+		ip netns exec "$PC" taskset -c 1 "$BENCH" pair 198.18.0.1 \
+			"$T" "$L" "$1" "$2" 3 |
+			awk '/^RESULT/ {sub(",", "", $5); print $3, $4, $7}'
+	}
+	declare -A R
+	CALLS="getattr:/meta/f0001 lookup:/meta/f2500 read:/big write:/w readdirplus:/meta"
+	for i in $(seq "$ROUNDS"); do
+		for c in $CALLS; do
+			read -r p l ratio < <(pair "${c%%:*}" "${c#*:}")
+			R[plain.${c%%:*}]+="$p "
+			R[layered.${c%%:*}]+="$l "
+			R[ratio.${c%%:*}]+="$ratio "
+			echo "round $i ${c%%:*}: plain $p us, layered $l us, ratio $ratio"
+		done
+		# Streams: each test on one export right after the other, the
+		# order swapped every round; the round's ratio pairs them.
+		order="plain layered"
+		[ $((i % 2)) = 0 ] && order="layered plain"
+		for t in stream-read stream-write walk; do
+			declare -A V=()
+			for e in $order; do
+				x=$T
+				[ $e = layered ] && x=$L
+				case $t in
+				stream-read) V[$e]=$(one "$x" read /big) ;;
+				stream-write) V[$e]=$(one "$x" write "/w-$e-$i" 256) ;;
+				walk) V[$e]=$(one "$x" walk /meta) ;;
+				esac
+				R[$e.$t]+="${V[$e]} "
+			done
+			ratio=$(awk -v a="${V[plain]}" -v b="${V[layered]}" \
+				'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}')
+			R[ratio.$t]+="$ratio "
+			echo "round $i $t: plain ${V[plain]}, layered ${V[layered]}, cost ratio $ratio"
+		done
+	done
+	echo
+	echo "| Call | plain (median) | layered (median) | layered/plain cost (median of rounds) | target |"
+	echo "|---|---|---|---|---|"
+	for c in $CALLS; do
+		t=${c%%:*}
+		p=$(tr ' ' '\n' <<<"${R[plain.$t]}" | grep . | median)
+		l=$(tr ' ' '\n' <<<"${R[layered.$t]}" | grep . | median)
+		r=$(tr ' ' '\n' <<<"${R[ratio.$t]}" | grep . | median)
+		echo "| $t (one at a time, alternating) | $p us | $l us | ${r}x | <= 1.1x |"
+	done
+	for t in stream-read stream-write walk; do
+		p=$(tr ' ' '\n' <<<"${R[plain.$t]}" | grep . | median)
+		l=$(tr ' ' '\n' <<<"${R[layered.$t]}" | grep . | median)
+		r=$(tr ' ' '\n' <<<"${R[ratio.$t]}" | grep . | median)
+		unit=MiB/s
+		[ $t = walk ] && unit=entries/s
+		echo "| $t (back to back, order swapped each round) | $p $unit | $l $unit | ${r}x | <= 1.1x |"
+	done
+	echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
+	exit 0
+fi
 
 P=$(nn_ns p)
 PC=$(nn_ns pc)
@@ -98,7 +197,6 @@ run() { # NS WHAT ARGS... -> value
 	ip netns exec "$1" taskset -c 1 "$BENCH" "$2" 198.18.0.1 "$T" "${@:3}" |
 		awk '/^RESULT/ {print $3}'
 }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 declare -A R
 for i in $(seq "$ROUNDS"); do

@@ -5,12 +5,25 @@
  *
  *   nfs_bench read  SERVER EXPORT FILE         sequential read, MiB/s
  *   nfs_bench write SERVER EXPORT FILE MIB     sequential write + COMMIT
+ *   nfs_bench readall SERVER EXPORT DIR        every file of DIR read
+ *                                              whole, one after another
  *   nfs_bench meta  SERVER EXPORT DIR          READDIRPLUS, then GETATTR
  *                                              of every entry; entries/s
  *   nfs_bench walk  SERVER EXPORT DIR          READDIRPLUS pages, then
  *                                              GETATTR of every returned
  *                                              handle, 16 in flight;
  *                                              entries/s
+ *   nfs_bench call  SERVER EXPORT PROC PATH [SECONDS]
+ *                                              one procedure (getattr,
+ *                                              lookup, read, write,
+ *                                              readdirplus) on PATH,
+ *                                              one call in flight;
+ *                                              calls/s and us/call
+ *   nfs_bench pair  SERVER EXPORT1 EXPORT2 PROC PATH [SECONDS]
+ *                                              the same on two exports,
+ *                                              alternating call for
+ *                                              call; us/call of each
+ *                                              and their ratio
  *   nfs_bench hold  SERVER EXPORT N SECONDS    N mounted clients, each
  *                                              doing a GETATTR, held open
  *
@@ -164,6 +177,65 @@ bench_rw(struct nfs_context *nfs, const char *path, bool wr, uint64_t size)
 	}
 	printf("RESULT %s %.1f MiB/s\n", wr ? "write" : "read",
 	    (double)size / (1 << 20) / t);
+	return 0;
+}
+
+/*
+ * Read every regular file of @dir whole, one file after another, as a
+ * booting client reads its boot-time files; prints the bytes and the
+ * rate.
+ */
+static int
+bench_readall(struct nfs_context *nfs, const char *dir)
+{
+	struct nfsdir *d;
+	struct nfsdirent *de;
+	struct nfs_stat_64 st;
+	struct nfsfh *fh;
+	char path[1024], *buf;
+	uint64_t total = 0;
+	double t0 = now_s(), t;
+	int r = 0;
+
+	buf = malloc(1 << 20);
+	if (!buf || nfs_opendir(nfs, dir, &d) < 0) {
+		fprintf(stderr, "%s: %s\n", dir, nfs_get_error(nfs));
+		free(buf);
+		return 1;
+	}
+	while (r == 0 && (de = nfs_readdir(nfs, d))) {
+		uint64_t off = 0;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, de->name);
+		if (de->name[0] == '.' || nfs_stat64(nfs, path, &st) < 0 ||
+		    (st.nfs_mode & S_IFMT) != S_IFREG) {
+			continue;
+		}
+		if (nfs_open(nfs, path, O_RDONLY, &fh) < 0) {
+			r = 1;
+			break;
+		}
+		while (off < st.nfs_size) {
+			int n = nfs_pread(nfs, fh, off, 1 << 20, buf);
+
+			if (n <= 0) {
+				r = 1;
+				break;
+			}
+			off += (uint64_t)n;
+		}
+		total += off;
+		nfs_close(nfs, fh);
+	}
+	nfs_closedir(nfs, d);
+	free(buf);
+	t = now_s() - t0;
+	if (r) {
+		fprintf(stderr, "%s: %s\n", path, nfs_get_error(nfs));
+		return 1;
+	}
+	printf("RESULT readall %.1f MiB/s (%" PRIu64 " bytes, %.2f s)\n",
+	    (double)total / (1 << 20) / t, total, t);
 	return 0;
 }
 
@@ -355,6 +427,214 @@ bench_walk(struct nfs_context *nfs, const char *dir)
 	return 0;
 }
 
+/* One call at a time: its status, set by the callback. */
+struct one {
+	int done, errors;
+};
+
+static void
+one_cb(struct rpc_context *rpc, int status, void *data, void *priv)
+{
+	struct one *o = priv;
+	/* Every NFS v3 result starts with its nfsstat3. */
+	const nfsstat3 *st = data;
+
+	(void)rpc;
+	o->done = 1;
+	if (status != RPC_STATUS_SUCCESS || *st != NFS3_OK) {
+		o->errors++;
+	}
+}
+
+/*
+ * The handle of @path (file or directory), copied out of the open file
+ * libnfs made; @fhp gets the open file, closed by the caller.
+ */
+static int
+handle_of(struct nfs_context *nfs, const char *path, int flags,
+    struct nfsfh **fhp, nfs_fh3 *out)
+{
+	struct bench_fh *bf;
+
+	if (nfs_open(nfs, path, flags, fhp) < 0) {
+		fprintf(stderr, "%s: %s\n", path, nfs_get_error(nfs));
+		return -1;
+	}
+	bf = (struct bench_fh *)nfs_get_fh(*fhp);
+	out->data.data_len = (u_int)bf->len;
+	out->data.data_val = bf->val;
+	return 0;
+}
+
+/* What one procedure is called on, in one mounted export. */
+struct callee {
+	struct nfs_context *nfs;
+	struct rpc_context *rpc;
+	struct nfsfh *fh; /* the open file or directory the handles are of */
+	nfs_fh3 h, dh;    /* the object; lookup: its directory */
+	const char *name; /* lookup: the name looked up */
+	char buf[4096];
+};
+
+/*
+ * Prepare @c to call @proc (getattr, lookup, read, write, readdirplus)
+ * on @path of mounted export @nfs.  lookup looks up @path's last name in
+ * its directory.  Return: 0 or -1 (said why).
+ */
+static int
+callee_open(struct callee *c, struct nfs_context *nfs, const char *proc,
+    const char *path)
+{
+	const char *name = strrchr(path, '/');
+	char dir[1024];
+
+	memset(c, 0, sizeof(*c));
+	memset(c->buf, 0x5a, sizeof(c->buf));
+	c->nfs = nfs;
+	c->rpc = nfs_get_rpc_context(nfs);
+	if (strcmp(proc, "lookup") == 0) {
+		snprintf(dir, sizeof(dir), "%.*s",
+		    name && name != path ? (int)(name - path) : 1, path);
+		c->name = name ? name + 1 : path;
+		return handle_of(nfs, dir, O_RDONLY, &c->fh, &c->dh);
+	}
+	return handle_of(nfs, path,
+	    strcmp(proc, "write") == 0 ? O_WRONLY : O_RDONLY, &c->fh, &c->h);
+}
+
+/*
+ * Call @proc once through @c and wait for the answer; the @n-th call.
+ * read and write move 4 KiB at offsets that go round the first MiB;
+ * readdirplus asks for the first 64 KiB page.  Return: 0 or -1.
+ */
+static int
+callee_one(struct callee *c, const char *proc, long n)
+{
+	uint64_t off = (uint64_t)(n % 256) * 4096;
+	struct one o = {0};
+	int r;
+
+	if (strcmp(proc, "getattr") == 0) {
+		GETATTR3args a = {.object = c->h};
+
+		r = rpc_nfs3_getattr_async(c->rpc, one_cb, &a, &o);
+	} else if (strcmp(proc, "lookup") == 0) {
+		LOOKUP3args a = {
+		    .what = {.dir = c->dh, .name = (char *)c->name}};
+
+		r = rpc_nfs3_lookup_async(c->rpc, one_cb, &a, &o);
+	} else if (strcmp(proc, "read") == 0) {
+		READ3args a = {.file = c->h, .offset = off, .count = 4096};
+
+		r = rpc_nfs3_read_async(c->rpc, one_cb, &a, &o);
+	} else if (strcmp(proc, "write") == 0) {
+		WRITE3args a = {.file = c->h,
+		    .offset = off,
+		    .count = 4096,
+		    .stable = UNSTABLE,
+		    .data = {4096, c->buf}};
+
+		r = rpc_nfs3_write_async(c->rpc, one_cb, &a, &o);
+	} else if (strcmp(proc, "readdirplus") == 0) {
+		READDIRPLUS3args a = {
+		    .dir = c->h, .dircount = 8192, .maxcount = 65536};
+
+		r = rpc_nfs3_readdirplus_async(c->rpc, one_cb, &a, &o);
+	} else {
+		fprintf(stderr, "call: unknown procedure %s\n", proc);
+		return -1;
+	}
+	while (r == 0 && !o.done) {
+		if (rpc_pump(c->rpc) < 0) {
+			r = -1;
+		}
+	}
+	return r < 0 || o.errors ? -1 : 0;
+}
+
+/*
+ * The cost of one procedure on @path, one call in flight, again and
+ * again for @secs seconds.
+ */
+static int
+bench_call(
+    struct nfs_context *nfs, const char *proc, const char *path, double secs)
+{
+	struct callee c;
+	double t0, t;
+	long n = 0;
+	int r;
+
+	if (callee_open(&c, nfs, proc, path) < 0) {
+		return 1;
+	}
+	t0 = now_s();
+	do {
+		r = callee_one(&c, proc, n++);
+		t = now_s() - t0;
+	} while (r == 0 && t < secs);
+	nfs_close(nfs, c.fh);
+	if (r < 0) {
+		fprintf(stderr, "call %s %s: failed after %ld calls\n", proc,
+		    path, n);
+		return 1;
+	}
+	printf("RESULT call-%s %.0f calls/s (%.1f us/call, %ld calls)\n", proc,
+	    (double)n / t, t / (double)n * 1e6, n);
+	return 0;
+}
+
+/*
+ * The same procedure on @path of two exports, alternating call for call
+ * for @secs seconds, so both see the same load on a shared machine:
+ * microseconds per call on each, and the ratio second/first.
+ */
+static int
+bench_pair(const char *server, const char *ea, const char *eb, const char *proc,
+    const char *path, double secs)
+{
+	struct nfs_context *na = bench_mount(server, ea);
+	struct nfs_context *nb = na ? bench_mount(server, eb) : NULL;
+	struct callee a, b;
+	double ta = 0, tb = 0, t0, start;
+	long n = 0;
+	int r = -1;
+
+	if (!nb || callee_open(&a, na, proc, path) < 0) {
+		goto out;
+	}
+	if (callee_open(&b, nb, proc, path) < 0) {
+		nfs_close(na, a.fh);
+		goto out;
+	}
+	start = now_s();
+	do {
+		t0 = now_s();
+		r = callee_one(&a, proc, n);
+		ta += now_s() - t0;
+		t0 = now_s();
+		r = r < 0 ? r : callee_one(&b, proc, n);
+		tb += now_s() - t0;
+		n++;
+	} while (r == 0 && now_s() - start < secs);
+	nfs_close(na, a.fh);
+	nfs_close(nb, b.fh);
+	if (r == 0) {
+		printf("RESULT pair-%s %.1f %.1f us/call, ratio %.3f (%ld "
+		       "calls each)\n",
+		    proc, ta / (double)n * 1e6, tb / (double)n * 1e6, tb / ta,
+		    n);
+	}
+out:
+	if (nb) {
+		nfs_destroy_context(nb);
+	}
+	if (na) {
+		nfs_destroy_context(na);
+	}
+	return r < 0 ? 1 : 0;
+}
+
 static int
 bench_hold(const char *server, const char *export, int n, int secs)
 {
@@ -391,9 +671,13 @@ main(int argc, char **argv)
 
 	if (argc < 5) {
 		fprintf(stderr,
-		    "usage: nfs_bench read|write|meta|hold SERVER "
-		    "EXPORT ARG [MIB]\n");
+		    "usage: nfs_bench read|write|meta|walk|call|hold SERVER "
+		    "EXPORT ARG [ARG...]\n");
 		return 2;
+	}
+	if (strcmp(argv[1], "pair") == 0 && argc > 6) {
+		return bench_pair(argv[2], argv[3], argv[4], argv[5], argv[6],
+		    argc > 7 ? atof(argv[7]) : 2.0);
 	}
 	if (strcmp(argv[1], "hold") == 0) {
 		return bench_hold(argv[2], argv[3], atoi(argv[4]),
@@ -408,10 +692,15 @@ main(int argc, char **argv)
 	} else if (strcmp(argv[1], "write") == 0 && argc > 5) {
 		r = bench_rw(
 		    nfs, argv[4], true, (uint64_t)atoll(argv[5]) << 20);
+	} else if (strcmp(argv[1], "readall") == 0) {
+		r = bench_readall(nfs, argv[4]);
 	} else if (strcmp(argv[1], "meta") == 0) {
 		r = bench_meta(nfs, argv[4]);
 	} else if (strcmp(argv[1], "walk") == 0) {
 		r = bench_walk(nfs, argv[4]);
+	} else if (strcmp(argv[1], "call") == 0 && argc > 5) {
+		r = bench_call(
+		    nfs, argv[4], argv[5], argc > 6 ? atof(argv[6]) : 2.0);
 	}
 	nfs_umount(nfs);
 	nfs_destroy_context(nfs);

@@ -40,9 +40,13 @@ struct cfg_boot_file {
 	char name[CFG_NAME_MAX];
 };
 
+/* Room for the options of a layered export, which name its layers. */
+#define CFG_EXPORT_OPTS_MAX 4096
+
 struct cfg_export {
 	char path[PATH_MAX];
-	char opts[256]; /* "rw,allow=198.18.0.0/24,root_squash"; nfs parses */
+	/* "rw,allow=198.18.0.0/24,root_squash"; nfs parses */
+	char opts[CFG_EXPORT_OPTS_MAX];
 };
 
 struct cfg {

@@ -207,8 +207,7 @@ layer_up_file(struct layer_stack *st, struct layer_node *n)
 		if (cfd < 0) {
 			return cfd;
 		}
-		close(n->fd);
-		n->fd = cfd;
+		layer_node_set_fd(n, cfd);
 		return 0;
 	}
 	if (n->vfd < 0 || layer_stat_fd(n->vfd, &sst) < 0) {
@@ -283,8 +282,7 @@ layer_up_file(struct layer_stack *st, struct layer_node *n)
 	if (r < 0) {
 		goto out;
 	}
-	close(n->fd);
-	n->fd = layer_openat(st->index, name, O_PATH);
+	layer_node_set_fd(n, layer_openat(st->index, name, O_PATH));
 	r = n->fd < 0 ? n->fd : 0;
 out:
 	if (tmp[0]) {

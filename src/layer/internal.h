@@ -139,6 +139,13 @@ int layer_name_check(const char *name);
 struct layer_node *layer_node_new(void);
 
 /*
+ * layer_node_set_fd() - make @fd (taken; -1 for none) @n's data
+ * descriptor, closing the one before unless it is the version file's
+ * (an uncopied version file's node holds one descriptor for both).
+ */
+void layer_node_set_fd(struct layer_node *n, int fd);
+
+/*
  * layer_set_version_file() - make @n version file @vfd (taken; @vs its
  * attributes), its data the client's copy if there is one.
  */
@@ -177,6 +184,14 @@ int layer_dir_nonempty_raw(int dfd);
 
 /* layer_nlink_of() - the merged link count of @n. */
 uint32_t layer_nlink_of(struct layer_stack *st, const struct layer_node *n);
+
+/*
+ * layer_attr_raw() - layer_getattr() with one stat, and the top
+ * instance's own inode number in *@top (may be NULL): a version file
+ * whose top is its version inode has no copy yet.
+ */
+int layer_attr_raw(struct layer_stack *st, const struct layer_node *n,
+    struct stat *out, ino_t *top);
 
 /* --- copyup.c ----------------------------------------------------------- */
 

@@ -87,7 +87,7 @@ struct layer_node {
 	mode_t type;  /* S_IFREG, S_IFDIR, S_IFLNK, ... */
 	/* private */
 	int fd;  /* non-dirs: O_PATH of the data (the copy if any) */
-	int vfd; /* version non-dirs: O_PATH of the version file */
+	int vfd; /* version non-dirs: O_PATH of the version file (may be fd) */
 	int dirs[1 + LAYER_VERSIONS_MAX]; /* dirs: [0] client, [1..] versions */
 	uint8_t dflags[1 + LAYER_VERSIONS_MAX];
 	char *path; /* dirs: relative to the layer roots, "" for the root */
@@ -150,6 +150,16 @@ int layer_root(struct layer_stack *st, struct layer_node **out);
  */
 int layer_lookup(struct layer_stack *st, const struct layer_cred *c,
     struct layer_node *dir, const char *name, struct layer_node **out);
+
+/*
+ * layer_lookup_attr() - layer_lookup() as the server, and the merged
+ * attributes of what it found (as layer_getattr() gives them) from the
+ * lookup's own stat: one system call less per name, for listings with
+ * attributes (NFS READDIRPLUS).
+ * Return: as layer_lookup(); *@attr is set on success.
+ */
+int layer_lookup_attr(struct layer_stack *st, struct layer_node *dir,
+    const char *name, struct layer_node **out, struct stat *attr);
 
 /*
  * layer_lookup_path() - a relative path of names from the root, as the

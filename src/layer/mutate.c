@@ -973,8 +973,9 @@ int
 layer_open_data(struct layer_stack *st, const struct layer_cred *c,
     struct layer_node *n, int flags)
 {
-	struct stat s, cs;
+	struct stat s;
 	bool write = (flags & O_ACCMODE) != O_RDONLY;
+	ino_t top;
 	int r, fd;
 
 	if (n->type == S_IFDIR) {
@@ -983,7 +984,7 @@ layer_open_data(struct layer_stack *st, const struct layer_cred *c,
 	if (n->type != S_IFREG) {
 		return -EINVAL;
 	}
-	r = layer_getattr(st, n, &s);
+	r = layer_attr_raw(st, n, &s, &top);
 	if (r < 0) {
 		return r;
 	}
@@ -992,8 +993,7 @@ layer_open_data(struct layer_stack *st, const struct layer_cred *c,
 			return -EACCES;
 		}
 		/* Still the version's file: read it without touching atime. */
-		if (n->vfd >= 0 && fstat(n->fd, &s) == 0 &&
-		    s.st_ino == n->ino) {
+		if (n->vfd >= 0 && top == n->ino) {
 			return layer_reopen(n->fd, O_RDONLY | O_NOATIME);
 		}
 		return layer_reopen(n->fd, O_RDONLY);
@@ -1005,8 +1005,7 @@ layer_open_data(struct layer_stack *st, const struct layer_cred *c,
 		return -EROFS;
 	}
 	/* Writes to a client file or a made copy need no change lock. */
-	if (n->kind == LAYER_KIND_VERSION &&
-	    (fstat(n->fd, &cs) < 0 || cs.st_ino == n->ino)) {
+	if (n->kind == LAYER_KIND_VERSION && top == n->ino) {
 		r = layer_copy_up(st, n);
 		if (r < 0) {
 			return r;

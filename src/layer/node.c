@@ -108,9 +108,7 @@ layer_node_free(struct layer_node *n)
 	if (!n) {
 		return;
 	}
-	if (n->fd >= 0) {
-		close(n->fd);
-	}
+	layer_node_set_fd(n, -1);
 	if (n->vfd >= 0) {
 		close(n->vfd);
 	}
@@ -201,8 +199,18 @@ layer_set_version_file(struct layer_stack *st, struct layer_node *n, int vfd,
 		n->fd = layer_openat(st->index, name, O_PATH);
 		return n->fd < 0 ? n->fd : 0;
 	}
-	n->fd = dup(vfd);
-	return n->fd < 0 ? -errno : 0;
+	/* Not copied: the data is the version file, one descriptor. */
+	n->fd = vfd;
+	return 0;
+}
+
+void
+layer_node_set_fd(struct layer_node *n, int fd)
+{
+	if (n->fd >= 0 && n->fd != n->vfd) {
+		close(n->fd);
+	}
+	n->fd = fd;
 }
 
 /* @name in @dirfd, O_PATH, and its attributes: an fd or -errno. */
@@ -265,9 +273,17 @@ add_dir_instance(struct layer_node *n, size_t i, int fd, const struct stat *s)
 	return 0;
 }
 
-int
-layer_lookup_raw(struct layer_stack *st, struct layer_node *dir,
-    const char *name, struct layer_node **out, struct stat *cst, bool *below)
+static uint32_t nlink_from(
+    struct layer_stack *st, const struct layer_node *n, const struct stat *s);
+
+/*
+ * layer_lookup_raw(), and with @top: the attributes of the instance the
+ * lookup found on top (the object's own, or a version file's, which a
+ * copy in the index replaces), as the lookup read them.
+ */
+static int
+lookup_in(struct layer_stack *st, struct layer_node *dir, const char *name,
+    struct layer_node **out, struct stat *cst, bool *below, struct stat *top)
 {
 	struct layer_node *n = NULL;
 	struct stat s;
@@ -315,6 +331,9 @@ layer_lookup_raw(struct layer_stack *st, struct layer_node *dir,
 				goto fail;
 			}
 			n->type = s.st_mode & S_IFMT;
+			if (top) {
+				*top = s;
+			}
 		}
 		if (!S_ISDIR(s.st_mode) && i > 0) {
 			r = layer_set_version_file(st, n, fd, &s);
@@ -352,11 +371,25 @@ layer_lookup_raw(struct layer_stack *st, struct layer_node *dir,
 	if (!n) {
 		return r;
 	}
+	/* A version file's data is its copy, when the client made one. */
+	if (top && n->vfd >= 0 && n->fd != n->vfd) {
+		r = layer_stat_fd(n->fd, top);
+		if (r < 0) {
+			goto fail;
+		}
+	}
 	*out = n;
 	return 0;
 fail:
 	layer_node_free(n);
 	return r;
+}
+
+int
+layer_lookup_raw(struct layer_stack *st, struct layer_node *dir,
+    const char *name, struct layer_node **out, struct stat *cst, bool *below)
+{
+	return lookup_in(st, dir, name, out, cst, below, NULL);
 }
 
 int
@@ -452,6 +485,32 @@ layer_lookup(struct layer_stack *st, const struct layer_cred *c,
 }
 
 int
+layer_lookup_attr(struct layer_stack *st, struct layer_node *dir,
+    const char *name, struct layer_node **out, struct stat *attr)
+{
+	int r;
+
+	*out = NULL;
+	if (dir->type != S_IFDIR) {
+		return -ENOTDIR;
+	}
+	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+		r = layer_lookup(st, NULL, dir, name, out);
+		return r < 0 ? r : layer_getattr(st, *out, attr);
+	}
+	r = layer_name_check(name);
+	if (r == 0) {
+		r = lookup_in(st, dir, name, out, NULL, NULL, attr);
+	}
+	if (r < 0) {
+		return r;
+	}
+	attr->st_nlink = nlink_from(st, *out, attr);
+	attr->st_ino = (*out)->ino;
+	return 0;
+}
+
+int
 layer_lookup_path(
     struct layer_stack *st, const char *path, struct layer_node **out)
 {
@@ -501,35 +560,43 @@ fail:
 	return r;
 }
 
+/*
+ * The merged link count of @n, whose top instance's attributes are @s
+ * (n->fd's, or the top directory instance's).
+ */
+static uint32_t
+nlink_from(
+    struct layer_stack *st, const struct layer_node *n, const struct stat *s)
+{
+	struct layer_ix x;
+
+	if (n->type == S_IFDIR) {
+		/* A client-only directory's top instance is its own. */
+		return n->kind == LAYER_KIND_VERSION ? 1
+						     : (uint32_t)s->st_nlink;
+	}
+	if (n->kind == LAYER_KIND_CLIENT || !layer_map_find(st, n->ino, &x)) {
+		return (uint32_t)s->st_nlink;
+	}
+	return x.vis +
+	    (x.copy && s->st_nlink > 0 ? (uint32_t)s->st_nlink - 1 : 0);
+}
+
 uint32_t
 layer_nlink_of(struct layer_stack *st, const struct layer_node *n)
 {
-	struct layer_ix x;
 	struct stat s;
+	int fd = n->type == S_IFDIR ? layer_dir_top(n) : n->fd;
 
-	if (n->type == S_IFDIR) {
-		if (n->kind == LAYER_KIND_VERSION) {
-			return 1;
-		}
-		return layer_stat_fd(n->dirs[0], &s) == 0 ? (uint32_t)s.st_nlink
-							  : 1;
+	if (layer_stat_fd(fd, &s) < 0) {
+		return n->type == S_IFDIR ? 1 : 0;
 	}
-	if (layer_stat_fd(n->fd, &s) < 0) {
-		return 0;
-	}
-	if (n->kind == LAYER_KIND_CLIENT) {
-		return (uint32_t)s.st_nlink;
-	}
-	if (!layer_map_find(st, n->ino, &x)) {
-		return (uint32_t)s.st_nlink;
-	}
-	return x.vis +
-	    (x.copy && s.st_nlink > 0 ? (uint32_t)s.st_nlink - 1 : 0);
+	return nlink_from(st, n, &s);
 }
 
 int
-layer_getattr(
-    struct layer_stack *st, const struct layer_node *n, struct stat *out)
+layer_attr_raw(struct layer_stack *st, const struct layer_node *n,
+    struct stat *out, ino_t *top)
 {
 	int fd = n->type == S_IFDIR ? layer_dir_top(n) : n->fd;
 	int r = layer_stat_fd(fd, out);
@@ -537,9 +604,19 @@ layer_getattr(
 	if (r < 0) {
 		return r;
 	}
+	if (top) {
+		*top = out->st_ino;
+	}
+	out->st_nlink = nlink_from(st, n, out);
 	out->st_ino = n->ino;
-	out->st_nlink = layer_nlink_of(st, n);
 	return 0;
+}
+
+int
+layer_getattr(
+    struct layer_stack *st, const struct layer_node *n, struct stat *out)
+{
+	return layer_attr_raw(st, n, out, NULL);
 }
 
 ssize_t

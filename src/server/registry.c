@@ -48,6 +48,53 @@ registry_parse_mac(const char *s, size_t len, uint8_t mac[6])
 	return 0;
 }
 
+/*
+ * A small record file at @path below @dirfd, not through a symlink.
+ * Return: 0 with *@len bytes in @buf, -EMSGSIZE when it does not fit in
+ * @cap, -errno.
+ */
+static int
+registry_read_at(
+    int dirfd, const char *path, char *buf, size_t cap, size_t *len)
+{
+	ssize_t n;
+	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0) {
+		return -errno;
+	}
+	n = read(fd, buf, cap);
+	close(fd);
+	if (n < 0) {
+		return -errno;
+	}
+	if ((size_t)n == cap) {
+		return -EMSGSIZE;
+	}
+	*len = (size_t)n;
+	return 0;
+}
+
+/* A decimal number from 1 to @max, nothing else. */
+static int
+registry_number(const char *s, unsigned max, unsigned *out)
+{
+	unsigned long v = 0;
+	size_t i;
+
+	for (i = 0; s[i]; i++) {
+		if (s[i] < '0' || s[i] > '9' || i > 9) {
+			return -EINVAL;
+		}
+		v = v * 10 + (unsigned long)(s[i] - '0');
+	}
+	if (i == 0 || v == 0 || v > max) {
+		return -EINVAL;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
 static bool
 registry_is_serial(const char *s, size_t len)
 {
@@ -134,7 +181,118 @@ registry_parse_record(const char *text, size_t len, struct registry_client *out,
 		}
 		snprintf(dst, REGISTRY_NAME_MAX, "%.63s", v);
 	}
+	if (!registry_value(&r, "root_mode", v, sizeof(v))) {
+		v[0] = 0;
+	}
+	if (v[0] == 0 || strcmp(v, "copy") == 0) {
+		out->root_mode = REGISTRY_ROOT_COPY;
+	} else if (strcmp(v, "layered") == 0) {
+		out->root_mode = REGISTRY_ROOT_LAYERED;
+	} else if (strcmp(v, "volatile") == 0) {
+		out->root_mode = REGISTRY_ROOT_VOLATILE;
+	} else {
+		snprintf(
+		    msg, msglen, "root_mode is not layered, volatile or copy");
+		return -EBADMSG;
+	}
+	if (out->root_mode == REGISTRY_ROOT_COPY) {
+		return 0;
+	}
+	if (!out->image[0]) {
+		snprintf(msg, msglen, "a %s root needs image", v);
+		return -EBADMSG;
+	}
+	if (!registry_value(&r, "version", v, sizeof(v)) ||
+	    registry_number(v, REGISTRY_VERSION_MAX, &out->version) < 0) {
+		snprintf(msg, msglen,
+		    "version is not a version number of the image (1 to %u)",
+		    REGISTRY_VERSION_MAX);
+		return -EBADMSG;
+	}
 	return 0;
+}
+
+/* A version record's fields that make the stack. */
+static int
+registry_read_version(int imgfd, unsigned n, bool *base, unsigned *parent)
+{
+	char path[48], text[4096], v[32];
+	struct rec r;
+	unsigned line;
+	size_t len;
+	int e;
+
+	snprintf(path, sizeof(path), "v/%u/version.conf", n);
+	e = registry_read_at(imgfd, path, text, sizeof(text), &len);
+	if (e < 0) {
+		return e == -EMSGSIZE ? -EBADMSG : e;
+	}
+	if (rec_parse(text, len, &r, &line) < 0) {
+		return -EBADMSG;
+	}
+	*base = !rec_get(&r, "kind", v, sizeof(v)) || strcmp(v, "delta") != 0;
+	*parent = 0;
+	if (!*base &&
+	    (!rec_get(&r, "parent", v, sizeof(v)) ||
+		registry_number(v, REGISTRY_VERSION_MAX, parent) < 0)) {
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+int
+registry_version_layers(const char *state_dir, const char *image,
+    unsigned version, unsigned *out, size_t cap, char *msg, size_t msglen)
+{
+	char dir[PATH_MAX];
+	unsigned n = version, parent;
+	size_t k = 0;
+	bool base = false;
+	int fd, r = 0;
+
+	snprintf(dir, sizeof(dir), "%s/images/%s", state_dir, image);
+	fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(msg, msglen, "image '%s' is missing", image);
+		return -ENOENT;
+	}
+	while (!base) {
+		r = registry_read_version(fd, n, &base, &parent);
+		if (r == -ENOENT) {
+			snprintf(msg, msglen, "image '%s' has no version %u",
+			    image, n);
+			break;
+		}
+		if (r < 0) {
+			snprintf(msg, msglen,
+			    "version %u of image '%s' has a damaged "
+			    "version.conf",
+			    n, image);
+			r = -EBADMSG;
+			break;
+		}
+		if (k == cap) {
+			snprintf(msg, msglen,
+			    "version %u of image '%s' stacks more than %zu "
+			    "layers",
+			    version, image, cap);
+			r = -EBADMSG;
+			break;
+		}
+		out[k++] = n;
+		/* Parents are older: a number that does not fall is a loop. */
+		if (!base && (parent == 0 || parent >= n)) {
+			snprintf(msg, msglen,
+			    "version %u of image '%s' is a delta without a "
+			    "valid parent",
+			    n, image);
+			r = -EBADMSG;
+			break;
+		}
+		n = parent;
+	}
+	close(fd);
+	return r < 0 ? r : (int)k;
 }
 
 /* A record is at most a few hundred bytes; anything big is not ours. */
@@ -145,24 +303,9 @@ registry_read_file(
     int dirfd, const char *name, char *buf, size_t cap, size_t *len)
 {
 	char path[REGISTRY_NAME_MAX + 16];
-	ssize_t n;
-	int fd;
 
 	snprintf(path, sizeof(path), "%.63s/client.conf", name);
-	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		return -errno;
-	}
-	n = read(fd, buf, cap);
-	close(fd);
-	if (n < 0) {
-		return -errno;
-	}
-	if ((size_t)n == cap) {
-		return -EMSGSIZE;
-	}
-	*len = (size_t)n;
-	return 0;
+	return registry_read_at(dirfd, path, buf, cap, len);
 }
 
 static int
@@ -238,6 +381,18 @@ registry_load(const char *state_dir, struct registry *out,
 				"%s/%s/root", dir, e->d_name);
 		if (n < 0 || (size_t)n >= sizeof(c.root_dir)) {
 			continue;
+		}
+		if (c.root_mode != REGISTRY_ROOT_COPY) {
+			n = registry_version_layers(state_dir, c.image,
+			    c.version, c.layers, REGISTRY_LAYERS_MAX, msg,
+			    sizeof(msg));
+			if (n < 0) {
+				if (warn) {
+					warn(arg, e->d_name, msg);
+				}
+				continue;
+			}
+			c.nlayers = (size_t)n;
 		}
 		if (out->n == cap) {
 			size_t ncap = cap ? cap * 2 : 16;

@@ -17,6 +17,17 @@
  */
 #define REGISTRY_NAME_MAX 64
 #define REGISTRY_MAX      4096 /* clients; more are refused with a log line */
+/* Version layers under a layered client (the layer library's limit). */
+#define REGISTRY_LAYERS_MAX 15
+/* Image versions a record may name (as `image` keeps them). */
+#define REGISTRY_VERSION_MAX 100000u
+
+/* How a client's root is kept (client.conf root_mode; docs/fleet.md). */
+enum registry_root_mode {
+	REGISTRY_ROOT_COPY,     /* its own trees, boot/ and root/ */
+	REGISTRY_ROOT_LAYERED,  /* a client layer over an image version */
+	REGISTRY_ROOT_VOLATILE, /* the same, emptied at each boot */
+};
 
 struct registry_client {
 	char name[REGISTRY_NAME_MAX];
@@ -26,8 +37,18 @@ struct registry_client {
 	struct in_addr addr; /* 0 when the address comes from the pool */
 	char hostname[REGISTRY_NAME_MAX];
 	char image[REGISTRY_NAME_MAX];
-	char boot_dir[PATH_MAX]; /* STATE/clients/NAME/boot */
-	char root_dir[PATH_MAX]; /* STATE/clients/NAME/root */
+	/*
+	 * STATE/clients/NAME/boot and .../root: the trees of a copy, the
+	 * export names (served merged) of a layered client.
+	 */
+	char boot_dir[PATH_MAX];
+	char root_dir[PATH_MAX];
+	enum registry_root_mode root_mode;
+	/* Layered and volatile: the image version it boots, and the version
+	 * numbers of its layer stack, top first, down to a base. */
+	unsigned version;
+	unsigned layers[REGISTRY_LAYERS_MAX];
+	size_t nlayers;
 };
 
 struct registry {
@@ -38,7 +59,8 @@ struct registry {
 /*
  * registry_parse_record() - parse one client.conf.
  * @text, @len: the file's bytes (borrowed).
- * @out: filled in; name, boot_dir and root_dir are left to the caller.
+ * @out: filled in; name, boot_dir, root_dir and the layers of a layered
+ * client are left to the caller.
  * @msg: "line N: why" on failure.
  * Return: 0, or -EBADMSG for a malformed line or value.  Unknown keys are
  * ignored, so older servers read newer records.
@@ -47,10 +69,23 @@ int registry_parse_record(const char *text, size_t len,
     struct registry_client *out, char *msg, size_t msglen);
 
 /*
+ * registry_version_layers() - the layer stack of version @version of
+ * image @image under @state_dir, top first: the version, then the parent
+ * each STATE/images/IMAGE/v/N/version.conf names (kind = delta, parent =
+ * M), down to a base (kind = base, the default).
+ * Return: the number of layers (into @out, @cap entries), or -ENOENT (no
+ * such version), -EBADMSG (a damaged record, a parent that does not fall,
+ * or more than @cap layers) with @msg saying which.
+ */
+int registry_version_layers(const char *state_dir, const char *image,
+    unsigned version, unsigned *out, size_t cap, char *msg, size_t msglen);
+
+/*
  * registry_load() - read every STATE/clients/NAME/client.conf.  A record
- * that does not parse is skipped and reported through @warn (called once
- * per bad record with a one-line reason), so one bad file cannot take the
- * whole fleet down.
+ * that does not parse, or a layered one whose version stack cannot be
+ * read, is skipped and reported through @warn (called once per bad
+ * record with a one-line reason), so one bad file cannot take the whole
+ * fleet down.
  * Return: 0, or -errno when the clients directory exists but cannot be
  * read.  A missing directory is an empty registry.
  */

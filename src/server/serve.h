@@ -26,6 +26,7 @@ typedef int (*serve_load_fn)(
 
 struct tftp_service;
 struct dhcp_service;
+struct lstack;
 struct nfs_service;
 struct http_service;
 struct obs;
@@ -44,6 +45,19 @@ struct serve_addr {
 	/* Exports of its root and of its boot tree (mounted at /boot/firmware
 	 * so kernel updates on the Pi land in what TFTP serves); 0: none. */
 	int64_t export_id, boot_export_id;
+};
+
+/*
+ * A layered client's trees, opened once when the registry names it and
+ * shared by its NFS exports and TFTP (server/lstack.h); kept across
+ * registry reloads while its image and version stack stay the same.
+ */
+struct serve_tree {
+	char name[REGISTRY_NAME_MAX];
+	char image[REGISTRY_NAME_MAX];
+	unsigned layers[REGISTRY_LAYERS_MAX];
+	size_t nlayers;
+	struct lstack *root, *boot; /* references */
 };
 
 struct serve {
@@ -66,6 +80,8 @@ struct serve {
 	struct registry registry;
 	struct serve_addr *addrs; /* owned */
 	size_t naddrs;
+	struct serve_tree *trees; /* owned: layered clients' stacks */
+	size_t ntrees;
 	/* Proxy mode: the DHCP a served boot does with the site's server. */
 	struct dhcpwatch *watch; /* owned; NULL in other modes */
 	int clients_watch_fd;
@@ -141,7 +157,11 @@ void serve_clients_watch_open(struct serve *s);
 void serve_clients_resync(struct serve *s);
 void serve_clients_fini(struct serve *s);
 
-/* The TFTP prefix map: a serial or MAC prefix to the client's boot tree. */
-int serve_tftp_prefix(void *arg, const char *prefix);
+/*
+ * The TFTP prefix map: a serial or MAC prefix to the client's boot tree,
+ * a directory or a layered client's merged tree (tftp_prefix_fn).
+ */
+struct tftp_tree;
+int serve_tftp_prefix(void *arg, const char *prefix, struct tftp_tree *out);
 
 #endif

@@ -11,6 +11,7 @@
 #include "proto/dhcp/dhcp.h"
 #include "proto/tftp/pkt.h"
 #include "server/dhcpwatch.h"
+#include "server/lstack.h"
 #include "server/nfs/nfs.h"
 #include "server/obs.h"
 #include "server/serve.h"
@@ -118,6 +119,180 @@ serve_learn_mac(struct serve *s, const struct dhcp_msg *m)
 	    obs_format_mac(mac, m->chaddr));
 }
 
+/* --- layered clients' trees --------------------------------------------- */
+
+static struct serve_tree *
+serve_tree_find(struct serve *s, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < s->ntrees; i++) {
+		if (!strcmp(s->trees[i].name, name)) {
+			return &s->trees[i];
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Open @tree ("root" or "boot") of layered client @rc: its layer over
+ * the version stack the registry read (docs/fleet.md, "The record of a
+ * layered client").  Every path comes from names the registry checked.
+ */
+static struct lstack *
+serve_tree_open(
+    struct serve *s, const struct registry_client *rc, const char *tree)
+{
+	const char *state = s->cfg->state_dir;
+	struct layer_stack_conf c = {
+	    .atfd = AT_FDCWD,
+	    .nversions = rc->nlayers,
+	};
+	/* client layer, index, versions */
+	char(*paths)[PATH_MAX] = calloc(2 + rc->nlayers, PATH_MAX);
+	struct lstack *ls = NULL;
+	size_t i, len;
+	int r = paths ? 0 : -ENOMEM;
+
+	for (i = 0; r == 0 && i < 2 + rc->nlayers; i++) {
+		if (i < 2) {
+			len = (size_t)snprintf(paths[i], PATH_MAX,
+			    "%s/clients/%s/layer/%s%s", state, rc->name,
+			    i == 0 ? "" : "index/", tree);
+		} else {
+			len = (size_t)snprintf(paths[i], PATH_MAX,
+			    "%s/images/%s/v/%u/%s", state, rc->image,
+			    rc->layers[i - 2], tree);
+			c.versions[i - 2] = paths[i];
+		}
+		r = len < PATH_MAX ? 0 : -ENAMETOOLONG;
+	}
+	if (r == 0) {
+		c.client = paths[0];
+		c.index = paths[1];
+		r = lstack_open(&c, &ls);
+	}
+	free(paths);
+	if (r < 0) {
+		log_warn(&clients_log,
+		    "event=tree-failed client=%s tree=%s image=%s version=%u "
+		    "error=\"%s\" note=\"%s\"",
+		    rc->name, tree, rc->image, rc->version, strerror(-r),
+		    r == -EXDEV ? "every layer must be on the state file system"
+				: "client add makes layer/ and its indexes");
+		return NULL;
+	}
+	log_info(&clients_log,
+	    "event=tree-open client=%s tree=%s image=%s version=%u layers=%zu "
+	    "copies=%zu hidden=%zu temporaries-removed=%zu unknown=%zu",
+	    rc->name, tree, rc->image, rc->version, rc->nlayers, ls->rep.copies,
+	    ls->rep.counts, ls->rep.temps, ls->rep.unknown);
+	return ls;
+}
+
+static void
+serve_tree_drop(struct serve_tree *t)
+{
+	lstack_unref(t->root);
+	lstack_unref(t->boot);
+	t->root = t->boot = NULL;
+}
+
+/* Is @ls's top layer still the directory at @tree of client @name? */
+static bool
+serve_tree_layer_same(const struct serve *s, const char *name, const char *tree,
+    const struct lstack *ls)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int n = snprintf(path, sizeof(path), "%s/clients/%s/layer/%s",
+	    s->cfg->state_dir, name, tree);
+
+	return ls && n > 0 && (size_t)n < sizeof(path) &&
+	    stat(path, &st) == 0 && st.st_dev == ls->top_dev &&
+	    st.st_ino == ls->top_ino;
+}
+
+/*
+ * The open trees @t still serve @rc: the same image and version stack,
+ * and the same client layer directories (a reset puts new ones in).
+ */
+static bool
+serve_tree_same(const struct serve *s, const struct serve_tree *t,
+    const struct registry_client *rc)
+{
+	return !strcmp(t->image, rc->image) && t->nlayers == rc->nlayers &&
+	    !memcmp(
+		t->layers, rc->layers, rc->nlayers * sizeof(rc->layers[0])) &&
+	    serve_tree_layer_same(s, rc->name, "root", t->root) &&
+	    serve_tree_layer_same(s, rc->name, "boot", t->boot);
+}
+
+/*
+ * After a registry reload: a stack for every layered client, the same
+ * object as before while its image, version stack and layer directories
+ * stay the same (a second stack over one client layer must never be
+ * opened), a new one when they changed (a move, a reset); stacks of
+ * clients that are gone are dropped (an export still holding one keeps
+ * it until its last call ends).
+ */
+static void
+serve_trees_sync(struct serve *s)
+{
+	struct serve_tree *fresh = NULL, *old;
+	size_t i, n = 0;
+
+	for (i = 0; i < s->registry.n; i++) {
+		n += s->registry.clients[i].root_mode != REGISTRY_ROOT_COPY;
+	}
+	if (n > 0) {
+		fresh = calloc(n, sizeof(*fresh));
+		if (!fresh) {
+			log_warn(&clients_log,
+			    "event=trees-failed error=\"%s\"",
+			    strerror(ENOMEM));
+			return;
+		}
+	}
+	n = 0;
+	for (i = 0; i < s->registry.n; i++) {
+		const struct registry_client *rc = &s->registry.clients[i];
+		struct serve_tree *t = &fresh[n];
+
+		if (rc->root_mode == REGISTRY_ROOT_COPY) {
+			continue;
+		}
+		old = serve_tree_find(s, rc->name);
+		if (old && serve_tree_same(s, old, rc)) {
+			*t = *old;
+			old->root = old->boot = NULL;
+			n++;
+			continue;
+		}
+		snprintf(t->name, sizeof(t->name), "%s", rc->name);
+		snprintf(t->image, sizeof(t->image), "%s", rc->image);
+		memcpy(t->layers, rc->layers, sizeof(t->layers));
+		t->nlayers = rc->nlayers;
+		if (old) {
+			/* Moved or reset: the old stack's calls end first. */
+			serve_tree_drop(old);
+		}
+		t->root = serve_tree_open(s, rc, "root");
+		t->boot = serve_tree_open(s, rc, "boot");
+		if (!t->root || !t->boot) {
+			serve_tree_drop(t);
+			continue;
+		}
+		n++;
+	}
+	for (i = 0; i < s->ntrees; i++) {
+		serve_tree_drop(&s->trees[i]);
+	}
+	free(s->trees);
+	s->trees = fresh;
+	s->ntrees = n;
+}
+
 static void
 serve_unexport(struct serve *s, struct serve_addr *a)
 {
@@ -140,6 +315,7 @@ static void
 serve_export_root(struct serve *s, struct serve_addr *a)
 {
 	const struct registry_client *rc = NULL;
+	const struct serve_tree *t;
 	char ip[INET_ADDRSTRLEN];
 	int64_t id, boot_id;
 	size_t i;
@@ -157,8 +333,22 @@ serve_export_root(struct serve *s, struct serve_addr *a)
 	}
 	serve_unexport(s, a);
 	inet_ntop(AF_INET, &a->ip, ip, sizeof(ip));
-	id = nfs_service_export_client(s->nfs, rc->root_dir, a->ip);
-	boot_id = nfs_service_export_client(s->nfs, rc->boot_dir, a->ip);
+	if (rc->root_mode == REGISTRY_ROOT_COPY) {
+		id = nfs_service_export_client(s->nfs, rc->root_dir, a->ip);
+		boot_id =
+		    nfs_service_export_client(s->nfs, rc->boot_dir, a->ip);
+	} else {
+		/* The names cmdline.txt and fstab carry, served merged. */
+		t = serve_tree_find(s, rc->name);
+		/* No tree: its stacks did not open; serve_tree_open() said
+		 * why. */
+		id = t ? nfs_service_export_layered(
+			     s->nfs, rc->root_dir, t->root, a->ip)
+		       : -ENOENT;
+		boot_id = t ? nfs_service_export_layered(
+				  s->nfs, rc->boot_dir, t->boot, a->ip)
+			    : -ENOENT;
+	}
 	if (id < 0 || boot_id < 0) {
 		log_warn(&clients_log,
 		    "event=export-failed client=%s addr=%s "
@@ -250,6 +440,7 @@ serve_clients_resync(struct serve *s)
 {
 	size_t i, kept = 0;
 
+	serve_trees_sync(s);
 	/* Forget addresses of clients that are gone; re-export the rest. */
 	for (i = 0; i < s->naddrs; i++) {
 		struct serve_addr *a = &s->addrs[i];
@@ -387,30 +578,48 @@ serve_clients_watch_open(struct serve *s)
 void
 serve_clients_fini(struct serve *s)
 {
+	size_t i;
+
 	dhcpwatch_free(s->watch);
 	s->watch = NULL;
+	for (i = 0; i < s->ntrees; i++) {
+		serve_tree_drop(&s->trees[i]);
+	}
+	free(s->trees);
+	s->trees = NULL;
+	s->ntrees = 0;
 	free(s->addrs);
 	s->addrs = NULL;
 	s->naddrs = 0;
 }
 
 int
-serve_tftp_prefix(void *arg, const char *prefix)
+serve_tftp_prefix(void *arg, const char *prefix, struct tftp_tree *out)
 {
 	struct serve *s = arg;
 	const struct registry_client *rc;
-	int fd;
+	struct serve_tree *t;
 
 	/*
-	 * Only the directory: a TFTP read is no evidence of who sent it, so
-	 * it moves no export and binds no address.
+	 * Only the tree: a TFTP read is no evidence of who sent it, so it
+	 * moves no export and binds no address.
 	 */
 	rc = registry_find_prefix(&s->registry, prefix, strlen(prefix));
 	if (!rc) {
 		return -ENOENT;
 	}
-	fd = open(rc->boot_dir, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	return fd < 0 ? -errno : fd;
+	if (rc->root_mode != REGISTRY_ROOT_COPY) {
+		/* The stack its NFS exports serve, not one of TFTP's own. */
+		t = serve_tree_find(s, rc->name);
+		if (!t) {
+			return -ENOENT;
+		}
+		out->st = lstack_ref(t->boot);
+		return 0;
+	}
+	out->fd =
+	    open(rc->boot_dir, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	return out->fd < 0 ? -errno : 0;
 }
 
 void

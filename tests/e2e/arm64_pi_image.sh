@@ -12,12 +12,20 @@
 # traffic is captured and its NFS calls decoded (tests/tools/nfs_trace):
 # PNB_NFS_TRACE=FILE keeps that trace, which is how
 # scripts/record-nfs-trace makes the one the boot storm replays.
+#
+# PNB_PI_ROOT=layered (arm64_pi_image_layered.sh): the client is made a
+# layered client on the imported image's version 1, its changes from
+# `client add` in its client layer (tests/lib/layered.sh); the Pi then
+# fetches its merged boot tree over TFTP and boots its merged root over
+# NFS under the same names, and the version is compared whole after.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib/netns.sh"
 . "$HERE/../lib/guest.sh"
 . "$HERE/../lib/a64_image.sh"
+. "$HERE/../lib/layered.sh"
 nn_init a64
+MODE=${PNB_PI_ROOT:-copy}
 
 ADDR=198.18.0.1
 SERIAL=6a64c0de
@@ -55,6 +63,20 @@ t_check "image import" test $? -eq 0
 	--image arm64os --server "$ADDR" --state-dir "$STATE" \
 	>"$NN_TMP/add.log" 2>&1
 t_check "client add" test $? -eq 0
+# pi_file TREE REL: where the server has REL of the client's TREE.
+pi_file() {
+	if [ "$MODE" = layered ]; then
+		layered_view "$STATE" pi4-arm "$1" "$2"
+	else
+		echo "$STATE/clients/pi4-arm/$1/$2"
+	fi
+}
+if [ "$MODE" = layered ]; then
+	layered_from_copy "$STATE" arm64os pi4-arm
+	t_check "layered client made from the copy" \
+		test -f "$STATE/clients/pi4-arm/layer/boot/cmdline.txt"
+	layered_manifest "$STATE/images/arm64os/v/1" >"$NN_TMP/ver.before"
+fi
 
 NS=$(nn_ns srv)
 CL=$(nn_ns fw)
@@ -79,8 +101,7 @@ for f in start4.elf config.txt cmdline.txt kernel8.img initramfs8; do
 	: >"$fetched/$f"
 	ip netns exec "$CL" curl -sf --tftp-blksize 1468 \
 		-o "$fetched/$f" "tftp://$ADDR/$SERIAL/$f"
-	t_check "tftp $SERIAL/$f" cmp -s "$fetched/$f" \
-		"$STATE/clients/pi4-arm/boot/$f"
+	t_check "tftp $SERIAL/$f" cmp -s "$fetched/$f" "$(pi_file boot "$f")"
 done
 cmdline=$(cat "$fetched/cmdline.txt")
 t_check "provisioned cmdline.txt has the NFS root" \
@@ -149,7 +170,14 @@ if [ -n "${PNB_NFS_TRACE:-}" ]; then
 	cp "$NN_TMP/boot.trace" "$PNB_NFS_TRACE"
 fi
 t_check "the Pi's write landed in its provisioned root" \
-	grep -qx written-on-the-pi "$STATE/clients/pi4-arm/root/root/pnb-wrote"
+	grep -qx written-on-the-pi "$(pi_file root root/pnb-wrote)"
+if [ "$MODE" = layered ]; then
+	layered_manifest "$STATE/images/arm64os/v/1" >"$NN_TMP/ver.after"
+	t_check "the version is unchanged by the boot" \
+		cmp -s "$NN_TMP/ver.before" "$NN_TMP/ver.after"
+	t_check "the Pi's write is in its client layer" \
+		test -f "$STATE/clients/pi4-arm/layer/root/root/pnb-wrote"
+fi
 st=$("$PNB_BIN" status pi4-arm --json --state-dir "$STATE")
 t_check "status shows pi4-arm booted" grep -q '"state":"booted"' <<<"$st"
 nn_stop "$SPID"

@@ -16,9 +16,13 @@ nn_init nfsrace
 nfs_lab atk
 EXP=$NN_TMP/exp
 mkdir -p "$EXP" "$NN_TMP/state"
-echo regular >"$EXP/r"
-mkfifo "$EXP/f"
-mknod "$EXP/d" c 1 3
+# The client's own objects (on a layered export, in its client layer),
+# so the inodes renamed around are the ones watched.
+echo regular >"$(nfs_host_new "$EXP" r)"
+FIFO=$(nfs_host_new "$EXP" f)
+DEV=$(nfs_host_new "$EXP" d)
+mkfifo "$FIFO"
+mknod "$DEV" c 1 3
 PROBE=$PNB_TOOLS/rpc_probe
 SECS=${PNB_RACE_SECONDS:-12}
 
@@ -27,7 +31,7 @@ read -r st root < <(ip netns exec "$A" "$PROBE" -p resv -n 198.18.0.1 mnt "$EXP"
 t_check "the client mounts" [ "$st" = 0 ]
 
 nfs_helper "$NN_TMP/watch" ready \
-	"$PNB_TOOLS/open_watch" $((SECS + 5)) "$EXP/f" "$EXP/d"
+	"$PNB_TOOLS/open_watch" $((SECS + 5)) "$FIFO" "$DEV"
 WATCH=$HELPER
 out=$(ip netns exec "$A" "$PROBE" -p resv 198.18.0.1 race "$root" "$SECS")
 echo "INFO: race: $out (load $(cut -d' ' -f1-3 /proc/loadavg))"
@@ -42,7 +46,8 @@ t_check "the server never opened the FIFO or the device node (${opens:-?} opens)
 	[ "${opens:-1}" = 0 ]
 out=$(ip netns exec "$A" timeout 10 "$PROBE" -p resv -t 198.18.0.1 getattr "$root")
 t_check "NFS still answers after the race ($out)" [ "$out" = 0 ]
+F=$(nfs_host "$EXP" f) D=$(nfs_host "$EXP" d) X=$(nfs_host "$EXP" x)
 t_check "the FIFO and the device node are intact" \
-	bash -c "[ -p '$EXP/f' ] || [ -p '$EXP/x' ]; [ -c '$EXP/d' ] || [ -c '$EXP/x' ]"
+	bash -c "{ [ -p '$F' ] || [ -p '$X' ]; } && { [ -c '$D' ] || [ -c '$X' ]; }"
 nfs_stop
 t_done

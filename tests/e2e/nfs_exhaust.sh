@@ -101,7 +101,7 @@ t_check "memory stays bounded under never-reading peers (+$((PEAK - BASE)) MiB)"
 	[ $((PEAK - BASE)) -lt 192 ]
 
 # A flood of 60 KiB FILE_SYNC WRITEs over UDP, faster than the disk.
-echo x >"$EXP/target"
+echo x >"$(nfs_host_new "$EXP" target)"
 read -r _ target < <(ip netns exec "$A" "$PROBE" -p resv -t 198.18.0.1 lookup "$root" target)
 BASE=$(rss)
 ip netns exec "$A" "$PROBE" -p resv 198.18.0.1 udpflood "$target" 20 \

@@ -5,6 +5,7 @@
 # and file handles that survive a restart of the server.
 set -u
 source "$(dirname "$0")/../lib/netns.sh"
+source "$(dirname "$0")/../lib/nfs.sh"
 nn_init nfs
 
 S=$(nn_ns srv)
@@ -25,7 +26,8 @@ CLIENT="env ASAN_OPTIONS=detect_leaks=0 $PNB_TOOLS/nfs_client"
 start_server() {
 	nn_spawn "$S" "$NN_TMP/srv$1.log" "$PNB_BIN" serve --dhcp off \
 		--tftp off --address 198.18.0.1 --state-dir "$NN_TMP/state" \
-		--export "$EXP:rw,allow=198.18.0.2/32" --export "$RO:ro" \
+		--export "$(nfs_export_spec "$EXP:rw,allow=198.18.0.2/32")" \
+		--export "$(nfs_export_spec "$RO:ro")" \
 		--log-level info
 	SRV_PID=$NN_LAST_PID
 	nn_wait_tcp "$S" 2049 && nn_wait_tcp "$S" 111
@@ -72,7 +74,7 @@ out=$(ip netns exec "$C" nfs-cat "nfs://198.18.0.1$EXP/hello.txt" 2>&1)
 t_check "nfs-cat reads a file" [ "$out" = "hello over nfs" ]
 head -c 2500000 /dev/urandom >"$NN_TMP/blob"
 ip netns exec "$C" nfs-cp "$NN_TMP/blob" "nfs://198.18.0.1$EXP/blob" >/dev/null 2>&1
-t_check "nfs-cp writes a file" cmp -s "$NN_TMP/blob" "$EXP/blob"
+t_check "nfs-cp writes a file" cmp -s "$NN_TMP/blob" "$(nfs_host "$EXP" blob)"
 ip netns exec "$C" nfs-cp "nfs://198.18.0.1$EXP/blob" "$NN_TMP/blob2" >/dev/null 2>&1
 t_check "nfs-cp reads it back" cmp -s "$NN_TMP/blob" "$NN_TMP/blob2"
 out=$(ip netns exec "$C" nfs-ls "nfs://198.18.0.1$EXP/" 2>&1)
@@ -82,7 +84,7 @@ t_check "nfs-ls lists the export" grep -q "hello.txt" <<<"$out"
 out=$(ip netns exec "$C" nfs-cat "nfs://198.18.0.1$RO/r.txt" 2>&1)
 t_check "read-only export reads" [ "$out" = "read only" ]
 ip netns exec "$C" nfs-cp "$NN_TMP/blob" "nfs://198.18.0.1$RO/w" >/dev/null 2>&1
-t_check "read-only export refuses writes" [ ! -e "$RO/w" ]
+t_check "read-only export refuses writes" [ ! -e "$(nfs_host "$RO" w)" ]
 
 # A client outside allow= gets MNT3ERR_ACCES and a log line naming it.
 if ip netns exec "$B" $CLIENT mount 198.18.0.1 "$EXP" 2>/dev/null; then
@@ -97,7 +99,7 @@ ip netns exec "$B" nfs-cat "nfs://198.18.0.1$RO/r.txt" >/dev/null 2>&1
 t_check "default allow= is the server's subnet" [ $? -eq 0 ]
 
 # Handles survive a restart: same key from the state directory.
-echo keep >"$EXP/keep"
+echo keep >"$(nfs_host_new "$EXP" keep)"
 fh=$(ip netns exec "$C" $CLIENT handle 198.18.0.1 "$EXP" /keep)
 nn_stop "$SRV_PID"
 if start_server 2; then

@@ -7,11 +7,14 @@
 # process.  The host then checks every file on the export.
 #
 # PNB_NFS_SERVER=ganesha runs the same against NFS-Ganesha (labelled so).
+# PNB_NFS_LAYERED=1 (nfs_restart_layered.sh) serves the root as a layered
+# export whose version layer is the guest's root (tests/lib/nfs.sh).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib/netns.sh"
 . "$HERE/../lib/guest.sh"
 . "$HERE/../lib/ganesha.sh"
+. "$HERE/../lib/nfs.sh"
 nn_init nfsr
 
 SERVER=${PNB_NFS_SERVER:-pinetboot}
@@ -29,7 +32,8 @@ start() {
 	pinetboot)
 		nn_spawn "$NS" "$NN_TMP/server-$1.log" "$PNB_BIN" serve \
 			--dhcp off --tftp off --address "$ADDR" \
-			--state-dir "$NN_TMP/state" --export "$ROOT"
+			--state-dir "$NN_TMP/state" \
+			--export "$(nfs_export_spec "$ROOT")"
 		SRV_PID=$NN_LAST_PID
 		nn_wait_tcp "$NS" 2049 && nn_wait_tcp "$NS" 111
 		;;
@@ -43,16 +47,6 @@ start() {
 		;;
 	esac
 }
-
-if ! start 1; then
-	if [ "$SERVER" = pinetboot ] && [ ! -d "$NN_ROOT/src/proto/nfs3" ]; then
-		echo "SKIP: nfs_restart (pinetboot has no NFS server yet)"
-		exit 0
-	fi
-	t_fail "nfs_restart $SERVER start" "not listening on TCP 2049 and 111"
-	cat "$NN_TMP"/server-1.log 2>/dev/null
-	exit 1
-fi
 
 if ! guest_kernel amd64; then
 	t_fail "nfs_restart guest kernel" "see the messages above"
@@ -111,6 +105,16 @@ echo "PNB-INFO ticks=$i max_gap_s=$gap"
 EOF
 chmod 755 "$ROOT/pnb/run"
 
+if ! start 1; then
+	if [ "$SERVER" = pinetboot ] && [ ! -d "$NN_ROOT/src/proto/nfs3" ]; then
+		echo "SKIP: nfs_restart (pinetboot has no NFS server yet)"
+		exit 0
+	fi
+	t_fail "nfs_restart $SERVER start" "not listening on TCP 2049 and 111"
+	cat "$NN_TMP"/server-1.log 2>/dev/null
+	exit 1
+fi
+
 TAP=$(guest_tap "$NS" br0) || {
 	t_fail "nfs_restart tap device"
 	exit 1
@@ -142,7 +146,7 @@ if [ "$(ticks)" -ge 5 ] 2>/dev/null; then
 	t0=$(date +%s.%N)
 	sleep 1
 	if start 2; then
-		touch "$ROOT/pnb/restarted"
+		touch "$(nfs_host_new "$ROOT" pnb/restarted)"
 		t_pass "$SERVER restarted after kill -9 (guest at tick $before)"
 	else
 		t_fail "$SERVER restart after kill -9"
@@ -168,7 +172,7 @@ echo "INFO: $SERVER: wall ${GUEST_WALL}s;" \
 n=$(sed -n 's/^PNB-INFO ticks=\([0-9]*\).*/\1/p' "$LOG")
 bad=0
 for i in $(seq "${n:-0}"); do
-	[ "$(cat "$ROOT/work/restart/f$i" 2>/dev/null)" = "data $i" ] ||
+	[ "$(cat "$(nfs_host "$ROOT" "work/restart/f$i")" 2>/dev/null)" = "data $i" ] ||
 		bad=$((bad + 1))
 done
 if [ -n "$n" ] && [ "$n" -gt 5 ] && [ $bad -eq 0 ]; then
@@ -177,6 +181,6 @@ else
 	t_fail "$SERVER restart server-view files" "${n:-no} ticks, $bad wrong"
 fi
 t_check "$SERVER restart server-view held file" \
-	[ "$(cat "$ROOT/work/restart/held" | tr '\n' ' ')" = "before after " ]
+	[ "$(tr '\n' ' ' <"$(nfs_host "$ROOT" work/restart/held)")" = "before after " ]
 guest_keep_logs
 t_done

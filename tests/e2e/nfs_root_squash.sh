@@ -59,7 +59,8 @@ for ids in "-u 4294967295 -g 4294967295" "-u 0 -g 0" "-u 4294967295 -g 0" \
 	out=$(p "$ids" create "$sq_dir" "$name")
 	t_check "root_squash: $ids cannot create in the root 0755 dir ($out)" \
 		[ "${out%% *}" = 13 ]
-	t_check "root_squash: $ids left nothing behind" [ ! -e "$SQ/dir/$name" ]
+	t_check "root_squash: $ids left nothing behind" \
+		[ ! -e "$(nfs_host "$SQ" "dir/$name")" ]
 done
 out=$(p "-u 1000 -g 1000 -G 0" read "$sq_grp")
 t_check "root_squash: supplementary gid 0 does not read a 0640 root:root file ($out)" \
@@ -70,7 +71,7 @@ t_check "root_squash: supplementary gids -1 and 0 do not read it either ($out)" 
 out=$(p "-u 1000 -g 0" read "$sq_grp")
 t_check "root_squash: primary gid 0 does not read it ($out)" [ "$out" = 13 ]
 out=$(p "-u 0 -g 0" create "$sq_root" squashed)
-st=$(stat -c %u:%g "$SQ/squashed" 2>/dev/null)
+st=$(stat -c %u:%g "$(nfs_host "$SQ" squashed)" 2>/dev/null)
 t_check "root_squash: root's create in the export root is refused ($out)" \
 	[ "${out%% *}" = 13 ] && [ -z "$st" ]
 
@@ -81,15 +82,17 @@ t_check "no_root_squash: 4294967295 acts as nobody, not root ($out)" \
 name="g${RANDOM}"
 out=$(p "-u 4294967295 -g 4294967295" create "$ns_dir" "$name")
 t_check "no_root_squash: 4294967295 cannot create in a root 0755 dir ($out)" \
-	[ "${out%% *}" = 13 ] && [ ! -e "$NS/dir/$name" ]
+	[ "${out%% *}" = 13 ] && [ ! -e "$(nfs_host "$NS" "dir/$name")" ]
 out=$(p "-u 0 -g 0" read "$ns_secret")
 t_check "no_root_squash: uid 0 reads the 0600 file (the OS-root case)" \
 	[ "$out" = 0 ]
 out=$(p "-u 0 -g 0" create "$ns_dir" rootfile)
 t_check "no_root_squash: uid 0 creates a root-owned file" \
-	[ "${out%% *}" = 0 ] && [ "$(stat -c %u "$NS/dir/rootfile")" = 0 ]
+	[ "${out%% *}" = 0 ] &&
+	[ "$(stat -c %u "$(nfs_host "$NS" dir/rootfile)")" = 0 ]
 
-[ "$(cat "$SQ/secret")" = "root only" ] && [ "$(cat "$NS/secret")" = "root only" ]
+[ "$(cat "$(nfs_host "$SQ" secret)")" = "root only" ] &&
+	[ "$(cat "$(nfs_host "$NS" secret)")" = "root only" ]
 t_check "the secret files are unchanged" [ $? -eq 0 ]
 nfs_stop
 t_done

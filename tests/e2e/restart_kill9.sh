@@ -22,10 +22,17 @@
 # (WRITE calls beyond one per page), and reports PNB-PASS/PNB-FAIL; the
 # host compares what the server stored with the checksum the guest
 # reported.
+#
+# PNB_NFS_LAYERED=1 (restart_kill9_layered.sh) serves the root as a
+# layered export whose version layer is the guest's root
+# (tests/lib/nfs.sh): the handles the guest holds (its root, /work, the
+# open file) are then layered handles, sealed with the stack's verifier,
+# and must resolve in the restarted server as well.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib/netns.sh"
 . "$HERE/../lib/guest.sh"
+. "$HERE/../lib/nfs.sh"
 nn_init rk9
 
 ADDR=198.18.0.1
@@ -40,12 +47,11 @@ nn_ns srv >/dev/null
 NS=$NN_PREFIX-srv
 nn_bridge "$NS" br0 "$ADDR/24"
 
-ARGS=(serve --dhcp off --tftp off --address "$ADDR" --state-dir "$STATE"
-	--log-level debug --export "$ROOT")
-
 # start N: pinetboot serve (the Nth start) into server-N.log; sets PNB_PID.
 start() {
-	nn_spawn "$NS" "$NN_TMP/server-$1.log" "$PNB_BIN" "${ARGS[@]}"
+	nn_spawn "$NS" "$NN_TMP/server-$1.log" "$PNB_BIN" serve --dhcp off \
+		--tftp off --address "$ADDR" --state-dir "$STATE" \
+		--log-level debug --export "$(nfs_export_spec "$ROOT")"
 	PNB_PID=$NN_LAST_PID
 	if ! nn_wait_tcp "$NS" 2049 || ! nn_wait_tcp "$NS" 111; then
 		t_fail "restart: pinetboot start $1 listens" \
@@ -214,7 +220,7 @@ for _ in $(seq 400); do
 	sleep 0.1
 done
 # Kill once the server has 1 MiB of the 12 MiB append.
-g=$ROOT/work/grow
+g=$(nfs_host "$ROOT" work/grow)
 s0=$(stat -c %s "$g" 2>/dev/null || echo 0)
 for _ in $(seq 20000); do
 	s=$(stat -c %s "$g" 2>/dev/null || echo 0)
@@ -236,11 +242,11 @@ if big; then
 		t_fail "restart: guest carried on after the restart" \
 			"stuck at round $(round) (was $stalled at the restart)"
 	fi
-	: >"$ROOT/pnb/stop"
+	: >"$(nfs_host_new "$ROOT" pnb/stop)"
 else
 	t_fail "restart: guest reached its big write before the kill" \
 		"at round $(round)"
-	: >"$ROOT/pnb/stop"
+	: >"$(nfs_host_new "$ROOT" pnb/stop)"
 fi
 guest_wait "$GUEST_JOB" "$LOG"
 guest_relay "$LOG" "restart" || {
@@ -253,11 +259,12 @@ kv() {
 	sed -n "s/^PNB-INFO .*\<$1=\([^ ]*\).*/\1/p" "$LOG" | tail -1
 }
 want=$(kv grow_md5)
-got=$(md5sum <"$ROOT/work/grow" 2>/dev/null | cut -d' ' -f1)
+g=$(nfs_host "$ROOT" work/grow)
+got=$(md5sum <"$g" 2>/dev/null | cut -d' ' -f1)
 t_check "restart: server holds the growing file the guest wrote" \
 	[ -n "$want" ] && [ "$want" = "$got" ]
 t_check "restart: server's file size ($(kv grow_size) bytes)" \
-	[ "$(stat -c %s "$ROOT/work/grow" 2>/dev/null)" = "$(kv grow_size)" ]
+	[ "$(stat -c %s "$g" 2>/dev/null)" = "$(kv grow_size)" ]
 echo "INFO: restart: guest wall ${GUEST_WALL:-?}s, rounds $(kv rounds)," \
 	"longest round gap $(kv maxgap)s (outage ${DOWN}s), root mounted at" \
 	"$(guest_mark "$LOG" mount)s; transport: $(sed -n 's/^PNB-INFO \(connects=.*\)/\1/p' "$LOG");" \

@@ -90,7 +90,9 @@ check_rto(const struct tftp_xfer *x)
 	}
 	assert(!x->rtt_seeded ||
 	    (x->rto_ms >= TFTP_RTO_MIN_MS && x->rto_ms <= TFTP_RTO_MAX_MS));
-	assert(x->cur_timeout_ms <= TFTP_RTO_MAX_MS);
+	/* Past its last resend an unconfirmed peer gets a longer wait. */
+	assert(x->cur_timeout_ms <= TFTP_RTO_MAX_MS ||
+	    (!x->confirmed && x->cur_timeout_ms == TFTP_UNCONFIRMED_WAIT_MS));
 }
 
 int

@@ -24,6 +24,11 @@
  *   getattr|read|write|readdirplus FH
  *   lookup|create|mkdir|remove DIRFH NAME
  *   create-unchecked DIRFH NAME
+ *   rmdir DIRFH NAME | readlink FH
+ *   chmod FH MODE | chown FH UID | truncate FH SIZE | utimes FH SECONDS
+ *   link FH DIRFH NAME | rename DIRFH NAME DIRFH2 NAME2
+ *   mknod DIRFH NAME chr|blk|fifo|sock [MAJOR MINOR]
+ *   symlink DIRFH NAME TARGET
  *                           one NFS call; prints the nfsstat3, and after
  *                           it the new handle when a name was found or
  *                           made
@@ -408,14 +413,133 @@ static const struct {
     {"remove", NFS3_PROC_REMOVE, true},
 };
 
+/*
+ * Send NFS call @a and print its result; with @show_fh, a success that
+ * carries a handle prints it after the status.
+ */
+static int
+send_nfs(const struct nfs3_args *a, bool show_fh)
+{
+	static uint8_t req[4096], rep[70000];
+	struct wcur w = wcur_init(req + 4, sizeof(req) - 4);
+	int n;
+
+	call_hdr(&w, opt.xid, NFS3_PROG, NFS3_VERS, a->proc);
+	nfs3_args_build(&w, a);
+	n = call(port_of(NFS3_PROG), req, w.off, rep, sizeof(rep));
+	if (reply_word(rep, n, 0) == NFS3_OK && show_fh) {
+		static struct nfs3_res res;
+		struct rpc_reply r;
+		uint32_t i;
+
+		if (rpc_reply_parse(rep, (size_t)n, &r) == 0 &&
+		    nfs3_res_parse(a->proc, r.res, r.res_len, &res, NULL, 0) ==
+			0 &&
+		    res.has_fh) {
+			printf("0 ");
+			for (i = 0; i < res.fh.len; i++) {
+				printf("%02x", res.fh.data[i]);
+			}
+			printf("\n");
+			return 0;
+		}
+	}
+	print_result(rep, n);
+	return 0;
+}
+
+/*
+ * The calls that change more than a name: chmod FH MODE, chown FH UID,
+ * truncate FH SIZE, utimes FH SECONDS (mtime), link FH DIRFH NAME,
+ * rename DIRFH NAME DIRFH2 NAME2, mknod DIRFH NAME chr|blk|fifo|sock
+ * [MAJOR MINOR], symlink DIRFH NAME TARGET, rmdir DIRFH NAME, readlink
+ * FH.  Return: -1 when @cmd is none of them.
+ */
+static int
+cmd_nfs_more(const char *cmd, char **args, int nargs)
+{
+	static const struct {
+		const char *name;
+		uint32_t proc;
+		int nargs; /* at least */
+	} more[] = {
+	    {"chmod", NFS3_PROC_SETATTR, 2},
+	    {"chown", NFS3_PROC_SETATTR, 2},
+	    {"truncate", NFS3_PROC_SETATTR, 2},
+	    {"utimes", NFS3_PROC_SETATTR, 2},
+	    {"link", NFS3_PROC_LINK, 3},
+	    {"rename", NFS3_PROC_RENAME, 4},
+	    {"mknod", NFS3_PROC_MKNOD, 3},
+	    {"symlink", NFS3_PROC_SYMLINK, 3},
+	    {"rmdir", NFS3_PROC_RMDIR, 2},
+	    {"readlink", NFS3_PROC_READLINK, 1},
+	};
+	static struct nfs3_args a;
+	size_t i;
+
+	for (i = 0; i < sizeof(more) / sizeof(more[0]); i++) {
+		if (strcmp(cmd, more[i].name) == 0) {
+			break;
+		}
+	}
+	if (i == sizeof(more) / sizeof(more[0])) {
+		return -1;
+	}
+	memset(&a, 0, sizeof(a));
+	a.proc = more[i].proc;
+	if (nargs < more[i].nargs || parse_fh(args[0], &a.fh) < 0) {
+		fprintf(
+		    stderr, "rpc_probe: %s: missing or bad arguments\n", cmd);
+		return 2;
+	}
+	a.where.dir = a.fh;
+	if (a.proc == NFS3_PROC_SETATTR) {
+		unsigned long v =
+		    strtoul(args[1], NULL, cmd[2] == 'm' ? 8 : 10);
+
+		a.sattr.set_mode = cmd[2] == 'm';
+		a.sattr.set_uid = cmd[2] == 'o';
+		a.sattr.set_size = cmd[0] == 't';
+		a.sattr.set_mtime = cmd[0] == 'u' ? NFS3_SET_TO_CLIENT_TIME : 0;
+		a.sattr.mode = a.sattr.uid = (uint32_t)v;
+		a.sattr.size = v;
+		a.sattr.mtime.sec = (uint32_t)v;
+	} else if (a.proc == NFS3_PROC_LINK) {
+		if (parse_fh(args[1], &a.where.dir) < 0) {
+			return 2;
+		}
+		snprintf(a.where.name, sizeof(a.where.name), "%s", args[2]);
+	} else if (a.proc == NFS3_PROC_RENAME) {
+		if (parse_fh(args[2], &a.to.dir) < 0) {
+			return 2;
+		}
+		snprintf(a.where.name, sizeof(a.where.name), "%s", args[1]);
+		snprintf(a.to.name, sizeof(a.to.name), "%s", args[3]);
+	} else if (a.proc != NFS3_PROC_READLINK) {
+		snprintf(a.where.name, sizeof(a.where.name), "%s", args[1]);
+	}
+	if (a.proc == NFS3_PROC_MKNOD) {
+		a.ftype = strcmp(args[2], "chr") == 0 ? NF3CHR
+		    : strcmp(args[2], "blk") == 0     ? NF3BLK
+		    : strcmp(args[2], "fifo") == 0    ? NF3FIFO
+						      : NF3SOCK;
+		a.rdev_major = nargs > 3 ? (uint32_t)atoi(args[3]) : 0;
+		a.rdev_minor = nargs > 4 ? (uint32_t)atoi(args[4]) : 0;
+		a.sattr.set_mode = true;
+		a.sattr.mode = 0644;
+	}
+	if (a.proc == NFS3_PROC_SYMLINK) {
+		snprintf(a.path, sizeof(a.path), "%s", args[2]);
+	}
+	return send_nfs(
+	    &a, a.proc == NFS3_PROC_MKNOD || a.proc == NFS3_PROC_SYMLINK);
+}
+
 static int
 cmd_nfs(size_t which, char **args, int nargs)
 {
-	static uint8_t req[4096], rep[70000];
 	static struct nfs3_args a;
-	struct wcur w = wcur_init(req + 4, sizeof(req) - 4);
 	struct nfs3_fh fh;
-	int n;
 
 	if (nargs < (nfs_cmds[which].named ? 2 : 1) ||
 	    parse_fh(args[0], &fh) < 0) {
@@ -441,30 +565,9 @@ cmd_nfs(size_t which, char **args, int nargs)
 	    : NFS3_UNCHECKED;
 	a.sattr.set_mode = true;
 	a.sattr.mode = 0644;
-	call_hdr(&w, opt.xid, NFS3_PROG, NFS3_VERS, a.proc);
-	nfs3_args_build(&w, &a);
-	n = call(port_of(NFS3_PROG), req, w.off, rep, sizeof(rep));
-	if (reply_word(rep, n, 0) == NFS3_OK && nfs_cmds[which].named &&
-	    a.proc != NFS3_PROC_REMOVE) {
-		static struct nfs3_res res;
-		struct rpc_reply r;
-		uint32_t i;
-
-		/* Name lookups and creations print the new handle too. */
-		if (rpc_reply_parse(rep, (size_t)n, &r) == 0 &&
-		    nfs3_res_parse(a.proc, r.res, r.res_len, &res, NULL, 0) ==
-			0 &&
-		    res.has_fh) {
-			printf("0 ");
-			for (i = 0; i < res.fh.len; i++) {
-				printf("%02x", res.fh.data[i]);
-			}
-			printf("\n");
-			return 0;
-		}
-	}
-	print_result(rep, n);
-	return 0;
+	/* Name lookups and creations print the new handle too. */
+	return send_nfs(
+	    &a, nfs_cmds[which].named && a.proc != NFS3_PROC_REMOVE);
 }
 
 static int
@@ -1324,6 +1427,10 @@ main(int argc, char **argv)
 		if (strcmp(cmd, nfs_cmds[i].name) == 0) {
 			return cmd_nfs(i, argv, argc);
 		}
+	}
+	c = cmd_nfs_more(cmd, argv, argc);
+	if (c >= 0) {
+		return c;
 	}
 	if (strncmp(cmd, "pmap-", 5) == 0) {
 		return cmd_pmap(cmd, argv, argc);

@@ -729,3 +729,68 @@ TEST(layer_dir_handles_past_path_max)
 	layer_node_free(cur);
 	lt_close(&t_deep);
 }
+
+/* @path's merged attributes, looked up and stat'ed separately. */
+static bool
+attrs_agree(struct lt *t, const char *path)
+{
+	struct layer_node *dir, *a = NULL, *b = NULL;
+	struct stat sa, sb;
+	char name[256];
+	bool ok;
+
+	dir = lt_parent(t, path, name, sizeof(name));
+	ok = dir && layer_lookup_attr(t->st, dir, name, &a, &sa) == 0 &&
+	    layer_lookup(t->st, NULL, dir, name, &b) == 0 &&
+	    layer_getattr(t->st, b, &sb) == 0;
+	ok = ok && sa.st_ino == sb.st_ino && sa.st_nlink == sb.st_nlink &&
+	    sa.st_mode == sb.st_mode && sa.st_size == sb.st_size &&
+	    sa.st_uid == sb.st_uid &&
+	    sa.st_mtim.tv_nsec == sb.st_mtim.tv_nsec && a->kind == b->kind &&
+	    a->ino == b->ino;
+	if (!ok) {
+		fprintf(stderr, "attributes of %s disagree\n", path);
+	}
+	layer_node_free(a);
+	layer_node_free(b);
+	layer_node_free(dir);
+	return ok;
+}
+
+TEST(layer_lookup_with_attributes)
+{
+	struct layer_node *root, *n;
+	struct stat s;
+	struct lt t;
+	char p[512], q[512];
+
+	lt_init(&t, t_tmpdir(), 1);
+	lt_base_tree(&t);
+	/* g: a second version name of d/x. */
+	lt_path(p, sizeof(p), "%s/d/x", t.v[0]);
+	lt_path(q, sizeof(q), "%s/g", t.v[0]);
+	CHECK(link(p, q) == 0 && lt_open(&t, true) == 0);
+	/* A version file, a directory, then a copy, client links and
+	 * objects, a renamed version file. */
+	CHECK(attrs_agree(&t, "d/x"));
+	CHECK(attrs_agree(&t, "d"));
+	CHECK(lt_put(&t, NULL, "d/x", "changed\n") == 0);
+	CHECK(attrs_agree(&t, "d/x"));
+	CHECK(attrs_agree(&t, "g"));
+	CHECK(lt_link(&t, NULL, "g", "h") == 0);
+	CHECK(attrs_agree(&t, "h"));
+	CHECK(attrs_agree(&t, "d"));
+	CHECK(lt_make(&t, NULL, "c", S_IFREG, 0640) == 0);
+	CHECK(lt_make(&t, NULL, "cd", S_IFDIR, 0750) == 0);
+	CHECK(attrs_agree(&t, "c"));
+	CHECK(attrs_agree(&t, "cd"));
+	/* "." and "..", and what is not there. */
+	root = lt_node(&t, "");
+	CHECK(root && layer_lookup_attr(t.st, root, "..", &n, &s) == 0);
+	CHECK(n && s.st_ino == root->ino && S_ISDIR(s.st_mode));
+	layer_node_free(n);
+	CHECK_EQ(layer_lookup_attr(t.st, root, "nope", &n, &s), -ENOENT);
+	CHECK_EQ(layer_lookup_attr(t.st, root, "a/b", &n, &s), -EACCES);
+	layer_node_free(root);
+	lt_close(&t);
+}

@@ -708,6 +708,8 @@ TEST(xfer_unconfirmed_peer_may_answer_late)
 	CHECK_EQ(ack(&x, 1, last + TFTP_UNCONFIRMED_WAIT_MS - 1), 0);
 	CHECK_EQ(tftp_xfer_send(&x, pkt, sizeof(pkt), last + 2999), 516);
 	CHECK_EQ(pkt[3], 2);
+	/* block 2 is resent on the capped timeout, not after 3 s */
+	CHECK(tftp_xfer_wake(&x) <= last + 2999 + TFTP_RTO_MAX_MS);
 	free(f);
 }
 

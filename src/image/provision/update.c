@@ -40,7 +40,7 @@ struct ns_job {
  * Lines on the status pipe: "N text" (a note), "E text" (why it failed),
  * "S status" (how the command ended).
  */
-static void
+static void __attribute__((format(printf, 3, 4)))
 ns_say(const struct ns_job *j, char kind, const char *fmt, ...)
 {
 	char line[600];
@@ -505,7 +505,7 @@ new_disk_use(const struct prov_img *im, int tmpfd, unsigned from,
 	tree_inoset_fini(&seen);
 }
 
-static void
+static void __attribute__((format(printf, 2, 3)))
 note(const struct prov_update *u, const char *fmt, ...)
 {
 	char line[512];

@@ -227,6 +227,14 @@ tftp_xfer_recv(
 		x->next = x->acked;
 	}
 	x->tries = 0;
+	/*
+	 * The wait after the last resend to an unconfirmed peer is no
+	 * backoff: once the peer answers, the next block is resent on the
+	 * capped timeout again, inside bootcode.bin's second.
+	 */
+	if (!x->confirmed && x->cur_timeout_ms > tftp_rto_cap(x)) {
+		x->cur_timeout_ms = tftp_rto_cap(x);
+	}
 	x->confirmed = true;
 	/* RFC 6298 §5: a backed-off timeout stays until a fresh sample. */
 	if (x->timing && blk >= x->timed_blk) {

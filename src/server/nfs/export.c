@@ -8,22 +8,39 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/cfg.h"
+#include "server/lstack.h"
 #include "server/nfs/export.h"
+#include "server/nfs/fs.h"
 
 /*
  * Handle layout (at most NFS3_FH_MAX = 64 bytes):
- *   0     version (1)
- *   1     length of the kernel handle, n <= NFS_FH_KMAX
- *   2..3  zero
- *   4..7  export id
- *   8..11 kernel handle type
- *   12..  n bytes of kernel handle
- *   then  8 bytes of SipHash-2-4 over everything before it
+ *   0      version (1)
+ *   1      length of the kernel handle, n
+ *   2      kind: 0 plain, else the layer kind (client or version)
+ *   3      zero
+ *   4..7   export id
+ *   8..11  kernel handle type
+ *   plain (kind 0):
+ *   12..   n <= NFS_FH_KMAX bytes of kernel handle
+ *   layered:
+ *   12..19 the stack's verifier
+ *   20..   n <= NFS_FH_KMAX_LAYER bytes of kernel handle
+ *   then   8 bytes of SipHash-2-4 over everything before it
+ *
+ * The tag seals the kind and the verifier with the rest: a layered
+ * handle names an inode, and a version inode is the same in every stack
+ * over that version, so only the verifier says for which stack (which
+ * client layer, which version) it was made.  A handle of another stack
+ * generation (the client was moved or reset) is stale, not forged.
  */
 #define NFS_FH_VERSION 1
 #define NFS_FH_HDR     12
 #define NFS_FH_TAG     8
-#define NFS_FH_KMAX    (NFS3_FH_MAX - NFS_FH_HDR - NFS_FH_TAG)
+_Static_assert(NFS_FH_KMAX == NFS3_FH_MAX - NFS_FH_HDR - NFS_FH_TAG,
+    "a kernel handle fills what header and tag leave");
+_Static_assert(NFS_FH_KMAX_LAYER == NFS_FH_KMAX - NFS_FH_VERF,
+    "a layered handle gives the verifier room");
 
 static uint64_t
 rotl(uint64_t x, int b)
@@ -140,6 +157,7 @@ nfs_export_unref(struct nfs_export *e)
 	if (e->root_fd >= 0) {
 		close(e->root_fd);
 	}
+	lstack_unref(e->stack);
 	free(e);
 }
 
@@ -333,12 +351,94 @@ nfs_export_port_ok(const struct nfs_export *e, uint16_t port)
 	return e->insecure || port < 1024;
 }
 
+/* The layers of a layered export, as its options name them. */
+struct nfs_layer_opts {
+	const char *upper, *work; /* borrowed from the option string */
+	const char *lower[LAYER_VERSIONS_MAX];
+	size_t nlower;
+};
+
+/* One "upper=", "work=" or "lower=" option; 1 when @tok is none. */
+static int
+nfs_layer_opt(struct nfs_export *e, struct nfs_layer_opts *lo, const char *tok,
+    char *msg, size_t msglen)
+{
+	const char *v = strchr(tok, '=');
+
+	if (!v ||
+	    (strncmp(tok, "upper=", 6) != 0 && strncmp(tok, "work=", 5) != 0 &&
+		strncmp(tok, "lower=", 6) != 0)) {
+		return 1;
+	}
+	v++;
+	if (v[0] != '/') {
+		snprintf(msg, msglen,
+		    "export %s: %.64s: a layer is an absolute directory",
+		    e->path, tok);
+		return -EINVAL;
+	}
+	if (tok[0] == 'u') {
+		lo->upper = v;
+	} else if (tok[0] == 'w') {
+		lo->work = v;
+	} else if (lo->nlower == LAYER_VERSIONS_MAX) {
+		snprintf(msg, msglen, "export %s: at most %d lower= layers",
+		    e->path, LAYER_VERSIONS_MAX);
+		return -EINVAL;
+	} else {
+		lo->lower[lo->nlower++] = v;
+	}
+	return 0;
+}
+
+/*
+ * Open the stack of a layered export: the upper (client) layer and its
+ * work directory (the index), over the lower layers, top first.
+ */
+static int
+nfs_layer_open(struct nfs_export *e, const struct nfs_layer_opts *lo, char *msg,
+    size_t msglen)
+{
+	struct layer_stack_conf c = {
+	    .atfd = AT_FDCWD,
+	    .client = lo->upper,
+	    .index = lo->work,
+	    .nversions = lo->nlower,
+	};
+	size_t i;
+	int r;
+
+	if (lo->nlower == 0 || !lo->upper != !lo->work) {
+		snprintf(msg, msglen,
+		    "export %s: a layered export needs lower=DIR (repeatable, "
+		    "top first), and upper=DIR with work=DIR to be writable",
+		    e->path);
+		return -EINVAL;
+	}
+	for (i = 0; i < lo->nlower; i++) {
+		c.versions[i] = lo->lower[i];
+	}
+	r = lstack_open(&c, &e->stack);
+	if (r < 0) {
+		snprintf(msg, msglen, "export %s: its layers: %s%s", e->path,
+		    strerror(-r),
+		    r == -EXDEV ? " (all layers must be on one file system)"
+				: "");
+		return r;
+	}
+	e->fs = &nfs_fs_layer;
+	e->ro = e->ro || !lo->upper;
+	return 0;
+}
+
 static int
 nfs_export_opts(
     struct nfs_export *e, const char *opts, char *msg, size_t msglen)
 {
-	char tmp[256];
+	struct nfs_layer_opts lo = {0};
+	char tmp[CFG_EXPORT_OPTS_MAX];
 	char *save = NULL, *tok;
+	int r;
 
 	if (strlen(opts) >= sizeof(tmp)) {
 		snprintf(msg, msglen, "export options too long");
@@ -375,12 +475,23 @@ nfs_export_opts(
 			}
 			e->nallow++;
 		} else {
-			snprintf(msg, msglen,
-			    "export %s: unknown option '%.64s' (use rw, ro, "
-			    "allow=CIDR, root_squash, insecure)",
-			    e->path, tok);
-			return -EINVAL;
+			r = nfs_layer_opt(e, &lo, tok, msg, msglen);
+			if (r < 0) {
+				return r;
+			}
+			if (r == 1) {
+				snprintf(msg, msglen,
+				    "export %s: unknown option '%.64s' (use "
+				    "rw, ro, allow=CIDR, root_squash, "
+				    "insecure, "
+				    "lower=DIR, upper=DIR, work=DIR)",
+				    e->path, tok);
+				return -EINVAL;
+			}
 		}
+	}
+	if (lo.nlower || lo.upper || lo.work) {
+		return nfs_layer_open(e, &lo, msg, msglen);
 	}
 	return 0;
 }
@@ -396,20 +507,24 @@ nfs_exports_insert(
 
 	e->id = nfs_path_id(e->path);
 	e->fsid = e->id;
-	e->root_fd = open(e->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (e->root_fd < 0) {
-		r = -errno;
-		snprintf(msg, msglen, "export %s: %s", e->path, strerror(-r));
-		nfs_export_unref(e);
-		return r;
+	/* A layered export's path is a name; its stack is open already. */
+	if (!e->stack) {
+		e->root_fd = open(e->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (e->root_fd < 0) {
+			r = -errno;
+			snprintf(msg, msglen, "export %s: %s", e->path,
+			    strerror(-r));
+			nfs_export_unref(e);
+			return r;
+		}
+		if (fstat(e->root_fd, &st) < 0) {
+			r = -errno;
+			nfs_export_unref(e);
+			return r;
+		}
+		e->dev = st.st_dev;
+		e->ino = st.st_ino;
 	}
-	if (fstat(e->root_fd, &st) < 0) {
-		r = -errno;
-		nfs_export_unref(e);
-		return r;
-	}
-	e->dev = st.st_dev;
-	e->ino = st.st_ino;
 	for (i = 0; i < e->nallow; i++) {
 		nfs_cidr_format(
 		    &e->allow[i], e->groups[i], sizeof(e->groups[i]));
@@ -452,6 +567,7 @@ nfs_export_new(const char *path, char *msg, size_t msglen)
 		snprintf(msg, msglen, "out of memory");
 		return NULL;
 	}
+	e->fs = &nfs_fs_plain;
 	e->root_fd = -1;
 	atomic_init(&e->refs, 1);
 	memcpy(e->path, path, n + 1);
@@ -467,13 +583,15 @@ nfs_exports_add(struct nfs_exports *ex, const char *path, const char *opts,
     const struct nfs_cidr *def, char *msg, size_t msglen)
 {
 	struct nfs_export *e = nfs_export_new(path, msg, msglen);
+	int r;
 
 	if (!e) {
 		return -EINVAL;
 	}
-	if (nfs_export_opts(e, opts ? opts : "", msg, msglen) < 0) {
+	r = nfs_export_opts(e, opts ? opts : "", msg, msglen);
+	if (r < 0) {
 		nfs_export_unref(e);
-		return -EINVAL;
+		return r;
 	}
 	if (e->nallow == 0 && def) {
 		e->allow[0] = *def;
@@ -492,6 +610,25 @@ nfs_exports_add_client(
 	if (!e) {
 		return -EINVAL;
 	}
+	e->per_client = true;
+	e->allow[0].net = client;
+	e->allow[0].mask.s_addr = 0xffffffffu;
+	e->nallow = 1;
+	return nfs_exports_insert(ex, e, msg, sizeof(msg));
+}
+
+int64_t
+nfs_exports_add_layered(struct nfs_exports *ex, const char *name,
+    struct lstack *stack, struct in_addr client)
+{
+	char msg[256];
+	struct nfs_export *e = nfs_export_new(name, msg, sizeof(msg));
+
+	if (!e) {
+		return -EINVAL;
+	}
+	e->fs = &nfs_fs_layer;
+	e->stack = lstack_ref(stack);
 	e->per_client = true;
 	e->allow[0].net = client;
 	e->allow[0].mask.s_addr = 0xffffffffu;
@@ -569,22 +706,22 @@ nfs_export_find_for_mount(
 	return best;
 }
 
-static int
-nfs_fh_pack(const struct nfs_exports *ex, const struct nfs_export *e,
-    struct file_handle *kh, struct nfs3_fh *out)
+int
+nfs_fh_seal(const struct nfs_exports *ex, const struct nfs_export *e,
+    const struct nfs_fh_key *k, struct nfs3_fh *out)
 {
 	uint8_t *p = out->data;
-	uint32_t t = (uint32_t)kh->handle_type;
+	uint32_t t = (uint32_t)k->type;
+	size_t n = k->len, at = NFS_FH_HDR;
 	uint64_t tag;
-	size_t n = kh->handle_bytes;
 	int i;
 
-	if (n > NFS_FH_KMAX) {
+	if (n > (k->kind ? NFS_FH_KMAX_LAYER : NFS_FH_KMAX)) {
 		return -EOVERFLOW;
 	}
 	p[0] = NFS_FH_VERSION;
 	p[1] = (uint8_t)n;
-	p[2] = 0;
+	p[2] = k->kind;
 	p[3] = 0;
 	p[4] = (uint8_t)(e->id >> 24);
 	p[5] = (uint8_t)(e->id >> 16);
@@ -594,12 +731,17 @@ nfs_fh_pack(const struct nfs_exports *ex, const struct nfs_export *e,
 	p[9] = (uint8_t)(t >> 16);
 	p[10] = (uint8_t)(t >> 8);
 	p[11] = (uint8_t)t;
-	memcpy(p + NFS_FH_HDR, kh->f_handle, n);
-	tag = nfs_siphash(ex->key, p, NFS_FH_HDR + n);
-	for (i = 0; i < NFS_FH_TAG; i++) {
-		p[NFS_FH_HDR + n + (size_t)i] = (uint8_t)(tag >> (8 * i));
+	if (k->kind) {
+		memcpy(p + at, k->verf, NFS_FH_VERF);
+		at += NFS_FH_VERF;
 	}
-	out->len = (uint32_t)(NFS_FH_HDR + n + NFS_FH_TAG);
+	memcpy(p + at, k->h, n);
+	at += n;
+	tag = nfs_siphash(ex->key, p, at);
+	for (i = 0; i < NFS_FH_TAG; i++) {
+		p[at + (size_t)i] = (uint8_t)(tag >> (8 * i));
+	}
+	out->len = (uint32_t)(at + NFS_FH_TAG);
 	return 0;
 }
 
@@ -608,79 +750,70 @@ struct nfs_kh {
 	uint8_t room[NFS_FH_KMAX + 16];
 };
 
-static int
-nfs_fh_build_at(const struct nfs_exports *ex, const struct nfs_export *e,
-    int dirfd, const char *name, struct nfs3_fh *out)
-{
-	struct nfs_kh kh;
-	int mnt;
-
-	kh.h.handle_bytes = sizeof(kh.room);
-	if (name_to_handle_at(
-		dirfd, name, &kh.h, &mnt, name[0] ? 0 : AT_EMPTY_PATH) < 0) {
-		return errno == EOVERFLOW ? -EOVERFLOW : -errno;
-	}
-	return nfs_fh_pack(ex, e, &kh.h, out);
-}
-
 int
 nfs_fh_build(const struct nfs_exports *ex, const struct nfs_export *e, int fd,
     struct nfs3_fh *out)
 {
-	return nfs_fh_build_at(ex, e, fd, "", out);
+	struct nfs_fh_key k = {0};
+	struct nfs_kh kh;
+	int mnt;
+
+	kh.h.handle_bytes = sizeof(kh.room);
+	if (name_to_handle_at(fd, "", &kh.h, &mnt, AT_EMPTY_PATH) < 0) {
+		return errno == EOVERFLOW ? -EOVERFLOW : -errno;
+	}
+	if (kh.h.handle_bytes > NFS_FH_KMAX) {
+		return -EOVERFLOW;
+	}
+	k.len = (uint8_t)kh.h.handle_bytes;
+	k.type = kh.h.handle_type;
+	memcpy(k.h, kh.h.f_handle, k.len);
+	return nfs_fh_seal(ex, e, &k, out);
 }
 
 int
-nfs_fh_open(const struct nfs_exports *ex, const struct nfs_export_table *t,
-    const struct nfs3_fh *fh, struct nfs_export **ep, int *fdp)
+nfs_fh_unseal(const struct nfs_exports *ex, const struct nfs_export_table *t,
+    const struct nfs3_fh *fh, struct nfs_export **ep, struct nfs_fh_key *k)
 {
 	const uint8_t *p = fh->data;
-	struct nfs_export *e;
-	struct nfs_kh kh;
-	struct stat st;
+	size_t n, at = NFS_FH_HDR;
 	uint64_t tag = 0;
 	uint32_t id;
-	size_t n;
-	int i, fd;
+	int i;
 
-	*fdp = -1;
 	*ep = NULL;
-	if (fh->len < NFS_FH_HDR + NFS_FH_TAG || p[0] != NFS_FH_VERSION) {
+	if (fh->len < NFS_FH_HDR + NFS_FH_TAG || p[0] != NFS_FH_VERSION ||
+	    p[2] > 2 || p[3]) {
 		return -EBADMSG;
 	}
 	n = p[1];
-	if (n > NFS_FH_KMAX || fh->len != NFS_FH_HDR + n + NFS_FH_TAG || p[2] ||
-	    p[3]) {
+	if (p[2]) {
+		at += NFS_FH_VERF;
+	}
+	if (n > (p[2] ? NFS_FH_KMAX_LAYER : NFS_FH_KMAX) ||
+	    fh->len != at + n + NFS_FH_TAG) {
 		return -EBADMSG;
 	}
 	for (i = NFS_FH_TAG - 1; i >= 0; i--) {
-		tag = tag << 8 | p[NFS_FH_HDR + n + (size_t)i];
+		tag = tag << 8 | p[at + n + (size_t)i];
 	}
-	if (tag != nfs_siphash(ex->key, p, NFS_FH_HDR + n)) {
+	if (tag != nfs_siphash(ex->key, p, at + n)) {
 		return -EBADMSG;
 	}
 	id = (uint32_t)p[4] << 24 | (uint32_t)p[5] << 16 | (uint32_t)p[6] << 8 |
 	    p[7];
-	e = nfs_export_find(t, id, NULL);
-	if (!e) {
+	*ep = nfs_export_find(t, id, NULL);
+	if (!*ep) {
 		return -ESTALE;
 	}
-	kh.h.handle_bytes = (unsigned)n;
-	kh.h.handle_type = (int)((uint32_t)p[8] << 24 | (uint32_t)p[9] << 16 |
+	memset(k, 0, sizeof(*k));
+	k->kind = p[2];
+	k->len = (uint8_t)n;
+	k->type = (int32_t)((uint32_t)p[8] << 24 | (uint32_t)p[9] << 16 |
 	    (uint32_t)p[10] << 8 | p[11]);
-	memcpy(kh.h.f_handle, p + NFS_FH_HDR, n);
-	fd = open_by_handle_at(e->root_fd, &kh.h, O_PATH | O_CLOEXEC);
-	if (fd < 0) {
-		int r = -errno;
-
-		return r == -ENOENT || r == -EINVAL ? -ESTALE : r;
+	if (k->kind) {
+		memcpy(k->verf, p + NFS_FH_HDR, NFS_FH_VERF);
 	}
-	/* A handle from another file system of the same server is stale. */
-	if (fstat(fd, &st) < 0 || st.st_dev != e->dev) {
-		close(fd);
-		return -ESTALE;
-	}
-	*ep = e;
-	*fdp = fd;
+	memcpy(k->h, p + at, n);
 	return 0;
 }

@@ -39,16 +39,38 @@
 #define NFS_EXPORT_MAX 256
 #define NFS_ALLOW_MAX  8
 #define NFS_KEY_SIZE   16
+/*
+ * Kernel handle bytes an NFS handle can carry (see export.c): 44 in a
+ * plain export's handle, 36 in a layered one's, which also carries the
+ * stack's verifier.
+ */
+#define NFS_FH_KMAX       44
+#define NFS_FH_KMAX_LAYER 36
+#define NFS_FH_VERF       8
+
+struct nfs_fs;
+struct lstack;
+
+/* The part of a handle that names an object in its export. */
+struct nfs_fh_key {
+	uint8_t kind;              /* 0: plain; else the layer kind (layer.h) */
+	uint8_t len;               /* bytes in h */
+	int32_t type;              /* kernel handle type */
+	uint8_t verf[NFS_FH_VERF]; /* layered: the stack's verifier */
+	uint8_t h[NFS_FH_KMAX];
+};
 
 struct nfs_cidr {
 	struct in_addr net, mask;
 };
 
 struct nfs_export {
-	uint32_t id;     /* in every handle: hash of path */
-	char path[4096]; /* absolute, as configured */
+	const struct nfs_fs *fs; /* the file system behind it (fs.h) */
+	uint32_t id;             /* in every handle: hash of path */
+	char path[4096];         /* absolute, as configured */
 	int root_fd; /* owned, O_RDONLY|O_DIRECTORY: open_by_handle_at wants a
-			real fd */
+			real fd; -1 for a layered export */
+	struct lstack *stack; /* layered: a reference; NULL for plain */
 	dev_t dev;
 	ino_t ino;
 	bool ro, root_squash;
@@ -108,10 +130,14 @@ size_t nfs_exports_count(struct nfs_exports *ex);
  * nfs_exports_add() - export @path with @opts ("rw", "ro",
  * "allow=CIDR" (repeatable), "root_squash", "insecure", comma-separated).
  * Without an allow= the export is open to @def (the server's own subnet).
+ * With "lower=DIR" (repeatable, top first) and optionally "upper=DIR"
+ * and "work=DIR" (as overlayfs names them) @path is only a name: the
+ * export is the merged tree of those layers (src/layer), read-only
+ * without upper=.
  * @msg: on failure, what is wrong.
  * Return: the export id (>0 as int64) or -EINVAL (bad options), -EEXIST
  * (path already exported), -ENOSPC (table full), -errno (path cannot be
- * opened, or is not a directory: -ENOTDIR).
+ * opened, or is not a directory: -ENOTDIR; a layer cannot be opened).
  */
 int64_t nfs_exports_add(struct nfs_exports *ex, const char *path,
     const char *opts, const struct nfs_cidr *def, char *msg, size_t msglen);
@@ -123,6 +149,15 @@ int64_t nfs_exports_add(struct nfs_exports *ex, const char *path,
  */
 int64_t nfs_exports_add_client(
     struct nfs_exports *ex, const char *path, struct in_addr client);
+
+/*
+ * nfs_exports_add_layered() - as nfs_exports_add_client(), for a layered
+ * client: the export named @name is the merged tree of @stack, of which
+ * it takes a reference.
+ * Return: as nfs_exports_add().
+ */
+int64_t nfs_exports_add_layered(struct nfs_exports *ex, const char *name,
+    struct lstack *stack, struct in_addr client);
 
 /*
  * nfs_exports_del() - withdraw export @id; handles into it become
@@ -163,24 +198,33 @@ bool nfs_export_port_ok(const struct nfs_export *e, uint16_t port);
 int nfs_cidr_parse(const char *s, struct nfs_cidr *out);
 
 /*
+ * nfs_fh_seal() - the NFS handle of @k (borrowed) in export @e: the
+ * export id, the key's kind and the key (with the stack verifier of a
+ * layered export) under a SipHash tag.
+ * Return: 0, or -EOVERFLOW when the key does not fit in 64 bytes.
+ */
+int nfs_fh_seal(const struct nfs_exports *ex, const struct nfs_export *e,
+    const struct nfs_fh_key *k, struct nfs3_fh *out);
+
+/*
+ * nfs_fh_unseal() - check @fh and find its export among those of @t
+ * (referenced by the caller): *@e (borrowed from @t) and *@k, for the
+ * export's backend to open.
+ * Return: 0, -EBADMSG (malformed or tag mismatch: NFS3ERR_BADHANDLE),
+ * -ESTALE (the export is gone).
+ */
+int nfs_fh_unseal(const struct nfs_exports *ex,
+    const struct nfs_export_table *t, const struct nfs3_fh *fh,
+    struct nfs_export **e, struct nfs_fh_key *k);
+
+/*
  * nfs_fh_build() - the handle of the file open at @fd (any kind, O_PATH
- * is fine) in export @e.
+ * is fine) in plain export @e.
  * Return: 0, -EOVERFLOW when the file system's handle is too large for
  * 64 bytes, or -errno from name_to_handle_at.
  */
 int nfs_fh_build(const struct nfs_exports *ex, const struct nfs_export *e,
     int fd, struct nfs3_fh *out);
-
-/*
- * nfs_fh_open() - check @fh and open what it names with O_PATH, among
- * the exports of @t (referenced by the caller).  *@e gets the export
- * (borrowed from @t), *@fd an owned descriptor.
- * Return: 0, -EBADMSG (malformed or tag mismatch: NFS3ERR_BADHANDLE),
- * -ESTALE (export gone, file deleted, or on another file system), or
- * -errno.
- */
-int nfs_fh_open(const struct nfs_exports *ex, const struct nfs_export_table *t,
-    const struct nfs3_fh *fh, struct nfs_export **e, int *fd);
 
 /*
  * nfs_siphash() - SipHash-2-4 of @len bytes at @p with a 16-byte key

@@ -1,37 +1,15 @@
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <linux/openat2.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "core/log.h"
 #include "proto/mount/mnt.h"
+#include "server/nfs/fs.h"
 #include "server/nfs/nfs.h"
 
 /* MOUNT v3 (RFC 1813 appendix I) on the loop thread. */
-
-static int
-mnt_open_below(const struct nfs_export *e, const char *rest)
-{
-	struct open_how how = {
-	    .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
-	    .resolve =
-		RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
-	};
-	long fd;
-
-	if (rest[0] == 0) {
-		fd = openat(e->root_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	} else {
-		fd = syscall(SYS_openat2, e->root_fd, rest, &how, sizeof(how));
-	}
-	return fd < 0 ? -errno : (int)fd;
-}
 
 static uint32_t
 mnt_errno_stat(int err)
@@ -42,6 +20,7 @@ mnt_errno_stat(int err)
 	case EACCES:
 	case EPERM:
 	case EXDEV:
+	case EINVAL: /* a layered tree's lookup refuses "." and ".." */
 		return MNT3ERR_ACCES;
 	case ENOTDIR:
 		return MNT3ERR_NOTDIR;
@@ -103,7 +82,7 @@ mnt_mnt(struct nfs_service *n, struct rpcsrv_req *req, struct wcur *w)
 	struct nfs3_fh fh = {0};
 	const char *rest, *why = "";
 	uint32_t stat = MNT3_OK;
-	int fd, r;
+	int r;
 
 	r = mnt_dirpath_parse(c->args, c->args_len, dir);
 	if (r < 0) {
@@ -130,16 +109,10 @@ mnt_mnt(struct nfs_service *n, struct rpcsrv_req *req, struct wcur *w)
 		why = " reason=\"source port not reserved\" note=\"export "
 		      "with insecure to allow it\"";
 	} else {
-		fd = mnt_open_below(e, rest);
-		if (fd < 0) {
-			stat = mnt_errno_stat(-fd);
-		} else {
-			r = nfs_fh_build(&n->ex, e, fd, &fh);
-			close(fd);
-			if (r < 0) {
-				stat = r == -EOVERFLOW ? MNT3ERR_NOTSUPP
-						       : MNT3ERR_IO;
-			}
+		r = e->fs->mount(&n->ex, e, rest, &fh);
+		if (r < 0) {
+			stat = r == -EOVERFLOW ? MNT3ERR_NOTSUPP
+					       : mnt_errno_stat(-r);
 		}
 	}
 	nfs_exports_put(t);

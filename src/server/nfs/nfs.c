@@ -548,6 +548,26 @@ nfs_service_export_client(
 	return id;
 }
 
+int64_t
+nfs_service_export_layered(struct nfs_service *n, const char *name,
+    struct lstack *stack, struct in_addr client)
+{
+	int64_t id = nfs_exports_add_layered(&n->ex, name, stack, client);
+	char a[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &client, a, sizeof(a));
+	if (id < 0) {
+		log_warn(&n->log,
+		    "event=export-failed path=\"%s\" client=%s layered=yes "
+		    "error=\"%s\"",
+		    name, a, strerror((int)-id));
+	} else {
+		log_info(&n->log,
+		    "event=export path=\"%s\" client=%s layered=yes", name, a);
+	}
+	return id;
+}
+
 int
 nfs_service_unexport(struct nfs_service *n, uint32_t id)
 {

@@ -89,6 +89,14 @@ void nfs_service_close(struct nfs_service *n);
 int64_t nfs_service_export_client(
     struct nfs_service *n, const char *path, struct in_addr client);
 
+/*
+ * nfs_service_export_layered() - as nfs_service_export_client(), for a
+ * layered client: the export named @name serves @stack (a reference is
+ * taken) merged.
+ */
+int64_t nfs_service_export_layered(struct nfs_service *n, const char *name,
+    struct lstack *stack, struct in_addr client);
+
 /* nfs_service_unexport() - withdraw export @id.  Return: 0 or -ENOENT. */
 int nfs_service_unexport(struct nfs_service *n, uint32_t id);
 

@@ -9,12 +9,12 @@
 #include "server/nfs/export.h"
 
 /*
- * The NFS v3 procedures over the local file system: one handler per
- * RFC 1813 procedure behind one dispatch table, errno to nfsstat3 in one
- * place.  Everything here is thread-safe: the worker threads of the NFS
- * service call nfs_ops_call() concurrently, each acting with the caller's
- * AUTH_SYS identity through the per-thread setfsuid/setfsgid/setgroups.
- * Unit tests call it directly against a temporary directory.
+ * The NFS v3 procedures: one handler per RFC 1813 procedure behind one
+ * dispatch table, errno to nfsstat3 in one place, every file-system step
+ * through the export's backend (fs.h: a plain directory, or a layered
+ * tree).  Everything here is thread-safe: the worker threads of the NFS
+ * service call nfs_ops_call() concurrently.  Unit tests call it directly
+ * against temporary directories.
  */
 
 /*

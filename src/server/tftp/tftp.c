@@ -19,6 +19,7 @@
 #include "core/loop.h"
 #include "proto/tftp/pkt.h"
 #include "proto/tftp/xfer.h"
+#include "server/lstack.h"
 #include "server/serve.h"
 #include "server/tftp/tftp.h"
 
@@ -716,15 +717,51 @@ tftp_if_mtu(struct tftp_service *t, unsigned ifindex)
 }
 
 /*
+ * @rel in a layered client's merged boot tree, read-only, as the server.
+ * The library resolves one name at a time beneath each layer, follows no
+ * symlink (boot trees come from FAT, which has none) and opens nothing
+ * but a regular file, reopening the very inode its lookup found with
+ * O_NOATIME, so the guarantees below hold here too.
+ */
+static int
+tftp_resolve_layered(struct lstack *ls, const char *rel, struct stat *st)
+{
+	struct layer_node *n = NULL;
+	int fd, r = layer_lookup_path(ls->st, rel, &n);
+
+	if (r == -EINVAL || r == -EACCES) {
+		r = -EPERM; /* "." or "..", or an empty name */
+	} else if (r == -ENAMETOOLONG) {
+		r = -ENOENT;
+	}
+	if (r < 0) {
+		return r;
+	}
+	if (n->type != S_IFREG) {
+		r = n->type == S_IFDIR ? -EISDIR : -EPERM;
+		layer_node_free(n);
+		return r;
+	}
+	fd = layer_open_data(ls->st, NULL, n, O_RDONLY);
+	layer_node_free(n);
+	if (fd >= 0 && fstat(fd, st) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/*
  * Resolve a normalised name: a per-client prefix goes through the prefix
- * map, the rest resolves beneath that directory (or the root).  The name
- * is resolved once, with O_PATH, so a device or FIFO is never opened;
- * what is read is that same inode, reopened through /proc/self/fd after
- * fstat said it is a regular file.  Resolving the name a second time
- * would let a client that can rename files in its own boot tree swap a
- * FIFO in between, and a blocking open of it would stop the whole loop
- * (issue 10).  O_NONBLOCK and O_NOCTTY are there in case that reasoning
- * ever breaks.
+ * map, the rest resolves beneath that directory (or the root), or in a
+ * layered client's merged tree.  The name is resolved once, with O_PATH,
+ * so a device or FIFO is never opened; what is read is that same inode,
+ * reopened through /proc/self/fd after fstat said it is a regular file.
+ * Resolving the name a second time would let a client that can rename
+ * files in its own boot tree swap a FIFO in between, and a blocking open
+ * of it would stop the whole loop (issue 10).  O_NONBLOCK and O_NOCTTY
+ * are there in case that reasoning ever breaks.
  * Return: an fd open for reading, or a negative errno: -ENOENT/-ENOTDIR
  * (not found), -EXDEV/-ELOOP/-EPERM/-EACCES (access violation).
  */
@@ -737,12 +774,20 @@ tftp_resolve(struct tftp_service *t, const char *name, struct stat *st)
 	char self[64];
 
 	if (plen) {
+		struct tftp_tree tree = {.fd = -1};
 		char prefix[24];
 
 		memcpy(prefix, name, plen);
 		prefix[plen] = 0;
-		dirfd = t->prefix_fn ? t->prefix_fn(t->prefix_arg, prefix)
-				     : -ENOENT;
+		r = t->prefix_fn ? t->prefix_fn(t->prefix_arg, prefix, &tree)
+				 : -ENOENT;
+		rel = name + plen + 1;
+		if (r == 0 && tree.st) {
+			r = tftp_resolve_layered(tree.st, rel, st);
+			lstack_unref(tree.st);
+			return r == -ENOTDIR ? -ENOENT : r;
+		}
+		dirfd = r == 0 ? tree.fd : r;
 		if (dirfd == -ENOENT) {
 			dirfd = tftp_openat2(t->root_fd, prefix,
 			    O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -750,7 +795,6 @@ tftp_resolve(struct tftp_service *t, const char *name, struct stat *st)
 		if (dirfd < 0) {
 			return dirfd == -ENOTDIR ? -ENOENT : dirfd;
 		}
-		rel = name + plen + 1;
 	}
 	pfd = tftp_openat2(dirfd, rel, O_PATH | O_CLOEXEC);
 	if (pfd < 0) {

@@ -8,6 +8,7 @@
 
 struct serve;
 struct tftp_service;
+struct lstack;
 
 /*
  * The TFTP service: read-only, on the event loop.  Requests arrive on
@@ -32,17 +33,29 @@ struct tftp_service *tftp_service_open(
 void tftp_service_close(struct tftp_service *t);
 
 /*
- * Maps a per-client prefix (8 hex digits or a dashed MAC, see
- * tftp_prefix_len()) to the directory its files come from.  It only
- * names a directory: who sent the request tells it nothing, because a
- * TFTP request proves nothing about its sender.
- * @prefix: borrowed, NUL-terminated.
- * Return: a directory fd (O_PATH is enough; the caller closes it), or
- * -ENOENT when the map has no directory for @prefix (ROOT/PREFIX is used
- * then, if it exists; otherwise the request gets "file not found", which
- * makes the Pi firmware drop the prefix), or another negative errno.
+ * Where a prefix's files come from: a directory, or a layered client's
+ * merged boot tree (the client's own files over its image version's).
  */
-typedef int (*tftp_prefix_fn)(void *arg, const char *prefix);
+struct tftp_tree {
+	int fd;            /* a directory (O_PATH is enough), or -1 */
+	struct lstack *st; /* or a merged tree (server/lstack.h), or NULL */
+};
+
+/*
+ * Maps a per-client prefix (8 hex digits or a dashed MAC, see
+ * tftp_prefix_len()) to the tree its files come from.  It only names a
+ * tree: who sent the request tells it nothing, because a TFTP request
+ * proves nothing about its sender.
+ * @prefix: borrowed, NUL-terminated.
+ * @out: on success, an owned directory fd (the caller closes it) or an
+ * lstack reference (the caller drops it).
+ * Return: 0, or -ENOENT when the map has no tree for @prefix (ROOT/PREFIX
+ * is used then, if it exists; otherwise the request gets "file not
+ * found", which makes the Pi firmware drop the prefix), or another
+ * negative errno.
+ */
+typedef int (*tftp_prefix_fn)(
+    void *arg, const char *prefix, struct tftp_tree *out);
 
 /*
  * tftp_service_set_prefix_map() - consult @fn (NULL: none) before

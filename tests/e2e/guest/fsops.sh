@@ -7,6 +7,8 @@
 #
 # Usage: fsops.sh WORKDIR [NFILES]
 # Caches are dropped before every read-back, so reads reach the server.
+# /pnb/old-TAG (TAG: WORKDIR's last name), when the host made it, holds
+# files that existed before the boot, which are changed too.
 W=${1:?usage: fsops.sh WORKDIR [NFILES]}
 NFILES=${2:-10000}
 
@@ -215,4 +217,35 @@ fi
 
 # FSSTAT: the mount reports a size and free space.
 eq "statfs" "$(stat -f -c '%b %a' . | awk '$1 > 0 && $2 > 0 {print "ok"}')" ok
+
+# Files that were in the root before the boot (made by the host in
+# /pnb/old-TAG): on a layered root each change is a copy-up, a whiteout
+# or an opaque directory, and must read back as on any file system.
+OLD=/pnb/old-$(basename "$W")
+if [ -d "$OLD" ]; then
+	ino=$(stat -c %i "$OLD/lnk")
+	echo more >>"$OLD/append"
+	chmod 600 "$OLD/mode"
+	mv "$OLD/ren" "$OLD/ren2"
+	ln "$OLD/lnk" "$OLD/lnk2"
+	rm "$OLD/gone"
+	: >"$OLD/trunc"
+	rm -r "$OLD/dir"
+	mkdir "$OLD/dir"
+	printf XYZ | dd of="$OLD/big" bs=1 seek=4000000 conv=notrunc 2>/dev/null
+	chown 1000:1000 "$OLD/owned"
+	drop
+	eq "old-append" "$(tr '\n' ' ' <"$OLD/append")" "old more "
+	eq "old-chmod" "$(stat -c %a "$OLD/mode")" 600
+	eq "old-rename" "$(ls "$OLD" | grep -c '^ren$') $(cat "$OLD/ren2")" "0 ren"
+	eq "old-link" "$(stat -c '%h %i' "$OLD/lnk2")" "2 $ino"
+	eq "old-link-same-inode" "$(stat -c '%h %i' "$OLD/lnk")" "2 $ino"
+	eq "old-remove" "$(ls "$OLD" | grep -c '^gone$')" 0
+	eq "old-truncate" "$(stat -c %s "$OLD/trunc")" 0
+	eq "old-dir-again-empty" "$(ls -A "$OLD/dir" | wc -l)" 0
+	eq "old-big-patched" "$(dd if="$OLD/big" bs=1 skip=4000000 count=3 \
+		2>/dev/null) $(stat -c %s "$OLD/big")" "XYZ 8388608"
+	eq "old-chown" "$(stat -c '%u:%g' "$OLD/owned")" 1000:1000
+	echo "PNB-INFO old_big_md5=$(md5sum <"$OLD/big" | cut -d' ' -f1)"
+fi
 exit 0
