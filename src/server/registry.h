@@ -21,6 +21,10 @@
 #define REGISTRY_LAYERS_MAX 15
 /* Image versions a record may name (as `image` keeps them). */
 #define REGISTRY_VERSION_MAX 100000u
+/* A rollout id: IMAGE@V-YYYYMMDDTHHMMSSZ. */
+#define REGISTRY_ROLLOUT_MAX (REGISTRY_NAME_MAX + 32)
+/* The longest --health-timeout (a day). */
+#define REGISTRY_HEALTH_MAX 86400u
 
 /* How a client's root is kept (client.conf root_mode; docs/fleet.md). */
 enum registry_root_mode {
@@ -49,6 +53,18 @@ struct registry_client {
 	unsigned version;
 	unsigned layers[REGISTRY_LAYERS_MAX];
 	size_t nlayers;
+	/*
+	 * A move the CLI recorded and the daemon makes at the client's next
+	 * boot, and the rollout it belongs to (docs/fleet.md, Versions,
+	 * moves and rebase).  0 or empty when absent.
+	 */
+	unsigned next_version, previous_version;
+	char rollout[REGISTRY_ROLLOUT_MAX]; /* the rollout's id */
+	bool canary;                        /* rollout_role = canary */
+	unsigned health_timeout;            /* seconds */
+	/* What the daemon wrote: "moved", "healthy", "failed", ... */
+	char rollout_state[16];
+	int64_t moved_at; /* Unix seconds of the last move, 0: none */
 };
 
 struct registry {
