@@ -60,6 +60,58 @@ cl_parse(struct prov_cl *c, size_t len, char *msg, size_t msglen)
 	return 0;
 }
 
+/*
+ * The version layer/ says it is over (prov_client_boot() writes it with
+ * the layer), or 0.  A move swaps the layer first and writes the record
+ * after: a crash between the two leaves a layer the record does not
+ * describe, and the layer is what the client's files are.
+ */
+static unsigned
+cl_layer_stamp(const struct prov_cl *c)
+{
+	char *text, path[32], *end;
+	size_t len = 0;
+	unsigned long v = 0;
+
+	snprintf(path, sizeof(path), "layer/%s", PROV_LAYER_STAMP);
+	text = tree_read_file(c->fd, path, 32, &len);
+	if (text && len > 0 && text[0] >= '1' && text[0] <= '9') {
+		v = strtoul(text, &end, 10);
+		v = (*end == '\n' || *end == 0) && v <= PROV_VERSIONS_MAX ? v
+									  : 0;
+	}
+	free(text);
+	return (unsigned)v;
+}
+
+/* A record behind its layer's stamp: follow the layer, and when we hold
+ * the client, finish writing the move into the record. */
+static int
+cl_follow_stamp(struct prov_cl *c, char *msg, size_t msglen)
+{
+	unsigned v = cl_layer_stamp(c);
+	char to[16], prev[16];
+	struct rec_change ch[] = {
+	    {"version", to},
+	    {"previous_version", prev},
+	    {"next_version", NULL},
+	    {"move_requested", NULL},
+	};
+
+	if (v == 0 || v == c->version) {
+		return 0;
+	}
+	snprintf(to, sizeof(to), "%u", v);
+	snprintf(prev, sizeof(prev), "%u", c->version);
+	if (!c->locked) {
+		c->previous = c->version;
+		c->version = v;
+		c->next = 0;
+		return 0;
+	}
+	return prov_cl_update(c, ch, sizeof(ch) / sizeof(ch[0]), msg, msglen);
+}
+
 int
 prov_cl_open(struct prov_cl *c, const char *state, const char *name, bool lock,
     char *msg, size_t msglen)
@@ -97,6 +149,9 @@ prov_cl_open(struct prov_cl *c, const char *state, const char *name, bool lock,
 		return r;
 	}
 	r = cl_parse(c, len, msg, msglen);
+	if (r == 0 && c->mode != PROV_ROOT_COPY) {
+		r = cl_follow_stamp(c, msg, msglen);
+	}
 	if (r < 0) {
 		prov_cl_close(c);
 	}

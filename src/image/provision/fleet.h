@@ -16,6 +16,9 @@
  * a client's next boot (docs/fleet.md, Versions, moves and rebase).
  */
 
+/* layer/version: the version a layer made by a move is over. */
+#define PROV_LAYER_STAMP "version"
+
 /* An opened client: its record and, when locked, the right to change it. */
 struct prov_cl {
 	char name[REC_NAME_MAX + 1];

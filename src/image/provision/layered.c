@@ -188,6 +188,169 @@ out:
 	return r;
 }
 
+/* --- the move at a client's boot ----------------------------------------- */
+
+static int
+write_stamp(int dirfd, const char *path, const char *text)
+{
+	int fd = openat(dirfd, path,
+	    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	size_t len = strlen(text);
+	int r = 0;
+
+	if (fd < 0) {
+		return -errno;
+	}
+	if (write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1) {
+		r = errno ? -errno : -EIO;
+	}
+	if (r == 0 && fsync(fd) < 0) {
+		r = -errno;
+	}
+	close(fd);
+	return r;
+}
+
+/* One tree of the layer a boot makes: rebased, or identity alone. */
+static int
+boot_tree(struct prov_cl *c, const struct prov_img *im, const char *tmp,
+    const char *tree, const struct prov_boot *b, struct layer_stack *held,
+    struct layer_rebase_report *rep, char *msg, size_t msglen)
+{
+	struct layer_stack *old = held, *nw = NULL;
+	int id_new = prov_cl_identity_fd(c, b->to, tree);
+	int id_old = b->fresh ? -1 : prov_cl_identity_fd(c, c->version, tree);
+	struct layer_rebase_report one;
+	int r = 0;
+
+	if (id_new < 0) {
+		snprintf(msg, msglen,
+		    "client '%s' has no identity/v/%u/%s (%s): run "
+		    "'pinetboot client set %s --image %s@%u' again to make it",
+		    c->name, b->to, tree, strerror(-id_new), c->name, c->image,
+		    b->to);
+		r = id_new;
+	}
+	if (r == 0 && !old && !b->fresh) {
+		r = prov_cl_stack(
+		    c, im, c->version, tree, "layer", true, &old, msg, msglen);
+	}
+	if (r == 0) {
+		r = prov_cl_stack(
+		    c, im, b->to, tree, tmp, false, &nw, msg, msglen);
+	}
+	if (r == 0 && b->fresh) {
+		r = layer_apply_tree(nw, id_new, NULL, NULL);
+	} else if (r == 0) {
+		/* Without its old identity every file counts as its own. */
+		r = layer_rebase(nw, old, id_old, id_new, &one);
+		if (r == 0 && rep) {
+			rep->changes += one.changes;
+			rep->identity_renewed += one.identity_renewed;
+			rep->identity_kept += one.identity_kept;
+		}
+	}
+	if (r < 0 && !msg[0]) {
+		snprintf(msg, msglen,
+		    "client '%s': building its %s layer over version %u: %s",
+		    c->name, tree, b->to, strerror(-r));
+	}
+	if (old != held) {
+		layer_stack_close(old);
+	}
+	layer_stack_close(nw);
+	if (id_new >= 0) {
+		close(id_new);
+	}
+	if (id_old >= 0) {
+		close(id_old);
+	}
+	return r;
+}
+
+int
+prov_client_boot(const char *state, const char *name, const struct prov_boot *b,
+    struct layer_rebase_report *rep, char *msg, size_t msglen)
+{
+	struct prov_cl c;
+	struct prov_img im;
+	char tmp[64], when[32], to[16], prev[16], path[80];
+	struct rec_change ch[8 + 16];
+	bool made = false, img = false, move;
+	size_t t, n = 0, i;
+	int r;
+
+	msg[0] = 0;
+	if (rep) {
+		*rep = (struct layer_rebase_report){0};
+	}
+	r = prov_cl_open(&c, state, name, true, msg, msglen);
+	if (r < 0) {
+		return r;
+	}
+	r = prov_cl_require_layered(&c, "a move", msg, msglen);
+	if (r == 0 && b->nch > 16) {
+		r = -EINVAL;
+	}
+	if (r == 0) {
+		r = prov_img_open(&im, state, c.image, false, msg, msglen);
+		img = r == 0;
+	}
+	if (r < 0) {
+		goto out;
+	}
+	move = b->to != c.version;
+	/* Built beside, swapped in one rename: a kill leaves one or the other,
+	 * each with the stamp of the version it is over. */
+	snprintf(tmp, sizeof(tmp), ".tmp-layer-%ld", (long)getpid());
+	tree_rm(c.fd, tmp);
+	r = prov_layer_dir_make(c.fd, tmp);
+	made = true;
+	for (t = 0; r == 0 && t < 2; t++) {
+		r = boot_tree(&c, &im, tmp, trees[t], b,
+		    t == 0 ? b->boot : b->root, rep, msg, msglen);
+	}
+	snprintf(to, sizeof(to), "%u", b->to);
+	snprintf(path, sizeof(path), "%s/%s", tmp, PROV_LAYER_STAMP);
+	if (r == 0) {
+		r = write_stamp(c.fd, path, to);
+	}
+	if (r == 0 &&
+	    renameat2(c.fd, tmp, c.fd, "layer", RENAME_EXCHANGE) < 0) {
+		r = -errno;
+		snprintf(msg, msglen, "client '%s': swapping the layer in: %s",
+		    name, strerror(-r));
+	}
+	if (r < 0) {
+		goto out;
+	}
+	prov_now_iso(when, sizeof(when));
+	snprintf(prev, sizeof(prev), "%u", c.version);
+	if (move) {
+		ch[n++] = (struct rec_change){"version", to};
+		ch[n++] = (struct rec_change){"previous_version", prev};
+		ch[n++] = (struct rec_change){"moved_at", when};
+		ch[n++] = (struct rec_change){"next_version", NULL};
+		ch[n++] = (struct rec_change){"move_requested", NULL};
+	}
+	for (i = 0; i < b->nch; i++) {
+		ch[n++] = b->ch[i];
+	}
+	if (n > 0) {
+		r = prov_cl_update(&c, ch, n, msg, msglen);
+	}
+out:
+	if (made) {
+		/* After the swap: the old layer. */
+		tree_rm(c.fd, tmp);
+	}
+	if (img) {
+		prov_img_close(&im);
+	}
+	prov_cl_close(&c);
+	return r;
+}
+
 /* --- promote -------------------------------------------------------------- */
 
 struct link_seen {

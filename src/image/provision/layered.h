@@ -5,7 +5,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/rec.h"
 #include "image/provision/source.h"
+#include "layer/layer.h"
 
 /*
  * A layered client's changes dropped (reset) or made into an image
@@ -29,6 +31,37 @@ struct prov_reset_info {
 int prov_client_reset(const char *state, const char *name,
     const char *const *keep, size_t nkeep, struct prov_reset_info *info,
     char *msg, size_t msglen);
+
+/* What the daemon does to a client's layer as its firmware starts it. */
+struct prov_boot {
+	unsigned to; /* the version it boots from now on (may be its own) */
+	bool fresh;  /* a new layer of its identity files alone (volatile) */
+	/*
+	 * The client's stacks as the server holds them (only read here,
+	 * the server serving nothing from them meanwhile), or NULL: opened
+	 * here.  A client layer must not have two open stacks that write.
+	 */
+	struct layer_stack *root, *boot;
+	const struct rec_change *ch; /* more record changes, or NULL */
+	size_t nch;
+};
+
+/*
+ * prov_client_boot() - make client @name's layer over version @b->to:
+ * its changes carried across (layer_rebase(); identity/v/TO put in) or,
+ * with @b->fresh, dropped; built beside the old layer and swapped in
+ * with one rename, which also swaps in the stamp layer/version saying
+ * the version the layer is over (what counts should the record not
+ * follow: prov_cl_open()).  A move writes version, previous_version
+ * and moved_at and removes next_version and move_requested; @b->ch is
+ * applied with them.  The client is locked meanwhile (-EBUSY when a
+ * command holds it).
+ * Return: 0 or a negative code with @msg; @rep (may be NULL) says what
+ * the rebase did.
+ */
+int prov_client_boot(const char *state, const char *name,
+    const struct prov_boot *b, struct layer_rebase_report *rep, char *msg,
+    size_t msglen);
 
 struct prov_promote_info {
 	unsigned version; /* made: the next version of the image, or 1 */
