@@ -164,7 +164,7 @@ serve_registry_warn(void *arg, const char *name, const char *why)
  * Re-read the client registry and hand it to every service.  On failure
  * the old registry stays in force.
  */
-static int
+int
 serve_reload_clients(struct serve *s)
 {
 	struct registry fresh;
@@ -243,6 +243,7 @@ serve_watch_clients(struct serve *s)
 	}
 	s->clients_watch_fd = fd;
 	loop_timer_init(&s->clients_timer, serve_clients_settled, s);
+	loop_timer_init(&s->moves_timer, serve_moves_due, s);
 	return 0;
 }
 
@@ -329,6 +330,7 @@ serve_close_services(struct serve *s)
 	s->http = NULL;
 	if (s->clients_watch_fd >= 0) {
 		loop_timer_cancel(s->loop, &s->clients_timer);
+		loop_timer_cancel(s->loop, &s->moves_timer);
 		loop_close_fd(s->loop, s->clients_watch_fd);
 		s->clients_watch_fd = -1;
 	}
