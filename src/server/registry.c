@@ -177,7 +177,7 @@ registry_parse_moves(
 		snprintf(msg, msglen, "rollout is not a rollout id");
 		return -EBADMSG;
 	}
-	snprintf(out->rollout, sizeof(out->rollout), "%s", v);
+	memcpy(out->rollout, v, strlen(v) + 1);
 	if (!registry_value(r, "rollout_role", v, sizeof(v)) ||
 	    (v[0] && strcmp(v, "canary") && strcmp(v, "follower"))) {
 		snprintf(msg, msglen, "rollout_role is not canary or follower");
@@ -189,7 +189,12 @@ registry_parse_moves(
 		snprintf(msg, msglen, "rollout_state is not a known state");
 		return -EBADMSG;
 	}
-	snprintf(out->rollout_state, sizeof(out->rollout_state), "%s", v);
+	memcpy(out->rollout_state, v, strlen(v) + 1);
+	/* Only shown: a longer reason is cut. */
+	if (registry_value(r, "rollback_reason", v, sizeof(v))) {
+		snprintf(out->rollback_reason, sizeof(out->rollback_reason),
+		    "%.159s", v);
+	}
 	if (!registry_value(r, "moved_at", v, sizeof(v)) ||
 	    (v[0] && registry_time(v, &out->moved_at) < 0)) {
 		snprintf(msg, msglen,
@@ -520,6 +525,40 @@ out:
 	if (r < 0) {
 		registry_fini(out);
 	}
+	return r;
+}
+
+int
+registry_read_record(const char *state_dir, const char *name,
+    struct registry_client *out, char *msg, size_t msglen)
+{
+	char dir[PATH_MAX];
+	char *text = malloc(REGISTRY_RECORD_MAX);
+	size_t len = 0;
+	int fd, r;
+
+	snprintf(dir, sizeof(dir), "%s/clients", state_dir);
+	fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	r = !text ? -ENOMEM : fd < 0 ? -errno : 0;
+	if (r == 0) {
+		r = registry_read_file(
+		    fd, name, text, REGISTRY_RECORD_MAX, &len);
+	}
+	if (r < 0) {
+		snprintf(msg, msglen, "%s", strerror(-r));
+	} else {
+		r = registry_parse_record(text, len, out, msg, msglen);
+	}
+	if (r == 0) {
+		snprintf(out->name, sizeof(out->name), "%s", name);
+		if (out->root_mode != REGISTRY_ROOT_COPY) {
+			registry_follow_stamp(fd, out);
+		}
+	}
+	if (fd >= 0) {
+		close(fd);
+	}
+	free(text);
 	return r;
 }
 

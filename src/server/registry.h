@@ -64,7 +64,8 @@ struct registry_client {
 	unsigned health_timeout;            /* seconds */
 	/* What the daemon wrote: "moved", "healthy", "failed", ... */
 	char rollout_state[16];
-	int64_t moved_at; /* Unix seconds of the last move, 0: none */
+	char rollback_reason[160]; /* why it went back or halted */
+	int64_t moved_at;          /* Unix seconds of the last move, 0: none */
 };
 
 struct registry {
@@ -109,6 +110,16 @@ int registry_load(const char *state_dir, struct registry *out,
     void (*warn)(void *arg, const char *name, const char *why), void *arg);
 
 void registry_fini(struct registry *r);
+
+/*
+ * registry_read_record() - client @name's record as registry_load()
+ * reads it, without its layer stack: to see whether the one on disk
+ * still is the one loaded (a record rewritten inside its directory is
+ * not seen by the daemon's watch).
+ * Return: 0, or a negative code with @msg.
+ */
+int registry_read_record(const char *state_dir, const char *name,
+    struct registry_client *out, char *msg, size_t msglen);
 
 /*
  * registry_find_prefix() - the client a TFTP directory prefix names: eight

@@ -769,6 +769,42 @@ serve_boot_make(struct serve *s, const char *name, const struct moves_plan *p)
 }
 
 /*
+ * @rc as its record on disk has it: `client set` and `image rollout`
+ * rewrite a record inside the client's directory, which the watch of
+ * the clients directory does not see, and the move they ask for is
+ * decided now.  Return: borrowed (after a reload, a new one), or NULL
+ * when the client is gone.
+ */
+static const struct registry_client *
+serve_record_fresh(struct serve *s, const struct registry_client *rc)
+{
+	struct registry_client *disk = malloc(sizeof(*disk));
+	char name[REGISTRY_NAME_MAX], msg[160];
+	bool same;
+
+	if (!disk) {
+		return rc;
+	}
+	snprintf(name, sizeof(name), "%s", rc->name);
+	same = registry_read_record(
+		   s->cfg->state_dir, name, disk, msg, sizeof(msg)) == 0 &&
+	    disk->root_mode == rc->root_mode && disk->version == rc->version &&
+	    disk->next_version == rc->next_version &&
+	    disk->previous_version == rc->previous_version &&
+	    disk->canary == rc->canary &&
+	    disk->health_timeout == rc->health_timeout &&
+	    disk->moved_at == rc->moved_at && !strcmp(disk->image, rc->image) &&
+	    !strcmp(disk->rollout, rc->rollout) &&
+	    !strcmp(disk->rollout_state, rc->rollout_state);
+	free(disk);
+	if (same) {
+		return rc;
+	}
+	serve_reload_clients(s);
+	return serve_client_named(s, name);
+}
+
+/*
  * A layered or volatile client's firmware asks for its address: the
  * client is starting, nothing of its old boot is mounted, and its boot
  * files are about to be read, so this is where it changes version or
@@ -786,8 +822,12 @@ serve_boot_client(struct serve *s, const struct registry_client *rc)
 	    {"move_requested", NULL},
 	};
 
-	moves_plan(&s->registry, rc, (int64_t)time(NULL), &p);
 	snprintf(name, sizeof(name), "%s", rc->name);
+	rc = serve_record_fresh(s, rc);
+	if (!rc) {
+		return;
+	}
+	moves_plan(&s->registry, rc, (int64_t)time(NULL), &p);
 	switch (p.action) {
 	case MOVES_NONE:
 		return;
