@@ -183,6 +183,7 @@ client_list(const char *state)
 		    mode, image, next[0] ? next : "-",
 		    size_human(client_du(state, e->d_name), du, sizeof(du)),
 		    lb);
+		cli_rollout_note(&rec);
 		n++;
 		unpinned += addr[0] == 0;
 	}

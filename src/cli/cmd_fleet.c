@@ -586,6 +586,25 @@ cli_image_rollback(const char *state, const char *image)
 /* --- the fleet at a glance ---------------------------------------------- */
 
 void
+cli_rollout_note(const struct rec *rec)
+{
+	char st[32] = "", why[REC_MAX_VALUE + 1] = "";
+
+	rec_get(rec, "rollout_state", st, sizeof(st));
+	rec_get(rec, "rollback_reason", why, sizeof(why));
+	if (!why[0]) {
+		return;
+	}
+	if (!strcmp(st, "rolled-back")) {
+		printf("    rolled back: %s\n", why);
+	} else if (!strcmp(st, "halted")) {
+		printf("    halted, not moved: %s\n", why);
+	} else if (!strcmp(st, "failed")) {
+		printf("    failed, goes back at its next boot: %s\n", why);
+	}
+}
+
+void
 cli_fleet_table(const char *state, const char *name)
 {
 	char dir[4096], msg[512];
@@ -595,11 +614,11 @@ cli_fleet_table(const char *state, const char *name)
 
 	snprintf(dir, sizeof(dir), "%s/clients", state);
 	d = opendir(dir);
-	printf("%-20s %-8s %-28s %-6s %-6s %-9s %10s\n", "CLIENT", "ROOT",
-	    "IMAGE", "NEXT", "PREV", "ROLLOUT", "DISK");
+	printf("%-20s %-8s %-28s %-6s %-6s %-9s %10s  %s\n", "CLIENT", "ROOT",
+	    "IMAGE", "NEXT", "PREV", "ROLLOUT", "DISK", "STATE");
 	while (d && (e = readdir(d)) != NULL) {
 		char ref[REC_NAME_MAX + 16], next[16] = "-", prev[16] = "-";
-		char role[16] = "-", size[32];
+		char role[16] = "-", size[32], rstate[32] = "";
 		struct prov_cl c;
 
 		if (e->d_name[0] == '.' || (name && strcmp(name, e->d_name)) ||
@@ -618,8 +637,13 @@ cli_fleet_table(const char *state, const char *name)
 		/* As client list: everything of the client's, each inode once.
 		 */
 		size_human(tree_du(c.fd), size, sizeof(size));
-		printf("%-20s %-8s %-28s %-6s %-6s %-9s %10s\n", c.name,
-		    prov_root_mode_name(c.mode), ref, next, prev, role, size);
+		rec_get(&c.rec, "rollout_state", rstate, sizeof(rstate));
+		printf("%-20s %-8s %-28s %-6s %-6s %-9s %10s  %s\n", c.name,
+		    prov_root_mode_name(c.mode), ref, next, prev, role, size,
+		    rstate[0] ? rstate : "-");
+		if (!name) {
+			cli_rollout_note(&c.rec);
+		}
 		if (name) {
 			static const char *const keys[] = {"rollout",
 			    "rollout_state", "rollback_reason", "moved_at",

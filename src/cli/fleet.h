@@ -39,4 +39,12 @@ int cli_image_rollback(const char *state, const char *image);
  */
 void cli_fleet_table(const char *state, const char *name);
 
+/*
+ * cli_rollout_note() - under a client's row in a table: how its last
+ * move went wrong (rolled back, halted, failed) and why, from the keys
+ * the daemon writes; nothing when it did not.
+ */
+struct rec;
+void cli_rollout_note(const struct rec *rec);
+
 #endif

@@ -187,6 +187,14 @@ serve_reload_clients(struct serve *s)
 
 		obs_provision(s->obs, c->name, c->has_mac ? c->mac : NULL,
 		    c->serial, c->addr);
+		if (c->root_mode != REGISTRY_ROOT_COPY) {
+			char ver[96];
+
+			snprintf(
+			    ver, sizeof(ver), "%s@%u", c->image, c->version);
+			obs_set_version(s->obs, c->name, ver, c->rollout_state,
+			    c->rollback_reason);
+		}
 	}
 	dhcp_serve_reserve_registry(s);
 	serve_clients_resync(s);
