@@ -982,6 +982,25 @@ serve_moves_mounted(struct serve *s, struct in_addr peer, const char *dir)
 	}
 }
 
+/*
+ * Is a DISCOVER from @mac naming @rc (by serial or MAC) the client's own
+ * boot?  Its record's MAC, or the one it was last seen booting with,
+ * must be the sender's: another host naming a client's serial does not
+ * move it or empty its root.  DHCP has no more proof than that to give
+ * (docs/security.md).
+ */
+static bool
+serve_boot_is_its(
+    struct serve *s, const struct registry_client *rc, const uint8_t mac[6])
+{
+	const struct serve_addr *a = serve_addr_find(s, rc->name);
+
+	if (rc->has_mac) {
+		return memcmp(rc->mac, mac, 6) == 0;
+	}
+	return !a || !a->has_mac || memcmp(a->mac, mac, 6) == 0;
+}
+
 void
 serve_note_dhcp_request(
     struct serve *s, const struct dhcp_msg *m, int model_num)
@@ -1038,7 +1057,7 @@ serve_note_dhcp_request(
 		    : NULL;
 
 		rc = rc ? rc : serve_client_for_mac(s, m->chaddr);
-		if (rc) {
+		if (rc && serve_boot_is_its(s, rc, m->chaddr)) {
 			serve_boot_client(s, rc);
 		}
 	}
