@@ -12,6 +12,7 @@
 #include "cli/fleet.h"
 #include "cli/progress.h"
 #include "core/size.h"
+#include "image/provision/fleet.h"
 #include "image/provision/prov.h"
 #include "image/provision/tree.h"
 
@@ -215,6 +216,35 @@ client_show_exports(const struct rec *rec)
 		addr[0] != 0, mac[0] != 0, CLI_EXPORT_MODE_UNKNOWN));
 }
 
+/*
+ * A layer a move made says which version it is over; when the record
+ * does not (the move was cut short before the record was written), the
+ * layer counts, and the next command that holds the client writes it.
+ */
+static void
+client_show_stamp(const char *state, const char *name, const struct rec *rec)
+{
+	char path[4400], stamp[32] = "", ver[32] = "1";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/clients/%s/layer/%s", state, name,
+	    PROV_LAYER_STAMP);
+	f = fopen(path, "r");
+	if (!f) {
+		return;
+	}
+	if (fgets(stamp, sizeof(stamp), f)) {
+		stamp[strcspn(stamp, "\n")] = 0;
+	}
+	fclose(f);
+	rec_get(rec, "version", ver, sizeof(ver));
+	if (stamp[0] && strcmp(stamp, ver) != 0) {
+		printf("%-12s %s (the record says %s: a move was cut short "
+		       "before the record was written; the layer counts)\n",
+		    "layer_over", stamp, ver);
+	}
+}
+
 static int
 client_show(const char *state, const char *name)
 {
@@ -243,6 +273,7 @@ client_show(const char *state, const char *name)
 		printf("%-12.*s %.*s\n", (int)rec.kv[i].klen, rec.kv[i].key,
 		    (int)rec.kv[i].vlen, rec.kv[i].value);
 	}
+	client_show_stamp(state, name, &rec);
 	client_show_exports(&rec);
 	last_boot(state, name, lb, sizeof(lb));
 	printf("%-12s %s\n", "disk_use",
