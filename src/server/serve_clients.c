@@ -897,9 +897,11 @@ serve_moves_arm(struct serve *s)
 		loop_timer_cancel(s->loop, &s->moves_timer);
 		return;
 	}
+	/* Past due: the record could not be written (a command holds the
+	 * client); try again in a while, not at once. */
 	loop_timer_arm(s->loop, &s->moves_timer,
 	    loop_now_ms(s->loop) +
-		(uint64_t)(due > now ? due - now : 0) * 1000);
+		(uint64_t)(due > now ? due - now : 5) * 1000);
 }
 
 void
