@@ -715,13 +715,15 @@ serve_boot_make(struct serve *s, const char *name, const struct moves_plan *p)
 		ch[b.nch++] = (struct rec_change){
 		    "rollout_state", MOVES_STATE_ROLLED_BACK};
 		ch[b.nch++] = (struct rec_change){"rollback_reason", p->reason};
+	} else if (p->action == MOVES_MOVE && rc->rollout[0]) {
+		ch[b.nch++] =
+		    (struct rec_change){"rollout_state", MOVES_STATE_MOVED};
+		ch[b.nch++] = (struct rec_change){"rollback_reason", NULL};
 	} else if (p->action == MOVES_MOVE) {
-		ch[b.nch++] = (struct rec_change){
-		    "rollout_state", rc->rollout[0] ? MOVES_STATE_MOVED : NULL};
-		if (rc->rollout[0]) {
-			ch[b.nch++] =
-			    (struct rec_change){"rollback_reason", NULL};
-		}
+		/* `image rollback` by hand leaves its reason: the move is a
+		 * rollback, and shows as one. */
+		ch[b.nch++] = (struct rec_change){"rollout_state",
+		    rc->rollback_reason[0] ? MOVES_STATE_ROLLED_BACK : NULL};
 	}
 	b.ch = ch;
 	if (a) {

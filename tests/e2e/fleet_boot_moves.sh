@@ -11,7 +11,8 @@
 # nothing; a client a command holds is not moved at that boot, and is
 # at the next; a record left behind its layer (a crash between the swap
 # and the record) is read as the layer says and put right by the next
-# command that holds the client.
+# command that holds the client; `image rollback` by hand is made at
+# the next boot and shows as a rollback.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/../lib/netns.sh"
@@ -162,6 +163,23 @@ t_check "status follows the layer" grep -Eq '^lm +layered +os@2 ' <<<"$st"
 "$P" client set lm --image os@2 --state-dir "$S" >"$W/set2.log" 2>&1
 t_check "the next command finishes the record" \
 	test "$(key lm version)/$(key lm previous_version)/$(key lm next_version)" = 2/1/
+
+# 5. image rollback by hand: made at the next boot, shown as a rollback.
+"$P" image rollback os --state-dir "$S" >"$W/rollback.log" 2>&1
+t_check "image rollback os" test $? -eq 0
+firmware 1
+t_check "lm back on version 1 at its boot" \
+	wait_log 'event=moved client=lm from=2 to=1'
+t_check "lm: rolled back, by hand" \
+	test "$(key lm rollout_state)/$(key lm rollback_reason)" = \
+	"rolled-back/pinetboot image rollback"
+t_check "lm's own file still kept" grep -qx mine "$L/lm/layer/root/etc/lm-file"
+cfg=$(tftp_get 10010000 config.txt)
+t_check "TFTP serves version 1's config.txt again" \
+	bash -c "! grep -q '# version 2' <<<'$cfg'"
+list=$("$P" client list --state-dir "$S")
+t_check "client list says lm was rolled back, and why" \
+	grep -q 'rolled back: pinetboot image rollback' <<<"$list"
 t_check "the server logged nothing it could not read" \
 	bash -c "! grep -q 'event=client-skipped' '$W/serve.log'"
 nn_stop "$SPID"
