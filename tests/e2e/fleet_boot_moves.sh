@@ -12,7 +12,9 @@
 # at the next; a record left behind its layer (a crash between the swap
 # and the record) is read as the layer says and put right by the next
 # command that holds the client; `image rollback` by hand is made at
-# the next boot and shows as a rollback.
+# the next boot and shows as a rollback; a canary that never mounts its
+# root is marked failed by a server restarted (kill -9) meanwhile, the
+# followers are halted and the canary goes back at its next boot.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/../lib/netns.sh"
@@ -182,5 +184,47 @@ t_check "client list says lm was rolled back, and why" \
 	grep -q 'rolled back: pinetboot image rollback' <<<"$list"
 t_check "the server logged nothing it could not read" \
 	bash -c "! grep -q 'event=client-skipped' '$W/serve.log'"
+
+# 6. A rollout whose canary never mounts its root (no guest boots here),
+# across a restart of the server (kill -9) before its health timeout.
+"$P" image rollout os@2 --canary 1 --health-timeout 4 --state-dir "$S" \
+	>"$W/rollout.log" 2>&1
+t_check "image rollout os@2 --canary 1 --health-timeout 4" test $? -eq 0
+t_check "lm is the canary" test "$(key lm rollout_role)" = canary
+firmware 1
+t_check "the canary moved" wait_log 'event=moved client=lm from=1 to=2'
+t_check "rollout_state moved" test "$(key lm rollout_state)" = moved
+kill -KILL "$SPID"
+wait "$SPID" 2>/dev/null
+mv "$W/serve.log" "$W/serve-1.log"
+nn_spawn "$NS" "$W/serve.log" "$P" serve --interface br0 \
+	--address "$ADDR" --state-dir "$S" --dhcp server \
+	--dhcp-range 198.18.0.100,198.18.0.150 --dhcp-probe 0
+SPID=$NN_LAST_PID
+nn_wait_udp "$NS" 69
+for _ in $(seq 100); do
+	[ "$(key lm rollout_state)" = failed ] && break
+	sleep 0.1
+done
+t_check "the restarted server marks the canary failed in time" \
+	test "$(key lm rollout_state)" = failed
+t_check "the log says why" \
+	grep -q 'event=move-failed client=lm version=2 back-to=1 reason="did not reach root mounted within 4 s' \
+	"$W/serve.log"
+firmware 2
+t_check "a volatile follower: halted, emptied, not moved" \
+	test "$(key vol rollout_state)/$(key vol version)/$(key vol next_version)" = halted/1/
+# sn was on version 2 with its rollback pending: the rollout to 2
+# cancelled that, and it stays.
+firmware 3
+t_check "sn, already on version 2, stays there" \
+	test "$(key sn version)/$(key sn next_version)" = 2/
+firmware 1
+t_check "the canary goes back at its next boot" \
+	wait_log 'event=rolled-back client=lm from=2 to=1'
+t_check "lm on version 1, rolled back" \
+	test "$(key lm version)/$(key lm rollout_state)" = 1/rolled-back
+firmware 1
+t_check "and stays there" test "$(key lm version)" = 1
 nn_stop "$SPID"
 t_done
