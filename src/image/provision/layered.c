@@ -528,13 +528,9 @@ promote_enter(void *arg, const struct layer_walk_ent *e)
 		}
 	}
 	if (e->node->type == S_IFDIR) {
-		if (mkdirat(parent, e->name, 0700) < 0) {
-			return -errno;
-		}
-		fd = openat(parent, e->name,
-		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		fd = tree_mkdir_open(parent, e->name);
 		if (fd < 0) {
-			return -errno;
+			return fd;
 		}
 		p->dirs[e->depth] = fd;
 		return 0;

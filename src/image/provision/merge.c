@@ -38,13 +38,9 @@ link_enter(void *arg, const struct layer_walk_ent *e)
 		return 0; /* the root: the destination itself */
 	}
 	if (e->node->type == S_IFDIR) {
-		if (mkdirat(parent, e->name, 0700) < 0) {
-			return -errno;
-		}
-		fd = openat(parent, e->name,
-		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		fd = tree_mkdir_open(parent, e->name);
 		if (fd < 0) {
-			return -errno;
+			return fd;
 		}
 		c->dirs[e->depth] = fd;
 		return 0;

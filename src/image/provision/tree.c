@@ -603,6 +603,19 @@ tree_open_dir(int rootfd, const char *rel)
 	return tree_openat2(rootfd, rel, O_RDONLY | O_DIRECTORY, 0);
 }
 
+int
+tree_mkdir_open(int parent, const char *name)
+{
+	int fd;
+
+	if (mkdirat(parent, name, 0700) < 0) {
+		return -errno;
+	}
+	fd = openat(
+	    parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
 bool
 tree_exists(int rootfd, const char *rel)
 {

@@ -73,6 +73,13 @@ bool tree_exists(int rootfd, const char *rel);
 int tree_open_dir(int rootfd, const char *rel);
 
 /*
+ * tree_mkdir_open() - make the directory @name in @parent (0700: the
+ * walk that made it sets its attributes when done) and open it.
+ * Return: fd or -errno.
+ */
+int tree_mkdir_open(int parent, const char *name);
+
+/*
  * tree_dir_stream() - a stream over the entries of the directory @dirfd
  * (borrowed), from the first: it reads a duplicate of @dirfd, which
  * shares the offset of any earlier reading.
