@@ -665,8 +665,9 @@ serve_move_event(struct serve *s, const char *name, enum obs_level level,
 
 /*
  * Write @n changes into client @name's record (the daemon's keys:
- * docs/provisioning.md) and read the registry again, since the watch
- * does not see a record rewritten inside a client's directory.
+ * docs/provisioning.md), under the client's lock as every command.  The
+ * caller reads the registry again: the watch does not see a record
+ * rewritten inside a client's directory.
  */
 static int
 serve_record_edit(
@@ -691,8 +692,8 @@ serve_record_edit(
 /*
  * Carry out @p for client @name: the layer made over @p->to (or emptied),
  * the exports and TFTP switched to the new stacks, the record and the
- * timeline told.  The client's exports go first, so no call reaches the
- * old stack while its layer is rebuilt.
+ * timeline told.  The client's exports go first, so no new call reaches
+ * the old stack while its layer is rebuilt from it.
  */
 static void
 serve_boot_make(struct serve *s, const char *name, const struct moves_plan *p)
