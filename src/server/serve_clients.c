@@ -739,11 +739,11 @@ serve_boot_make(struct serve *s, const char *name, const struct moves_plan *p)
 	if (r < 0) {
 		log_escape(esc, msg, strlen(msg));
 		log_warn(&clients_log,
-		    "event=%s-failed client=%s from=%u to=%u error=\"%s\"",
+		    "event=%s-error client=%s from=%u to=%u error=\"%s\"",
 		    p->action == MOVES_EMPTY ? "empty" : "move", name, from,
 		    b.to, esc);
 		serve_move_event(s, name, OBS_WARN,
-		    p->action == MOVES_EMPTY ? "empty-failed" : "move-failed",
+		    p->action == MOVES_EMPTY ? "empty-error" : "move-error",
 		    "stays on version %u: %s", from, msg);
 	} else if (p->action == MOVES_EMPTY) {
 		log_info(&clients_log, "event=emptied client=%s version=%u",

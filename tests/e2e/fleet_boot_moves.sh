@@ -141,7 +141,7 @@ HOLD=$!
 sleep 0.5
 firmware 3
 t_check "sn held: not moved, and the log says why" \
-	wait_log 'event=move-failed client=sn from=1 to=2'
+	wait_log 'event=move-error client=sn from=1 to=2'
 t_check "sn still on version 1" test "$(key sn version)/$(key sn next_version)" = 1/2
 kill "$HOLD"
 wait "$HOLD" 2>/dev/null
