@@ -103,13 +103,13 @@ rm -rf "$W/before"
 echo "| load (uptime) | $(uptime | sed 's/.*load average: //') |"
 [ "${ONLY_IMPORT:-0}" = 1 ] && exit 0
 
-# 2. client add on the work directory's file system.
+# 2. client add on --root copy the work directory's file system.
 clients() { # STATE LABEL
 	local s=$1 label=$2 u0 u1 u2 t
 	u0=$(used_kib "$s")
-	t=$(now); "$P" client add c1 --serial 00000001 --image run$RUNS --server 198.18.0.1 --state-dir "$s" >/dev/null; local t1; t1=$(since "$t")
+	t=$(now); "$P" client add c1 --root copy --serial 00000001 --image run$RUNS --server 198.18.0.1 --state-dir "$s" >/dev/null; local t1; t1=$(since "$t")
 	u1=$(used_kib "$s")
-	t=$(now); "$P" client add c2 --serial 00000002 --image run$RUNS --server 198.18.0.1 --state-dir "$s" >/dev/null; local t2; t2=$(since "$t")
+	t=$(now); "$P" client add c2 --root copy --serial 00000002 --image run$RUNS --server 198.18.0.1 --state-dir "$s" >/dev/null; local t2; t2=$(since "$t")
 	u2=$(used_kib "$s")
 	echo "| client add, first ($label) | ${t1} s, $(((u1 - u0) / 1024)) MiB new |"
 	echo "| client add, second ($label) | ${t2} s, $(((u2 - u1) / 1024)) MiB new |"
@@ -129,7 +129,7 @@ if command -v mkfs.xfs >/dev/null && truncate -s 12G "$W/xfs.img" &&
 	umount "$W/xfs"
 	rm -f "$W/xfs.img"
 else
-	echo "| client add on XFS | loop mount not possible here |"
+	echo "| client add on --root copy XFS | loop mount not possible here |"
 fi
 fi
 

@@ -99,7 +99,7 @@ guest_kernel amd64 >/dev/null 2>&1
 say "importing the image and provisioning client $NAME ($MAC)"
 "$PNB_BIN" image import "$IMG" --name demo-os --state-dir "$STATE" ||
 	die "image import failed"
-"$PNB_BIN" client add "$NAME" --serial 0d0e0d0e --mac "$MAC" \
+"$PNB_BIN" client add "$NAME" --root copy --serial 0d0e0d0e --mac "$MAC" \
 	--image demo-os --server "$ADDR" --state-dir "$STATE" ||
 	die "client add failed"
 croot=$STATE/clients/$NAME/root

@@ -23,6 +23,7 @@
 #include "core/cfg.h"
 #include "core/cur.h"
 #include "image/provision/bootcheck.h"
+#include "image/provision/fleet.h"
 #include "proto/dhcp/dhcp.h"
 #include "server/serve.h"
 
@@ -263,44 +264,44 @@ doctor_firewall(struct doctor *d)
 	}
 }
 
-static bool
-doctor_has(const char *dir, const char *name)
-{
-	char path[PATH_MAX];
-	struct stat st;
-
-	return path_join(path, sizeof(path), dir, name, NULL) &&
-	    stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-/* Does @dir hold at least one file whose name starts with @prefix? */
-static bool
-doctor_has_prefix(const char *dir, const char *prefix)
-{
-	DIR *dd = opendir(dir);
-	struct dirent *e;
-	bool found = false;
-
-	if (!dd) {
-		return false;
-	}
-	while (!found && (e = readdir(dd))) {
-		found = strncmp(e->d_name, prefix, strlen(prefix)) == 0;
-	}
-	closedir(dd);
-	return found;
-}
-
 /*
  * Each provisioned client's boot tree must hold what its firmware asks
  * for (reference §3.4): config.txt and cmdline.txt always; start4.elf
  * keeps a Pi 4's per-serial prefix, start.elf a Pi 2/3's; a kernel and a
  * device tree.
  */
+/* Is @name among @files? */
+static bool
+files_have(char **files, size_t n, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (strcmp(files[i], name) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Does a name in @files start with @prefix? */
+static bool
+files_have_prefix(char **files, size_t n, const char *prefix)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (strncmp(files[i], prefix, strlen(prefix)) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
 static void
 doctor_clients(struct doctor *d, const char *state_dir)
 {
-	char dir[PATH_MAX], boot[PATH_MAX];
+	char dir[PATH_MAX], msg[512];
 	struct dirent *e;
 	DIR *dd;
 	int n = 0;
@@ -316,49 +317,53 @@ doctor_clients(struct doctor *d, const char *state_dir)
 	}
 	while ((e = readdir(dd))) {
 		bool pi4, pi3, kernel, dtb;
+		char **files = NULL;
+		size_t nf = 0;
 
 		if (e->d_name[0] == '.') {
 			continue;
 		}
 		n++;
-		if (!path_join(boot, sizeof(boot), dir, e->d_name, "boot")) {
+		/* A layered client's boot tree is its layer over its version.
+		 */
+		if (prov_cl_boot_files(state_dir, e->d_name, &files, &nf, msg,
+			sizeof(msg)) < 0) {
+			finding(d, "FAIL", "client %s: %s", e->d_name, msg);
 			continue;
 		}
-		pi4 = doctor_has(boot, "start4.elf");
-		pi3 = doctor_has(boot, "start.elf");
-		kernel = doctor_has_prefix(boot, "kernel");
-		dtb = doctor_has_prefix(boot, "bcm27");
-		if (!doctor_has(boot, "config.txt") ||
-		    !doctor_has(boot, "cmdline.txt")) {
+		pi4 = files_have(files, nf, "start4.elf");
+		pi3 = files_have(files, nf, "start.elf");
+		kernel = files_have_prefix(files, nf, "kernel");
+		dtb = files_have_prefix(files, nf, "bcm27");
+		if (!files_have(files, nf, "config.txt") ||
+		    !files_have(files, nf, "cmdline.txt")) {
 			finding(d, "FAIL",
-			    "client %s: boot tree %s lacks "
+			    "client %s: its boot tree lacks "
 			    "config.txt or cmdline.txt: re-add the client from "
 			    "a complete image",
-			    e->d_name, boot);
-			continue;
-		}
-		if (!kernel || !dtb) {
+			    e->d_name);
+		} else if (!kernel || !dtb) {
 			finding(d, "FAIL",
 			    "client %s: boot tree lacks a "
 			    "kernel*.img or bcm27*.dtb: the image has no "
 			    "Raspberry Pi kernel",
 			    e->d_name);
-			continue;
-		}
-		if (!pi4 && !pi3) {
+		} else if (!pi4 && !pi3) {
 			finding(d, "warn",
 			    "client %s: no start4.elf or "
 			    "start.elf: Pi 2-4 firmware drops the serial "
 			    "prefix and loads the root's files instead; Pi 5 "
 			    "is unaffected",
 			    e->d_name);
-			continue;
+		} else {
+			finding(d, "ok",
+			    "client %s: boot tree has the files for %s",
+			    e->d_name,
+			    pi4 && pi3 ? "Pi 2 to Pi 5"
+				: pi4  ? "Pi 4 and Pi 5"
+				       : "Pi 2 and Pi 3");
 		}
-		finding(d, "ok", "client %s: boot tree has the files for %s",
-		    e->d_name,
-		    pi4 && pi3 ? "Pi 2 to Pi 5"
-			: pi4  ? "Pi 4 and Pi 5"
-			       : "Pi 2 and Pi 3");
+		prov_names_free(files, nf);
 	}
 	closedir(dd);
 	if (n == 0) {
@@ -471,8 +476,16 @@ doctor_boot_limits(struct doctor *d, const char *state_dir)
 	while (dd && (e = readdir(dd))) {
 		struct doctor_boot b = {.d = d, .client = e->d_name};
 
+		/*
+		 * A layered client's own boot files are in its layer (a kernel
+		 * or initramfs it updated); its version's were checked at
+		 * import.
+		 */
 		if (e->d_name[0] != '.' &&
-		    path_join(boot, sizeof(boot), dir, e->d_name, "boot")) {
+		    path_join(boot, sizeof(boot), dir, e->d_name, "boot") &&
+		    (access(boot, F_OK) == 0 ||
+			path_join(boot, sizeof(boot), dir, e->d_name,
+			    "layer/boot"))) {
 			prov_boot_check_dir(boot, doctor_boot_finding, &b);
 		}
 	}

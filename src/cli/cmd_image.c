@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/fleet.h"
 #include "cli/progress.h"
 #include "core/size.h"
 #include "core/cfg.h"
@@ -27,7 +28,10 @@ image_usage(FILE *f)
 	    "       pinetboot image versions NAME\n"
 	    "       pinetboot image update NAME [--from V] -- CMD [ARGS...]\n"
 	    "       pinetboot image shell NAME [--from V]\n"
-	    "       pinetboot image remove NAME\n"
+	    "       pinetboot image rollout NAME@V [--canary K] "
+	    "[--health-timeout S]\n"
+	    "       pinetboot image rollback NAME\n"
+	    "       pinetboot image remove NAME[@V]\n"
 	    "\n"
 	    "An image is a list of immutable versions under\n"
 	    "STATE/images/NAME/v/N/{boot,root}.  import reads a Raspberry\n"
@@ -39,11 +43,19 @@ image_usage(FILE *f)
 	    "keeps what it changed as the next version; shell does the same\n"
 	    "with an interactive shell (leave it with 'exit 0' to keep the\n"
 	    "changes).  versions lists an image's versions and the clients\n"
-	    "that use them; remove deletes an image no client uses.\n"
+	    "that use them.  rollout moves every layered client of the image\n"
+	    "to version V at its next boot: K canaries first (default 1), the\n"
+	    "rest once they booted; a client not booted within S seconds\n"
+	    "(default 300) goes back.  rollback sends every client of the\n"
+	    "image back to its previous version.  remove deletes an image,\n"
+	    "or one version, that no client uses.\n"
 	    "\n"
 	    "Options:\n"
 	    "  --name NAME       image name (default: from FILE)\n"
 	    "  --from V          the version to start from (default: newest)\n"
+	    "  --canary K        rollout: clients that move first\n"
+	    "  --health-timeout S  rollout: seconds a moved client has to\n"
+	    "                    boot (default 300)\n"
 	    "  --max-size SIZE   most an import writes for the decompressed\n"
 	    "                    image and for each partition's files\n"
 	    "                    (default 64G; K, M, G, T suffixes)\n"
@@ -214,25 +226,25 @@ image_list(const char *state)
 }
 
 struct version_users {
-	unsigned *version;
+	struct prov_image_user *u; /* client names in names[] */
 	char (*names)[REC_NAME_MAX + 1];
 	size_t n, cap;
 };
 
 static void
-collect_user(void *arg, const char *client, unsigned version)
+collect_user(void *arg, const struct prov_image_user *user)
 {
 	struct version_users *u = arg;
 
 	if (u->n == u->cap) {
 		size_t cap = u->cap ? 2 * u->cap : 16;
-		unsigned *v = realloc(u->version, cap * sizeof(*v));
+		struct prov_image_user *v = realloc(u->u, cap * sizeof(*v));
 		char(*nm)[REC_NAME_MAX + 1];
 
 		if (!v) {
 			return;
 		}
-		u->version = v;
+		u->u = v;
 		nm = realloc(u->names, cap * sizeof(*nm));
 		if (!nm) {
 			return;
@@ -240,8 +252,9 @@ collect_user(void *arg, const char *client, unsigned version)
 		u->names = nm;
 		u->cap = cap;
 	}
-	u->version[u->n] = version;
-	snprintf(u->names[u->n], sizeof(u->names[u->n]), "%s", client);
+	u->u[u->n] = *user;
+	snprintf(u->names[u->n], sizeof(u->names[u->n]), "%s", user->client);
+	u->u[u->n].client = NULL;
 	u->n++;
 }
 
@@ -292,12 +305,22 @@ image_versions(const char *state, const char *name)
 			snprintf(parent, sizeof(parent), "%u", v->parent);
 		}
 		for (k = 0; k < users.n; k++) {
-			if (users.version[k] == v->n && o < sizeof(who)) {
+			const struct prov_image_user *u = &users.u[k];
+			const char *tag = u->version == v->n ? ""
+			    : u->next == v->n                ? "(moving here)"
+			    : u->previous == v->n            ? "(previous)"
+							     : NULL;
+
+			if (tag && o < sizeof(who)) {
 				o += (size_t)snprintf(who + o, sizeof(who) - o,
-				    "%s%s", o ? "," : "", users.names[k]);
+				    "%s%s%s", o ? "," : "", users.names[k],
+				    tag);
 			}
 		}
-		if (v->command[0]) {
+		if (v->promoted[0]) {
+			snprintf(made, sizeof(made), "promote of client %s",
+			    v->promoted);
+		} else if (v->command[0]) {
 			snprintf(made, sizeof(made), "update: %s%s", v->command,
 			    v->flattened ? " (then flattened into a base)"
 					 : "");
@@ -314,7 +337,7 @@ image_versions(const char *state, const char *name)
 	printf("SIZE: disk use of the version alone (each inode counted once, "
 	       "in the oldest version holding it).\n");
 out:
-	free(users.version);
+	free(users.u);
 	free(users.names);
 	free(boot);
 	free(root);
@@ -390,12 +413,44 @@ image_update(
 	return 0;
 }
 
+struct image_opts {
+	const char *name, *from, *canary, *timeout;
+};
+
+static int
+image_remove(const char *state, const char *ref)
+{
+	char img[REC_NAME_MAX + 1], msg[1024];
+	unsigned v;
+	int r;
+
+	if (prov_image_ref_parse(ref, img, &v) < 0) {
+		return cli_usage_error(
+		    "image", "remove needs NAME or NAME@VERSION");
+	}
+	if (v) {
+		r = prov_version_remove(state, img, v, msg, sizeof(msg));
+		if (r < 0) {
+			fprintf(stderr, "pinetboot image remove: %s\n", msg);
+			return 1;
+		}
+		printf("Removed version %u of image '%s'\n", v, img);
+		return 0;
+	}
+	r = prov_image_remove(state, img, msg, sizeof(msg));
+	if (r < 0) {
+		fprintf(stderr, "pinetboot image remove: %s\n", msg);
+		return 1;
+	}
+	printf("Removed image '%s'\n", img);
+	return 0;
+}
+
 static int
 image_run(const char *state, uint64_t max_bytes, const char *sub, int argc,
-    char **argv, const char *name, const char *from)
+    char **argv, const struct image_opts *o)
 {
-	char msg[1024];
-	int r;
+	const char *name = o->name, *from = o->from;
 
 	if (!strcmp(sub, "import")) {
 		return image_import(state, max_bytes, argc, argv, name);
@@ -406,6 +461,20 @@ image_run(const char *state, uint64_t max_bytes, const char *sub, int argc,
 	if (from) {
 		return cli_usage_error(
 		    "image", "--from is for update and shell");
+	}
+	if (strcmp(sub, "rollout") != 0 && (o->canary || o->timeout)) {
+		return cli_usage_error(
+		    "image", "--canary and --health-timeout are for rollout");
+	}
+	if (!strcmp(sub, "rollout")) {
+		return argc == 1
+		    ? cli_image_rollout(state, argv[0], o->canary, o->timeout)
+		    : cli_usage_error("image", "rollout needs NAME@VERSION");
+	}
+	if (!strcmp(sub, "rollback")) {
+		return argc == 1
+		    ? cli_image_rollback(state, argv[0])
+		    : cli_usage_error("image", "rollback needs the image NAME");
 	}
 	if (!strcmp(sub, "versions")) {
 		return argc == 1
@@ -419,16 +488,9 @@ image_run(const char *state, uint64_t max_bytes, const char *sub, int argc,
 				       "arguments");
 	}
 	if (!strcmp(sub, "remove")) {
-		if (argc != 1) {
-			return cli_usage_error("image", "remove needs a NAME");
-		}
-		r = prov_image_remove(state, argv[0], msg, sizeof(msg));
-		if (r < 0) {
-			fprintf(stderr, "pinetboot image remove: %s\n", msg);
-			return 1;
-		}
-		printf("Removed image '%s'\n", argv[0]);
-		return 0;
+		return argc == 1 ? image_remove(state, argv[0])
+				 : cli_usage_error("image",
+				       "remove needs NAME or NAME@VERSION");
 	}
 	return cli_usage_error("image", "unknown subcommand '%s'", sub);
 }
@@ -442,11 +504,13 @@ cli_image(int argc, char **argv)
 	    {"max-size", required_argument, NULL, 'm'},
 	    {"config", required_argument, NULL, 'c'},
 	    {"from", required_argument, NULL, 'f'},
+	    {"canary", required_argument, NULL, 'k'},
+	    {"health-timeout", required_argument, NULL, 't'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *state = NULL, *name = NULL, *max_size = NULL;
-	const char *config = NULL, *from = NULL, *sub;
+	const char *state = NULL, *max_size = NULL, *config = NULL, *sub;
+	struct image_opts io = {0};
 	struct cfg *cfg = NULL;
 	char msg[1024];
 	int c, r;
@@ -459,7 +523,7 @@ cli_image(int argc, char **argv)
 			state = optarg;
 			break;
 		case 'n':
-			name = optarg;
+			io.name = optarg;
 			break;
 		case 'm':
 			max_size = optarg;
@@ -468,7 +532,13 @@ cli_image(int argc, char **argv)
 			config = optarg;
 			break;
 		case 'f':
-			from = optarg;
+			io.from = optarg;
+			break;
+		case 'k':
+			io.canary = optarg;
+			break;
+		case 't':
+			io.timeout = optarg;
 			break;
 		case 'h':
 			image_usage(stdout);
@@ -484,7 +554,7 @@ cli_image(int argc, char **argv)
 	sub = argv[optind];
 	argc -= optind + 1;
 	argv += optind + 1;
-	if (strcmp(sub, "import") != 0 && (name || max_size)) {
+	if (strcmp(sub, "import") != 0 && (io.name || max_size)) {
 		return cli_usage_error(
 		    "image", "--name and --max-size are for import");
 	}
@@ -506,7 +576,7 @@ cli_image(int argc, char **argv)
 		return cli_usage_error("image", "--max-size: %s", msg);
 	}
 	r = image_run(state ? state : cfg->state_dir, cfg->image_max_size, sub,
-	    argc, argv, name, from);
+	    argc, argv, &io);
 	free(cfg);
 	return r;
 }

@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "cli/control.h"
+#include "cli/fleet.h"
 #include "core/buf.h"
 
 static void
@@ -18,7 +19,9 @@ status_usage(void)
 	    "of clients (state, last boot, boot duration, last error), or\n"
 	    "with NAME that client's boot timeline.  Clients the server saw\n"
 	    "but that are not provisioned are listed as discovered, with\n"
-	    "the command that would provision them.\n"
+	    "the command that would provision them.  Then, from the client\n"
+	    "records, each client's root mode, image version, pending move,\n"
+	    "previous version, rollout and disk use.\n"
 	    "\n"
 	    "  --json           print JSON instead of text\n"
 	    "  --state-dir DIR  the server's state directory "
@@ -86,6 +89,10 @@ cli_status(int argc, char **argv)
 	buf_init(&body, 16u << 20);
 	r = cli_control_request(state_dir, "GET", path, &body, &status);
 	if (r == -ENOENT || r == -ECONNREFUSED) {
+		/* The records still say what each client runs. */
+		if (!json) {
+			cli_fleet_table(state_dir, name);
+		}
 		fprintf(stderr,
 		    "pinetboot status: no server is running with "
 		    "state directory %s (start 'pinetboot serve', or give "
@@ -116,5 +123,9 @@ cli_status(int argc, char **argv)
 	}
 	fwrite(body.p, 1, body.len, stdout);
 	buf_fini(&body);
+	if (!json) {
+		printf("\n");
+		cli_fleet_table(state_dir, name);
+	}
 	return 0;
 }

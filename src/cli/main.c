@@ -10,8 +10,9 @@
 
 const struct cli_cmd cli_cmds[] = {
     {"serve", "run the DHCP, TFTP and NFS services", cli_serve},
-    {"image", "import, list and remove Raspberry Pi OS images", cli_image},
-    {"client", "add, list, show and remove network-boot clients", cli_client},
+    {"image", "import, update, roll out and remove image versions", cli_image},
+    {"client", "add, move, diff, reset, promote and remove clients",
+	cli_client},
     {"status", "show each client's state and boot timeline", cli_status},
     {"doctor", "check the machine and network before a first boot", cli_doctor},
     {"demo", "boot a virtual client end to end (root)", cli_demo},

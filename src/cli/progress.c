@@ -45,7 +45,8 @@ cli_progress_fn(void *arg, const char *phase, uint64_t done, uint64_t total)
 	}
 	p->last = now;
 	t = elapsed(&p->start, &now);
-	if (!strcmp(phase, "copy") || !strcmp(phase, "flatten")) {
+	if (!strcmp(phase, "copy") || !strcmp(phase, "flatten") ||
+	    !strcmp(phase, "promote")) {
 		/* The clone counts files, not bytes. */
 		fprintf(stderr,
 		    p->tty ? "\r%-10s %llu files   " : "%s %llu files\n", phase,

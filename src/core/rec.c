@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/rec.h"
@@ -120,4 +121,93 @@ rec_name_ok(const char *name)
 		}
 	}
 	return true;
+}
+
+/* A value for one line: no line break, no NUL, not too long. */
+static bool
+rec_value_ok(const char *v)
+{
+	return strlen(v) <= REC_MAX_VALUE && !strpbrk(v, "\n\r");
+}
+
+int
+rec_edit(const char *text, size_t len, const struct rec_change *ch, size_t n,
+    struct buf *out)
+{
+	struct rec r;
+	unsigned line;
+	size_t off = 0, i;
+	bool *done = NULL;
+	int rc;
+
+	rc = rec_parse(text, len, &r, &line);
+	if (rc < 0) {
+		return rc;
+	}
+	for (i = 0; i < n; i++) {
+		if (!ch[i].key || strlen(ch[i].key) == 0 ||
+		    strspn(
+			ch[i].key, "abcdefghijklmnopqrstuvwxyz0123456789_") !=
+			strlen(ch[i].key) ||
+		    (ch[i].value && !rec_value_ok(ch[i].value))) {
+			return -EINVAL;
+		}
+	}
+	done = calloc(n ? n : 1, sizeof(*done));
+	if (!done) {
+		return -ENOMEM;
+	}
+	/* Line by line: comments and order stay, changed keys in place. */
+	while (off < len && rc == 0) {
+		const char *p = text + off, *nl = memchr(p, '\n', len - off);
+		size_t ll = nl ? (size_t)(nl - p) : len - off, k = 0, kl;
+		const struct rec_change *c = NULL;
+
+		off += ll + (nl ? 1 : 0);
+		while (k < ll && rec_blank(p[k])) {
+			k++;
+		}
+		kl = 0;
+		if (k < ll && p[k] != '#') {
+			while (k + kl < ll && p[k + kl] != '=' &&
+			    !rec_blank(p[k + kl])) {
+				kl++;
+			}
+			for (i = 0; i < n && !c; i++) {
+				if (strlen(ch[i].key) == kl &&
+				    !memcmp(ch[i].key, p + k, kl)) {
+					c = &ch[i];
+					done[i] = true;
+				}
+			}
+		}
+		if (!c) {
+			rc = buf_add(out, p, ll);
+			if (rc == 0) {
+				rc = buf_add(out, "\n", 1);
+			}
+		} else if (c->value) {
+			rc = buf_printf(out, "%s = %s\n", c->key, c->value);
+		}
+	}
+	for (i = 0; i < n && rc == 0; i++) {
+		size_t j;
+		bool later = false;
+
+		/* The last change of a key wins; unset keys stay out. */
+		for (j = i + 1; j < n; j++) {
+			later = later || strcmp(ch[j].key, ch[i].key) == 0;
+		}
+		if (!done[i] && !later && ch[i].value) {
+			rc = buf_printf(
+			    out, "%s = %s\n", ch[i].key, ch[i].value);
+		}
+	}
+	free(done);
+	if (rc < 0) {
+		return rc;
+	}
+	/* The result must still be a record the readers take. */
+	rc = rec_parse((const char *)out->p, out->len, &r, &line);
+	return rc;
 }

@@ -4,6 +4,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/buf.h"
+
 /*
  * A small `key = value` record: client.conf and image.conf, written by
  * the CLI and read by the CLI and the daemon (docs/provisioning.md).
@@ -40,6 +42,24 @@ int rec_parse(const char *text, size_t len, struct rec *r, unsigned *line);
  * Return: true if present and it fits.
  */
 bool rec_get(const struct rec *r, const char *key, char *out, size_t cap);
+
+/* One change for rec_edit(): set @key to @value, or remove it (NULL). */
+struct rec_change {
+	const char *key;
+	const char *value;
+};
+
+/*
+ * rec_edit() - the record @text (@len bytes, borrowed) with @n changes
+ * applied, appended to @out: a key already there keeps its line's place
+ * (comments and order stay), a new key goes at the end, a NULL value
+ * removes the key; when several changes name one key, the last wins.
+ * Return: 0; -EINVAL (a bad key, or a value with a line break or over
+ * REC_MAX_VALUE); rec_parse()'s codes for @text or for the result (over
+ * REC_MAX_KEYS); buf_add()'s.
+ */
+int rec_edit(const char *text, size_t len, const struct rec_change *ch,
+    size_t n, struct buf *out);
 
 /*
  * rec_name_ok() - a client or image name: [a-z0-9][a-z0-9._-]{0,62}, not

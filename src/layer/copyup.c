@@ -110,9 +110,8 @@ layer_copy_meta(struct layer_stack *st, int src, int dst,
 	return r;
 }
 
-/* The data of @src into @dst: shared blocks if it can, holes kept. */
-static int
-copy_data(struct layer_stack *st, int src, int dst, off_t size)
+int
+layer_copy_data(struct layer_stack *st, int src, int dst, off_t size)
 {
 	off_t data = 0, hole;
 	int r;
@@ -237,7 +236,7 @@ layer_up_file(struct layer_stack *st, struct layer_node *n)
 			r = -errno;
 			goto out;
 		}
-		r = copy_data(st, src, cfd, sst.st_size);
+		r = layer_copy_data(st, src, cfd, sst.st_size);
 		if (r == 0) {
 			r = layer_copy_meta(st, src, cfd, &sst, true);
 		}

@@ -200,6 +200,12 @@ int layer_copy_meta(struct layer_stack *st, int src, int dst,
     const struct stat *sst, bool times);
 
 /*
+ * layer_copy_data() - the first @size bytes of @src into @dst (open
+ * fds): shared blocks where the file system can (FICLONE), holes kept.
+ */
+int layer_copy_data(struct layer_stack *st, int src, int dst, off_t size);
+
+/*
  * layer_up_dir() - make sure directory node @n has its client-layer
  * instance, its parents first.  Caller holds st->mut.
  */
@@ -219,5 +225,36 @@ bool layer_cred_in_group(const struct layer_cred *c, gid_t gid);
  */
 int layer_may_delete(
     const struct layer_cred *c, const struct stat *dst, const struct stat *vst);
+
+/* --- walk.c ------------------------------------------------------------- */
+
+/* layer_path_join() - "dir/name" ("name" when @dir is ""); owned. */
+char *layer_path_join(const char *dir, const char *name);
+
+/*
+ * layer_dir_names() - the names a merged directory lists, without "."
+ * and "..": *@names owned (free with layer_names_free()).
+ */
+int layer_dir_names(
+    struct layer_stack *st, struct layer_node *dir, char ***names, size_t *n);
+void layer_names_free(char **names, size_t n);
+
+/* A growing list of names (owned strings). */
+struct layer_names {
+	char **v;
+	size_t n, cap;
+};
+
+/* layer_names_add() - append a copy of @name.  Return: 0 or -ENOMEM. */
+int layer_names_add(struct layer_names *l, const char *name);
+
+/* One entry as getdents64(2) returns it. */
+struct layer_dent64 {
+	uint64_t d_ino;
+	int64_t d_off;
+	unsigned short d_reclen;
+	unsigned char d_type;
+	char d_name[];
+};
 
 #endif

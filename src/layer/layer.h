@@ -333,4 +333,229 @@ enum {
  */
 bool layer_may(const struct layer_cred *c, const struct stat *st, int mask);
 
+/* --- whole trees: for programs working on a stack at rest ------------- */
+
+#define LAYER_WALK_DEPTH 256 /* deeper directories: -ELOOP */
+#define LAYER_WALK_SKIP  1   /* from enter(): do not enter this directory */
+
+/* An object a walk visits; everything is borrowed for the call. */
+struct layer_walk_ent {
+	const char *path; /* from the root: "etc/hosts"; "" is the root */
+	const char *name; /* its last name ("" for the root) */
+	struct layer_node *node;
+	unsigned depth; /* 0 for where the walk started */
+};
+
+struct layer_walk_ops {
+	/*
+	 * Every object, a directory before what it holds.  Return 0 to go
+	 * on, LAYER_WALK_SKIP to leave a directory's content out, or a
+	 * negative code to stop the walk with it.
+	 */
+	int (*enter)(void *arg, const struct layer_walk_ent *e);
+	/* A directory after what it holds (NULL: nothing to do). */
+	int (*leave)(void *arg, const struct layer_walk_ent *e);
+};
+
+/*
+ * layer_walk() - visit the merged tree from @path ("" for the root; as
+ * layer_lookup_path()) depth first, as the server, in listing order.
+ * Objects removed while the walk runs are left out.
+ * Return: 0, a callback's negative code, -ELOOP (deeper than
+ * LAYER_WALK_DEPTH), -errno.
+ */
+int layer_walk(struct layer_stack *st, const char *path,
+    const struct layer_walk_ops *ops, void *arg);
+
+/*
+ * layer_node_instance() - the object on disk that shows for @n: for a
+ * non-directory the file holding its data and attributes (the client's
+ * copy in the index, a client-layer file, or the version's file), for a
+ * directory its top instance.
+ * @client: set to whether that object is the client's (its layer or its
+ * index: it changes) rather than a version's (it never does); may be NULL.
+ * Return: an owned fd (O_PATH for a non-directory, O_RDONLY for a
+ * directory), or -errno.
+ */
+int layer_node_instance(
+    struct layer_stack *st, const struct layer_node *n, bool *client);
+
+/*
+ * layer_node_copy_meta() - give the object open at @fd (O_PATH is fine)
+ * the owner, mode, extended attributes and, with @times, the access and
+ * modification times of @n's top instance.  The layer format's markers
+ * (*.overlay.*) and user.pnb.* are not copied.
+ * Return: 0 or -errno.
+ */
+int layer_node_copy_meta(
+    struct layer_stack *st, const struct layer_node *n, int fd, bool times);
+
+/* --- changes: diffs, comparisons, conflicts ----------------------------- */
+
+/* A change at a path; everything is borrowed for the call. */
+struct layer_change {
+	const char *path; /* from the root, as layer_walk() */
+	char kind;        /* 'A' added, 'M' modified, 'D' deleted */
+	mode_t type;      /* S_IFMT of the object now ('D': of what went) */
+	mode_t old_type;  /* S_IFMT of what was there before ('A': 0) */
+};
+
+#define LAYER_SAME_TIMES 1 /* layer_same_object(): mtime counts too */
+
+/*
+ * layer_same_object() - do the objects open at @a and @b (O_PATH is
+ * fine) look the same: type, mode, owner, size, data, symlink target,
+ * device number and extended attributes (the layer's markers and
+ * user.pnb.* left out), and with LAYER_SAME_TIMES the modification time
+ * (not for directories, whose times follow their entries).
+ * Return: 1 the same, 0 not, -errno.
+ */
+int layer_same_object(int a, int b, unsigned flags);
+
+/*
+ * layer_diff() - what the client layer of @st changed against the
+ * versions under it, each path once, in no particular order: objects it
+ * made where the versions show nothing ('A', with everything inside a
+ * new directory), objects it replaced or changed ('M': data, owner,
+ * mode, mtime, attributes or type; a copy still the same as its
+ * version file is no change, nor a directory the client only made its
+ * own copy of), and names it removed ('D': a removed directory alone,
+ * not what it held; the names an opaque directory hides, one by one).
+ * Reads the index for files changed in place and finds their paths by
+ * reading the version layers' directories.
+ * Return: 0, a negative return of @fn (which stops it), -EINVAL (no
+ * client layer), -errno.
+ */
+int layer_diff(struct layer_stack *st,
+    int (*fn)(void *arg, const struct layer_change *c), void *arg);
+
+/*
+ * layer_compare() - what the merged tree of @b changed against that of
+ * @a (read-only stacks: two versions, usually of one image), each path
+ * once: 'A' only in @b, 'D' only in @a (a directory alone), 'M' changed
+ * (as layer_diff()).  Directories that merge the same instances on both
+ * sides are the same down to the last file and are not read, so two
+ * versions of one chain compare in the time of their deltas.
+ * Return: 0, a negative return of @fn, -errno.
+ */
+int layer_compare(struct layer_stack *a, struct layer_stack *b,
+    int (*fn)(void *arg, const struct layer_change *c), void *arg);
+
+/*
+ * layer_path_cmp() - the order of paths in which everything a directory
+ * holds comes right after it ("a", "a/b", "a-b"), for sorting the
+ * arrays layer_conflicts() takes.  Pure.
+ */
+int layer_path_cmp(const char *a, const char *b);
+
+/* A list of changes kept (layer_changes_add()). */
+struct layer_changes {
+	struct layer_change *v; /* owned, with their paths */
+	size_t n, cap;
+};
+
+/*
+ * layer_changes_add() - a callback for layer_diff() and layer_compare()
+ * that keeps a copy of each change in the struct layer_changes @arg.
+ * Return: 0 or -ENOMEM.
+ */
+int layer_changes_add(void *arg, const struct layer_change *c);
+
+/* layer_changes_sort() - into layer_path_cmp() order. */
+void layer_changes_sort(struct layer_changes *l);
+
+/* layer_changes_fini() - free the list's memory. */
+void layer_changes_fini(struct layer_changes *l);
+
+/*
+ * layer_conflicts() - the changes of @client (a client's, against its
+ * version) that meet a change of @version (from the client's version to
+ * another): at the same path, at a directory above that the version
+ * replaced or removed, or, unless the client changed only a directory's
+ * own attributes, anywhere below.  Both arrays sorted by
+ * layer_path_cmp().  @fn (may be NULL) gets each such client change and
+ * one version change it meets.  Pure.
+ * Return: the number of conflicting client changes, or a negative
+ * return of @fn.
+ */
+int layer_conflicts(const struct layer_change *client, size_t nc,
+    const struct layer_change *version, size_t nv,
+    int (*fn)(
+	void *arg, const struct layer_change *c, const struct layer_change *v),
+    void *arg);
+
+/* --- client layers made anew: resets and moves ---------------------------- */
+
+/*
+ * layer_adopt() - make the non-directory open at @fd (O_PATH is fine; a
+ * client object of another stack on this file system, about to be
+ * thrown away with its layer) @name in @dir, linked, not copied.  The
+ * name must be free.  Return: 0, -EEXIST, -EISDIR, -EXDEV (another file
+ * system), -EPERM (a whiteout), -errno.
+ */
+int layer_adopt(
+    struct layer_stack *st, struct layer_node *dir, const char *name, int fd);
+
+/*
+ * layer_apply_tree() - put the objects of @src (a directory fd: a tree
+ * in the layer format, such as a client's identity files) into the
+ * merged tree of @st, as the server: each non-directory replaces what
+ * shows at its path (as a copy: @src stays apart from the layer), each
+ * whiteout removes what shows there (a directory with all it holds), a
+ * directory is made where none shows (with @src's attributes) and
+ * entered.  @skip (may be NULL) is asked first for each path and
+ * returns true to leave it, and what is below it, alone.
+ * Return: 0 or -errno.
+ */
+int layer_apply_tree(struct layer_stack *st, int src,
+    bool (*skip)(void *arg, const char *path), void *arg);
+
+/*
+ * layer_sync_path() - make @path in the merged tree of @dst what it is
+ * in @src's (both stacks on one file system; @src only read): removed
+ * when @src has nothing there, else the same objects, recursively, with
+ * the directories above made as @src has them.  Version files both
+ * sides show are left alone, the client's own objects of @src are
+ * linked (layer_adopt(): @src's layer is about to be thrown away), a
+ * version's that @dst does not show are copied.
+ * Return: 0 or -errno.
+ */
+int layer_sync_path(
+    struct layer_stack *dst, struct layer_stack *src, const char *path);
+
+/*
+ * layer_change_is_identity() - is change @c of @st's client layer (from
+ * layer_diff()) the client's identity as it was made: the object at its
+ * path the same as in the identity tree @id (layer format; owner, mode,
+ * data, attributes, not times), removed where @id has a whiteout, or a
+ * directory added where @id made one?  Such a change is no change of the
+ * client's own when it moves.
+ * Return: 1, 0 (not, or @id < 0), -errno.
+ */
+int layer_change_is_identity(
+    struct layer_stack *st, int id, const struct layer_change *c);
+
+struct layer_rebase_report {
+	size_t changes;          /* client changes carried across */
+	size_t identity_renewed; /* identity files of the new version put in */
+	size_t identity_kept;    /* identity paths the client had changed */
+};
+
+/*
+ * layer_rebase() - make the empty client layer of @dst (over the new
+ * version) what the client layer of @src (over its old version; only
+ * read) becomes when it moves (docs/fleet.md, Rebase): every change the
+ * client made (layer_diff()) is made again over the new version, its
+ * own objects linked, not copied; files it never touched show the new
+ * version.  @id_old and @id_new are the client's identity trees (layer
+ * format, as layer_apply_tree() takes) made for the old and the new
+ * version, or -1: an identity file the client did not change since it
+ * was made is not carried across, and the new version's identity files
+ * are put in wherever the client did not change the path.
+ * The caller builds @dst beside the old layer and swaps the two.
+ * Return: 0 or -errno; @rep (may be NULL) says what was done.
+ */
+int layer_rebase(struct layer_stack *dst, struct layer_stack *src, int id_old,
+    int id_new, struct layer_rebase_report *rep);
+
 #endif

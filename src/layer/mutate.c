@@ -534,6 +534,35 @@ layer_link(struct layer_stack *st, const struct layer_cred *c,
 	return r;
 }
 
+int
+layer_adopt(
+    struct layer_stack *st, struct layer_node *dir, const char *name, int fd)
+{
+	struct stat ds, cst, s;
+	int r = layer_stat_fd(fd, &s);
+
+	if (r < 0) {
+		return r;
+	}
+	if (S_ISDIR(s.st_mode)) {
+		return -EISDIR;
+	}
+	if (s.st_dev != st->dev) {
+		return -EXDEV;
+	}
+	if (layer_is_whiteout(&s)) {
+		return -EPERM;
+	}
+	r = new_name_begin(st, NULL, dir, name, &ds, &cst);
+	if (r < 0) {
+		return r;
+	}
+	r = link_in(st, fd, dir->dirs[0], name,
+	    cst.st_mode != 0 && layer_is_whiteout(&cst));
+	change_end(st);
+	return r;
+}
+
 /* --- rename ------------------------------------------------------------- */
 
 static bool

@@ -183,23 +183,6 @@ is_whiteout_at(int fd, const struct stat *s, int slot, uint8_t dflags)
 	return getxattr(proc, LAYER_XATTR_WHITEOUT, NULL, 0) >= 0;
 }
 
-static char *
-path_join(const char *dir, const char *name)
-{
-	size_t a = strlen(dir), b = strlen(name);
-	char *p = malloc(a + b + 2);
-
-	if (!p) {
-		return NULL;
-	}
-	memcpy(p, dir, a);
-	if (a) {
-		p[a++] = '/';
-	}
-	memcpy(p + a, name, b + 1);
-	return p;
-}
-
 int
 layer_set_version_file(struct layer_stack *st, struct layer_node *n, int vfd,
     const struct stat *vs)
@@ -370,7 +353,7 @@ lookup_in(struct layer_stack *st, struct layer_node *dir, const char *name,
 			break;
 		}
 		if (!n->path) {
-			n->path = path_join(dir->path, name);
+			n->path = layer_path_join(dir->path, name);
 			if (!n->path) {
 				close(fd);
 				r = -ENOMEM;

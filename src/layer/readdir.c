@@ -25,14 +25,6 @@
 #define PHASE_DOTS     15u
 #define DIRBUF         (32 * 1024)
 
-struct dent64 {
-	uint64_t d_ino;
-	int64_t d_off;
-	unsigned short d_reclen;
-	unsigned char d_type;
-	char d_name[];
-};
-
 struct listing {
 	struct layer_stack *st;
 	struct layer_node *dir;
@@ -145,7 +137,8 @@ list_dots(struct listing *l, uint64_t ord)
  */
 static int
 walk_dents(struct listing *l, int fd,
-    int (*one)(struct listing *l, int fd, const struct dent64 *d, void *ctx),
+    int (*one)(
+	struct listing *l, int fd, const struct layer_dent64 *d, void *ctx),
     void *ctx)
 {
 	long got;
@@ -154,8 +147,8 @@ walk_dents(struct listing *l, int fd,
 
 	while ((got = syscall(SYS_getdents64, fd, l->buf, DIRBUF)) > 0) {
 		for (at = 0; at < (size_t)got;) {
-			const struct dent64 *d =
-			    (const struct dent64 *)(void *)(l->buf + at);
+			const struct layer_dent64 *d =
+			    (const struct layer_dent64 *)(void *)(l->buf + at);
 
 			at += d->d_reclen;
 			r = one(l, fd, d, ctx);
@@ -168,7 +161,7 @@ walk_dents(struct listing *l, int fd,
 }
 
 static int
-client_entry(struct listing *l, int fd, const struct dent64 *d, void *ctx)
+client_entry(struct listing *l, int fd, const struct layer_dent64 *d, void *ctx)
 {
 	unsigned char type;
 	struct stat s;
@@ -258,7 +251,8 @@ struct vpos {
 };
 
 static int
-version_entry(struct listing *l, int fd, const struct dent64 *d, void *ctx)
+version_entry(
+    struct listing *l, int fd, const struct layer_dent64 *d, void *ctx)
 {
 	struct vpos *v = ctx;
 	unsigned char type;
@@ -405,7 +399,8 @@ layer_dir_nonempty_raw(int dfd)
 	}
 	while ((got = syscall(SYS_getdents64, fd, buf, sizeof(buf))) > 0) {
 		for (at = 0; at < (size_t)got;) {
-			struct dent64 *d = (struct dent64 *)(void *)(buf + at);
+			struct layer_dent64 *d =
+			    (struct layer_dent64 *)(void *)(buf + at);
 
 			at += d->d_reclen;
 			if (!is_dot(d->d_name)) {

@@ -203,6 +203,25 @@ obs_provision(struct obs *o, const char *name, const uint8_t mac[6],
 	return c;
 }
 
+static void obs_keep_printable(char *detail, size_t cap);
+
+void
+obs_set_version(struct obs *o, const char *name, const char *version,
+    const char *rollout_state, const char *rollback_reason)
+{
+	struct obs_client *c = obs_find_name(o, name);
+
+	if (!c) {
+		return;
+	}
+	snprintf(c->version, sizeof(c->version), "%s", version);
+	snprintf(
+	    c->rollout_state, sizeof(c->rollout_state), "%s", rollout_state);
+	snprintf(c->rollback_reason, sizeof(c->rollback_reason), "%s",
+	    rollback_reason);
+	obs_keep_printable(c->rollback_reason, sizeof(c->rollback_reason));
+}
+
 void
 obs_forget_provisioned(struct obs *o)
 {
@@ -210,6 +229,7 @@ obs_forget_provisioned(struct obs *o)
 
 	for (i = 0; i < o->nclients; i++) {
 		o->clients[i].name[0] = 0;
+		o->clients[i].version[0] = 0;
 		if (o->clients[i].state == OBS_STATE_IDLE) {
 			o->clients[i].state = OBS_STATE_DISCOVERED;
 		}
@@ -588,6 +608,14 @@ obs_json_client(const struct obs_client *c, bool with_events, bool hide_ids,
 			: -1LL);
 	obs_shown(text, sizeof(text), c->last_error, hide_ids);
 	r = r ? r : obs_json_str(out, text);
+	if (!r && c->version[0]) {
+		r = buf_add_str(out, ",\"version\":");
+		r = r ? r : obs_json_str(out, c->version);
+		r = r ? r : buf_add_str(out, ",\"rollout_state\":");
+		r = r ? r : obs_json_str(out, c->rollout_state);
+		r = r ? r : buf_add_str(out, ",\"rollback_reason\":");
+		r = r ? r : obs_json_str(out, c->rollback_reason);
+	}
 	if (!r && !c->name[0] && c->has_mac && !hide_ids) {
 		char cmd[200];
 

@@ -72,6 +72,11 @@ struct obs_client {
 	int64_t first_seen_ms, last_seen_ms;
 	int64_t boot_start_ms, boot_done_ms; /* 0 when not reached */
 	char last_error[OBS_TEXT_MAX + 48];
+	/* Layered and volatile clients: "IMAGE@V" it boots, and what the
+	 * daemon last wrote of its rollout (docs/fleet.md); else empty. */
+	char version[96];
+	char rollout_state[16];
+	char rollback_reason[OBS_TEXT_MAX];
 	unsigned boots;
 	/*
 	 * The current boot's events, oldest first; grown on demand up to
@@ -123,6 +128,14 @@ struct obs_client *obs_find_name(struct obs *o, const char *name);
  */
 struct obs_client *obs_provision(struct obs *o, const char *name,
     const uint8_t mac[6], const char *serial, struct in_addr ip);
+
+/*
+ * obs_set_version() - what provisioned client @name boots (@version,
+ * "IMAGE@V") and its rollout's state and reason (may be empty), for the
+ * status view.
+ */
+void obs_set_version(struct obs *o, const char *name, const char *version,
+    const char *rollout_state, const char *rollback_reason);
 
 /* obs_forget_provisioned() - drop every provisioned mark (before reload). */
 void obs_forget_provisioned(struct obs *o);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/rec.h"
@@ -127,6 +128,82 @@ registry_value(const struct rec *r, const char *key, char *out, size_t cap)
 	return true;
 }
 
+/* "2026-12-03T17:52:00Z", as the CLI and the daemon write times. */
+static int
+registry_time(const char *s, int64_t *out)
+{
+	struct tm tm = {0};
+	const char *end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	time_t t;
+
+	if (!end || *end) {
+		return -EINVAL;
+	}
+	t = timegm(&tm);
+	if (t == (time_t)-1) {
+		return -EINVAL;
+	}
+	*out = (int64_t)t;
+	return 0;
+}
+
+/*
+ * The keys of a pending move and of its rollout.  A bad value skips the
+ * record: a half-understood move is worse than none.
+ */
+static int
+registry_parse_moves(
+    const struct rec *r, struct registry_client *out, char *msg, size_t msglen)
+{
+	static const char *const nums[] = {
+	    "next_version", "previous_version", "health_timeout"};
+	unsigned *dst[] = {
+	    &out->next_version, &out->previous_version, &out->health_timeout};
+	const unsigned max[] = {
+	    REGISTRY_VERSION_MAX, REGISTRY_VERSION_MAX, REGISTRY_HEALTH_MAX};
+	char v[REC_MAX_VALUE + 1];
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		if (!registry_value(r, nums[i], v, sizeof(v)) ||
+		    (v[0] && registry_number(v, max[i], dst[i]) < 0)) {
+			snprintf(msg, msglen, "%s is not a number from 1 to %u",
+			    nums[i], max[i]);
+			return -EBADMSG;
+		}
+	}
+	if (!registry_value(r, "rollout", v, sizeof(v)) ||
+	    strlen(v) >= sizeof(out->rollout)) {
+		snprintf(msg, msglen, "rollout is not a rollout id");
+		return -EBADMSG;
+	}
+	memcpy(out->rollout, v, strlen(v) + 1);
+	if (!registry_value(r, "rollout_role", v, sizeof(v)) ||
+	    (v[0] && strcmp(v, "canary") && strcmp(v, "follower"))) {
+		snprintf(msg, msglen, "rollout_role is not canary or follower");
+		return -EBADMSG;
+	}
+	out->canary = !strcmp(v, "canary");
+	if (!registry_value(r, "rollout_state", v, sizeof(v)) ||
+	    strlen(v) >= sizeof(out->rollout_state)) {
+		snprintf(msg, msglen, "rollout_state is not a known state");
+		return -EBADMSG;
+	}
+	memcpy(out->rollout_state, v, strlen(v) + 1);
+	/* Only shown: a longer reason is cut. */
+	if (registry_value(r, "rollback_reason", v, sizeof(v))) {
+		snprintf(out->rollback_reason, sizeof(out->rollback_reason),
+		    "%.159s", v);
+	}
+	if (!registry_value(r, "moved_at", v, sizeof(v)) ||
+	    (v[0] && registry_time(v, &out->moved_at) < 0)) {
+		snprintf(msg, msglen,
+		    "moved_at is not a UTC time (YYYY-MM-DDTHH:MM:SSZ)");
+		return -EBADMSG;
+	}
+	return 0;
+}
+
 int
 registry_parse_record(const char *text, size_t len, struct registry_client *out,
     char *msg, size_t msglen)
@@ -209,7 +286,7 @@ registry_parse_record(const char *text, size_t len, struct registry_client *out,
 		    REGISTRY_VERSION_MAX);
 		return -EBADMSG;
 	}
-	return 0;
+	return registry_parse_moves(&r, out, msg, msglen);
 }
 
 /* A version record's fields that make the stack. */
@@ -293,6 +370,35 @@ registry_version_layers(const char *state_dir, const char *image,
 	}
 	close(fd);
 	return r < 0 ? r : (int)k;
+}
+
+/*
+ * A move swaps in the new layer, stamped layer/version with the version
+ * it is over, before it writes the record: after a crash between the
+ * two, the layer says what the client's files are (the CLI finishes the
+ * record the next time it holds the client).
+ */
+static void
+registry_follow_stamp(int dirfd, struct registry_client *c)
+{
+	char path[REGISTRY_NAME_MAX + 24], text[16];
+	size_t len = 0;
+	unsigned v;
+
+	snprintf(path, sizeof(path), "%.63s/layer/version", c->name);
+	if (registry_read_at(dirfd, path, text, sizeof(text) - 1, &len) < 0) {
+		return;
+	}
+	text[len] = 0;
+	if (len > 0 && text[len - 1] == '\n') {
+		text[len - 1] = 0;
+	}
+	if (registry_number(text, REGISTRY_VERSION_MAX, &v) == 0 &&
+	    v != c->version) {
+		c->previous_version = c->version;
+		c->version = v;
+		c->next_version = 0;
+	}
 }
 
 /* A record is at most a few hundred bytes; anything big is not ours. */
@@ -383,6 +489,7 @@ registry_load(const char *state_dir, struct registry *out,
 			continue;
 		}
 		if (c.root_mode != REGISTRY_ROOT_COPY) {
+			registry_follow_stamp(dirfd(d), &c);
 			n = registry_version_layers(state_dir, c.image,
 			    c.version, c.layers, REGISTRY_LAYERS_MAX, msg,
 			    sizeof(msg));
@@ -418,6 +525,40 @@ out:
 	if (r < 0) {
 		registry_fini(out);
 	}
+	return r;
+}
+
+int
+registry_read_record(const char *state_dir, const char *name,
+    struct registry_client *out, char *msg, size_t msglen)
+{
+	char dir[PATH_MAX];
+	char *text = malloc(REGISTRY_RECORD_MAX);
+	size_t len = 0;
+	int fd, r;
+
+	snprintf(dir, sizeof(dir), "%s/clients", state_dir);
+	fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	r = !text ? -ENOMEM : fd < 0 ? -errno : 0;
+	if (r == 0) {
+		r = registry_read_file(
+		    fd, name, text, REGISTRY_RECORD_MAX, &len);
+	}
+	if (r < 0) {
+		snprintf(msg, msglen, "%s", strerror(-r));
+	} else {
+		r = registry_parse_record(text, len, out, msg, msglen);
+	}
+	if (r == 0) {
+		snprintf(out->name, sizeof(out->name), "%s", name);
+		if (out->root_mode != REGISTRY_ROOT_COPY) {
+			registry_follow_stamp(fd, out);
+		}
+	}
+	if (fd >= 0) {
+		close(fd);
+	}
+	free(text);
 	return r;
 }
 

@@ -21,6 +21,10 @@
 #define REGISTRY_LAYERS_MAX 15
 /* Image versions a record may name (as `image` keeps them). */
 #define REGISTRY_VERSION_MAX 100000u
+/* A rollout id: IMAGE@V-YYYYMMDDTHHMMSSZ. */
+#define REGISTRY_ROLLOUT_MAX (REGISTRY_NAME_MAX + 32)
+/* The longest --health-timeout (a day). */
+#define REGISTRY_HEALTH_MAX 86400u
 
 /* How a client's root is kept (client.conf root_mode; docs/fleet.md). */
 enum registry_root_mode {
@@ -49,6 +53,19 @@ struct registry_client {
 	unsigned version;
 	unsigned layers[REGISTRY_LAYERS_MAX];
 	size_t nlayers;
+	/*
+	 * A move the CLI recorded and the daemon makes at the client's next
+	 * boot, and the rollout it belongs to (docs/fleet.md, Versions,
+	 * moves and rebase).  0 or empty when absent.
+	 */
+	unsigned next_version, previous_version;
+	char rollout[REGISTRY_ROLLOUT_MAX]; /* the rollout's id */
+	bool canary;                        /* rollout_role = canary */
+	unsigned health_timeout;            /* seconds */
+	/* What the daemon wrote: "moved", "healthy", "failed", ... */
+	char rollout_state[16];
+	char rollback_reason[160]; /* why it went back or halted */
+	int64_t moved_at;          /* Unix seconds of the last move, 0: none */
 };
 
 struct registry {
@@ -93,6 +110,16 @@ int registry_load(const char *state_dir, struct registry *out,
     void (*warn)(void *arg, const char *name, const char *why), void *arg);
 
 void registry_fini(struct registry *r);
+
+/*
+ * registry_read_record() - client @name's record as registry_load()
+ * reads it, without its layer stack: to see whether the one on disk
+ * still is the one loaded (a record rewritten inside its directory is
+ * not seen by the daemon's watch).
+ * Return: 0, or a negative code with @msg.
+ */
+int registry_read_record(const char *state_dir, const char *name,
+    struct registry_client *out, char *msg, size_t msglen);
 
 /*
  * registry_find_prefix() - the client a TFTP directory prefix names: eight

@@ -164,7 +164,7 @@ serve_registry_warn(void *arg, const char *name, const char *why)
  * Re-read the client registry and hand it to every service.  On failure
  * the old registry stays in force.
  */
-static int
+int
 serve_reload_clients(struct serve *s)
 {
 	struct registry fresh;
@@ -187,6 +187,14 @@ serve_reload_clients(struct serve *s)
 
 		obs_provision(s->obs, c->name, c->has_mac ? c->mac : NULL,
 		    c->serial, c->addr);
+		if (c->root_mode != REGISTRY_ROOT_COPY) {
+			char ver[96];
+
+			snprintf(
+			    ver, sizeof(ver), "%s@%u", c->image, c->version);
+			obs_set_version(s->obs, c->name, ver, c->rollout_state,
+			    c->rollback_reason);
+		}
 	}
 	dhcp_serve_reserve_registry(s);
 	serve_clients_resync(s);
@@ -243,6 +251,7 @@ serve_watch_clients(struct serve *s)
 	}
 	s->clients_watch_fd = fd;
 	loop_timer_init(&s->clients_timer, serve_clients_settled, s);
+	loop_timer_init(&s->moves_timer, serve_moves_due, s);
 	return 0;
 }
 
@@ -329,6 +338,7 @@ serve_close_services(struct serve *s)
 	s->http = NULL;
 	if (s->clients_watch_fd >= 0) {
 		loop_timer_cancel(s->loop, &s->clients_timer);
+		loop_timer_cancel(s->loop, &s->moves_timer);
 		loop_close_fd(s->loop, s->clients_watch_fd);
 		s->clients_watch_fd = -1;
 	}

@@ -86,6 +86,8 @@ struct serve {
 	struct dhcpwatch *watch; /* owned; NULL in other modes */
 	int clients_watch_fd;
 	struct loop_timer clients_timer;
+	/* The next health timeout of a client a rollout moved. */
+	struct loop_timer moves_timer;
 
 	/* What happened to each client; every service reports here. */
 	struct obs *obs;
@@ -135,6 +137,19 @@ void serve_note_dhcp_reply(struct serve *s, const struct dhcp_msg *req,
 void serve_note_tftp(struct serve *s, const struct tftp_record *r);
 void serve_note_mount(
     struct serve *s, struct in_addr peer, const char *dir, bool ok);
+
+/*
+ * serve_reload_clients() - re-read the client registry and hand it to
+ * every service; on failure the old registry stays in force.
+ */
+int serve_reload_clients(struct serve *s);
+
+/*
+ * serve_moves_due() - the moves timer: mark the clients a rollout moved
+ * that did not reach "root mounted" in time as failed (they go back at
+ * their next boot, and the rest of their rollout halts).
+ */
+void serve_moves_due(struct loop *l, struct loop_timer *t);
 
 /*
  * serve_client_bind() - provisioned client @rc is at @ip: bind it in the

@@ -5,13 +5,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
+#include "image/provision/fleet.h"
+#include "image/provision/layered.h"
 #include "proto/dhcp/dhcp.h"
 #include "proto/tftp/pkt.h"
 #include "server/dhcpwatch.h"
 #include "server/lstack.h"
+#include "server/moves.h"
 #include "server/nfs/nfs.h"
 #include "server/obs.h"
 #include "server/serve.h"
@@ -24,6 +28,8 @@
  */
 
 static const struct log_ctx clients_log = {.svc = "clients"};
+
+static void serve_moves_arm(struct serve *s);
 
 static struct serve_addr *
 serve_addr_find(struct serve *s, const char *name)
@@ -441,6 +447,7 @@ serve_clients_resync(struct serve *s)
 	size_t i, kept = 0;
 
 	serve_trees_sync(s);
+	serve_moves_arm(s);
 	/* Forget addresses of clients that are gone; re-export the rest. */
 	for (i = 0; i < s->naddrs; i++) {
 		struct serve_addr *a = &s->addrs[i];
@@ -622,6 +629,383 @@ serve_tftp_prefix(void *arg, const char *prefix, struct tftp_tree *out)
 	return out->fd < 0 ? -errno : 0;
 }
 
+/* --- moves at the firmware's DHCP request -------------------------------- */
+
+static const struct registry_client *
+serve_client_named(const struct serve *s, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < s->registry.n; i++) {
+		if (!strcmp(s->registry.clients[i].name, name)) {
+			return &s->registry.clients[i];
+		}
+	}
+	return NULL;
+}
+
+/* A line in @name's timeline, at the DHCP phase (a move is part of the
+ * boot that starts). */
+static void __attribute__((format(printf, 5, 6)))
+serve_move_event(struct serve *s, const char *name, enum obs_level level,
+    const char *what, const char *fmt, ...)
+{
+	struct obs_client *c = s->obs ? obs_find_name(s->obs, name) : NULL;
+	char detail[OBS_TEXT_MAX];
+	va_list ap;
+
+	if (!c) {
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	obs_event_to(c, loop_wall_ms(), OBS_DHCP, level, what, "%s", detail);
+}
+
+/*
+ * Write @n changes into client @name's record (the daemon's keys:
+ * docs/provisioning.md), under the client's lock as every command.  The
+ * caller reads the registry again: the watch does not see a record
+ * rewritten inside a client's directory.
+ */
+static int
+serve_record_edit(
+    struct serve *s, const char *name, const struct rec_change *ch, size_t n)
+{
+	char msg[512] = "";
+	struct prov_cl c;
+	int r =
+	    prov_cl_open(&c, s->cfg->state_dir, name, true, msg, sizeof(msg));
+
+	if (r == 0) {
+		r = prov_cl_update(&c, ch, n, msg, sizeof(msg));
+		prov_cl_close(&c);
+	}
+	if (r < 0) {
+		log_warn(&clients_log,
+		    "event=record-failed client=%s error=\"%s\"", name, msg);
+	}
+	return r;
+}
+
+/*
+ * Carry out @p for client @name: the layer made over @p->to (or emptied),
+ * the exports and TFTP switched to the new stacks, the record and the
+ * timeline told.  The client's exports go first, so no new call reaches
+ * the old stack while its layer is rebuilt from it.
+ */
+static void
+serve_boot_make(struct serve *s, const char *name, const struct moves_plan *p)
+{
+	const struct registry_client *rc = serve_client_named(s, name);
+	struct serve_tree *t = serve_tree_find(s, name);
+	struct serve_addr *a = serve_addr_find(s, name);
+	struct layer_rebase_report rep = {0};
+	unsigned from = rc->version;
+	bool vol = rc->root_mode == REGISTRY_ROOT_VOLATILE;
+	bool back = p->action == MOVES_BACK;
+	struct prov_boot b = {.to = p->action == MOVES_EMPTY ? from : p->to};
+	struct rec_change ch[3];
+	char msg[512] = "", esc[LOG_ESCAPE_MAX];
+	int r;
+
+	/* A volatile root starts empty over the version it boots. */
+	b.fresh = vol;
+	if (back) {
+		ch[b.nch++] = (struct rec_change){
+		    "rollout_state", MOVES_STATE_ROLLED_BACK};
+		ch[b.nch++] = (struct rec_change){"rollback_reason", p->reason};
+	} else if (p->action == MOVES_MOVE && rc->rollout[0]) {
+		ch[b.nch++] =
+		    (struct rec_change){"rollout_state", MOVES_STATE_MOVED};
+		ch[b.nch++] = (struct rec_change){"rollback_reason", NULL};
+	} else if (p->action == MOVES_MOVE) {
+		/* `image rollback` by hand leaves its reason: the move is a
+		 * rollback, and shows as one. */
+		ch[b.nch++] = (struct rec_change){"rollout_state",
+		    rc->rollback_reason[0] ? MOVES_STATE_ROLLED_BACK : NULL};
+	}
+	b.ch = ch;
+	if (a) {
+		serve_unexport(s, a);
+	}
+	if (t && t->root && t->boot) {
+		b.root = t->root->st;
+		b.boot = t->boot->st;
+	}
+	r = prov_client_boot(
+	    s->cfg->state_dir, name, &b, &rep, msg, sizeof(msg));
+	if (r < 0) {
+		log_escape(esc, msg, strlen(msg));
+		log_warn(&clients_log,
+		    "event=%s-error client=%s from=%u to=%u error=\"%s\"",
+		    p->action == MOVES_EMPTY ? "empty" : "move", name, from,
+		    b.to, esc);
+		serve_move_event(s, name, OBS_WARN,
+		    p->action == MOVES_EMPTY ? "empty-error" : "move-error",
+		    "stays on version %u: %s", from, msg);
+	} else if (p->action == MOVES_EMPTY) {
+		log_info(&clients_log, "event=emptied client=%s version=%u",
+		    name, from);
+		serve_move_event(s, name, OBS_OK, "emptied",
+		    "volatile root emptied over version %u (identity files "
+		    "put in)",
+		    from);
+	} else {
+		log_escape(
+		    esc, back ? p->reason : "", back ? strlen(p->reason) : 0);
+		log_info(&clients_log,
+		    "event=%s client=%s from=%u to=%u changes=%zu "
+		    "identity-renewed=%zu identity-kept=%zu%s%s%s",
+		    back ? "rolled-back" : "moved", name, from, b.to,
+		    rep.changes, rep.identity_renewed, rep.identity_kept,
+		    back ? " reason=\"" : "", esc, back ? "\"" : "");
+		serve_move_event(s, name, back ? OBS_WARN : OBS_OK,
+		    back ? "rolled-back" : "moved",
+		    "version %u -> %u%s%s; %zu change%s of its own kept", from,
+		    b.to, back ? ": " : "", back ? p->reason : "", rep.changes,
+		    rep.changes == 1 ? "" : "s");
+	}
+	/* New stacks (or the old ones again), exports and TFTP with them. */
+	serve_reload_clients(s);
+}
+
+/*
+ * @rc as its record on disk has it: `client set` and `image rollout`
+ * rewrite a record inside the client's directory, which the watch of
+ * the clients directory does not see, and the move they ask for is
+ * decided now.  Return: borrowed (after a reload, a new one), or NULL
+ * when the client is gone.
+ */
+static const struct registry_client *
+serve_record_fresh(struct serve *s, const struct registry_client *rc)
+{
+	struct registry_client *disk = malloc(sizeof(*disk));
+	char name[REGISTRY_NAME_MAX], msg[160];
+	bool same;
+
+	if (!disk) {
+		return rc;
+	}
+	snprintf(name, sizeof(name), "%s", rc->name);
+	same = registry_read_record(
+		   s->cfg->state_dir, name, disk, msg, sizeof(msg)) == 0 &&
+	    disk->root_mode == rc->root_mode && disk->version == rc->version &&
+	    disk->next_version == rc->next_version &&
+	    disk->previous_version == rc->previous_version &&
+	    disk->canary == rc->canary &&
+	    disk->health_timeout == rc->health_timeout &&
+	    disk->moved_at == rc->moved_at && !strcmp(disk->image, rc->image) &&
+	    !strcmp(disk->rollout, rc->rollout) &&
+	    !strcmp(disk->rollout_state, rc->rollout_state);
+	free(disk);
+	if (same) {
+		return rc;
+	}
+	serve_reload_clients(s);
+	return serve_client_named(s, name);
+}
+
+/*
+ * A layered or volatile client's firmware asks for its address: the
+ * client is starting, nothing of its old boot is mounted, and its boot
+ * files are about to be read, so this is where it changes version or
+ * starts empty (moves_plan()).
+ */
+static void
+serve_boot_client(struct serve *s, const struct registry_client *rc)
+{
+	char name[REGISTRY_NAME_MAX], esc[LOG_ESCAPE_MAX];
+	struct moves_plan p;
+	struct rec_change halt[] = {
+	    {"rollout_state", MOVES_STATE_HALTED},
+	    {"rollback_reason", NULL},
+	    {"next_version", NULL},
+	    {"move_requested", NULL},
+	};
+
+	snprintf(name, sizeof(name), "%s", rc->name);
+	rc = serve_record_fresh(s, rc);
+	if (!rc) {
+		return;
+	}
+	moves_plan(&s->registry, rc, (int64_t)time(NULL), &p);
+	switch (p.action) {
+	case MOVES_NONE:
+		return;
+	case MOVES_WAIT:
+		log_info(&clients_log,
+		    "event=move-waits client=%s to=%u reason=\"%s\"", name,
+		    rc->next_version,
+		    log_escape(esc, p.reason, strlen(p.reason)));
+		serve_move_event(s, name, OBS_INFO, "move-waits",
+		    "stays on version %u: %s", rc->version, p.reason);
+		return;
+	case MOVES_HALT:
+		log_warn(&clients_log,
+		    "event=move-halted client=%s to=%u reason=\"%s\"", name,
+		    rc->next_version,
+		    log_escape(esc, p.reason, strlen(p.reason)));
+		serve_move_event(s, name, OBS_WARN, "move-halted",
+		    "stays on version %u, its move to %u is dropped: %s",
+		    rc->version, rc->next_version, p.reason);
+		halt[1].value = p.reason;
+		serve_record_edit(
+		    s, name, halt, sizeof(halt) / sizeof(halt[0]));
+		serve_reload_clients(s);
+		rc = serve_client_named(s, name);
+		if (rc && rc->root_mode == REGISTRY_ROOT_VOLATILE) {
+			p.action = MOVES_EMPTY;
+			serve_boot_make(s, name, &p);
+		}
+		return;
+	case MOVES_EMPTY:
+	case MOVES_MOVE:
+	case MOVES_BACK:
+		serve_boot_make(s, name, &p);
+		return;
+	}
+}
+
+/* When the next client a rollout moved runs out of time, or 0. */
+static int64_t
+serve_moves_next_due(const struct serve *s)
+{
+	int64_t due = 0;
+	size_t i;
+
+	for (i = 0; i < s->registry.n; i++) {
+		const struct registry_client *rc = &s->registry.clients[i];
+		int64_t d = rc->moved_at + (int64_t)rc->health_timeout + 1;
+
+		if (rc->rollout[0] &&
+		    !strcmp(rc->rollout_state, MOVES_STATE_MOVED) &&
+		    (due == 0 || d < due)) {
+			due = d;
+		}
+	}
+	return due;
+}
+
+static void
+serve_moves_arm(struct serve *s)
+{
+	int64_t due = serve_moves_next_due(s), now = (int64_t)time(NULL);
+
+	if (!s->loop || !s->moves_timer.fn) {
+		return;
+	}
+	if (due == 0) {
+		loop_timer_cancel(s->loop, &s->moves_timer);
+		return;
+	}
+	/* Past due: the record could not be written (a command holds the
+	 * client); try again in a while, not at once. */
+	loop_timer_arm(s->loop, &s->moves_timer,
+	    loop_now_ms(s->loop) +
+		(uint64_t)(due > now ? due - now : 5) * 1000);
+}
+
+void
+serve_moves_due(struct loop *l, struct loop_timer *t)
+{
+	struct serve *s = t->arg;
+	int64_t now = (int64_t)time(NULL);
+	char names[8][REGISTRY_NAME_MAX], why[160];
+	size_t i, n = 0;
+
+	(void)l;
+	for (i = 0; i < s->registry.n && n < 8; i++) {
+		if (moves_overdue(&s->registry.clients[i], now)) {
+			snprintf(names[n++], REGISTRY_NAME_MAX, "%s",
+			    s->registry.clients[i].name);
+		}
+	}
+	for (i = 0; i < n; i++) {
+		const struct registry_client *rc =
+		    serve_client_named(s, names[i]);
+		struct rec_change ch[] = {
+		    {"rollout_state", MOVES_STATE_FAILED},
+		    {"rollback_reason", why},
+		};
+
+		if (!rc) {
+			continue;
+		}
+		snprintf(why, sizeof(why),
+		    "did not reach root mounted within %u s of its move to "
+		    "version %u",
+		    rc->health_timeout, rc->version);
+		log_warn(&clients_log,
+		    "event=move-failed client=%s version=%u back-to=%u "
+		    "reason=\"%s\"",
+		    names[i], rc->version, rc->previous_version, why);
+		serve_move_event(s, names[i], OBS_WARN, "move-failed",
+		    "%s; back to version %u at its next boot", why,
+		    rc->previous_version);
+		serve_record_edit(s, names[i], ch, 2);
+	}
+	/* Arms the timer again for the rest. */
+	serve_reload_clients(s);
+}
+
+/*
+ * The root export of a client a rollout moved was mounted: the move is
+ * healthy, and its rollout's followers may go.
+ */
+static void
+serve_moves_mounted(struct serve *s, struct in_addr peer, const char *dir)
+{
+	const struct registry_client *rc = NULL;
+	char when[32];
+	struct rec_change ch[] = {
+	    {"rollout_state", MOVES_STATE_HEALTHY},
+	    {"healthy_at", when},
+	};
+	size_t i;
+
+	for (i = 0; !rc && i < s->naddrs; i++) {
+		if (s->addrs[i].ip.s_addr == peer.s_addr) {
+			rc = serve_client_named(s, s->addrs[i].name);
+		}
+	}
+	if (!rc || strcmp(rc->root_dir, dir) != 0 || !rc->rollout[0] ||
+	    strcmp(rc->rollout_state, MOVES_STATE_MOVED) != 0 ||
+	    moves_overdue(rc, (int64_t)time(NULL))) {
+		return;
+	}
+	prov_now_iso(when, sizeof(when));
+	log_info(&clients_log,
+	    "event=move-healthy client=%s version=%u rollout=%s", rc->name,
+	    rc->version, rc->rollout);
+	serve_move_event(s, rc->name, OBS_OK, "move-healthy",
+	    "root mounted on version %u within %u s of its move", rc->version,
+	    rc->health_timeout);
+	if (serve_record_edit(s, rc->name, ch, 2) == 0) {
+		serve_reload_clients(s);
+	}
+}
+
+/*
+ * Is a DISCOVER from @mac naming @rc (by serial or MAC) the client's own
+ * boot?  Its record's MAC, or the one it was last seen booting with,
+ * must be the sender's: another host naming a client's serial does not
+ * move it or empty its root.  DHCP has no more proof than that to give
+ * (docs/security.md).
+ */
+static bool
+serve_boot_is_its(
+    struct serve *s, const struct registry_client *rc, const uint8_t mac[6])
+{
+	const struct serve_addr *a = serve_addr_find(s, rc->name);
+
+	if (rc->has_mac) {
+		return memcmp(rc->mac, mac, 6) == 0;
+	}
+	return !a || !a->has_mac || memcmp(a->mac, mac, 6) == 0;
+}
+
 void
 serve_note_dhcp_request(
     struct serve *s, const struct dhcp_msg *m, int model_num)
@@ -667,6 +1051,21 @@ serve_note_dhcp_request(
 		: dhcp_is_pxe(m)  ? "pxe"
 				  : "os",
 	    serial[0] ? " serial=" : "", serial, cls[0] ? " class=" : "", cls);
+	/*
+	 * A boot starts with the firmware's (or PXE ROM's) DISCOVER; the
+	 * REQUEST of the same boot and the kernel's DHCP change nothing.
+	 */
+	if (m->type == DHCPDISCOVER &&
+	    (model != DHCP_PI_NONE || dhcp_is_pxe(m))) {
+		const struct registry_client *rc = serial[0]
+		    ? registry_find_prefix(&s->registry, serial, 8)
+		    : NULL;
+
+		rc = rc ? rc : serve_client_for_mac(s, m->chaddr);
+		if (rc && serve_boot_is_its(s, rc, m->chaddr)) {
+			serve_boot_client(s, rc);
+		}
+	}
 }
 
 void
@@ -837,6 +1236,7 @@ serve_note_mount(struct serve *s, struct in_addr peer, const char *dir, bool ok)
 
 	if (ok) {
 		s->obs->c.nfs_mounts++;
+		serve_moves_mounted(s, peer, dir);
 	} else {
 		s->obs->c.nfs_mount_refused++;
 	}

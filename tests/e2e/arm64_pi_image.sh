@@ -59,13 +59,16 @@ rm -rf "$W"
 "$PNB_BIN" image import "$NN_TMP/pi-arm64.img.xz" --name arm64os \
 	--state-dir "$STATE" >"$NN_TMP/import.log" 2>&1
 t_check "image import" test $? -eq 0
-"$PNB_BIN" client add pi4-arm --serial "$SERIAL" --mac "$MAC" \
+# A volatile client is made as `client add` makes one; the layered one
+# from the copy, as before layered clients could be added.
+"$PNB_BIN" client add pi4-arm --root "$([ "$MODE" = volatile ] &&
+	echo volatile || echo copy)" --serial "$SERIAL" --mac "$MAC" \
 	--image arm64os --server "$ADDR" --state-dir "$STATE" \
 	>"$NN_TMP/add.log" 2>&1
 t_check "client add" test $? -eq 0
 # pi_file TREE REL: where the server has REL of the client's TREE.
 pi_file() {
-	if [ "$MODE" = layered ]; then
+	if [ "$MODE" != copy ]; then
 		layered_view "$STATE" pi4-arm "$1" "$2"
 	else
 		echo "$STATE/clients/pi4-arm/$1/$2"
@@ -75,6 +78,9 @@ if [ "$MODE" = layered ]; then
 	layered_from_copy "$STATE" arm64os pi4-arm
 	t_check "layered client made from the copy" \
 		test -f "$STATE/clients/pi4-arm/layer/boot/cmdline.txt"
+	layered_manifest "$STATE/images/arm64os/v/1" >"$NN_TMP/ver.before"
+fi
+if [ "$MODE" = volatile ]; then
 	layered_manifest "$STATE/images/arm64os/v/1" >"$NN_TMP/ver.before"
 fi
 
@@ -171,7 +177,7 @@ if [ -n "${PNB_NFS_TRACE:-}" ]; then
 fi
 t_check "the Pi's write landed in its provisioned root" \
 	grep -qx written-on-the-pi "$(pi_file root root/pnb-wrote)"
-if [ "$MODE" = layered ]; then
+if [ "$MODE" != copy ]; then
 	layered_manifest "$STATE/images/arm64os/v/1" >"$NN_TMP/ver.after"
 	t_check "the version is unchanged by the boot" \
 		cmp -s "$NN_TMP/ver.before" "$NN_TMP/ver.after"
@@ -180,5 +186,25 @@ if [ "$MODE" = layered ]; then
 fi
 st=$("$PNB_BIN" status pi4-arm --json --state-dir "$STATE")
 t_check "status shows pi4-arm booted" grep -q '"state":"booted"' <<<"$st"
+if [ "$MODE" = volatile ]; then
+	# The Pi starts again: its firmware's DISCOVER (serial in option 97)
+	# empties its root, whose identity files stay.
+	ip netns exec "$CL" "$PNB_TOOLS/dhcp_forge" -i "$FWIF" -t discover \
+		-c "$MAC" -e "$SERIAL" -x 4 -V PXEClient:Arch:00000:UNDI:002001 \
+		>"$NN_TMP/forge.log" 2>&1
+	for i in $(seq 50); do
+		grep -q 'event=emptied client=pi4-arm' "$NN_TMP/serve.log" && break
+		sleep 0.1
+	done
+	t_check "volatile: emptied at the firmware's next DISCOVER" \
+		grep -q 'event=emptied client=pi4-arm version=1' "$NN_TMP/serve.log"
+	t_check "volatile: the Pi's write is gone" \
+		test ! -e "$STATE/clients/pi4-arm/layer/root/root/pnb-wrote"
+	t_check "volatile: its host name stays" \
+		grep -qx pi4-arm "$STATE/clients/pi4-arm/layer/root/etc/hostname"
+	t_check "volatile: its cmdline.txt stays, over TFTP too" bash -c \
+		"ip netns exec '$CL' curl -sf tftp://$ADDR/$SERIAL/cmdline.txt |
+			grep -q 'clients/pi4-arm/root'"
+fi
 nn_stop "$SPID"
 t_done

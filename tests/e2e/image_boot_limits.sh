@@ -32,12 +32,12 @@ t_check "a file only the Pi 5 loads is not flagged" \
 	bash -c '! grep -q initramfs_2712 "$1"' _ "$W/err"
 t_check "two warnings in all" [ "$(grep -c warning "$W/err")" = 2 ]
 
-"$P" client add pi1 --serial 9ffefdef --image os --server 198.18.0.1 \
+"$P" client add pi1 --root copy --serial 9ffefdef --image os --server 198.18.0.1 \
 	--state-dir "$S" >"$W/out" 2>"$W/err"
 t_check "client add succeeds" [ $? -eq 0 ]
-t_check "client add warns about the Pi 4 size limit" \
+t_check "client add warns --root copy about the Pi 4 size limit" \
 	grep -q "^pinetboot client add: warning: client 'pi1': initramfs8 is 64.0 MiB" "$W/err"
-t_check "client add warns about the missing D0 overlay" \
+t_check "client add warns --root copy about the missing D0 overlay" \
 	grep -q "^pinetboot client add: warning: client 'pi1': .*no overlays/bcm2712d0.dtbo" "$W/err"
 
 srv=$(nn_ns srv)

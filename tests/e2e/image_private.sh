@@ -20,7 +20,7 @@ chmod 755 "$W"
 
 rpi_build_checked "$W"
 t_check "image import" "$P" image import "$W/disk.img" --name os --state-dir "$S"
-t_check "client add" "$P" client add pi1 --serial 9ffefdef --image os \
+t_check "client add" "$P" client add pi1 --root copy --serial 9ffefdef --image os \
 	--server 198.18.0.1 --state-dir "$S"
 C=$S/clients/pi1/root
 I=$S/images/os/v/1/root
@@ -67,10 +67,10 @@ refused "nobody lists the images" 65534 ls "$S/images"
 # A state directory left open by an older version: the next command
 # closes what it uses and says so.
 chmod 755 "$S" "$S/clients" "$S/images"
-"$P" client add pi2 --serial 1234abcd --image os --server 198.18.0.1 \
+"$P" client add pi2 --root copy --serial 1234abcd --image os --server 198.18.0.1 \
 	--state-dir "$S" >"$W/out" 2>"$W/err"
-t_check "client add on an open state directory succeeds" [ $? -eq 0 ]
-t_check "client add says it tightened STATE and clients" \
+t_check "client add on --root copy an open state directory succeeds" [ $? -eq 0 ]
+t_check "client add says --root copy it tightened STATE and clients" \
 	grep -q "^pinetboot client add: note: $S was mode 0755; $S/clients was mode 0755, now 0700" "$W/err"
 t_check "STATE and clients are 0700 again" [ "$(stat -c %a "$S")$(stat -c %a "$S/clients")" = 700700 ]
 xz -T1 -0 -c "$W/disk.img" >"$W/disk.img.xz"

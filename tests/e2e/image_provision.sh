@@ -60,18 +60,18 @@ t_check "version.conf records the processor" grep -qx 'arch = amd64' "$I/version
 echo "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2eTestKeyForPinetboot test@host" >"$W/key.pub"
 HASH='$6$abcdefgh$0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghijklmnop'
 t0=$(date +%s%N)
-"$P" client add pi1 --serial 9FFEFDEF --mac DC:A6:32:01:36:C2 --image bookworm \
+"$P" client add pi1 --root copy --serial 9FFEFDEF --mac DC:A6:32:01:36:C2 --image bookworm \
 	--ssh --ssh-key "$W/key.pub" --user "pi:$HASH" --server 198.18.0.1 \
 	--address 198.18.0.50 --state-dir "$S" >"$W/out1" 2>&1
 rc=$?
 t1=$(date +%s%N)
-t_check "client add pi1 exits 0" [ "$rc" -eq 0 ]
+t_check "client add pi1 --root copy exits 0" [ "$rc" -eq 0 ]
 [ "$rc" -eq 0 ] || cat "$W/out1"
-"$P" client add pi2 --serial 1234abcd --image bookworm --hostname pi-two \
+"$P" client add pi2 --root copy --serial 1234abcd --image bookworm --hostname pi-two \
 	--server 198.18.0.1 --state-dir "$S" >"$W/out2" 2>&1
 rc=$?
 t2=$(date +%s%N)
-t_check "client add pi2 exits 0" [ "$rc" -eq 0 ]
+t_check "client add pi2 --root copy exits 0" [ "$rc" -eq 0 ]
 echo "client add: first $(((t1 - t0) / 1000000)) ms, second $(((t2 - t1) / 1000000)) ms"
 
 C=$S/clients/pi1
@@ -135,7 +135,7 @@ t_check "client list shows pi1" grep -q '^pi1 .*9ffefdef .*dc:a6:32:01:36:c2 .*1
 t_check "client list shows pi2" grep -q '^pi2 .*1234abcd' "$W/list"
 t_check "client show" sh -c "'$P' client show pi1 --state-dir '$S' | grep -q '^cmdline .*nfsroot='"
 t_check "image list" sh -c "'$P' image list --state-dir '$S' | grep -q '^bookworm .*Debian GNU/Linux 12'"
-"$P" client add pi3 --serial 9ffefdef --image bookworm --state-dir "$S" >"$W/out3" 2>&1
+"$P" client add pi3 --root copy --serial 9ffefdef --image bookworm --state-dir "$S" >"$W/out3" 2>&1
 rc=$?
 t_check "duplicate serial refused" [ "$rc" -ne 0 ] && grep -q "client 'pi1' already has this serial" "$W/out3"
 t_check "refused add leaves nothing" [ "$(ls -A "$S/clients" | sort | tr '\n' ' ')" = "pi1 pi2 " ]

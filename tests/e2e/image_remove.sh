@@ -14,7 +14,7 @@ P=$PNB_BIN
 
 rpi_build_checked "$W"
 t_check "image import" "$P" image import "$W/disk.img" --name os --state-dir "$S"
-t_check "client add pi1" "$P" client add pi1 --serial 9ffefdef --image os \
+t_check "client add pi1" "$P" client add pi1 --root copy --serial 9ffefdef --image os \
 	--server 198.18.0.1 --state-dir "$S"
 C=$S/clients/pi1/root
 
@@ -60,7 +60,7 @@ t_check "the image's hard-linked file is untouched" [ "$(cat "$S/images/os/v/1/r
 
 # A file system mounted inside a client (an operator's bind mount, say):
 # refused before anything is removed, in a private mount namespace.
-t_check "client add pi2" "$P" client add pi2 --serial 1234abcd --image os \
+t_check "client add pi2" "$P" client add pi2 --root copy --serial 1234abcd --image os \
 	--server 198.18.0.1 --state-dir "$S"
 C2=$S/clients/pi2/root
 mkdir -p "$C2/mnt/data"

@@ -70,10 +70,10 @@ t_check "no .tmp left" sh -c "! ls -A '$I' | grep -q '^\.tmp'"
 t_check "no mount left on the host" [ -z "$(host_mounts)" ]
 
 # 2. A client made now sees the merged tree.
-"$P" client add c2 --serial 22222222 --image os --server 198.18.0.1 \
+"$P" client add c2 --root copy --serial 22222222 --image os --server 198.18.0.1 \
 	--state-dir "$S" >/dev/null 2>&1
 C=$S/clients/c2/root
-t_check "client add from a delta" [ -f "$C/etc/new" ] && [ -d "$C/opt/d" ]
+t_check "client add from --root copy a delta" [ -f "$C/etc/new" ] && [ -d "$C/opt/d" ]
 t_check "client records version 2" grep -qx 'version = 2' "$S/clients/c2/client.conf"
 t_check "client boot tree has the boot delta" grep -qx '# from update' "$S/clients/c2/boot/config.txt"
 t_check "no flattened view left behind" sh -c "! ls -A '$I' | grep -q '^\.tmp'"

@@ -49,7 +49,7 @@ t_check "image.conf is the image record" sh -c "grep -qx 'name = os' '$S/images/
 "$P" image import "$W/disk.img" --name os --state-dir "$S" >"$W/out" 2>&1
 t_check "second import makes version 2" grep -q "as version 2 of image 'os'" "$W/out"
 t_check "version 2 is a base" grep -qx 'kind = base' "$S/images/os/v/2/version.conf"
-"$P" client add c1 --serial 11111111 --image os --server 198.18.0.1 --state-dir "$S" >/dev/null 2>&1
+"$P" client add c1 --root copy --serial 11111111 --image os --server 198.18.0.1 --state-dir "$S" >/dev/null 2>&1
 "$P" image versions os --state-dir "$S" >"$W/versions"
 cat "$W/versions"
 t_check "versions lists two bases" sh -c "grep -qE '^1 +base +- ' '$W/versions' && grep -qE '^2 +base +- ' '$W/versions'"
@@ -75,7 +75,7 @@ sed -e 's/^created = /imported = /' -e '/^version = /d' -e '/^kind = /d' \
 	"$L/v/1/version.conf" >"$L/image.conf"
 sed -i '1a name = old' "$L/image.conf"
 rm -rf "$L/v"
-"$P" client add oldc --serial 33333333 --image old --server 198.18.0.1 --state-dir "$S" >/dev/null 2>&1
+"$P" client add oldc --root copy --serial 33333333 --image old --server 198.18.0.1 --state-dir "$S" >/dev/null 2>&1
 sed -i '/^version = /d' "$S/clients/oldc/client.conf"
 rm -rf "$S/clients/oldc/root" "$S/clients/oldc/boot"
 cp -a "$L/root" "$S/clients/oldc/root"

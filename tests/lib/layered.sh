@@ -146,6 +146,8 @@ layered_from_copy() {
 					cp -a "$c/$t/$rel" "$c/layer/$t/$rel"
 			done
 	done
+	# client add writes root_mode = copy: the key once, with the new mode.
+	sed -i '/^root_mode = /d' "$c/client.conf"
 	echo "root_mode = layered" >>"$c/client.conf"
 	grep -q '^version = ' "$c/client.conf" ||
 		echo "version = 1" >>"$c/client.conf"

@@ -91,6 +91,53 @@ TEST(fstab_drops_sd_mounts)
 	CHECK(f != NULL);
 	CHECK_STR(f, "");
 	free(f);
+	/* Edited twice (an image promoted from a client): one boot mount. */
+	f = prov_edit_fstab("proc /proc proc defaults 0 0\n"
+			    "10.0.0.1:/srv/c/old/boot /boot/firmware nfs "
+			    "defaults,vers=3,proto=tcp,nolock 0 0\n"
+			    "srv:/data /data nfs defaults 0 0\n",
+	    "/boot/firmware", "10.0.0.1", "/srv/c/new/boot");
+	CHECK(f != NULL);
+	CHECK_STR(f,
+	    "proc /proc proc defaults 0 0\n"
+	    "srv:/data /data nfs defaults 0 0\n"
+	    "10.0.0.1:/srv/c/new/boot /boot/firmware nfs "
+	    "defaults,vers=3,proto=tcp,nolock 0 0\n");
+	free(f);
+}
+
+TEST(image_refs_and_root_modes)
+{
+	char name[REC_NAME_MAX + 1];
+	enum prov_root_mode m;
+	unsigned v;
+
+	CHECK_EQ(prov_image_ref_parse("bookworm", name, &v), 0);
+	CHECK_STR(name, "bookworm");
+	CHECK_EQ(v, 0);
+	CHECK_EQ(prov_image_ref_parse("os@12", name, &v), 0);
+	CHECK_STR(name, "os");
+	CHECK_EQ(v, 12);
+	CHECK_EQ(prov_image_ref_parse("os@0", name, &v), -EINVAL);
+	CHECK_EQ(prov_image_ref_parse("os@012", name, &v), -EINVAL);
+	CHECK_EQ(prov_image_ref_parse("os@1x", name, &v), -EINVAL);
+	CHECK_EQ(prov_image_ref_parse("os@", name, &v), -EINVAL);
+	CHECK_EQ(prov_image_ref_parse("@3", name, &v), -EINVAL);
+	CHECK_EQ(prov_image_ref_parse("Bad@3", name, &v), -EINVAL);
+	CHECK_EQ(prov_image_ref_parse("os@100001", name, &v), -EINVAL);
+	CHECK_EQ(prov_root_mode_parse("layered", &m), 0);
+	CHECK_EQ(m, PROV_ROOT_LAYERED);
+	CHECK_EQ(prov_root_mode_parse("volatile", &m), 0);
+	CHECK_EQ(m, PROV_ROOT_VOLATILE);
+	CHECK_EQ(prov_root_mode_parse("copy", &m), 0);
+	CHECK_EQ(m, PROV_ROOT_COPY);
+	/* Records from before root modes are copies. */
+	CHECK_EQ(prov_root_mode_parse(NULL, &m), 0);
+	CHECK_EQ(m, PROV_ROOT_COPY);
+	CHECK_EQ(prov_root_mode_parse("", &m), 0);
+	CHECK_EQ(m, PROV_ROOT_COPY);
+	CHECK_EQ(prov_root_mode_parse("overlay", &m), -EINVAL);
+	CHECK_STR(prov_root_mode_name(PROV_ROOT_VOLATILE), "volatile");
 }
 
 TEST(record_parse)
@@ -149,6 +196,52 @@ TEST(record_limits)
 	}
 	CHECK_EQ(rec_parse(big, n, &r, &line), -EMSGSIZE);
 	free(big);
+}
+
+/* Record changes keep comments and order; new keys go last. */
+TEST(record_edit)
+{
+	static const char in[] = "# comment\nname = pi1\nversion=2\n"
+				 "next_version = 3\n\nimage = os\n";
+	const struct rec_change move[] = {
+	    {"version", "3"},
+	    {"next_version", NULL},
+	    {"previous_version", "2"},
+	    {"moved_at", "x"},
+	    {"moved_at", "2026-12-03T10:00:00Z"},
+	};
+	const struct rec_change bad_key[] = {{"Bad", "1"}};
+	const struct rec_change bad_value[] = {{"a", "two\nlines"}};
+	char many[64];
+	struct rec_change lots[REC_MAX_KEYS];
+	struct buf b;
+	size_t i;
+
+	buf_init(&b, REC_MAX_BYTES);
+	CHECK_EQ(rec_edit(in, strlen(in), move, 5, &b), 0);
+	CHECK_STR((const char *)b.p,
+	    "# comment\nname = pi1\nversion = 3\n\nimage = os\n"
+	    "previous_version = 2\nmoved_at = 2026-12-03T10:00:00Z\n");
+	buf_reset(&b);
+	/* Removing a key that is not there, nothing else: the same text. */
+	CHECK_EQ(rec_edit(in, strlen(in), move + 1, 1, &b), 0);
+	CHECK(strstr((const char *)b.p, "next_version") == NULL);
+	buf_reset(&b);
+	CHECK_EQ(rec_edit(in, strlen(in), bad_key, 1, &b), -EINVAL);
+	CHECK_EQ(rec_edit(in, strlen(in), bad_value, 1, &b), -EINVAL);
+	CHECK_EQ(rec_edit("no equals\n", 10, move, 1, &b), -EBADMSG);
+	/* A result over the key limit is refused, not written. */
+	for (i = 0; i < REC_MAX_KEYS; i++) {
+		snprintf(many, sizeof(many), "k%zu", i);
+		lots[i].key = strdup(many);
+		lots[i].value = "v";
+	}
+	buf_reset(&b);
+	CHECK_EQ(rec_edit(in, strlen(in), lots, REC_MAX_KEYS, &b), -EMSGSIZE);
+	for (i = 0; i < REC_MAX_KEYS; i++) {
+		free((char *)lots[i].key);
+	}
+	buf_fini(&b);
 }
 
 TEST(names)
@@ -418,7 +511,10 @@ TEST(merge_flatten)
 {
 	char tmpl[] = "/tmp/pnb-merge-XXXXXX";
 	char *t = mkdtemp(tmpl);
-	int top, base, out, root, layers[2];
+	int top, base, out, root;
+	struct layer_stack *stack = NULL;
+	struct layer_stack_conf conf = {.atfd = AT_FDCWD, .nversions = 2};
+	char tp[64], bp[64];
 	struct merge_stats st;
 	struct stat a, b;
 
@@ -456,9 +552,13 @@ TEST(merge_flatten)
 	CHECK(mk(top, "m/b", "b") == 0);
 	CHECK(mk(top, "f", "file now") == 0);
 	CHECK(mk(top, "kept", "changed") == 0);
-	layers[0] = top;
-	layers[1] = base;
-	CHECK_EQ(merge_link_tree(layers, 2, out, NULL, &st), 0);
+	snprintf(tp, sizeof(tp), "/proc/self/fd/%d", top);
+	snprintf(bp, sizeof(bp), "/proc/self/fd/%d", base);
+	conf.versions[0] = tp;
+	conf.versions[1] = bp;
+	CHECK_EQ(layer_stack_open(&conf, &stack, NULL), 0);
+	CHECK_EQ(merge_link_tree(stack, out, NULL, &st), 0);
+	layer_stack_close(stack);
 	CHECK(faccessat(out, "gone", F_OK, AT_SYMLINK_NOFOLLOW) < 0);
 	CHECK_STR(slurp(out, "kept"), "changed");
 	CHECK(faccessat(out, "o/x", F_OK, 0) < 0);
@@ -475,11 +575,11 @@ TEST(merge_flatten)
 	{
 		int o = openat(out, "o", O_RDONLY | O_DIRECTORY);
 
-		CHECK(!merge_is_opaque(o));
+		char v[4];
+
+		CHECK(fgetxattr(o, "user.overlay.opaque", v, sizeof(v)) < 0);
 		close(o);
 	}
-	/* No layers is a caller's bug. */
-	CHECK_EQ(merge_link_tree(layers, 0, out, NULL, &st), -EINVAL);
 	close(top);
 	close(base);
 	close(out);

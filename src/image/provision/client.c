@@ -8,26 +8,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "image/provision/edit.h"
+#include "image/provision/identity.h"
 #include "image/provision/prov.h"
 #include "image/provision/tree.h"
 #include "image/provision/version.h"
-
-/*
- * Units that only make sense on an SD card: the first-boot resize of the
- * root partition and swap files (swap over NFS is slow and risky).
- * Reference §5.2 and pi-gen's stage2/01-sys-tweaks on each branch.
- */
-static const char *const masked_units[] = {
-    "resize2fs_once.service",
-    "rpi-resize.service",
-    "dphys-swapfile.service",
-    "rpi-resize-swap-file.service",
-};
 
 static bool
 hex8_ok(const char *s, char out[9])
@@ -257,387 +246,6 @@ scan_clients(const char *state, const char *image, const char *serial,
 	return r;
 }
 
-static int
-symlink_in(int rootfd, const char *dir, const char *name, const char *target)
-{
-	int fd = tree_open_dir(rootfd, dir), r = 0;
-
-	if (fd < 0) {
-		return fd;
-	}
-	if (unlinkat(fd, name, 0) < 0 && errno != ENOENT) {
-		r = -errno;
-	} else if (symlinkat(target, fd, name) < 0) {
-		r = -errno;
-	}
-	close(fd);
-	return r;
-}
-
-static int
-mkdir_in(int rootfd, const char *parent, const char *name, mode_t mode)
-{
-	int fd = tree_open_dir(rootfd, parent), r = 0;
-
-	if (fd < 0) {
-		return fd;
-	}
-	if (mkdirat(fd, name, mode) < 0 && errno != EEXIST) {
-		r = -errno;
-	}
-	close(fd);
-	return r;
-}
-
-/* Remove the *.wants/ links to @unit and mask it. */
-static int
-mask_unit(int rootfd, const char *unit)
-{
-	int fd = tree_open_dir(rootfd, "etc/systemd/system");
-	DIR *d;
-	struct dirent *e;
-
-	if (fd < 0) {
-		return fd == -ENOENT ? 0 : fd;
-	}
-	d = tree_dir_stream(fd);
-	while (d && (e = readdir(d)) != NULL) {
-		size_t n = strlen(e->d_name);
-		int w;
-
-		if (n < 6 || strcmp(e->d_name + n - 6, ".wants") != 0) {
-			continue;
-		}
-		w = openat(fd, e->d_name,
-		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (w >= 0) {
-			unlinkat(w, unit, 0);
-			close(w);
-		}
-	}
-	if (d) {
-		closedir(d);
-	}
-	close(fd);
-	return symlink_in(rootfd, "etc/systemd/system", unit, "/dev/null");
-}
-
-static int
-edit_hosts(int rootfd, const char *hostname)
-{
-	char *old = tree_read_file(rootfd, "etc/hosts", 1u << 20, NULL);
-	char *out;
-	const char *p;
-	size_t o = 0, cap;
-	bool done = false;
-	int r;
-
-	if (!old) {
-		old = strdup("127.0.0.1\tlocalhost\n");
-		if (!old) {
-			return -ENOMEM;
-		}
-	}
-	cap = strlen(old) + strlen(hostname) + 64;
-	out = malloc(cap);
-	if (!out) {
-		free(old);
-		return -ENOMEM;
-	}
-	for (p = old; *p;) {
-		const char *nl = strchr(p, '\n');
-		size_t len = nl ? (size_t)(nl - p) : strlen(p);
-
-		if (len >= 9 && !strncmp(p, "127.0.1.1", 9) &&
-		    (p[9] == ' ' || p[9] == '\t')) {
-			if (!done) {
-				o += (size_t)snprintf(out + o, cap - o,
-				    "127.0.1.1\t%s\n", hostname);
-				done = true;
-			}
-		} else {
-			memcpy(out + o, p, len);
-			o += len;
-			out[o++] = '\n';
-		}
-		p += len + (nl ? 1 : 0);
-	}
-	if (!done) {
-		o += (size_t)snprintf(
-		    out + o, cap - o, "127.0.1.1\t%s\n", hostname);
-	}
-	r = tree_write_file(rootfd, "etc/hosts", out, o, 0644);
-	free(out);
-	free(old);
-	return r;
-}
-
-static int
-remove_host_keys(int rootfd)
-{
-	int fd = tree_open_dir(rootfd, "etc/ssh");
-	DIR *d;
-	struct dirent *e;
-
-	if (fd < 0) {
-		return 0;
-	}
-	d = tree_dir_stream(fd);
-	while (d && (e = readdir(d)) != NULL) {
-		if (!strncmp(e->d_name, "ssh_host_", 9)) {
-			unlinkat(fd, e->d_name, 0);
-		}
-	}
-	if (d) {
-		closedir(d);
-	}
-	close(fd);
-	return 0;
-}
-
-/* Install authorized keys for root, and for @user when the image has it. */
-static int
-install_keys(int rootfd, const char *keys, size_t len, const char *user)
-{
-	char *passwd = tree_read_file(rootfd, "etc/passwd", 1u << 20, NULL);
-	char home[PATH_MAX] = "root", rel[PATH_MAX + 32];
-	unsigned uid = 0, gid = 0;
-	int pass, r = 0;
-
-	for (pass = 0; pass < 2 && r == 0; pass++) {
-		if (pass == 1) {
-			char *p = passwd;
-			size_t ul;
-
-			if (!user || !passwd) {
-				break;
-			}
-			ul = strcspn(user, ":");
-			home[0] = '\0';
-			while (p && *p) {
-				char name[64], dir[PATH_MAX];
-
-				if (sscanf(p,
-					"%63[^:]:%*[^:]:%u:%u:%*[^:]:%4095[^:]",
-					name, &uid, &gid, dir) == 4 &&
-				    strlen(name) == ul &&
-				    !strncmp(name, user, ul) && dir[0] == '/') {
-					snprintf(
-					    home, sizeof(home), "%s", dir + 1);
-					break;
-				}
-				p = strchr(p, '\n');
-				p = p ? p + 1 : NULL;
-			}
-			if (!home[0]) {
-				break;
-			}
-		}
-		r = mkdir_in(rootfd, home, ".ssh", 0700);
-		if (r == 0) {
-			snprintf(
-			    rel, sizeof(rel), "%s/.ssh/authorized_keys", home);
-			r = tree_write_file(rootfd, rel, keys, len, 0600);
-		}
-		if (r == 0) {
-			int fd;
-
-			snprintf(rel, sizeof(rel), "%s/.ssh", home);
-			fd = tree_open_dir(rootfd, rel);
-			if (fd >= 0) {
-				if (fchown(fd, uid, gid) < 0 ||
-				    fchownat(fd, "authorized_keys", uid, gid,
-					AT_SYMLINK_NOFOLLOW) < 0) {
-					r = -errno;
-				}
-				close(fd);
-			}
-		}
-	}
-	free(passwd);
-	return r;
-}
-
-struct edit_ctx {
-	const struct prov_client *c;
-	const char *hostname, *server, *boot_mount;
-	char root_path[PATH_MAX], boot_path[PATH_MAX];
-	const char *keys;
-	size_t keys_len;
-	unsigned version;
-	struct prov_client_info *info;
-};
-
-static int
-apply_edits(
-    struct edit_ctx *x, int bootfd, int rootfd, char *msg, size_t msglen)
-{
-	char *text, *fstab, id[33];
-	uint8_t rnd[16];
-	size_t i;
-	int r;
-
-	/* boot: cmdline.txt for an NFS root (reference §4.1, §5.2). */
-	text = tree_read_file(bootfd, "cmdline.txt", 4096, NULL);
-	if (!text) {
-		snprintf(
-		    msg, msglen, "the image's boot files have no cmdline.txt");
-		return -ENOENT;
-	}
-	r = prov_edit_cmdline(text, x->server, x->root_path, x->info->cmdline,
-	    sizeof(x->info->cmdline));
-	free(text);
-	if (r == 0) {
-		r = tree_write_file(bootfd, "cmdline.txt", x->info->cmdline,
-		    strlen(x->info->cmdline), 0644);
-	}
-	if (r == 0 && x->c->ssh) {
-		r = tree_write_file(bootfd, "ssh", "", 0, 0644);
-	}
-	if (r == 0 && x->c->user) {
-		char line[512];
-		int n = snprintf(line, sizeof(line), "%s\n", x->c->user);
-
-		r = tree_write_file(
-		    bootfd, "userconf.txt", line, (size_t)n, 0600);
-	}
-	if (r < 0) {
-		snprintf(
-		    msg, msglen, "editing the boot files: %s", strerror(-r));
-		return r;
-	}
-	/* root: fstab without the SD card's / and boot mounts. */
-	text = tree_read_file(rootfd, "etc/fstab", 1u << 20, NULL);
-	fstab = prov_edit_fstab(text ? text : "proc /proc proc defaults 0 0\n",
-	    x->boot_mount, x->server, x->boot_path);
-	free(text);
-	r = fstab
-	    ? tree_write_file(rootfd, "etc/fstab", fstab, strlen(fstab), 0644)
-	    : -ENOMEM;
-	free(fstab);
-	if (r < 0) {
-		goto fail;
-	}
-	{
-		char line[300];
-		int n = snprintf(line, sizeof(line), "%s\n", x->hostname);
-
-		r = tree_write_file(
-		    rootfd, "etc/hostname", line, (size_t)n, 0644);
-	}
-	if (r == 0) {
-		r = edit_hosts(rootfd, x->hostname);
-	}
-	if (r < 0) {
-		goto fail;
-	}
-	/* A fresh machine-id, so no two clients share one. */
-	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
-		r = -EIO;
-		goto fail;
-	}
-	for (i = 0; i < 16; i++) {
-		snprintf(id + 2 * i, 3, "%02x", rnd[i]);
-	}
-	id[32] = '\n';
-	r = tree_write_file(rootfd, "etc/machine-id", id, 33, 0444);
-	if (r == 0) {
-		/* D-Bus keeps a copy unless it is a link (PiServer links). */
-		int dfd = tree_open_dir(rootfd, "var/lib/dbus");
-		struct stat ds;
-
-		if (dfd >= 0 &&
-		    fstatat(dfd, "machine-id", &ds, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    S_ISREG(ds.st_mode)) {
-			r = symlink_in(rootfd, "var/lib/dbus", "machine-id",
-			    "/etc/machine-id");
-		}
-		if (dfd >= 0) {
-			close(dfd);
-		}
-	}
-	if (r < 0) {
-		goto fail;
-	}
-	remove_host_keys(rootfd);
-	for (i = 0; i < sizeof(masked_units) / sizeof(masked_units[0]); i++) {
-		r = mask_unit(rootfd, masked_units[i]);
-		if (r < 0) {
-			goto fail;
-		}
-	}
-	if (x->c->ssh &&
-	    tree_exists(rootfd, "lib/systemd/system/ssh.service")) {
-		r = mkdir_in(rootfd, "etc/systemd/system",
-		    "multi-user.target.wants", 0755);
-		if (r == 0) {
-			r = symlink_in(rootfd,
-			    "etc/systemd/system/multi-user.target.wants",
-			    "ssh.service", "/lib/systemd/system/ssh.service");
-		}
-		if (r < 0) {
-			goto fail;
-		}
-	}
-	/*
-	 * The interface holding the root must never be deconfigured
-	 * (reference §5.2): NetworkManager leaves it alone and DNS comes from
-	 * the kernel's DHCP answer; dhcpcd ignores link changes.
-	 */
-	if (tree_exists(rootfd, "etc/NetworkManager")) {
-		static const char nm[] =
-		    "# pinetboot: the root file system is on NFS over eth0,\n"
-		    "# configured by the kernel (ip=dhcp); never touch it.\n"
-		    "[keyfile]\nunmanaged-devices=interface-name:eth0\n";
-
-		r = mkdir_in(rootfd, "etc/NetworkManager", "conf.d", 0755);
-		if (r == 0) {
-			r = tree_write_file(rootfd,
-			    "etc/NetworkManager/conf.d/"
-			    "90-pinetboot-nfsroot.conf",
-			    nm, sizeof(nm) - 1, 0644);
-		}
-		if (r == 0) {
-			r = symlink_in(
-			    rootfd, "etc", "resolv.conf", "/proc/net/pnp");
-		}
-		if (r < 0) {
-			goto fail;
-		}
-	}
-	text = tree_read_file(rootfd, "etc/dhcpcd.conf", 1u << 20, NULL);
-	if (text) {
-		static const char add[] =
-		    "\n# pinetboot: the root file system is on NFS over "
-		    "eth0\ninterface eth0\nnolink\n";
-		size_t n = strlen(text);
-		char *t = realloc(text, n + sizeof(add));
-
-		if (!t) {
-			free(text);
-			r = -ENOMEM;
-			goto fail;
-		}
-		memcpy(t + n, add, sizeof(add));
-		r = tree_write_file(
-		    rootfd, "etc/dhcpcd.conf", t, strlen(t), 0644);
-		free(t);
-		if (r < 0) {
-			goto fail;
-		}
-	}
-	if (x->keys) {
-		r = install_keys(rootfd, x->keys, x->keys_len, x->c->user);
-		if (r < 0) {
-			goto fail;
-		}
-	}
-	return 0;
-fail:
-	snprintf(msg, msglen, "editing the root file system: %s", strerror(-r));
-	return r;
-}
-
 static char *
 read_keys(const char *path, size_t *len, char *msg, size_t msglen)
 {
@@ -680,10 +288,23 @@ read_keys(const char *path, size_t *len, char *msg, size_t msglen)
 	return buf;
 }
 
+/* What a new client is made of, worked out before anything is written. */
+struct add_ctx {
+	const struct prov_client *c;
+	char serial[9], mac[18];
+	enum prov_root_mode mode;
+	char image[REC_NAME_MAX + 1];
+	unsigned version;
+	char version_boot[64]; /* a base's boot layer in the image dir */
+	char boot_mount[64];
+	char root_path[PATH_MAX], boot_path[PATH_MAX];
+	struct prov_identity id;
+};
+
 static int
-write_client_conf(int dirfd, const struct prov_client *c, const char *serial,
-    const char *mac, const struct edit_ctx *x)
+write_client_conf(int dirfd, const struct add_ctx *x)
 {
+	const struct prov_client *c = x->c;
 	char text[16384], when[32], opts[64];
 	time_t now = time(NULL);
 	struct tm tm;
@@ -701,6 +322,7 @@ write_client_conf(int dirfd, const struct prov_client *c, const char *serial,
 	    "mac = %s\n"
 	    "address = %s\n"
 	    "hostname = %s\n"
+	    "root_mode = %s\n"
 	    "image = %s\n"
 	    "version = %u\n"
 	    "server = %s\n"
@@ -709,31 +331,54 @@ write_client_conf(int dirfd, const struct prov_client *c, const char *serial,
 	    "boot_mount = %s\n"
 	    "options = %s\n"
 	    "created = %s\n",
-	    c->name, serial, mac, c->address ? c->address : "", x->hostname,
-	    c->image, x->version, x->server ? x->server : "", x->boot_path,
-	    x->root_path, x->boot_mount, opts, when);
+	    c->name, x->serial, x->mac, c->address ? c->address : "",
+	    x->id.hostname, prov_root_mode_name(x->mode), x->image, x->version,
+	    x->id.server ? x->id.server : "", x->boot_path, x->root_path,
+	    x->boot_mount, opts, when);
 	if (n < 0 || (size_t)n >= sizeof(text)) {
 		return -EMSGSIZE;
 	}
 	return tree_write_file(dirfd, "client.conf", text, (size_t)n, 0644);
 }
 
-int
-prov_client_add(const char *state, const struct prov_client *c,
-    struct prov_client_info *info, char *msg, size_t msglen)
-{
-	char serial[9], mac[18] = "", dir[PATH_MAX], real[PATH_MAX];
-	char tmp[REC_NAME_MAX + 32], *text = NULL;
-	char boot_mount[64] = "/boot/firmware";
-	struct prov_view *view = NULL;
-	struct edit_ctx x = {.c = c, .info = info};
-	struct tree_stats ts;
-	struct in_addr a;
-	int cfd = -1, tmpfd = -1, sb = -1, sr = -1, db = -1, dr = -1, r;
-	bool made_tmp = false;
+static const char *const mode_names[] = {
+    [PROV_ROOT_LAYERED] = "layered",
+    [PROV_ROOT_VOLATILE] = "volatile",
+    [PROV_ROOT_COPY] = "copy",
+};
 
-	memset(info, 0, sizeof(*info));
-	msg[0] = '\0';
+const char *
+prov_root_mode_name(enum prov_root_mode m)
+{
+	return mode_names[m];
+}
+
+int
+prov_root_mode_parse(const char *s, enum prov_root_mode *out)
+{
+	size_t i;
+
+	/* Records from before root modes are copies. */
+	if (!s || !s[0]) {
+		*out = PROV_ROOT_COPY;
+		return 0;
+	}
+	for (i = 0; i < sizeof(mode_names) / sizeof(mode_names[0]); i++) {
+		if (strcmp(s, mode_names[i]) == 0) {
+			*out = (enum prov_root_mode)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int
+check_client(
+    const struct prov_client *c, struct add_ctx *x, char *msg, size_t msglen)
+{
+	struct in_addr a;
+	int r;
+
 	if (!rec_name_ok(c->name)) {
 		snprintf(msg, msglen,
 		    "'%s' is not a valid client name (a-z, 0-9, '.', '-', "
@@ -741,13 +386,13 @@ prov_client_add(const char *state, const struct prov_client *c,
 		    c->name);
 		return -EINVAL;
 	}
-	if (!c->serial || !hex8_ok(c->serial, serial)) {
+	if (!c->serial || !hex8_ok(c->serial, x->serial)) {
 		snprintf(msg, msglen,
 		    "--serial must be 8 hex digits (the low 32 bits of the "
 		    "Pi's serial number, as in its TFTP requests)");
 		return -EINVAL;
 	}
-	if (c->mac && !mac_ok(c->mac, mac)) {
+	if (c->mac && !mac_ok(c->mac, x->mac)) {
 		snprintf(msg, msglen,
 		    "--mac '%s' is not a MAC address "
 		    "(aa:bb:cc:dd:ee:ff)",
@@ -764,11 +409,11 @@ prov_client_add(const char *state, const struct prov_client *c,
 		    c->server);
 		return -EINVAL;
 	}
-	x.hostname = c->hostname ? c->hostname : c->name;
-	if (!hostname_ok(x.hostname)) {
+	x->id.hostname = c->hostname ? c->hostname : c->name;
+	if (!hostname_ok(x->id.hostname)) {
 		snprintf(msg, msglen,
 		    "'%s' is not a valid host name; give one with --hostname",
-		    x.hostname);
+		    x->id.hostname);
 		return -EINVAL;
 	}
 	if (c->user && !user_ok(c->user)) {
@@ -778,41 +423,214 @@ prov_client_add(const char *state, const struct prov_client *c,
 		    "-6', without ':' or spaces)");
 		return -EINVAL;
 	}
-	if (!c->image || !rec_name_ok(c->image)) {
-		snprintf(msg, msglen, "--image NAME is required");
+	if (prov_root_mode_parse(c->root ? c->root : "layered", &x->mode) < 0) {
+		snprintf(msg, msglen,
+		    "--root must be layered, volatile or copy, not '%s'",
+		    c->root);
 		return -EINVAL;
 	}
-	/* A delta is read through a flattened copy of hard links. */
-	view = malloc(sizeof(*view));
-	r = view
-	    ? prov_view_open(view, state, c->image, 0, &c->prog, msg, msglen)
-	    : -ENOMEM;
+	if (!c->image) {
+		snprintf(msg, msglen, "--image NAME[@VERSION] is required");
+		return -EINVAL;
+	}
+	r = prov_image_ref_parse(c->image, x->image, &x->version);
 	if (r < 0) {
-		if (r == -ENOENT && !strncmp(msg, "no image", 8)) {
-			snprintf(msg, msglen,
-			    "image '%s' is not imported (see 'pinetboot image "
-			    "list')",
-			    c->image);
-		}
+		snprintf(msg, msglen,
+		    "--image '%s' is not NAME or NAME@VERSION (a version is "
+		    "a number from 1)",
+		    c->image);
+	}
+	return r;
+}
+
+/* The version the client will use, and what it needs from its record. */
+static int
+pick_version(const char *state, struct add_ctx *x, char *msg, size_t msglen)
+{
+	struct prov_version *v = malloc(sizeof(*v));
+	struct prov_img im;
+	int r;
+
+	if (!v) {
+		return -ENOMEM;
+	}
+	r = prov_img_open(&im, state, x->image, false, msg, msglen);
+	if (r == -ENOENT) {
+		snprintf(msg, msglen,
+		    "image '%s' is not imported (see 'pinetboot image list')",
+		    x->image);
+	}
+	if (r < 0) {
+		free(v);
+		return r;
+	}
+	if (x->version == 0) {
+		x->version = prov_img_newest(&im);
+	}
+	r = prov_version_read(&im, x->version, v, msg, msglen);
+	if (r == -ENOENT) {
+		snprintf(msg, msglen,
+		    "image '%s' has no version %u (see 'pinetboot image "
+		    "versions %s')",
+		    x->image, x->version, x->image);
+	}
+	if (r == 0 && v->boot_mount[0]) {
+		snprintf(
+		    x->boot_mount, sizeof(x->boot_mount), "%s", v->boot_mount);
+	}
+	if (r == 0 && v->base) {
+		prov_version_path(&im, x->version, "boot", x->version_boot,
+		    sizeof(x->version_boot));
+	}
+	prov_img_close(&im);
+	free(v);
+	return r;
+}
+
+/* A --root copy client: full trees, as before versions. */
+static int
+add_copy(const char *state, struct add_ctx *x, int tmpfd,
+    struct prov_client_info *info, char *msg, size_t msglen)
+{
+	struct prov_view *view = malloc(sizeof(*view));
+	struct prov_tree bt, rt;
+	struct tree_stats ts;
+	int db = -1, dr = -1, r;
+
+	/* A delta is read through a flattened copy of hard links. */
+	r = view ? prov_view_open(view, state, x->image, x->version,
+		       &x->c->prog, msg, msglen)
+		 : -ENOMEM;
+	if (r < 0) {
 		free(view);
 		return r;
 	}
-	if (view->v.boot_mount[0]) {
-		snprintf(
-		    boot_mount, sizeof(boot_mount), "%s", view->v.boot_mount);
+	if (mkdirat(tmpfd, "boot", 0755) < 0 ||
+	    mkdirat(tmpfd, "root", 0755) < 0) {
+		r = -errno;
+		goto out;
 	}
-	x.boot_mount = boot_mount;
-	x.version = view->v.n;
-	info->version = view->v.n;
+	db = openat(
+	    tmpfd, "boot", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	dr = openat(
+	    tmpfd, "root", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (db < 0 || dr < 0) {
+		r = -errno;
+		goto out;
+	}
+	r = tree_clone(view->boot, db, &x->c->prog, &ts);
+	info->files += ts.files;
+	info->reflinked += ts.reflinked;
+	info->copied_bytes += ts.copied_bytes;
+	if (r == 0) {
+		r = tree_clone(view->root, dr, &x->c->prog, &ts);
+		info->files += ts.files;
+		info->reflinked += ts.reflinked;
+		info->copied_bytes += ts.copied_bytes;
+	}
+	if (r < 0) {
+		snprintf(msg, msglen, "copying image '%s': %s", x->image,
+		    strerror(-r));
+		goto out;
+	}
+	prov_tree_plain(&bt, db);
+	prov_tree_plain(&rt, dr);
+	r = prov_identity_apply(&x->id, &bt, &rt, info->cmdline,
+	    sizeof(info->cmdline), msg, msglen);
+out:
+	if (db >= 0) {
+		close(db);
+	}
+	if (dr >= 0) {
+		close(dr);
+	}
+	prov_view_close(view);
+	free(view);
+	return r;
+}
+
+/*
+ * A layered or volatile client: its identity edits go into an empty
+ * layer over the version, through the layer library, and the same edits
+ * are kept as identity/v/N for reset, volatile boots and moves.
+ */
+static int
+add_layered(const char *state, struct add_ctx *x, int tmpfd,
+    struct prov_client_info *info, char *msg, size_t msglen)
+{
+	struct prov_img im;
+	int lfd = -1, r;
+
+	r = prov_img_open(&im, state, x->image, false, msg, msglen);
+	if (r < 0) {
+		return r;
+	}
+	r = prov_layer_dir_make(tmpfd, "layer");
+	if (r == 0) {
+		lfd = openat(tmpfd, "layer",
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		r = lfd < 0 ? -errno : 0;
+	}
+	if (r == 0) {
+		r = prov_identity_build(&im, x->version, &x->id, lfd,
+		    info->cmdline, sizeof(info->cmdline), msg, msglen);
+	}
+	if (r == 0) {
+		r = prov_identity_make(
+		    tmpfd, &im, x->version, &x->id, msg, msglen);
+	}
+	if (r == 0) {
+		info->layer_bytes = tree_du(tmpfd);
+	}
+	if (lfd >= 0) {
+		close(lfd);
+	}
+	prov_img_close(&im);
+	return r;
+}
+
+int
+prov_client_add(const char *state, const struct prov_client *c,
+    struct prov_client_info *info, char *msg, size_t msglen)
+{
+	char dir[PATH_MAX], real[PATH_MAX];
+	char tmp[REC_NAME_MAX + 32], *keys = NULL;
+	struct add_ctx *x = calloc(1, sizeof(*x));
+	int cfd = -1, tmpfd = -1, r;
+	bool made_tmp = false;
+
+	memset(info, 0, sizeof(*info));
+	msg[0] = '\0';
+	if (!x) {
+		return -ENOMEM;
+	}
+	x->c = c;
+	snprintf(x->boot_mount, sizeof(x->boot_mount), "/boot/firmware");
+	r = check_client(c, x, msg, msglen);
+	if (r == 0) {
+		r = pick_version(state, x, msg, msglen);
+	}
+	if (r < 0) {
+		goto out;
+	}
+	info->version = x->version;
+	info->mode = x->mode;
+	x->id.boot_mount = x->boot_mount;
+	x->id.ssh = c->ssh;
+	x->id.user = c->user;
 	if (c->ssh_key) {
-		text = (char *)read_keys(c->ssh_key, &x.keys_len, msg, msglen);
-		if (!text) {
-			return -EINVAL;
+		keys = read_keys(c->ssh_key, &x->id.keys_len, msg, msglen);
+		if (!keys) {
+			r = -EINVAL;
+			goto out;
 		}
-		x.keys = text;
+		x->id.keys = keys;
 	}
-	r = prov_private_dir(state, "clients", dir, sizeof(dir), info->note,
-	    sizeof(info->note), msg, msglen);
+	r = prov_machine_id(x->id.machine_id);
+	if (r == 0) {
+		r = prov_private_dir(state, "clients", dir, sizeof(dir),
+		    info->note, sizeof(info->note), msg, msglen);
+	}
 	if (r < 0) {
 		goto out;
 	}
@@ -834,7 +652,8 @@ prov_client_add(const char *state, const struct prov_client *c,
 		r = -EEXIST;
 		goto out;
 	}
-	r = scan_clients(state, NULL, serial, mac, c->address, msg, msglen);
+	r = scan_clients(
+	    state, NULL, x->serial, x->mac, c->address, msg, msglen);
 	if (r < 0) {
 		goto out;
 	}
@@ -843,16 +662,25 @@ prov_client_add(const char *state, const struct prov_client *c,
 	} else if (guess_server(info->server, sizeof(info->server))) {
 		info->server_guessed = true;
 	}
-	x.server = info->server[0] ? info->server : NULL;
-	if (snprintf(x.root_path, sizeof(x.root_path), "%s/%s/root", real,
-		c->name) >= (int)sizeof(x.root_path) ||
-	    snprintf(x.boot_path, sizeof(x.boot_path), "%s/%s/boot", real,
-		c->name) >= (int)sizeof(x.boot_path)) {
+	x->id.server = info->server[0] ? info->server : NULL;
+	if (snprintf(x->root_path, sizeof(x->root_path), "%s/%s/root", real,
+		c->name) >= (int)sizeof(x->root_path) ||
+	    snprintf(x->boot_path, sizeof(x->boot_path), "%s/%s/boot", real,
+		c->name) >= (int)sizeof(x->boot_path)) {
 		r = -ENAMETOOLONG;
 		goto out;
 	}
-	snprintf(info->root_dir, sizeof(info->root_dir), "%s", x.root_path);
-	snprintf(info->boot_dir, sizeof(info->boot_dir), "%s", x.boot_path);
+	x->id.root_path = x->root_path;
+	x->id.boot_path = x->boot_path;
+	if (x->mode == PROV_ROOT_COPY) {
+		snprintf(info->boot_check, sizeof(info->boot_check), "%s",
+		    x->boot_path);
+	} else if (x->version_boot[0]) {
+		snprintf(info->boot_check, sizeof(info->boot_check),
+		    "%s/images/%s/%s", state, x->image, x->version_boot);
+	}
+	snprintf(info->root_dir, sizeof(info->root_dir), "%s", x->root_path);
+	snprintf(info->boot_dir, sizeof(info->boot_dir), "%s", x->boot_path);
 	snprintf(tmp, sizeof(tmp), ".tmp-%s-%ld", c->name, (long)getpid());
 	tree_rm(cfd, tmp);
 	if (mkdirat(cfd, tmp, 0755) < 0) {
@@ -862,39 +690,15 @@ prov_client_add(const char *state, const struct prov_client *c,
 	made_tmp = true;
 	tmpfd =
 	    openat(cfd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	sb = view->boot;
-	sr = view->root;
-	if (tmpfd < 0 || mkdirat(tmpfd, "boot", 0755) < 0 ||
-	    mkdirat(tmpfd, "root", 0755) < 0) {
+	if (tmpfd < 0) {
 		r = -errno;
 		goto out;
 	}
-	db = openat(
-	    tmpfd, "boot", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	dr = openat(
-	    tmpfd, "root", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (db < 0 || dr < 0) {
-		r = -errno;
-		goto out;
-	}
-	r = tree_clone(sb, db, &c->prog, &ts);
-	info->files += ts.files;
-	info->reflinked += ts.reflinked;
-	info->copied_bytes += ts.copied_bytes;
+	r = x->mode == PROV_ROOT_COPY
+	    ? add_copy(state, x, tmpfd, info, msg, msglen)
+	    : add_layered(state, x, tmpfd, info, msg, msglen);
 	if (r == 0) {
-		r = tree_clone(sr, dr, &c->prog, &ts);
-		info->files += ts.files;
-		info->reflinked += ts.reflinked;
-		info->copied_bytes += ts.copied_bytes;
-	}
-	if (r < 0) {
-		snprintf(msg, msglen, "copying image '%s': %s", c->image,
-		    strerror(-r));
-		goto out;
-	}
-	r = apply_edits(&x, db, dr, msg, msglen);
-	if (r == 0) {
-		r = write_client_conf(tmpfd, c, serial, mac, &x);
+		r = write_client_conf(tmpfd, x);
 	}
 	if (r < 0) {
 		goto out;
@@ -914,15 +718,7 @@ out:
 	if (r < 0 && !msg[0]) {
 		snprintf(msg, msglen, "%s", strerror(-r));
 	}
-	free(text);
-	prov_view_close(view);
-	free(view);
-	if (db >= 0) {
-		close(db);
-	}
-	if (dr >= 0) {
-		close(dr);
-	}
+	free(keys);
 	if (tmpfd >= 0) {
 		close(tmpfd);
 	}
@@ -932,6 +728,7 @@ out:
 	if (cfd >= 0) {
 		close(cfd);
 	}
+	free(x);
 	return r;
 }
 

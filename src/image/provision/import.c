@@ -488,116 +488,6 @@ write_version(int dirfd, const struct prov_image_info *info, const char *file)
 	return r;
 }
 
-/*
- * Where the new version is built: for a new image, the whole image in
- * images/.tmp-NAME-PID (renamed to images/NAME); for the next version of
- * an existing one, images/NAME/.tmp-v-PID (renamed to v/N) under the
- * image's lock.
- */
-struct import_target {
-	struct prov_img img;
-	bool existing;
-	char tmp[REC_NAME_MAX + 32];
-	int parentfd; /* where tmp lives: images/ or images/NAME */
-	int verfd;    /* the version directory being built */
-};
-
-static int
-import_target_open(struct import_target *t, const char *state, int imgfd,
-    const char *name, struct prov_image_info *info, char *msg, size_t msglen)
-{
-	int r;
-
-	t->existing = faccessat(imgfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
-	if (t->existing) {
-		r = prov_img_open(&t->img, state, name, true, msg, msglen);
-		if (r < 0) {
-			return r;
-		}
-		info->version = prov_img_newest(&t->img) + 1;
-		t->parentfd = t->img.fd;
-		snprintf(t->tmp, sizeof(t->tmp), ".tmp-v-%ld", (long)getpid());
-	} else {
-		info->version = 1;
-		t->parentfd = imgfd;
-		snprintf(t->tmp, sizeof(t->tmp), ".tmp-%s-%ld", name,
-		    (long)getpid());
-	}
-	tree_rm(t->parentfd, t->tmp);
-	if (mkdirat(t->parentfd, t->tmp, 0755) < 0) {
-		return -errno;
-	}
-	if (!t->existing) {
-		char v[REC_NAME_MAX + 48];
-
-		snprintf(v, sizeof(v), "%s/v", t->tmp);
-		if (mkdirat(t->parentfd, v, 0755) < 0) {
-			return -errno;
-		}
-		snprintf(v, sizeof(v), "%s/v/1", t->tmp);
-		if (mkdirat(t->parentfd, v, 0755) < 0) {
-			return -errno;
-		}
-		t->verfd = openat(t->parentfd, v,
-		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	} else {
-		t->verfd = openat(t->parentfd, t->tmp,
-		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	}
-	return t->verfd < 0 ? -errno : 0;
-}
-
-static int
-import_target_commit(struct import_target *t, const char *name,
-    const struct prov_image_info *info, char *msg, size_t msglen)
-{
-	int r;
-
-	if (t->existing) {
-		r = prov_version_commit(&t->img, t->tmp, info->version);
-	} else {
-		char text[256];
-		int tfd = openat(t->parentfd, t->tmp,
-		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		int n = snprintf(text, sizeof(text),
-		    "# pinetboot image record; its versions are under v/\n"
-		    "name = %s\n"
-		    "created = %s\n",
-		    name, info->created);
-
-		r = tfd < 0
-		    ? -errno
-		    : tree_write_file(tfd, "image.conf", text, (size_t)n, 0644);
-		if (tfd >= 0) {
-			close(tfd);
-		}
-		/* No fsync, as in prov_client_add(). */
-		if (r == 0 &&
-		    renameat(t->parentfd, t->tmp, t->parentfd, name) < 0) {
-			r = errno == ENOTEMPTY ? -EEXIST : -errno;
-		}
-	}
-	if (r == -EEXIST) {
-		snprintf(msg, msglen,
-		    "another command made image '%s' version %u meanwhile; "
-		    "import again",
-		    name, info->version);
-	}
-	return r;
-}
-
-static void
-import_target_close(struct import_target *t, bool keep)
-{
-	if (t->verfd >= 0) {
-		close(t->verfd);
-	}
-	if (!keep && t->tmp[0]) {
-		tree_rm(t->parentfd, t->tmp);
-	}
-	prov_img_close(&t->img);
-}
-
 int
 prov_image_import(const char *state, const struct prov_import *im,
     struct prov_image_info *info, char *msg, size_t msglen)
@@ -610,7 +500,7 @@ prov_image_import(const char *state, const struct prov_import *im,
 	struct import_prog ip = {.up = &im->prog, .st = &est};
 	struct ext4_progress eprog = {.fn = import_root_prog, .arg = &ip};
 	struct ext4_wait ewait = {.fn = import_wait, .arg = &src};
-	struct import_target t = {.verfd = -1, .img = {.fd = -1}};
+	struct prov_target t = {.verfd = -1, .img = {.fd = -1}};
 	const struct part *boot = NULL, *root = NULL;
 	char dir[PATH_MAX], *text;
 	uint64_t free_bytes, wrote;
@@ -645,7 +535,8 @@ prov_image_import(const char *state, const struct prov_import *im,
 		r = -errno;
 		goto out;
 	}
-	r = import_target_open(&t, state, imgfd, im->name, info, msg, msglen);
+	r = prov_target_open(
+	    &t, state, imgfd, im->name, &info->version, msg, msglen);
 	if (r < 0) {
 		goto out;
 	}
@@ -788,7 +679,8 @@ prov_image_import(const char *state, const struct prov_import *im,
 	if (r < 0) {
 		goto out;
 	}
-	r = import_target_commit(&t, im->name, info, msg, msglen);
+	r = prov_target_commit(
+	    &t, im->name, info->version, info->created, msg, msglen);
 	done = r == 0;
 out:
 	/*
@@ -809,7 +701,7 @@ out:
 	}
 	prov_src_close(&src);
 	free(pt);
-	import_target_close(&t, done);
+	prov_target_close(&t, done);
 	if (imgfd >= 0) {
 		close(imgfd);
 	}

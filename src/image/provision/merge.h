@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "image/provision/source.h"
+#include "layer/layer.h"
 #include "image/provision/version.h"
 
 /*
@@ -21,16 +22,14 @@ struct merge_stats {
 
 /*
  * merge_link_tree() - build in the empty directory @dst the merged tree
- * of @n layers (@layers[0] the top, borrowed fds): directories are made
- * new (owner, mode, xattrs and times of their topmost instance, without
+ * of the read-only stack @st (versions only): directories are made new
+ * (owner, mode, xattrs and times of their topmost instance, without
  * overlay markers), every other object is a hard link to the layer file
- * that shows, so no data is copied.  Whiteouts and opaque markers are
- * consumed.
- * Return: 0, -EINVAL (@n outside 1..PROV_CHAIN_MAX + 1), the progress
- * callback's value, or -errno.
+ * that shows, so no data is copied.
+ * Return: 0, the progress callback's value, or -errno.
  */
-int merge_link_tree(const int *layers, size_t n, int dst,
-    const struct prov_progress *prog, struct merge_stats *st);
+int merge_link_tree(struct layer_stack *st, int dst,
+    const struct prov_progress *prog, struct merge_stats *stats);
 
 /*
  * merge_clean_upper() - turn an overlayfs upper directory @dirfd into a
@@ -40,12 +39,6 @@ int merge_link_tree(const int *layers, size_t n, int dst,
  * Return: 0 or -errno.
  */
 int merge_clean_upper(int dirfd, uint64_t *entries);
-
-/* merge_is_whiteout() - is @name in @dirfd, of stat @s, a whiteout? */
-bool merge_is_whiteout(int dirfd, const char *name, const struct stat *s);
-
-/* merge_is_opaque() - does the directory @fd carry the opaque marker? */
-bool merge_is_opaque(int fd);
 
 /*
  * merge_strip_markers() - remove overlay attributes other than

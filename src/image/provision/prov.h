@@ -64,8 +64,26 @@ int prov_image_import(const char *state, const struct prov_import *im,
 int prov_image_remove(
     const char *state, const char *name, char *msg, size_t msglen);
 
+/* How a client's root is kept (docs/fleet.md, Client root modes). */
+enum prov_root_mode {
+	PROV_ROOT_LAYERED,  /* a persistent layer over an image version */
+	PROV_ROOT_VOLATILE, /* a layer emptied at each boot */
+	PROV_ROOT_COPY,     /* full trees of its own */
+};
+
+/* prov_root_mode_name() - "layered", "volatile" or "copy". */
+const char *prov_root_mode_name(enum prov_root_mode m);
+
+/*
+ * prov_root_mode_parse() - a root mode by name; NULL or "" is copy (a
+ * record from before root modes).  Return: 0 or -EINVAL.
+ */
+int prov_root_mode_parse(const char *s, enum prov_root_mode *out);
+
 struct prov_client {
-	const char *name, *serial, *mac, *image, *hostname, *address;
+	const char *name, *serial, *mac, *hostname, *address;
+	const char *image;   /* NAME or NAME@VERSION (default: the newest) */
+	const char *root;    /* layered (default), volatile or copy */
 	const char *server;  /* NFS server address, or NULL */
 	const char *user;    /* NAME:HASH for userconf.txt, or NULL */
 	const char *ssh_key; /* authorized_keys file to install, or NULL */
@@ -78,6 +96,14 @@ struct prov_client_info {
 	char cmdline[1024];
 	uint64_t files, reflinked, copied_bytes;
 	unsigned version; /* the image version the trees came from */
+	enum prov_root_mode mode;
+	uint64_t layer_bytes; /* layered: disk use of the new client */
+	/*
+	 * The boot files to check for what stops some Pis (bootcheck.h):
+	 * a copy's own, a layered client's version's when it is a base
+	 * (its identity changes no file the check reads); "" for none.
+	 */
+	char boot_check[4096];
 	bool server_guessed;
 	char server[64];
 	char note[512]; /* directories made private on the way, or "" */

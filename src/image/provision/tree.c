@@ -365,8 +365,7 @@ tree_meta_copy(const struct stat *s, int sfd, int sdir, int dfd, int ddir,
 	return r < 0 ? -errno : 0;
 }
 
-/* Copy data region by region so holes stay holes. */
-static int
+int
 tree_copy_data(int sfd, int dfd, off_t size, struct tree_stats *st)
 {
 	off_t off = 0;
@@ -602,6 +601,19 @@ int
 tree_open_dir(int rootfd, const char *rel)
 {
 	return tree_openat2(rootfd, rel, O_RDONLY | O_DIRECTORY, 0);
+}
+
+int
+tree_mkdir_open(int parent, const char *name)
+{
+	int fd;
+
+	if (mkdirat(parent, name, 0700) < 0) {
+		return -errno;
+	}
+	fd = openat(
+	    parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
 }
 
 bool

@@ -38,6 +38,13 @@ int tree_clone(
     int src, int dst, const struct prov_progress *prog, struct tree_stats *st);
 
 /*
+ * tree_copy_data() - the first @size bytes of @sfd into @dfd (open fds),
+ * region by region (SEEK_DATA, SEEK_HOLE) so holes stay holes; counts
+ * the bytes in @st->copied_bytes.  Return: 0 or -errno.
+ */
+int tree_copy_data(int sfd, int dfd, off_t size, struct tree_stats *st);
+
+/*
  * tree_write_file() - replace the file @rel (a path inside the tree whose
  * root is @rootfd; symlinks resolve inside that root) with @len bytes of
  * @data, atomically (temp file and rename, so a hard link to the old file
@@ -64,6 +71,13 @@ bool tree_exists(int rootfd, const char *rel);
  * symlinks inside that root.  Return: fd or -errno.
  */
 int tree_open_dir(int rootfd, const char *rel);
+
+/*
+ * tree_mkdir_open() - make the directory @name in @parent (0700: the
+ * walk that made it sets its attributes when done) and open it.
+ * Return: fd or -errno.
+ */
+int tree_mkdir_open(int parent, const char *name);
 
 /*
  * tree_dir_stream() - a stream over the entries of the directory @dirfd

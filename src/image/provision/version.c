@@ -106,8 +106,8 @@ list_versions(struct prov_img *im)
 	return 0;
 }
 
-static void
-now_iso(char *out, size_t cap)
+void
+prov_now_iso(char *out, size_t cap)
 {
 	time_t now = time(NULL);
 	struct tm tm;
@@ -151,6 +151,7 @@ version_from_rec(const struct rec *r, struct prov_version *v)
 	}
 	rec_get(r, "source", v->source, sizeof(v->source));
 	rec_get(r, "command", v->command, sizeof(v->command));
+	rec_get(r, "promoted_from", v->promoted, sizeof(v->promoted));
 	rec_get(r, "arch", v->arch, sizeof(v->arch));
 	rec_get(r, "os", v->os, sizeof(v->os));
 	rec_get(r, "boot_mount", v->boot_mount, sizeof(v->boot_mount));
@@ -163,6 +164,31 @@ version_from_rec(const struct rec *r, struct prov_version *v)
 	v->disk_id = (uint32_t)id;
 	rec_u64(r, "boot_bytes", &v->boot_bytes);
 	rec_u64(r, "root_bytes", &v->root_bytes);
+}
+
+int
+prov_image_ref_parse(
+    const char *s, char name[REC_NAME_MAX + 1], unsigned *version)
+{
+	const char *at = strchr(s, '@');
+	size_t n = at ? (size_t)(at - s) : strlen(s);
+
+	*version = 0;
+	if (n == 0 || n > REC_NAME_MAX) {
+		return -EINVAL;
+	}
+	memcpy(name, s, n);
+	name[n] = '\0';
+	if (!rec_name_ok(name)) {
+		return -EINVAL;
+	}
+	if (at) {
+		*version = version_number(at + 1);
+		if (*version == 0 || *version > PROV_VERSIONS_MAX) {
+			return -EINVAL;
+		}
+	}
+	return 0;
 }
 
 void
@@ -311,7 +337,7 @@ int
 prov_version_write(int dirfd, const struct prov_version *v)
 {
 	char *text = malloc(16384), src[REC_MAX_VALUE + 1];
-	char cmd[REC_MAX_VALUE + 1], disk[64] = "";
+	char cmd[REC_MAX_VALUE + 1], disk[64] = "", from[REC_MAX_VALUE + 32];
 	int n, r;
 
 	if (!text) {
@@ -319,6 +345,11 @@ prov_version_write(int dirfd, const struct prov_version *v)
 	}
 	put_value(src, sizeof(src), v->source);
 	put_value(cmd, sizeof(cmd), v->command);
+	from[0] = 0;
+	if (v->promoted[0]) {
+		snprintf(
+		    from, sizeof(from), "promoted_from = %s\n", v->promoted);
+	}
 	if (v->scheme[0]) {
 		snprintf(disk, sizeof(disk),
 		    "partition_table = %s\ndisk_id = %08" PRIx32 "\n",
@@ -334,6 +365,7 @@ prov_version_write(int dirfd, const struct prov_version *v)
 	    "created = %s\n"
 	    "source = %s\n"
 	    "command = %s\n"
+	    "%s"
 	    "arch = %s\n"
 	    "os = %s\n"
 	    "boot_mount = %s\n"
@@ -343,8 +375,8 @@ prov_version_write(int dirfd, const struct prov_version *v)
 	    "boot_bytes = %" PRIu64 "\n"
 	    "root_bytes = %" PRIu64 "\n",
 	    v->n, v->base ? "base" : "delta", "", v->parent,
-	    v->flattened ? "yes" : "no", v->created, src, cmd, v->arch, v->os,
-	    v->boot_mount, v->kernels, v->models, disk, v->boot_bytes,
+	    v->flattened ? "yes" : "no", v->created, src, cmd, from, v->arch,
+	    v->os, v->boot_mount, v->kernels, v->models, disk, v->boot_bytes,
 	    v->root_bytes);
 	if (n < 0 || n >= 16384) {
 		free(text);
@@ -439,6 +471,34 @@ out:
 }
 
 int
+prov_entry_open(const char *state, const char *kind, const char *name,
+    bool lock, int *fd, char *msg, size_t msglen)
+{
+	char dir[PATH_MAX];
+	int r;
+
+	snprintf(dir, sizeof(dir), "%s/%ss/%s", state, kind, name);
+	*fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (*fd < 0) {
+		r = -errno;
+		snprintf(msg, msglen,
+		    r == -ENOENT ? "no %s named '%s' (see 'pinetboot %s list')"
+				 : "cannot open %s '%s': %s",
+		    kind, name, r == -ENOENT ? kind : strerror(-r));
+		return r;
+	}
+	if (lock && flock(*fd, LOCK_EX | LOCK_NB) < 0) {
+		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		snprintf(msg, msglen,
+		    "%s '%s' is being changed by another pinetboot command; "
+		    "try again when it has finished",
+		    kind, name);
+		return r;
+	}
+	return 0;
+}
+
+int
 prov_img_open(struct prov_img *im, const char *state, const char *name,
     bool write, char *msg, size_t msglen)
 {
@@ -453,27 +513,11 @@ prov_img_open(struct prov_img *im, const char *state, const char *name,
 	}
 	snprintf(im->name, sizeof(im->name), "%s", name);
 	snprintf(dir, sizeof(dir), "%s/images/%s", state, name);
-	im->fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (im->fd < 0) {
-		r = -errno;
-		snprintf(msg, msglen,
-		    r == -ENOENT ? "no image named '%s' (see 'pinetboot image "
-				   "list')"
-				 : "cannot open image '%s': %s",
-		    name, strerror(-r));
-		return r;
+	r = prov_entry_open(state, "image", name, write, &im->fd, msg, msglen);
+	if (r < 0) {
+		goto fail;
 	}
-	if (write) {
-		if (flock(im->fd, LOCK_EX | LOCK_NB) < 0) {
-			r = errno == EWOULDBLOCK ? -EBUSY : -errno;
-			snprintf(msg, msglen,
-			    "image '%s' is being changed by another pinetboot "
-			    "command; try again when it has finished",
-			    name);
-			goto fail;
-		}
-		im->locked = true;
-	}
+	im->locked = write;
 	/* Only runs that are gone: safe without the lock. */
 	prov_clean_stale(dir);
 	im->legacy = !exists_at(im->fd, "v");
@@ -556,7 +600,7 @@ prov_version_commit(struct prov_img *im, const char *tmp, unsigned n)
 	if (r == 0 && !exists_at(im->fd, "image.conf")) {
 		char when[32];
 
-		now_iso(when, sizeof(when));
+		prov_now_iso(when, sizeof(when));
 		r = write_image_record(im->fd, im->name, when);
 	}
 	return r;
@@ -682,62 +726,80 @@ prov_native_arch(void)
 }
 
 int
+prov_version_stack(const struct prov_img *im, unsigned n, const char *tree,
+    int top, const char *client, const char *index, bool read_only,
+    struct layer_stack **out, char *msg, size_t msglen)
+{
+	struct layer_stack_conf c = {
+	    .atfd = im->fd,
+	    .client = client,
+	    .index = index,
+	    .read_only = read_only,
+	};
+	unsigned layers[PROV_CHAIN_MAX];
+	char rel[PROV_CHAIN_MAX + 1][64];
+	int k, r;
+
+	*out = NULL;
+	k = prov_version_layers(im, n, layers, PROV_CHAIN_MAX, msg, msglen);
+	if (k < 0) {
+		return k;
+	}
+	if (top >= 0) {
+		snprintf(
+		    rel[c.nversions], sizeof(rel[0]), "/proc/self/fd/%d", top);
+		c.versions[c.nversions] = rel[c.nversions];
+		c.nversions++;
+	}
+	for (r = 0; r < k; r++) {
+		prov_version_path(
+		    im, layers[r], tree, rel[c.nversions], sizeof(rel[0]));
+		c.versions[c.nversions] = rel[c.nversions];
+		c.nversions++;
+	}
+	r = layer_stack_open(&c, out, NULL);
+	if (r < 0) {
+		snprintf(msg, msglen,
+		    "opening the %s layers of version %u of image '%s': %s",
+		    tree, n, im->name, strerror(-r));
+	}
+	return r;
+}
+
+int
 prov_version_flatten(const struct prov_img *im, int top_boot, int top_root,
     unsigned below, int dstfd, const struct prov_progress *prog, char *msg,
     size_t msglen)
 {
 	static const char *const trees[] = {"boot", "root"};
-	unsigned layers[PROV_CHAIN_MAX];
-	int fds[PROV_CHAIN_MAX + 1], n, r = 0;
-	size_t t, k, nfds = 0;
+	struct layer_stack *st = NULL;
+	size_t t;
+	int r = 0;
 
-	n = prov_version_layers(im, below, layers, PROV_CHAIN_MAX, msg, msglen);
-	if (n < 0) {
-		return n;
-	}
 	for (t = 0; t < 2 && r == 0; t++) {
-		struct merge_stats st;
-		int top = t == 0 ? top_boot : top_root, dst;
+		struct merge_stats ms;
+		int top = t == 0 ? top_boot : top_root, dst = -1;
 
-		nfds = 0;
-		if (top >= 0) {
-			fds[nfds++] = dup(top);
+		r = prov_version_stack(im, below, trees[t], top, NULL, NULL,
+		    true, &st, msg, msglen);
+		if (r < 0) {
+			return r;
 		}
-		for (k = 0; k < (size_t)n; k++) {
-			char rel[64];
-
-			prov_version_path(
-			    im, layers[k], trees[t], rel, sizeof(rel));
-			fds[nfds++] = openat(im->fd, rel,
-			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		}
-		for (k = 0; k < nfds; k++) {
-			if (fds[k] < 0) {
-				r = -errno;
-			}
-		}
-		if (r == 0 && mkdirat(dstfd, trees[t], 0755) < 0 &&
-		    errno != EEXIST) {
-			r = -errno;
-		}
-		dst = r < 0
-		    ? -1
-		    : openat(dstfd, trees[t],
-			  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (r == 0 && dst < 0) {
+		if (mkdirat(dstfd, trees[t], 0755) < 0 && errno != EEXIST) {
 			r = -errno;
 		}
 		if (r == 0) {
-			r = merge_link_tree(fds, nfds, dst, prog, &st);
+			dst = openat(dstfd, trees[t],
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			r = dst < 0 ? -errno : 0;
+		}
+		if (r == 0) {
+			r = merge_link_tree(st, dst, prog, &ms);
 		}
 		if (dst >= 0) {
 			close(dst);
 		}
-		for (k = 0; k < nfds; k++) {
-			if (fds[k] >= 0) {
-				close(fds[k]);
-			}
-		}
+		layer_stack_close(st);
 		if (r < 0 && !msg[0]) {
 			snprintf(msg, msglen,
 			    "flattening version %u of image '%s' (%s): %s",
@@ -836,7 +898,7 @@ prov_view_close(struct prov_view *w)
 
 void
 prov_image_clients(const char *state, const char *image,
-    void (*fn)(void *arg, const char *client, unsigned version), void *arg)
+    void (*fn)(void *arg, const struct prov_image_user *u), void *arg)
 {
 	char dir[PATH_MAX], rel[NAME_MAX + 32], *text;
 	struct dirent *e;
@@ -847,7 +909,6 @@ prov_image_clients(const char *state, const char *image,
 	d = opendir(dir);
 	while (d && (e = readdir(d)) != NULL) {
 		char v[REC_MAX_VALUE + 1];
-		unsigned n;
 
 		if (e->d_name[0] == '.' || strlen(e->d_name) > REC_NAME_MAX) {
 			continue;
@@ -855,12 +916,215 @@ prov_image_clients(const char *state, const char *image,
 		snprintf(rel, sizeof(rel), "%s/client.conf", e->d_name);
 		if (rec_read_at(dirfd(d), rel, &text, &rec) == 0 &&
 		    rec_get(&rec, "image", v, sizeof(v)) && !strcmp(v, image)) {
-			n = rec_unsigned(&rec, "version");
-			fn(arg, e->d_name, n ? n : 1);
+			struct prov_image_user u = {
+			    .client = e->d_name,
+			    .version = rec_unsigned(&rec, "version"),
+			    .next = rec_unsigned(&rec, "next_version"),
+			    .previous = rec_unsigned(&rec, "previous_version"),
+			};
+
+			u.version = u.version ? u.version : 1;
+			fn(arg, &u);
 		}
 		free(text);
 	}
 	if (d) {
 		closedir(d);
 	}
+}
+
+int
+prov_target_open(struct prov_target *t, const char *state, int imgfd,
+    const char *name, unsigned *version, char *msg, size_t msglen)
+{
+	int r;
+
+	t->existing = faccessat(imgfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+	if (t->existing) {
+		r = prov_img_open(&t->img, state, name, true, msg, msglen);
+		if (r < 0) {
+			return r;
+		}
+		*version = prov_img_newest(&t->img) + 1;
+		t->parentfd = t->img.fd;
+		snprintf(t->tmp, sizeof(t->tmp), ".tmp-v-%ld", (long)getpid());
+	} else {
+		*version = 1;
+		t->parentfd = imgfd;
+		snprintf(t->tmp, sizeof(t->tmp), ".tmp-%s-%ld", name,
+		    (long)getpid());
+	}
+	tree_rm(t->parentfd, t->tmp);
+	if (mkdirat(t->parentfd, t->tmp, 0755) < 0) {
+		return -errno;
+	}
+	if (!t->existing) {
+		char v[REC_NAME_MAX + 48];
+
+		snprintf(v, sizeof(v), "%s/v", t->tmp);
+		if (mkdirat(t->parentfd, v, 0755) < 0) {
+			return -errno;
+		}
+		snprintf(v, sizeof(v), "%s/v/1", t->tmp);
+		if (mkdirat(t->parentfd, v, 0755) < 0) {
+			return -errno;
+		}
+		t->verfd = openat(t->parentfd, v,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	} else {
+		t->verfd = openat(t->parentfd, t->tmp,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	}
+	return t->verfd < 0 ? -errno : 0;
+}
+
+int
+prov_target_commit(struct prov_target *t, const char *name, unsigned version,
+    const char *created, char *msg, size_t msglen)
+{
+	int r;
+
+	if (t->existing) {
+		r = prov_version_commit(&t->img, t->tmp, version);
+	} else {
+		char text[256];
+		int tfd = openat(t->parentfd, t->tmp,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int n = snprintf(text, sizeof(text),
+		    "# pinetboot image record; its versions are under v/\n"
+		    "name = %s\n"
+		    "created = %s\n",
+		    name, created);
+
+		r = tfd < 0
+		    ? -errno
+		    : tree_write_file(tfd, "image.conf", text, (size_t)n, 0644);
+		if (tfd >= 0) {
+			close(tfd);
+		}
+		/* No fsync, as in prov_client_add(). */
+		if (r == 0 &&
+		    renameat(t->parentfd, t->tmp, t->parentfd, name) < 0) {
+			r = errno == ENOTEMPTY ? -EEXIST : -errno;
+		}
+	}
+	if (r == -EEXIST) {
+		snprintf(msg, msglen,
+		    "another command made image '%s' version %u meanwhile; "
+		    "try again",
+		    name, version);
+	}
+	return r;
+}
+
+void
+prov_target_close(struct prov_target *t, bool keep)
+{
+	if (t->verfd >= 0) {
+		close(t->verfd);
+	}
+	if (!keep && t->tmp[0]) {
+		tree_rm(t->parentfd, t->tmp);
+	}
+	prov_img_close(&t->img);
+}
+
+struct version_users {
+	unsigned n;
+	char list[512];
+	size_t used;
+};
+
+static void
+note_user(void *arg, const struct prov_image_user *u)
+{
+	struct version_users *vu = arg;
+	const char *how = u->version == vu->n ? "uses it"
+	    : u->next == vu->n                ? "moves to it"
+	    : u->previous == vu->n            ? "goes back to it on a rollback"
+					      : NULL;
+
+	if (how && vu->used < sizeof(vu->list)) {
+		vu->used += (size_t)snprintf(vu->list + vu->used,
+		    sizeof(vu->list) - vu->used, "%s%s (%s)",
+		    vu->used ? ", " : "", u->client, how);
+	}
+}
+
+int
+prov_version_remove(
+    const char *state, const char *name, unsigned n, char *msg, size_t msglen)
+{
+	struct version_users vu = {.n = n};
+	struct prov_version *v = malloc(sizeof(*v));
+	struct prov_img im;
+	char rel[32], tmp[64];
+	size_t i;
+	int r;
+
+	msg[0] = 0;
+	if (!v) {
+		return -ENOMEM;
+	}
+	r = prov_img_open(&im, state, name, true, msg, msglen);
+	if (r < 0) {
+		free(v);
+		return r;
+	}
+	r = prov_version_read(&im, n, v, msg, msglen);
+	if (r == -ENOENT) {
+		snprintf(msg, msglen, "image '%s' has no version %u", name, n);
+	}
+	if (r < 0) {
+		goto out;
+	}
+	prov_image_clients(state, name, note_user, &vu);
+	if (vu.used) {
+		snprintf(msg, msglen,
+		    "version %u of image '%s' is in use: %s; move those "
+		    "clients first ('pinetboot client set NAME --image "
+		    "%s@VERSION')",
+		    n, name, vu.list, name);
+		r = -EBUSY;
+		goto out;
+	}
+	for (i = 0; i < im.n; i++) {
+		if (im.v[i] != n && read_one(&im, im.v[i], v) == 0 &&
+		    !v->base && v->parent == n) {
+			snprintf(msg, msglen,
+			    "version %u of image '%s' is a delta over version "
+			    "%u: it needs it; remove version %u first",
+			    im.v[i], name, n, im.v[i]);
+			r = -EBUSY;
+			goto out;
+		}
+	}
+	if (im.n == 1) {
+		snprintf(msg, msglen,
+		    "version %u is the only version of image '%s': remove "
+		    "the image ('pinetboot image remove %s')",
+		    n, name, name);
+		r = -EBUSY;
+		goto out;
+	}
+	/* Out of sight first, then deleted: a kill leaves a temporary. */
+	snprintf(rel, sizeof(rel), "v/%u", n);
+	snprintf(tmp, sizeof(tmp), ".tmp-rm-v%u-%ld", n, (long)getpid());
+	if (renameat(im.fd, rel, im.fd, tmp) < 0) {
+		r = -errno;
+		snprintf(msg, msglen, "removing version %u of image '%s': %s",
+		    n, name, strerror(-r));
+		goto out;
+	}
+	r = tree_rm(im.fd, tmp);
+	if (r < 0) {
+		snprintf(msg, msglen,
+		    "removing %s of image '%s': %s; the next command that "
+		    "writes to the image removes what is left",
+		    tmp, name, strerror(-r));
+	}
+out:
+	prov_img_close(&im);
+	free(v);
+	return r;
 }

@@ -7,6 +7,7 @@
 
 #include "core/rec.h"
 #include "image/provision/source.h"
+#include "layer/layer.h"
 
 /*
  * Images as lists of immutable versions (docs/fleet.md, On disk):
@@ -39,9 +40,10 @@ struct prov_version {
 	bool flattened;  /* a base made by flattening a chain */
 	unsigned chain;  /* layers in its stack: 1 for a base */
 	char created[32];
-	char source[REC_MAX_VALUE + 1];  /* import: the file */
-	char command[REC_MAX_VALUE + 1]; /* update: the command */
-	char arch[16];                   /* from the root's ELF binaries */
+	char source[REC_MAX_VALUE + 1];   /* import: the file */
+	char command[REC_MAX_VALUE + 1];  /* update: the command */
+	char promoted[REC_MAX_VALUE + 1]; /* promote: "CLIENT (IMAGE@V)" */
+	char arch[16];                    /* from the root's ELF binaries */
 	char os[128];
 	char boot_mount[32];
 	char kernels[512];
@@ -72,6 +74,18 @@ struct prov_img {
 int prov_img_open(struct prov_img *im, const char *state, const char *name,
     bool write, char *msg, size_t msglen);
 
+/*
+ * prov_entry_open() - open STATE/@kind + "s"/@name (@kind "image" or
+ * "client") into *@fd; with @lock, hold it (flock; -EBUSY while another
+ * command does).  On failure *@fd may still be open (close it).
+ * Return: 0, -ENOENT ("no image named ..."), -EBUSY, -errno; @msg says.
+ */
+int prov_entry_open(const char *state, const char *kind, const char *name,
+    bool lock, int *fd, char *msg, size_t msglen);
+
+/* prov_now_iso() - the time now, UTC, ISO 8601, into @out. */
+void prov_now_iso(char *out, size_t cap);
+
 /* prov_img_close() - release the lock, the fd and the list. */
 void prov_img_close(struct prov_img *im);
 
@@ -95,6 +109,15 @@ int prov_version_read(const struct prov_img *im, unsigned n,
  */
 int prov_version_layers(const struct prov_img *im, unsigned n, unsigned *out,
     size_t cap, char *msg, size_t msglen);
+
+/*
+ * prov_image_ref_parse() - "NAME" or "NAME@VERSION" into @name and
+ * @version (0 when none is given).  Pure.
+ * Return: 0, or -EINVAL (a bad name, or a version that is not a number
+ * from 1 to PROV_VERSIONS_MAX).
+ */
+int prov_image_ref_parse(
+    const char *s, char name[REC_NAME_MAX + 1], unsigned *version);
 
 /*
  * prov_version_path() - the path of version @n's @tree ("boot" or "root")
@@ -148,6 +171,19 @@ int prov_view_open(struct prov_view *w, const char *state, const char *name,
 void prov_view_close(struct prov_view *w);
 
 /*
+ * prov_version_stack() - open the @tree ("boot" or "root") layers of
+ * version @n as a layer stack: @top (an fd of a directory, or -1) above
+ * the version's own layers, and above all the client layer @client with
+ * its index @index (paths, absolute or relative to the image directory;
+ * both NULL for none).  Read-only without a client, or with @read_only.
+ * Return: 0 and *@out owned (layer_stack_close()), or a negative code
+ * with @msg saying what is wrong.
+ */
+int prov_version_stack(const struct prov_img *im, unsigned n, const char *tree,
+    int top, const char *client, const char *index, bool read_only,
+    struct layer_stack **out, char *msg, size_t msglen);
+
+/*
  * prov_version_flatten() - build in @dst/{boot,root} (empty or missing
  * directories of @dstfd) the merged trees of @top's layers (fds of the
  * new delta, or -1 for none) over version @below's stack.
@@ -157,13 +193,21 @@ int prov_version_flatten(const struct prov_img *im, int top_boot, int top_root,
     unsigned below, int dstfd, const struct prov_progress *prog, char *msg,
     size_t msglen);
 
+/* A client of an image, as its record says (prov_image_clients()). */
+struct prov_image_user {
+	const char *client;
+	unsigned
+	    version;   /* the version it uses (1 in records before versions) */
+	unsigned next; /* a pending move, or 0 */
+	unsigned previous; /* where a rollback goes, or 0 */
+};
+
 /*
  * prov_image_clients() - call @fn for every client record naming image
- * @image, with the version it uses (its `version` key; 1 for records from
- * before versions).
+ * @image.
  */
 void prov_image_clients(const char *state, const char *image,
-    void (*fn)(void *arg, const char *client, unsigned version), void *arg);
+    void (*fn)(void *arg, const struct prov_image_user *u), void *arg);
 
 /*
  * prov_arch_detect() - the Debian architecture of the root tree @rootfd
@@ -185,5 +229,48 @@ const char *prov_elf_arch(const uint8_t *p, size_t len);
  * Return: static name, or NULL when unknown.
  */
 const char *prov_native_arch(void);
+
+/*
+ * prov_version_remove() - remove version @n of image @name, refused with
+ * -EBUSY (and @msg saying why) while a client uses it, moves to it or
+ * would go back to it, while a delta needs it, or when it is the
+ * image's only version.
+ */
+int prov_version_remove(
+    const char *state, const char *name, unsigned n, char *msg, size_t msglen);
+
+/*
+ * Where a new version is built: for a new image, the whole image in
+ * images/.tmp-NAME-PID (renamed to images/NAME); for the next version of
+ * an existing one, images/NAME/.tmp-v-PID (renamed to v/N) under the
+ * image's lock.
+ */
+struct prov_target {
+	struct prov_img img;
+	bool existing;
+	char tmp[REC_NAME_MAX + 32];
+	int parentfd; /* where tmp lives: images/ or images/NAME */
+	int verfd;    /* the version directory being built */
+};
+
+/*
+ * prov_target_open() - start version *@version of image @name (the next
+ * one, or 1 of a new image) in the images directory @imgfd.
+ * Return: 0 or a negative code (with @msg); close with
+ * prov_target_close() in either case.
+ */
+int prov_target_open(struct prov_target *t, const char *state, int imgfd,
+    const char *name, unsigned *version, char *msg, size_t msglen);
+
+/*
+ * prov_target_commit() - make the finished version visible in one
+ * rename (with image.conf, @created, for a new image).
+ * Return: 0, -EEXIST (another command made it meanwhile), -errno.
+ */
+int prov_target_commit(struct prov_target *t, const char *name,
+    unsigned version, const char *created, char *msg, size_t msglen);
+
+/* prov_target_close() - release; without @keep, remove the temporary. */
+void prov_target_close(struct prov_target *t, bool keep);
 
 #endif
