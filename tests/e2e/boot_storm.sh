@@ -9,8 +9,8 @@
 #    entries, may break the second): every Pi fetches its files byte for
 #    byte, then boots Linux as the kernel does (ip=dhcp, the nfsroot= of
 #    its cmdline.txt) and replays the NFS calls of the traced arm64 boot
-#    (tests/data/nfs), its READs checked against its root.  128 is the
-#    most pinetboot can export: two of its 256 NFS exports per client;
+#    (tests/data/nfs), its READs checked against its root (128 keeps the
+#    test short; bench/storm.sh runs up to 230);
 #  - 200 Pis through DHCP and TFTP only, in both modes;
 #  - 100 Pis with `--dhcp server` while nftables drops 1 %, then 5 %, of
 #    the server's TFTP packets at random.
