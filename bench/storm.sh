@@ -149,9 +149,12 @@ storm_clients() {
 		return 1
 	}
 	for i in $(seq 0 $((NPI - 1))); do
+		# Copies: dnsmasq and Ganesha serve the same directories, and
+		# the emulator compares every byte with the files there.
 		"$PNB" client add "pi-${SERIALS[$i]}" --serial "${SERIALS[$i]}" \
 			--mac "${MACS[$i]}" --image storm --server "$ADDR" \
-			--state-dir "$STATE" >>"$NN_TMP/add.log" 2>&1 || {
+			--root copy --state-dir "$STATE" \
+			>>"$NN_TMP/add.log" 2>&1 || {
 			tail -3 "$NN_TMP/add.log" >&2
 			return 1
 		}

@@ -33,10 +33,13 @@ enum tftp_xfer_state {
 /*
  * Retransmission timeout (RFC 6298 style, per transfer).  The floor suits
  * a LAN and lets a lost block go out again well inside the 1 s that
- * bootcode.bin waits for it (reference §9); the cap bounds the backoff.
+ * bootcode.bin waits for it (reference §9).  The cap keeps three sends
+ * inside that second even when round-trip samples taken on a loaded
+ * server have pushed the estimate up: a larger RTO would only suit paths
+ * no Pi boots over, and a spurious resend in lock-step costs one packet.
  */
 #define TFTP_RTO_MIN_MS 100
-#define TFTP_RTO_MAX_MS 2000
+#define TFTP_RTO_MAX_MS 400
 /*
  * A peer that never acknowledged the OACK or block 1 may be a forged
  * source address: resend to it only this often (issue 10, reflection).
