@@ -24,6 +24,11 @@
 # and write and the walk, export after export; medians of ROUNDS and the
 # ratio layered/plain of the time each takes (target <= 1.1).
 #
+# PNB_BIN_B=/path/to/other/pinetboot (the default mode only) adds a
+# second pinetboot build, in namespaces of its own, to every round (the
+# two builds take turns going first) and to the memory figure, and
+# prints both with their ratio: a before/after comparison in one run.
+#
 # Usage: bench/nfs.sh [ROUNDS] [layered]   (as root, after make)
 set -u
 ROUNDS=${1:-3}
@@ -122,6 +127,7 @@ if [ "$MODE" = layered ]; then
 	exit 0
 fi
 
+PNB_BIN_B=${PNB_BIN_B:-}
 P=$(nn_ns p)
 PC=$(nn_ns pc)
 G=$(nn_ns g)
@@ -130,14 +136,23 @@ nn_bridge "$P" br0 198.18.0.1/24
 nn_port "$P" br0 "$PC" 198.18.0.2/24 >/dev/null
 nn_bridge "$G" br0 198.18.0.1/24
 nn_port "$G" br0 "$GC" 198.18.0.2/24 >/dev/null
+if [ -n "$PNB_BIN_B" ]; then
+	B=$(nn_ns b)
+	BC=$(nn_ns bc)
+	nn_bridge "$B" br0 198.18.0.1/24
+	nn_port "$B" br0 "$BC" 198.18.0.2/24 >/dev/null
+fi
 # The 100 held clients come from 4 hosts of 25, as Pis do from their own
 # addresses: pinetboot takes at most 32 NFS connections from one address.
-HOLDERS_P=() HOLDERS_G=()
+HOLDERS_P=() HOLDERS_G=() HOLDERS_B=()
 for i in 1 2 3 4; do
 	HOLDERS_P+=("$(nn_ns "ph$i")")
 	nn_port "$P" br0 "${HOLDERS_P[-1]}" "198.18.0.1$i/24" >/dev/null
 	HOLDERS_G+=("$(nn_ns "gh$i")")
 	nn_port "$G" br0 "${HOLDERS_G[-1]}" "198.18.0.1$i/24" >/dev/null
+	[ -n "$PNB_BIN_B" ] || continue
+	HOLDERS_B+=("$(nn_ns "bh$i")")
+	nn_port "$B" br0 "${HOLDERS_B[-1]}" "198.18.0.1$i/24" >/dev/null
 done
 
 T=$NN_TMP/tree
@@ -151,6 +166,14 @@ nn_spawn "$P" "$NN_TMP/pnb.log" taskset -c 0 "$PNB_BIN" serve --dhcp off \
 	--export "$T" --log-level info
 PNB_PID=$NN_LAST_PID
 nn_wait_tcp "$P" 2049 || { echo "pinetboot did not start"; exit 1; }
+if [ -n "$PNB_BIN_B" ]; then
+	mkdir -p "$NN_TMP/state-b"
+	nn_spawn "$B" "$NN_TMP/pnb-b.log" taskset -c 0 "$PNB_BIN_B" serve \
+		--dhcp off --tftp off --address 198.18.0.1 \
+		--state-dir "$NN_TMP/state-b" --export "$T" --log-level info
+	PNB_B_PID=$NN_LAST_PID
+	nn_wait_tcp "$B" 2049 || { echo "pinetboot B did not start"; exit 1; }
+fi
 
 cat >"$NN_TMP/ganesha.conf" <<CONF
 NFS_CORE_PARAM {
@@ -200,15 +223,21 @@ run() { # NS WHAT ARGS... -> value
 
 declare -A R
 for i in $(seq "$ROUNDS"); do
-	for s in pnb gan; do
-		ns=$PC; [ $s = gan ] && ns=$GC
+	order="pnb gan"
+	[ -n "$PNB_BIN_B" ] && order="pnb pnbb gan" &&
+		[ $((i % 2)) = 0 ] && order="pnbb pnb gan"
+	for s in $order; do
+		ns=$PC; [ $s = gan ] && ns=$GC; [ $s = pnbb ] && ns=$BC
 		R[$s.read]+="$(run "$ns" read /big) "
 		R[$s.write]+="$(run "$ns" write "/w-$s" 256) "
 		R[$s.meta]+="$(run "$ns" meta /meta) "
 		R[$s.walk]+="$(run "$ns" walk /meta) "
 	done
 	echo "round $i: pnb ${R[pnb.read]}| ${R[pnb.write]}| ${R[pnb.meta]}| ${R[pnb.walk]}"
+	[ -n "$PNB_BIN_B" ] &&
+		echo "round $i: pnbb ${R[pnbb.read]}| ${R[pnbb.write]}| ${R[pnbb.meta]}| ${R[pnbb.walk]}"
 	echo "round $i: gan ${R[gan.read]}| ${R[gan.write]}| ${R[gan.meta]}| ${R[gan.walk]}"
+	echo "round $i: load $(cut -d' ' -f1-3 /proc/loadavg)"
 done
 
 hwm() { awk '/VmHWM/ {print int($2/1024)}' "/proc/$1/status"; }
@@ -230,6 +259,10 @@ PNB_HWM=$(hwm "$PNB_PID")
 GPID=$(cat "$NN_TMP/ganesha.pid" 2>/dev/null)
 HELD_G=$(hold g "${HOLDERS_G[@]}")
 GAN_HWM=$( [ -n "$GPID" ] && hwm "$GPID")
+if [ -n "$PNB_BIN_B" ]; then
+	HELD_B=$(hold b "${HOLDERS_B[@]}")
+	PNB_B_HWM=$(hwm "$PNB_B_PID")
+fi
 
 echo
 echo "| Test | pinetboot (median) | Ganesha (median) | ratio | target |"
@@ -243,5 +276,20 @@ for t in read write meta walk; do
 	echo "| $t | $p $unit | $g $unit | $ratio | $target |"
 done
 echo "| VmHWM, 100 mounted clients from 4 hosts ($HELD_P / $HELD_G mounted) | $PNB_HWM MiB | $GAN_HWM MiB | | < 50 MiB |"
+if [ -n "$PNB_BIN_B" ]; then
+	echo
+	echo "pinetboot: $PNB_BIN; pinetboot B: $PNB_BIN_B"
+	echo
+	echo "| Test | pinetboot (median) | pinetboot B (median) | ratio | per round |"
+	echo "|---|---|---|---|---|"
+	for t in read write meta walk; do
+		p=$(tr ' ' '\n' <<<"${R[pnb.$t]}" | grep . | median)
+		b=$(tr ' ' '\n' <<<"${R[pnbb.$t]}" | grep . | median)
+		ratio=$(awk -v a="$p" -v b="$b" 'BEGIN {printf "%.2fx", (b > 0 ? a / b : 0)}')
+		echo "| $t | $p | $b | $ratio | ${R[pnb.$t]}/ ${R[pnbb.$t]}|"
+	done
+	echo "| VmHWM, 100 mounted clients ($HELD_P / $HELD_B mounted) | $PNB_HWM MiB | $PNB_B_HWM MiB | | |"
+fi
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
 [ -n "$GPID" ] && kill "$GPID" 2>/dev/null
 cleanup_rpcbind
