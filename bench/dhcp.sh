@@ -10,6 +10,10 @@
 # Server on CPU 0, load generator on CPU 1.  Needs root.  Both servers keep
 # their lease files under $BENCH_LEASE_DIR (default: the test's /tmp
 # directory); set it to a tmpfs such as /dev/shm to take fsync cost out.
+# PNB_BIN_B=/path/to/other/pinetboot adds a second pinetboot build to
+# every round (the two take turns going first) and to the proxy latency,
+# for a before/after comparison of two builds in one run; it prints the
+# median of each and their ratio.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${1:-build}
@@ -18,7 +22,8 @@ SECS=${3:-5}
 export PNB_OUT=$ROOT/$OUT
 . "$ROOT/tests/lib/netns.sh"
 LOAD=$PNB_OUT/bench/dhcp_load
-PNB=$PNB_OUT/pinetboot
+PNB=${PNB_BIN:-$PNB_OUT/pinetboot}
+PNB_B=${PNB_BIN_B:-}
 nn_init dhb
 S=$(nn_ns srv)
 C=$(nn_ns cli)
@@ -30,9 +35,9 @@ RANGE_B=198.18.0.250
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
-run_pnb() {
+run_pnb() { # [BINARY]
 	rm -rf "$LEASES/state"
-	nn_spawn "$S" "$NN_TMP/pnb.log" taskset -c 0 "$PNB" serve --tftp off \
+	nn_spawn "$S" "$NN_TMP/pnb.log" taskset -c 0 "${1:-$PNB}" serve --tftp off \
 		--nfs off --interface "$SIF" --state-dir "$LEASES/state" \
 		--dhcp server --dhcp-range "$RANGE_A,$RANGE_B" --log-level warn
 	local pid=$NN_LAST_PID
@@ -88,12 +93,28 @@ command -v kea-dhcp4 >/dev/null && HAVE_KEA=1
 : >"$NN_TMP/kea.rates"
 : >"$NN_TMP/pnb.rates"
 : >"$NN_TMP/dnsmasq.rates"
+: >"$NN_TMP/pnb_b.rates"
+# pnb_round R WHICH: one pinetboot round, WHICH is a (PNB) or b (PNB_B).
+pnb_round() {
+	local line
+	if [ "$2" = b ]; then
+		line=$(run_pnb "$PNB_B")
+		echo "round $1 pinetboot B: $line load $(cut -d' ' -f1 /proc/loadavg)"
+		echo "$line" | awk '{print $6}' | tr -d '/s' >>"$NN_TMP/pnb_b.rates"
+	else
+		line=$(run_pnb)
+		echo "round $1 pinetboot: $line load $(cut -d' ' -f1 /proc/loadavg)"
+		echo "$line" | awk '{print $6}' | tr -d '/s' >>"$NN_TMP/pnb.rates"
+	fi
+}
 for r in $(seq "$ROUNDS"); do
-	line=$(run_pnb)
-	echo "round $r pinetboot: $line"
-	echo "$line" | awk '{print $6}' | tr -d '/s' >>"$NN_TMP/pnb.rates"
+	order=a
+	[ -n "$PNB_B" ] && order="a b" && [ $((r % 2)) = 0 ] && order="b a"
+	for w in $order; do
+		pnb_round "$r" "$w"
+	done
 	line=$(run_dnsmasq)
-	echo "round $r dnsmasq:   $line"
+	echo "round $r dnsmasq:   $line load $(cut -d' ' -f1 /proc/loadavg)"
 	echo "$line" | awk '{print $6}' | tr -d '/s' >>"$NN_TMP/dnsmasq.rates"
 	if [ "$HAVE_KEA" = 1 ]; then
 		line=$(run_kea)
@@ -110,12 +131,31 @@ if [ "$HAVE_KEA" = 1 ]; then
 else
 	echo "kea-dhcp4: not installed, skipped"
 fi
+if [ -n "$PNB_B" ]; then
+	B=$(median <"$NN_TMP/pnb_b.rates")
+	echo "median exchanges/s: pinetboot $P pinetboot B ($PNB_B) $B ratio $(awk -v p="$P" -v b="$B" 'BEGIN {printf "%.2f", b ? p/b : 0}')"
+fi
 
-nn_spawn "$S" "$NN_TMP/proxy.log" taskset -c 0 "$PNB" serve --tftp off \
-	--nfs off --interface "$SIF" --state-dir "$NN_TMP/state" \
-	--dhcp proxy --log-level warn
-pid=$NN_LAST_PID
-nn_wait_udp "$S" 67
-ip netns exec "$C" taskset -c 1 "$LOAD" -i "$CIF" -s 198.18.0.1 -p -m 1000 -g 3
-nn_stop "$pid"
+proxy_latency() { # BINARY
+	rm -rf "$NN_TMP/state"
+	nn_spawn "$S" "$NN_TMP/proxy.log" taskset -c 0 "$1" serve --tftp off \
+		--nfs off --interface "$SIF" --state-dir "$NN_TMP/state" \
+		--dhcp proxy --log-level warn
+	local pid=$NN_LAST_PID
+	nn_wait_udp "$S" 67
+	ip netns exec "$C" taskset -c 1 "$LOAD" -i "$CIF" -s 198.18.0.1 -p \
+		-m 1000 -g 3
+	nn_stop "$pid"
+}
+if [ -z "$PNB_B" ]; then
+	proxy_latency "$PNB"
+else
+	for r in $(seq "$ROUNDS"); do
+		order="$PNB $PNB_B"
+		[ $((r % 2)) = 0 ] && order="$PNB_B $PNB"
+		for bin in $order; do
+			echo "round $r proxy $bin: $(proxy_latency "$bin")"
+		done
+	done
+fi
 rm -rf "$LEASES"

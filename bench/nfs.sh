@@ -46,7 +46,7 @@
 # ratio layered/plain of the time each takes (target <= 1.1).
 #
 # bench/nfs.sh ROUNDS lat: only the single-call latencies above, many
-# rounds cheaply; with PNB_OTHER=BINARY a second pinetboot build (say,
+# rounds cheaply; with PNB_BIN_B=BINARY a second pinetboot build (say,
 # the one before a change) takes its turn as a third server, and each
 # call's line gives before/after as well as both against Ganesha.
 #
@@ -212,22 +212,22 @@ bench() {
 }
 if [ "$MODE" = lat ]; then
 	# One call in flight only, the servers in turn, the first one
-	# rotating from round to round; with PNB_OTHER (another pinetboot
+	# rotating from round to round; with PNB_BIN_B (another pinetboot
 	# binary, such as the build before a change) that one too, from its
 	# own pair of namespaces, so before and after meet the same load.
 	servers="pnb gan"
-	if [ -n "${PNB_OTHER:-}" ]; then
+	if [ -n "${PNB_BIN_B:-}" ]; then
 		Q=$(nn_ns q)
 		QC=$(nn_ns qc)
 		nn_bridge "$Q" br0 198.18.0.1/24
 		nn_port "$Q" br0 "$QC" 198.18.0.2/24 >/dev/null
 		mkdir -p "$NN_TMP/state-other"
-		nn_spawn "$Q" "$NN_TMP/other.log" taskset -c 0 "$PNB_OTHER" \
+		nn_spawn "$Q" "$NN_TMP/other.log" taskset -c 0 "$PNB_BIN_B" \
 			serve --dhcp off --tftp off --address 198.18.0.1 \
 			--state-dir "$NN_TMP/state-other" --export "$T" \
 			--log-level info
 		nn_wait_tcp "$Q" 2049 ||
-			{ echo "$PNB_OTHER did not start"; exit 1; }
+			{ echo "$PNB_BIN_B did not start"; exit 1; }
 		servers="pnb other gan"
 	fi
 	declare -A L
@@ -262,8 +262,8 @@ if [ "$MODE" = lat ]; then
 	echo
 	echo "Latency of one call, median of $ROUNDS rounds; ratios are the other server's time over pinetboot's (above 1.00x pinetboot is faster), the median of the rounds' ratios and then each round's."
 	echo
-	if [ -n "${PNB_OTHER:-}" ]; then
-		echo "| Call | pinetboot | $(basename "$PNB_OTHER") | Ganesha | vs Ganesha | $(basename "$PNB_OTHER") vs Ganesha | vs $(basename "$PNB_OTHER") |"
+	if [ -n "${PNB_BIN_B:-}" ]; then
+		echo "| Call | pinetboot | $(basename "$PNB_BIN_B") | Ganesha | vs Ganesha | $(basename "$PNB_BIN_B") vs Ganesha | vs $(basename "$PNB_BIN_B") |"
 		echo "|---|---|---|---|---|---|---|"
 	else
 		echo "| Call | pinetboot | Ganesha | vs Ganesha |"
@@ -272,13 +272,13 @@ if [ "$MODE" = lat ]; then
 	for t in $LAT; do
 		g=$(ratios pnb gan "$t")
 		row="| $t | $(med pnb "$t") us |"
-		if [ -n "${PNB_OTHER:-}" ]; then
+		if [ -n "${PNB_BIN_B:-}" ]; then
 			o=$(ratios other gan "$t")
 			b=$(ratios pnb other "$t")
 			row+=" $(med other "$t") us |"
 		fi
 		row+=" $(med gan "$t") us | $(fmt "$g") |"
-		if [ -n "${PNB_OTHER:-}" ]; then
+		if [ -n "${PNB_BIN_B:-}" ]; then
 			row+=" $(fmt "$o") | $(fmt "$b") |"
 		fi
 		echo "$row"

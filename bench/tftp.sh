@@ -12,14 +12,24 @@
 # windowsize 16 (blksize 1468) on the same file; the Pi firmware's shape
 # on a 4 MiB file (tsize probe closed by "Early terminate", then the
 # fetch at blksize 1468); PAR parallel transfers of a PAR_MB MiB file.
+#
+# PNB_BIN_B=/path/to/other/pinetboot adds a second pinetboot build as
+# server "pinetboot-b" to every repetition (the two builds take turns
+# going first) and prints both builds' medians with their ratio, for a
+# before/after comparison in one run.  A build that has no
+# --tftp-max-per-client (older than the per-address cap) gets none.
+# PEERS="dnsmasq" (or empty) narrows the other servers (default
+# "dnsmasq atftpd"); PAR=0 leaves out the parallel transfers.
 set -u
 ROOTDIR=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOTDIR/tests/lib/netns.sh"
 PNB_BIN=${PNB_BIN:-$ROOTDIR/build/pinetboot}
+PNB_BIN_B=${PNB_BIN_B:-}
 CLIENT=${CLIENT:-$ROOTDIR/build/tools/tftp_client}
 REPS=${REPS:-5}
 PAR=${PAR:-500}
 PAR_MB=${PAR_MB:-8}
+PEERS=${PEERS-dnsmasq atftpd}
 SCPU=${SCPU:-0}
 CCPU=${CCPU:-1}
 
@@ -40,12 +50,15 @@ LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 
 start_server() { # NAME
 	local log=$NN_TMP/$1.log
+	local bin=$PNB_BIN cap=()
 	case $1 in
-	pinetboot)
-		nn_spawn "$S" "$log" taskset -c "$SCPU" "$PNB_BIN" serve \
+	pinetboot | pinetboot-b)
+		[ "$1" = pinetboot-b ] && bin=$PNB_BIN_B
+		"$bin" serve --help 2>&1 | grep -q -- --tftp-max-per-client &&
+			cap=(--tftp-max-per-client $((PAR + 50)))
+		nn_spawn "$S" "$log" taskset -c "$SCPU" "$bin" serve \
 			--address 198.18.0.1 --dhcp off --nfs off \
-			--tftp-root "$ROOT" --tftp-max-per-client $((PAR + 50)) \
-			--log-level warn
+			--tftp-root "$ROOT" "${cap[@]}" --log-level warn
 		;;
 	dnsmasq)
 		# --tftp-max: dnsmasq allows 50 transfers by default.
@@ -83,9 +96,20 @@ timed() {
 	LAST_OUT=$(cat "$NN_TMP/out")
 }
 
+# pnb_order REP: the pinetboot builds in the order they go in REP.
+pnb_order() {
+	if [ -z "$PNB_BIN_B" ]; then
+		echo pinetboot
+	elif [ $(($1 % 2)) = 1 ]; then
+		echo pinetboot pinetboot-b
+	else
+		echo pinetboot-b pinetboot
+	fi
+}
+
 cd "$NN_TMP" || exit 1
 for rep in $(seq "$REPS"); do
-	for srv in pinetboot dnsmasq atftpd; do
+	for srv in $(pnb_order "$rep") $PEERS; do
 		start_server $srv
 		timed $srv lockstep curl -sS --tftp-blksize 1468 -o /dev/null \
 			tftp://198.18.0.1/f64
@@ -94,7 +118,7 @@ for rep in $(seq "$REPS"); do
 		timed $srv pi4mib "$CLIENT" -p -t -b 1468 198.18.0.1 f4=/dev/null
 		nn_stop "$SPID"
 	done
-	echo "repetition $rep done" >&2
+	echo "repetition $rep done, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 done
 
 # Parallel: pinetboot and dnsmasq, REPS/2 rounded up repetitions.
@@ -103,18 +127,20 @@ for i in $(seq "$PAR"); do
 	args+=("fpar=/dev/null")
 done
 prep=$(((REPS + 1) / 2))
+[ "$PAR" = 0 ] && prep=0
 for rep in $(seq "$prep"); do
-	for srv in pinetboot dnsmasq; do
+	for srv in $(pnb_order "$rep") ${PEERS/atftpd/}; do
 		start_server $srv
 		timed $srv parallel "$CLIENT" -b 1468 198.18.0.1 "${args[@]}"
 		fails=$(echo "$LAST_OUT" | sed -n 's/.*failed=\([0-9]*\).*/\1/p' | tail -1)
 		echo "$srv parfail ${fails:-$PAR} ok" >>"$RES"
-		if [ $srv = pinetboot ]; then
+		if [ $srv != dnsmasq ]; then
 			hwm=$(awk '/VmHWM/ {print $2}' "/proc/$SPID/status")
 			echo "$srv hwm $hwm ok" >>"$RES"
 		fi
 		nn_stop "$SPID"
 	done
+	echo "parallel repetition $rep done, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 done
 
 median() { # NAME ROW -> median microseconds (or "-")
@@ -136,14 +162,14 @@ ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", b / a }'
 }
 
-# paired NAME ROW: the median over repetitions of (dnsmasq time / NAME
-# time) in the same repetition; steadier than a ratio of medians when the
-# machine's load changes during the run.
+# paired NAME ROW [REF]: the median over repetitions of (REF time / NAME
+# time) in the same repetition, REF dnsmasq unless given; steadier than
+# a ratio of medians when the load changes during a run.
 paired() {
-	awk -v n="$1" -v r="$2" '$2 == r && $4 == "ok" {
+	awk -v n="$1" -v r="$2" -v ref="${3:-dnsmasq}" '$2 == r && $4 == "ok" {
 		k = $1 SUBSEP (++cnt[$1]); t[k] = $3 }
 		END { for (i = 1; i <= cnt[n]; i++) {
-			a = t[n SUBSEP i]; b = t["dnsmasq" SUBSEP i];
+			a = t[n SUBSEP i]; b = t[ref SUBSEP i];
 			if (a > 0 && b > 0) print b / a } }' "$RES" | sort -g |
 		awk '{a[NR] = $1} END { if (NR == 0) { print "-"; exit }
 			m = NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2;
@@ -165,14 +191,15 @@ for row in lockstep window16 pi4mib; do
 	pi4mib) bytes=$((4 << 20)) label="4 MiB, Pi probe + fetch at 1468" ;;
 	esac
 	d=$(median dnsmasq $row)
-	for srv in pinetboot dnsmasq atftpd; do
+	for srv in $(pnb_order 1) $PEERS; do
 		m=$(median $srv $row)
 		echo "| $label | $srv | $([ "$m" = - ] && echo - || awk -v u="$m" 'BEGIN {printf "%.3f s", u / 1e6}') |" \
 			"$(mbps $bytes "$m") | $(ratio "$m" "$d") | $(paired $srv $row) |" \
 			"$(fails $srv $row)/$REPS |"
 	done
 done
-for srv in pinetboot dnsmasq; do
+for srv in $(pnb_order 1) ${PEERS/atftpd/}; do
+	[ "$PAR" = 0 ] && break
 	m=$(median $srv parallel)
 	pf=$(awk -v n=$srv '$1 == n && $2 == "parfail" {s += $3} END {print s + 0}' "$RES")
 	echo "| $PAR x $PAR_MB MiB in parallel, blksize 1468 | $srv |" \
@@ -181,9 +208,28 @@ for srv in pinetboot dnsmasq; do
 		"$(paired $srv parallel) |" \
 		"$(fails $srv parallel)/$prep runs, $pf transfers failed |"
 done
-hwm=$(awk '$1 == "pinetboot" && $2 == "hwm" {print $3}' "$RES" | sort -n | tail -1)
-echo
-echo "pinetboot peak RSS (VmHWM) during the parallel run: ${hwm:-?} KiB"
+for srv in $(pnb_order 1); do
+	[ "$PAR" = 0 ] && break
+	hwm=$(awk -v n=$srv '$1 == n && $2 == "hwm" {print $3}' "$RES" | sort -n | tail -1)
+	echo
+	echo "$srv peak RSS (VmHWM) during the parallel run: ${hwm:-?} KiB"
+done
+if [ -n "$PNB_BIN_B" ]; then
+	echo
+	echo "pinetboot: $PNB_BIN; pinetboot-b: $PNB_BIN_B"
+	echo
+	echo "| test | pinetboot median | pinetboot-b median | pinetboot vs pinetboot-b (medians) | (paired) |"
+	echo "|---|---|---|---|---|"
+	rows="lockstep window16 pi4mib parallel"
+	[ "$PAR" = 0 ] && rows="lockstep window16 pi4mib"
+	for row in $rows; do
+		a=$(median pinetboot $row)
+		b=$(median pinetboot-b $row)
+		echo "| $row | $(awk -v u="$a" 'BEGIN {printf "%.3f s", u / 1e6}') |" \
+			"$(awk -v u="$b" 'BEGIN {printf "%.3f s", u / 1e6}') |" \
+			"$(ratio "$a" "$b") | $(paired pinetboot $row pinetboot-b) |"
+	done
+fi
 # Raw timings (server row microseconds status), if asked for.
 [ -n "${RAW_OUT:-}" ] && cp "$RES" "$RAW_OUT"
 exit 0
