@@ -116,8 +116,13 @@ text=$("$PNB_BIN" status pi-pi4 --state-dir "$st")
 t_check "status NAME prints the timeline" \
 	grep -q 'nfs .*ok .*mount' <<<"$text"
 metrics=$(ip netns exec "$S" true; "$PNB_BIN" status --state-dir "$st")
+# The server's table comes first; the records' table (CLIENT ROOT ...)
+# follows it.
+live=$(sed '/^CLIENT  *ROOT /,$d' <<<"$metrics")
 t_check "status table lists every client" \
-	test "$(grep -c '^pi-' <<<"$metrics")" -eq 5
+	test "$(grep -c '^pi-' <<<"$live")" -eq 5
+t_check "status: the records' table lists every client too" \
+	test "$(sed -n '/^CLIENT  *ROOT /,$p' <<<"$metrics" | grep -c '^pi-')" -eq 5
 t_check "refused mount shows on the stranger, not on a client" \
 	grep -q '^(unknown) .*198.18.0.250 .*failed .*mount-refused' <<<"$metrics"
 
