@@ -413,9 +413,13 @@ obs_vevent(struct obs_client *c, int64_t now_ms, enum obs_phase phase,
 	if (c->state == OBS_STATE_DISCOVERED) {
 		return;
 	}
+	/* Once the root is mounted only a new DHCP request (obs_dhcp_seen)
+	 * starts another boot; a reply that waited for a probe or a delay
+	 * and went out after the mount belongs to the boot that is done. */
 	if (phase == OBS_TFTP && c->state != OBS_STATE_NFS) {
 		c->state = OBS_STATE_TFTP;
-	} else if (phase == OBS_DHCP && c->state != OBS_STATE_TFTP) {
+	} else if (phase == OBS_DHCP && c->state != OBS_STATE_TFTP &&
+	    c->state != OBS_STATE_NFS) {
 		c->state = OBS_STATE_DHCP;
 	}
 }

@@ -185,7 +185,12 @@ if [ "$MODE" != copy ]; then
 		test -f "$STATE/clients/pi4-arm/layer/root/root/pnb-wrote"
 fi
 st=$("$PNB_BIN" status pi4-arm --json --state-dir "$STATE")
-t_check "status shows pi4-arm booted" grep -q '"state":"booted"' <<<"$st"
+if grep -q '"state":"booted"' <<<"$st"; then
+	t_pass "status shows pi4-arm booted"
+else
+	t_fail "status shows pi4-arm booted" "$(head -c 3000 <<<"$st")"
+	tail -30 "$NN_TMP/serve.log"
+fi
 if [ "$MODE" = volatile ]; then
 	# The Pi starts again: its firmware's DISCOVER (serial in option 97)
 	# empties its root, whose identity files stay.

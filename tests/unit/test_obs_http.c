@@ -86,6 +86,11 @@ TEST(obs_boot_timeline_dhcp_tftp_nfs)
 	CHECK(strstr((char *)b.p, "\"state\":\"booted\"") != NULL);
 	CHECK(strstr((char *)b.p, "\"boot_duration_ms\":4000") != NULL);
 	CHECK(strstr((char *)b.p, "\"t_ms\":1000,") != NULL);
+	/* A reply that was waiting (a probe, a delay) and goes out after the
+	 * mount is part of this boot: it does not undo "booted". */
+	obs_event(o, mac_a, ip4("198.18.0.50"), 14100, OBS_DHCP, OBS_OK,
+	    "offer", "addr=198.18.0.50");
+	CHECK_EQ(c->state, OBS_STATE_NFS);
 	buf_reset(&b);
 	CHECK_EQ(obs_render_text(o, "pi4-a", false, 15000, &b), 0);
 	CHECK(strstr((char *)b.p, "kernel8.img") != NULL);
@@ -97,6 +102,7 @@ TEST(obs_boot_timeline_dhcp_tftp_nfs)
 	obs_dhcp_seen(o, mac_a, NULL, NULL, 20000);
 	CHECK_EQ(c->boots, 2);
 	CHECK_EQ(c->nevents, 0);
+	CHECK_EQ(c->state, OBS_STATE_DHCP);
 	obs_free(o);
 }
 
