@@ -85,9 +85,7 @@ drain(struct tftp_xfer *x, uint64_t now)
 static void
 check_rto(const struct tftp_xfer *x)
 {
-	/* A configured timeout above the cap raises it. */
-	uint32_t cap =
-	    x->timeout_ms > TFTP_RTO_MAX_MS ? x->timeout_ms : TFTP_RTO_MAX_MS;
+	uint32_t cap = tftp_rto_cap(x);
 
 	if (x->oack_vals.has_timeout) {
 		return;

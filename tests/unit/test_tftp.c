@@ -338,15 +338,6 @@ start(struct tftp_xfer *x, struct memfile *m, const char *mode,
 	return tftp_xfer_start(x, &p, &xcfg, m->len, mem_read, m, now);
 }
 
-/* The backoff's cap for xcfg: a configured timeout above the RTO cap
- * raises it. */
-static uint32_t
-rto_cap(void)
-{
-	return xcfg.timeout_ms > TFTP_RTO_MAX_MS ? xcfg.timeout_ms
-						 : TFTP_RTO_MAX_MS;
-}
-
 static int
 ack(struct tftp_xfer *x, uint16_t block, uint64_t now)
 {
@@ -610,7 +601,7 @@ TEST(xfer_rto_follows_measured_round_trips)
 	/* a huge sample is cut to the cap */
 	CHECK_EQ(tftp_xfer_send(&x, pkt, sizeof(pkt), now), 516);
 	CHECK_EQ(ack(&x, b, now + 100000), 0);
-	CHECK_EQ(x.rto_ms, rto_cap());
+	CHECK_EQ(x.rto_ms, tftp_rto_cap(&x));
 	free(f);
 }
 
@@ -624,12 +615,12 @@ TEST(xfer_karn_no_sample_from_a_resent_block)
 	CHECK_EQ(tftp_xfer_send(&x, pkt, sizeof(pkt), 0), 516);
 	tftp_xfer_tick(&x, 1000);
 	CHECK_EQ(tftp_xfer_send(&x, pkt, sizeof(pkt), 1000), 516);
-	CHECK_EQ(x.cur_timeout_ms, rto_cap());
+	CHECK_EQ(x.cur_timeout_ms, tftp_rto_cap(&x));
 	/* the ACK may answer either copy: no sample, backoff kept (§5) */
 	CHECK_EQ(ack(&x, 1, 1010), 0);
 	CHECK(!x.rtt_seeded);
 	CHECK_EQ(tftp_xfer_send(&x, pkt, sizeof(pkt), 1010), 516);
-	CHECK_EQ(tftp_xfer_wake(&x), 1010 + rto_cap());
+	CHECK_EQ(tftp_xfer_wake(&x), 1010 + tftp_rto_cap(&x));
 	/* block 2 went once: its ACK is a sample and the timeout falls */
 	CHECK_EQ(ack(&x, 2, 1020), 0);
 	CHECK(x.rtt_seeded);
@@ -718,7 +709,7 @@ TEST(xfer_unconfirmed_peer_may_answer_late)
 	CHECK_EQ(tftp_xfer_send(&x, pkt, sizeof(pkt), last + 2999), 516);
 	CHECK_EQ(pkt[3], 2);
 	/* block 2 is resent on the capped timeout, not after 3 s */
-	CHECK(tftp_xfer_wake(&x) <= last + 2999 + rto_cap());
+	CHECK(tftp_xfer_wake(&x) <= last + 2999 + tftp_rto_cap(&x));
 	free(f);
 }
 

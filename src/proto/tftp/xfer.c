@@ -135,8 +135,7 @@ tftp_xfer_end(struct tftp_xfer *x, enum tftp_xfer_state s)
 	x->deadline_ms = UINT64_MAX;
 }
 
-/* The most the timeout backs off to; never below what was configured. */
-static uint32_t
+uint32_t
 tftp_rto_cap(const struct tftp_xfer *x)
 {
 	return x->timeout_ms > TFTP_RTO_MAX_MS ? x->timeout_ms

@@ -176,6 +176,10 @@ void tftp_xfer_tick(struct tftp_xfer *x, uint64_t now_ms);
 int tftp_xfer_send(
     struct tftp_xfer *x, uint8_t *buf, size_t cap, uint64_t now_ms);
 
+/* tftp_rto_cap() - the most the timeout backs off to: TFTP_RTO_MAX_MS, or
+ * the configured timeout when that is larger. */
+uint32_t tftp_rto_cap(const struct tftp_xfer *x);
+
 /* tftp_xfer_wake() - when to call tftp_xfer_tick(); UINT64_MAX: never. */
 uint64_t tftp_xfer_wake(const struct tftp_xfer *x);
 
