@@ -22,6 +22,12 @@
 # PNB_NFS_LAYERED=1 (nfs_kernel_layered.sh) serves each root as a
 # layered tree whose version layer is the guest's root (tests/lib/nfs.sh)
 # and boots once per architecture, over TCP.
+# PNB_NFS_VOLATILE=1 (nfs_kernel_volatile.sh) makes the root a registry
+# client's, `client add --root volatile` over an image version holding
+# the guest's tree, served by `serve --dhcp server` as a Pi's would be:
+# fsops.sh runs, the firmware's next DISCOVER (forged from the guest's
+# MAC once it is off) empties the layer, and fsops.sh runs again on the
+# same root, which passes only if every change of the first boot is gone.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib/netns.sh"
@@ -40,6 +46,21 @@ ARCHS=${PNB_NFS_ARCHS:-amd64 arm64}
 ADDR=198.18.0.1
 LABEL=$SERVER
 nfs_layered && LABEL="$SERVER layered"
+VOLATILE=${PNB_NFS_VOLATILE:-0}
+if [ "$VOLATILE" = 1 ]; then
+	[ "$SERVER" = pinetboot ] || {
+		echo "nfs_kernel: PNB_NFS_VOLATILE needs PNB_NFS_SERVER=pinetboot" >&2
+		exit 2
+	}
+	LABEL="$SERVER volatile"
+	STATE=$NN_TMP/state
+	VMAC=52:54:00:0f:00:01
+	# Seen from the server, a path of the client's merged root (see
+	# nfs_host in tests/lib/nfs.sh; the first argument is unused).
+	nfs_host() {
+		layered_view "$STATE" vol root "$2"
+	}
+fi
 
 # old DIR: the files fsops.sh finds in /pnb/old-TAG, there before the
 # boot (on a layered root: in the version).
@@ -97,9 +118,35 @@ for arch in $ARCHS; do
 	prepare "$arch" || continue
 	PREPARED+=("$arch")
 	EXPORTS+=("$NN_TMP/root-$arch")
-	nfs_layered && layered_manifest "$NN_TMP/root-$arch/pnb" \
-		>"$NN_TMP/pnb.before-root-$arch"
+	nfs_layered && [ "$VOLATILE" = 0 ] &&
+		layered_manifest "$NN_TMP/root-$arch/pnb" \
+			>"$NN_TMP/pnb.before-root-$arch"
 done
+
+# volatile_client ARCH: version 1 of image "guest", the tree of ARCH as
+# its root, and client "vol" on it, as `client add` makes a Pi's.
+volatile_client() {
+	local v=$STATE/images/guest/v/1
+	mkdir -p "$NN_TMP/boot-$1"
+	echo "console=ttyS0 root=/dev/nfs rw" >"$NN_TMP/boot-$1/cmdline.txt"
+	: >"$NN_TMP/boot-$1/config.txt"
+	layered_version "$STATE" guest 1 "$NN_TMP/root-$1" "$NN_TMP/boot-$1" &&
+		"$PNB_BIN" client add vol --serial 0000c0de --image guest@1 \
+			--root volatile --mac "$VMAC" --address 198.18.0.10 \
+			--server "$ADDR" --state-dir "$STATE" \
+			>"$NN_TMP/client-add.log" 2>&1 || {
+		cat "$NN_TMP/client-add.log"
+		t_fail "volatile: client add vol --root volatile"
+		exit 1
+	}
+	t_pass "volatile: client add vol --root volatile"
+	# The version, whole, as the test found it: no boot may change it.
+	layered_manifest "$v/root" >"$NN_TMP/version.before"
+	# A version's files are the server's: the guest's tree leaves.
+	rm -rf "${NN_TMP:?}/root-$1"
+	EXPORTS=()
+}
+[ "$VOLATILE" = 1 ] && volatile_client "${PREPARED[0]}"
 
 nn_ns srv >/dev/null
 NS=$NN_PREFIX-srv
@@ -108,13 +155,18 @@ nn_bridge "$NS" br0 "$ADDR/24"
 case $SERVER in
 pinetboot)
 	mkdir -p "$NN_TMP/state"
+	MODEARGS=(--dhcp off --tftp off)
+	[ "$VOLATILE" = 1 ] && MODEARGS=(--interface br0 --dhcp server
+		--dhcp-range 198.18.0.100,198.18.0.150 --dhcp-probe 0
+		--tftp off)
 	SPECS=()
 	for e in "${EXPORTS[@]}"; do
 		SPECS+=("--export=$(nfs_export_spec "$e")")
 	done
-	nn_spawn "$NS" "$NN_TMP/server.log" "$PNB_BIN" serve --dhcp off \
-		--tftp off --address "$ADDR" --state-dir "$NN_TMP/state" \
-		--log-level debug "${SPECS[@]}"
+	nn_spawn "$NS" "$NN_TMP/server.log" "$PNB_BIN" serve \
+		"${MODEARGS[@]}" --address "$ADDR" --state-dir "$NN_TMP/state" \
+		--log-level debug ${SPECS[@]+"${SPECS[@]}"}
+	SPID=$NN_LAST_PID
 	if ! nn_wait_tcp "$NS" 2049 || ! nn_wait_tcp "$NS" 111; then
 		if [ ! -d "$NN_ROOT/src/proto/nfs3" ]; then
 			echo "SKIP: nfs_kernel (pinetboot has no NFS server yet:" \
@@ -192,7 +244,12 @@ verify() {
 	t_check "$p old file removed" [ ! -e "$(nfs_host "$1" "pnb/old-$2/gone")" ]
 	t_check "$p old file patched" [ "$(md5sum <"$(nfs_host "$1" \
 		"pnb/old-$2/big")" | cut -d' ' -f1)" = "$(kv "$log" old_big_md5)" ]
-	if nfs_layered; then
+	if [ "$VOLATILE" = 1 ]; then
+		layered_manifest "$STATE/images/guest/v/1/root" \
+			>"$NN_TMP/version.after"
+		t_check "$p the version is unchanged" \
+			cmp -s "$NN_TMP/version.before" "$NN_TMP/version.after"
+	elif nfs_layered; then
 		layered_manifest "$1/pnb" >"$NN_TMP/pnb.after"
 		t_check "$p the version layer is unchanged" \
 			cmp -s "$NN_TMP/pnb.before-$(basename "$1")" "$NN_TMP/pnb.after"
@@ -222,8 +279,46 @@ run() {
 	verify "$ROOT" "$tag" "$log"
 }
 
+# volatile_boots ARCH: fsops.sh on the volatile root, the firmware's
+# DISCOVER, and fsops.sh again on the root it emptied.
+volatile_boots() {
+	local fw fwif path=$STATE/clients/vol/root i
+	GUEST_MAC=$VMAC
+	PNB_WORDS="pnb_ip=198.18.0.10/24 pnb_server=$ADDR pnb_path=$path"
+	run "$1" tcp "$NFILES_OTHER" "$PNB_WORDS pnb_proto=tcp \
+pnb_opts=mountproto=tcp"
+	mv "$NN_TMP/console-tcp.log" "$NN_TMP/console-tcp-1.log"
+	# The guest is off; its firmware starts again from another port of
+	# the bridge, with the guest's MAC.
+	fw=$(nn_ns fw)
+	fwif=$(nn_port "$NS" br0 "$fw" 198.18.0.9/24)
+	ip netns exec "$fw" "$PNB_TOOLS/dhcp_forge" -i "$fwif" -t discover \
+		-c "$VMAC" -e 0000c0de -x 4 -V PXEClient:Arch:00000:UNDI:002001 \
+		>"$NN_TMP/forge.log" 2>&1
+	for i in $(seq 100); do
+		grep -q 'event=emptied client=vol' "$NN_TMP/server.log" && break
+		sleep 0.1
+	done
+	t_check "$LABEL: emptied at the firmware's DISCOVER" \
+		grep -q 'event=emptied client=vol version=1' "$NN_TMP/server.log"
+	t_check "$LABEL: the first boot's files are gone" \
+		test ! -e "$(nfs_host - work/tcp)"
+	t_check "$LABEL: the old files are the version's again" \
+		cmp -s "$(nfs_host - pnb/old-tcp/big)" \
+		"$STATE/images/guest/v/1/root/pnb/old-tcp/big"
+	t_check "$LABEL: its identity stays" \
+		grep -qx vol "$(nfs_host - etc/hostname)"
+	LABEL="$LABEL boot 2"
+	run "$1" tcp "$NFILES_OTHER" "$PNB_WORDS pnb_proto=tcp \
+pnb_opts=mountproto=tcp"
+}
+
 for arch in ${PREPARED[@]+"${PREPARED[@]}"}; do
 	kernel "$arch" || continue
+	if [ "$VOLATILE" = 1 ]; then
+		volatile_boots "$arch"
+		break
+	fi
 	PNB_WORDS="pnb_ip=198.18.0.10/24 pnb_server=$ADDR pnb_path=$ROOT"
 	case $arch in
 	amd64)
