@@ -60,6 +60,15 @@ struct serve_tree {
 	struct lstack *root, *boot; /* references */
 };
 
+struct serve_move;
+/*
+ * Moves waiting or running beside the loop (a whole fleet may power on
+ * into a rollout), and how many of them build layers at once: each is
+ * disk-bound, so more at once would not end the last one sooner.
+ */
+#define SERVE_MOVES_MAX     256
+#define SERVE_MOVES_RUNNING 2
+
 struct serve {
 	struct loop *loop; /* borrowed */
 	struct cfg *cfg;   /* owned; swapped on reload */
@@ -88,6 +97,16 @@ struct serve {
 	struct loop_timer clients_timer;
 	/* The next health timeout of a client a rollout moved. */
 	struct loop_timer moves_timer;
+	/*
+	 * Layers waiting to be built or being built beside the loop
+	 * (serve_boot_make()): their clients have no exports and no TFTP
+	 * tree until the move ends, which a thread reports on moves_fd (an
+	 * eventfd, opened at the first move).
+	 */
+	struct serve_move *moving[SERVE_MOVES_MAX];
+	uint64_t moves_made; /* orders the waiting ones */
+	int moves_fd;
+	bool moves_fd_open;
 
 	/* What happened to each client; every service reports here. */
 	struct obs *obs;
@@ -126,7 +145,16 @@ int serve_resolve_net(struct serve *s, char *msg, size_t msglen);
  * did into timeline events, metrics, address bindings and exports.  All
  * run on the loop thread.
  */
-void serve_note_dhcp_request(
+/* serve_moving() - client @name's layer is being built beside the loop. */
+bool serve_moving(const struct serve *s, const char *name);
+
+/*
+ * serve_note_dhcp_request() - @m arrived from a client of model @model.
+ * Return: true when the reply must wait for dhcp_service_release(): the
+ * firmware's DISCOVER started its client's move, which runs beside the
+ * loop (serve_move_start()).
+ */
+bool serve_note_dhcp_request(
     struct serve *s, const struct dhcp_msg *m, int model);
 /*
  * serve_note_dhcp_reply() - @r goes out for @req; @binding: it promises

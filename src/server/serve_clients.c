@@ -1,10 +1,14 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -13,6 +17,7 @@
 #include "image/provision/layered.h"
 #include "proto/dhcp/dhcp.h"
 #include "proto/tftp/pkt.h"
+#include "server/dhcp/dhcp.h"
 #include "server/dhcpwatch.h"
 #include "server/lstack.h"
 #include "server/moves.h"
@@ -30,6 +35,34 @@
 static const struct log_ctx clients_log = {.svc = "clients"};
 
 static void serve_moves_arm(struct serve *s);
+
+/*
+ * A move (or a volatile boot's emptying) of one client: what the loop
+ * hands the thread, and what the thread hands back.  Everything the
+ * thread reads is its own copy or a reference it holds, since the
+ * registry and the configuration may be reloaded meanwhile.
+ */
+struct serve_move {
+	struct serve *s;
+	char name[REGISTRY_NAME_MAX];
+	char state[PATH_MAX];
+	uint8_t mac[6]; /* the firmware whose DISCOVER waits for the move */
+	struct moves_plan plan;
+	unsigned from;
+	struct prov_boot b;
+	struct rec_change ch[3];
+	struct lstack *root, *boot; /* references: the stacks it reads */
+	uint64_t seq;               /* first come, first built */
+	uint64_t began;
+	bool running;
+	pthread_t thread;
+	/* The thread's results, read after it is joined. */
+	int r;
+	struct layer_rebase_report rep;
+	char msg[512];
+	uint64_t took_ms;
+	atomic_bool done;
+};
 
 static struct serve_addr *
 serve_addr_find(struct serve *s, const char *name)
@@ -269,7 +302,10 @@ serve_trees_sync(struct serve *s)
 			continue;
 		}
 		old = serve_tree_find(s, rc->name);
-		if (old && serve_tree_same(s, old, rc)) {
+		/* A moving client's layer is not opened again under its
+		 * move: its stacks stay until the move's own reload. */
+		if (old && (serve_moving(s, rc->name) ||
+			       serve_tree_same(s, old, rc))) {
 			*t = *old;
 			old->root = old->boot = NULL;
 			n++;
@@ -327,6 +363,11 @@ serve_export_root(struct serve *s, struct serve_addr *a)
 	size_t i;
 
 	if (a->ip.s_addr == 0) {
+		return;
+	}
+	if (serve_moving(s, a->name)) {
+		/* Exported again when the move is over (its reload). */
+		serve_unexport(s, a);
 		return;
 	}
 	for (i = 0; i < s->registry.n; i++) {
@@ -587,6 +628,36 @@ serve_clients_fini(struct serve *s)
 {
 	size_t i;
 
+	/*
+	 * A move is crash-safe, but the stacks it reads must outlive it; one
+	 * not begun is left for the client's next boot.
+	 */
+	for (i = 0; i < SERVE_MOVES_MAX; i++) {
+		struct serve_move *mv = s->moving[i];
+
+		if (!mv) {
+			continue;
+		}
+		if (mv->running) {
+			pthread_join(mv->thread, NULL);
+		}
+		log_info(&clients_log,
+		    "event=move-at-stop client=%s result=%s took_ms=%" PRIu64,
+		    mv->name,
+		    !mv->running ? "not-begun"
+			: mv->r < 0 ? "error"
+				    : "done",
+		    mv->took_ms);
+		lstack_unref(mv->root);
+		lstack_unref(mv->boot);
+		free(mv);
+		s->moving[i] = NULL;
+	}
+	if (s->moves_fd_open) {
+		loop_close_fd(s->loop, s->moves_fd);
+		s->moves_fd_open = false;
+	}
+
 	dhcpwatch_free(s->watch);
 	s->watch = NULL;
 	for (i = 0; i < s->ntrees; i++) {
@@ -618,7 +689,8 @@ serve_tftp_prefix(void *arg, const char *prefix, struct tftp_tree *out)
 	if (rc->root_mode != REGISTRY_ROOT_COPY) {
 		/* The stack its NFS exports serve, not one of TFTP's own. */
 		t = serve_tree_find(s, rc->name);
-		if (!t) {
+		if (!t || serve_moving(s, rc->name)) {
+			/* Mid-move its boot files are neither version's. */
 			return -ENOENT;
 		}
 		out->st = lstack_ref(t->boot);
@@ -689,86 +761,285 @@ serve_record_edit(
 	return r;
 }
 
+bool
+serve_moving(const struct serve *s, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < SERVE_MOVES_MAX; i++) {
+		if (s->moving[i] && !strcmp(s->moving[i]->name, name)) {
+			return true;
+		}
+	}
+	return false;
+}
+
 /*
- * Carry out @p for client @name: the layer made over @p->to (or emptied),
- * the exports and TFTP switched to the new stacks, the record and the
- * timeline told.  The client's exports go first, so no new call reaches
- * the old stack while its layer is rebuilt from it.
+ * Set up @mv to carry out @mv->plan for client @rc: the layer made over
+ * plan.to (or emptied), the record changes that go with it, and the
+ * client's stacks to read its old layer from.  The client's exports go
+ * first, so no new call reaches the old stack while its layer is
+ * rebuilt from it.
  */
 static void
-serve_boot_make(struct serve *s, const char *name, const struct moves_plan *p)
+serve_move_prepare(struct serve *s, const struct registry_client *rc,
+    struct serve_move *mv)
 {
-	const struct registry_client *rc = serve_client_named(s, name);
-	struct serve_tree *t = serve_tree_find(s, name);
-	struct serve_addr *a = serve_addr_find(s, name);
-	struct layer_rebase_report rep = {0};
-	unsigned from = rc->version;
-	bool vol = rc->root_mode == REGISTRY_ROOT_VOLATILE;
+	const struct moves_plan *p = &mv->plan;
+	struct serve_tree *t = serve_tree_find(s, rc->name);
+	struct serve_addr *a = serve_addr_find(s, rc->name);
 	bool back = p->action == MOVES_BACK;
-	struct prov_boot b = {.to = p->action == MOVES_EMPTY ? from : p->to};
-	struct rec_change ch[3];
-	char msg[512] = "", esc[LOG_ESCAPE_MAX];
-	int r;
+	size_t n = 0;
 
+	mv->s = s;
+	snprintf(mv->name, sizeof(mv->name), "%s", rc->name);
+	snprintf(mv->state, sizeof(mv->state), "%s", s->cfg->state_dir);
+	mv->from = rc->version;
+	mv->b.to = p->action == MOVES_EMPTY ? rc->version : p->to;
 	/* A volatile root starts empty over the version it boots. */
-	b.fresh = vol;
+	mv->b.fresh = rc->root_mode == REGISTRY_ROOT_VOLATILE;
 	if (back) {
-		ch[b.nch++] = (struct rec_change){
+		mv->ch[n++] = (struct rec_change){
 		    "rollout_state", MOVES_STATE_ROLLED_BACK};
-		ch[b.nch++] = (struct rec_change){"rollback_reason", p->reason};
+		mv->ch[n++] =
+		    (struct rec_change){"rollback_reason", mv->plan.reason};
 	} else if (p->action == MOVES_MOVE && rc->rollout[0]) {
-		ch[b.nch++] =
+		mv->ch[n++] =
 		    (struct rec_change){"rollout_state", MOVES_STATE_MOVED};
-		ch[b.nch++] = (struct rec_change){"rollback_reason", NULL};
+		mv->ch[n++] = (struct rec_change){"rollback_reason", NULL};
 	} else if (p->action == MOVES_MOVE) {
 		/* `image rollback` by hand leaves its reason: the move is a
 		 * rollback, and shows as one. */
-		ch[b.nch++] = (struct rec_change){"rollout_state",
+		mv->ch[n++] = (struct rec_change){"rollout_state",
 		    rc->rollback_reason[0] ? MOVES_STATE_ROLLED_BACK : NULL};
 	}
-	b.ch = ch;
+	mv->b.ch = mv->ch;
+	mv->b.nch = n;
 	if (a) {
 		serve_unexport(s, a);
 	}
 	if (t && t->root && t->boot) {
-		b.root = t->root->st;
-		b.boot = t->boot->st;
+		mv->root = lstack_ref(t->root);
+		mv->boot = lstack_ref(t->boot);
+		mv->b.root = mv->root->st;
+		mv->b.boot = mv->boot->st;
 	}
-	r = prov_client_boot(
-	    s->cfg->state_dir, name, &b, &rep, msg, sizeof(msg));
-	if (r < 0) {
-		log_escape(esc, msg, strlen(msg));
+}
+
+/* The move itself: files only, no loop, no registry, no log. */
+static void
+serve_move_run(struct serve_move *mv)
+{
+	mv->r = prov_client_boot(
+	    mv->state, mv->name, &mv->b, &mv->rep, mv->msg, sizeof(mv->msg));
+	mv->took_ms = (loop_clock_us() - mv->began) / 1000;
+}
+
+/* What the loop does when @mv is over: log, timeline, new stacks. */
+static void
+serve_move_report(struct serve *s, struct serve_move *mv)
+{
+	const struct moves_plan *p = &mv->plan;
+	bool back = p->action == MOVES_BACK;
+	char esc[LOG_ESCAPE_MAX];
+
+	if (mv->r < 0) {
+		log_escape(esc, mv->msg, strlen(mv->msg));
 		log_warn(&clients_log,
-		    "event=%s-error client=%s from=%u to=%u error=\"%s\"",
-		    p->action == MOVES_EMPTY ? "empty" : "move", name, from,
-		    b.to, esc);
-		serve_move_event(s, name, OBS_WARN,
+		    "event=%s-error client=%s from=%u to=%u took_ms=%" PRIu64
+		    " error=\"%s\"",
+		    p->action == MOVES_EMPTY ? "empty" : "move", mv->name,
+		    mv->from, mv->b.to, mv->took_ms, esc);
+		serve_move_event(s, mv->name, OBS_WARN,
 		    p->action == MOVES_EMPTY ? "empty-error" : "move-error",
-		    "stays on version %u: %s", from, msg);
+		    "stays on version %u: %s", mv->from, mv->msg);
 	} else if (p->action == MOVES_EMPTY) {
-		log_info(&clients_log, "event=emptied client=%s version=%u",
-		    name, from);
-		serve_move_event(s, name, OBS_OK, "emptied",
+		log_info(&clients_log,
+		    "event=emptied client=%s version=%u took_ms=%" PRIu64,
+		    mv->name, mv->from, mv->took_ms);
+		serve_move_event(s, mv->name, OBS_OK, "emptied",
 		    "volatile root emptied over version %u (identity files "
 		    "put in)",
-		    from);
+		    mv->from);
 	} else {
 		log_escape(
 		    esc, back ? p->reason : "", back ? strlen(p->reason) : 0);
 		log_info(&clients_log,
 		    "event=%s client=%s from=%u to=%u changes=%zu "
-		    "identity-renewed=%zu identity-kept=%zu%s%s%s",
-		    back ? "rolled-back" : "moved", name, from, b.to,
-		    rep.changes, rep.identity_renewed, rep.identity_kept,
+		    "identity-renewed=%zu identity-kept=%zu took_ms=%" PRIu64
+		    "%s%s%s",
+		    back ? "rolled-back" : "moved", mv->name, mv->from,
+		    mv->b.to, mv->rep.changes, mv->rep.identity_renewed,
+		    mv->rep.identity_kept, mv->took_ms,
 		    back ? " reason=\"" : "", esc, back ? "\"" : "");
-		serve_move_event(s, name, back ? OBS_WARN : OBS_OK,
+		serve_move_event(s, mv->name, back ? OBS_WARN : OBS_OK,
 		    back ? "rolled-back" : "moved",
-		    "version %u -> %u%s%s; %zu change%s of its own kept", from,
-		    b.to, back ? ": " : "", back ? p->reason : "", rep.changes,
-		    rep.changes == 1 ? "" : "s");
+		    "version %u -> %u%s%s; %zu change%s of its own kept",
+		    mv->from, mv->b.to, back ? ": " : "",
+		    back ? p->reason : "", mv->rep.changes,
+		    mv->rep.changes == 1 ? "" : "s");
 	}
+	/* The old stacks go before the new ones open over the new layer. */
+	lstack_unref(mv->root);
+	lstack_unref(mv->boot);
+	mv->root = mv->boot = NULL;
 	/* New stacks (or the old ones again), exports and TFTP with them. */
 	serve_reload_clients(s);
+}
+
+static void *
+serve_move_thread(void *arg)
+{
+	struct serve_move *mv = arg;
+	uint64_t one = 1;
+
+	serve_move_run(mv);
+	atomic_store(&mv->done, true);
+	/* The eventfd's counter cannot overflow at one write per move. */
+	(void)!write(mv->s->moves_fd, &one, sizeof(one));
+	return NULL;
+}
+
+/* Its held reply goes out, and the move is forgotten. */
+static void
+serve_move_done(struct serve *s, struct serve_move *mv)
+{
+	serve_move_report(s, mv);
+	if (s->dhcp) {
+		dhcp_service_release(s->dhcp, mv->mac);
+	}
+	free(mv);
+}
+
+/*
+ * Start the oldest waiting moves while fewer than SERVE_MOVES_RUNNING
+ * run.  One that gets no thread is made here and now.
+ */
+static void
+serve_moves_start(struct serve *s)
+{
+	size_t i, running = 0;
+	struct serve_move *next;
+
+	for (i = 0; i < SERVE_MOVES_MAX; i++) {
+		running += s->moving[i] && s->moving[i]->running;
+	}
+	while (running < SERVE_MOVES_RUNNING) {
+		size_t at = 0;
+
+		next = NULL;
+		for (i = 0; i < SERVE_MOVES_MAX; i++) {
+			struct serve_move *mv = s->moving[i];
+
+			if (mv && !mv->running && (!next || mv->seq < next->seq)) {
+				next = mv;
+				at = i;
+			}
+		}
+		if (!next) {
+			return;
+		}
+		next->began = loop_clock_us();
+		if (pthread_create(&next->thread, NULL, serve_move_thread,
+			next) == 0) {
+			next->running = true;
+			running++;
+			continue;
+		}
+		s->moving[at] = NULL;
+		serve_move_run(next);
+		serve_move_done(s, next);
+	}
+}
+
+/* The moves that ended: joined, reported, their held replies sent. */
+static void
+serve_moves_ended(struct loop *l, int fd, unsigned events, void *arg)
+{
+	struct serve *s = arg;
+	uint64_t count;
+	size_t i;
+
+	(void)l;
+	(void)events;
+	(void)!read(fd, &count, sizeof(count));
+	for (i = 0; i < SERVE_MOVES_MAX; i++) {
+		struct serve_move *mv = s->moving[i];
+
+		if (!mv || !mv->running || !atomic_load(&mv->done)) {
+			continue;
+		}
+		pthread_join(mv->thread, NULL);
+		/* No longer moving: the reload that reports it exports it. */
+		s->moving[i] = NULL;
+		serve_move_done(s, mv);
+	}
+	serve_moves_start(s);
+}
+
+/* A free place for a move beside the loop (its eventfd watched), or -1. */
+static int
+serve_move_slot(struct serve *s)
+{
+	int i;
+
+	if (!s->moves_fd_open) {
+		s->moves_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (s->moves_fd < 0) {
+			return -1;
+		}
+		if (loop_add_fd(s->loop, s->moves_fd, LOOP_READ,
+			serve_moves_ended, s) < 0) {
+			close(s->moves_fd);
+			return -1;
+		}
+		s->moves_fd_open = true;
+	}
+	for (i = 0; i < SERVE_MOVES_MAX; i++) {
+		if (!s->moving[i]) {
+			return i;
+		}
+	}
+	return -1;
+}
+
+/*
+ * Carry out @p for client @rc, whose firmware (@mac) asked for an
+ * address.  The layer is built by a thread, so DHCP, TFTP and NFS go on
+ * for every other client meanwhile; the firmware's reply waits for the
+ * move (dhcp_service_release()), since the boot files it fetches next
+ * are neither version's until the move is over.  With no place left to
+ * wait in, the move is made here and now.
+ * Return: true when the reply must wait.
+ */
+static bool
+serve_boot_make(struct serve *s, const struct registry_client *rc,
+    const uint8_t mac[6], const struct moves_plan *p)
+{
+	struct serve_move *mv = calloc(1, sizeof(*mv));
+	int slot = s->loop ? serve_move_slot(s) : -1;
+
+	if (!mv) {
+		log_warn(&clients_log, "event=move-error client=%s error=\"%s\"",
+		    rc->name, strerror(ENOMEM));
+		return false;
+	}
+	mv->plan = *p;
+	memcpy(mv->mac, mac, 6);
+	serve_move_prepare(s, rc, mv);
+	if (slot >= 0) {
+		mv->seq = s->moves_made++;
+		s->moving[slot] = mv;
+		serve_moves_start(s);
+		/* Made already when no thread could be had: then the reply
+		 * goes out now. */
+		return serve_moving(s, rc->name);
+	}
+	mv->began = loop_clock_us();
+	serve_move_run(mv);
+	serve_move_report(s, mv);
+	free(mv);
+	return false;
 }
 
 /*
@@ -811,10 +1082,12 @@ serve_record_fresh(struct serve *s, const struct registry_client *rc)
  * A layered or volatile client's firmware asks for its address: the
  * client is starting, nothing of its old boot is mounted, and its boot
  * files are about to be read, so this is where it changes version or
- * starts empty (moves_plan()).
+ * starts empty (moves_plan()).  @mac: the firmware's.
+ * Return: true when its reply waits for a move (serve_boot_make()).
  */
-static void
-serve_boot_client(struct serve *s, const struct registry_client *rc)
+static bool
+serve_boot_client(struct serve *s, const struct registry_client *rc,
+    const uint8_t mac[6])
 {
 	char name[REGISTRY_NAME_MAX], esc[LOG_ESCAPE_MAX];
 	struct moves_plan p;
@@ -826,14 +1099,18 @@ serve_boot_client(struct serve *s, const struct registry_client *rc)
 	};
 
 	snprintf(name, sizeof(name), "%s", rc->name);
+	if (serve_moving(s, name)) {
+		/* A retransmission: it waits with the first. */
+		return true;
+	}
 	rc = serve_record_fresh(s, rc);
 	if (!rc) {
-		return;
+		return false;
 	}
 	moves_plan(&s->registry, rc, (int64_t)time(NULL), &p);
 	switch (p.action) {
 	case MOVES_NONE:
-		return;
+		return false;
 	case MOVES_WAIT:
 		log_info(&clients_log,
 		    "event=move-waits client=%s to=%u reason=\"%s\"", name,
@@ -841,7 +1118,7 @@ serve_boot_client(struct serve *s, const struct registry_client *rc)
 		    log_escape(esc, p.reason, strlen(p.reason)));
 		serve_move_event(s, name, OBS_INFO, "move-waits",
 		    "stays on version %u: %s", rc->version, p.reason);
-		return;
+		return false;
 	case MOVES_HALT:
 		log_warn(&clients_log,
 		    "event=move-halted client=%s to=%u reason=\"%s\"", name,
@@ -857,15 +1134,15 @@ serve_boot_client(struct serve *s, const struct registry_client *rc)
 		rc = serve_client_named(s, name);
 		if (rc && rc->root_mode == REGISTRY_ROOT_VOLATILE) {
 			p.action = MOVES_EMPTY;
-			serve_boot_make(s, name, &p);
+			return serve_boot_make(s, rc, mac, &p);
 		}
-		return;
+		return false;
 	case MOVES_EMPTY:
 	case MOVES_MOVE:
 	case MOVES_BACK:
-		serve_boot_make(s, name, &p);
-		return;
+		return serve_boot_make(s, rc, mac, &p);
 	}
+	return false;
 }
 
 /* When the next client a rollout moved runs out of time, or 0. */
@@ -1006,7 +1283,7 @@ serve_boot_is_its(
 	return !a || !a->has_mac || memcmp(a->mac, mac, 6) == 0;
 }
 
-void
+bool
 serve_note_dhcp_request(
     struct serve *s, const struct dhcp_msg *m, int model_num)
 {
@@ -1017,7 +1294,7 @@ serve_note_dhcp_request(
 	uint32_t v;
 	/* Unit tests and fuzzers run services without a status view. */
 	if (!s || !s->obs) {
-		return;
+		return false;
 	}
 
 	s->obs->c.dhcp_requests++;
@@ -1027,7 +1304,7 @@ serve_note_dhcp_request(
 		 * ip=dhcp, udhcpc): only worth a line for known clients.
 		 */
 		if (!obs_find_mac(s->obs, m->chaddr)) {
-			return;
+			return false;
 		}
 	}
 	if (dhcp_pi_serial(m, &v)) {
@@ -1063,9 +1340,10 @@ serve_note_dhcp_request(
 
 		rc = rc ? rc : serve_client_for_mac(s, m->chaddr);
 		if (rc && serve_boot_is_its(s, rc, m->chaddr)) {
-			serve_boot_client(s, rc);
+			return serve_boot_client(s, rc, m->chaddr);
 		}
 	}
+	return false;
 }
 
 void

@@ -44,6 +44,12 @@
 #define DHCP_PENDING_UNKNOWN_MAX (DHCP_PENDING_MAX / 2)
 #define DHCP_PENDING_PER_SOURCE  32
 /*
+ * Longest a firmware's request waits in that table for its client's move
+ * (dhcp_hold()); past it the request is dropped and the firmware's next
+ * one waits again.  Well inside a Pi 4's DHCP patience (45 s by default).
+ */
+#define DHCP_MOVE_HOLD_MS 20000
+/*
  * Unconfirmed on-offer bindings, with the ROM requests from unknown MACs
  * waiting for one, may hold at most half the pool and at most this many:
  * past that, DISCOVERs with the ROM's fingerprint from MACs we do not
@@ -132,6 +138,8 @@ struct dhcp_pending {
 	uint64_t due_ms;     /* when the timer is armed for */
 	bool unknown;        /* from a MAC we did not know */
 	bool rom;            /* wants an on-offer binding */
+	bool held;           /* waits for its client's move, not a timer */
+	bool released;       /* the move is over: answer it now */
 	uint32_t source;     /* giaddr or source address; 0 = none */
 	size_t len;
 	uint8_t pkt[DHCP_PKT_MAX];
@@ -194,6 +202,7 @@ struct dhcp_req {
 	uint64_t arrived_ms; /* when the request first arrived */
 	uint64_t waited_ms;  /* how long it was held for delay and probes */
 	bool ready;          /* delay and probe already done */
+	bool noted;          /* the client and serve have been told */
 	uint8_t attempts;
 	struct log_ctx log;
 };
@@ -916,12 +925,31 @@ dhcp_pending_fire(struct loop *l, struct loop_timer *t)
 	    .arrived_ms = p->arrived_ms,
 	    .waited_ms = p->due_ms - p->arrived_ms,
 	    .ready = true,
+	    .noted = true,
 	    .attempts = p->attempts,
 	    .log = {.svc = "dhcp", .id_key = "xid"},
 	};
 	char a[16];
 
 	(void)l;
+	if (p->held && !p->released) {
+		char mac[18];
+
+		/* The move outlasted the hold: the firmware asks again. */
+		p->used = false;
+		svc->npending--;
+		log_warn(&(struct log_ctx){.svc = "dhcp"},
+		    "event=move-hold-expired mac=%s note=\"the client's layer "
+		    "is still being built; its next request is answered "
+		    "when it is\"",
+		    dhcp_fmt_mac(p->mac, mac));
+		return;
+	}
+	if (p->held) {
+		/* Answered as it arrived: its delay and probe still owed. */
+		q.ready = false;
+		q.waited_ms = now - p->arrived_ms;
+	}
 	if (p->probing && svc->has_leases) {
 		struct dhcp_slot *s =
 		    dhcp_leases_find_addr(&svc->leases, p->probe_addr);
@@ -1030,6 +1058,8 @@ dhcp_pending_add(struct dhcp_service *svc, const struct dhcp_req *q,
 	p->due_ms = due_ms;
 	p->unknown = !known;
 	p->rom = rom;
+	p->held = false;
+	p->released = false;
 	p->source = source;
 	p->len = q->rawlen;
 	memcpy(p->pkt, q->raw, q->rawlen);
@@ -1053,6 +1083,39 @@ dhcp_pending_add(struct dhcp_service *svc, const struct dhcp_req *q,
 		svc->stats.probes++;
 	}
 	return 1;
+}
+
+/*
+ * Park @q until dhcp_service_release() for its MAC: its client's layer
+ * is being rebuilt (a move, a volatile boot), and the boot files it
+ * would fetch next are neither version's until that is done.
+ */
+static void
+dhcp_hold(struct dhcp_service *svc, const struct dhcp_req *q)
+{
+	struct dhcp_pending *p;
+
+	if (dhcp_pending_add(svc, q, q->arrived_ms + DHCP_MOVE_HOLD_MS, 0,
+		true, false) <= 0) {
+		/* A retransmission while held, or no room: the firmware asks
+		 * again. */
+		return;
+	}
+	p = dhcp_pending_find(svc, q->m->chaddr);
+	p->held = true;
+	log_info(&q->log, "event=held reason=\"its layer is being built\"");
+}
+
+void
+dhcp_service_release(struct dhcp_service *svc, const uint8_t mac[6])
+{
+	struct dhcp_pending *p = svc ? dhcp_pending_find(svc, mac) : NULL;
+
+	if (p && p->held && !p->released) {
+		p->released = true;
+		(void)loop_timer_arm(
+		    svc->loop, &p->timer, loop_now_ms(svc->loop));
+	}
 }
 
 void
@@ -1690,11 +1753,15 @@ dhcp_handle_msg(struct dhcp_service *svc, struct dhcp_req *q)
 		svc->stats.dropped++;
 		return;
 	}
-	if (!q->ready && (model != DHCP_PI_NONE || dhcp_is_pxe(m))) {
-		dhcp_note_client(svc, m, model);
-	}
-	if (!q->ready) {
-		serve_note_dhcp_request(svc->serve, m, model);
+	if (!q->noted) {
+		q->noted = true;
+		if (model != DHCP_PI_NONE || dhcp_is_pxe(m)) {
+			dhcp_note_client(svc, m, model);
+		}
+		if (serve_note_dhcp_request(svc->serve, m, model)) {
+			dhcp_hold(svc, q);
+			return;
+		}
 	}
 	switch (dhcp_cfg(svc)->dhcp_mode) {
 	case CFG_DHCP_PROXY:

@@ -151,6 +151,14 @@ void dhcp_service_handle_packet(struct dhcp_service *svc, const uint8_t *buf,
     size_t len, uint16_t port, uint32_t src_ip, uint16_t src_port);
 
 /*
+ * dhcp_service_release() - the move of @mac's client is over: answer the
+ * request held for it (serve_note_dhcp_request() returned true), with
+ * the delay and the probe it is owed from its arrival.  Nothing held:
+ * nothing happens.
+ */
+void dhcp_service_release(struct dhcp_service *svc, const uint8_t mac[6]);
+
+/*
  * dhcp_service_handle_arp() - an ARP packet (payload after the Ethernet
  * header): a reply from an address being probed marks it in use.
  */
