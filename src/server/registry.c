@@ -528,7 +528,8 @@ out:
 	return r;
 }
 
-int
+/* Client @name's record as registry_load() reads it, without its stack. */
+static int
 registry_read_record(const char *state_dir, const char *name,
     struct registry_client *out, char *msg, size_t msglen)
 {
@@ -560,6 +561,32 @@ registry_read_record(const char *state_dir, const char *name,
 	}
 	free(text);
 	return r;
+}
+
+bool
+registry_record_current(
+    const char *state_dir, const struct registry_client *rc)
+{
+	struct registry_client *disk = malloc(sizeof(*disk));
+	char msg[160];
+	bool same;
+
+	if (!disk) {
+		/* Out of memory: the loaded one is all there is. */
+		return true;
+	}
+	same = registry_read_record(
+		   state_dir, rc->name, disk, msg, sizeof(msg)) == 0 &&
+	    disk->root_mode == rc->root_mode && disk->version == rc->version &&
+	    disk->next_version == rc->next_version &&
+	    disk->previous_version == rc->previous_version &&
+	    disk->canary == rc->canary &&
+	    disk->health_timeout == rc->health_timeout &&
+	    disk->moved_at == rc->moved_at && !strcmp(disk->image, rc->image) &&
+	    !strcmp(disk->rollout, rc->rollout) &&
+	    !strcmp(disk->rollout_state, rc->rollout_state);
+	free(disk);
+	return same;
 }
 
 void

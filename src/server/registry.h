@@ -112,14 +112,14 @@ int registry_load(const char *state_dir, struct registry *out,
 void registry_fini(struct registry *r);
 
 /*
- * registry_read_record() - client @name's record as registry_load()
- * reads it, without its layer stack: to see whether the one on disk
- * still is the one loaded (a record rewritten inside its directory is
- * not seen by the daemon's watch).
- * Return: 0, or a negative code with @msg.
+ * registry_record_current() - client @rc's record on disk still says
+ * what @rc says of its root mode, image, versions, rollout and moves (a
+ * record rewritten inside its directory, as `client set` and `image
+ * rollout` do, is not seen by the daemon's watch).  A record that cannot
+ * be read is not current.
  */
-int registry_read_record(const char *state_dir, const char *name,
-    struct registry_client *out, char *msg, size_t msglen);
+bool registry_record_current(
+    const char *state_dir, const struct registry_client *rc);
 
 /*
  * registry_find_prefix() - the client a TFTP directory prefix names: eight

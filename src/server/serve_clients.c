@@ -1052,28 +1052,12 @@ serve_boot_make(struct serve *s, const struct registry_client *rc,
 static const struct registry_client *
 serve_record_fresh(struct serve *s, const struct registry_client *rc)
 {
-	struct registry_client *disk = malloc(sizeof(*disk));
-	char name[REGISTRY_NAME_MAX], msg[160];
-	bool same;
+	char name[REGISTRY_NAME_MAX];
 
-	if (!disk) {
+	if (registry_record_current(s->cfg->state_dir, rc)) {
 		return rc;
 	}
 	snprintf(name, sizeof(name), "%s", rc->name);
-	same = registry_read_record(
-		   s->cfg->state_dir, name, disk, msg, sizeof(msg)) == 0 &&
-	    disk->root_mode == rc->root_mode && disk->version == rc->version &&
-	    disk->next_version == rc->next_version &&
-	    disk->previous_version == rc->previous_version &&
-	    disk->canary == rc->canary &&
-	    disk->health_timeout == rc->health_timeout &&
-	    disk->moved_at == rc->moved_at && !strcmp(disk->image, rc->image) &&
-	    !strcmp(disk->rollout, rc->rollout) &&
-	    !strcmp(disk->rollout_state, rc->rollout_state);
-	free(disk);
-	if (same) {
-		return rc;
-	}
 	serve_reload_clients(s);
 	return serve_client_named(s, name);
 }

@@ -218,3 +218,33 @@ TEST(registry_reads_version_stacks)
 	CHECK_EQ(r.clients[1].nlayers, 0);
 	registry_fini(&r);
 }
+
+TEST(registry_record_current_sees_rewrites)
+{
+	const char *dir = t_tmpdir();
+	struct registry r;
+
+	put(dir, "images/os/v/1/version.conf", "version = 1\nkind = base\n");
+	put(dir, "images/os/v/2/version.conf",
+	    "version = 2\nkind = delta\nparent = 1\n");
+	put(dir, "clients/a/client.conf",
+	    "root_mode = layered\nimage = os\nversion = 1\n");
+	CHECK_EQ(registry_load(dir, &r, NULL, NULL), 0);
+	CHECK_EQ(r.n, 1);
+	CHECK(registry_record_current(dir, &r.clients[0]));
+	/* What does not decide a move is not looked at. */
+	put(dir, "clients/a/client.conf",
+	    "root_mode = layered\nimage = os\nversion = 1\nhostname = x\n");
+	CHECK(registry_record_current(dir, &r.clients[0]));
+	/* `client set` asks for a move inside the client's directory. */
+	put(dir, "clients/a/client.conf",
+	    "root_mode = layered\nimage = os\nversion = 1\n"
+	    "next_version = 2\n");
+	CHECK(!registry_record_current(dir, &r.clients[0]));
+	put(dir, "clients/a/client.conf",
+	    "root_mode = volatile\nimage = os\nversion = 1\n");
+	CHECK(!registry_record_current(dir, &r.clients[0]));
+	put(dir, "clients/a/client.conf", "root_mode = nonsense\n");
+	CHECK(!registry_record_current(dir, &r.clients[0]));
+	registry_fini(&r);
+}
