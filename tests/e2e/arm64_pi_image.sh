@@ -24,6 +24,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib/guest.sh"
 . "$HERE/../lib/a64_image.sh"
 . "$HERE/../lib/layered.sh"
+. "$HERE/../lib/dhcp.sh"
 nn_init a64
 MODE=${PNB_PI_ROOT:-copy}
 
@@ -194,15 +195,9 @@ fi
 if [ "$MODE" = volatile ]; then
 	# The Pi starts again: its firmware's DISCOVER (serial in option 97)
 	# empties its root, whose identity files stay.
-	ip netns exec "$CL" "$PNB_TOOLS/dhcp_forge" -i "$FWIF" -t discover \
-		-c "$MAC" -e "$SERIAL" -x 4 -V PXEClient:Arch:00000:UNDI:002001 \
-		>"$NN_TMP/forge.log" 2>&1
-	for i in $(seq 50); do
-		grep -q 'event=emptied client=pi4-arm' "$NN_TMP/serve.log" && break
-		sleep 0.1
-	done
-	t_check "volatile: emptied at the firmware's next DISCOVER" \
-		grep -q 'event=emptied client=pi4-arm version=1' "$NN_TMP/serve.log"
+	dh_fw_discover "$CL" "$FWIF" "$MAC" "$SERIAL"
+	t_check "volatile: emptied at the firmware's next DISCOVER" nn_wait_line \
+		"$NN_TMP/serve.log" 'event=emptied client=pi4-arm version=1'
 	t_check "volatile: the Pi's write is gone" \
 		test ! -e "$STATE/clients/pi4-arm/layer/root/root/pnb-wrote"
 	t_check "volatile: its host name stays" \

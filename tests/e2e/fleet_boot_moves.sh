@@ -19,6 +19,7 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/../lib/netns.sh"
 source "$HERE/../lib/rpi_image.sh"
+source "$HERE/../lib/dhcp.sh"
 nn_init bootmv
 W=$NN_TMP
 S=$W/state
@@ -78,11 +79,7 @@ tftp_get() {
 	ip netns exec "$FW" curl -sf "tftp://$ADDR/$1/$2"
 }
 wait_log() {
-	for _ in $(seq 50); do
-		grep -q "$1" "$W/serve.log" && return 0
-		sleep 0.1
-	done
-	return 1
+	nn_wait_line "$W/serve.log" "$1" 50
 }
 
 # 1. A volatile root starts empty; a layered one is left alone.
@@ -105,9 +102,7 @@ cfg=$(tftp_get 10010000 config.txt)
 t_check "TFTP still serves version 1's config.txt" \
 	bash -c "! grep -q '# version 2' <<<'$cfg'"
 # A host that is no client names lm's serial from its own MAC.
-ip netns exec "$X" "$PNB_TOOLS/dhcp_forge" -i "$XIF" -t discover \
-	-c 02:00:00:00:00:20 -e 10010000 -x 77 \
-	-V PXEClient:Arch:00000:UNDI:002001 >"$W/forge.log" 2>&1
+dh_fw_discover "$X" "$XIF" 02:00:00:00:00:20 10010000 77
 sleep 1
 t_check "a stranger's DISCOVER with lm's serial moves nothing" \
 	test "$(key lm version)/$(key lm next_version)" = 1/2

@@ -16,6 +16,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/../lib/netns.sh"
 source "$HERE/../lib/rpi_image.sh"
 source "$HERE/../lib/layered.sh"
+source "$HERE/../lib/dhcp.sh"
 nn_init mvkill
 W=$NN_TMP
 S=$W/state
@@ -77,9 +78,7 @@ serve() {
 }
 # discover: the Pi's firmware asks for an address.
 discover() {
-	ip netns exec "$FW" "$PNB_TOOLS/dhcp_forge" -i "$FWIF" -t discover \
-		-c "$MAC" -e "$SERIAL" -x 4 -V PXEClient:Arch:00000:UNDI:002001 \
-		>>"$W/forge.log" 2>&1
+	dh_fw_discover "$FW" "$FWIF" "$MAC" "$SERIAL"
 }
 
 # kill_into N DELAY: server N, the DISCOVER, and SIGKILL DELAY seconds
@@ -134,12 +133,8 @@ t_check "mid-move (the new layer still beside the old)" \
 t_check "mid-move, another client's boot files are served" \
 	grep -q 'clients/other/root' <<<"$other"
 t_check "mid-move, the moving client's are not" test -z "$mine"
-for _ in $(seq 600); do
-	grep -q 'event=moved client=lm' "$W/serve-$n.log" && break
-	sleep 0.1
-done
-t_check "the next DISCOVER moves it" \
-	grep -q 'event=moved client=lm from=1 to=2' "$W/serve-$n.log"
+t_check "the next DISCOVER moves it" nn_wait_line "$W/serve-$n.log" \
+	'event=moved client=lm from=1 to=2' 600
 t_check "record: version 2, nothing pending" \
 	test "$(key version)/$(key next_version)" = 2/
 t_check "the layer is version 2's" test "$(cat "$L/layer/version")" = 2
@@ -159,15 +154,12 @@ t_check "the DISCOVER was held, answered after the move (got: $order)" \
 	>"$W/set-q.log" 2>&1
 forged=()
 for i in 1 2 3 4 5; do
-	ip netns exec "$FW" "$PNB_TOOLS/dhcp_forge" -i "$FWIF" -t discover \
-		-c "dc:a6:32:03:00:0$i" -e "3003000$i" -x 5 \
-		-V PXEClient:Arch:00000:UNDI:002001 >>"$W/forge.log" 2>&1 &
+	dh_fw_discover "$FW" "$FWIF" "dc:a6:32:03:00:0$i" "3003000$i" 5 &
 	forged+=($!)
 done
 wait "${forged[@]}"
-for _ in $(seq 100); do
-	[ "$(grep -c 'event=moved client=q' "$W/serve-$n.log")" = 5 ] && break
-	sleep 0.1
+for i in 1 2 3 4 5; do
+	nn_wait_line "$W/serve-$n.log" "event=moved client=q$i " 100
 done
 t_check "five at once: all moved" \
 	test "$(grep -c 'event=moved client=q. from=1 to=2' "$W/serve-$n.log")" = 5

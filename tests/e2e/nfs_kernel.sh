@@ -35,6 +35,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib/ganesha.sh"
 . "$HERE/../lib/nfs.sh"
 . "$HERE/../lib/layered.sh"
+. "$HERE/../lib/dhcp.sh"
 nn_init nfsk
 
 SERVER=${PNB_NFS_SERVER:-pinetboot}
@@ -282,7 +283,7 @@ run() {
 # volatile_boots ARCH: fsops.sh on the volatile root, the firmware's
 # DISCOVER, and fsops.sh again on the root it emptied.
 volatile_boots() {
-	local fw fwif path=$STATE/clients/vol/root i
+	local fw fwif path=$STATE/clients/vol/root
 	GUEST_MAC=$VMAC
 	PNB_WORDS="pnb_ip=198.18.0.10/24 pnb_server=$ADDR pnb_path=$path"
 	run "$1" tcp "$NFILES_OTHER" "$PNB_WORDS pnb_proto=tcp \
@@ -292,15 +293,9 @@ pnb_opts=mountproto=tcp"
 	# the bridge, with the guest's MAC.
 	fw=$(nn_ns fw)
 	fwif=$(nn_port "$NS" br0 "$fw" 198.18.0.9/24)
-	ip netns exec "$fw" "$PNB_TOOLS/dhcp_forge" -i "$fwif" -t discover \
-		-c "$VMAC" -e 0000c0de -x 4 -V PXEClient:Arch:00000:UNDI:002001 \
-		>"$NN_TMP/forge.log" 2>&1
-	for i in $(seq 100); do
-		grep -q 'event=emptied client=vol' "$NN_TMP/server.log" && break
-		sleep 0.1
-	done
-	t_check "$LABEL: emptied at the firmware's DISCOVER" \
-		grep -q 'event=emptied client=vol version=1' "$NN_TMP/server.log"
+	dh_fw_discover "$fw" "$fwif" "$VMAC" 0000c0de
+	t_check "$LABEL: emptied at the firmware's DISCOVER" nn_wait_line \
+		"$NN_TMP/server.log" 'event=emptied client=vol version=1'
 	t_check "$LABEL: the first boot's files are gone" \
 		test ! -e "$(nfs_host - work/tcp)"
 	t_check "$LABEL: the old files are the version's again" \

@@ -166,3 +166,13 @@ dh_cap_followups() {
 		    (m in r) ? int((f["t"] - r[m]) * 1000 + 0.5) : -1
 	}' "$1"
 }
+
+# dh_fw_discover NS IF MAC SERIAL [XID]: the DISCOVER a Pi 4's firmware
+# sends when it powers on (its vendor class, option 97 with SERIAL), as a
+# raw frame from MAC on IF in NS: a boot as the server sees it begin,
+# without an emulated firmware waiting for the rest.
+dh_fw_discover() {
+	ip netns exec "$1" "$PNB_TOOLS/dhcp_forge" -i "$2" -t discover \
+		-c "$3" -e "$4" -x "${5:-4}" -V PXEClient:Arch:00000:UNDI:002001 \
+		>>"$NN_TMP/forge.log" 2>&1
+}

@@ -103,6 +103,17 @@ nn_wait_udp() {
 	return 1
 }
 
+# nn_wait_line FILE PATTERN [TENTHS]: wait up to TENTHS tenths of a
+# second (default 100) until a line of FILE matches the grep PATTERN.
+nn_wait_line() {
+	local i
+	for i in $(seq "${3:-100}"); do
+		grep -q -e "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 nn_wait_tcp() {
 	local i
 	for i in $(seq 50); do
