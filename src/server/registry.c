@@ -564,8 +564,7 @@ registry_read_record(const char *state_dir, const char *name,
 }
 
 bool
-registry_record_current(
-    const char *state_dir, const struct registry_client *rc)
+registry_record_current(const char *state_dir, const struct registry_client *rc)
 {
 	struct registry_client *disk = malloc(sizeof(*disk));
 	char msg[160];

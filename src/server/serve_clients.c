@@ -304,8 +304,9 @@ serve_trees_sync(struct serve *s)
 		old = serve_tree_find(s, rc->name);
 		/* A moving client's layer is not opened again under its
 		 * move: its stacks stay until the move's own reload. */
-		if (old && (serve_moving(s, rc->name) ||
-			       serve_tree_same(s, old, rc))) {
+		if (old &&
+		    (serve_moving(s, rc->name) ||
+			serve_tree_same(s, old, rc))) {
 			*t = *old;
 			old->root = old->boot = NULL;
 			n++;
@@ -644,7 +645,7 @@ serve_clients_fini(struct serve *s)
 		log_info(&clients_log,
 		    "event=move-at-stop client=%s result=%s took_ms=%" PRIu64,
 		    mv->name,
-		    !mv->running ? "not-begun"
+		    !mv->running    ? "not-begun"
 			: mv->r < 0 ? "error"
 				    : "done",
 		    mv->took_ms);
@@ -782,8 +783,8 @@ serve_moving(const struct serve *s, const char *name)
  * rebuilt from it.
  */
 static void
-serve_move_prepare(struct serve *s, const struct registry_client *rc,
-    struct serve_move *mv)
+serve_move_prepare(
+    struct serve *s, const struct registry_client *rc, struct serve_move *mv)
 {
 	const struct moves_plan *p = &mv->plan;
 	struct serve_tree *t = serve_tree_find(s, rc->name);
@@ -875,9 +876,8 @@ serve_move_report(struct serve *s, struct serve_move *mv)
 		serve_move_event(s, mv->name, back ? OBS_WARN : OBS_OK,
 		    back ? "rolled-back" : "moved",
 		    "version %u -> %u%s%s; %zu change%s of its own kept",
-		    mv->from, mv->b.to, back ? ": " : "",
-		    back ? p->reason : "", mv->rep.changes,
-		    mv->rep.changes == 1 ? "" : "s");
+		    mv->from, mv->b.to, back ? ": " : "", back ? p->reason : "",
+		    mv->rep.changes, mv->rep.changes == 1 ? "" : "s");
 	}
 	/* The old stacks go before the new ones open over the new layer. */
 	lstack_unref(mv->root);
@@ -931,7 +931,8 @@ serve_moves_start(struct serve *s)
 		for (i = 0; i < SERVE_MOVES_MAX; i++) {
 			struct serve_move *mv = s->moving[i];
 
-			if (mv && !mv->running && (!next || mv->seq < next->seq)) {
+			if (mv && !mv->running &&
+			    (!next || mv->seq < next->seq)) {
 				next = mv;
 				at = i;
 			}
@@ -940,8 +941,8 @@ serve_moves_start(struct serve *s)
 			return;
 		}
 		next->began = loop_clock_us();
-		if (pthread_create(&next->thread, NULL, serve_move_thread,
-			next) == 0) {
+		if (pthread_create(
+			&next->thread, NULL, serve_move_thread, next) == 0) {
 			next->running = true;
 			running++;
 			continue;
@@ -1020,8 +1021,9 @@ serve_boot_make(struct serve *s, const struct registry_client *rc,
 	int slot = s->loop ? serve_move_slot(s) : -1;
 
 	if (!mv) {
-		log_warn(&clients_log, "event=move-error client=%s error=\"%s\"",
-		    rc->name, strerror(ENOMEM));
+		log_warn(&clients_log,
+		    "event=move-error client=%s error=\"%s\"", rc->name,
+		    strerror(ENOMEM));
 		return false;
 	}
 	mv->plan = *p;
@@ -1070,8 +1072,8 @@ serve_record_fresh(struct serve *s, const struct registry_client *rc)
  * Return: true when its reply waits for a move (serve_boot_make()).
  */
 static bool
-serve_boot_client(struct serve *s, const struct registry_client *rc,
-    const uint8_t mac[6])
+serve_boot_client(
+    struct serve *s, const struct registry_client *rc, const uint8_t mac[6])
 {
 	char name[REGISTRY_NAME_MAX], esc[LOG_ESCAPE_MAX];
 	struct moves_plan p;

@@ -1095,8 +1095,8 @@ dhcp_hold(struct dhcp_service *svc, const struct dhcp_req *q)
 {
 	struct dhcp_pending *p;
 
-	if (dhcp_pending_add(svc, q, q->arrived_ms + DHCP_MOVE_HOLD_MS, 0,
-		true, false) <= 0) {
+	if (dhcp_pending_add(svc, q, q->arrived_ms + DHCP_MOVE_HOLD_MS, 0, true,
+		false) <= 0) {
 		/* A retransmission while held, or no room: the firmware asks
 		 * again. */
 		return;
