@@ -1039,8 +1039,8 @@ serve_boot_make(struct serve *s, const struct registry_client *rc,
 	}
 	mv->began = loop_clock_us();
 	serve_move_run(mv);
-	serve_move_report(s, mv);
-	free(mv);
+	/* Nothing is held for it yet: the reply goes out as it is. */
+	serve_move_done(s, mv);
 	return false;
 }
 

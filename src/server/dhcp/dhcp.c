@@ -909,6 +909,18 @@ dhcp_pending_find(struct dhcp_service *svc, const uint8_t mac[6])
 
 static void dhcp_handle_msg(struct dhcp_service *svc, struct dhcp_req *q);
 
+/* @p leaves the table, and the counts that admit requests to it. */
+static void
+dhcp_pending_free(struct dhcp_service *svc, struct dhcp_pending *p)
+{
+	p->used = false;
+	svc->npending--;
+	if (p->unknown) {
+		svc->npending_unknown--;
+		svc->npending_unknown_rom -= p->rom;
+	}
+}
+
 static void
 dhcp_pending_fire(struct loop *l, struct loop_timer *t)
 {
@@ -936,8 +948,7 @@ dhcp_pending_fire(struct loop *l, struct loop_timer *t)
 		char mac[18];
 
 		/* The move outlasted the hold: the firmware asks again. */
-		p->used = false;
-		svc->npending--;
+		dhcp_pending_free(svc, p);
 		log_warn(&(struct log_ctx){.svc = "dhcp"},
 		    "event=move-hold-expired mac=%s note=\"the client's layer "
 		    "is still being built; its next request is answered "
@@ -983,12 +994,7 @@ dhcp_pending_fire(struct loop *l, struct loop_timer *t)
 		}
 	}
 	/* Free the entry first: handling may queue a new one for the MAC. */
-	p->used = false;
-	svc->npending--;
-	if (p->unknown) {
-		svc->npending_unknown--;
-		svc->npending_unknown_rom -= p->rom;
-	}
+	dhcp_pending_free(svc, p);
 	m = calloc(1, sizeof(*m));
 	if (m && dhcp_parse(p->pkt, p->len, m) == 0) {
 		q.m = m;
