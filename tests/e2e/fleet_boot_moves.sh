@@ -58,12 +58,7 @@ X=$(nn_ns stranger)
 nn_bridge "$NS" br0 "$ADDR/24"
 FWIF=$(nn_port "$NS" br0 "$FW" 198.18.0.9/24)
 XIF=$(nn_port "$NS" br0 "$X" 198.18.0.20/24)
-nn_spawn "$NS" "$W/serve.log" "$P" serve --interface br0 \
-	--address "$ADDR" --state-dir "$S" --dhcp server \
-	--dhcp-range 198.18.0.100,198.18.0.150 --dhcp-probe 0
-SPID=$NN_LAST_PID
-nn_wait_udp "$NS" 69 || {
-	cat "$W/serve.log"
+dh_serve_fleet "$NS" "$W/serve.log" "$S" || {
 	t_fail "server starts"
 	exit 1
 }
@@ -192,11 +187,7 @@ t_check "rollout_state moved" test "$(key lm rollout_state)" = moved
 kill -KILL "$SPID"
 wait "$SPID" 2>/dev/null
 mv "$W/serve.log" "$W/serve-1.log"
-nn_spawn "$NS" "$W/serve.log" "$P" serve --interface br0 \
-	--address "$ADDR" --state-dir "$S" --dhcp server \
-	--dhcp-range 198.18.0.100,198.18.0.150 --dhcp-probe 0
-SPID=$NN_LAST_PID
-nn_wait_udp "$NS" 69
+dh_serve_fleet "$NS" "$W/serve.log" "$S"
 for _ in $(seq 100); do
 	[ "$(key lm rollout_state)" = failed ] && break
 	sleep 0.1

@@ -65,12 +65,7 @@ key() { sed -n "s/^$1 = //p" "$L/client.conf"; }
 
 # serve N: a server, its log serve-N.log; sets SPID.
 serve() {
-	nn_spawn "$NS" "$W/serve-$1.log" "$P" serve --interface br0 \
-		--address "$ADDR" --state-dir "$S" --dhcp server \
-		--dhcp-range 198.18.0.100,198.18.0.150 --dhcp-probe 0
-	SPID=$NN_LAST_PID
-	nn_wait_udp "$NS" 69 || {
-		cat "$W/serve-$1.log"
+	dh_serve_fleet "$NS" "$W/serve-$1.log" "$S" || {
 		t_fail "server $1 starts"
 		t_done
 		exit

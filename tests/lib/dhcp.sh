@@ -176,3 +176,18 @@ dh_fw_discover() {
 		-c "$3" -e "$4" -x "${5:-4}" -V PXEClient:Arch:00000:UNDI:002001 \
 		>>"$NN_TMP/forge.log" 2>&1
 }
+
+# dh_serve_fleet NS LOG STATE: the whole server (DHCP server on br0 of
+# NS at 198.18.0.1, TFTP, NFS) over the clients of STATE, as the fleet
+# tests run it; sets SPID and waits for TFTP.  Fails, printing LOG, when
+# it does not start.
+dh_serve_fleet() {
+	nn_spawn "$1" "$2" "$PNB_BIN" serve --interface br0 \
+		--address 198.18.0.1 --state-dir "$3" --dhcp server \
+		--dhcp-range 198.18.0.100,198.18.0.150 --dhcp-probe 0
+	SPID=$NN_LAST_PID
+	nn_wait_udp "$1" 69 || {
+		cat "$2"
+		return 1
+	}
+}
