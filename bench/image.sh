@@ -57,7 +57,17 @@ echo "image: $(du -h --apparent-size "$W/disk.img" | cut -f1) raw, $(du -h "$XZ"
 # 1. import vs decompression alone, alternating.  ONLY_SEED=1 skips to 3.
 S=$W/state
 if [ "${ONLY_SEED:-0}" != 1 ]; then
-rm -rf "$S" "$W/before"
+# Removing many inodes costs the next creations on ext4 without a journal
+# (this machine's root) for about a minute: the allocator skips inodes
+# whose deletion time is that recent (recently_deleted() in the kernel,
+# 60 s once the inode tables are written back).  That is the removal's
+# cost, not the import's: wait it out when this run removed a state.
+if [ -e "$S" ] || [ -e "$W/before" ]; then
+	rm -rf "$S" "$W/before"
+	sync
+	echo "removed the previous run's imports; waiting 65 s (see above)" >&2
+	sleep 65
+fi
 : >"$W/t.xz1"
 : >"$W/t.xzT"
 : >"$W/t.imp"

@@ -48,6 +48,7 @@ struct ext4_x {
 	uint64_t limit;     /* twice the file system: cross-linked blocks */
 	uint64_t max_bytes; /* the caller's: an import limit, free space */
 	uint64_t last_report;
+	uint64_t data_end; /* of the file being written: past its last byte */
 };
 
 struct ext4_ent {
@@ -465,6 +466,7 @@ ext4_copy_run(struct ext4_x *x, int fd, uint64_t lblk, uint64_t pblk,
 		if (r < 0) {
 			return r;
 		}
+		x->data_end = off + bytes;
 		r = ext4_count(x, bytes);
 		if (r < 0) {
 			return r;
@@ -578,6 +580,7 @@ ext4_file_data(
 	errcode_t ec;
 	int r;
 
+	x->data_end = 0;
 	if (in->i_flags & EXT4_INLINE_DATA_FL) {
 		size_t n = 0;
 
@@ -606,6 +609,7 @@ ext4_file_data(
 		if (r < 0) {
 			return r;
 		}
+		x->data_end = n;
 		r = ext4_count(x, n);
 		if (r < 0) {
 			return r;
@@ -631,6 +635,10 @@ ext4_file_data(
 		if (r < 0) {
 			return r;
 		}
+	}
+	/* The file is new: only a hole at its end needs the size set. */
+	if (x->data_end == size) {
+		return 0;
 	}
 	if (size > INT64_MAX || ftruncate(fd, (off_t)size) < 0) {
 		return size > INT64_MAX ? -EFBIG : -errno;
