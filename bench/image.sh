@@ -7,7 +7,8 @@
 #      RUNS times each; medians, per-run ratios and the median ratio.
 #      ONLY_IMPORT=1 stops after this step; SINGLE_BLOCK=1 uses a
 #      one-block .xz of the same disk; BEFORE=BINARY also times another
-#      build's import in each round.
+#      build's import in each round; SETTLE=S waits S seconds (65)
+#      after removing the previous run's imports.
 #   2. First and second `client add`: time and new disk use, on the work
 #      directory's file system and on a reflink-capable XFS in a loop-mounted
 #      image file (when loop devices work here).
@@ -62,11 +63,13 @@ if [ "${ONLY_SEED:-0}" != 1 ]; then
 # whose deletion time is that recent (recently_deleted() in the kernel,
 # 60 s once the inode tables are written back).  That is the removal's
 # cost, not the import's: wait it out when this run removed a state.
+# SETTLE=0 measures right after the removal instead.
+SETTLE=${SETTLE:-65}
 if [ -e "$S" ] || [ -e "$W/before" ]; then
 	rm -rf "$S" "$W/before"
 	sync
-	echo "removed the previous run's imports; waiting 65 s (see above)" >&2
-	sleep 65
+	echo "removed the previous run's imports; waiting $SETTLE s (see above)" >&2
+	sleep "$SETTLE"
 fi
 : >"$W/t.xz1"
 : >"$W/t.xzT"
