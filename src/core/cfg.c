@@ -454,7 +454,7 @@ cfg_defaults(struct cfg *c)
 	/* 1468 + 4 + 8 + 20 = 1500: one Ethernet frame (reference §3.1). */
 	c->tftp_blksize_max = 1468;
 	c->tftp_timeout_ms = 200;
-	c->tftp_retries = 8;
+	c->tftp_retries = 11;
 	c->tftp_max_transfers = 2000;
 	c->tftp_max_per_client = 16;
 	c->tftp_windowsize_max = 64;

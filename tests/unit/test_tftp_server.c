@@ -196,3 +196,71 @@ TEST(server_transfer_probe_miss_and_records)
 	CHECK_EQ(tftp_service_records(r.t, rec, 2), 2);
 	rig_close(&r);
 }
+
+/*
+ * A client whose copies of the first packet were all lost repeats its
+ * RRQ from the same port (the only thing a Pi resends, reference §9): the
+ * running transfer answers it with DATA 1 from its own TID, and the file
+ * then arrives whole.
+ */
+TEST(server_repeated_rrq_gets_the_first_packet_again)
+{
+	struct tftp_record rec[2];
+	struct sockaddr_in tid, from;
+	uint8_t b[2048], ack[4] = {0, 4, 0, 0};
+	struct tftp_pkt p;
+	struct rig r;
+	size_t got = 0;
+	ssize_t len;
+	int i, copies = 0;
+
+	if (rig_open(&r) < 0) {
+		CHECK(!"rig");
+		return;
+	}
+	rig_rrq(&r, "hello.txt", NULL, 0);
+	len = rig_recv(&r, b, sizeof(b), &tid);
+	CHECK(len == 516 && b[1] == TFTP_DATA && b[3] == 1);
+	/* not acknowledged: the resends come, then stop */
+	for (i = 0; i < 100; i++) {
+		socklen_t fl = sizeof(from);
+
+		if (recvfrom(r.cs, b, sizeof(b), 0, (void *)&from, &fl) > 0) {
+			copies++;
+		} else {
+			loop_run_once(r.s.loop, 10);
+		}
+	}
+	CHECK_EQ(copies, (int)r.cfg.tftp_retries);
+	CHECK_EQ(tftp_service_active(r.t), 1);
+	/* the same request again, from the same port */
+	rig_rrq(&r, "hello.txt", NULL, 0);
+	len = rig_recv(&r, b, sizeof(b), &from);
+	CHECK(len == 516 && b[1] == TFTP_DATA && b[3] == 1);
+	CHECK_EQ(from.sin_port, tid.sin_port);
+	for (;;) {
+		if (len < 4 || tftp_parse(b, (size_t)len, &p) < 0 ||
+		    p.op != TFTP_DATA) {
+			CHECK(!"DATA expected");
+			break;
+		}
+		got += p.data_len;
+		ack[2] = b[2];
+		ack[3] = b[3];
+		rig_send(&r, &tid, ack, 4);
+		if (p.data_len < 512) {
+			break;
+		}
+		len = rig_recv(&r, b, sizeof(b), &from);
+	}
+	loop_run_once(r.s.loop, 10);
+	CHECK_EQ(tftp_service_active(r.t), 0);
+	if (tftp_service_records(r.t, rec, 2) == 1) {
+		CHECK_STR(rec[0].outcome, "done");
+		CHECK_EQ(rec[0].bytes, got);
+	} else {
+		CHECK(!"one finished transfer");
+	}
+	CHECK(got > 2000);
+	rig_close(&r);
+}

@@ -295,6 +295,22 @@ tftp_xfer_tick(struct tftp_xfer *x, uint64_t now_ms)
 	}
 }
 
+bool
+tftp_xfer_request_again(struct tftp_xfer *x)
+{
+	uint64_t first = x->oack ? 0 : 1;
+
+	if (x->state != TFTP_XS_SENDING || x->acked != first ||
+	    x->next == first) {
+		return false;
+	}
+	x->next = first;
+	x->retransmits++;
+	/* Karn: the first packet has now gone twice. */
+	x->timing = false;
+	return true;
+}
+
 /*
  * Netascii (RFC 764 via RFC 1350): LF goes out as CR LF and CR as CR NUL.
  * A pair split by a block boundary leaves its second byte owed in *pend:

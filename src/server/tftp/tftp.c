@@ -961,14 +961,21 @@ tftp_handle_request(struct tftp_service *t, const uint8_t *b, size_t len,
 
 		/*
 		 * The same RRQ again before the client acknowledged
-		 * anything is the client retransmitting its request: the
-		 * running transfer (and its retransmit timer) already
-		 * answers it, and a second transfer would reach the client
-		 * from a TID it has not locked onto.
+		 * anything is the client retransmitting its request: its
+		 * copy of the first packet was lost.  The running transfer
+		 * answers it at once, from the TID a second transfer would
+		 * not have; one packet per request, so a forged repeat
+		 * gains nothing over a forged request.
 		 */
 		if (old->req_hash == tftp_req_hash(b, len) &&
 		    old->x.acked == (old->x.oack ? 0u : 1u)) {
-			log_debug(&old->log, "event=duplicate-rrq");
+			bool due = tftp_xfer_request_again(&old->x);
+
+			log_debug(&old->log, "event=duplicate-rrq resent=%s",
+			    due ? "yes" : "no");
+			if (due) {
+				(void)tftp_conn_pump(old, false);
+			}
 			return;
 		}
 		/*
