@@ -298,13 +298,12 @@ tftp_xfer_tick(struct tftp_xfer *x, uint64_t now_ms)
 bool
 tftp_xfer_request_again(struct tftp_xfer *x)
 {
-	uint64_t first = x->oack ? 0 : 1;
-
-	if (x->state != TFTP_XS_SENDING || x->acked != first ||
-	    x->next == first) {
+	/* Unconfirmed, the first unacknowledged packet is the first one. */
+	if (x->state != TFTP_XS_SENDING || x->confirmed ||
+	    x->next == x->acked) {
 		return false;
 	}
-	x->next = first;
+	x->next = x->acked;
 	x->retransmits++;
 	/* Karn: the first packet has now gone twice. */
 	x->timing = false;

@@ -968,7 +968,7 @@ tftp_handle_request(struct tftp_service *t, const uint8_t *b, size_t len,
 		 * gains nothing over a forged request.
 		 */
 		if (old->req_hash == tftp_req_hash(b, len) &&
-		    old->x.acked == (old->x.oack ? 0u : 1u)) {
+		    !old->x.confirmed) {
 			bool due = tftp_xfer_request_again(&old->x);
 
 			log_debug(&old->log, "event=duplicate-rrq resent=%s",
