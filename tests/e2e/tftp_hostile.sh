@@ -4,6 +4,8 @@
 #  - a read request forged with a victim's address gets the victim at
 #    most 4 DATA packets (the first and three resends, all within its
 #    first second), not a retransmission schedule's worth;
+#  - the same forged request repeated (the way a Pi repeats its RRQ) gets
+#    the victim one packet per repeat beyond those 4, nothing more;
 #  - forged requests from one address hold at most tftp.max_per_client
 #    transfers;
 #  - forged requests from many addresses cannot take every transfer slot
@@ -78,9 +80,11 @@ table inet count {
 		type filter hook input priority 0;
 		ip saddr 198.18.0.1 udp dport 40000-40999 udp length > 100 counter name one
 		ip saddr 198.18.0.1 udp dport 41000-41999 udp length > 100 counter name many
+		ip saddr 198.18.0.1 udp dport 43000-43099 udp length > 100 counter name again
 	}
 	counter one { }
 	counter many { }
+	counter again { }
 }
 EOF
 # served NAME: a real client fetches ok.bin whole within 10 s.
@@ -121,6 +125,20 @@ t_check "40 forged requests from one address: $n DATA packets (at most 16 transf
 grep -q 'too many transfers from this address' "$SLOG" &&
 	t_pass "requests past the per-address cap refused" ||
 	t_fail "requests past the per-address cap refused"
+
+# One forged request, then the same one five times more from the same
+# port after its resends are spent: each repeat may cost the victim one
+# packet (a new request would cost four), so at most 4 + 5.
+forge 77 1 43000 1 big.bin
+sleep 1.5
+for k in 1 2 3 4 5; do
+	forge 77 1 43000 1 big.bin
+	sleep 0.3
+done
+sleep 1
+n=$(packets again)
+t_check "a forged request repeated 5 times: the victim got $n DATA packets (at most 9)" \
+	[ "${n:-999}" -le 9 ]
 
 # 200 forged requests from 100 addresses nobody has, then a real client.
 forge 100 100 42001 2 big.bin
